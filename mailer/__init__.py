@@ -1,0 +1,98 @@
+"""Recapito: the e-mail dispatch module. `create_app()` builds the Flask application."""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Flask, flash, redirect, request, session, url_for
+
+from .config import INSECURE_KEYS, Config
+from .extensions import babel, csrf, db, htmx, login_manager, mail, migrate
+
+
+def _locale() -> str:
+    """Italian first; English when the user chose it."""
+    return session.get("lang", "it")
+
+
+def create_app(test_config: dict[str, Any] | type | None = None) -> Flask:
+    """Application factory: configuration, extensions, blueprints, CLI commands."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    app = Flask(
+        __name__,
+        instance_path=os.environ.get("INSTANCE_PATH", os.path.join(root, "instance")),
+        instance_relative_config=True,
+        template_folder=os.path.join(root, "templates"),
+        static_folder=os.path.join(root, "static"),
+    )
+    app.config.from_object(Config)
+    if test_config is None:
+        app.config.from_pyfile("config.py", silent=True)
+    elif isinstance(test_config, dict):
+        app.config.from_mapping(test_config)
+    else:
+        app.config.from_object(test_config)
+    os.makedirs(app.instance_path, exist_ok=True)
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(app.instance_path, "recapito.db")
+    if not app.config.get("CAPTURE_DIR"):
+        app.config["CAPTURE_DIR"] = os.path.join(app.instance_path, "captured")
+    if not app.config.get("SPOOL_DIR"):
+        app.config["SPOOL_DIR"] = os.path.join(app.instance_path, "spool")
+    _check_production(app)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(root, "migrations"), render_as_batch=True)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Accedi per continuare."
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "strong"
+    csrf.init_app(app)
+    htmx.init_app(app)
+    mail.init_app(app)
+    babel.init_app(app, locale_selector=_locale)
+
+    from . import models  # noqa: F401  (register the tables)
+    from .web import register_web
+    register_web(app)
+
+    from .cli import register_cli
+    register_cli(app)
+    return app
+
+
+def _check_production(app: Flask) -> None:
+    """Refuse to start in production with a guessable SECRET_KEY."""
+    if app.config.get("ENV_NAME") == "production" and (
+        app.config.get("SECRET_KEY", "") in INSECURE_KEYS or len(app.config.get("SECRET_KEY", "")) < 32
+    ):
+        raise RuntimeError(
+            "RECAPITO_ENV=production ma SECRET_KEY manca o è di prova: imposta una chiave casuale di "
+            "almeno 32 caratteri (es. python -c 'import secrets; print(secrets.token_hex(32))')."
+        )
+
+
+@login_manager.user_loader
+def _load_user(user_id: str):
+    """Load the user named in the session; a stale session version logs the user out."""
+    from .models import User
+    try:
+        uid, version = user_id.split(":", 1)
+        user = db.session.get(User, int(uid))
+    except (ValueError, TypeError):
+        return None
+    if user is None or str(user.session_version) != version or not user.active:
+        return None
+    return user
+
+
+@login_manager.unauthorized_handler
+def _unauthorized():
+    """Redirect pages to the login form; answer htmx and JSON requests with 401."""
+    if request.headers.get("HX-Request") or request.accept_mimetypes.best == "application/json":
+        return {"error": "Sessione scaduta: accedi di nuovo."}, 401, {"HX-Redirect": url_for("auth.login")}
+    flash("Accedi per continuare.", "info")
+    return redirect(url_for("auth.login", next=request.full_path if request.method == "GET" else None))
+
+

@@ -1,0 +1,57 @@
+"""Login and logout."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+
+from ..extensions import db
+from ..services.audit import audit
+from ..services.users import LoginError, authenticate
+
+bp = Blueprint("auth", __name__)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only allow redirects to a path on this site."""
+    if target:
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//"):
+            return target
+    return url_for("main.dashboard")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    """Show the login form and log the user in."""
+    if current_user.is_authenticated:
+        return redirect(url_for("main.dashboard"))
+    error = None
+    username = ""
+    status = 200
+    if request.method == "POST":
+        username = request.form.get("username", "")
+        try:
+            user = authenticate(username, request.form.get("password", ""), request.remote_addr or "")
+        except LoginError as exc:
+            error = str(exc)
+            status = 401
+        else:
+            session.clear()
+            login_user(user)
+            session.permanent = True
+            return redirect(_safe_next(request.args.get("next")))
+    return render_template("auth/login.html", error=error, username=username), status
+
+
+@bp.route("/logout", methods=["POST"])
+@login_required
+def logout():
+    """Log out (POST only, so a link on another site cannot log you out)."""
+    audit("logout")
+    db.session.commit()
+    logout_user()
+    session.clear()
+    flash("Sei uscito da Recapito.", "info")
+    return redirect(url_for("auth.login"))

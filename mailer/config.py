@@ -1,0 +1,83 @@
+"""Configuration read from the environment (and from instance/config.py)."""
+from __future__ import annotations
+
+import os
+
+INSECURE_KEYS = {"", "dev", "change-me", "dev-insecure-key"}
+
+
+def _bool(name: str, default: bool) -> bool:
+    """Read a boolean environment variable."""
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on", "si", "sì"}
+
+
+def _int(name: str, default: int) -> int:
+    """Read an integer environment variable."""
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+class Config:
+    """Settings for every environment; values come from the environment."""
+
+    ENV_NAME = os.environ.get("RECAPITO_ENV", "development")
+    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-insecure-key")
+    # Key used to encrypt SMTP/IMAP passwords at rest (Fernet, urlsafe base64, 32 bytes).
+    # Kept outside the database; derived from SECRET_KEY when not given.
+    CREDENTIALS_KEY = os.environ.get("CREDENTIALS_KEY", "")
+    SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL", "")
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    RQ_QUEUE = os.environ.get("RQ_QUEUE", "recapito")
+
+    MAIL_SERVER = os.environ.get("MAIL_SERVER", "127.0.0.1")
+    MAIL_PORT = _int("MAIL_PORT", 2525)
+    MAIL_USE_TLS = _bool("MAIL_USE_TLS", False)
+    MAIL_USE_SSL = _bool("MAIL_USE_SSL", False)
+    MAIL_USERNAME = os.environ.get("MAIL_USERNAME")
+    MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD")
+    MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "recapito@localhost")
+
+    CAPTURE_SMTP_HOST = os.environ.get("CAPTURE_SMTP_HOST", "127.0.0.1")
+    CAPTURE_SMTP_PORT = _int("CAPTURE_SMTP_PORT", 2525)
+    CAPTURE_DIR = os.environ.get("CAPTURE_DIR", "")  # default: <instance>/captured
+    DEMO_PASSWORD = os.environ.get("DEMO_PASSWORD", "demo")
+
+    BABEL_DEFAULT_LOCALE = "it"
+    BABEL_DEFAULT_TIMEZONE = "Europe/Rome"
+    LANGUAGES = ["it", "en"]
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)
+    SESSION_COOKIE_NAME = "recapito_session"
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    SESSION_IDLE_MINUTES = _int("SESSION_IDLE_MINUTES", 60)
+    PERMANENT_SESSION_LIFETIME = 8 * 3600
+
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+    WTF_CSRF_HEADERS = ["X-CSRFToken", "X-CSRF-Token"]
+    MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 32 * 1024 * 1024)
+
+    LOGIN_MAX_FAILURES = _int("LOGIN_MAX_FAILURES", 5)
+    LOGIN_LOCK_MINUTES = _int("LOGIN_LOCK_MINUTES", 15)
+
+    SEND_RETRY_BACKOFF = os.environ.get("SEND_RETRY_BACKOFF", "60,300,900")
+    SEND_MAX_ATTEMPTS = _int("SEND_MAX_ATTEMPTS", 4)
+    SPOOL_DIR = os.environ.get("SPOOL_DIR", "")  # default: <instance>/spool
+    WKHTMLTOPDF = os.environ.get("WKHTMLTOPDF", "wkhtmltopdf")
+    SHOW_DEMO_BANNER = True
+
+
+class TestConfig(Config):
+    """Settings for the test suite."""
+
+    TESTING = True
+    ENV_NAME = "testing"
+    SECRET_KEY = "test-secret-key-not-for-production"
+    LOGIN_MAX_FAILURES = 5
+    SEND_RETRY_BACKOFF = "0,0,0"

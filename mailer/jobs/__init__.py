@@ -1,0 +1,1 @@
+"""RQ job functions: thin, take ids, load rows, call a service."""

@@ -1,0 +1,69 @@
+"""Dashboard and health check."""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, render_template
+from rq import Worker
+
+from ..extensions import db
+from ..models import Batch, Delivery, Document, DocumentType
+from ..queue import get_redis
+
+bp = Blueprint("main", __name__)
+
+
+@bp.route("/")
+def dashboard():
+    """What matters today: documents not yet sent by type, batches to approve, last results."""
+    unsent = db.session.execute(
+        db.select(DocumentType.code, DocumentType.name, db.func.count(Document.id))
+        .join(Document, Document.type_code == DocumentType.code)
+        .where(Document.sent_at.is_(None))
+        .group_by(DocumentType.code, DocumentType.name, DocumentType.position)
+        .order_by(DocumentType.position)
+    ).all()
+    waiting = db.session.scalars(
+        db.select(Batch).where(Batch.status == "ready").order_by(Batch.created_at.desc()).limit(10)
+    ).all()
+    recent = db.session.scalars(
+        db.select(Batch).where(Batch.status.in_(["sending", "done", "cancelled"]))
+        .order_by(Batch.created_at.desc()).limit(5)
+    ).all()
+    outcome = {}
+    if recent:
+        rows = db.session.execute(
+            db.select(Delivery.batch_id, Delivery.status, db.func.count(Delivery.id))
+            .where(Delivery.batch_id.in_([b.id for b in recent]))
+            .group_by(Delivery.batch_id, Delivery.status)
+        ).all()
+        for batch_id, status, count in rows:
+            outcome.setdefault(batch_id, {})[status] = count
+    return render_template("main/dashboard.html", unsent=unsent, waiting=waiting, recent=recent, outcome=outcome)
+
+
+def health_report() -> tuple[dict, bool]:
+    """Check the database, Redis and the workers; return (report, all fine)."""
+    report: dict = {}
+    try:
+        db.session.execute(db.text("SELECT 1"))
+        report["database"] = {"ok": True}
+    except Exception as exc:  # the point is to report any failure
+        db.session.rollback()
+        report["database"] = {"ok": False, "error": type(exc).__name__}
+    try:
+        redis = get_redis()
+        redis.ping()
+        report["redis"] = {"ok": True}
+        workers = Worker.all(connection=redis)
+        report["workers"] = {"ok": len(workers) > 0, "count": len(workers)}
+    except Exception as exc:
+        report["redis"] = {"ok": False, "error": type(exc).__name__}
+        report["workers"] = {"ok": False, "count": 0}
+    return report, all(part["ok"] for part in report.values())
+
+
+@bp.route("/healthz")
+def healthz():
+    """JSON health: 200 when database, Redis and at least one worker are fine, else 503."""
+    report, ok = health_report()
+    report["status"] = "ok" if ok else "degraded"
+    return jsonify(report), 200 if ok else 503

@@ -1,0 +1,19 @@
+"""All models, importable from one place."""
+from .account import Company, MailAccount
+from .audit import AuditEvent
+from .base import utcnow
+from .batch import BATCH_STATUSES, DELIVERY_STATUSES, Batch, Delivery, delivery_documents
+from .contact import (Contact, ContactChange, ContactFunction, Tag, contact_document_types,
+                      contact_tags, function_document_types)
+from .document import (Blob, Document, DocumentAttachment, DocumentLine, DocumentType, Product,
+                       ProductCategory)
+from .party import Agent, Category, Party, Zone
+from .user import LoginFailure, User, user_document_types
+
+__all__ = [
+    "Agent", "AuditEvent", "BATCH_STATUSES", "Batch", "Blob", "Category", "Company", "Contact",
+    "ContactChange", "ContactFunction", "DELIVERY_STATUSES", "Delivery", "Document",
+    "DocumentAttachment", "DocumentLine", "DocumentType", "LoginFailure", "MailAccount", "Party",
+    "Product", "ProductCategory", "Tag", "User", "Zone", "contact_document_types", "contact_tags",
+    "delivery_documents", "function_document_types", "user_document_types", "utcnow",
+]

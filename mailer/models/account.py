@@ -1,0 +1,68 @@
+"""Sending accounts (ordinary SMTP and PEC) and company settings."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..extensions import db
+from .base import utcnow
+
+
+class MailAccount(db.Model):
+    """An SMTP server we send through (ordinary or PEC), with its limits and IMAP mailbox."""
+
+    __tablename__ = "mail_accounts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    kind: Mapped[str] = mapped_column(String(10), default="smtp")  # smtp|pec
+    host: Mapped[str] = mapped_column(String(255))
+    port: Mapped[int] = mapped_column(Integer, default=587)
+    tls_mode: Mapped[str] = mapped_column(String(10), default="starttls")  # none|starttls|ssl
+    username: Mapped[str] = mapped_column(String(254), default="")
+    password_encrypted: Mapped[str] = mapped_column(Text, default="")
+    from_address: Mapped[str] = mapped_column(String(254))
+    from_name: Mapped[str] = mapped_column(String(120), default="")
+    max_connections: Mapped[int] = mapped_column(Integer, default=2)
+    rate_per_minute: Mapped[int] = mapped_column(Integer, default=60)
+    rate_per_day: Mapped[int] = mapped_column(Integer, default=5000)
+    max_message_bytes: Mapped[int] = mapped_column(Integer, default=20 * 1024 * 1024)
+    max_recipients: Mapped[int] = mapped_column(Integer, default=50)
+    signature_html: Mapped[str] = mapped_column(Text, default="")
+    imap_host: Mapped[str] = mapped_column(String(255), default="")
+    imap_port: Mapped[int] = mapped_column(Integer, default=993)
+    imap_username: Mapped[str] = mapped_column(String(254), default="")
+    imap_password_encrypted: Mapped[str] = mapped_column(Text, default="")
+    imap_folder: Mapped[str] = mapped_column(String(120), default="INBOX")
+    imap_after: Mapped[str] = mapped_column(String(120), default="seen")  # seen|move:<folder>
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    @property
+    def is_pec(self) -> bool:
+        """True for a PEC account."""
+        return self.kind == "pec"
+
+
+class Company(db.Model):
+    """Our own company: used by every PDF and e-mail (a single row, id 1)."""
+
+    __tablename__ = "company"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="La mia azienda S.r.l.")
+    address: Mapped[str] = mapped_column(String(200), default="")
+    zip_code: Mapped[str] = mapped_column(String(10), default="")
+    city: Mapped[str] = mapped_column(String(100), default="")
+    province: Mapped[str] = mapped_column(String(2), default="")
+    vat_number: Mapped[str] = mapped_column(String(20), default="")
+    tax_code: Mapped[str] = mapped_column(String(20), default="")
+    phone: Mapped[str] = mapped_column(String(40), default="")
+    email: Mapped[str] = mapped_column(String(254), default="")
+    website: Mapped[str] = mapped_column(String(254), default="")
+    iban: Mapped[str] = mapped_column(String(40), default="")
+    logo_sha256: Mapped[str | None] = mapped_column(ForeignKey("blobs.sha256"))
+    four_eyes: Mapped[bool] = mapped_column(Boolean, default=True)
+    soft_spam_allowed: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False)

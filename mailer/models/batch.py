@@ -1,0 +1,122 @@
+"""Batches of sends and their deliveries (one per recipient message)."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, Integer, String, Table, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from .base import utcnow
+
+delivery_documents = Table(
+    "delivery_documents",
+    db.metadata,
+    Column("delivery_id", ForeignKey("deliveries.id", ondelete="CASCADE"), primary_key=True),
+    Column("document_id", ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_delivery_documents_document", "document_id"),
+)
+
+BATCH_STATUSES = {
+    "preparing": "In preparazione",
+    "ready": "Da approvare",
+    "approved": "Approvato",
+    "rejected": "Respinto",
+    "sending": "In invio",
+    "paused": "In pausa",
+    "cancelled": "Annullato",
+    "done": "Concluso",
+    "failed": "Preparazione fallita",
+}
+
+DELIVERY_STATUSES = {
+    "pending": "Da inviare",
+    "excluded": "Escluso",
+    "queued": "In coda",
+    "sending": "In invio",
+    "sent": "Inviato",
+    "failed": "Fallito",
+    "uncertain": "Esito incerto",
+    "bounced": "Rimbalzato",
+    "cancelled": "Annullato",
+}
+
+
+class Batch(db.Model):
+    """A set of e-mails prepared together, reviewed, approved and sent."""
+
+    __tablename__ = "batches"
+    __table_args__ = (Index("ix_batches_status_created", "status", "created_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), default="documents")  # documents|campaign
+    name: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(20), default="preparing")
+    params: Mapped[dict] = mapped_column(JSON, default=dict)
+    type_codes: Mapped[list] = mapped_column(JSON, default=list)
+    template_versions: Mapped[dict] = mapped_column(JSON, default=dict)  # type code -> version id
+    progress_total: Mapped[int] = mapped_column(Integer, default=0)
+    progress_done: Mapped[int] = mapped_column(Integer, default=0)
+    job_id: Mapped[str] = mapped_column(String(64), default="")
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    approved_at: Mapped[datetime | None] = mapped_column(DateTime)
+    rejected_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    rejected_at: Mapped[datetime | None] = mapped_column(DateTime)
+    rejected_reason: Mapped[str] = mapped_column(Text, default="")
+    sending_started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    created_by = relationship("User", foreign_keys=[created_by_id], lazy="joined")
+    approved_by = relationship("User", foreign_keys=[approved_by_id], lazy="joined")
+    rejected_by = relationship("User", foreign_keys=[rejected_by_id], lazy="joined")
+
+
+class Delivery(db.Model):
+    """One message to one recipient: what, to whom, through which account, and what happened."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        Index("ix_deliveries_batch_status", "batch_id", "status"),
+        Index("ix_deliveries_message_id", "message_id"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))
+    party_id: Mapped[int | None] = mapped_column(ForeignKey("parties.id"), index=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"), index=True)
+    recipient_email: Mapped[str] = mapped_column(String(254), default="")
+    recipient_name: Mapped[str] = mapped_column(String(200), default="")
+    privacy_level: Mapped[int] = mapped_column(Integer, default=0)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("mail_accounts.id"))
+    account_reason: Mapped[str] = mapped_column(String(255), default="")
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    exclusion_reason: Mapped[str] = mapped_column(String(255), default="")
+    warnings: Mapped[list] = mapped_column(JSON, default=list)
+    subject: Mapped[str] = mapped_column(String(500), default="")
+    body_html: Mapped[str] = mapped_column(Text, default="")
+    body_text: Mapped[str] = mapped_column(Text, default="")
+    size_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime)
+    smtp_code: Mapped[int | None] = mapped_column(Integer)
+    smtp_reason: Mapped[str] = mapped_column(Text, default="")
+    message_id: Mapped[str] = mapped_column(String(255), default="")
+    message_sha256: Mapped[str | None] = mapped_column(ForeignKey("blobs.sha256"))  # the exact message sent
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    claimed_by: Mapped[str] = mapped_column(String(120), default="")
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    pec_accepted_at: Mapped[datetime | None] = mapped_column(DateTime)
+    pec_delivered_at: Mapped[datetime | None] = mapped_column(DateTime)
+    pec_failed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    pec_failure_reason: Mapped[str] = mapped_column(Text, default="")
+    bounced_at: Mapped[datetime | None] = mapped_column(DateTime)
+    bounce_reason: Mapped[str] = mapped_column(Text, default="")
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    batch = relationship("Batch")
+    party = relationship("Party", lazy="joined")
+    contact = relationship("Contact")
+    account = relationship("MailAccount", lazy="joined")
+    documents = relationship("Document", secondary=delivery_documents, lazy="selectin")

@@ -1,0 +1,141 @@
+"""Document types, documents from the ERP, their lines, products and stored files."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import (JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, LargeBinary,
+                        Numeric, String, Text, UniqueConstraint)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from .base import utcnow
+
+Money = Numeric(14, 2)
+Qty = Numeric(14, 3)
+
+
+class Blob(db.Model):
+    """File content stored in the database, addressed by its SHA-256 (PDFs, attachments, messages)."""
+
+    __tablename__ = "blobs"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    content_type: Mapped[str] = mapped_column(String(100), default="application/octet-stream")
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class DocumentType(db.Model):
+    """One of the 12 document types, with its sending settings."""
+
+    __tablename__ = "document_types"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    name_en: Mapped[str] = mapped_column(String(120), default="")
+    counterpart: Mapped[str] = mapped_column(String(10), default="customer")  # customer|supplier|any
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    by_pec: Mapped[bool] = mapped_column(Boolean, default=False)
+    attach_pdf: Mapped[bool] = mapped_column(Boolean, default=True)
+    group_per_recipient: Mapped[bool] = mapped_column(Boolean, default=False)
+    reply_to: Mapped[str] = mapped_column(String(254), default="")
+    cc_address: Mapped[str] = mapped_column(String(254), default="")
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("mail_accounts.id", ondelete="SET NULL"))
+    auto_approve: Mapped[bool] = mapped_column(Boolean, default=False)
+    schedule_cron: Mapped[str] = mapped_column(String(60), default="")
+    commercial: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ProductCategory(db.Model):
+    """A product category, used by sales-statistics filters."""
+
+    __tablename__ = "product_categories"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(20), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+
+
+class Product(db.Model):
+    """An article sold or bought."""
+
+    __tablename__ = "products"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    description: Mapped[str] = mapped_column(String(250), default="")
+    unit: Mapped[str] = mapped_column(String(10), default="PZ")
+    category_id: Mapped[int | None] = mapped_column(ForeignKey("product_categories.id"), index=True)
+    category = relationship("ProductCategory", lazy="joined")
+
+
+class Document(db.Model):
+    """A business document handed over by the ERP."""
+
+    __tablename__ = "documents"
+    __table_args__ = (
+        UniqueConstraint("type_code", "year", "number", name="uq_documents_type_year_number"),
+        Index("ix_documents_type_date", "type_code", "date"),
+        Index("ix_documents_party_date", "party_id", "date"),
+        Index("ix_documents_sent", "type_code", "sent_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    type_code: Mapped[str] = mapped_column(ForeignKey("document_types.code"))
+    number: Mapped[str] = mapped_column(String(40))
+    year: Mapped[int] = mapped_column(Integer)
+    date: Mapped[date] = mapped_column(Date)
+    party_id: Mapped[int] = mapped_column(ForeignKey("parties.id"))
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    total_net: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+    total_vat: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+    total: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+    open_amount: Mapped[Decimal | None] = mapped_column(Money)
+    # [{"date": "YYYY-MM-DD", "amount": "123.45", "method": "..."}]
+    due_dates: Mapped[list] = mapped_column(JSON, default=list)
+    # Everything else the renderer and templates need (VAT summary, payment terms, open items...)
+    extra: Mapped[dict] = mapped_column(JSON, default=dict)
+    source: Mapped[str] = mapped_column(String(20), default="api")  # api|fatturapa|spool|demo|upload
+    source_ref: Mapped[str] = mapped_column(String(255), default="")
+    pdf_sha256: Mapped[str | None] = mapped_column(ForeignKey("blobs.sha256"))
+    pdf_rendered: Mapped[bool] = mapped_column(Boolean, default=False)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    type = relationship("DocumentType", lazy="joined")
+    party = relationship("Party", lazy="joined")
+    lines = relationship(
+        "DocumentLine", order_by="DocumentLine.line_no", cascade="all, delete-orphan",
+        back_populates="document",
+    )
+    attachments = relationship("DocumentAttachment", cascade="all, delete-orphan")
+
+
+class DocumentLine(db.Model):
+    """A line of a document; the source of the sales statistics."""
+
+    __tablename__ = "document_lines"
+    __table_args__ = (Index("ix_document_lines_product_doc", "product_id", "document_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
+    line_no: Mapped[int] = mapped_column(Integer, default=1)
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"))
+    product_code: Mapped[str] = mapped_column(String(40), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    quantity: Mapped[Decimal] = mapped_column(Qty, default=Decimal("0"))
+    unit: Mapped[str] = mapped_column(String(10), default="")
+    unit_price: Mapped[Decimal] = mapped_column(Numeric(16, 5), default=Decimal("0"))
+    discount_pct: Mapped[Decimal] = mapped_column(Numeric(7, 3), default=Decimal("0"))
+    vat_rate: Mapped[Decimal] = mapped_column(Numeric(6, 2), default=Decimal("22"))
+    amount: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+
+    document = relationship("Document", back_populates="lines")
+
+
+class DocumentAttachment(db.Model):
+    """A file that travels with a document (e.g. FatturaPA Allegati)."""
+
+    __tablename__ = "document_attachments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    blob_sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
+    blob = relationship("Blob", lazy="select")

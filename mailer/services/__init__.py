@@ -1,0 +1,1 @@
+"""Workflows as plain functions: called by views, CLI commands and jobs alike."""

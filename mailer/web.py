@@ -1,0 +1,143 @@
+"""Web wiring: blueprints, the login gate, security headers, template helpers, error pages."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from flask import Flask, flash, render_template, request, session
+from flask_login import current_user, logout_user
+from flask_wtf.csrf import CSRFError
+
+from . import formatting
+from .reference import PARTY_KIND_NAMES, PRIVACY_NAMES, ROLE_NAMES
+from .security import PUBLIC_BLUEPRINTS, PUBLIC_ENDPOINTS
+
+# Blueprints of every area: (import path, url prefix). Areas add themselves here.
+BLUEPRINTS: list[tuple[str, str | None]] = [
+    ("mailer.auth.routes", "/auth"),
+    ("mailer.main.routes", None),
+    ("mailer.admin.routes", "/admin"),
+]
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'self'; frame-src 'self'"
+)
+
+
+def register_web(app: Flask) -> None:
+    """Register blueprints, request hooks, template helpers and error handlers."""
+    import importlib
+
+    for module_name, prefix in BLUEPRINTS:
+        module = importlib.import_module(module_name)
+        app.register_blueprint(module.bp, url_prefix=prefix)
+
+    @app.before_request
+    def login_gate():
+        """Every endpoint needs a login unless it is declared public."""
+        endpoint = request.endpoint or ""
+        if endpoint in PUBLIC_ENDPOINTS or request.blueprint in PUBLIC_BLUEPRINTS:
+            return None
+        view = app.view_functions.get(endpoint)
+        if view is not None and getattr(view, "_public", False):
+            return None
+        if not current_user.is_authenticated:
+            return app.login_manager.unauthorized()
+        # Idle timeout: a session unused for SESSION_IDLE_MINUTES ends.
+        now = datetime.now(timezone.utc).timestamp()
+        last = session.get("seen", now)
+        if now - last > app.config["SESSION_IDLE_MINUTES"] * 60:
+            logout_user()
+            session.clear()
+            flash("Sessione scaduta per inattività: accedi di nuovo.", "info")
+            return app.login_manager.unauthorized()
+        session["seen"] = now
+        return None
+
+    @app.after_request
+    def security_headers(response):
+        """Security headers on every answer; Vary on HX-Request because fragments differ."""
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        response.vary.add("HX-Request")
+        if current_user.is_authenticated and response.mimetype == "text/html":
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    app.jinja_env.filters.update(
+        it_date=formatting.it_date,
+        it_datetime=formatting.it_datetime,
+        it_money=formatting.it_money,
+        it_number=formatting.it_number,
+    )
+
+    @app.context_processor
+    def globals_for_templates():
+        """Values every page needs: company, demo banner, names of roles and levels."""
+        from .services.reference import get_company
+        company = None
+        if current_user.is_authenticated:
+            company = get_company()
+        return {
+            "company": company,
+            "ROLE_NAMES": ROLE_NAMES,
+            "PRIVACY_NAMES": PRIVACY_NAMES,
+            "PARTY_KIND_NAMES": PARTY_KIND_NAMES,
+            "nav_items": _nav_items(app),
+            "has_endpoint": lambda endpoint: endpoint in app.view_functions,
+        }
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error):
+        """A state change without a valid CSRF token."""
+        return _error_page(400, "Richiesta non valida", "Il modulo è scaduto o non è stato inviato da questa "
+                           "applicazione. Ricarica la pagina e riprova.")
+
+    @app.errorhandler(403)
+    def forbidden(error):
+        """Forbidden: the user lacks the role or permission."""
+        return _error_page(403, "Accesso negato", "Non hai i permessi per questa pagina o azione.")
+
+    @app.errorhandler(404)
+    def not_found(error):
+        """Not found."""
+        return _error_page(404, "Pagina non trovata", "La pagina o l'elemento richiesto non esiste.")
+
+    @app.errorhandler(413)
+    def too_large(error):
+        """Upload above MAX_CONTENT_LENGTH."""
+        limit = app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)
+        return _error_page(413, "File troppo grande", f"Il limite è {limit} MB.")
+
+
+def _error_page(status: int, title: str, message: str):
+    """Render an error as JSON for API/JSON clients, as a fragment for htmx, or as a page."""
+    if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
+        return {"error": message}, status
+    if request.headers.get("HX-Request"):
+        return render_template("_error_fragment.html", title=title, message=message), status
+    return render_template("error.html", title=title, message=message, status=status), status
+
+
+def _nav_items(app: Flask) -> list[tuple[str, str, str]]:
+    """Navigation entries (endpoint, label, roles) that exist in this app, filtered by role."""
+    if not current_user.is_authenticated:
+        return []
+    entries = [
+        ("main.dashboard", "Cruscotto", ""),
+        ("contacts.parties", "Anagrafiche", "operator,manager,sales"),
+        ("documents.index", "Documenti", "operator,manager"),
+        ("batches.index", "Invii", "operator,manager"),
+        ("campaigns.index", "Campagne", "sales,manager"),
+        ("templates.index", "Modelli e-mail", "admin"),
+        ("admin.index", "Amministrazione", "admin"),
+    ]
+    return [
+        (endpoint, label, roles) for endpoint, label, roles in entries
+        if endpoint in app.view_functions and (not roles or current_user.has_role(*roles.split(",")))
+    ]
+
+
