@@ -8,12 +8,13 @@ from .contact import (Contact, ContactChange, ContactFunction, Tag, contact_docu
 from .document import (Blob, Document, DocumentAttachment, DocumentLine, DocumentType, Product,
                        ProductCategory)
 from .party import Agent, Category, Party, Zone
+from .template import TEMPLATE_LANGUAGES, EmailTemplate, TemplateVersion
 from .user import LoginFailure, User, user_document_types
 
 __all__ = [
     "Agent", "AuditEvent", "BATCH_STATUSES", "Batch", "Blob", "Category", "Company", "Contact",
     "ContactChange", "ContactFunction", "DELIVERY_STATUSES", "Delivery", "Document",
-    "DocumentAttachment", "DocumentLine", "DocumentType", "LoginFailure", "MailAccount", "Party",
-    "Product", "ProductCategory", "Tag", "User", "Zone", "contact_document_types", "contact_tags",
+    "DocumentAttachment", "DocumentLine", "DocumentType", "EmailTemplate", "LoginFailure", "MailAccount", "Party",
+    "Product", "ProductCategory", "TEMPLATE_LANGUAGES", "Tag", "TemplateVersion", "User", "Zone", "contact_document_types", "contact_tags",
     "delivery_documents", "function_document_types", "user_document_types", "utcnow",
 ]
