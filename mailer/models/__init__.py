@@ -1,5 +1,6 @@
 """All models, importable from one place."""
 from .account import Company, MailAccount
+from .api_token import API_SCOPES, ApiToken
 from .audit import AuditEvent
 from .base import utcnow
 from .batch import BATCH_STATUSES, DELIVERY_STATUSES, Batch, Delivery, delivery_documents
@@ -12,6 +13,7 @@ from .template import TEMPLATE_LANGUAGES, EmailTemplate, TemplateVersion
 from .user import LoginFailure, User, user_document_types
 
 __all__ = [
+    "API_SCOPES", "ApiToken",
     "Agent", "AuditEvent", "BATCH_STATUSES", "Batch", "Blob", "Category", "Company", "Contact",
     "ContactChange", "ContactFunction", "DELIVERY_STATUSES", "Delivery", "Document",
     "DocumentAttachment", "DocumentLine", "DocumentType", "EmailTemplate", "LoginFailure", "MailAccount", "Party",
