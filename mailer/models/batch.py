@@ -67,6 +67,7 @@ class Batch(db.Model):
     rejected_reason: Mapped[str] = mapped_column(Text, default="")
     sending_started_at: Mapped[datetime | None] = mapped_column(DateTime)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    summary_sent_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     created_by = relationship("User", foreign_keys=[created_by_id], lazy="joined")
     approved_by = relationship("User", foreign_keys=[approved_by_id], lazy="joined")
@@ -102,7 +103,14 @@ class Delivery(db.Model):
     smtp_code: Mapped[int | None] = mapped_column(Integer)
     smtp_reason: Mapped[str] = mapped_column(Text, default="")
     message_id: Mapped[str] = mapped_column(String(255), default="")
-    message_sha256: Mapped[str | None] = mapped_column(ForeignKey("blobs.sha256"))  # the exact message sent
+    # The message is rebuilt byte for byte from the stored inputs (transport.message is
+    # deterministic); its SHA-256 proves later that the rebuilt message is the one that left.
+    message_sha256: Mapped[str] = mapped_column(String(64), default="")
+    message_date: Mapped[str] = mapped_column(String(64), default="")
+    extra_headers: Mapped[dict] = mapped_column(JSON, default=dict)
+    cc: Mapped[str] = mapped_column(String(500), default="")
+    reply_to: Mapped[str] = mapped_column(String(254), default="")
+    template_version_id: Mapped[int | None] = mapped_column(Integer)
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime)
     claimed_by: Mapped[str] = mapped_column(String(120), default="")
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
