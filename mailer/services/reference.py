@@ -7,7 +7,7 @@ from ..reference import CONTACT_FUNCTIONS, DOCUMENT_TYPES
 
 
 def ensure_reference_data() -> None:
-    """Insert the document types, default contact functions and the company row when missing."""
+    """Insert the document types, default contact functions, the company row and default e-mail templates."""
     existing = {t.code for t in db.session.scalars(db.select(DocumentType))}
     for position, (code, name, name_en, counterpart, by_pec) in enumerate(DOCUMENT_TYPES):
         if code not in existing:
@@ -22,6 +22,8 @@ def ensure_reference_data() -> None:
             db.session.add(ContactFunction(code=code, name=name, default_types=[types[c] for c in defaults]))
     if db.session.get(Company, 1) is None:
         db.session.add(Company(id=1))
+    from .mail_templates import ensure_default_templates
+    ensure_default_templates()  # version 1 of the e-mail template of every type and language
     db.session.commit()
 
 
