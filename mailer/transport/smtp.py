@@ -11,6 +11,7 @@ The outcome of one message is one of:
 """
 from __future__ import annotations
 
+import re
 import smtplib
 import socket
 import ssl
@@ -132,8 +133,8 @@ class SmtpSession:
             code, resp = conn.docmd("data")
             if code != 354:
                 return self._reset_after(code, resp)
-            payload = smtplib._fix_eols(data)  # noqa: SLF001  (CRLF normalisation as smtplib.data does)
-            payload = smtplib._quote_periods(payload)  # noqa: SLF001
+            payload = re.sub(rb"(?:\r\n|\n|\r(?!\n))", b"\r\n", data)
+            payload = re.sub(rb"(?m)^\.", b"..", payload)  # dot-stuffing (RFC 5321 4.5.2)
             if payload[-2:] != b"\r\n":
                 payload += b"\r\n"
             payload += b".\r\n"

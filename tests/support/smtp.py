@@ -79,7 +79,8 @@ class _Handler:
             return "250 never sent"
         if isinstance(behaviour, int):
             if behaviour == 421:
-                server.transport.close()
+                # Real servers answer 421 and then close the connection.
+                asyncio.get_running_loop().call_later(0.05, server.transport.close)
             return REPLIES.get(behaviour, f"{behaviour} scripted failure")
         self.server._accept(envelope)
         return "250 2.0.0 OK queued"

@@ -1,0 +1,20 @@
+"""Jobs of the sending pipeline (thin: ids in, services do the work)."""
+from __future__ import annotations
+
+from ..services import sending
+
+
+def run_sender_job(batch_id: int, account_id: int, index: int = 0, of: int = 1) -> str:
+    """Send the batch's queued deliveries for one account over one connection."""
+    return sending.Sender(batch_id, account_id, index, of).run()
+
+
+def watchdog_job() -> dict:
+    """Find dead senders' claims and batches that lost their senders."""
+    return sending.recover_stalled()
+
+
+def batch_summary_job(batch_id: int) -> bool:
+    """E-mail the outcome of a finished batch to who prepared and approved it."""
+    from ..services.batch_summary import send_batch_summary
+    return send_batch_summary(batch_id)

@@ -1,0 +1,502 @@
+"""Sending a batch: senders per account, at-most-once claims, retries, rate limits, recovery.
+
+Delivery states while sending:
+  queued    approved, waiting for a sender (or for its next attempt, `next_attempt_at`)
+  sending   claimed by a sender *before* its SMTP transaction; marked right after it
+  sent / failed / uncertain / cancelled   final (uncertain waits for a person)
+
+A delivery is claimed with a conditional UPDATE (only one sender can win it) and committed before
+any byte goes to the SMTP server. If the sender dies, the delivery stays "sending"; the watchdog
+turns it into "uncertain" once the sender's heartbeat has expired. Nothing is ever resent on its own
+after it may have left.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from datetime import datetime, timedelta
+from email.utils import format_datetime, make_msgid
+
+from flask import current_app
+from sqlalchemy import and_, or_, update
+
+from ..extensions import db
+from ..models import Batch, Blob, Delivery, Document, MailAccount, delivery_documents, utcnow
+from ..queue import get_queue, get_redis
+from ..transport.message import Attachment, MessageSpec, address_domain, build_message
+from ..transport.smtp import SendOutcome, SmtpSession, SmtpSettings
+from .audit import audit
+from .crypto import decrypt_secret
+
+FINAL_STATES = ("sent", "failed", "uncertain", "cancelled", "excluded", "bounced")
+CHUNK = 50
+_ACQUIRE = """
+local key, token, now, ttl, limit = KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+if redis.call('ZSCORE', key, token) then
+  redis.call('ZADD', key, now + ttl, token)
+  return 1
+end
+if redis.call('ZCARD', key) < limit then
+  redis.call('ZADD', key, now + ttl, token)
+  redis.call('EXPIRE', key, ttl * 2)
+  return 1
+end
+return 0
+"""
+
+
+class SendingError(Exception):
+    """A sending command that cannot be carried out (message in Italian)."""
+
+
+def _heartbeat_seconds() -> int:
+    """How long a sender's heartbeat lives without being refreshed."""
+    return int(current_app.config.get("SENDER_HEARTBEAT_SECONDS", 60))
+
+
+def backoff_schedule() -> list[int]:
+    """Seconds to wait before attempt 2, 3, … (SEND_RETRY_BACKOFF, e.g. "60,300,900")."""
+    raw = str(current_app.config.get("SEND_RETRY_BACKOFF", "60,300,900"))
+    return [int(float(part)) for part in raw.split(",") if part.strip()] or [60]
+
+
+def max_attempts() -> int:
+    """Attempts per delivery, the first included."""
+    return int(current_app.config.get("SEND_MAX_ATTEMPTS", len(backoff_schedule()) + 1))
+
+
+# ---------------------------------------------------------------- batch commands
+
+def start_sending(batch: Batch, user=None) -> None:
+    """Queue every pending delivery of an approved batch and start the senders."""
+    if batch.status not in ("approved", "paused"):
+        raise SendingError("Si può inviare solo un invio approvato.")
+    now = utcnow()
+    db.session.execute(
+        update(Delivery).where(Delivery.batch_id == batch.id, Delivery.status == "pending")
+        .values(status="queued", next_attempt_at=None)
+    )
+    batch.status = "sending"
+    batch.sending_started_at = batch.sending_started_at or now
+    audit("batch.send", batch, user=user)
+    db.session.commit()
+    dispatch(batch.id)
+
+
+def pause_sending(batch: Batch, user=None) -> None:
+    """Stop senders after their current message; queued deliveries wait."""
+    if batch.status != "sending":
+        raise SendingError("Si può mettere in pausa solo un invio in corso.")
+    batch.status = "paused"
+    audit("batch.pause", batch, user=user)
+    db.session.commit()
+
+
+def resume_sending(batch: Batch, user=None) -> None:
+    """Resume a paused batch."""
+    if batch.status != "paused":
+        raise SendingError("L'invio non è in pausa.")
+    batch.status = "sending"
+    audit("batch.resume", batch, user=user)
+    db.session.commit()
+    dispatch(batch.id)
+
+
+def cancel_sending(batch: Batch, user=None) -> None:
+    """Cancel what has not left yet; what is being sent right now finishes."""
+    if batch.status not in ("sending", "paused", "approved", "ready"):
+        raise SendingError("Questo invio non si può annullare.")
+    db.session.execute(
+        update(Delivery).where(Delivery.batch_id == batch.id, Delivery.status.in_(["queued", "pending"]))
+        .values(status="cancelled")
+    )
+    batch.status = "cancelled"
+    batch.finished_at = utcnow()
+    audit("batch.cancel", batch, user=user)
+    db.session.commit()
+
+
+def retry_failed(batch: Batch, user=None, delivery_ids: list[int] | None = None) -> int:
+    """Put failed deliveries back in the queue for a new round of attempts; returns how many."""
+    if batch.status not in ("done", "sending", "paused"):
+        raise SendingError("Si possono ritentare solo gli invii in corso o conclusi.")
+    query = update(Delivery).where(Delivery.batch_id == batch.id, Delivery.status == "failed")
+    if delivery_ids:
+        query = query.where(Delivery.id.in_(delivery_ids))
+    count = db.session.execute(
+        query.values(status="queued", attempts=0, next_attempt_at=None, smtp_code=None, smtp_reason="")
+    ).rowcount
+    if count:
+        batch.status = "sending"
+        batch.finished_at = None
+        audit("batch.retry", batch, user=user, count=count)
+    db.session.commit()
+    if count:
+        dispatch(batch.id)
+    return count
+
+
+def resolve_uncertain(delivery: Delivery, action: str, user) -> None:
+    """A person decides an uncertain delivery: resend it, or record it as sent."""
+    if delivery.status != "uncertain":
+        raise SendingError("Questo recapito non ha un esito incerto.")
+    delivery.resolved_by_id = user.id
+    delivery.resolved_at = utcnow()
+    if action == "sent":
+        delivery.status = "sent"
+        delivery.sent_at = delivery.sent_at or delivery.claimed_at or utcnow()
+        _mark_documents_sent([delivery.id])
+        audit("delivery.mark_sent", delivery, user=user)
+        db.session.commit()
+        _finish_if_complete(delivery.batch_id)
+    elif action == "resend":
+        delivery.status = "queued"
+        delivery.next_attempt_at = None
+        batch = db.session.get(Batch, delivery.batch_id)
+        if batch.status == "done":
+            batch.status = "sending"
+            batch.finished_at = None
+        audit("delivery.resend", delivery, user=user)
+        db.session.commit()
+        dispatch(delivery.batch_id)
+    else:
+        raise SendingError("Azione sconosciuta.")
+
+
+# ---------------------------------------------------------------- senders
+
+def dispatch(batch_id: int) -> int:
+    """Enqueue senders for every account that has queued deliveries; returns how many."""
+    from ..jobs.sending import run_sender_job
+    rows = db.session.execute(
+        db.select(Delivery.account_id, db.func.count(Delivery.id))
+        .where(Delivery.batch_id == batch_id, Delivery.status == "queued")
+        .group_by(Delivery.account_id)
+    ).all()
+    queue = get_queue()
+    started = 0
+    for account_id, count in rows:
+        if account_id is None:
+            continue
+        account = db.session.get(MailAccount, account_id)
+        senders = max(1, min(account.max_connections or 1, (count + CHUNK - 1) // CHUNK))
+        for index in range(senders):
+            queue.enqueue(run_sender_job, batch_id, account_id, index, senders,
+                          job_timeout=6 * 3600, description=f"invio {batch_id} account {account_id}")
+            started += 1
+    return started
+
+
+def _settings(account: MailAccount) -> SmtpSettings:
+    """SMTP settings of an account, with the password decrypted."""
+    return SmtpSettings(host=account.host, port=account.port, tls_mode=account.tls_mode,
+                        username=account.username, password=decrypt_secret(account.password_encrypted))
+
+
+def _rate_wait(account: MailAccount) -> float:
+    """Seconds to wait before the account may send one more message (0 = go), counting it."""
+    redis = get_redis()
+    now = time.time()
+    minute = int(now // 60)
+    day = time.strftime("%Y%m%d", time.gmtime(now))
+    m_key = f"recapito:rate:{account.id}:m:{minute}"
+    d_key = f"recapito:rate:{account.id}:d:{day}"
+    pipe = redis.pipeline()
+    pipe.incr(m_key)
+    pipe.expire(m_key, 120)
+    pipe.incr(d_key)
+    pipe.expire(d_key, 2 * 86400)
+    m_count, _, d_count, _ = pipe.execute()
+    if account.rate_per_day and d_count > account.rate_per_day:
+        redis.decr(m_key)
+        redis.decr(d_key)
+        return 86400 - (now % 86400) + 1
+    if account.rate_per_minute and m_count > account.rate_per_minute:
+        redis.decr(m_key)
+        redis.decr(d_key)
+        return 60 - (now % 60) + 0.05
+    return 0.0
+
+
+class Sender:
+    """One sender: one SMTP connection of one account, working through one batch."""
+
+    def __init__(self, batch_id: int, account_id: int, index: int = 0, of: int = 1):
+        self.batch_id = batch_id
+        self.account_id = account_id
+        self.index = index
+        self.of = of
+        self.token = f"{batch_id}:{account_id}:{uuid.uuid4().hex[:12]}"
+        self.redis = get_redis()
+        self.slots_key = f"recapito:conns:{account_id}"
+        self.beat_key = f"recapito:sender:{batch_id}:{account_id}:{self.token}"
+        self.pending_marks: list[tuple[int, SendOutcome, str]] = []
+        self.blob_cache: dict[str, tuple[str, bytes]] = {}
+        self.session: SmtpSession | None = None
+
+    # -- coordination
+    def beat(self) -> bool:
+        """Refresh the heartbeat and the connection slot; False when no slot is free."""
+        ttl = _heartbeat_seconds()
+        self.redis.set(self.beat_key, "1", ex=ttl)
+        account = db.session.get(MailAccount, self.account_id)
+        return bool(self.redis.eval(_ACQUIRE, 1, self.slots_key, self.token, time.time(), ttl,
+                                    max(1, account.max_connections or 1)))
+
+    def release(self) -> None:
+        """Give back the connection slot and stop the heartbeat."""
+        self.redis.zrem(self.slots_key, self.token)
+        self.redis.delete(self.beat_key)
+
+    # -- main loop
+    def run(self) -> str:
+        """Send until nothing is due, the batch is paused/cancelled, or a limit is reached."""
+        account = db.session.get(MailAccount, self.account_id)
+        if account is None:
+            return "no-account"
+        if not self.beat():
+            self._reschedule(5)
+            return "no-slot"
+        self.session = SmtpSession(_settings(account))
+        reason = "done"
+        try:
+            while True:
+                status = db.session.scalar(db.select(Batch.status).where(Batch.id == self.batch_id))
+                if status != "sending":
+                    reason = f"batch-{status}"
+                    break
+                self._flush_marks()  # retries due now become visible to _next_ids
+                ids = self._next_ids()
+                if not ids:
+                    break
+                for delivery_id in ids:
+                    wait = _rate_wait(account)
+                    if wait > 0:
+                        self._flush_marks()
+                        self._reschedule(wait)
+                        return "rate-limited"
+                    if not self._send_one(delivery_id, account):
+                        continue
+                    if not self.beat():
+                        self._flush_marks()
+                        self._reschedule(5)
+                        return "no-slot"
+                db.session.expire_all()
+        finally:
+            self._flush_marks()
+            if self.session:
+                self.session.close()
+            self.release()
+        self._after_loop()
+        return reason
+
+    def _next_ids(self) -> list[int]:
+        """Ids of due queued deliveries, this sender's share first."""
+        now = utcnow()
+        base = db.select(Delivery.id).where(
+            Delivery.batch_id == self.batch_id, Delivery.account_id == self.account_id,
+            Delivery.status == "queued",
+            or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now),
+        ).order_by(Delivery.id).limit(CHUNK)
+        if self.of > 1:
+            mine = db.session.scalars(base.where(Delivery.id % self.of == self.index)).all()
+            if mine:
+                return list(mine)
+        return list(db.session.scalars(base).all())
+
+    def _send_one(self, delivery_id: int, account: MailAccount) -> bool:
+        """Claim, send and (lazily) mark one delivery; False when another sender won it."""
+        now = utcnow()
+        new_id = make_msgid(idstring=f"rcp{delivery_id}", domain=address_domain(account.from_address))
+        new_date = format_datetime(datetime.now().astimezone())
+        claimed = db.session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_id, Delivery.status == "queued")
+            .values(status="sending", claimed_at=now, claimed_by=self.token, attempts=Delivery.attempts + 1,
+                    # Message-ID and Date are fixed at the first attempt and kept for the retries.
+                    message_id=db.func.coalesce(db.func.nullif(Delivery.message_id, ""), new_id),
+                    message_date=db.func.coalesce(db.func.nullif(Delivery.message_date, ""), new_date))
+        ).rowcount
+        self._apply_marks()
+        db.session.commit()  # the claim is durable before any byte goes out
+        if not claimed:
+            return False
+        delivery = db.session.get(Delivery, delivery_id)
+        db.session.refresh(delivery)
+        try:
+            data, envelope_from, recipients = self._message(delivery, account)
+        except Exception as exc:  # nothing left: record why instead of leaving it "sending"
+            current_app.logger.exception("delivery %s: message build failed", delivery_id)
+            outcome = SendOutcome("permanent", None, f"Impossibile comporre il messaggio: {exc}")
+            self.pending_marks.append((delivery_id, outcome, ""))
+            return True
+        outcome = self.session.send(envelope_from, recipients, data)
+        self.pending_marks.append((delivery_id, outcome, hashlib.sha256(data).hexdigest()))
+        return True
+
+    def _message(self, delivery: Delivery, account: MailAccount) -> tuple[bytes, str, list[str]]:
+        """Build the exact bytes of a delivery."""
+        spec = message_spec(delivery, account, self.blob_cache)
+        recipients = [delivery.recipient_email] + [a.strip() for a in (delivery.cc or "").split(",") if a.strip()]
+        return build_message(spec), account.from_address, recipients
+
+    def _apply_marks(self) -> None:
+        """Write the outcome of the messages sent since the last commit (same transaction)."""
+        if not self.pending_marks:
+            return
+        schedule = backoff_schedule()
+        limit = max_attempts()
+        now = utcnow()
+        sent_ids = []
+        for delivery_id, outcome, digest in self.pending_marks:
+            mine = and_(Delivery.id == delivery_id, Delivery.claimed_by == self.token,
+                        Delivery.status.in_(["sending", "uncertain"]))
+            attempts = db.session.scalar(db.select(Delivery.attempts).where(Delivery.id == delivery_id)) or 1
+            values: dict = {"smtp_code": outcome.code, "smtp_reason": outcome.text[:2000]}
+            if outcome.kind == "sent":
+                values.update(status="sent", sent_at=now, message_sha256=digest)
+                sent_ids.append(delivery_id)
+            elif outcome.kind == "permanent":
+                values.update(status="failed")
+            elif outcome.kind == "uncertain":
+                values.update(status="uncertain", message_sha256=digest)
+            elif attempts >= limit:
+                values.update(status="failed", smtp_reason=(
+                    f"Errore temporaneo ripetuto ({attempts} tentativi): " + outcome.text)[:2000])
+            else:
+                delay = schedule[min(attempts - 1, len(schedule) - 1)]
+                values.update(status="queued", next_attempt_at=now + timedelta(seconds=delay))
+            db.session.execute(update(Delivery).where(mine).values(**values))
+        if sent_ids:
+            _mark_documents_sent(sent_ids)
+        self.pending_marks.clear()
+
+    def _flush_marks(self) -> None:
+        """Commit outstanding outcomes."""
+        if self.pending_marks:
+            self._apply_marks()
+            db.session.commit()
+
+    def _reschedule(self, seconds: float) -> None:
+        """Run this sender again later."""
+        from ..jobs.sending import run_sender_job
+        get_queue().enqueue_in(timedelta(seconds=max(1.0, seconds)), run_sender_job, self.batch_id,
+                               self.account_id, self.index, self.of, job_timeout=6 * 3600)
+
+    def _after_loop(self) -> None:
+        """Schedule the next retry round, or close the batch when nothing is left."""
+        status = db.session.scalar(db.select(Batch.status).where(Batch.id == self.batch_id))
+        if status != "sending":
+            return
+        next_due = db.session.scalar(
+            db.select(db.func.min(Delivery.next_attempt_at)).where(
+                Delivery.batch_id == self.batch_id, Delivery.account_id == self.account_id,
+                Delivery.status == "queued")
+        )
+        if next_due is not None:
+            self._reschedule((next_due - utcnow()).total_seconds())
+            return
+        _finish_if_complete(self.batch_id)
+
+
+def message_spec(delivery: Delivery, account: MailAccount, cache: dict | None = None) -> MessageSpec:
+    """The inputs of a delivery's message: headers, bodies, attachments (PDFs from the database)."""
+    cache = {} if cache is None else cache
+    attachments = []
+    for document in delivery.documents:
+        if document.type.attach_pdf and document.pdf_sha256:
+            content_type, data = _blob(document.pdf_sha256, cache)
+            attachments.append(Attachment(pdf_filename(document), content_type or "application/pdf", data))
+        for extra in document.attachments:
+            content_type, data = _blob(extra.blob_sha256, cache)
+            attachments.append(Attachment(extra.filename, content_type, data))
+    return MessageSpec(
+        from_address=account.from_address, from_name=account.from_name,
+        to=[(delivery.recipient_name, delivery.recipient_email)],
+        cc=[a.strip() for a in (delivery.cc or "").split(",") if a.strip()],
+        reply_to=delivery.reply_to or "", subject=delivery.subject, html=delivery.body_html,
+        text=delivery.body_text, message_id=delivery.message_id, date=delivery.message_date,
+        headers=dict(delivery.extra_headers or {}), attachments=attachments,
+    )
+
+
+def pdf_filename(document: Document) -> str:
+    """File name of a document's PDF in the e-mail."""
+    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in str(document.number))
+    return f"{document.type_code}_{document.year}_{safe}.pdf"
+
+
+def _blob(sha: str, cache: dict) -> tuple[str, bytes]:
+    """Blob content, cached for the sender's life (PDFs repeat across recipients)."""
+    hit = cache.get(sha)
+    if hit is None:
+        blob = db.session.get(Blob, sha)
+        hit = (blob.content_type, blob.data) if blob else ("application/octet-stream", b"")
+        if len(cache) > 256:
+            cache.clear()
+        cache[sha] = hit
+    return hit
+
+
+def _mark_documents_sent(delivery_ids: list[int]) -> None:
+    """Record on each document that it left (the next preparation skips it)."""
+    now = utcnow()
+    doc_ids = db.select(delivery_documents.c.document_id).where(delivery_documents.c.delivery_id.in_(delivery_ids))
+    db.session.execute(update(Document).where(Document.id.in_(doc_ids), Document.sent_at.is_(None)).values(sent_at=now))
+
+
+def _finish_if_complete(batch_id: int) -> bool:
+    """Close a sending batch when no delivery is queued or in sending; e-mail the summary."""
+    open_count = db.session.scalar(
+        db.select(db.func.count(Delivery.id)).where(
+            Delivery.batch_id == batch_id, Delivery.status.in_(["queued", "sending"]))
+    )
+    if open_count:
+        return False
+    done = db.session.execute(
+        update(Batch).where(Batch.id == batch_id, Batch.status == "sending")
+        .values(status="done", finished_at=utcnow())
+    ).rowcount
+    db.session.commit()
+    if done:
+        from ..jobs.sending import batch_summary_job
+        get_queue().enqueue(batch_summary_job, batch_id)
+    return bool(done)
+
+
+# ---------------------------------------------------------------- recovery
+
+def recover_stalled(grace_seconds: float | None = None) -> dict:
+    """Watchdog: dead senders' claims become uncertain; batches without senders get new ones."""
+    redis = get_redis()
+    grace = _heartbeat_seconds() if grace_seconds is None else grace_seconds
+    cutoff = utcnow() - timedelta(seconds=grace)
+    report = {"uncertain": 0, "redispatched": 0}
+    stalled = db.session.execute(
+        db.select(Delivery.id, Delivery.claimed_by, Delivery.batch_id, Delivery.account_id)
+        .where(Delivery.status == "sending", Delivery.claimed_at <= cutoff)
+    ).all()
+    for delivery_id, token, batch_id, account_id in stalled:
+        if redis.exists(f"recapito:sender:{batch_id}:{account_id}:{token}"):
+            continue
+        report["uncertain"] += db.session.execute(
+            update(Delivery).where(Delivery.id == delivery_id, Delivery.status == "sending", Delivery.claimed_by == token)
+            .values(status="uncertain", smtp_reason=(
+                "Il processo di invio si è interrotto durante la trasmissione: il messaggio potrebbe essere "
+                "partito. Verifica e scegli se reinviarlo o segnarlo come inviato."))
+        ).rowcount
+    db.session.commit()
+    for (batch_id,) in db.session.execute(db.select(Batch.id).where(Batch.status == "sending")).all():
+        live = list(redis.scan_iter(f"recapito:sender:{batch_id}:*", count=100))
+        if live:
+            continue
+        due = db.session.scalar(
+            db.select(db.func.count(Delivery.id)).where(Delivery.batch_id == batch_id, Delivery.status == "queued")
+        )
+        if due:
+            report["redispatched"] += dispatch(batch_id)
+        else:
+            _finish_if_complete(batch_id)
+    return report

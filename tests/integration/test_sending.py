@@ -1,0 +1,185 @@
+"""Sending through a real loopback SMTP server that misbehaves, with a real RQ worker on real Redis."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from rq import Queue, SimpleWorker
+
+from mailer.extensions import db
+from mailer.models import Batch, Delivery, Document
+from mailer.queue import get_redis
+from mailer.services import sending
+from tests.support.batches import make_account, make_sending_batch, statuses
+from tests.support.smtp import smtp_server  # noqa: F401
+
+
+def work(app, max_wait: float = 10.0):
+    """Run every queued job, and scheduled ones as they fall due (up to max_wait s), with burst workers."""
+    redis = get_redis()
+    queue = Queue(app.config["RQ_QUEUE"], connection=redis)
+    deadline = time.monotonic() + max_wait
+    while True:
+        SimpleWorker([queue], connection=redis).work(burst=True, with_scheduler=True)
+        db.session.remove()
+        if queue.count == 0 and not queue.scheduled_job_registry.get_job_ids():
+            return
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def fast_retries(app):
+    """Retries without waiting."""
+    app.config["SEND_RETRY_BACKOFF"] = "0,0,0"
+    app.config["SEND_MAX_ATTEMPTS"] = 3
+    return app
+
+
+def test_each_failure_kind_lands_right(app_ctx, smtp_server, fast_retries):
+    """4xx retried then sent; 5xx failed at once with the server's words; a drop after DATA is uncertain."""
+    smtp_server.rules = {
+        "ok@cliente.example": ["ok"],
+        "t451@cliente.example": [451, "ok"],
+        "t452@cliente.example": [452, 452, "ok"],
+        "t421@cliente.example": [421, "ok"],
+        "p550@cliente.example": [550],
+        "p552@cliente.example": [552],
+        "p554@cliente.example": [554],
+        "r550@cliente.example": [("rcpt", 550)],
+        "drop@cliente.example": ["drop"],
+        "always451@cliente.example": [451, 451, 451, 451],
+    }
+    account = make_account(smtp_server)
+    batch = make_sending_batch(account, list(smtp_server.rules))
+    batch_id = batch.id
+    sending.start_sending(batch)
+    work(app_ctx)
+    result = statuses(batch_id)
+    assert result == {
+        "ok@cliente.example": "sent",
+        "t451@cliente.example": "sent",
+        "t452@cliente.example": "sent",
+        "t421@cliente.example": "sent",
+        "p550@cliente.example": "failed",
+        "p552@cliente.example": "failed",
+        "p554@cliente.example": "failed",
+        "r550@cliente.example": "failed",
+        "drop@cliente.example": "uncertain",
+        "always451@cliente.example": "failed",
+    }
+    for address in ("ok", "t451", "t452", "t421"):
+        assert smtp_server.accepted_to(f"{address}@cliente.example") == 1
+    assert smtp_server.attempts_to("always451@cliente.example") == 3
+    assert smtp_server.attempts_to("drop@cliente.example") == 1  # never resent on its own
+    by_rcpt = {d.recipient_email: d for d in db.session.scalars(db.select(Delivery).where(Delivery.batch_id == batch_id))}
+    assert by_rcpt["p552@cliente.example"].smtp_code == 552
+    assert "exceeds" in by_rcpt["p552@cliente.example"].smtp_reason
+    assert by_rcpt["r550@cliente.example"].smtp_code == 550
+    assert by_rcpt["always451@cliente.example"].smtp_code == 451
+    assert "3 tentativi" in by_rcpt["always451@cliente.example"].smtp_reason
+    assert by_rcpt["t452@cliente.example"].attempts == 3
+    assert db.session.get(Batch, batch_id).status == "done"
+
+
+def test_message_is_what_was_recorded(app_ctx, smtp_server):
+    """The message received has the stored Message-ID, the PDF, and the digest matches a rebuild."""
+    account = make_account(smtp_server, from_address="pec@azienda.example")
+    batch = make_sending_batch(account, ["rossi@cliente.example"])
+    batch_id = batch.id
+    account_id = account.id
+    sending.start_sending(batch)
+    work(app_ctx)
+    delivery = db.session.scalar(db.select(Delivery).where(Delivery.batch_id == batch_id))
+    received = smtp_server.messages[0]
+    assert received.mail_from == "pec@azienda.example"  # envelope sender = From (PEC rule)
+    assert received.message["Message-ID"] == delivery.message_id
+    pdfs = [p for p in received.message.iter_attachments() if p.get_content_type() == "application/pdf"]
+    assert len(pdfs) == 1 and pdfs[0].get_content().startswith(b"%PDF")
+    import hashlib
+    from mailer.transport.message import build_message
+    rebuilt = build_message(sending.message_spec(delivery, db.session.get(type(account), account_id)))
+    assert hashlib.sha256(rebuilt).hexdigest() == delivery.message_sha256
+    document = db.session.scalar(db.select(Document).where(Document.id == delivery.documents[0].id))
+    assert document.sent_at is not None
+
+
+def test_pause_and_cancel(app_ctx, smtp_server):
+    """A paused batch sends nothing until resumed; cancel stops what has not left."""
+    account = make_account(smtp_server)
+    batch = make_sending_batch(account, [f"c{i}@cliente.example" for i in range(5)])
+    batch_id = batch.id
+    account_id = account.id
+    sending.start_sending(batch)
+    sending.pause_sending(db.session.get(Batch, batch_id))
+    work(app_ctx)
+    assert len(smtp_server.messages) == 0
+    assert set(statuses(batch_id).values()) == {"queued"}
+    sending.resume_sending(db.session.get(Batch, batch_id))
+    work(app_ctx)
+    assert len(smtp_server.messages) == 5
+    from mailer.models import MailAccount
+    other = make_sending_batch(db.session.get(MailAccount, account_id), ["x@cliente.example", "y@cliente.example"])
+    other_id = other.id
+    sending.start_sending(other)
+    sending.cancel_sending(db.session.get(Batch, other_id))
+    work(app_ctx)
+    assert set(statuses(other_id).values()) == {"cancelled"}
+    assert smtp_server.accepted_to("x@cliente.example") == 0
+
+
+def test_retry_failed_after_fix(app_ctx, smtp_server, fast_retries):
+    """'Ritenta i falliti' sends the failed ones again, and only them."""
+    smtp_server.rules = {"full@cliente.example": [552, "ok"]}
+    account = make_account(smtp_server)
+    batch = make_sending_batch(account, ["full@cliente.example", "fine@cliente.example"])
+    batch_id = batch.id
+    sending.start_sending(batch)
+    work(app_ctx)
+    assert statuses(batch_id)["full@cliente.example"] == "failed"
+    assert sending.retry_failed(db.session.get(Batch, batch_id)) == 1
+    work(app_ctx)
+    assert statuses(batch_id) == {"full@cliente.example": "sent", "fine@cliente.example": "sent"}
+    assert smtp_server.accepted_to("fine@cliente.example") == 1
+
+
+def test_rate_limit_per_minute_defers(app_ctx, smtp_server):
+    """With 2 messages a minute, only 2 leave now; the rest is scheduled, not lost."""
+    account = make_account(smtp_server, rate_per_minute=2)
+    batch = make_sending_batch(account, [f"r{i}@cliente.example" for i in range(5)])
+    batch_id = batch.id
+    sending.start_sending(batch)
+    redis = get_redis()
+    queue = Queue(app_ctx.config["RQ_QUEUE"], connection=redis)
+    SimpleWorker([queue], connection=redis).work(burst=True)  # no scheduler: the deferred sender waits
+    db.session.remove()
+    assert len(smtp_server.messages) == 2
+    assert list(statuses(batch_id).values()).count("queued") == 3
+    assert queue.scheduled_job_registry.get_job_ids()  # a sender is scheduled for the next minute
+
+
+def test_dead_sender_claim_becomes_uncertain(app_ctx, smtp_server):
+    """A delivery left 'sending' by a sender whose heartbeat expired is uncertain, never resent."""
+    account = make_account(smtp_server)
+    batch = make_sending_batch(account, ["a@cliente.example", "b@cliente.example"])
+    batch_id = batch.id
+    sending.start_sending(batch)
+    get_redis().flushdb()  # the queued sender jobs vanish, as if Redis restarted
+    first = db.session.scalar(db.select(Delivery).where(Delivery.batch_id == batch_id).order_by(Delivery.id))
+    first_id = first.id
+    first.status, first.claimed_by = "sending", "dead-sender"
+    first.claimed_at = first.claimed_at or sending.utcnow()
+    db.session.commit()
+    report = sending.recover_stalled(grace_seconds=0)
+    assert report == {"uncertain": 1, "redispatched": 1}
+    work(app_ctx)
+    assert statuses(batch_id) == {"a@cliente.example": "uncertain", "b@cliente.example": "sent"}
+    assert smtp_server.accepted_to("a@cliente.example") == 0
+    from mailer.services.users import create_user
+    user = create_user("resp", "password-lunga-1", roles=["manager"])
+    db.session.commit()
+    sending.resolve_uncertain(db.session.get(Delivery, first_id), "resend", user)
+    work(app_ctx)
+    assert statuses(batch_id)["a@cliente.example"] == "sent"
+    assert smtp_server.accepted_to("a@cliente.example") == 1

@@ -1,0 +1,61 @@
+"""Builders for batches and deliveries, for the sending tests (rows written directly)."""
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from mailer.extensions import db
+from mailer.models import Batch, Contact, Delivery, Document, DocumentType, MailAccount, Party
+from mailer.services.blobs import store_blob
+from mailer.services.crypto import encrypt_secret
+
+
+def make_account(server, name="Ordinario", kind="smtp", **limits) -> MailAccount:
+    """A sending account pointing at the loopback test server."""
+    password = limits.pop("password", "")
+    account = MailAccount(
+        name=name, kind=kind, host=server.host, port=server.port, tls_mode="none",
+        username=limits.pop("username", ""), password_encrypted=encrypt_secret(password),
+        from_address=limits.pop("from_address", "fatture@azienda.example"), from_name="Azienda di prova",
+        max_connections=limits.pop("max_connections", 2), rate_per_minute=limits.pop("rate_per_minute", 100000),
+        rate_per_day=limits.pop("rate_per_day", 1000000), **limits,
+    )
+    db.session.add(account)
+    db.session.flush()
+    return account
+
+
+def make_sending_batch(account: MailAccount, recipients: list[str], status="approved", user_id=None,
+                       with_pdf=True) -> Batch:
+    """An approved batch with one invoice per recipient, each with a small PDF."""
+    batch = Batch(kind="documents", name="Prova", status=status, type_codes=["FATTURA"], created_by_id=user_id)
+    db.session.add(batch)
+    db.session.flush()
+    for i, address in enumerate(recipients, start=1):
+        party = Party(erp_code=f"C{batch.id:03d}{i:05d}", name=f"Cliente {i} S.r.l.", kind="customer")
+        db.session.add(party)
+        db.session.flush()
+        contact = Contact(party_id=party.id, name=f"Ufficio {i}", email=address)
+        db.session.add(contact)
+        pdf = store_blob(b"%PDF-1.4\n% fattura " + str(i).encode() + b"\n%%EOF\n", "application/pdf") if with_pdf else None
+        document = Document(type_code="FATTURA", number=f"{batch.id}-{i}", year=2026, date=date(2026, 11, 3),
+                            party_id=party.id, total=Decimal("122.00"), pdf_sha256=pdf)
+        db.session.add(document)
+        db.session.flush()
+        delivery = Delivery(batch_id=batch.id, party_id=party.id, contact_id=contact.id, recipient_email=address,
+                            recipient_name=contact.name, account_id=account.id, status="pending",
+                            subject=f"Fattura n. {document.number}", body_text="In allegato la fattura.",
+                            body_html="<p>In allegato la fattura.</p>")
+        delivery.documents = [document]
+        db.session.add(delivery)
+    db.session.commit()
+    return batch
+
+
+def statuses(batch_id: int) -> dict[str, str]:
+    """recipient -> status."""
+    rows = db.session.execute(db.select(Delivery.recipient_email, Delivery.status).where(Delivery.batch_id == batch_id))
+    return {email: status for email, status in rows}
+
+
+__all__ = ["make_account", "make_sending_batch", "statuses", "DocumentType"]
