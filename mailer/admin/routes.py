@@ -1,11 +1,29 @@
-"""Administration: users, company, sending accounts, captured mail."""
+"""Administration: users, company, sending accounts, captured mail (admin role only)."""
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import (Blueprint, abort, current_app, flash, make_response, redirect, render_template,
+                   request, url_for)
+from flask_babel import gettext as _
+from flask_login import current_user
 
+from ..extensions import db, htmx
+from ..models import DocumentType, MailAccount, User
+from ..reference import PRIVACY_LEVELS, ROLES
 from ..security import require_roles
+from ..services import accounts as account_service
+from ..services import company as company_service
+from ..services.audit import audit
+from ..services.blobs import load_blob
+from ..services.reference import get_company
+from ..services.users import create_user, set_password, update_user, validate_new_password
+from ..transport import capture
 
 bp = Blueprint("admin", __name__)
+
+CAPTURED_PAGE_SIZE = 50
+# The captured HTML body is shown in a sandboxed iframe with no scripts, no network, no forms.
+CAPTURED_HTML_CSP = ("default-src 'none'; img-src data: cid:; style-src 'unsafe-inline'; font-src data:; "
+                     "frame-ancestors 'self'; base-uri 'none'; form-action 'none'; sandbox")
 
 
 @bp.before_request
@@ -14,7 +32,358 @@ def admins_only():
     require_roles("admin")
 
 
+def _wants(target: str) -> bool:
+    """True when the htmx request asks for this fragment (by target id)."""
+    return bool(htmx) and htmx.target == target
+
+
 @bp.route("/")
 def index():
     """Administration home."""
     return render_template("admin/index.html")
+
+
+# --- users ---------------------------------------------------------------------------------------
+
+def _user_form_context(user: User | None, values: dict | None = None, errors: dict | None = None) -> dict:
+    """What the user form needs: the choices and the current (or submitted) values."""
+    types = db.session.scalars(db.select(DocumentType).order_by(DocumentType.position)).all()
+    if values is None:
+        values = {
+            "username": user.username if user else "",
+            "full_name": user.full_name if user else "",
+            "email": user.email if user else "",
+            "roles": user.role_list if user else ["operator"],
+            "clearance": user.privacy_clearance if user else 1,
+            "send_types": sorted(user.send_type_codes) if user else [],
+            "active": user.active if user else True,
+        }
+    return {"user": user, "values": values, "errors": errors or {}, "types": types, "roles": ROLES,
+            "levels": PRIVACY_LEVELS}
+
+
+def _submitted_user_values() -> dict:
+    """The user form as submitted."""
+    try:
+        clearance = int(request.form.get("clearance", "1"))
+    except ValueError:
+        clearance = -1
+    return {
+        "username": request.form.get("username", "").strip().lower(),
+        "full_name": request.form.get("full_name", "").strip(),
+        "email": request.form.get("email", "").strip(),
+        "roles": request.form.getlist("roles"),
+        "clearance": clearance,
+        "send_types": request.form.getlist("send_types"),
+        "active": request.form.get("active") in ("1", "on", "y"),
+    }
+
+
+def _admin_count() -> int:
+    """Active administrators (to say why the last one is locked)."""
+    return sum(1 for u in db.session.scalars(db.select(User).where(User.active.is_(True))) if "admin" in u.role_list)
+
+
+@bp.route("/users")
+def users():
+    """Users with their roles, permissions and clearance."""
+    rows = db.session.scalars(db.select(User).order_by(User.active.desc(), User.username)).all()
+    type_count = db.session.scalar(db.select(db.func.count()).select_from(DocumentType))
+    return render_template("admin/users.html", users=rows, type_count=type_count, admin_count=_admin_count())
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+def user_new():
+    """Create a user with an initial password."""
+    if request.method == "GET":
+        return render_template("admin/user_new.html", **_user_form_context(None))
+    values = _submitted_user_values()
+    errors: dict[str, str] = {}
+    password = request.form.get("password", "")
+    problem = validate_new_password(password)
+    if problem:
+        errors["password"] = problem
+    elif password != request.form.get("password2", ""):
+        errors["password2"] = _("Le due password non coincidono.")
+    if not values["roles"]:
+        errors["roles"] = _("Scegli almeno un ruolo.")
+    if values["clearance"] not in (0, 1, 2, 3):
+        errors["clearance"] = _("Livello non valido.")
+    if not errors:
+        try:
+            user = create_user(values["username"], password, full_name=values["full_name"], email=values["email"],
+                               roles=values["roles"], clearance=values["clearance"], send_types=values["send_types"])
+        except ValueError as exc:
+            errors["username"] = str(exc)
+        else:
+            user.active = values["active"]
+            audit("user.create", user, roles=values["roles"], clearance=values["clearance"],
+                  send_types=sorted(values["send_types"]))
+            db.session.commit()
+            flash(_("Utente «%(name)s» creato.", name=user.username), "success")
+            return redirect(url_for("admin.users"))
+    db.session.rollback()
+    return render_template("admin/user_new.html", **_user_form_context(None, values, errors)), 422
+
+
+@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+def user_edit(user_id: int):
+    """Edit a user's details, roles, send permissions, clearance and state (inline row or page)."""
+    user = db.session.get(User, user_id) or abort(404)
+    inline = _wants(f"user-{user.id}")
+    if request.method == "GET":
+        template = "admin/_user_edit_row.html" if inline else "admin/user_edit.html"
+        return render_template(template, **_user_form_context(user))
+    values = _submitted_user_values()
+    values["username"] = user.username
+    try:
+        changes = update_user(user, full_name=values["full_name"], email=values["email"], roles=values["roles"],
+                              clearance=values["clearance"], send_types=values["send_types"],
+                              active=values["active"])
+    except ValueError as exc:
+        db.session.rollback()
+        user = db.session.get(User, user_id)
+        context = _user_form_context(user, values, {"form": str(exc)})
+        if inline:
+            return render_template("admin/_user_edit_row.html", **context)
+        return render_template("admin/user_edit.html", **context), 422
+    db.session.commit()
+    if inline:
+        return render_template("admin/_user_row.html", u=user, saved=bool(changes),
+                               type_count=len(_user_form_context(user)["types"]), admin_count=_admin_count())
+    flash(_("Utente «%(name)s» aggiornato.", name=user.username) if changes else _("Nessuna modifica."), "success")
+    return redirect(url_for("admin.users"))
+
+
+@bp.route("/users/<int:user_id>/row")
+def user_row(user_id: int):
+    """One user's row as shown in the list (used by «Annulla» of the inline editor)."""
+    user = db.session.get(User, user_id) or abort(404)
+    if not _wants(f"user-{user.id}"):
+        return redirect(url_for("admin.users"))
+    type_count = db.session.scalar(db.select(db.func.count()).select_from(DocumentType))
+    return render_template("admin/_user_row.html", u=user, type_count=type_count, admin_count=_admin_count())
+
+
+@bp.route("/users/<int:user_id>/password", methods=["POST"])
+def user_password(user_id: int):
+    """Set a new password for a user (their open sessions end)."""
+    user = db.session.get(User, user_id) or abort(404)
+    password = request.form.get("password", "")
+    error = validate_new_password(password)
+    if not error and password != request.form.get("password2", ""):
+        error = _("Le due password non coincidono.")
+    if error:
+        context = _user_form_context(user)
+        context["password_error"] = error
+        return render_template("admin/user_edit.html", **context), 422
+    set_password(user, password)
+    db.session.commit()
+    if user.id == current_user.id:
+        flash(_("Password cambiata: accedi di nuovo con quella nuova."), "success")
+        return redirect(url_for("auth.login"))
+    flash(_("Password di «%(name)s» reimpostata: comunicagliela di persona.", name=user.username), "success")
+    return redirect(url_for("admin.users"))
+
+
+# --- company -------------------------------------------------------------------------------------
+
+@bp.route("/company", methods=["GET", "POST"])
+def company():
+    """Company data used by every PDF and e-mail."""
+    row = get_company()
+    if request.method == "GET":
+        values = {k: getattr(row, k) or "" for k in company_service.COMPANY_FIELDS}
+        return render_template("admin/company.html", values=values, errors={})
+    values, errors = company_service.validate_company(request.form)
+    if errors:
+        return render_template("admin/company.html", values=values, errors=errors), 422
+    changes = company_service.update_company(row, values)
+    db.session.commit()
+    flash(_("Dati azienda salvati.") if changes else _("Nessuna modifica."), "success")
+    return redirect(url_for("admin.company"))
+
+
+@bp.route("/company/logo", methods=["GET", "POST"])
+def company_logo():
+    """GET: the logo image; POST: upload a new one (PNG or JPEG, checked by content)."""
+    row = get_company()
+    if request.method == "GET":
+        blob = load_blob(row.logo_sha256) if row.logo_sha256 else None
+        if blob is None:
+            abort(404)
+        response = make_response(blob.data)
+        response.headers["Content-Type"] = blob.content_type
+        response.headers["Cache-Control"] = "private, max-age=300"
+        return response
+    upload = request.files.get("logo")
+    data = upload.read() if upload else b""
+    try:
+        company_service.set_logo(row, data)
+    except ValueError as exc:
+        db.session.rollback()
+        values = {k: getattr(row, k) or "" for k in company_service.COMPANY_FIELDS}
+        return render_template("admin/company.html", values=values, errors={}, logo_error=str(exc)), 422
+    db.session.commit()
+    flash(_("Logo aggiornato."), "success")
+    return redirect(url_for("admin.company"))
+
+
+@bp.route("/company/logo/remove", methods=["POST"])
+def company_logo_remove():
+    """Remove the logo."""
+    company_service.remove_logo(get_company())
+    db.session.commit()
+    flash(_("Logo rimosso."), "success")
+    return redirect(url_for("admin.company"))
+
+
+# --- sending accounts ----------------------------------------------------------------------------
+
+def _account_context(account: MailAccount | None, values: dict, errors: dict) -> dict:
+    """What the account form needs."""
+    return {"account": account, "values": values, "errors": errors, "kinds": account_service.KINDS,
+            "tls_modes": account_service.TLS_MODES, "imap_after": account_service.IMAP_AFTER}
+
+
+@bp.route("/accounts")
+def accounts():
+    """Sending accounts, each with «prova connessione»."""
+    rows = db.session.scalars(db.select(MailAccount).order_by(MailAccount.active.desc(), MailAccount.kind,
+                                                              MailAccount.name)).all()
+    return render_template("admin/accounts.html", accounts=rows, kinds=account_service.KINDS,
+                           tls_modes=account_service.TLS_MODES)
+
+
+@bp.route("/accounts/new", methods=["GET", "POST"])
+def account_new():
+    """Create a sending account."""
+    return _account_form(None)
+
+
+@bp.route("/accounts/<int:account_id>", methods=["GET", "POST"])
+def account_edit(account_id: int):
+    """Edit a sending account (a blank password keeps the stored one)."""
+    return _account_form(db.session.get(MailAccount, account_id) or abort(404))
+
+
+def _account_form(account: MailAccount | None):
+    """Show, validate and save the account form."""
+    if request.method == "GET":
+        return render_template("admin/account_form.html",
+                               **_account_context(account, account_service.form_values(account), {}))
+    values, errors = account_service.validate_account(request.form, account)
+    if errors:
+        shown = dict(values)
+        shown["max_message_mb"] = request.form.get("max_message_mb", "")
+        if account is not None:
+            shown["has_password"] = bool(account.password_encrypted)
+            shown["has_imap_password"] = bool(account.imap_password_encrypted)
+        return render_template("admin/account_form.html", **_account_context(account, shown, errors)), 422
+    saved = account_service.save_account(account, values, password=request.form.get("password", ""),
+                                         imap_password=request.form.get("imap_password", ""),
+                                         clear_password=request.form.get("clear_password") == "1")
+    db.session.commit()
+    flash(_("Account «%(name)s» salvato. Prova la connessione per controllarlo.", name=saved.name), "success")
+    return redirect(url_for("admin.account_edit", account_id=saved.id))
+
+
+@bp.route("/accounts/<int:account_id>/test", methods=["POST"])
+def account_test(account_id: int):
+    """«Prova connessione»: connect and log in, show what the server answered."""
+    account = db.session.get(MailAccount, account_id) or abort(404)
+    result = account_service.check_account(account)
+    db.session.commit()  # the audit event
+    if htmx:
+        return render_template("admin/_account_test.html", account=account, result=result)
+    return render_template("admin/account_test.html", account=account, result=result)
+
+
+# --- captured mail -------------------------------------------------------------------------------
+
+def _capture_dir() -> str:
+    """Where the capture server keeps its messages."""
+    return current_app.config["CAPTURE_DIR"]
+
+
+@bp.route("/captured")
+def captured():
+    """Messages received by the local capture server (newest first), with search and pages."""
+    query = request.args.get("q", "").strip()
+    try:
+        page = max(1, int(request.args.get("page", "1")))
+    except ValueError:
+        page = 1
+    items, total = capture.list_captured(_capture_dir(), (page - 1) * CAPTURED_PAGE_SIZE, CAPTURED_PAGE_SIZE, query)
+    pages = max(1, -(-total // CAPTURED_PAGE_SIZE))
+    context = {"items": items, "total": total, "page": page, "pages": pages, "q": query,
+               "capture_host": current_app.config["CAPTURE_SMTP_HOST"],
+               "capture_port": current_app.config["CAPTURE_SMTP_PORT"]}
+    if _wants("captured-list"):
+        return render_template("admin/_captured_list.html", **context)
+    return render_template("admin/captured.html", **context)
+
+
+def _message_or_404(message_id: str) -> capture.CapturedMessage:
+    """Load a captured message or answer 404."""
+    return capture.load_captured(_capture_dir(), message_id) or abort(404)
+
+
+@bp.route("/captured/<message_id>")
+def captured_message(message_id: str):
+    """One captured message: envelope, headers, bodies, attachments."""
+    message = _message_or_404(message_id)
+    return render_template("admin/captured_message.html", m=message, text=message.body("plain"),
+                           has_html=message.body("html") is not None, parts=message.parts())
+
+
+@bp.route("/captured/<message_id>/html")
+def captured_html(message_id: str):
+    """The HTML body, for the sandboxed iframe (strict CSP: no scripts, no remote content)."""
+    html = _message_or_404(message_id).body("html")
+    if html is None:
+        abort(404)
+    response = make_response(html)
+    response.headers["Content-Type"] = "text/html; charset=utf-8"
+    response.headers["Content-Security-Policy"] = CAPTURED_HTML_CSP
+    return response
+
+
+@bp.route("/captured/<message_id>/attachments/<int:index>")
+def captured_attachment(message_id: str, index: int):
+    """Download one attachment (always as a download, never rendered inline)."""
+    found = _message_or_404(message_id).attachment(index) or abort(404)
+    filename, content_type, payload = found
+    response = make_response(payload)
+    response.headers["Content-Type"] = content_type if "/" in content_type else "application/octet-stream"
+    response.headers["Content-Disposition"] = _disposition(filename)
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+@bp.route("/captured/<message_id>/raw")
+def captured_raw(message_id: str):
+    """The message exactly as received (.eml)."""
+    message = _message_or_404(message_id)
+    with open(f"{_capture_dir()}/{message.id}.eml", "rb") as handle:
+        response = make_response(handle.read())
+    response.headers["Content-Type"] = "message/rfc822"
+    response.headers["Content-Disposition"] = _disposition(f"{message.id}.eml")
+    return response
+
+
+@bp.route("/captured/clear", methods=["POST"])
+def captured_clear():
+    """Delete every captured message."""
+    removed = capture.clear_captured(_capture_dir())
+    audit("captured.clear", removed=removed)
+    db.session.commit()
+    flash(_("Eliminati %(n)s messaggi catturati.", n=removed), "success")
+    return redirect(url_for("admin.captured"))
+
+
+def _disposition(filename: str) -> str:
+    """Content-Disposition: attachment with an ASCII fallback and the UTF-8 name (RFC 6266)."""
+    from urllib.parse import quote
+    ascii_name = "".join(c if 32 < ord(c) < 127 and c not in '"\\;' else "_" for c in filename) or "file"
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"

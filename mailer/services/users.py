@@ -93,3 +93,60 @@ def create_user(username: str, password: str, *, full_name: str = "", email: str
     db.session.add(user)
     db.session.flush()
     return user
+
+
+def _active_admin_ids() -> set[int]:
+    """Ids of the active users with the admin role."""
+    return {
+        u.id for u in db.session.scalars(db.select(User).where(User.active.is_(True)))
+        if "admin" in u.role_list
+    }
+
+
+def update_user(user: User, *, full_name: str, email: str, roles: list[str], clearance: int,
+                send_types: list[str], active: bool) -> dict:
+    """Change a user's details and permissions (the caller commits); returns the changes audited.
+
+    Raises ValueError (Italian) for unknown roles or levels, and when the change would leave no
+    active administrator.
+    """
+    roles = [r for r in dict.fromkeys(roles) if r]
+    unknown = [r for r in roles if r not in ROLE_NAMES]
+    if unknown:
+        raise ValueError(f"Ruolo sconosciuto: {', '.join(unknown)}.")
+    if not roles:
+        raise ValueError("Scegli almeno un ruolo.")
+    if clearance not in (0, 1, 2, 3):
+        raise ValueError("Livello di riservatezza non valido.")
+    if user.id in _active_admin_ids() and ("admin" not in roles or not active) and len(_active_admin_ids()) <= 1:
+        raise ValueError("È l'unico amministratore attivo: non può perdere il ruolo né essere disattivato. "
+                         "Nomina prima un altro amministratore.")
+    types = list(db.session.scalars(db.select(DocumentType).where(DocumentType.code.in_(send_types or []))
+                                    .order_by(DocumentType.position)))
+    before = {"full_name": user.full_name, "email": user.email, "roles": user.role_list,
+              "clearance": user.privacy_clearance, "send_types": sorted(user.send_type_codes), "active": user.active}
+    after = {"full_name": full_name.strip(), "email": email.strip(), "roles": roles, "clearance": clearance,
+             "send_types": sorted(t.code for t in types), "active": active}
+    changes = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
+    user.full_name = after["full_name"]
+    user.email = after["email"]
+    user.roles = ",".join(roles)
+    user.privacy_clearance = clearance
+    user.send_types = types
+    if user.active and not active:
+        user.session_version += 1  # a deactivated user's open sessions end now
+    user.active = active
+    if changes:
+        audit("user.update", user, changes=changes)
+    return changes
+
+
+def set_password(user: User, password: str) -> None:
+    """Reset a user's password (the caller commits); ends the user's other sessions."""
+    problem = validate_new_password(password)
+    if problem:
+        raise ValueError(problem)
+    user.password_hash = hash_password(password)
+    user.session_version += 1
+    db.session.execute(db.delete(LoginFailure).where(LoginFailure.username == user.username))
+    audit("user.password_reset", user)

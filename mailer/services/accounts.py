@@ -1,0 +1,138 @@
+"""Sending accounts (ordinary SMTP and PEC): validation, saving with encrypted passwords, testing."""
+from __future__ import annotations
+
+from email_validator import EmailNotValidError, validate_email
+
+from ..extensions import db
+from ..models import MailAccount
+from ..transport.smtp_check import CheckResult, check_smtp
+from .audit import audit
+from .crypto import decrypt_secret, encrypt_secret
+
+KINDS = {"smtp": "SMTP ordinario", "pec": "PEC"}
+TLS_MODES = {"none": "Nessuna (in chiaro)", "starttls": "STARTTLS", "ssl": "SSL/TLS implicito"}
+IMAP_AFTER = {"seen": "Segna come letti", "move:Elaborati": "Sposta nella cartella «Elaborati»"}
+
+# field: (label, minimum, maximum)
+LIMITS = {
+    "port": ("Porta", 1, 65535),
+    "max_connections": ("Connessioni simultanee", 1, 50),
+    "rate_per_minute": ("Messaggi al minuto", 1, 10000),
+    "rate_per_day": ("Messaggi al giorno", 1, 1000000),
+    "max_message_mb": ("Dimensione massima (MB)", 1, 200),
+    "max_recipients": ("Destinatari per messaggio", 1, 1000),
+    "imap_port": ("Porta IMAP", 1, 65535),
+}
+TEXT_FIELDS = ("name", "host", "username", "from_address", "from_name", "imap_host", "imap_username",
+               "imap_folder")
+# What the audit trail records about an account (never the passwords).
+AUDITED = ("name", "kind", "host", "port", "tls_mode", "username", "from_address", "from_name",
+           "max_connections", "rate_per_minute", "rate_per_day", "max_message_bytes", "max_recipients",
+           "imap_host", "imap_port", "imap_username", "imap_folder", "imap_after", "is_default", "active")
+
+
+def form_values(account: MailAccount | None) -> dict:
+    """Form values for an account (new accounts get sensible defaults); passwords are never included."""
+    if account is None:
+        return {"kind": "smtp", "port": 587, "tls_mode": "starttls", "max_connections": 2,
+                "rate_per_minute": 60, "rate_per_day": 5000, "max_message_mb": 20, "max_recipients": 50,
+                "imap_port": 993, "imap_folder": "INBOX", "imap_after": "seen", "active": True,
+                **{k: "" for k in TEXT_FIELDS}}
+    values = {k: getattr(account, k) for k in AUDITED if k != "max_message_bytes"}
+    values["max_message_mb"] = max(1, account.max_message_bytes // (1024 * 1024))
+    values["has_password"] = bool(account.password_encrypted)
+    values["has_imap_password"] = bool(account.imap_password_encrypted)
+    return values
+
+
+def validate_account(form, account: MailAccount | None) -> tuple[dict, dict]:
+    """Check the submitted form; return (clean values, errors by field). Passwords are not in values."""
+    values: dict = {k: (form.get(k) or "").strip() for k in TEXT_FIELDS}
+    errors: dict[str, str] = {}
+    values["kind"] = form.get("kind", "smtp")
+    values["tls_mode"] = form.get("tls_mode", "starttls")
+    values["imap_after"] = form.get("imap_after", "seen")
+    values["active"] = form.get("active") in ("1", "on", "y")
+    values["is_default"] = form.get("is_default") in ("1", "on", "y")
+    if values["kind"] not in KINDS:
+        errors["kind"] = "Tipo di account non valido."
+    if values["tls_mode"] not in TLS_MODES:
+        errors["tls_mode"] = "Modalità TLS non valida."
+    if values["imap_after"] not in IMAP_AFTER:
+        errors["imap_after"] = "Scelta non valida."
+    if not values["name"]:
+        errors["name"] = "Dai un nome all'account (es. «Posta ordinaria»)."
+    else:
+        clash = db.session.scalar(db.select(MailAccount).where(MailAccount.name == values["name"]))
+        if clash is not None and (account is None or clash.id != account.id):
+            errors["name"] = "Esiste già un account con questo nome."
+    if not values["host"]:
+        errors["host"] = "Indica il server SMTP (es. smtp.provider.it)."
+    elif " " in values["host"] or "/" in values["host"]:
+        errors["host"] = "Solo il nome del server, senza spazi né «smtp://»."
+    for key, (label, low, high) in LIMITS.items():
+        raw = (form.get(key) or "").strip()
+        try:
+            number = int(raw)
+        except ValueError:
+            errors[key] = f"{label}: serve un numero intero."
+            continue
+        if not low <= number <= high:
+            errors[key] = f"{label}: tra {low} e {high}."
+        values[key] = number
+    try:
+        values["from_address"] = validate_email(values["from_address"], check_deliverability=False).normalized
+    except EmailNotValidError:
+        errors["from_address"] = "Indirizzo del mittente non valido."
+    if values["kind"] == "pec" and values["username"] and "@" in values["username"] \
+            and values["username"].lower() != values["from_address"].lower() and "from_address" not in errors:
+        errors["from_address"] = "Per la PEC il mittente deve coincidere con la casella (utente) dell'account."
+    if "max_message_mb" in values:
+        values["max_message_bytes"] = values.pop("max_message_mb") * 1024 * 1024
+    return values, errors
+
+
+def save_account(account: MailAccount | None, values: dict, password: str = "", imap_password: str = "",
+                 clear_password: bool = False) -> MailAccount:
+    """Create or update an account (the caller commits). A blank password keeps the stored one."""
+    created = account is None
+    if account is None:
+        account = MailAccount()
+        db.session.add(account)
+    before = {k: getattr(account, k, None) for k in AUDITED}
+    for key, value in values.items():
+        setattr(account, key, value)
+    changed_secrets = []
+    if password:
+        account.password_encrypted = encrypt_secret(password)
+        changed_secrets.append("password")
+    elif clear_password:
+        account.password_encrypted = ""
+        changed_secrets.append("password")
+    if imap_password:
+        account.imap_password_encrypted = encrypt_secret(imap_password)
+        changed_secrets.append("imap_password")
+    if values.get("is_default"):
+        db.session.execute(db.update(MailAccount).where(MailAccount.kind == values["kind"])
+                           .values(is_default=False))
+        account.is_default = True
+    db.session.flush()
+    changes = {k: [before[k], getattr(account, k)] for k in AUDITED if before[k] != getattr(account, k)}
+    # The audit only says that a secret changed, never its value.
+    audit("account.create" if created else "account.update", account, changes=changes,
+          secrets_changed=changed_secrets)
+    return account
+
+
+def check_account(account: MailAccount, timeout: float | None = None) -> CheckResult:
+    """Run "prova connessione" for a stored account and audit the outcome."""
+    try:
+        password = decrypt_secret(account.password_encrypted)
+    except ValueError as exc:
+        result = CheckResult()
+        result.add("Password", False, str(exc))
+        return result
+    kwargs = {"timeout": timeout} if timeout else {}
+    result = check_smtp(account.host, account.port, account.tls_mode, account.username, password, **kwargs)
+    audit("account.test", account, ok=result.ok)
+    return result
