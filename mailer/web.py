@@ -16,6 +16,7 @@ BLUEPRINTS: list[tuple[str, str | None]] = [
     ("mailer.auth.routes", "/auth"),
     ("mailer.main.routes", None),
     ("mailer.admin.routes", "/admin"),
+    ("mailer.mailtemplates.routes", "/modelli"),
 ]
 
 CSP = (
