@@ -61,6 +61,8 @@ class Contact(db.Model):
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     party_id: Mapped[int] = mapped_column(ForeignKey("parties.id", ondelete="CASCADE"))
+    # The ERP's own id of the contact, when it has one (key of the contacts import).
+    erp_code: Mapped[str] = mapped_column(String(40), default="", server_default="")
     name: Mapped[str] = mapped_column(String(160), default="", index=True)
     function_id: Mapped[int | None] = mapped_column(ForeignKey("contact_functions.id"), index=True)
     phone: Mapped[str] = mapped_column(String(40), default="")
@@ -100,4 +102,6 @@ class ContactChange(db.Model):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     action: Mapped[str] = mapped_column(String(20))  # create|update|delete
+    # The highest privacy level of the data this entry shows: users below it do not see the entry.
+    privacy_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     changes: Mapped[str] = mapped_column(Text, default="{}")  # JSON {field: [old, new]}
