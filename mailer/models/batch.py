@@ -32,6 +32,7 @@ BATCH_STATUSES = {
 DELIVERY_STATUSES = {
     "pending": "Da inviare",
     "excluded": "Escluso",
+    "norecipient": "Senza destinatario",
     "queued": "In coda",
     "sending": "In invio",
     "sent": "Inviato",

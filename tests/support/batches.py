@@ -59,3 +59,39 @@ def statuses(batch_id: int) -> dict[str, str]:
 
 
 __all__ = ["make_account", "make_sending_batch", "statuses", "DocumentType"]
+
+
+def make_party_with_contacts(code: str, contacts: list[dict], kind="customer", language="it") -> Party:
+    """A party with contacts; each dict: name, email, types (codes), is_pec, privacy_level, active."""
+    from mailer.models import DocumentType as DT
+    party = Party(erp_code=code, name=f"{code} S.p.A.", kind=kind, language=language, city="Milano", province="MI")
+    db.session.add(party)
+    db.session.flush()
+    for spec in contacts:
+        contact = Contact(party_id=party.id, name=spec.get("name", "Ufficio"), email=spec.get("email", ""),
+                          is_pec=spec.get("is_pec", False), privacy_level=spec.get("privacy_level", 0),
+                          active=spec.get("active", True))
+        contact.document_types = list(db.session.scalars(db.select(DT).where(DT.code.in_(spec.get("types", [])))))
+        db.session.add(contact)
+    db.session.flush()
+    return party
+
+
+def make_document(party: Party, type_code="FATTURA", number="1", day=None, total="122.00", with_pdf=False) -> Document:
+    """A document with two lines (rendered to PDF by the preparation unless with_pdf)."""
+    from mailer.models import DocumentLine
+    day = day or date(2026, 11, 10)
+    document = Document(type_code=type_code, number=number, year=day.year, date=day, party_id=party.id,
+                        total_net=Decimal(total) / Decimal("1.22"), total_vat=Decimal(total) - Decimal(total) / Decimal("1.22"),
+                        total=Decimal(total), due_dates=[{"date": "2026-12-31", "amount": total}])
+    document.lines = [
+        DocumentLine(line_no=1, product_code="ART-1", description="Bulloni M8 zincati", quantity=Decimal("10"),
+                     unit="PZ", unit_price=Decimal("5"), vat_rate=Decimal("22"), amount=Decimal("50")),
+        DocumentLine(line_no=2, product_code="ART-2", description="Dadi M8", quantity=Decimal("10"),
+                     unit="PZ", unit_price=Decimal("5"), vat_rate=Decimal("22"), amount=Decimal("50")),
+    ]
+    if with_pdf:
+        document.pdf_sha256 = store_blob(b"%PDF-1.4\n%% " + number.encode() + b"\n%%EOF\n", "application/pdf")
+    db.session.add(document)
+    db.session.flush()
+    return document

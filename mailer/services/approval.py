@@ -1,0 +1,97 @@
+"""Review and approval of a prepared batch: exclude/include, approve (four-eyes), reject."""
+from __future__ import annotations
+
+from sqlalchemy import select, update
+
+from ..extensions import db
+from ..models import Batch, Delivery, User, utcnow
+from .audit import audit
+from .preparation import blocking_problems
+from .reference import get_company
+
+
+class ApprovalError(Exception):
+    """Approval or review refused (message in Italian)."""
+
+
+def approval_problems(batch: Batch, user: User | None) -> list[str]:
+    """Why this user may not approve this batch now (empty list: they may)."""
+    problems: list[str] = []
+    if batch.status != "ready":
+        return ["L'invio non è in attesa di approvazione."]
+    if user is not None:
+        if not user.has_role("manager", "admin"):
+            problems.append("Solo un responsabile può approvare.")
+        denied = [c for c in (batch.type_codes or []) if not user.may_send(c)]
+        if denied:
+            problems.append(f"Non sei autorizzato a inviare: {', '.join(denied)}.")
+        if get_company().four_eyes and batch.created_by_id == user.id:
+            problems.append("Controllo a quattro occhi: l'invio deve essere approvato da chi non l'ha preparato.")
+        hidden = db.session.scalar(select(db.func.count(Delivery.id)).where(
+            Delivery.batch_id == batch.id, Delivery.status == "pending",
+            Delivery.privacy_level > user.privacy_clearance))
+        if hidden:
+            problems.append("L'invio contiene destinatari oltre il tuo livello di riservatezza: "
+                            "deve approvarlo chi può vederli.")
+    pending = db.session.scalar(select(db.func.count(Delivery.id)).where(
+        Delivery.batch_id == batch.id, Delivery.status == "pending"))
+    if not pending:
+        problems.append("Non c'è nessun messaggio da inviare.")
+    problems.extend(blocking_problems(batch))
+    return problems
+
+
+def approve_batch(batch: Batch, user: User | None, automatic: bool = False) -> None:
+    """Approve (user None only for automatic approval of scheduled, auto-approved types)."""
+    if user is None and not automatic:
+        raise ApprovalError("Serve un utente per approvare.")
+    problems = approval_problems(batch, user)
+    if problems:
+        raise ApprovalError(" ".join(problems))
+    batch.status = "approved"
+    batch.approved_by_id = user.id if user else None
+    batch.approved_at = utcnow()
+    audit("batch.approve", batch, user=user, automatic=automatic)
+    db.session.commit()
+
+
+def reject_batch(batch: Batch, user: User, reason: str) -> None:
+    """Reject with a reason; the documents become free for another preparation."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ApprovalError("Scrivi il motivo del rifiuto.")
+    if batch.status != "ready":
+        raise ApprovalError("Si può respingere solo un invio in attesa di approvazione.")
+    if not user.has_role("manager", "admin"):
+        raise ApprovalError("Solo un responsabile può respingere.")
+    batch.status = "rejected"
+    batch.rejected_by_id = user.id
+    batch.rejected_at = utcnow()
+    batch.rejected_reason = reason[:2000]
+    audit("batch.reject", batch, user=user, reason=reason[:200])
+    db.session.commit()
+
+
+def set_excluded(batch: Batch, delivery_ids: list[int], excluded: bool, user: User) -> int:
+    """Exclude or include deliveries the user can see, while the batch waits for approval."""
+    if batch.status != "ready":
+        raise ApprovalError("Si può modificare solo un invio in attesa di approvazione.")
+    if not delivery_ids:
+        raise ApprovalError("Seleziona almeno un destinatario.")
+    visible = (Delivery.batch_id == batch.id) & Delivery.id.in_(delivery_ids) & (
+        Delivery.privacy_level <= user.privacy_clearance)
+    # "troppo grande" / "nessun account" flags survive an exclude + include round trip.
+    blocking = Delivery.exclusion_reason.in_(["troppo grande", "nessun account"])
+    if excluded:
+        count = db.session.execute(update(Delivery).where(visible, Delivery.status == "pending", blocking)
+                                   .values(status="excluded")).rowcount
+        count += db.session.execute(update(Delivery).where(visible, Delivery.status == "pending", ~blocking).values(
+            status="excluded", exclusion_reason=f"Escluso da {user.username}")).rowcount
+    else:
+        count = db.session.execute(update(Delivery).where(visible, Delivery.status == "excluded", blocking)
+                                   .values(status="pending")).rowcount
+        count += db.session.execute(update(Delivery).where(visible, Delivery.status == "excluded", ~blocking)
+                                    .values(status="pending", exclusion_reason="")).rowcount
+    audit("batch.exclude" if excluded else "batch.include", batch, user=user, count=count)
+    db.session.commit()
+    return count

@@ -1,0 +1,160 @@
+"""Preparation: routing to contacts, accounts with reasons, templates, PDFs, no-recipient list, approval rules."""
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from mailer.extensions import db
+from mailer.models import Batch, Delivery, Document, DocumentType
+from mailer.services import approval, preparation
+from tests.support.batches import make_account, make_document, make_party_with_contacts
+from tests.support.smtp import smtp_server  # noqa: F401
+
+
+def _user(username, roles, clearance=3, types=None):
+    """A user with send permissions."""
+    from mailer.services.users import create_user
+    user = create_user(username, "password-lunga-1", roles=roles, clearance=clearance,
+                       send_types=types if types is not None else ["FATTURA", "DDT", "INSOLUTO"])
+    db.session.commit()
+    return user
+
+
+@pytest.fixture
+def setup(app_ctx, smtp_server):
+    """Two accounts, three parties, invoices and DDTs."""
+    ordinary = make_account(smtp_server, name="Ordinario", is_default=True)
+    pec = make_account(smtp_server, name="PEC", kind="pec", from_address="azienda@pec.example")
+    db.session.get(DocumentType, "INSOLUTO").by_pec = True
+    alfa = make_party_with_contacts("ALFA", [
+        {"name": "Amministrazione", "email": "amm@alfa.example", "types": ["FATTURA", "INSOLUTO"]},
+        {"name": "Magazzino", "email": "log@alfa.example", "types": ["DDT"]},
+        {"name": "PEC", "email": "alfa@pec.it", "is_pec": True, "types": ["INSOLUTO"]},
+        {"name": "Vecchio", "email": "old@alfa.example", "types": ["FATTURA"], "active": False},
+    ])
+    beta = make_party_with_contacts("BETA", [{"name": "Senza mail", "email": "", "types": ["FATTURA"]}])
+    gamma = make_party_with_contacts("GAMMA", [
+        {"name": "Riservato", "email": "ceo@gamma.example", "types": ["FATTURA"], "privacy_level": 3},
+    ], language="en")
+    docs = {
+        "f1": make_document(alfa, "FATTURA", "F1"),
+        "f2": make_document(beta, "FATTURA", "F2"),
+        "f3": make_document(gamma, "FATTURA", "F3"),
+        "d1": make_document(alfa, "DDT", "D1"),
+        "d2": make_document(alfa, "DDT", "D2"),
+        "i1": make_document(alfa, "INSOLUTO", "S1"),
+        "old": make_document(alfa, "FATTURA", "F0", day=date(2025, 1, 5)),
+    }
+    db.session.commit()
+    return {"ordinary": ordinary.id, "pec": pec.id, "docs": {k: v.id for k, v in docs.items()},
+            "parties": {"alfa": alfa.id, "beta": beta.id, "gamma": gamma.id}}
+
+
+def _prepare(types, user, **kw):
+    """Create and run a preparation synchronously."""
+    selection = preparation.Selection(type_codes=types, date_from=date(2026, 11, 1), date_to=date(2026, 11, 30), **kw)
+    batch = preparation.create_batch(selection, user, enqueue=False)
+    return preparation.run_preparation(batch.id)
+
+
+def test_routing_accounts_templates_and_pdfs(setup):
+    """Each document reaches the contacts that receive its type, through the right account, with its PDF."""
+    operator = _user("operatore", ["operator"])
+    batch = _prepare(["FATTURA", "DDT", "INSOLUTO"], operator)
+    assert batch.status == "ready"
+    rows = db.session.scalars(db.select(Delivery).where(Delivery.batch_id == batch.id)).all()
+    routed = {(d.recipient_email, tuple(sorted(doc.number for doc in d.documents))): d for d in rows if d.status == "pending"}
+    assert set(routed) == {
+        ("amm@alfa.example", ("F1",)),
+        ("amm@alfa.example", ("S1",)),
+        ("alfa@pec.it", ("S1",)),
+        ("log@alfa.example", ("D1", "D2")),  # DDTs grouped per recipient
+        ("ceo@gamma.example", ("F3",)),
+    }
+    pec_row = routed[("alfa@pec.it", ("S1",))]
+    assert pec_row.account_id == setup["pec"] and "PEC" in pec_row.account_reason
+    plain = routed[("amm@alfa.example", ("S1",))]
+    assert plain.account_id == setup["ordinary"] and "non è PEC" in plain.account_reason
+    invoice = routed[("amm@alfa.example", ("F1",))]
+    assert "F1" in invoice.subject and "F1" in invoice.body_text
+    assert routed[("ceo@gamma.example", ("F3",))].privacy_level == 3
+    # English party gets the English template.
+    assert "invoice" in routed[("ceo@gamma.example", ("F3",))].subject.lower()
+    # PDFs were rendered and stored for every routed document.
+    for number in ("F1", "D1", "D2", "S1", "F3"):
+        document = db.session.scalar(db.select(Document).where(Document.number == number))
+        assert document.pdf_sha256, number
+    missing = [d for d in rows if d.status == "norecipient"]
+    assert [(d.party_id, [doc.number for doc in d.documents]) for d in missing] == [(setup["parties"]["beta"], ["F2"])]
+    assert batch.template_versions["FATTURA"]["it"]
+    # The old invoice is outside the period.
+    assert not any("F0" in [doc.number for doc in d.documents] for d in rows)
+
+
+def test_documents_in_an_active_batch_are_not_prepared_twice(setup):
+    """A second preparation skips what the first already holds."""
+    operator = _user("operatore", ["operator"])
+    first = _prepare(["FATTURA"], operator)
+    second = _prepare(["FATTURA"], operator)
+    assert db.session.scalar(db.select(db.func.count(Delivery.id)).where(Delivery.batch_id == first.id)) > 0
+    assert db.session.scalar(db.select(db.func.count(Delivery.id)).where(Delivery.batch_id == second.id)) == 0
+
+
+def test_reroute_after_fixing_contact(setup):
+    """Fixing the contact of a 'senza destinatario' party and re-routing creates its delivery."""
+    operator = _user("operatore", ["operator"])
+    batch = _prepare(["FATTURA"], operator)
+    beta = setup["parties"]["beta"]
+    from mailer.models import Contact
+    contact = db.session.scalar(db.select(Contact).where(Contact.party_id == beta))
+    contact.email = "amministrazione@beta.example"
+    db.session.commit()
+    assert preparation.reroute_party(db.session.get(Batch, batch.id), beta) == 1
+    rows = db.session.scalars(db.select(Delivery).where(Delivery.batch_id == batch.id, Delivery.party_id == beta)).all()
+    assert [(d.status, d.recipient_email) for d in rows] == [("pending", "amministrazione@beta.example")]
+
+
+def test_permission_to_prepare(setup):
+    """A user cannot prepare a type they may not send."""
+    sales = _user("vendite", ["sales"], types=["OFFERTA"])
+    with pytest.raises(preparation.PreparationError, match="Non sei autorizzato"):
+        preparation.create_batch(preparation.Selection(type_codes=["FATTURA"]), sales, enqueue=False)
+
+
+def test_approval_rules(setup):
+    """Four eyes, send permission per type, clearance, blocking size problems, reject needs a reason."""
+    operator = _user("operatore", ["operator"])
+    batch = _prepare(["FATTURA"], operator)
+    manager_self = _user("capo", ["manager"])
+    low = _user("manager2", ["manager"], clearance=1)
+    no_types = _user("manager3", ["manager"], types=["DDT"])
+    good = _user("manager4", ["manager"])
+    batch_by_manager = _prepare(["DDT"], manager_self)
+    assert any("quattro occhi" in p for p in approval.approval_problems(batch_by_manager, manager_self))
+    assert any("riservatezza" in p for p in approval.approval_problems(batch, low))
+    assert any("FATTURA" in p for p in approval.approval_problems(batch, no_types))
+    assert any("responsabile" in p for p in approval.approval_problems(batch, operator))
+    with pytest.raises(approval.ApprovalError):
+        approval.reject_batch(batch, good, "  ")
+    # Too large for the account: approval is blocked until it is excluded.
+    delivery = db.session.scalar(db.select(Delivery).where(Delivery.batch_id == batch.id, Delivery.status == "pending"))
+    delivery.exclusion_reason = "troppo grande"
+    db.session.commit()
+    assert any("limite di dimensione" in p for p in approval.approval_problems(batch, good))
+    approval.set_excluded(batch, [delivery.id], True, good)
+    approval.set_excluded(batch, [delivery.id], False, good)
+    assert db.session.get(Delivery, delivery.id).exclusion_reason == "troppo grande"  # flag survives
+    approval.set_excluded(batch, [delivery.id], True, good)
+    approval.approve_batch(batch, good)
+    assert batch.status == "approved" and batch.approved_by_id == good.id
+
+
+def test_low_clearance_cannot_exclude_hidden_delivery(setup):
+    """Exclusion only touches deliveries the user may see."""
+    operator = _user("operatore", ["operator"])
+    batch = _prepare(["FATTURA"], operator)
+    hidden = db.session.scalar(db.select(Delivery).where(Delivery.batch_id == batch.id, Delivery.privacy_level == 3))
+    low = _user("basso", ["manager"], clearance=1)
+    assert approval.set_excluded(batch, [hidden.id], True, low) == 0
+    assert db.session.get(Delivery, hidden.id).status == "pending"
