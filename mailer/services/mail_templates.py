@@ -258,6 +258,10 @@ class RecapitoSandbox(ImmutableSandboxedEnvironment):
             raise SecurityError("la formattazione con % non è consentita")
         return super().call_binop(context, operator, left, right)
 
+    def wrap_str_format(self, value):
+        """No str.format / format_map at all: a width like {:>999999999} would allocate without bound."""
+        return None
+
     def is_safe_attribute(self, obj, attr, value):
         """Underscore attributes are refused by the sandbox; of the methods, only harmless ones pass."""
         if not super().is_safe_attribute(obj, attr, value):
@@ -417,7 +421,9 @@ def _wrap_loops(tree: nodes.Template) -> None:
 
 
 _SYNTAX_TRANSLATIONS = [
-    (r"unexpected end of template.*", "il modello finisce prima di chiudere un blocco (manca un {% end… %})"),
+    (r"Unexpected end of template\..*innermost block that needs to be closed is '(\w+)'.*",
+     r"il modello finisce senza chiudere il blocco «\1» (manca {% end\1 %})"),
+    (r"(?i:unexpected end of template).*", "il modello finisce prima di chiudere un blocco (manca un {% end… %})"),
     (r"Encountered unknown tag '(\w+)'.*", r"tag sconosciuto «\1»"),
     (r"No filter named '(\w+)'.*", r"filtro «\1» non disponibile"),
     (r"No test named '(\w+)'.*", r"test «\1» non disponibile"),
@@ -867,6 +873,13 @@ def validate_signature(html: str) -> list[str]:
     if re.search(r"<\s*(script|iframe|object|embed|form)\b|\son\w+\s*=|javascript:", html or "", re.I):
         problems.append("La firma non può contenere script, moduli, frame o gestori di eventi.")
     return problems
+
+
+def render_source(field: str, source: str, context: dict) -> str:
+    """Render one field's text ("subject", "body_html" or "body_text") in the sandbox, within the bounds.
+
+    Raises TemplateValidationError when the text does not pass the save-time checks."""
+    return _run(_compiled(field, source), context)
 
 
 def render_version(version: TemplateVersion, context: dict, account: MailAccount | None = None,
