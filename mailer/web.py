@@ -17,6 +17,7 @@ BLUEPRINTS: list[tuple[str, str | None]] = [
     ("mailer.main.routes", None),
     ("mailer.admin.routes", "/admin"),
     ("mailer.mailtemplates.routes", "/modelli"),
+    ("mailer.contacts.routes", "/anagrafiche"),
 ]
 
 CSP = (

@@ -58,6 +58,8 @@ class Contact(db.Model):
     __table_args__ = (
         Index("ix_contacts_party_active", "party_id", "active"),
         Index("ix_contacts_privacy", "privacy_level"),
+        # Covering index of the party search: privacy filter, then name/e-mail without the table.
+        Index("ix_contacts_search", "privacy_level", "party_id", "name", "email"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     party_id: Mapped[int] = mapped_column(ForeignKey("parties.id", ondelete="CASCADE"))

@@ -1,0 +1,1 @@
+"""Customers, suppliers and their contacts (anagrafiche)."""
