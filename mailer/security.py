@@ -9,7 +9,7 @@ from flask_login import current_user
 
 # Endpoints reachable without logging in. Later areas add theirs with `public_endpoint`.
 PUBLIC_ENDPOINTS: set[str] = {"auth.login", "static", "main.healthz"}
-PUBLIC_BLUEPRINTS: set[str] = set()  # e.g. "api" (token auth), "public" (unsubscribe)
+PUBLIC_BLUEPRINTS: set[str] = {"api"}  # e.g. "api" (token auth), "public" (unsubscribe)
 
 
 def public_endpoint(view: Callable) -> Callable:

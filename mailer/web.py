@@ -18,6 +18,10 @@ BLUEPRINTS: list[tuple[str, str | None]] = [
     ("mailer.admin.routes", "/admin"),
     ("mailer.mailtemplates.routes", "/modelli"),
     ("mailer.contacts.routes", "/anagrafiche"),
+    ("mailer.batches.routes", "/invii"),
+    ("mailer.documents.routes", "/documenti"),
+    ("mailer.api.routes", "/api/v1"),
+    ("mailer.api.tokens", "/api/v1/tokens"),
 ]
 
 CSP = (

@@ -1,0 +1,1 @@
+"""HTTP API for the ERP (/api/v1) and the admin page of its tokens."""

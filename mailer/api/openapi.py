@@ -1,0 +1,117 @@
+"""OpenAPI 3.0 description of /api/v1 (served at /api/v1/openapi.json)."""
+from __future__ import annotations
+
+from ..reference import DOCUMENT_TYPE_CODES
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict) -> dict:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def openapi_spec(server_url: str) -> dict:
+    """The spec as a dict."""
+    error = {"description": "Errore", **_json(_ref("Error"))}
+    errors = {"401": error, "403": error, "413": error, "422": error}
+    money = {"type": "string", "pattern": r"^-?\d+(\.\d+)?$", "example": "1234.50"}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Recapito API", "version": "1.0",
+                 "description": "API del gestionale verso Recapito: documenti (con righe e PDF opzionale), "
+                                "anagrafiche e contatti. Autenticazione: `Authorization: Bearer <token>`; "
+                                "i token li crea un amministratore, ciascuno con i suoi ambiti e un livello di "
+                                "riservatezza. Un documento è identificato da tipo + anno + numero: inviarlo "
+                                "di nuovo lo aggiorna. Gli errori sono JSON e nominano il campo."},
+        "servers": [{"url": server_url}],
+        "security": [{"bearer": []}],
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {
+                    "error": {"type": "string"},
+                    "fields": {"type": "object", "additionalProperties": {"type": "string"},
+                               "example": {"lines[0].quantity": "«abc» non è un numero"}}}},
+                "Line": {"type": "object", "properties": {
+                    "line_no": {"type": "integer"}, "product_code": {"type": "string", "maxLength": 40},
+                    "description": {"type": "string"}, "quantity": money, "unit": {"type": "string", "maxLength": 10},
+                    "unit_price": money, "discount_pct": money, "vat_rate": money,
+                    "amount": {**money, "description": "predefinito: quantità × prezzo − sconto"}}},
+                "DocumentIn": {"type": "object", "required": ["type", "number", "date", "party_code"], "properties": {
+                    "type": {"type": "string", "enum": DOCUMENT_TYPE_CODES},
+                    "number": {"type": "string", "maxLength": 40}, "date": {"type": "string", "format": "date"},
+                    "year": {"type": "integer", "description": "predefinito: anno della data"},
+                    "party_code": {"type": "string", "description": "codice anagrafica del gestionale"},
+                    "currency": {"type": "string", "example": "EUR"},
+                    "total_net": money, "total_vat": money, "total": money, "open_amount": money,
+                    "due_dates": {"type": "array", "items": {"type": "object", "properties": {
+                        "date": {"type": "string", "format": "date"}, "amount": money, "method": {"type": "string"}}}},
+                    "lines": {"type": "array", "maxItems": 5000, "items": _ref("Line")},
+                    "extra": {"type": "object", "description": "dati per il modello PDF: vat_summary, payment_terms, "
+                              "notes, open_items (estratto conto), overdue_items (sollecito), protocol e ceiling "
+                              "(dichiarazione d'intento), destination, valid_until, delivery_date, subject/body…"},
+                    "pdf_base64": {"type": "string", "format": "byte",
+                                   "description": "il PDF del gestionale; senza, Recapito lo genera dal modello"}}},
+                "Document": {"allOf": [_ref("DocumentIn"), {"type": "object", "properties": {
+                    "id": {"type": "integer"}, "has_pdf": {"type": "boolean"}, "pdf_sha256": {"type": "string"},
+                    "pdf_rendered": {"type": "boolean"}, "sent_at": {"type": "string", "format": "date-time"},
+                    "source": {"type": "string"}}}]},
+                "Party": {"type": "object", "required": ["code", "name"], "properties": {
+                    "code": {"type": "string", "maxLength": 32}, "name": {"type": "string"},
+                    "kind": {"type": "string", "enum": ["customer", "supplier", "both"]},
+                    "vat_number": {"type": "string"}, "tax_code": {"type": "string"}, "address": {"type": "string"},
+                    "zip_code": {"type": "string"}, "city": {"type": "string"}, "province": {"type": "string"},
+                    "country": {"type": "string"}, "language": {"type": "string"}}},
+                "Contact": {"type": "object", "properties": {
+                    "code": {"type": "string"}, "name": {"type": "string"}, "email": {"type": "string", "format": "email"},
+                    "phone": {"type": "string"}, "function": {"type": "string"}, "is_pec": {"type": "boolean"},
+                    "privacy_level": {"type": "integer", "minimum": 0, "maximum": 3,
+                                      "description": "non oltre il livello del token"},
+                    "document_types": {"type": "array", "items": {"type": "string", "enum": DOCUMENT_TYPE_CODES}},
+                    "marketing_consent": {"type": "boolean"}, "active": {"type": "boolean"}}},
+            },
+        },
+        "paths": {
+            "/ping": {"get": {"summary": "Verifica il token", "responses": {"200": {"description": "ok"}, **errors}}},
+            "/documents": {
+                "post": {"summary": "Crea o aggiorna un documento (tipo + anno + numero); ambito documents:write",
+                         "requestBody": {"required": True, **_json(_ref("DocumentIn"))},
+                         "responses": {"201": {"description": "creato", **_json(_ref("Document"))},
+                                       "200": {"description": "aggiornato", **_json(_ref("Document"))}, **errors}},
+                "get": {"summary": "Elenco documenti; ambito documents:read",
+                        "parameters": [{"name": n, "in": "query", "schema": {"type": "string"}}
+                                       for n in ("type", "year", "number", "party_code", "sent", "limit", "offset")],
+                        "responses": {"200": {"description": "ok"}, **errors}}},
+            "/documents/{id}": {"get": {"summary": "Un documento", "parameters": [
+                {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+                "responses": {"200": {"description": "ok", **_json(_ref("Document"))}, "404": error}}},
+            "/documents/{type}/{year}/{number}": {"get": {"summary": "Un documento per chiave del gestionale",
+                "parameters": [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+                               for n in ("type", "year", "number")],
+                "responses": {"200": {"description": "ok", **_json(_ref("Document"))}, "404": error}}},
+            "/documents/{id}/pdf": {"get": {"summary": "Il PDF del documento (generato se manca)", "parameters": [
+                {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+                "responses": {"200": {"description": "PDF", "content": {"application/pdf": {}}}, "404": error}}},
+            "/parties": {
+                "post": {"summary": "Crea o aggiorna un'anagrafica per codice; ambito parties:write",
+                         "requestBody": {"required": True, **_json(_ref("Party"))},
+                         "responses": {"201": {"description": "creata"}, "200": {"description": "aggiornata"}, **errors}},
+                "get": {"summary": "Elenco anagrafiche; ambito parties:read",
+                        "parameters": [{"name": "q", "in": "query", "schema": {"type": "string"}}],
+                        "responses": {"200": {"description": "ok"}, **errors}}},
+            "/parties/{code}": {"get": {"summary": "Un'anagrafica", "parameters": [
+                {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "ok", **_json(_ref("Party"))}, "404": error}}},
+            "/parties/{code}/contacts": {
+                "get": {"summary": "Contatti fino al livello di riservatezza del token; ambito contacts:read",
+                        "parameters": [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],
+                        "responses": {"200": {"description": "ok"}, **errors}},
+                "post": {"summary": "Crea o aggiorna un contatto (per codice o e-mail); ambito contacts:write",
+                         "parameters": [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],
+                         "requestBody": {"required": True, **_json(_ref("Contact"))},
+                         "responses": {"201": {"description": "creato"}, "200": {"description": "aggiornato"},
+                                       "409": error, **errors}}},
+        },
+    }

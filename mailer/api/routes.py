@@ -1,0 +1,395 @@
+"""HTTP API for the ERP (/api/v1): documents, parties, contacts. Bearer tokens with scopes.
+
+Public to the login gate (PUBLIC_BLUEPRINTS) and exempt from CSRF: every request authenticates
+with ``Authorization: Bearer <token>``; the token's scopes decide what it may do and its privacy
+clearance which contacts it may see or write.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+
+from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
+
+from ..extensions import csrf, db
+from ..models import ApiToken, Contact, ContactFunction, Document, DocumentType, Party, utcnow
+from ..reference import DOCUMENT_TYPE_CODES, PEC_DOMAINS
+from ..services.audit import audit
+from ..services.intake import (IntakeError, document_as_dict, parse_document_payload, parse_party_payload,
+                               to_text, upsert_document, upsert_party)
+from .openapi import openapi_spec
+
+bp = Blueprint("api", __name__)
+csrf.exempt(bp)
+
+DEFAULT_MAX_BODY = 25 * 1024 * 1024
+MAX_PAGE = 500
+
+
+def hash_token(secret: str) -> str:
+    """What we store for a token: its SHA-256 (tokens are long random strings, so no salt is needed)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def api_error(status: int, message: str, fields: dict[str, str] | None = None, **headers) -> Response:
+    """A JSON error: {"error": message, "fields": {field: message}}."""
+    body = {"error": message}
+    if fields:
+        body["fields"] = fields
+    response = jsonify(body)
+    response.status_code = status
+    for key, value in headers.items():
+        response.headers[key.replace("_", "-")] = value
+    return response
+
+
+@bp.before_request
+def authenticate():
+    """Find the token; refuse oversize bodies before reading them."""
+    if request.endpoint == "api.openapi":
+        return None
+    limit = int(current_app.config.get("API_MAX_BODY_BYTES", DEFAULT_MAX_BODY))
+    if request.content_length is not None and request.content_length > limit:
+        return api_error(413, f"richiesta troppo grande (limite {limit // (1024 * 1024)} MB)", {"body": "troppo grande"})
+    header = request.headers.get("Authorization", "")
+    secret = header[7:].strip() if header.lower().startswith("bearer ") else request.headers.get("X-API-Token", "")
+    if not secret:
+        return api_error(401, "token mancante: usa l'intestazione Authorization: Bearer <token>",
+                         {"Authorization": "mancante"}, WWW_Authenticate='Bearer realm="recapito"')
+    token = db.session.scalar(db.select(ApiToken).where(ApiToken.token_hash == hash_token(secret)))
+    if token is None or not token.active or token.revoked_at is not None:
+        return api_error(401, "token non valido o revocato", {"Authorization": "non valido"},
+                         WWW_Authenticate='Bearer realm="recapito", error="invalid_token"')
+    now = utcnow()
+    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+        token.last_used_at = now
+        db.session.commit()
+    g.api_token = token
+    return None
+
+
+def require_scope(scope: str) -> Response | None:
+    """A 403 answer when the token lacks the scope, else None."""
+    if not g.api_token.allows(scope):
+        return api_error(403, f"il token non ha l'ambito «{scope}»", {"scope": scope})
+    return None
+
+
+def _json_body() -> dict | Response:
+    """The request's JSON object, or an error answer."""
+    if not request.is_json:
+        return api_error(415, "serve Content-Type: application/json", {"Content-Type": "application/json"})
+    payload = request.get_json(silent=True)
+    if payload is None:
+        return api_error(400, "JSON non valido", {"body": "JSON non valido"})
+    if not isinstance(payload, dict):
+        return api_error(400, "serve un oggetto JSON", {"body": "serve un oggetto JSON"})
+    return payload
+
+
+def _paging() -> tuple[int, int]:
+    """limit/offset from the query string (bounded)."""
+    try:
+        limit = max(1, min(MAX_PAGE, int(request.args.get("limit", 100))))
+        offset = max(0, int(request.args.get("offset", 0)))
+    except ValueError:
+        limit, offset = 100, 0
+    return limit, offset
+
+
+# ---------------------------------------------------------------- meta
+
+
+@bp.route("/openapi.json")
+def openapi():
+    """The OpenAPI 3 description of this API (no token needed)."""
+    return jsonify(openapi_spec(url_for("api.openapi", _external=True).rsplit("/", 1)[0]))
+
+
+@bp.route("/ping")
+def ping():
+    """Check the token: its name, scopes and clearance."""
+    token = g.api_token
+    return jsonify({"token": token.name, "scopes": token.scope_list, "privacy_clearance": token.privacy_clearance})
+
+
+# ---------------------------------------------------------------- documents
+
+
+@bp.route("/documents", methods=["POST", "PUT"])
+def put_document():
+    """Create or update a document (type + year + number identify it); optional pdf_base64."""
+    if (denied := require_scope("documents:write")) is not None:
+        return denied
+    payload = _json_body()
+    if isinstance(payload, Response):
+        return payload
+    try:
+        data = parse_document_payload(payload)
+    except IntakeError as exc:
+        return api_error(422, "dati non validi", exc.errors)
+    pdf_b64 = payload.get("pdf_base64")
+    if pdf_b64:
+        try:
+            pdf = base64.b64decode(pdf_b64, validate=True)
+        except (binascii.Error, ValueError, TypeError):
+            return api_error(422, "dati non validi", {"pdf_base64": "base64 non valido"})
+        if not pdf.startswith(b"%PDF"):
+            return api_error(422, "dati non validi", {"pdf_base64": "il contenuto non è un PDF"})
+        data.pdf = pdf
+    try:
+        document, created = upsert_document(data, source="api", source_ref=f"token:{g.api_token.name}")
+    except IntakeError as exc:
+        db.session.rollback()
+        return api_error(422, "dati non validi", exc.errors)
+    audit("document.api_upsert", document, username=f"api:{g.api_token.name}", created=created)
+    db.session.commit()
+    response = jsonify(document_as_dict(document))
+    response.status_code = 201 if created else 200
+    response.headers["Location"] = url_for("api.get_document", document_id=document.id)
+    return response
+
+
+@bp.route("/documents")
+def list_documents():
+    """Documents, newest first; filters type, year, number, party_code, sent (true/false)."""
+    if (denied := require_scope("documents:read")) is not None:
+        return denied
+    query = db.select(Document)
+    if value := request.args.get("type"):
+        query = query.where(Document.type_code == value.upper())
+    if value := request.args.get("year"):
+        if not value.isdigit():
+            return api_error(400, "parametro non valido", {"year": "deve essere un anno"})
+        query = query.where(Document.year == int(value))
+    if value := request.args.get("number"):
+        query = query.where(Document.number == value)
+    if value := request.args.get("party_code"):
+        query = query.join(Party, Party.id == Document.party_id).where(Party.erp_code == value)
+    if (value := request.args.get("sent")) in ("true", "false"):
+        query = query.where(Document.sent_at.is_not(None) if value == "true" else Document.sent_at.is_(None))
+    limit, offset = _paging()
+    total = db.session.scalar(db.select(db.func.count()).select_from(query.subquery()))
+    rows = db.session.scalars(query.order_by(Document.date.desc(), Document.id.desc()).limit(limit).offset(offset)).unique()
+    return jsonify({"total": total, "limit": limit, "offset": offset, "items": [document_as_dict(d) for d in rows]})
+
+
+@bp.route("/documents/<int:document_id>")
+def get_document(document_id: int):
+    """One document by id."""
+    if (denied := require_scope("documents:read")) is not None:
+        return denied
+    document = db.session.get(Document, document_id)
+    if document is None:
+        return api_error(404, "documento non trovato", {"id": str(document_id)})
+    return jsonify(document_as_dict(document))
+
+
+@bp.route("/documents/<type_code>/<int:year>/<path:number>")
+def get_document_by_key(type_code: str, year: int, number: str):
+    """One document by type, year and number (the ERP's own key)."""
+    if (denied := require_scope("documents:read")) is not None:
+        return denied
+    document = db.session.scalar(db.select(Document).where(
+        Document.type_code == type_code.upper(), Document.year == year, Document.number == number))
+    if document is None:
+        return api_error(404, "documento non trovato", {"number": number})
+    return jsonify(document_as_dict(document))
+
+
+@bp.route("/documents/<int:document_id>/pdf")
+def document_pdf(document_id: int):
+    """The document's PDF (rendered from its template first when it arrived without one)."""
+    if (denied := require_scope("documents:read")) is not None:
+        return denied
+    document = db.session.get(Document, document_id)
+    if document is None:
+        return api_error(404, "documento non trovato", {"id": str(document_id)})
+    from ..models import Blob
+    from ..pdf import PdfRenderError, ensure_pdfs
+    try:
+        sha = ensure_pdfs([document.id]).get(document.id)
+    except PdfRenderError as exc:
+        return api_error(503, f"PDF non disponibile: {exc}")
+    blob = db.session.get(Blob, sha)
+    filename = f"{document.type_code}-{document.year}-{document.number}.pdf".replace("/", "-")
+    return Response(blob.data, mimetype="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="{filename}"', "ETag": sha})
+
+
+# ---------------------------------------------------------------- parties
+
+
+def _party_dict(party: Party) -> dict:
+    """The JSON shape of a party."""
+    return {"code": party.erp_code, "name": party.name, "kind": party.kind, "vat_number": party.vat_number,
+            "tax_code": party.tax_code, "address": party.address, "zip_code": party.zip_code, "city": party.city,
+            "province": party.province, "country": party.country, "language": party.language,
+            "active": party.active}
+
+
+@bp.route("/parties", methods=["POST", "PUT"])
+def put_party():
+    """Create or update a party by its ERP code."""
+    if (denied := require_scope("parties:write")) is not None:
+        return denied
+    payload = _json_body()
+    if isinstance(payload, Response):
+        return payload
+    try:
+        values = parse_party_payload(payload)
+    except IntakeError as exc:
+        return api_error(422, "dati non validi", exc.errors)
+    party, created = upsert_party(values)
+    audit("party.api_upsert", party, username=f"api:{g.api_token.name}", created=created)
+    db.session.commit()
+    response = jsonify(_party_dict(party))
+    response.status_code = 201 if created else 200
+    return response
+
+
+@bp.route("/parties")
+def list_parties():
+    """Parties; q searches name, code, P.IVA."""
+    if (denied := require_scope("parties:read")) is not None:
+        return denied
+    query = db.select(Party)
+    if q := request.args.get("q", "").strip():
+        like = f"%{q}%"
+        query = query.where(db.or_(Party.name.ilike(like), Party.erp_code.ilike(like), Party.vat_number.ilike(like)))
+    limit, offset = _paging()
+    total = db.session.scalar(db.select(db.func.count()).select_from(query.subquery()))
+    rows = db.session.scalars(query.order_by(Party.name, Party.id).limit(limit).offset(offset)).unique()
+    return jsonify({"total": total, "limit": limit, "offset": offset, "items": [_party_dict(p) for p in rows]})
+
+
+@bp.route("/parties/<code>")
+def get_party(code: str):
+    """One party by ERP code."""
+    if (denied := require_scope("parties:read")) is not None:
+        return denied
+    party = db.session.scalar(db.select(Party).where(Party.erp_code == code))
+    if party is None:
+        return api_error(404, "anagrafica non trovata", {"code": code})
+    return jsonify(_party_dict(party))
+
+
+# ---------------------------------------------------------------- contacts (never above the token's clearance)
+
+
+def _contact_dict(contact: Contact) -> dict:
+    """The JSON shape of a contact."""
+    return {"id": contact.id, "code": getattr(contact, "erp_code", ""), "name": contact.name,
+            "function": contact.function.code if contact.function else None, "email": contact.email,
+            "phone": contact.phone, "is_pec": contact.is_pec, "privacy_level": contact.privacy_level,
+            "document_types": sorted(contact.document_type_codes), "marketing_consent": contact.marketing_consent,
+            "active": contact.active}
+
+
+def _visible_contacts(party: Party):
+    """Query of the party's contacts within the token's clearance."""
+    return db.select(Contact).where(Contact.party_id == party.id,
+                                    Contact.privacy_level <= g.api_token.privacy_clearance)
+
+
+@bp.route("/parties/<code>/contacts")
+def list_contacts(code: str):
+    """The party's contacts up to the token's privacy clearance (the others are not counted either)."""
+    if (denied := require_scope("contacts:read")) is not None:
+        return denied
+    party = db.session.scalar(db.select(Party).where(Party.erp_code == code))
+    if party is None:
+        return api_error(404, "anagrafica non trovata", {"code": code})
+    rows = db.session.scalars(_visible_contacts(party).order_by(Contact.name, Contact.id)).unique().all()
+    return jsonify({"total": len(rows), "items": [_contact_dict(c) for c in rows]})
+
+
+@bp.route("/parties/<code>/contacts", methods=["POST", "PUT"])
+def put_contact(code: str):
+    """Create or update a contact of the party (by its code when given, else by e-mail)."""
+    if (denied := require_scope("contacts:write")) is not None:
+        return denied
+    party = db.session.scalar(db.select(Party).where(Party.erp_code == code))
+    if party is None:
+        return api_error(404, "anagrafica non trovata", {"code": code})
+    payload = _json_body()
+    if isinstance(payload, Response):
+        return payload
+    errors: dict[str, str] = {}
+    contact_code = to_text(payload.get("code"), "code", errors, max_len=40)
+    name = to_text(payload.get("name"), "name", errors, max_len=160)
+    email = to_text(payload.get("email"), "email", errors, max_len=254).lower()
+    phone = to_text(payload.get("phone"), "phone", errors, max_len=40)
+    if email:
+        from email_validator import EmailNotValidError, validate_email
+        try:
+            email = validate_email(email, check_deliverability=False).normalized.lower()
+        except EmailNotValidError as exc:
+            errors["email"] = f"indirizzo non valido: {exc}"
+    elif not contact_code:
+        errors["email"] = "serve l'e-mail o il codice del contatto"
+    level = payload.get("privacy_level", 0)
+    if not isinstance(level, int) or isinstance(level, bool) or not 0 <= level <= 3:
+        errors["privacy_level"] = "livello da 0 a 3"
+    elif level > g.api_token.privacy_clearance:
+        errors["privacy_level"] = f"superiore al livello di riservatezza del token ({g.api_token.privacy_clearance})"
+    types = payload.get("document_types")
+    if types is not None:
+        if not isinstance(types, list) or any(t not in DOCUMENT_TYPE_CODES for t in types):
+            errors["document_types"] = f"lista di codici tra: {', '.join(DOCUMENT_TYPE_CODES)}"
+    function = None
+    if payload.get("function"):
+        function = db.session.scalar(db.select(ContactFunction).where(ContactFunction.code == str(payload["function"])))
+        if function is None:
+            errors["function"] = f"funzione sconosciuta «{payload['function']}»"
+    for flag in ("is_pec", "marketing_consent", "active"):
+        if flag in payload and not isinstance(payload[flag], bool):
+            errors[flag] = "deve essere true o false"
+    if errors:
+        return api_error(422, "dati non validi", errors)
+    has_code = hasattr(Contact, "erp_code")
+    if contact_code and not has_code:
+        return api_error(422, "dati non validi", {"code": "codice contatto non supportato"})
+    key = (Contact.erp_code == contact_code) if contact_code else (db.func.lower(Contact.email) == email)
+    contact = db.session.scalar(db.select(Contact).where(Contact.party_id == party.id, key).limit(1))
+    if contact is not None and contact.privacy_level > g.api_token.privacy_clearance:
+        # Never modify (or describe) a contact the token may not see.
+        return api_error(409, "contatto non modificabile con questo token", {"code" if contact_code else "email": "riservato"})
+    created = contact is None
+    if created:
+        contact = Contact(party_id=party.id)
+        if contact_code:
+            contact.erp_code = contact_code
+        db.session.add(contact)
+    contact.name = name or contact.name or ""
+    if email:
+        contact.email = email
+    if phone:
+        contact.phone = phone
+    contact.privacy_level = level
+    if function is not None:
+        contact.function = function
+    if "is_pec" in payload:
+        contact.is_pec = payload["is_pec"]
+        contact.pec_flag_manual = True
+    elif email and not contact.pec_flag_manual:
+        domain = email.rsplit("@", 1)[-1]
+        contact.is_pec = any(domain == d or domain.endswith("." + d) for d in PEC_DOMAINS)
+    if "marketing_consent" in payload:
+        if payload["marketing_consent"] and not contact.marketing_consent:
+            contact.consent_date = utcnow()
+            contact.consent_source = f"API {g.api_token.name}"
+        contact.marketing_consent = payload["marketing_consent"]
+    if "active" in payload:
+        contact.active = payload["active"]
+    if types is not None:
+        contact.document_types = [db.session.get(DocumentType, t) for t in types]
+    elif created and function is not None:
+        contact.document_types = list(function.default_types)
+    db.session.flush()
+    audit("contact.api_upsert", contact, username=f"api:{g.api_token.name}", created=created)
+    db.session.commit()
+    response = jsonify(_contact_dict(contact))
+    response.status_code = 201 if created else 200
+    return response

@@ -1,0 +1,1 @@
+"""Documents area: list, PDF preview, where and when each was sent, FatturaPA upload, spool status."""

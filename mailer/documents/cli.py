@@ -1,0 +1,87 @@
+"""Commands of the documents area: FatturaPA import, spool folder, PDF rendering."""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+spool_cli = AppGroup("spool", help="Cartella di spool del gestionale.")
+pdf_cli = AppGroup("pdf", help="PDF dei documenti.")
+
+
+@click.command("import-fatturapa")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Una riga JSON per documento.")
+def import_fatturapa_command(paths, as_json):
+    """Import FatturaPA files (.xml, .xml.p7m); exit status 1 when any file could not be imported."""
+    from ..services.fatturapa import import_fatturapa_paths, public_summary
+    results, ok = import_fatturapa_paths(list(paths))
+    for result in results:
+        if as_json:
+            click.echo(json.dumps(public_summary(result), ensure_ascii=False))
+        elif "error" in result:
+            click.echo(f"ERRORE {result['file']}: {result['error']}", err=True)
+        else:
+            click.echo(f"{result['file']}: {result['document_type']} n. {result['number']} del {result['date']} "
+                       f"– {result['customer_name']} – totale {result['total']} {result['currency']} "
+                       f"({result['lines']} righe, {result['attachments']} allegati)")
+    sys.exit(0 if ok else 1)
+
+
+@spool_cli.command("import")
+@click.option("--json", "as_json", is_flag=True, help="Stampa il resoconto in JSON.")
+def spool_import_command(as_json):
+    """Import now what is ready in the spool folder (exit 1 when a file went to error/)."""
+    from ..services.spool import import_spool
+    report = import_spool()
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), ensure_ascii=False))
+    else:
+        if report.skipped_busy:
+            click.echo("Un'altra importazione è in corso: riprova tra poco.")
+        for item in report.imported:
+            click.echo(f"importato {item['file']}: {item['type']} n. {item['number']}"
+                       f"{' (già presente)' if item.get('already_imported') else ''}")
+        for item in report.errors:
+            click.echo(f"ERRORE {item['file']}: {item['error']}", err=True)
+        click.echo(f"{len(report.imported)} importati, {len(report.errors)} in errore, {report.resumed} ripresi.")
+    sys.exit(1 if report.errors else 0)
+
+
+@spool_cli.command("status")
+def spool_status_command():
+    """Show the spool folder and its counts."""
+    from ..services.spool import spool_status
+    click.echo(json.dumps(spool_status(), ensure_ascii=False, indent=2))
+
+
+@spool_cli.command("schedule")
+@click.option("--interval", type=int, default=None, help="Secondi tra due importazioni (SPOOL_INTERVAL_SECONDS).")
+def spool_schedule_command(interval):
+    """Run the rq cron scheduler that enqueues the spool import periodically (a worker runs it)."""
+    from ..jobs.spool import run_cron_scheduler
+    run_cron_scheduler(interval)
+
+
+@pdf_cli.command("render")
+@click.option("--all-missing", is_flag=True, help="Tutti i documenti senza PDF.")
+@click.argument("ids", nargs=-1, type=int)
+def pdf_render_command(all_missing, ids):
+    """Render and store the missing PDFs of the given documents."""
+    from ..extensions import db
+    from ..models import Document
+    from ..pdf import ensure_pdfs
+    if all_missing:
+        ids = list(db.session.scalars(db.select(Document.id).where(Document.pdf_sha256.is_(None))))
+    result = ensure_pdfs(list(ids))
+    click.echo(f"{len(result)} documenti con PDF.")
+
+
+def register(app: Flask) -> None:
+    """Attach the commands to the app."""
+    app.cli.add_command(import_fatturapa_command)
+    app.cli.add_command(spool_cli)
+    app.cli.add_command(pdf_cli)

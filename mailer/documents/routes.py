@@ -1,0 +1,210 @@
+"""Documents page: filters, PDF preview, sends; FatturaPA upload and spool folder status."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from ..extensions import db, htmx
+from ..models import (Blob, Delivery, Document, DocumentAttachment, DocumentType, Party,
+                      delivery_documents)
+from ..security import clearance, require_roles
+from ..services.audit import audit
+
+bp = Blueprint("documents", __name__)
+PAGE_SIZE = 50
+
+
+@bp.before_request
+def office_only():
+    """Operators and managers (and admins) work with documents."""
+    require_roles("operator", "manager")
+
+
+def _visible_types() -> list[DocumentType]:
+    """Document types this user may see: those they may send (admins: all)."""
+    types = db.session.scalars(db.select(DocumentType).order_by(DocumentType.position)).all()
+    if current_user.has_role("admin"):
+        return list(types)
+    return [t for t in types if current_user.may_send(t.code)]
+
+
+def _may_see(document: Document) -> bool:
+    """True when the user may open this document."""
+    return current_user.has_role("admin") or current_user.may_send(document.type_code)
+
+
+@dataclass
+class Filters:
+    """The list's filters, read from the query string."""
+
+    type: str = ""
+    date_from: date | None = None
+    date_to: date | None = None
+    party: str = ""
+    sent: str = ""
+    page: int = 1
+
+    @classmethod
+    def from_args(cls, args) -> "Filters":
+        """Parse the query string leniently (bad values are ignored)."""
+        def as_date(name):
+            try:
+                return date.fromisoformat(args.get(name, ""))
+            except ValueError:
+                return None
+        try:
+            page = max(1, int(args.get("page", 1)))
+        except ValueError:
+            page = 1
+        sent = args.get("sent", "")
+        return cls(type=args.get("type", "").strip().upper(), date_from=as_date("from"), date_to=as_date("to"),
+                   party=args.get("party", "").strip()[:100], sent=sent if sent in ("yes", "no") else "", page=page)
+
+    def to_args(self, **override) -> dict:
+        """Query-string arguments (for links)."""
+        args = {"type": self.type, "from": self.date_from.isoformat() if self.date_from else "",
+                "to": self.date_to.isoformat() if self.date_to else "", "party": self.party, "sent": self.sent,
+                "page": self.page}
+        args.update(override)
+        return {k: v for k, v in args.items() if v not in ("", None)}
+
+
+def _query(filters: Filters, type_codes: list[str]):
+    """The filtered documents query."""
+    query = (db.select(Document).join(Party, Party.id == Document.party_id)
+             .where(Document.type_code.in_(type_codes)))
+    if filters.type:
+        query = query.where(Document.type_code == filters.type)
+    if filters.date_from:
+        query = query.where(Document.date >= filters.date_from)
+    if filters.date_to:
+        query = query.where(Document.date <= filters.date_to)
+    if filters.party:
+        like = f"%{filters.party}%"
+        query = query.where(db.or_(Party.name.ilike(like), Party.erp_code.ilike(like), Party.vat_number.ilike(like),
+                                   Document.number.ilike(like)))
+    if filters.sent == "yes":
+        query = query.where(Document.sent_at.is_not(None))
+    elif filters.sent == "no":
+        query = query.where(Document.sent_at.is_(None))
+    return query
+
+
+@bp.route("/")
+def index():
+    """Documents with filters (type, period, party, sent / not sent); the table is also a fragment."""
+    filters = Filters.from_args(request.args)
+    types = _visible_types()
+    query = _query(filters, [t.code for t in types])
+    total = db.session.scalar(db.select(db.func.count()).select_from(query.subquery())) or 0
+    pages = max(1, math.ceil(total / PAGE_SIZE))
+    filters.page = min(filters.page, pages)
+    documents = db.session.scalars(
+        query.order_by(Document.date.desc(), Document.id.desc()).limit(PAGE_SIZE).offset((filters.page - 1) * PAGE_SIZE)
+    ).unique().all()
+    context = {"documents": documents, "filters": filters, "total": total, "pages": pages, "types": types}
+    if htmx and htmx.target == "documents-table":
+        return render_template("documents/_table.html", **context)
+    return render_template("documents/index.html", **context)
+
+
+def _document_or_403(document_id: int) -> Document:
+    """The document, 404 when missing, 403 when the user may not see its type."""
+    document = db.session.get(Document, document_id)
+    if document is None:
+        abort(404)
+    if not _may_see(document):
+        abort(403)
+    return document
+
+
+@bp.route("/<int:document_id>")
+def detail(document_id: int):
+    """One document: data, PDF preview, attachments, where and when it was sent."""
+    document = _document_or_403(document_id)
+    deliveries = db.session.scalars(
+        db.select(Delivery).join(delivery_documents, delivery_documents.c.delivery_id == Delivery.id)
+        .where(delivery_documents.c.document_id == document.id, Delivery.privacy_level <= clearance())
+        .order_by(Delivery.sent_at.desc().nulls_last(), Delivery.id.desc())
+    ).unique().all()
+    return render_template("documents/detail.html", doc=document, deliveries=deliveries,
+                           has_batches=False)
+
+
+@bp.route("/<int:document_id>/pdf")
+def pdf(document_id: int):
+    """The PDF inline (rendered from its template first when the document came without one)."""
+    document = _document_or_403(document_id)
+    from ..pdf import PdfRenderError, ensure_pdfs
+    try:
+        sha = ensure_pdfs([document.id])[document.id]
+    except PdfRenderError as exc:
+        return Response(f"PDF non disponibile: {exc}", status=503, mimetype="text/plain")
+    blob = db.session.get(Blob, sha)
+    filename = f"{document.type_code}-{document.year}-{document.number}.pdf".replace("/", "-").replace('"', "")
+    response = Response(blob.data, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'inline; filename="{filename}"'
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["ETag"] = sha
+    # The PDF viewer needs its own frame-able context; nothing else in the answer can run.
+    response.headers["Content-Security-Policy"] = "default-src 'none'; object-src 'self'; frame-ancestors 'self'"
+    return response
+
+
+@bp.route("/<int:document_id>/attachments/<int:attachment_id>")
+def attachment(document_id: int, attachment_id: int):
+    """Download one attachment (always as a download: its content is not ours)."""
+    document = _document_or_403(document_id)
+    item = db.session.get(DocumentAttachment, attachment_id)
+    if item is None or item.document_id != document.id:
+        abort(404)
+    blob = db.session.get(Blob, item.blob_sha256)
+    safe = item.filename.replace('"', "").replace("\n", " ")
+    return Response(blob.data, mimetype="application/octet-stream",
+                    headers={"Content-Disposition": f'attachment; filename="{safe}"'})
+
+
+@bp.route("/import", methods=["GET", "POST"])
+def import_page():
+    """Upload FatturaPA files (.xml / .xml.p7m); shows what each became, or why it was refused."""
+    from ..services.fatturapa import FatturaPAError, MAX_FILE_BYTES, import_fatturapa, public_summary
+    results = []
+    if request.method == "POST":
+        files = [f for f in request.files.getlist("files") if f and f.filename]
+        if not files:
+            flash("Scegli uno o più file FatturaPA (.xml o .xml.p7m).", "warning")
+        for upload in files:
+            name = upload.filename.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
+            data = upload.read(MAX_FILE_BYTES + 1)
+            try:
+                summaries = import_fatturapa(data, name)
+                for summary in summaries:
+                    audit("document.import_fatturapa", None, file=name, number=summary["number"],
+                          document_id=summary["_document_id"])
+                db.session.commit()
+                results.extend({**public_summary(s), "document_id": s["_document_id"], "created": s["_created"]}
+                               for s in summaries)
+            except FatturaPAError as exc:
+                db.session.rollback()
+                results.append({"file": name, "error": str(exc)})
+    from ..services.spool import spool_status
+    status = spool_status()
+    return render_template("documents/import.html", results=results, spool=status), (200 if not any(
+        "error" in r for r in results) else 422)
+
+
+@bp.route("/spool/run", methods=["POST"])
+def spool_run():
+    """Import the spool folder now (the scheduled job does it anyway every minute)."""
+    from ..services.spool import import_spool
+    report = import_spool()
+    if report.skipped_busy:
+        flash("Un'importazione della cartella di spool è già in corso: riprova tra poco.", "info")
+    else:
+        flash(f"Cartella di spool: {len(report.imported)} documenti importati, {len(report.errors)} file in errore.",
+              "warning" if report.errors else "success")
+    return redirect(url_for("documents.import_page"))
