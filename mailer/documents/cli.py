@@ -6,7 +6,7 @@ import sys
 
 import click
 from flask import Flask
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 spool_cli = AppGroup("spool", help="Cartella di spool del gestionale.")
 pdf_cli = AppGroup("pdf", help="PDF dei documenti.")
@@ -15,6 +15,7 @@ pdf_cli = AppGroup("pdf", help="PDF dei documenti.")
 @click.command("import-fatturapa")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Una riga JSON per documento.")
+@with_appcontext
 def import_fatturapa_command(paths, as_json):
     """Import FatturaPA files (.xml, .xml.p7m); exit status 1 when any file could not be imported."""
     from ..services.fatturapa import import_fatturapa_paths, public_summary
