@@ -6,9 +6,9 @@ from datetime import date
 import pytest
 
 from mailer.extensions import db
-from mailer.models import Batch, Delivery, Document, DocumentType
+from mailer.models import Batch, Delivery, Document
 from mailer.services import approval, preparation
-from tests.support.batches import make_account, make_document, make_party_with_contacts
+from tests.support.batches import office_data
 from tests.support.smtp import smtp_server  # noqa: F401
 
 
@@ -24,31 +24,7 @@ def _user(username, roles, clearance=3, types=None):
 @pytest.fixture
 def setup(app_ctx, smtp_server):
     """Two accounts, three parties, invoices and DDTs."""
-    ordinary = make_account(smtp_server, name="Ordinario", is_default=True)
-    pec = make_account(smtp_server, name="PEC", kind="pec", from_address="azienda@pec.example")
-    db.session.get(DocumentType, "INSOLUTO").by_pec = True
-    alfa = make_party_with_contacts("ALFA", [
-        {"name": "Amministrazione", "email": "amm@alfa.example", "types": ["FATTURA", "INSOLUTO"]},
-        {"name": "Magazzino", "email": "log@alfa.example", "types": ["DDT"]},
-        {"name": "PEC", "email": "alfa@pec.it", "is_pec": True, "types": ["INSOLUTO"]},
-        {"name": "Vecchio", "email": "old@alfa.example", "types": ["FATTURA"], "active": False},
-    ])
-    beta = make_party_with_contacts("BETA", [{"name": "Senza mail", "email": "", "types": ["FATTURA"]}])
-    gamma = make_party_with_contacts("GAMMA", [
-        {"name": "Riservato", "email": "ceo@gamma.example", "types": ["FATTURA"], "privacy_level": 3},
-    ], language="en")
-    docs = {
-        "f1": make_document(alfa, "FATTURA", "F1"),
-        "f2": make_document(beta, "FATTURA", "F2"),
-        "f3": make_document(gamma, "FATTURA", "F3"),
-        "d1": make_document(alfa, "DDT", "D1"),
-        "d2": make_document(alfa, "DDT", "D2"),
-        "i1": make_document(alfa, "INSOLUTO", "S1"),
-        "old": make_document(alfa, "FATTURA", "F0", day=date(2025, 1, 5)),
-    }
-    db.session.commit()
-    return {"ordinary": ordinary.id, "pec": pec.id, "docs": {k: v.id for k, v in docs.items()},
-            "parties": {"alfa": alfa.id, "beta": beta.id, "gamma": gamma.id}}
+    return office_data(smtp_server)
 
 
 def _prepare(types, user, **kw):

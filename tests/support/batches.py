@@ -95,3 +95,32 @@ def make_document(party: Party, type_code="FATTURA", number="1", day=None, total
     db.session.add(document)
     db.session.flush()
     return document
+
+
+def office_data(smtp_server) -> dict:
+    """Two accounts (ordinary, PEC), three parties with contacts, invoices, DDTs and a dunning letter."""
+    ordinary = make_account(smtp_server, name="Ordinario", is_default=True)
+    pec = make_account(smtp_server, name="PEC", kind="pec", from_address="azienda@pec.example")
+    db.session.get(DocumentType, "INSOLUTO").by_pec = True
+    alfa = make_party_with_contacts("ALFA", [
+        {"name": "Amministrazione", "email": "amm@alfa.example", "types": ["FATTURA", "INSOLUTO"]},
+        {"name": "Magazzino", "email": "log@alfa.example", "types": ["DDT"]},
+        {"name": "PEC", "email": "alfa@pec.it", "is_pec": True, "types": ["INSOLUTO"]},
+        {"name": "Vecchio", "email": "old@alfa.example", "types": ["FATTURA"], "active": False},
+    ])
+    beta = make_party_with_contacts("BETA", [{"name": "Senza mail", "email": "", "types": ["FATTURA"]}])
+    gamma = make_party_with_contacts("GAMMA", [
+        {"name": "Riservato", "email": "ceo@gamma.example", "types": ["FATTURA"], "privacy_level": 3},
+    ], language="en")
+    docs = {
+        "f1": make_document(alfa, "FATTURA", "F1"),
+        "f2": make_document(beta, "FATTURA", "F2"),
+        "f3": make_document(gamma, "FATTURA", "F3"),
+        "d1": make_document(alfa, "DDT", "D1"),
+        "d2": make_document(alfa, "DDT", "D2"),
+        "i1": make_document(alfa, "INSOLUTO", "S1"),
+        "old": make_document(alfa, "FATTURA", "F0", day=date(2025, 1, 5)),
+    }
+    db.session.commit()
+    return {"ordinary": ordinary.id, "pec": pec.id, "docs": {k: v.id for k, v in docs.items()},
+            "parties": {"alfa": alfa.id, "beta": beta.id, "gamma": gamma.id}}

@@ -1,0 +1,140 @@
+"""`flask --app app batch ...`: prepare, approve, send and report with the same rules as the UI."""
+from __future__ import annotations
+
+import json
+import time
+from datetime import date
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from ..extensions import db
+from ..models import Batch, User
+
+batch_cli = AppGroup("batch", help="Invii: prepara, approva, invia, esiti.")
+
+
+def _user(username: str) -> User:
+    """The user the command acts as."""
+    user = db.session.scalar(db.select(User).where(User.username == username.strip().lower()))
+    if user is None or not user.active:
+        raise click.ClickException(f"Utente «{username}» inesistente o disattivato.")
+    return user
+
+
+def _batch(batch_id: int) -> Batch:
+    """A batch by id."""
+    batch = db.session.get(Batch, batch_id)
+    if batch is None:
+        raise click.ClickException(f"Invio {batch_id} inesistente.")
+    return batch
+
+
+def _iso(value: str | None, label: str) -> date | None:
+    """Parse YYYY-MM-DD."""
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise click.ClickException(f"{label}: data non valida «{value}» (formato AAAA-MM-GG).") from exc
+
+
+@batch_cli.command("prepare")
+@click.option("--type", "types", multiple=True, required=True, help="Tipo di documento (ripetibile), es. FATTURA.")
+@click.option("--from", "date_from", default=None, help="Dal (AAAA-MM-GG).")
+@click.option("--to", "date_to", default=None, help="Al (AAAA-MM-GG).")
+@click.option("--user", "username", required=True, help="Utente che prepara.")
+@click.option("--all", "include_sent", is_flag=True, help="Anche i documenti già inviati.")
+@click.option("--json", "as_json", is_flag=True, help="Stampa un oggetto JSON.")
+def prepare_command(types, date_from, date_to, username, include_sent, as_json):
+    """Prepare a batch now (in this process) and print its id."""
+    from ..services import batch_views, preparation
+    user = _user(username)
+    selection = preparation.Selection(type_codes=[t.strip().upper() for t in types],
+                                      date_from=_iso(date_from, "--from"), date_to=_iso(date_to, "--to"),
+                                      only_unsent=not include_sent)
+    try:
+        batch = preparation.create_batch(selection, user, enqueue=False)
+    except preparation.PreparationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    batch = preparation.run_preparation(batch.id)
+    if as_json:
+        click.echo(json.dumps({"batch": batch.id, "status": batch.status, "counts": batch_views.counts(batch.id)}))
+    else:
+        click.echo(batch.id)
+
+
+@batch_cli.command("approve")
+@click.argument("batch_id", type=int)
+@click.option("--user", "username", required=True, help="Utente che approva.")
+def approve_command(batch_id, username):
+    """Approve a prepared batch (permissions and four-eyes apply)."""
+    from ..services import approval
+    try:
+        approval.approve_batch(_batch(batch_id), _user(username))
+    except approval.ApprovalError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Invio {batch_id} approvato.")
+
+
+@batch_cli.command("send")
+@click.argument("batch_id", type=int)
+@click.option("--wait", is_flag=True, help="Attende la fine, eseguendo i lavori anche qui se serve.")
+@click.option("--timeout", default=3600, show_default=True, help="Secondi massimi di attesa.")
+def send_command(batch_id, wait, timeout):
+    """Start sending an approved batch."""
+    from ..services import sending
+    batch = _batch(batch_id)
+    try:
+        sending.start_sending(batch)
+    except sending.SendingError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if not wait:
+        click.echo(f"Invio {batch_id} avviato.")
+        return
+    status = _wait(batch_id, timeout)
+    click.echo(f"Invio {batch_id}: {status}.")
+    if status not in ("done", "cancelled"):
+        raise SystemExit(1)
+
+
+def _wait(batch_id: int, timeout: float) -> str:
+    """Work the queue in this process until the batch leaves 'sending' (or the timeout)."""
+    from rq import Queue
+
+    from ..jobs.worker import AppWorker
+    from ..queue import get_redis
+    redis = get_redis()
+    queue = Queue(current_app.config["RQ_QUEUE"], connection=redis)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        AppWorker([queue], connection=redis).work(burst=True, with_scheduler=True, logging_level="WARNING")
+        db.session.remove()
+        status = db.session.scalar(db.select(Batch.status).where(Batch.id == batch_id))
+        if status != "sending":
+            return status
+        time.sleep(0.5)
+    return "sending"
+
+
+@batch_cli.command("report")
+@click.argument("batch_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Un oggetto JSON per recapito.")
+def report_command(batch_id, as_json):
+    """Print the outcome of every delivery."""
+    from ..services import batch_views
+    _batch(batch_id)
+    for record in batch_views.report_records(batch_id):
+        if as_json:
+            click.echo(json.dumps({k: record[k] for k in ("recipient", "status", "account", "attempts", "smtp_code",
+                                                           "reason", "message_id")}, ensure_ascii=False))
+        else:
+            click.echo(f"{record['status']:<10} {record['recipient']:<40} {record['account']:<14} "
+                       f"{record['smtp_code'] or '':<4} {record['reason']}")
+
+
+def register(app: Flask) -> None:
+    """Attach the batch commands."""
+    app.cli.add_command(batch_cli)

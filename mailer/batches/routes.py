@@ -1,0 +1,375 @@
+"""Batches: prepare, review, approve, send, follow, results."""
+from __future__ import annotations
+
+import hashlib
+from datetime import date
+
+from flask import (Blueprint, Response, abort, flash, make_response, redirect, render_template, request,
+                   url_for)
+from flask_login import current_user
+
+from ..extensions import db, htmx
+from ..models import (BATCH_STATUSES, DELIVERY_STATUSES, Agent, Batch, Category, Delivery,
+                      DocumentType, MailAccount, Zone)
+from ..security import require_roles
+from ..services import approval, batch_views, preparation, sending
+from ..services.audit import audit
+from ..transport.message import build_message
+
+bp = Blueprint("batches", __name__)
+
+VIEWS = {
+    "pending": (["pending"], "Da inviare"),
+    "norecipient": (["norecipient"], "Senza destinatario"),
+    "excluded": (["excluded"], "Esclusi"),
+    "warnings": (None, "Con avvisi"),
+}
+RESULT_FILTERS = {
+    "all": (None, "Tutti"),
+    "sent": (["sent"], "Inviati"),
+    "failed": (["failed", "bounced"], "Falliti"),
+    "uncertain": (["uncertain"], "Esito incerto"),
+    "waiting": (["queued", "sending", "pending"], "Non ancora tentati"),
+    "excluded": (["excluded", "norecipient", "cancelled"], "Esclusi"),
+}
+
+
+@bp.before_request
+def office_only():
+    """Batches are for operators and managers (admin passes)."""
+    require_roles("operator", "manager")
+
+
+def _batch(batch_id: int) -> Batch:
+    """Load a batch the user may work on: they must be allowed to send one of its types."""
+    batch = db.session.get(Batch, batch_id)
+    if batch is None:
+        abort(404)
+    if batch.type_codes and not current_user.has_role("admin") and not any(
+            current_user.may_send(code) for code in batch.type_codes):
+        abort(403)
+    return batch
+
+
+def _delivery(batch: Batch, delivery_id: int) -> Delivery:
+    """A delivery of the batch that the user's clearance allows."""
+    delivery = db.session.get(Delivery, delivery_id)
+    if delivery is None or delivery.batch_id != batch.id or delivery.privacy_level > current_user.privacy_clearance:
+        abort(404)
+    return delivery
+
+
+def _date(value: str | None, label: str) -> date | None:
+    """Parse a yyyy-mm-dd form date; raise PreparationError in Italian."""
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise preparation.PreparationError(f"{label}: data non valida.") from exc
+
+
+@bp.route("/")
+def index():
+    """All batches, newest first, with their state."""
+    status = request.args.get("stato", "")
+    query = db.select(Batch).order_by(Batch.created_at.desc())
+    if status in BATCH_STATUSES:
+        query = query.where(Batch.status == status)
+    batches = [b for b in db.session.scalars(query.limit(300))
+               if current_user.has_role("admin") or not b.type_codes or any(current_user.may_send(c) for c in b.type_codes)]
+    summary = {b.id: batch_views.counts(b.id, current_user) for b in batches[:100]}
+    return render_template("batches/index.html", batches=batches, summary=summary, status=status,
+                           BATCH_STATUSES=BATCH_STATUSES)
+
+
+@bp.route("/nuovo", methods=["GET", "POST"])
+def new():
+    """Choose what to prepare: types, period, party filters, not yet sent; or documents picked elsewhere."""
+    types = [t for t in db.session.scalars(db.select(DocumentType).order_by(DocumentType.position))
+             if current_user.may_send(t.code)]
+    errors: dict[str, str] = {}
+    form = request.form if request.method == "POST" else request.args
+    if request.method == "POST":
+        try:
+            document_ids = [int(x) for x in request.form.getlist("document_id")]
+            selection = preparation.Selection(
+                type_codes=request.form.getlist("type"),
+                date_from=_date(request.form.get("date_from"), "Dal"),
+                date_to=_date(request.form.get("date_to"), "Al"),
+                only_unsent=request.form.get("only_unsent", "1") == "1" if not document_ids else False,
+                zone_id=int(request.form["zone_id"]) if request.form.get("zone_id") else None,
+                agent_id=int(request.form["agent_id"]) if request.form.get("agent_id") else None,
+                category_id=int(request.form["category_id"]) if request.form.get("category_id") else None,
+                document_ids=document_ids,
+            )
+            batch = preparation.create_batch(selection, current_user, name=request.form.get("name", "").strip()[:200])
+        except preparation.PreparationError as exc:
+            errors["form"] = str(exc)
+        except ValueError:
+            errors["form"] = "Valori non validi nel modulo."
+        else:
+            flash("Preparazione avviata: puoi seguirla qui sotto.", "info")
+            return redirect(url_for("batches.detail", batch_id=batch.id))
+    return render_template(
+        "batches/new.html", types=types, errors=errors, form=form,
+        zones=db.session.scalars(db.select(Zone).order_by(Zone.name)).all(),
+        agents=db.session.scalars(db.select(Agent).order_by(Agent.name)).all(),
+        categories=db.session.scalars(db.select(Category).order_by(Category.name)).all(),
+    ), (400 if errors else 200)
+
+
+@bp.route("/<int:batch_id>")
+def detail(batch_id: int):
+    """The batch page: progress, review (before approval) or results (after)."""
+    batch = _batch(batch_id)
+    context = _detail_context(batch)
+    if htmx and htmx.target == "delivery-table":
+        return render_template("batches/_deliveries.html", **context)
+    return render_template("batches/detail.html", **context)
+
+
+def _detail_context(batch: Batch) -> dict:
+    """Everything the batch page and its fragments show."""
+    reviewing = batch.status in ("ready", "preparing", "failed", "rejected", "approved")
+    view = request.args.get("vista", "pending" if reviewing else "all")
+    search = request.args.get("q", "").strip()
+    page = max(1, request.args.get("pagina", 1, type=int))
+    filters = VIEWS if reviewing else RESULT_FILTERS
+    if view not in filters:
+        view = next(iter(filters))
+    statuses = filters[view][0]
+    rows, total = batch_views.delivery_rows(batch.id, current_user, statuses, search, limit=100, offset=(page - 1) * 100)
+    if view == "warnings":
+        rows = [r for r in rows if r.warnings]
+    counts = batch_views.counts(batch.id, current_user)
+    problems = approval.approval_problems(batch, current_user) if batch.status == "ready" else []
+    if any("riservatezza" in p for p in problems):
+        # Do not reveal that hidden recipients exist.
+        problems = [p for p in problems if "riservatezza" not in p] + ["Non puoi approvare questo invio."]
+    accounts = {a.id: a for a in db.session.scalars(db.select(MailAccount))}
+    return {
+        "batch": batch, "rows": rows, "total": total, "page": page, "view": view, "search": search,
+        "filters": filters, "counts": counts, "problems": problems, "progress": batch_views.progress(batch, current_user),
+        "reviewing": reviewing, "accounts": accounts, "STATUS": DELIVERY_STATUSES, "BATCH_STATUSES": BATCH_STATUSES,
+        "can_approve": batch.status == "ready" and not problems,
+        "can_act": current_user.has_role("manager", "admin"),
+    }
+
+
+@bp.route("/<int:batch_id>/avanzamento")
+def progress(batch_id: int):
+    """The self-replacing progress widget; 286 stops polling, HX-Refresh when the state changed."""
+    batch = _batch(batch_id)
+    seen = request.args.get("stato", "")
+    response = make_response(render_template("batches/_progress.html", batch=batch,
+                                             progress=batch_views.progress(batch, current_user),
+                                             BATCH_STATUSES=BATCH_STATUSES))
+    if seen and seen != batch.status:
+        response.headers["HX-Refresh"] = "true"
+    elif batch.status not in ("preparing", "sending"):
+        response.status_code = 286
+    return response
+
+
+def _act(batch: Batch, action, success: str):
+    """Run a state change, flash its outcome, go back to the batch page."""
+    try:
+        action()
+    except (approval.ApprovalError, sending.SendingError, preparation.PreparationError) as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    else:
+        flash(success, "success")
+    return redirect(url_for("batches.detail", batch_id=batch.id))
+
+
+@bp.route("/<int:batch_id>/approva", methods=["POST"])
+def approve(batch_id: int):
+    """Approve (and, when asked, start sending at once)."""
+    batch = _batch(batch_id)
+
+    def run():
+        approval.approve_batch(batch, current_user)
+        if request.form.get("send_now") == "1":
+            sending.start_sending(batch, current_user)
+    return _act(batch, run, "Invio approvato." + (" Invio avviato." if request.form.get("send_now") == "1" else ""))
+
+
+@bp.route("/<int:batch_id>/respingi", methods=["POST"])
+def reject(batch_id: int):
+    """Reject with a reason."""
+    batch = _batch(batch_id)
+    return _act(batch, lambda: approval.reject_batch(batch, current_user, request.form.get("reason", "")),
+                "Invio respinto.")
+
+
+def _manager_only():
+    """Sending commands are for managers."""
+    if not current_user.has_role("manager", "admin"):
+        abort(403)
+
+
+@bp.route("/<int:batch_id>/invia", methods=["POST"])
+def send(batch_id: int):
+    """Start sending an approved batch."""
+    _manager_only()
+    batch = _batch(batch_id)
+    return _act(batch, lambda: sending.start_sending(batch, current_user), "Invio avviato.")
+
+
+@bp.route("/<int:batch_id>/pausa", methods=["POST"])
+def pause(batch_id: int):
+    """Pause sending."""
+    _manager_only()
+    batch = _batch(batch_id)
+    return _act(batch, lambda: sending.pause_sending(batch, current_user), "Invio in pausa.")
+
+
+@bp.route("/<int:batch_id>/riprendi", methods=["POST"])
+def resume(batch_id: int):
+    """Resume sending."""
+    _manager_only()
+    batch = _batch(batch_id)
+    return _act(batch, lambda: sending.resume_sending(batch, current_user), "Invio ripreso.")
+
+
+@bp.route("/<int:batch_id>/annulla", methods=["POST"])
+def cancel(batch_id: int):
+    """Cancel what has not left yet."""
+    _manager_only()
+    batch = _batch(batch_id)
+    return _act(batch, lambda: sending.cancel_sending(batch, current_user), "Invio annullato.")
+
+
+@bp.route("/<int:batch_id>/ritenta", methods=["POST"])
+def retry(batch_id: int):
+    """Try the failed deliveries again."""
+    _manager_only()
+    batch = _batch(batch_id)
+    result = {}
+
+    def run():
+        result["n"] = sending.retry_failed(batch, current_user)
+    response = _act(batch, run, "Nuovo tentativo avviato per i falliti.")
+    if result.get("n") == 0:
+        flash("Nessun recapito fallito da ritentare.", "info")
+    return response
+
+
+@bp.route("/<int:batch_id>/recapiti/<int:delivery_id>/esito", methods=["POST"])
+def resolve(batch_id: int, delivery_id: int):
+    """Decide an uncertain delivery: resend, or mark as sent."""
+    _manager_only()
+    batch = _batch(batch_id)
+    delivery = _delivery(batch, delivery_id)
+    action = request.form.get("action", "")
+    return _act(batch, lambda: sending.resolve_uncertain(delivery, action, current_user),
+                "Recapito rimesso in coda." if action == "resend" else "Recapito segnato come inviato.")
+
+
+@bp.route("/<int:batch_id>/escludi", methods=["POST"])
+def exclude(batch_id: int):
+    """Exclude or include the chosen deliveries (one or many)."""
+    batch = _batch(batch_id)
+    ids = [int(x) for x in request.form.getlist("delivery_id") if x.isdigit()]
+    excluded = request.form.get("action", "exclude") == "exclude"
+    try:
+        n = approval.set_excluded(batch, ids, excluded, current_user)
+        message, category = (f"{n} destinatari {'esclusi' if excluded else 'inclusi'}.", "success")
+    except approval.ApprovalError as exc:
+        db.session.rollback()
+        message, category = str(exc), "error"
+    if htmx:
+        context = _detail_context(batch)
+        context["notice"] = (category, message)
+        return render_template("batches/_review.html", **context)
+    flash(message, category)
+    return redirect(url_for("batches.detail", batch_id=batch.id))
+
+
+@bp.route("/<int:batch_id>/reindirizza/<int:party_id>", methods=["POST"])
+def reroute(batch_id: int, party_id: int):
+    """Route again one party's documents that had no recipient, after its contacts were fixed."""
+    batch = _batch(batch_id)
+    result = {}
+
+    def run():
+        result["n"] = preparation.reroute_party(batch, party_id)
+    response = _act(batch, run, "Anagrafica reindirizzata.")
+    if result.get("n") == 0:
+        flash("Ancora nessun contatto riceve questi documenti: correggi i contatti e riprova.", "warning")
+    return response
+
+
+@bp.route("/<int:batch_id>/recapiti/<int:delivery_id>")
+def preview(batch_id: int, delivery_id: int):
+    """The e-mail as the recipient will see it: headers, body, attachments."""
+    batch = _batch(batch_id)
+    delivery = _delivery(batch, delivery_id)
+    account = db.session.get(MailAccount, delivery.account_id) if delivery.account_id else None
+    template = "batches/_preview.html" if htmx else "batches/preview.html"
+    return render_template(template, batch=batch, d=delivery, account=account, STATUS=DELIVERY_STATUSES)
+
+
+@bp.route("/<int:batch_id>/recapiti/<int:delivery_id>/corpo")
+def body(batch_id: int, delivery_id: int):
+    """The HTML body alone, for the preview frame: sandboxed, no scripts, no remote content."""
+    batch = _batch(batch_id)
+    delivery = _delivery(batch, delivery_id)
+    response = Response(delivery.body_html or f"<pre>{delivery.body_text}</pre>", mimetype="text/html")
+    response.headers["Content-Security-Policy"] = (
+        "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'self'")
+    return response
+
+
+@bp.route("/<int:batch_id>/recapiti/<int:delivery_id>/documenti/<int:document_id>.pdf")
+def attachment(batch_id: int, delivery_id: int, document_id: int):
+    """The PDF of one document of the delivery."""
+    batch = _batch(batch_id)
+    delivery = _delivery(batch, delivery_id)
+    document = next((d for d in delivery.documents if d.id == document_id), None)
+    if document is None or not document.pdf_sha256:
+        abort(404)
+    from ..models import Blob
+    blob = db.session.get(Blob, document.pdf_sha256)
+    response = Response(blob.data, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'inline; filename="{sending.pdf_filename(document)}"'
+    return response
+
+
+@bp.route("/<int:batch_id>/recapiti/<int:delivery_id>/messaggio.eml")
+def message_source(batch_id: int, delivery_id: int):
+    """The message that left, rebuilt byte for byte and checked against the digest taken at sending."""
+    batch = _batch(batch_id)
+    delivery = _delivery(batch, delivery_id)
+    if not delivery.message_sha256 or not delivery.account_id:
+        abort(404)
+    data = build_message(sending.message_spec(delivery, db.session.get(MailAccount, delivery.account_id)))
+    if hashlib.sha256(data).hexdigest() != delivery.message_sha256:
+        abort(409, "Il messaggio ricostruito non coincide con quello inviato.")
+    audit("delivery.download_message", delivery)
+    db.session.commit()
+    response = Response(data, mimetype="message/rfc822")
+    response.headers["Content-Disposition"] = f'attachment; filename="recapito-{delivery.id}.eml"'
+    return response
+
+
+@bp.route("/<int:batch_id>/esiti.<fmt>")
+def export(batch_id: int, fmt: str):
+    """Results as CSV or XLSX."""
+    batch = _batch(batch_id)
+    if fmt == "csv":
+        data, mimetype = batch_views.export_csv(batch.id, current_user), "text/csv; charset=utf-8"
+    elif fmt == "xlsx":
+        data = batch_views.export_xlsx(batch.id, current_user)
+        mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    else:
+        abort(404)
+    audit("batch.export", batch, format=fmt)
+    db.session.commit()
+    response = Response(data, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="invio-{batch.id}-esiti.{fmt}"'
+    return response
+
+

@@ -1,0 +1,159 @@
+"""Read-side of batches for pages, exports and the CLI: counts, progress, rows, chart data."""
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import DELIVERY_STATUSES, Batch, Delivery, Document, MailAccount, Party, delivery_documents, utcnow
+from ..formatting import it_datetime
+
+# What the CLI and exports call each state.
+REPORT_STATUS = {
+    "sent": "sent", "failed": "failed", "uncertain": "uncertain", "excluded": "excluded",
+    "norecipient": "excluded", "cancelled": "excluded", "bounced": "failed",
+    "pending": "pending", "queued": "pending", "sending": "pending",
+}
+
+
+def visible(query, user):
+    """Restrict a Delivery query to what the user's clearance allows."""
+    return query.where(Delivery.privacy_level <= user.privacy_clearance) if user is not None else query
+
+
+def counts(batch_id: int, user=None) -> dict[str, int]:
+    """Deliveries per state (only those the user may see)."""
+    query = select(Delivery.status, db.func.count(Delivery.id)).where(Delivery.batch_id == batch_id)
+    rows = db.session.execute(visible(query, user).group_by(Delivery.status)).all()
+    return {status: n for status, n in rows}
+
+
+def progress(batch: Batch, user=None) -> dict:
+    """Progress of preparation or sending: done, total, percent, rate per minute, seconds left."""
+    if batch.status == "preparing":
+        total = batch.progress_total or 0
+        done = batch.progress_done or 0
+        return {"phase": "preparing", "done": done, "total": total,
+                "percent": int(100 * done / total) if total else 0, "rate": None, "eta": None, "counts": {}}
+    c = counts(batch.id, user)
+    finished = sum(c.get(s, 0) for s in ("sent", "failed", "uncertain", "cancelled", "bounced"))
+    total = finished + sum(c.get(s, 0) for s in ("queued", "sending", "pending"))
+    since = utcnow() - timedelta(seconds=60)
+    recent = db.session.scalar(visible(select(db.func.count(Delivery.id)).where(
+        Delivery.batch_id == batch.id, Delivery.sent_at >= since), user)) or 0
+    left = total - finished
+    eta = int(left / (recent / 60)) if recent and left else None
+    return {"phase": "sending", "done": finished, "total": total,
+            "percent": int(100 * finished / total) if total else 100, "rate": recent, "eta": eta, "counts": c}
+
+
+def delivery_rows(batch_id: int, user, statuses: list[str] | None = None, search: str = "",
+                  limit: int = 200, offset: int = 0) -> tuple[list[Delivery], int]:
+    """Deliveries of a batch for a table, with their total."""
+    query = visible(select(Delivery).where(Delivery.batch_id == batch_id), user)
+    if statuses:
+        query = query.where(Delivery.status.in_(statuses))
+    if search:
+        like = f"%{search.lower()}%"
+        query = query.outerjoin(Party, Party.id == Delivery.party_id).where(
+            db.or_(db.func.lower(Delivery.recipient_email).like(like), db.func.lower(Party.name).like(like)))
+    total = db.session.scalar(select(db.func.count()).select_from(query.order_by(None).subquery()))
+    rows = list(db.session.scalars(query.order_by(Delivery.id).limit(limit).offset(offset)))
+    return rows, total or 0
+
+
+REPORT_FIELDS = ["recipient", "name", "party", "documents", "status", "account", "attempts", "smtp_code", "reason",
+                 "message_id", "sent_at", "pec_accepted_at", "pec_delivered_at", "pec_failed_at", "bounced_at"]
+
+
+def report_records(batch_id: int, user=None) -> list[dict]:
+    """One record per delivery: what the CLI report and the exports contain."""
+    accounts = dict(db.session.execute(select(MailAccount.id, MailAccount.name)).all())
+    rows = db.session.scalars(visible(select(Delivery).where(Delivery.batch_id == batch_id), user).order_by(Delivery.id))
+    records = []
+    for d in rows:
+        reason = d.smtp_reason or d.exclusion_reason or d.bounce_reason or d.pec_failure_reason or ""
+        records.append({
+            "recipient": d.recipient_email, "name": d.recipient_name, "party": d.party.name if d.party else "",
+            "documents": ", ".join(f"{doc.type_code} {doc.number}" for doc in d.documents),
+            "status": REPORT_STATUS.get(d.status, d.status), "account": accounts.get(d.account_id, ""),
+            "attempts": d.attempts, "smtp_code": d.smtp_code, "reason": reason,
+            "message_id": (d.message_id or "").strip("<>"),
+            "sent_at": d.sent_at.isoformat() if d.sent_at else None,
+            "pec_accepted_at": d.pec_accepted_at.isoformat() if d.pec_accepted_at else None,
+            "pec_delivered_at": d.pec_delivered_at.isoformat() if d.pec_delivered_at else None,
+            "pec_failed_at": d.pec_failed_at.isoformat() if d.pec_failed_at else None,
+            "bounced_at": d.bounced_at.isoformat() if d.bounced_at else None,
+            "state_it": DELIVERY_STATUSES.get(d.status, d.status),
+        })
+    return records
+
+
+EXPORT_HEADERS = ["Destinatario", "Nome", "Anagrafica", "Documenti", "Esito", "Account", "Tentativi", "Codice SMTP",
+                  "Motivo", "Message-ID", "Inviato il", "PEC accettata", "PEC consegnata", "PEC mancata consegna",
+                  "Rimbalzata"]
+
+
+def _export_row(record: dict) -> list:
+    """A record as an export row (Italian state and dates)."""
+    def when(value):
+        from datetime import datetime
+        return it_datetime(datetime.fromisoformat(value)) if value else ""
+    return [record["recipient"], record["name"], record["party"], record["documents"], record["state_it"],
+            record["account"], record["attempts"], record["smtp_code"] or "", record["reason"], record["message_id"],
+            when(record["sent_at"]), when(record["pec_accepted_at"]), when(record["pec_delivered_at"]),
+            when(record["pec_failed_at"]), when(record["bounced_at"])]
+
+
+def export_csv(batch_id: int, user) -> bytes:
+    """Results as CSV (semicolon separated, UTF-8 with BOM: what Italian Excel opens correctly)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";")
+    writer.writerow(EXPORT_HEADERS)
+    for record in report_records(batch_id, user):
+        writer.writerow(_export_row(record))
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+
+
+def export_xlsx(batch_id: int, user) -> bytes:
+    """Results as an Excel workbook."""
+    from openpyxl import Workbook
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = f"Invio {batch_id}"
+    sheet.append(EXPORT_HEADERS)
+    for record in report_records(batch_id, user):
+        sheet.append(_export_row(record))
+    for column, width in zip("ABCDEFGHIJKLMNO", (32, 24, 30, 30, 16, 14, 9, 10, 60, 40, 16, 16, 16, 16, 16)):
+        sheet.column_dimensions[column].width = width
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+def last_30_days(user=None) -> dict:
+    """Sent and failed per day and per document type over the last 30 days (for the dashboard chart)."""
+    start = (utcnow() - timedelta(days=29)).replace(hour=0, minute=0, second=0, microsecond=0)
+    day = db.func.date(db.func.coalesce(Delivery.sent_at, Delivery.claimed_at))
+    query = (
+        select(day, Document.type_code, Delivery.status, db.func.count(db.distinct(Delivery.id)))
+        .join(delivery_documents, delivery_documents.c.delivery_id == Delivery.id)
+        .join(Document, Document.id == delivery_documents.c.document_id)
+        .where(Delivery.status.in_(["sent", "failed", "bounced"]),
+               db.func.coalesce(Delivery.sent_at, Delivery.claimed_at) >= start)
+        .group_by(day, Document.type_code, Delivery.status)
+    )
+    per_day: dict[str, dict[str, int]] = {}
+    per_type: dict[str, dict[str, int]] = {}
+    for d, type_code, status, n in db.session.execute(visible(query, user)).all():
+        key = str(d)[:10]
+        bucket = "sent" if status == "sent" else "failed"
+        per_day.setdefault(key, {"sent": 0, "failed": 0})[bucket] += n
+        per_type.setdefault(type_code, {"sent": 0, "failed": 0})[bucket] += n
+    days = [(start + timedelta(days=i)).date().isoformat() for i in range(30)]
+    series = [{"day": d, **per_day.get(d, {"sent": 0, "failed": 0})} for d in days]
+    peak = max([s["sent"] + s["failed"] for s in series] + [1])
+    return {"series": series, "peak": peak, "per_type": per_type}
