@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# `make run`: demo data on the first run, then a private Redis (unless REDIS_URL answers), the SMTP
+# capture server, one RQ worker and the web app under gunicorn. Ctrl-C (or SIGTERM) stops everything
+# this script started, and nothing else.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+HOST="${HOST:-127.0.0.1}"
+PORT="${PORT:-5000}"
+FLASK=(.venv/bin/flask --app app)
+RUNDIR="$(mktemp -d "${TMPDIR:-/tmp}/recapito-run.XXXXXX")"
+PIDS=()
+NAMES=()
+STOPPING=0
+
+say() { printf '>> %s\n' "$*"; }
+
+stop_all() {
+  # TERM to every child but Redis at once (the worker stops its scheduler, gunicorn its workers),
+  # wait up to 10 s, KILL what is left; Redis last, so the worker can say goodbye to it.
+  [ "$STOPPING" = 1 ] && return
+  STOPPING=1
+  trap '' INT TERM
+  if [ ${#PIDS[@]} -gt 0 ]; then
+    say "Arresto: ${NAMES[*]}"
+    local redis_pid="" pid i
+    for i in "${!PIDS[@]}"; do
+      if [ "${NAMES[$i]}" = redis ]; then redis_pid="${PIDS[$i]}"; else kill -TERM "${PIDS[$i]}" 2>/dev/null || true; fi
+    done
+    for pid in "${PIDS[@]}"; do
+      [ "$pid" = "$redis_pid" ] && continue
+      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -KILL "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    done
+    if [ -n "$redis_pid" ]; then
+      kill -TERM "$redis_pid" 2>/dev/null || true
+      for _ in $(seq 1 50); do kill -0 "$redis_pid" 2>/dev/null || break; sleep 0.1; done
+      kill -KILL "$redis_pid" 2>/dev/null || true
+      wait "$redis_pid" 2>/dev/null || true
+    fi
+  fi
+  rm -rf "$RUNDIR"
+  say "Fermato tutto."
+}
+trap stop_all EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+start() {
+  # start NAME COMMAND...: run in the background, remember the pid
+  local name="$1"; shift
+  "$@" &
+  PIDS+=("$!")
+  NAMES+=("$name")
+}
+
+port_free() { ! (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+free_port() { .venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+wait_port() {
+  # wait_port NAME HOST PORT SECONDS PID
+  local deadline=$((SECONDS + $4))
+  until (exec 3<>"/dev/tcp/$2/$3") 2>/dev/null; do
+    if [ $SECONDS -ge $deadline ]; then say "ERRORE: $1 non risponde su $2:$3"; exit 1; fi
+    if ! kill -0 "$5" 2>/dev/null; then say "ERRORE: $1 si è fermato all'avvio"; exit 1; fi
+    sleep 0.2
+  done
+}
+
+if ! port_free "$HOST" "$PORT"; then
+  say "ERRORE: la porta $HOST:$PORT è occupata (imposta PORT=... per usarne un'altra)."; exit 1
+fi
+
+# 1. Demo data, only when the database has no parties yet.
+"${FLASK[@]}" demo-data --if-empty || exit 1
+
+# 2. Redis: the one in REDIS_URL if it answers, otherwise a private one that keeps nothing on disk.
+if [ -n "${REDIS_URL:-}" ] && .venv/bin/python -c 'import os, redis; redis.Redis.from_url(os.environ["REDIS_URL"], socket_connect_timeout=1).ping()' 2>/dev/null; then
+  say "Uso Redis di REDIS_URL ($REDIS_URL)"
+else
+  command -v redis-server >/dev/null || { say "ERRORE: redis-server manca (sudo apt-get install -y redis-server)"; exit 1; }
+  REDIS_PORT="$(free_port)"
+  start redis redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
+    --dir "$RUNDIR" --daemonize no --loglevel warning
+  wait_port redis 127.0.0.1 "$REDIS_PORT" 10 "${PIDS[-1]}"
+  export REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+  say "Redis privato su 127.0.0.1:$REDIS_PORT"
+fi
+
+# 3. The SMTP capture server (the demo accounts send here); 4 and 5 start alongside it.
+CAPTURE_PID=""
+CAPTURE_HOST="${CAPTURE_SMTP_HOST:-127.0.0.1}"
+CAPTURE_PORT="${CAPTURE_SMTP_PORT:-2525}"
+if port_free "$CAPTURE_HOST" "$CAPTURE_PORT"; then
+  start capture "${FLASK[@]}" capture-server
+  CAPTURE_PID="${PIDS[-1]}"
+else
+  say "ATTENZIONE: $CAPTURE_HOST:$CAPTURE_PORT è già occupata: non avvio il server di cattura (ne gira già uno?)"
+fi
+
+# 4. One RQ worker (more can run on other hosts: flask --app app worker).
+start worker "${FLASK[@]}" worker
+
+# 5. The web app.
+start web .venv/bin/gunicorn --bind "$HOST:$PORT" --workers "${WEB_WORKERS:-2}" --threads 4 \
+  --graceful-timeout 5 --access-logfile - app:app
+wait_port gunicorn "$HOST" "$PORT" 30 "${PIDS[-1]}"
+[ -n "${CAPTURE_PID:-}" ] && wait_port "server di cattura" "$CAPTURE_HOST" "$CAPTURE_PORT" 15 "$CAPTURE_PID"
+
+for _ in $(seq 1 50); do
+  code=$(.venv/bin/python -c "import urllib.request,sys
+try: print(urllib.request.urlopen('http://$HOST:$PORT/healthz', timeout=2).status)
+except Exception as e: print(getattr(e, 'code', 0))")
+  [ "$code" = 200 ] && break
+  sleep 0.2
+done
+
+cat <<EOF
+
+  Recapito è in funzione: http://$HOST:$PORT   (salute: http://$HOST:$PORT/healthz → $code)
+  Accessi dimostrativi (password «${DEMO_PASSWORD:-demo}»):
+    admin        amministratore: utenti, account, posta catturata
+    manager      approva gli invii
+    operatore    prepara gli invii, cura i contatti
+    commerciale  campagne e documenti generici
+  Posta catturata: server SMTP $CAPTURE_HOST:$CAPTURE_PORT → http://$HOST:$PORT/admin/captured
+  Ctrl-C per fermare tutto.
+
+EOF
+
+# Wait until Ctrl-C, or until one of the children stops by itself (then stop the others).
+while true; do
+  for i in "${!PIDS[@]}"; do
+    if ! kill -0 "${PIDS[$i]}" 2>/dev/null; then
+      say "ERRORE: ${NAMES[$i]} si è fermato: arresto il resto."
+      exit 1
+    fi
+  done
+  sleep 1 &
+  wait $! 2>/dev/null || true
+done
