@@ -193,7 +193,8 @@ def _parse_line(raw: Any, index: int, errors: dict[str, str]) -> dict:
     vat_rate = to_decimal(raw.get("vat_rate"), f"{name}.vat_rate", errors, default=Decimal("22"))
     if vat_rate is not None and not Decimal("0") <= vat_rate <= Decimal("100"):
         errors[f"{name}.vat_rate"] = "aliquota tra 0 e 100"
-    default_amount = (quantity or 0) * (price or 0) * (1 - (discount or 0) / 100)
+    zero = Decimal("0")
+    default_amount = (quantity or zero) * (price or zero) * (1 - (discount or zero) / 100)
     amount = to_decimal(raw.get("amount"), f"{name}.amount", errors, default=default_amount)
     line_no = raw.get("line_no", index + 1)
     if not isinstance(line_no, int) or isinstance(line_no, bool):

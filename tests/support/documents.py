@@ -34,7 +34,7 @@ def bearer(secret: str) -> dict:
 def make_party(code: str = "C0001", name: str = "Rossi Forniture S.r.l.", **fields):
     """Create a party (inside an app context) and return it."""
     from mailer.models import Party
-    party = Party(erp_code=code, name=name, vat_number=fields.pop("vat_number", "01234567897"),
+    party = Party(erp_code=code, name=name, vat_number=fields.pop("vat_number", "12345670017"),
                   address="Via Roma 1", zip_code="20100", city="Milano", province="MI", **fields)
     db.session.add(party)
     db.session.flush()
