@@ -92,6 +92,7 @@ def register_cli(app: Flask) -> None:
 
 # Modules of other areas that add commands: each has `register(app)`.
 CLI_MODULES: list[str] = [
+    "mailer.jobs.periodic",
     "mailer.batches.cli",
     "mailer.documents.cli",
     "mailer.contacts.cli",

@@ -68,6 +68,8 @@ class Config:
 
     SEND_RETRY_BACKOFF = os.environ.get("SEND_RETRY_BACKOFF", "60,300,900")
     SEND_MAX_ATTEMPTS = _int("SEND_MAX_ATTEMPTS", 4)
+    # A sender that has not refreshed its heartbeat for this long is dead: its claim becomes uncertain.
+    SENDER_HEARTBEAT_SECONDS = _int("SENDER_HEARTBEAT_SECONDS", 60)
     SPOOL_DIR = os.environ.get("SPOOL_DIR", "")  # default: <instance>/spool
     WKHTMLTOPDF = os.environ.get("WKHTMLTOPDF", "wkhtmltopdf")
     SHOW_DEMO_BANNER = True
