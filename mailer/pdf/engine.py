@@ -67,7 +67,9 @@ def _run_chunk(binary: str, workdir: str, indexes: list[int], options: list[str]
     """Convert several pages in one wkhtmltopdf process (one stdin line per document)."""
     opts = " ".join(options)
     script = "".join(f"{opts} {workdir}/in{i}.html {workdir}/out{i}.pdf\n" for i in indexes)
-    env = {**os.environ, "XDG_RUNTIME_DIR": workdir}
+    # QT_HASH_SEED=0: Qt orders fonts through a QHash whose seed is random per process; a fixed seed
+    # makes the object order, hence the bytes, the same on every run.
+    env = {**os.environ, "XDG_RUNTIME_DIR": workdir, "QT_HASH_SEED": "0"}
     try:
         proc = subprocess.run([binary, "--read-args-from-stdin"], input=script.encode(), stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, timeout=timeout, env=env, cwd=workdir, check=False)

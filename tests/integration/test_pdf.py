@@ -1,0 +1,159 @@
+"""PDF rendering with the real wkhtmltopdf: every type, text, reproducible bytes, batches, access."""
+from __future__ import annotations
+
+import io
+from datetime import date
+
+import pytest
+from pypdf import PdfReader
+
+from mailer.extensions import db
+from mailer.reference import DOCUMENT_TYPE_CODES
+from tests.support.documents import make_invoice, make_party
+
+
+def text_of(pdf: bytes) -> str:
+    """The PDF's text, whitespace collapsed."""
+    return " ".join(" ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages).split())
+
+
+EXTRA = {
+    "ESTRATTO_CONTO": {"open_items": [
+        {"date": "2024-01-10", "number": "F1", "description": "Fattura", "due_date": "2024-02-10", "amount": "1000.00"},
+        {"date": "2024-02-01", "number": "NC2", "description": "Nota di credito", "amount": "-200.00"},
+        {"date": "2024-02-15", "number": "F3", "description": "Fattura", "debit": "350.50"}]},
+    "INSOLUTO": {"overdue_items": [{"number": "F1", "date": "2024-01-10", "due_date": "2024-02-10", "amount": "1000.00"},
+                                   {"number": "F9", "date": "2024-01-20", "due_date": "2024-02-20", "amount": "234.56"}]},
+    "DICHIARAZIONE_INTENTO": {"protocol": "24031512345678-000001", "ceiling": "150000.00", "period": "2024"},
+    "GENERICO": {"title": "Listino prezzi", "subject": "Nuovo listino", "body": "Gentile cliente,\n\nin allegato."},
+}
+
+
+@pytest.mark.parametrize("type_code", DOCUMENT_TYPE_CODES)
+def test_every_type_renders_in_italian(app_ctx, type_code):
+    """Each of the 12 types has its template; number and party appear, plus the type's own content."""
+    from mailer.pdf import render_document_pdf
+    party = make_party()
+    document = make_invoice(party, number="2024/77", lines=3, type_code=type_code, **EXTRA.get(type_code, {}))
+    db.session.commit()
+    text = text_of(render_document_pdf(document))
+    assert "2024/77" in text and "Rossi Forniture" in text and "15/03/2024" in text
+    expected = {
+        "FATTURA": ["Copia di cortesia", "non costituisce documento fiscale", "Totale documento", "91,50 €"],
+        "NOTA_CREDITO": ["Nota di credito", "Copia di cortesia"],
+        "DDT": ["Documento di trasporto", "Causale del trasporto"],
+        "ESTRATTO_CONTO": ["Saldo progressivo", "800,00", "1.150,50"],
+        "INSOLUTO": ["Sollecito di pagamento", "1.234,56"],
+        "DICHIARAZIONE_INTENTO": ["24031512345678-000001", "150.000,00"],
+        "GENERICO": ["Listino prezzi", "Nuovo listino"],
+        "OFFERTA": ["Offerta", "Totale offerta"],
+        "ORDINE_CLIENTE": ["Conferma d'ordine"],
+        "ORDINE_FORNITORE": ["Ordine fornitore"],
+        "ENTRATA_MERCE": ["Entrata merce"],
+        "AVVISO_BONIFICO": ["Avviso di bonifico"],
+    }[type_code]
+    for snippet in expected:  # headings are upper-cased by CSS, hence the case-insensitive check
+        assert snippet.lower() in text.lower(), (snippet, text[:400])
+
+
+def test_same_document_same_bytes_alone_or_in_a_batch(app_ctx):
+    """Rendering is reproducible: no timestamps, and a batch gives each document its own identical file."""
+    from mailer.pdf import render_document_pdf, render_documents
+    party = make_party()
+    docs = [make_invoice(party, number=str(n), lines=5 + n) for n in range(1, 6)]
+    db.session.commit()
+    alone = render_document_pdf(docs[2])
+    again = render_document_pdf(docs[2])
+    batch = render_documents(docs)
+    assert alone == again == batch[2]
+    assert b"/CreationDate (D:20240315000000" in alone
+    for n, pdf in enumerate(batch, start=1):
+        assert f"Numero {n} " in text_of(pdf) or f"Numero {n}" in text_of(pdf)
+        assert len(PdfReader(io.BytesIO(pdf)).pages) >= 1
+
+
+def test_long_document_spans_pages_and_stays_whole(app_ctx):
+    """A 120-line invoice gets several pages in its own PDF, with the total on the last one."""
+    from mailer.pdf import render_documents
+    party = make_party()
+    short = make_invoice(party, number="S1", lines=2)
+    long = make_invoice(party, number="L1", lines=120)
+    db.session.commit()
+    pdf_short, pdf_long = render_documents([short, long])
+    assert len(PdfReader(io.BytesIO(pdf_short)).pages) == 1
+    reader = PdfReader(io.BytesIO(pdf_long))
+    assert len(reader.pages) >= 3
+    assert "Totale documento" in " ".join(reader.pages[-1].extract_text().split())
+
+
+def test_local_files_cannot_be_read(app_ctx):
+    """Local file access is off: an <img>/<iframe> pointing at a local file shows nothing of it."""
+    from mailer.pdf import html_to_pdfs
+    html = '<html><body><p>prima</p><iframe src="file:///etc/passwd"></iframe><img src="file:///etc/hostname"></body></html>'
+    [pdf] = html_to_pdfs([html])
+    text = text_of(pdf)
+    assert "prima" in text and "root:" not in text
+
+
+def test_ensure_pdfs_stores_missing_and_keeps_existing(app_ctx):
+    """ensure_pdfs renders only documents without a PDF and keeps what exists (the ERP's own PDF)."""
+    from mailer.models import Blob, Document
+    from mailer.pdf import ensure_pdfs
+    from mailer.services.blobs import store_blob
+    party = make_party()
+    a = make_invoice(party, number="A")
+    b = make_invoice(party, number="B")
+    b.pdf_sha256 = store_blob(b"%PDF-1.4 erp", "application/pdf")
+    db.session.commit()
+    result = ensure_pdfs([a.id, b.id, 99999])
+    assert set(result) == {a.id, b.id}
+    assert db.session.get(Document, a.id).pdf_rendered is True
+    assert db.session.get(Blob, result[b.id]).data == b"%PDF-1.4 erp"
+    assert ensure_pdfs([a.id]) == {a.id: result[a.id]}
+
+
+def test_company_logo_embedded_as_data_uri(app_ctx):
+    """The company logo comes from the settings, inlined (no file access needed)."""
+    from mailer.pdf import render_document_html
+    from mailer.services.blobs import store_blob
+    from mailer.services.reference import get_company
+    png = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                        "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
+    company = get_company()
+    company.logo_sha256 = store_blob(png, "image/png")
+    company.name = "Acme Italia S.p.A."
+    party = make_party()
+    document = make_invoice(party, number="LOGO")
+    db.session.commit()
+    html = render_document_html(document)
+    assert 'src="data:image/png;base64,' in html and "Acme Italia S.p.A." in html
+
+
+def test_documents_page_filters_and_preview_permissions(client, auth, make_user, app):
+    """List with filters; the PDF preview is inline application/pdf; without permission: 403."""
+    with app.app_context():
+        party = make_party()
+        make_invoice(party, number="F-1")
+        ddt = make_invoice(party, number="D-1", type_code="DDT")
+        db.session.commit()
+        ddt_id = ddt.id
+    auth.login("op", roles=["operator"], send_types=["FATTURA"])
+    page = client.get("/documenti/").get_data(as_text=True)
+    assert "F-1" in page and "D-1" not in page  # DDT not among the types this user handles
+    assert client.get(f"/documenti/{ddt_id}/pdf").status_code == 403
+    assert client.get(f"/documenti/{ddt_id}").status_code == 403
+    fragment = client.get("/documenti/?sent=yes", headers={"HX-Request": "true", "HX-Target": "documents-table"})
+    assert "Nessun documento" in fragment.get_data(as_text=True) and "<html" not in fragment.get_data(as_text=True)
+    from mailer.models import Document
+    with app.app_context():
+        fid = db.session.scalar(db.select(Document.id).where(Document.number == "F-1"))
+    pdf = client.get(f"/documenti/{fid}/pdf")
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
+    assert pdf.headers["Content-Disposition"].startswith("inline")
+    assert "F-1" in text_of(pdf.data)
+
+
+def test_documents_page_needs_office_role(client, auth):
+    """Sales users do not see the documents area."""
+    auth.login("sales")
+    assert client.get("/documenti/").status_code == 403
