@@ -108,9 +108,16 @@ def index():
     ).all()
     for code, language, version in rows:
         latest[(code, language)] = version
+    examples = {}
+    for (code, language), version in latest.items():
+        try:  # the subject as it reads on a sample document of one page
+            examples[(code, language)] = " ".join(svc.render_source(
+                "subject", version.subject, svc.sample_context(code, sparse=True, language=language)).split())
+        except Exception:  # noqa: BLE001 — an old text that no longer renders shows its source instead
+            examples[(code, language)] = version.subject
     accounts = {a.id: a for a in db.session.scalars(db.select(MailAccount))}
     return render_template("mailtemplates/index.html", types=types, latest=latest, accounts=accounts,
-                           languages=TEMPLATE_LANGUAGES)
+                           languages=TEMPLATE_LANGUAGES, examples=examples)
 
 
 def _settings_form(doc_type: DocumentType) -> dict:
@@ -134,7 +141,7 @@ def _render_editor(doc_type: DocumentType, language: str, form: dict, errors=(),
         form=form, errors=errors, listings=listings, versions=_versions(template),
         current=svc.current_version(doc_type.code, language), mail=mail, preview_errors=preview_errors,
         settings_errors=settings_errors or {}, settings_form=settings_form or _settings_form(doc_type),
-        accounts=_accounts(), placeholders=svc.placeholder_rows(),
+        accounts=_accounts(), placeholders=svc.placeholder_groups(),
         **setup,
     ), status
 

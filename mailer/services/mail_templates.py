@@ -168,19 +168,46 @@ SCHEMA: dict[str, Any] = {
 EXTRA_ITEM_KEYS = ("number", "date", "due_date", "amount", "paid", "balance")
 
 
-def placeholder_rows(schema: dict | None = None, prefix: str = "") -> list[tuple[str, str]]:
-    """The documented placeholders as (path, description) rows, lists shown as `name[]`."""
+def placeholder_rows(schema: dict | None = None, prefix: str = "", _seen: dict | None = None) -> list[tuple[str, str]]:
+    """The documented placeholders as (path, description) rows; list items as `name[].field`.
+
+    A structure already listed (documenti = documento, the three kinds of partite) is referred to, not repeated."""
+    seen = {} if _seen is None else _seen
     rows: list[tuple[str, str]] = []
     for key, value in (schema or SCHEMA).items():
         path = f"{prefix}{key}"
-        if isinstance(value, dict):
-            rows.extend(placeholder_rows(value, path + "."))
-        elif isinstance(value, list):
+        inner = value[0] if isinstance(value, list) else value
+        if isinstance(value, list):
+            if id(inner) in seen:
+                rows.append((path, f"elenco; ogni elemento ha gli stessi campi di {seen[id(inner)]}"))
+                continue
             rows.append((path, "elenco: {% for x in " + path + " %}…{% endfor %}"))
-            rows.extend(placeholder_rows(value[0], f"{path}[]."))
+            seen[id(inner)] = path + "[]"
+            rows.extend(placeholder_rows(inner, f"{path}[].", seen))
+        elif isinstance(value, dict):
+            if id(inner) in seen:
+                rows.append((path, f"stessi campi di {seen[id(inner)]}"))
+                continue
+            seen[id(inner)] = path
+            rows.extend(placeholder_rows(value, path + ".", seen))
         else:
             rows.append((path, value))
     return rows
+
+
+PLACEHOLDER_GROUPS = [
+    ("contatto", "Destinatario"), ("anagrafica", "Cliente / fornitore"), ("documento", "Documento"),
+    ("azienda", "La nostra azienda"), ("altro", "Altro"),
+]
+
+
+def placeholder_groups() -> list[tuple[str, list[tuple[str, str]]]]:
+    """The placeholder rows grouped by top-level object, for the editor page."""
+    groups: dict[str, list[tuple[str, str]]] = {key: [] for key, _ in PLACEHOLDER_GROUPS}
+    for path, description in placeholder_rows():
+        top = path.split(".")[0].split("[")[0]
+        groups[top if top in groups else "altro"].append((path, description))
+    return [(title, groups[key]) for key, title in PLACEHOLDER_GROUPS]
 
 
 # --- the sandbox --------------------------------------------------------------------------------

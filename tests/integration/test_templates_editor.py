@@ -86,7 +86,7 @@ def test_editor_page_documents_placeholders_and_settings(client, auth, invoice):
     page = htmllib.unescape(response.get_data(as_text=True))
     assert response.status_code == 200
     assert "Fattura n. {{ documento.numero }}" in page
-    assert "documento.partite_scadute[].residuo" in page
+    assert "documento.partite_aperte[].residuo" in page and "documento.partite_scadute" in page
     assert "Gentile Anna Verdi" in page
     assert "Ccn/BCC" in page and "PEC" in page
     assert 'hx-post="/modelli/FATTURA/it/anteprima"' in page

@@ -178,7 +178,7 @@ def test_promotional_content_is_refused_in_transactional_types():
 def test_placeholder_rows_document_nested_lists():
     """The placeholder list shown on the editor includes nested list items."""
     paths = dict(svc.placeholder_rows())
-    for path in ("contatto.nome", "documento.numero", "documento.partite_scadute[].residuo",
+    for path in ("contatto.nome", "documento.numero", "documento.partite_aperte[].residuo", "documento.partite_scadute",
                  "documento.partite_aperte[].scadenza", "documenti", "utente.nome", "azienda.iban"):
         assert path in paths
 
