@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, render_template
+from flask_login import current_user
 from rq import Worker
 
 from ..extensions import db
@@ -37,7 +38,10 @@ def dashboard():
         ).all()
         for batch_id, status, count in rows:
             outcome.setdefault(batch_id, {})[status] = count
-    return render_template("main/dashboard.html", unsent=unsent, waiting=waiting, recent=recent, outcome=outcome)
+    from ..services.batch_views import last_30_days
+    return render_template("main/dashboard.html", unsent=unsent, waiting=waiting, recent=recent, outcome=outcome,
+                           chart=last_30_days(current_user), type_names=dict(
+                               db.session.execute(db.select(DocumentType.code, DocumentType.name)).all()))
 
 
 def health_report() -> tuple[dict, bool]:
