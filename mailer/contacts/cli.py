@@ -5,6 +5,7 @@ import os
 
 import click
 from flask import Flask
+from flask.cli import with_appcontext
 
 from ..extensions import db
 
@@ -40,6 +41,7 @@ def _run(kind: str, path: str, dry_run: bool, username: str | None) -> None:
 
 
 @click.command("import-parties")
+@with_appcontext
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--dry-run", is_flag=True, help="Controlla il file e mostra gli errori senza scrivere nulla.")
 @click.option("--user", "username", default=None, help="Importa a nome di questo utente (registro attività).")
@@ -49,6 +51,7 @@ def import_parties_command(path, dry_run, username):
 
 
 @click.command("import-contacts")
+@with_appcontext
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--dry-run", is_flag=True, help="Controlla il file e mostra gli errori senza scrivere nulla.")
 @click.option("--user", "username", default=None,

@@ -48,7 +48,7 @@ def clearance_of(user_or_clearance: Any) -> int:
     """A clearance from a user (its privacy_clearance), an int, or -1 for nobody."""
     if isinstance(user_or_clearance, int):
         return user_or_clearance
-    if user_or_clearance is None or not getattr(user_or_clearance, "is_authenticated", True):
+    if user_or_clearance is None or getattr(user_or_clearance, "is_anonymous", False):
         return -1
     return int(getattr(user_or_clearance, "privacy_clearance", -1))
 
