@@ -157,9 +157,10 @@ IT: dict[str, tuple[str, str]] = {
         "{{ azienda.ragione_sociale }}",
         GREETING_IT
         + "<p>in allegato Vi trasmettiamo la nostra dichiarazione d'intento n. <strong>{{ documento.numero }}"
-        "</strong> del {{ documento.data|it_date }}{% if documento.riferimento %}, protocollo di ricezione "
-        "dell'Agenzia delle Entrate {{ documento.riferimento }}{% endif %}"
-        "{% if documento.totale %}, per un importo fino a {{ documento.totale" + MONEY + " }}{% endif %}.</p>\n"
+        "</strong> del {{ documento.data|it_date }}{% if documento.protocollo %}, protocollo di ricezione "
+        "dell'Agenzia delle Entrate n. {{ documento.protocollo }}{% endif %}"
+        "{% if documento.plafond %}, per acquisti senza applicazione dell'IVA fino a {{ documento.plafond" + MONEY
+        + " }}{% endif %}.</p>\n"
         "<p>Vi chiediamo di emettere le fatture relative senza applicazione dell'IVA ai sensi dell'art. 8, "
         "comma 1, lettera c) del D.P.R. 633/1972, riportando in fattura gli estremi della dichiarazione.</p>\n"
         + CLOSING_IT,
@@ -276,9 +277,9 @@ EN: dict[str, tuple[str, str]] = {
         "{{ azienda.ragione_sociale }}",
         GREETING_EN
         + "<p>please find attached our declaration of intent no. <strong>{{ documento.numero }}</strong> of "
-        "{{ documento.data|it_date }}{% if documento.riferimento %}, Italian Revenue Agency receipt "
-        "{{ documento.riferimento }}{% endif %}{% if documento.totale %}, up to {{ documento.totale" + MONEY
-        + " }}{% endif %}.</p>\n<p>Please issue the related invoices without VAT under art. 8(1)(c) of "
+        "{{ documento.data|it_date }}{% if documento.protocollo %}, Italian Revenue Agency receipt no. "
+        "{{ documento.protocollo }}{% endif %}{% if documento.plafond %}, for VAT-free purchases up to "
+        "{{ documento.plafond" + MONEY + " }}{% endif %}.</p>\n<p>Please issue the related invoices without VAT under art. 8(1)(c) of "
         "Presidential Decree 633/1972, quoting the declaration details on the invoice.</p>\n" + CLOSING_EN,
     ),
     "GENERICO": (

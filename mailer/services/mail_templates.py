@@ -123,7 +123,9 @@ DOCUMENTO = {
     "da_pagare": "importo ancora da pagare (se il gestionale lo indica, altrimenti il totale)",
     "scadenze": [SCADENZA],
     "prima_scadenza": "data della prima scadenza (vuota se non ci sono scadenze)",
-    "riferimento": "riferimento libero dal gestionale (extra.reference): ordine, protocollo, causale",
+    "riferimento": "riferimento dal gestionale (extra.reference, altrimenti i documenti collegati: ordine, DDT…)",
+    "protocollo": "protocollo telematico della dichiarazione d'intento (extra.protocol)",
+    "plafond": "importo massimo della dichiarazione d'intento (extra.ceiling)",
     "titolo": "titolo del documento generico (extra.title)",
     "valida_fino": "data di validità dell'offerta (extra.valid_until)",
     "righe": [RIGA],
@@ -163,7 +165,9 @@ SCHEMA: dict[str, Any] = {
 #   extra["overdue_items"] INSOLUTO: same shape
 #   extra["paid_items"]    AVVISO_BONIFICO: same shape (documents paid by the transfer)
 #   extra["open_balance"], extra["overdue_total"]: optional totals (default: sum of "balance")
-#   extra["reference"], extra["title"], extra["valid_until"]: free text / ISO date
+#     (an item may carry "debit"/"credit" instead of "amount", and "days_overdue" to override the days late)
+#   extra["reference"] (else extra["references"] = [{"kind", "number", "date"}] from FatturaPA),
+#   extra["title"], extra["valid_until"], extra["protocol"], extra["ceiling"]: free text / ISO date / amount
 # dates are ISO "YYYY-MM-DD", amounts numbers or decimal strings ("1234.50").
 EXTRA_ITEM_KEYS = ("number", "date", "due_date", "amount", "paid", "balance")
 
@@ -640,12 +644,16 @@ def _items(raw, reference: date | None) -> list[dict]:
         if not isinstance(item, dict):
             continue
         amount = _dec(item.get("amount"))
+        if amount is None and (item.get("debit") not in (None, "") or item.get("credit") not in (None, "")):
+            amount = (_dec(item.get("debit")) or Decimal("0")) - (_dec(item.get("credit")) or Decimal("0"))
         paid = _dec(item.get("paid")) or Decimal("0")
         balance = _dec(item.get("balance"))
         if balance is None and amount is not None:
             balance = amount - paid
         due = _day(item.get("due_date"))
         late = (reference - due).days if (due and reference and due < reference) else 0
+        if isinstance(item.get("days_overdue"), int):
+            late = max(item["days_overdue"], 0)
         rows.append({"numero": str(item.get("number") or ""), "data": _day(item.get("date")), "scadenza": due,
                      "importo": amount, "pagato": paid, "residuo": balance, "scaduta": late > 0,
                      "giorni_ritardo": late})
@@ -655,6 +663,17 @@ def _items(raw, reference: date | None) -> list[dict]:
 def _sum(rows: list[dict], key: str) -> Decimal:
     """Sum of a decimal column."""
     return sum((r[key] or Decimal("0") for r in rows), Decimal("0"))
+
+
+def _references(raw, language: str) -> str:
+    """Linked documents (FatturaPA DatiOrdineAcquisto, DatiDDT…) as one short line: "Ordine n. 45 del 10/03/2026"."""
+    parts = []
+    for ref in (raw if isinstance(raw, list) else [])[:3]:
+        if isinstance(ref, dict) and ref.get("number"):
+            when = formatting.it_date(ref.get("date")) if ref.get("date") else ""
+            joiner = (" no. ", " of ") if language == "en" else (" n. ", " del ")
+            parts.append(f"{ref.get('kind') or ''}{joiner[0]}{ref['number']}{joiner[1] + when if when else ''}".strip())
+    return "; ".join(parts)
 
 
 def document_context(doc: Document, language: str = "it") -> dict:
@@ -674,7 +693,9 @@ def document_context(doc: Document, language: str = "it") -> dict:
         "imponibile": doc.total_net, "iva": doc.total_vat, "totale": doc.total,
         "da_pagare": doc.open_amount if doc.open_amount is not None else doc.total,
         "scadenze": scadenze, "prima_scadenza": dates[0] if dates else None,
-        "riferimento": str(extra.get("reference") or ""), "titolo": str(extra.get("title") or ""),
+        "riferimento": str(extra.get("reference") or "") or _references(extra.get("references"), language),
+        "protocollo": str(extra.get("protocol") or ""), "plafond": _dec(extra.get("ceiling")),
+        "titolo": str(extra.get("title") or ""),
         "valida_fino": _day(extra.get("valid_until")),
         "righe": [{"codice": line.product_code, "descrizione": line.description, "quantita": line.quantity,
                    "um": line.unit, "prezzo": line.unit_price, "importo": line.amount} for line in doc.lines],
@@ -746,6 +767,7 @@ def sample_context(type_code: str = "FATTURA", sparse: bool = False, language: s
                                        {"data": date(2026, 5, 31), "importo": Decimal("915.00"), "modalita": "RiBa"}],
         "prima_scadenza": None if sparse else date(2026, 4, 30),
         "riferimento": "" if sparse else "Vs. ordine n. 45 del 10/03/2026", "titolo": "" if sparse else "Listino 2026",
+        "protocollo": "" if sparse else "26031712345678901-000001", "plafond": None if sparse else Decimal("150000.00"),
         "valida_fino": None if sparse else date(2026, 4, 30),
         "righe": [] if sparse else [{"codice": "A100", "descrizione": "Articolo di esempio", "quantita": Decimal("10"),
                                      "um": "PZ", "prezzo": Decimal("150"), "importo": Decimal("1500.00")}],

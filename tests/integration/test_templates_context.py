@@ -88,3 +88,25 @@ def test_ids_are_accepted_as_documents(app_ctx):
     doc = make_document(party)
     db.session.commit()
     assert svc.build_context([doc.id])["documento"]["numero"] == "2026/7"
+
+
+def test_declaration_of_intent_protocol_and_ceiling(app_ctx):
+    """DICHIARAZIONE_INTENTO: extra["protocol"] and extra["ceiling"] (as the PDF and demo data set them)."""
+    party = make_party()
+    doc = make_document(party, "DICHIARAZIONE_INTENTO", "DI-1", total="0", due_dates=[],
+                        extra={"protocol": "26031712345678901-000001", "ceiling": "150000.00"})
+    mail = svc.render_for("DICHIARAZIONE_INTENTO", "it", svc.build_context([doc]))
+    assert "protocollo di ricezione dell'Agenzia delle Entrate n. 26031712345678901-000001" in mail.html
+    assert "fino a 150.000,00 €" in mail.html
+
+
+def test_references_and_debit_credit_items(app_ctx):
+    """FatturaPA references become documento.riferimento; debit/credit items and days_overdue are read."""
+    party = make_party()
+    doc = make_document(party, "ESTRATTO_CONTO", "EC-9", total="0", day=date(2026, 3, 15), due_dates=[], extra={
+        "references": [{"kind": "Ordine", "number": "45", "date": "2026-03-10"}, {"kind": "DDT", "number": "D-3"}],
+        "open_items": [{"number": "X", "date": "2026-01-01", "due_date": "2026-02-01", "debit": "100", "credit": "30",
+                        "days_overdue": 99}]})
+    document = svc.build_context([doc])["documento"]
+    assert document["riferimento"] == "Ordine n. 45 del 10/03/2026; DDT n. D-3"
+    assert document["partite_aperte"][0]["residuo"] == 70 and document["partite_aperte"][0]["giorni_ritardo"] == 99
