@@ -102,10 +102,10 @@ def test_prepare_review_approve_send_results(app, client, auth, office, smtp_ser
     assert eml.status_code == 200
     received = next(m for m in smtp_server.messages if "amm@alfa.example" in m.rcpt_tos)
     assert eml.data.replace(b"\r\n", b"\n").rstrip() == received.data.replace(b"\r\n", b"\n").rstrip()
-    # The dashboard chart counts today's message per document type.
+    # The dashboard chart counts today's two invoices (Alfa and Gamma) per document type.
     dashboard = client.get("/").get_data(as_text=True)
-    assert re.search(r"Fattura \(copia di cortesia\)</td><td class=\"num\">1</td><td class=\"num\">0</td>", dashboard)
-    assert ": 1 inviati</title>" in dashboard
+    assert re.search(r"Fattura \(copia di cortesia\)</td><td class=\"num\">2</td><td class=\"num\">0</td>", dashboard)
+    assert ": 2 inviati</title>" in dashboard
 
 
 def test_low_clearance_does_not_see_confidential_recipient(app, client, auth, office, smtp_server):
