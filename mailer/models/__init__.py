@@ -4,19 +4,23 @@ from .api_token import API_SCOPES, ApiToken
 from .audit import AuditEvent
 from .base import utcnow
 from .batch import BATCH_STATUSES, DELIVERY_STATUSES, Batch, Delivery, delivery_documents
+from .campaign import Campaign, GenericDocument, GenericDocumentVersion, SavedFilter, campaign_documents
 from .contact import (Contact, ContactChange, ContactFunction, Tag, contact_document_types,
                       contact_tags, function_document_types)
 from .document import (Blob, Document, DocumentAttachment, DocumentLine, DocumentType, Product,
                        ProductCategory)
 from .party import Agent, Category, Party, Zone
 from .template import TEMPLATE_LANGUAGES, EmailTemplate, TemplateVersion
+from .tracking import PEC_RECEIPT_TYPES, RECEIPT_KINDS, RECEIPT_OUTCOMES, MailboxState, Receipt
 from .user import LoginFailure, User, user_document_types
 
 __all__ = [
     "API_SCOPES", "ApiToken",
-    "Agent", "AuditEvent", "BATCH_STATUSES", "Batch", "Blob", "Category", "Company", "Contact",
+    "Agent", "AuditEvent", "Campaign", "GenericDocument", "GenericDocumentVersion", "SavedFilter",
+    "campaign_documents", "BATCH_STATUSES", "Batch", "Blob", "Category", "Company", "Contact",
     "ContactChange", "ContactFunction", "DELIVERY_STATUSES", "Delivery", "Document",
     "DocumentAttachment", "DocumentLine", "DocumentType", "EmailTemplate", "LoginFailure", "MailAccount", "Party",
     "Product", "ProductCategory", "TEMPLATE_LANGUAGES", "Tag", "TemplateVersion", "User", "Zone", "contact_document_types", "contact_tags",
     "delivery_documents", "function_document_types", "user_document_types", "utcnow",
+    "MailboxState", "PEC_RECEIPT_TYPES", "RECEIPT_KINDS", "RECEIPT_OUTCOMES", "Receipt",
 ]
