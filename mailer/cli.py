@@ -98,5 +98,6 @@ CLI_MODULES: list[str] = [
     "mailer.contacts.cli",
     "mailer.transport.capture",
     "mailer.services.demo",
+    "mailer.tracking.cli",
 ]
 

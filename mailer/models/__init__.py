@@ -11,6 +11,7 @@ from .document import (Blob, Document, DocumentAttachment, DocumentLine, Documen
                        ProductCategory)
 from .party import Agent, Category, Party, Zone
 from .template import TEMPLATE_LANGUAGES, EmailTemplate, TemplateVersion
+from .tracking import PEC_RECEIPT_TYPES, RECEIPT_KINDS, RECEIPT_OUTCOMES, MailboxState, Receipt
 from .user import LoginFailure, User, user_document_types
 
 __all__ = [
@@ -21,4 +22,5 @@ __all__ = [
     "DocumentAttachment", "DocumentLine", "DocumentType", "EmailTemplate", "LoginFailure", "MailAccount", "Party",
     "Product", "ProductCategory", "TEMPLATE_LANGUAGES", "Tag", "TemplateVersion", "User", "Zone", "contact_document_types", "contact_tags",
     "delivery_documents", "function_document_types", "user_document_types", "utcnow",
+    "MailboxState", "PEC_RECEIPT_TYPES", "RECEIPT_KINDS", "RECEIPT_OUTCOMES", "Receipt",
 ]

@@ -1,0 +1,335 @@
+"""Delivery tracking: PEC receipts and bounces land on the delivery they belong to.
+
+Every received message (read from an account's IMAP folder, or imported from a file) is kept byte
+for byte (a Blob) with a `Receipt` row saying what it is and what became of it. A message is
+processed once: the receipt row is unique per mailbox message (account, folder, UIDVALIDITY, UID)
+and per content (SHA-256), and it is written in the same transaction as the delivery's new state,
+so two readers racing on the same message cannot both apply it.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy.exc import IntegrityError
+
+from ..extensions import db
+from ..models import Contact, Delivery, MailAccount, MailboxState, Receipt, utcnow
+from ..transport.imap import ImapError, ImapMailbox, ImapSettings
+from ..transport.inbound import InboundMessage, read_message
+from .blobs import store_blob
+from .crypto import decrypt_secret
+
+BOUNCE_FLAG_THRESHOLD = 3  # permanent bounces after which a contact is flagged on its page
+POLL_MAX_MESSAGES = 500  # per folder and run: the next run takes the rest
+_AFTER_STATES = ("sent", "uncertain", "bounced")  # a receipt/bounce can move these to "bounced"
+
+
+@dataclass
+class RecordResult:
+    """What happened to one received message."""
+
+    receipt: Receipt
+    info: InboundMessage | None
+    duplicate: bool = False
+
+
+def bounce_flag_threshold() -> int:
+    """Permanent bounces after which a contact is flagged (BOUNCE_FLAG_THRESHOLD setting)."""
+    return int(current_app.config.get("BOUNCE_FLAG_THRESHOLD", BOUNCE_FLAG_THRESHOLD))
+
+
+# ---------------------------------------------------------------- per-delivery return path
+
+def _verp_signature(delivery_id: int) -> str:
+    """8 hex digits that only we can compute for a delivery id."""
+    key = ("recapito-verp:" + current_app.config["SECRET_KEY"]).encode()
+    return hmac.new(key, str(delivery_id).encode(), hashlib.sha256).hexdigest()[:8]
+
+
+def verp_address(from_address: str, delivery_id: int) -> str:
+    """A per-delivery return path `local+rcp<ID>-<sig>@domain` (for servers with sub-addressing)."""
+    local, _, domain = from_address.partition("@")
+    return f"{local}+rcp{delivery_id}-{_verp_signature(delivery_id)}@{domain}"
+
+
+# ---------------------------------------------------------------- matching and applying
+
+def find_delivery(message_id: str) -> Delivery | None:
+    """The delivery whose message had this Message-ID (given with or without <>)."""
+    bare = message_id.strip().strip("<>")
+    if not bare:
+        return None
+    return db.session.scalar(
+        db.select(Delivery).where(Delivery.message_id.in_([f"<{bare}>", bare])).order_by(Delivery.id).limit(1))
+
+
+def _match(info: InboundMessage) -> tuple[Delivery | None, list[str]]:
+    """The delivery a receipt/bounce refers to, and problems that forbid applying it."""
+    problems: list[str] = []
+    delivery = find_delivery(info.referenced_message_id) if info.referenced_message_id else None
+    if info.verp_delivery_id is not None:
+        verp_ok = hmac.compare_digest(info.verp_signature, _verp_signature(info.verp_delivery_id))
+        if not verp_ok:
+            problems.append("indirizzo di ritorno per recapito con firma non valida")
+        elif delivery is None and not info.referenced_message_id:
+            delivery = db.session.get(Delivery, info.verp_delivery_id)
+        elif delivery is not None and delivery.id != info.verp_delivery_id:
+            problems.append("indirizzo di ritorno e Message-ID indicano recapiti diversi")
+    return delivery, problems
+
+
+def _addresses(delivery: Delivery) -> tuple[str, set[str]]:
+    """(recipient, cc addresses), lower case."""
+    cc = {a.strip().lower() for a in (delivery.cc or "").split(",") if a.strip()}
+    return (delivery.recipient_email or "").strip().lower(), cc
+
+
+def _earliest(current, new):
+    """The earlier of two times (None-safe)."""
+    if current is None:
+        return new
+    return min(current, new) if new is not None else current
+
+
+def _count_bounce(delivery: Delivery) -> None:
+    """One more permanent bounce for the delivery's contact."""
+    if delivery.contact_id:
+        contact = db.session.get(Contact, delivery.contact_id)
+        if contact is not None:
+            # An SQL increment: two readers bouncing two deliveries of one contact both count.
+            contact.bounce_count = db.func.coalesce(Contact.bounce_count, 0) + 1
+
+
+def _apply_pec(delivery: Delivery, info: InboundMessage, notes: list[str]) -> str:
+    """Record a PEC receipt's state on the delivery; returns the receipt outcome."""
+    when = info.event_at or utcnow()
+    kind = info.receipt_type
+    recipient, cc = _addresses(delivery)
+    delivered_to = set(info.recipients)
+    if kind in ("avvenuta-consegna", "errore-consegna", "preavviso-errore-consegna") and delivered_to \
+            and recipient not in delivered_to and delivered_to & cc:
+        notes.append(f"riguarda il destinatario in copia {', '.join(sorted(delivered_to & cc))}")
+        return "recorded"
+    if delivered_to and recipient and recipient not in delivered_to:
+        notes.append(f"indirizzo di consegna {', '.join(sorted(delivered_to))} diverso dal destinatario {recipient}")
+    if kind == "accettazione":
+        delivery.pec_accepted_at = _earliest(delivery.pec_accepted_at, when)
+        return "applied"
+    if kind == "avvenuta-consegna":
+        delivery.pec_delivered_at = _earliest(delivery.pec_delivered_at, when)
+        return "applied"
+    if kind in ("non-accettazione", "errore-consegna", "rilevazione-virus"):
+        prefix = {"non-accettazione": "Non accettato dal gestore PEC", "errore-consegna": "Mancata consegna",
+                  "rilevazione-virus": "Virus rilevato"}[kind]
+        first = delivery.pec_failed_at is None
+        delivery.pec_failed_at = _earliest(delivery.pec_failed_at, when)
+        delivery.pec_failure_reason = f"{prefix}: {info.reason}" if info.reason else prefix
+        if delivery.status in _AFTER_STATES:
+            delivery.status = "bounced"
+        if first and kind == "errore-consegna":
+            _count_bounce(delivery)
+        return "applied"
+    return "recorded"  # presa-in-carico, preavviso-errore-consegna: kept, no state change
+
+
+def _apply_bounce(delivery: Delivery, info: InboundMessage, notes: list[str]) -> str:
+    """Record a bounce on the delivery; returns the receipt outcome."""
+    if info.receipt_type != "permanent":
+        notes.append("rimbalzo temporaneo: il server ritenterà, lo stato non cambia")
+        return "recorded"
+    first = delivery.bounced_at is None
+    delivery.bounced_at = _earliest(delivery.bounced_at, info.event_at or utcnow())
+    delivery.bounce_reason = info.reason or delivery.bounce_reason or "Rimbalzato"
+    if delivery.status in _AFTER_STATES:
+        delivery.status = "bounced"
+    if first:
+        _count_bounce(delivery)
+    return "applied"
+
+
+def _outcome(info: InboundMessage, receipt: Receipt) -> None:
+    """Match and apply a parsed message; fills the receipt's outcome, delivery and notes."""
+    notes = list(info.notes)
+    problems = list(info.problems)
+    if info.malformed:
+        receipt.outcome = "malformed"
+    elif info.kind == "other":
+        receipt.outcome = "ignored"
+    else:
+        delivery, match_problems = _match(info)
+        problems += match_problems
+        if delivery is not None and info.kind == "bounce" and info.dsn and info.recipients:
+            recipient, cc = _addresses(delivery)
+            if not ({recipient} | cc) & set(info.recipients):
+                problems.append(f"il rimbalzo riguarda {', '.join(info.recipients)}, non {recipient}")
+        if problems:
+            receipt.outcome = "suspect"
+        elif delivery is None:
+            receipt.outcome = "unmatched"
+        else:
+            receipt.delivery_id = delivery.id
+            if info.kind == "pec-receipt":
+                if delivery.account is not None and not delivery.account.is_pec:
+                    notes.append("ricevuta PEC per un messaggio inviato da un account non PEC")
+                receipt.outcome = _apply_pec(delivery, info, notes)
+            else:
+                receipt.outcome = _apply_bounce(delivery, info, notes)
+    receipt.notes = "; ".join(dict.fromkeys(problems + notes))[:4000]
+
+
+def record_message(raw: bytes, account: MailAccount | None = None, source: str = "file", folder: str | None = None,
+                   uidvalidity: int | None = None, uid: int | None = None, file_name: str = "") -> RecordResult:
+    """Keep one received message and apply it to its delivery, once; commits."""
+    sha = hashlib.sha256(raw).hexdigest()
+    existing = _existing(sha, account, folder, uidvalidity, uid)
+    if existing is not None:
+        return RecordResult(existing, None, duplicate=True)
+    info = read_message(raw)
+    receipt = Receipt(
+        account_id=account.id if account else None, source=source, folder=folder, uidvalidity=uidvalidity, uid=uid,
+        file_name=file_name[:255], kind=info.kind, receipt_type=info.receipt_type[:40],
+        referenced_message_id=info.referenced_message_id[:255], message_id=info.message_id[:255],
+        sender=info.sender[:254], subject=info.subject[:500], event_at=info.event_at, reason=info.reason[:4000],
+        signature_verified=info.signature_verified, signature_status=info.signature_status, raw_sha256=sha,
+        size_bytes=len(raw), received_at=utcnow(),
+    )
+    try:
+        store_blob(raw, "message/rfc822")
+        _outcome(info, receipt)
+        db.session.add(receipt)
+        db.session.commit()
+    except IntegrityError:
+        # Another reader recorded the same message meanwhile: its transaction won, ours changes nothing.
+        db.session.rollback()
+        existing = _existing(sha, account, folder, uidvalidity, uid)
+        if existing is None:
+            raise
+        return RecordResult(existing, info, duplicate=True)
+    return RecordResult(receipt, info)
+
+
+def _existing(sha: str, account, folder, uidvalidity, uid) -> Receipt | None:
+    """A receipt already recorded for these bytes or this mailbox message."""
+    found = db.session.scalar(db.select(Receipt).where(Receipt.raw_sha256 == sha))
+    if found is None and account is not None and uid is not None:
+        found = db.session.scalar(db.select(Receipt).where(
+            Receipt.account_id == account.id, Receipt.folder == folder, Receipt.uidvalidity == uidvalidity,
+            Receipt.uid == uid))
+    return found
+
+
+# ---------------------------------------------------------------- mailbox reading
+
+def imap_settings(account: MailAccount) -> ImapSettings:
+    """IMAP settings of an account, with the password decrypted."""
+    config = current_app.config
+    return ImapSettings(
+        host=account.imap_host, port=account.imap_port or 993,
+        username=account.imap_username or account.username,
+        password=decrypt_secret(account.imap_password_encrypted or account.password_encrypted),
+        allow_plaintext_loopback=bool(config.get("IMAP_PLAINTEXT_LOOPBACK", False)),
+        ca_file=config.get("IMAP_CA_FILE", "") or "",
+        timeout=float(config.get("IMAP_TIMEOUT_SECONDS", 60)),
+    )
+
+
+def poll_account(account_id: int, limit: int | None = None) -> dict:
+    """Read the new messages of one account's IMAP folder; raises ImapError when the mailbox cannot be read."""
+    from ..queue import get_redis
+    account = db.session.get(MailAccount, account_id)
+    if account is None or not account.imap_host:
+        return {"account": account_id, "read": 0, "skipped": "no-imap"}
+    folder = account.imap_folder or "INBOX"
+    # One reader per account at a time; the unique keys still protect us if the lock expires.
+    lock = get_redis().lock(f"recapito:imap:{account.id}", timeout=1800, blocking_timeout=0)
+    if not lock.acquire(blocking=False):
+        return {"account": account.id, "read": 0, "skipped": "busy"}
+    try:
+        return _poll(account, folder, limit or int(current_app.config.get("IMAP_POLL_MAX", POLL_MAX_MESSAGES)))
+    finally:
+        try:
+            lock.release()
+        except Exception:  # noqa: BLE001 - an expired lock is released already
+            pass
+
+
+def _state(account: MailAccount, folder: str) -> MailboxState:
+    """The reading state of a folder (created on first use)."""
+    state = db.session.scalar(db.select(MailboxState).where(
+        MailboxState.account_id == account.id, MailboxState.folder == folder))
+    if state is None:
+        state = MailboxState(account_id=account.id, folder=folder, uidvalidity=0, last_uid=0, last_error="",
+                             messages_read=0)
+        db.session.add(state)
+        db.session.commit()
+    return state
+
+
+def _poll(account: MailAccount, folder: str, limit: int) -> dict:
+    """Fetch, record, leave as configured, remember the UID: message by message."""
+    state = _state(account, folder)
+    report = {"account": account.id, "read": 0, "duplicates": 0, "applied": 0}
+    try:
+        with ImapMailbox(imap_settings(account)) as box:
+            uidvalidity = box.select(folder)
+            if state.uidvalidity != uidvalidity:
+                # A new UIDVALIDITY means the old UIDs mean nothing: read the folder again (the
+                # content hash keeps messages already recorded from being applied twice).
+                state.uidvalidity, state.last_uid = uidvalidity, 0
+                db.session.commit()
+            for uid in box.uids_after(state.last_uid)[:limit]:
+                raw = box.fetch(uid)
+                if raw is not None:
+                    result = record_message(raw, account, "imap", folder, uidvalidity, uid)
+                    report["read"] += 1
+                    report["duplicates"] += int(result.duplicate)
+                    report["applied"] += int(not result.duplicate and result.receipt.outcome == "applied")
+                    # Recorded (committed) first, then marked/moved: a crash in between re-reads the
+                    # message next time, finds its receipt, and only repeats the mailbox action.
+                    box.apply_after(uid, account.imap_after)
+                state.last_uid = uid
+                state.messages_read = (state.messages_read or 0) + 1
+                db.session.commit()
+    except ImapError as exc:
+        db.session.rollback()
+        state.last_error = str(exc)[:2000]
+        state.last_polled_at = utcnow()
+        db.session.commit()
+        raise
+    state.last_error = ""
+    state.last_polled_at = utcnow()
+    db.session.commit()
+    return report
+
+
+def poll_all() -> dict:
+    """Read every active account with IMAP settings; raises at the end if any mailbox failed."""
+    ids = db.session.scalars(db.select(MailAccount.id).where(
+        MailAccount.active.is_(True), MailAccount.imap_host != "").order_by(MailAccount.id)).all()
+    reports, errors = [], []
+    for account_id in ids:
+        try:
+            reports.append(poll_account(account_id))
+        except ImapError as exc:
+            current_app.logger.warning("IMAP account %s: %s", account_id, exc)
+            errors.append(f"account {account_id}: {exc}")
+    if errors:
+        raise ImapError("; ".join(errors))
+    return {"accounts": reports}
+
+
+# ---------------------------------------------------------------- read side
+
+def receipts_by_delivery(delivery_ids: list[int]) -> dict[int, list[Receipt]]:
+    """Receipts linked to these deliveries, oldest first, grouped by delivery."""
+    if not delivery_ids:
+        return {}
+    rows = db.session.scalars(db.select(Receipt).where(Receipt.delivery_id.in_(delivery_ids))
+                              .order_by(Receipt.event_at, Receipt.id))
+    grouped: dict[int, list[Receipt]] = {}
+    for receipt in rows:
+        grouped.setdefault(receipt.delivery_id, []).append(receipt)
+    return grouped

@@ -1,0 +1,1 @@
+"""Delivery tracking: PEC receipts and bounces (CLI; the pages live in the batches area)."""

@@ -1,0 +1,70 @@
+"""`flask --app app receipts import FILE... [--json]` and `receipts poll`: the same code as the mailbox reader."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+receipts_cli = AppGroup("receipts", help="Ricevute PEC e rimbalzi.")
+MAX_FILE_BYTES = 50 * 1024 * 1024
+
+
+@receipts_cli.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Un oggetto JSON per file, uno per riga.")
+def import_command(files, as_json):
+    """Import saved messages (.eml): PEC receipts and bounces are applied to their deliveries."""
+    from ..services.tracking import record_message
+    failed = False
+    for path in files:
+        try:
+            if path.stat().st_size > MAX_FILE_BYTES:
+                raise OSError("file troppo grande")
+            raw = path.read_bytes()
+        except OSError as exc:
+            failed = True
+            if as_json:
+                click.echo(json.dumps({"file": str(path), "error": str(exc)}, ensure_ascii=False))
+            else:
+                click.echo(f"{path}: non leggibile ({exc})", err=True)
+            continue
+        result = record_message(raw, source="file", file_name=path.name)
+        receipt = result.receipt
+        record = {
+            "file": str(path), "kind": receipt.kind,
+            "receipt_type": receipt.receipt_type if receipt.kind == "pec-receipt" else None,
+            "message_id": receipt.referenced_message_id or None,
+            "delivery": receipt.delivery_id, "signature_verified": bool(receipt.signature_verified),
+            "outcome": receipt.outcome, "duplicate": result.duplicate,
+        }
+        if as_json:
+            click.echo(json.dumps(record, ensure_ascii=False))
+        else:
+            where = f"recapito {receipt.delivery_id}" if receipt.delivery_id else "nessun recapito"
+            click.echo(f"{path}: {receipt.label} · {where} · {receipt.outcome}"
+                       f"{' (già importato)' if result.duplicate else ''}"
+                       f" · firma {'verificata' if receipt.signature_verified else 'non verificata'}"
+                       f"{' · ' + receipt.notes if receipt.notes else ''}")
+    if failed:
+        raise SystemExit(1)
+
+
+@receipts_cli.command("poll")
+@click.option("--account", "account_id", type=int, default=None, help="Solo questo account (id).")
+def poll_command(account_id):
+    """Read the accounts' IMAP folders now (what the scheduler does every few minutes)."""
+    from ..services.tracking import poll_account, poll_all
+    from ..transport.imap import ImapError
+    try:
+        report = poll_account(account_id) if account_id else poll_all()
+    except ImapError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(json.dumps(report, ensure_ascii=False))
+
+
+def register(app: Flask) -> None:
+    """Attach the receipts commands."""
+    app.cli.add_command(receipts_cli)

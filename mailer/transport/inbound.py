@@ -1,0 +1,538 @@
+"""Reading messages that come back: PEC receipts (X-Ricevuta + daticert.xml) and bounces (RFC 3464 and
+the common non-standard forms). Pure functions over the raw bytes: no database, no network.
+
+`read_message(raw)` never raises on bad input: a message it cannot make sense of comes back as kind
+"other" with `malformed=True` and the problem in `problems`.
+"""
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from email.message import Message
+from email.utils import getaddresses, parseaddr, parsedate_to_datetime
+
+from defusedxml import ElementTree as SafeET
+
+PEC_TYPES = ("accettazione", "non-accettazione", "presa-in-carico", "avvenuta-consegna", "errore-consegna",
+             "preavviso-errore-consegna", "rilevazione-virus")
+# Receipts are always sent by the provider's "posta-certificata@<domain>" mailbox (DM 2/11/2005, RFC 6109 §3).
+PEC_SENDER_LOCAL = "posta-certificata"
+MAX_DATICERT = 256 * 1024
+
+_MSGID = re.compile(r"<[^<>\s]{1,250}>")
+_BODY_MSGID = re.compile(r"^\s*Message-ID:\s*(<[^<>\s]{1,250}>)", re.IGNORECASE | re.MULTILINE)
+_SMTP_CODE = re.compile(r"\b([245])(\d\d)[ -]+(?:\#?([245])\.(\d{1,3})\.(\d{1,3}))?")
+_ENH_CODE = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+_BOUNCE_SUBJECT = re.compile(
+    r"undeliver|undelivered mail|returned mail|mail delivery (failed|failure|subsystem)|delivery status notification"
+    r"|delivery (has )?fail|failure notice|non recapitabile|mancato recapito|impossibile recapitare"
+    r"|nondeliverable|could not be delivered|delivery failure", re.IGNORECASE)
+_BOUNCE_SENDERS = ("mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon")
+_VERP = re.compile(r"^(?P<local>[^+@]+)\+rcp(?P<id>\d{1,12})-(?P<sig>[0-9a-f]{8})@(?P<domain>.+)$", re.IGNORECASE)
+
+
+@dataclass
+class InboundMessage:
+    """What a received message is and what it says about which original message."""
+
+    kind: str = "other"  # pec-receipt | bounce | other
+    receipt_type: str = ""  # X-Ricevuta value; for bounces "permanent" | "temporary"
+    referenced_message_id: str = ""  # the original message's Message-ID, without <>
+    message_id: str = ""  # the received message's own Message-ID, without <>
+    sender: str = ""
+    to: list[str] = field(default_factory=list)
+    subject: str = ""
+    event_at: datetime | None = None  # UTC, naive
+    reason: str = ""
+    recipients: list[str] = field(default_factory=list)  # consegna / Final-Recipient addresses
+    daticert: dict | None = None
+    signature_status: str = "unsigned"  # verified | failed | unsigned
+    problems: list[str] = field(default_factory=list)  # make the message suspect: not applied
+    notes: list[str] = field(default_factory=list)  # worth knowing, not blocking
+    malformed: bool = False
+    dsn: bool = False  # an RFC 3464 report (structured recipients)
+    verp_delivery_id: int | None = None
+    verp_signature: str = ""
+    verp_base: str = ""
+
+    @property
+    def signature_verified(self) -> bool:
+        """True only when the S/MIME signature was checked and holds."""
+        return self.signature_status == "verified"
+
+
+def strip_id(value: str | None) -> str:
+    """A Message-ID without angle brackets and blanks."""
+    value = (value or "").strip()
+    match = _MSGID.search(value)
+    if match:
+        value = match.group(0)
+    return value.strip().strip("<>").strip()
+
+
+def _header(msg: Message, name: str) -> str:
+    """A header as text, or '' (never raises on broken encodings)."""
+    try:
+        value = msg.get(name)
+    except Exception:  # noqa: BLE001 - a defective header is as good as absent
+        return ""
+    return str(value).strip() if value is not None else ""
+
+
+def _address(value: str) -> str:
+    """The bare address of a From/To value, lower case."""
+    return parseaddr(value)[1].strip().lower()
+
+
+def _to_utc(moment: datetime | None) -> datetime | None:
+    """Aware → naive UTC (naive values are taken as UTC)."""
+    if moment is None:
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment
+
+
+def _date_header(msg: Message, name: str = "Date") -> datetime | None:
+    """A date header as naive UTC, or None."""
+    raw = _header(msg, name)
+    if not raw:
+        return None
+    try:
+        return _to_utc(parsedate_to_datetime(raw))
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def _parts(msg: Message, into_messages: bool = False):
+    """Every MIME part, without descending into attached messages (postacert.eml) unless asked."""
+    yield msg
+    if msg.is_multipart():
+        payload = msg.get_payload()
+        if isinstance(payload, list):
+            for part in payload:
+                if isinstance(part, Message):
+                    if part.get_content_type() == "message/rfc822" and not into_messages:
+                        yield part
+                        continue
+                    yield from _parts(part, into_messages)
+
+
+def _filename(part: Message) -> str:
+    """Attachment file name, lower case, or ''."""
+    try:
+        name = part.get_filename() or part.get_param("name") or ""
+    except Exception:  # noqa: BLE001
+        return ""
+    return str(name).strip().lower()
+
+
+def _text(part: Message) -> str:
+    """Decoded text of a text part ('' when it cannot be decoded)."""
+    try:
+        data = part.get_payload(decode=True)
+    except Exception:  # noqa: BLE001
+        return ""
+    if data is None:
+        payload = part.get_payload()
+        return payload if isinstance(payload, str) else ""
+    charset = part.get_content_charset() or "utf-8"
+    try:
+        return data.decode(charset, "replace")
+    except LookupError:
+        return data.decode("latin-1", "replace")
+
+
+# ---------------------------------------------------------------- S/MIME
+
+def verify_signature(raw: bytes, msg: Message, timeout: float = 20.0) -> str:
+    """'verified' when the S/MIME signature holds over the content, 'failed' when it does not (or
+    cannot be read), 'unsigned' when the message carries none. The signer's chain is not checked
+    (openssl -noverify): this proves integrity, not that the provider is on the AgID list."""
+    content_type = msg.get_content_type()
+    signed = content_type == "multipart/signed" or (
+        content_type in ("application/pkcs7-mime", "application/x-pkcs7-mime")
+        and "signed" in (msg.get_param("smime-type") or "signed"))
+    if not signed:
+        return "unsigned"
+    binary = shutil.which("openssl")
+    if binary is None:
+        return "failed"
+    try:
+        result = subprocess.run([binary, "smime", "-verify", "-noverify", "-out", "/dev/null"], input=raw,
+                                capture_output=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return "failed"
+    return "verified" if result.returncode == 0 else "failed"
+
+
+# ---------------------------------------------------------------- PEC
+
+def _local(tag: str) -> str:
+    """Element name without namespace."""
+    return tag.rsplit("}", 1)[-1]
+
+
+def parse_daticert(data: bytes) -> dict:
+    """The fields of a daticert.xml (safe parser); raises ValueError when it is not one."""
+    if len(data) > MAX_DATICERT:
+        raise ValueError("daticert.xml troppo grande")
+    try:
+        root = SafeET.fromstring(data)
+    except Exception as exc:  # noqa: BLE001 - defusedxml raises several types (and ParseError)
+        # Tolerate junk around the document (seen in the wild): retry with the <postacert> element alone.
+        match = re.search(rb"<postacert\b.*</postacert\s*>", data, re.DOTALL)
+        if not match:
+            raise ValueError(f"daticert.xml non leggibile: {exc}") from exc
+        try:
+            root = SafeET.fromstring(match.group(0))
+        except Exception as exc2:  # noqa: BLE001
+            raise ValueError(f"daticert.xml non leggibile: {exc2}") from exc2
+    if _local(root.tag) != "postacert":
+        raise ValueError("daticert.xml senza elemento postacert")
+
+    def find(path: str):
+        node = root
+        for step in path.split("/"):
+            node = next((child for child in node if _local(child.tag) == step), None)
+            if node is None:
+                return None
+        return node
+
+    def text(path: str) -> str:
+        node = find(path)
+        return (node.text or "").strip() if node is not None else ""
+
+    data_node = find("dati/data")
+    moment = None
+    if data_node is not None:
+        day, hour, zone = text("dati/data/giorno"), text("dati/data/ora"), (data_node.get("zona") or "").strip()
+        try:
+            moment = datetime.strptime(f"{day} {hour}", "%d/%m/%Y %H:%M:%S")
+            match = re.fullmatch(r"([+-])(\d\d):?(\d\d)", zone)
+            if match:
+                offset = timedelta(hours=int(match.group(2)), minutes=int(match.group(3)))
+                moment = moment - offset if match.group(1) == "+" else moment + offset
+        except ValueError:
+            moment = None
+    intestazione = find("intestazione")
+    recipients = []
+    if intestazione is not None:
+        recipients = [(c.text or "").strip().lower() for c in intestazione if _local(c.tag) == "destinatari"]
+    dati = find("dati")
+    consegna = [(c.text or "").strip().lower() for c in dati if _local(c.tag) == "consegna"] if dati is not None else []
+    ricevuta = find("dati/ricevuta")
+    return {
+        "tipo": (root.get("tipo") or "").strip(),
+        "errore": (root.get("errore") or "").strip(),
+        "mittente": text("intestazione/mittente").lower(),
+        "destinatari": recipients,
+        "oggetto": text("intestazione/oggetto"),
+        "gestore": text("dati/gestore-emittente"),
+        "data": moment,
+        "identificativo": text("dati/identificativo"),
+        "msgid": strip_id(text("dati/msgid")),
+        "ricevuta": (ricevuta.get("tipo") or "").strip() if ricevuta is not None else "",
+        "consegna": consegna,
+        "errore_esteso": text("dati/errore-esteso"),
+    }
+
+
+def _daticert_part(msg: Message) -> Message | None:
+    """The daticert.xml part of a PEC message (not the one of an attached message)."""
+    for part in _parts(msg):
+        if _filename(part) == "daticert.xml":
+            return part
+    return None
+
+
+def _read_pec(msg: Message, result: InboundMessage) -> None:
+    """Fill a PEC receipt from its headers and daticert.xml, noting every inconsistency."""
+    header_type = _header(msg, "X-Ricevuta").lower()
+    header_ref = strip_id(_header(msg, "X-Riferimento-Message-ID"))
+    part = _daticert_part(msg)
+    dati = None
+    if part is None:
+        result.problems.append("la ricevuta non contiene daticert.xml")
+        result.malformed = True
+    else:
+        try:
+            dati = parse_daticert(part.get_payload(decode=True) or b"")
+        except ValueError as exc:
+            result.problems.append(str(exc))
+            result.malformed = True
+    result.daticert = dati
+    result.receipt_type = header_type or (dati or {}).get("tipo", "")
+    result.referenced_message_id = header_ref or (dati or {}).get("msgid", "")
+    if result.receipt_type not in PEC_TYPES:
+        result.problems.append(f"tipo di ricevuta sconosciuto: «{result.receipt_type}»")
+    if dati is not None:
+        if header_type and dati["tipo"] and dati["tipo"] != header_type:
+            result.problems.append(f"daticert.xml dice «{dati['tipo']}», l'intestazione X-Ricevuta «{header_type}»")
+        if header_ref and dati["msgid"] and dati["msgid"] != header_ref:
+            result.problems.append("il msgid di daticert.xml non coincide con X-Riferimento-Message-ID")
+        if not dati["msgid"] and not header_ref:
+            result.problems.append("la ricevuta non dice a quale messaggio si riferisce")
+        result.event_at = dati["data"]
+        result.recipients = dati["consegna"]
+        if dati["errore_esteso"]:
+            result.reason = dati["errore_esteso"]
+        elif dati["errore"] and dati["errore"] != "nessuno":
+            result.reason = f"errore: {dati['errore']}"
+    if not result.referenced_message_id:
+        result.problems.append("la ricevuta non dice a quale messaggio si riferisce")
+    local = result.sender.split("@", 1)[0]
+    if local != PEC_SENDER_LOCAL:
+        result.problems.append(f"mittente «{result.sender}» non è un gestore PEC (le ricevute arrivano da "
+                               f"{PEC_SENDER_LOCAL}@…)")
+    result.event_at = result.event_at or _date_header(msg)
+    result.problems = list(dict.fromkeys(result.problems))
+
+
+# ---------------------------------------------------------------- bounces
+
+def _original_headers(msg: Message) -> Message | None:
+    """Headers of the returned original message (message/rfc822 or text/rfc822-headers part)."""
+    for part in _parts(msg):
+        content_type = part.get_content_type()
+        if content_type in ("message/rfc822", "message/global"):
+            payload = part.get_payload()
+            if isinstance(payload, list) and payload and isinstance(payload[0], Message):
+                return payload[0]
+            if isinstance(payload, str):
+                return email.message_from_string(payload, policy=email.policy.compat32)
+        if content_type in ("text/rfc822-headers", "message/rfc822-headers", "message/global-headers"):
+            return email.message_from_string(_text(part), policy=email.policy.compat32)
+    return None
+
+
+def _status_blocks(msg: Message) -> list[Message]:
+    """Field blocks of the message/delivery-status part (per-message first), or []."""
+    for part in _parts(msg):
+        if part.get_content_type() in ("message/delivery-status", "message/global-delivery-status"):
+            payload = part.get_payload()
+            if isinstance(payload, list):
+                return [p for p in payload if isinstance(p, Message)]
+            if isinstance(payload, str):
+                chunks = re.split(r"\r?\n\s*\r?\n", payload.strip())
+                return [email.message_from_string(c, policy=email.policy.compat32) for c in chunks if c.strip()]
+    return []
+
+
+def _all_text(msg: Message) -> str:
+    """Every text/plain part (and text/html stripped of tags when there is no plain text), joined."""
+    plain, html = [], []
+    for part in _parts(msg):
+        if part.get_content_type() == "text/plain":
+            plain.append(_text(part))
+        elif part.get_content_type() == "text/html":
+            html.append(re.sub(r"<[^>]+>", " ", _text(part)))
+    return "\n".join(plain or html)
+
+
+def _address_of(field_value: str) -> str:
+    """Address of a DSN recipient field ('rfc822; x@y')."""
+    value = field_value.split(";", 1)[-1] if ";" in field_value else field_value
+    return value.strip().strip("<>").lower()
+
+
+def _permanence(text: str, default: str = "permanent") -> str:
+    """'permanent' or 'temporary' from SMTP codes and words in a bounce text."""
+    for match in _ENH_CODE.finditer(text):
+        return "permanent" if match.group(1) == "5" else ("temporary" if match.group(1) == "4" else default)
+    for match in _SMTP_CODE.finditer(text):
+        if match.group(1) in "45" and int(match.group(1) + match.group(2)) >= 400:
+            return "permanent" if match.group(1) == "5" else "temporary"
+    lowered = text.lower()
+    if "permanent error" in lowered or "permanently" in lowered:
+        return "permanent"
+    if any(w in lowered for w in ("temporary", "will retry", "delayed", "will be retried", "not yet been delivered")):
+        return "temporary"
+    return default
+
+
+def _first_reason(text: str) -> str:
+    """The most telling line of a non-standard bounce: one with an SMTP code, or after 'Remote Server returned'."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for line in lines:
+        match = re.search(r"Remote Server returned '([^']+)'", line, re.IGNORECASE)
+        if match:
+            return match.group(1)
+    for line in lines:
+        if _ENH_CODE.search(line) or re.search(r"\b[45]\d\d[ -]", line):
+            if not line.lower().startswith(("received:", "date:", "message-id:")):
+                return line[:500]
+    return ""
+
+
+def _read_dsn(msg: Message, result: InboundMessage) -> bool:
+    """RFC 3464 delivery-status notification; False when the message is not one (or reports success)."""
+    blocks = _status_blocks(msg)
+    if not blocks:
+        return False
+    per_recipient = [b for b in blocks[1:] if _header(b, "Action") or _header(b, "Final-Recipient")] or [
+        b for b in blocks if _header(b, "Action")]
+    failures = [b for b in per_recipient if _header(b, "Action").lower() in ("failed", "delayed")]
+    if not failures:
+        result.notes.append("notifica di stato senza errori (consegnato o inoltrato)")
+        return False
+    kinds = []
+    reasons = []
+    for block in failures:
+        action = _header(block, "Action").lower()
+        status = _header(block, "Status")
+        diagnostic = " ".join(_header(block, "Diagnostic-Code").split())
+        if diagnostic.lower().startswith("smtp;"):
+            diagnostic = diagnostic[5:].strip()
+        if action == "delayed" or status.startswith("4"):
+            kinds.append("temporary")
+        else:
+            kinds.append("permanent")
+        for name in ("Final-Recipient", "Original-Recipient"):
+            value = _header(block, name)
+            if value:
+                result.recipients.append(_address_of(value))
+        reasons.append(" ".join(x for x in (status, diagnostic) if x))
+        when = _date_header(block, "Last-Attempt-Date")
+        result.event_at = result.event_at or when
+    result.dsn = True
+    result.receipt_type = "permanent" if "permanent" in kinds else "temporary"
+    result.reason = "; ".join(dict.fromkeys(r for r in reasons if r))
+    result.recipients = list(dict.fromkeys(r for r in result.recipients if r))
+    return True
+
+
+def _looks_like_bounce(msg: Message, text: str) -> bool:
+    """A non-standard bounce: a known bounce body, or a bounce subject from a mailer daemon/postmaster
+    (or marked as automatic)."""
+    sender_local = _address(_header(msg, "From")).split("@", 1)[0]
+    lowered = text.lower()
+    known_body = any(marker in lowered for marker in (
+        "this is the qmail-send program", "delivery has failed to these recipients",
+        "your message did not reach some or all of the intended recipients",
+        "i'm afraid i wasn't able to deliver", "message could not be delivered"))
+    bounce_subject = bool(_BOUNCE_SUBJECT.search(_header(msg, "Subject")))
+    automatic = _header(msg, "Auto-Submitted").lower().startswith("auto-")
+    return known_body or (bounce_subject and (sender_local in _BOUNCE_SENDERS or automatic))
+
+
+def _read_text_bounce(msg: Message, text: str, result: InboundMessage) -> None:
+    """qmail, Exchange NDR and other plain-text bounces."""
+    qmail = re.findall(r"^<([^<>\s]+@[^<>\s]+)>:\s*\n(.+?)(?:\n\s*\n|\n---)", text, re.MULTILINE | re.DOTALL)
+    if qmail:
+        for address, reason in qmail:
+            result.recipients.append(address.lower())
+            result.reason = result.reason or " ".join(reason.split())[:1000]
+    if not result.reason:
+        result.reason = _first_reason(text)
+    if not result.recipients:
+        match = re.search(r"(?:recipients or groups|following (?:recipients|addresses)[^:]*):\s*\n+\s*"
+                          r"(?:[^\n<]*<)?([^\s<>()]+@[^\s<>()]+?)>?[\s(]", text, re.IGNORECASE)
+        if match:
+            result.recipients.append(match.group(1).strip().lower())
+    if "this is a permanent error" in text.lower():
+        result.receipt_type = "permanent"
+    else:
+        result.receipt_type = _permanence(result.reason + "\n" + text)
+    result.reason = result.reason or _header(msg, "Subject")
+
+
+def _read_verp(msg: Message, result: InboundMessage) -> None:
+    """A per-delivery return path (`from+rcp<ID>-<sig>@domain`) in the bounce's recipient headers."""
+    for name in ("X-Original-To", "Delivered-To", "To", "Envelope-To"):
+        for _, address in getaddresses([_header(msg, name)]):
+            match = _VERP.match(address.strip())
+            if match:
+                result.verp_delivery_id = int(match.group("id"))
+                result.verp_signature = match.group("sig").lower()
+                result.verp_base = f"{match.group('local')}@{match.group('domain')}".lower()
+                return
+
+
+# ---------------------------------------------------------------- entry point
+
+def read_message(raw: bytes, check_signature: bool = True) -> InboundMessage:
+    """Classify a received message and extract what it says; never raises on bad input."""
+    result = InboundMessage()
+    if not raw or not raw.strip():
+        result.malformed = True
+        result.problems.append("messaggio vuoto")
+        return result
+    try:
+        msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+    except Exception as exc:  # noqa: BLE001 - the parser is lenient, but be safe
+        result.malformed = True
+        result.problems.append(f"messaggio non leggibile: {exc}")
+        return result
+    if not msg.keys():
+        result.malformed = True
+        result.problems.append("messaggio senza intestazioni")
+        return result
+    try:
+        _classify(raw, msg, result, check_signature)
+    except Exception as exc:  # noqa: BLE001 - hostile input must not stop the mailbox reading
+        result.malformed = True
+        result.problems.append(f"messaggio non interpretabile: {type(exc).__name__}: {exc}"[:500])
+    return result
+
+
+def _classify(raw: bytes, msg: Message, result: InboundMessage, check_signature: bool) -> None:
+    """Fill `result` from a parsed message."""
+    result.message_id = strip_id(_header(msg, "Message-ID"))
+    result.sender = _address(_header(msg, "From"))
+    result.to = [a.lower() for _, a in getaddresses([_header(msg, "To")]) if a]
+    result.subject = " ".join(_decode_subject(_header(msg, "Subject")).split())[:500]
+    if msg.defects and not msg.is_multipart() and msg.get_content_maintype() == "multipart":
+        result.notes.append("struttura MIME difettosa")
+    x_ricevuta = _header(msg, "X-Ricevuta")
+    daticert = _daticert_part(msg) if not _header(msg, "X-Trasporto") else None
+    daticert_type = ""
+    if daticert is not None and not x_ricevuta:
+        try:
+            daticert_type = parse_daticert(daticert.get_payload(decode=True) or b"")["tipo"]
+        except ValueError:
+            daticert_type = ""
+    if x_ricevuta or daticert_type in PEC_TYPES:
+        result.kind = "pec-receipt"
+        if check_signature:
+            result.signature_status = verify_signature(raw, msg)
+        _read_pec(msg, result)
+        return
+    if check_signature:
+        result.signature_status = verify_signature(raw, msg)
+    if _header(msg, "X-Trasporto"):
+        result.notes.append(f"busta PEC di tipo «{_header(msg, 'X-Trasporto')}»: un messaggio in arrivo, "
+                            "non una ricevuta")
+        return
+    text = _all_text(msg)
+    is_dsn = _read_dsn(msg, result)
+    if not is_dsn and not _looks_like_bounce(msg, text):
+        return
+    result.kind = "bounce"
+    if not is_dsn:
+        _read_text_bounce(msg, text, result)
+    original = _original_headers(msg)
+    if original is not None:
+        result.referenced_message_id = strip_id(_header(original, "Message-ID"))
+    if not result.referenced_message_id:
+        own = result.message_id
+        found = [strip_id(m) for m in _BODY_MSGID.findall(text) if strip_id(m) != own]
+        result.referenced_message_id = found[0] if found else ""
+    _read_verp(msg, result)
+    result.event_at = result.event_at or _date_header(msg)
+    if not result.referenced_message_id and result.verp_delivery_id is None:
+        result.notes.append("il rimbalzo non riporta il Message-ID del messaggio originale")
+
+
+def _decode_subject(value: str) -> str:
+    """Decode RFC 2047 words of a subject."""
+    from email.header import decode_header, make_header
+    try:
+        return str(make_header(decode_header(value)))
+    except Exception:  # noqa: BLE001
+        return value
