@@ -1,0 +1,74 @@
+"""Render 500 twenty-line invoices: naive (one pdfkit call each, default options) vs ours.
+
+Prints both rates and their ratio; the last line is one JSON object:
+{"naive_docs_per_s": …, "docs_per_s": …, "ratio": …}
+The naive method is slow (≈4 docs/s), so by default it is timed on a sample of NAIVE_SAMPLE
+documents (its rate does not depend on the count); BENCH_NAIVE_ALL=1 times all of them.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+DOCS = int(os.environ.get("BENCH_DOCS", 500))
+NAIVE_SAMPLE = DOCS if os.environ.get("BENCH_NAIVE_ALL") else int(os.environ.get("BENCH_NAIVE_SAMPLE", 40))
+
+
+def main() -> None:
+    """Build the invoices in a scratch SQLite database, render them both ways, check the output."""
+    workdir = tempfile.mkdtemp(prefix="recapito-bench-")
+    os.environ["INSTANCE_PATH"] = workdir
+    from flask_migrate import upgrade
+
+    from mailer import create_app
+    from mailer.config import TestConfig
+    from mailer.extensions import db
+    config = {k: getattr(TestConfig, k) for k in dir(TestConfig) if k.isupper()}
+    config.update(SQLALCHEMY_DATABASE_URI=f"sqlite:///{workdir}/bench.db", INSTANCE_PATH=workdir)
+    app = create_app(config)
+    with app.app_context():
+        upgrade()
+        from mailer.services.reference import ensure_reference_data
+        ensure_reference_data()
+        from tests.support.documents import make_invoice, make_party
+        party = make_party()
+        documents = [make_invoice(party, number=f"B{n:04d}", lines=20) for n in range(1, DOCS + 1)]
+        db.session.commit()
+
+        from mailer.pdf import render_document_html, render_documents
+        from mailer.pdf.engine import naive_html_to_pdf
+        sample = documents[:NAIVE_SAMPLE]
+        pages = [render_document_html(d) for d in sample]
+        start = time.perf_counter()
+        for html in pages:
+            naive_html_to_pdf(html)
+        naive_elapsed = time.perf_counter() - start
+        naive_rate = len(sample) / naive_elapsed
+        print(f"naive: {len(sample)} documents in {naive_elapsed:.2f} s = {naive_rate:.1f} docs/s "
+              f"(one pdfkit call per document, default options)")
+
+        start = time.perf_counter()
+        pdfs = render_documents(documents)  # templates + wkhtmltopdf, 2 processes, many docs per process
+        elapsed = time.perf_counter() - start
+        rate = len(documents) / elapsed
+        print(f"ours: {len(documents)} documents in {elapsed:.2f} s = {rate:.1f} docs/s "
+              f"(HTML rendering included; --read-args-from-stdin, 2 processes, no JS delay)")
+
+        from pypdf import PdfReader
+        for document, pdf in zip(documents[::50], pdfs[::50]):  # each PDF is its own, correct file
+            text = " ".join(PdfReader(io.BytesIO(pdf)).pages[-1].extract_text().split())
+            assert document.number in text and "Totale documento" in text, document.number
+        ratio = rate / naive_rate
+        print(f"ratio: {ratio:.1f}x")
+        print(json.dumps({"naive_docs_per_s": round(naive_rate, 2), "docs_per_s": round(rate, 2),
+                          "ratio": round(ratio, 1)}))
+
+
+if __name__ == "__main__":
+    main()
