@@ -4,15 +4,15 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from flask import Flask, flash, redirect, request, session, url_for
+from flask import Flask, flash, has_request_context, redirect, request, session, url_for
 
 from .config import INSECURE_KEYS, Config
 from .extensions import babel, csrf, db, htmx, login_manager, mail, migrate
 
 
 def _locale() -> str:
-    """Italian first; English when the user chose it."""
-    return session.get("lang", "it")
+    """Italian first; English when the user chose it (outside a request — CLI, jobs — Italian)."""
+    return session.get("lang", "it") if has_request_context() else "it"
 
 
 def create_app(test_config: dict[str, Any] | type | None = None) -> Flask:
