@@ -48,6 +48,9 @@ class Config:
 
     BABEL_DEFAULT_LOCALE = "it"
     BABEL_DEFAULT_TIMEZONE = "Europe/Rome"
+    # Catalogs live at the top of the project (translations/<lang>/LC_MESSAGES/messages.po); see README.
+    BABEL_TRANSLATION_DIRECTORIES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                                 "translations")
     LANGUAGES = ["it", "en"]
 
     SESSION_COOKIE_HTTPONLY = True
