@@ -66,10 +66,10 @@ def explain_error(exc: BaseException, host: str, port: int, timeout: float) -> s
     if isinstance(exc, smtplib.SMTPResponseException):
         return _("Il server ha risposto con un errore: %(reply)s", reply=_reply(exc.smtp_code, exc.smtp_error))
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return _("Certificato TLS non valido: %(error)s", error=exc.verify_message or str(exc))
+        return _("Certificato TLS non valido: %(error)s", error=getattr(exc, "verify_message", None) or str(exc))
     if isinstance(exc, ssl.SSLError):
         return _("Errore TLS (%(error)s): la porta o la modalità TLS sono giuste? "
-                 "Di solito 465 = SSL, 587 = STARTTLS, 25 = nessuna.", error=exc.reason or str(exc))
+                 "Di solito 465 = SSL, 587 = STARTTLS, 25 = nessuna.", error=getattr(exc, "reason", None) or str(exc))
     if isinstance(exc, socket.gaierror):
         return _("Nome host sconosciuto: «%(host)s» non si risolve.", host=host)
     if isinstance(exc, ConnectionRefusedError):

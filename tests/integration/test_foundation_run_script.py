@@ -1,0 +1,76 @@
+"""`make run` end to end: scripts/run.sh starts everything, /healthz says 200, Ctrl-C leaves nothing behind."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.support.services import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+FLASK = str(ROOT / ".venv" / "bin" / "flask")
+
+
+def _status(url: str) -> int:
+    try:
+        return urllib.request.urlopen(url, timeout=2).status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0
+
+
+def _session_processes(sid: int) -> list[str]:
+    """Live (non-zombie) processes of a session."""
+    out = subprocess.run(["ps", "-s", str(sid), "-o", "stat=,args="], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if line.strip() and not line.strip().startswith("Z")]
+
+
+@pytest.mark.slow
+def test_run_script_starts_everything_and_ctrl_c_stops_it(tmp_path):
+    """Demo data on first run, healthz 200 (a worker is registered), SIGINT stops every child."""
+    if not os.access(FLASK, os.X_OK):
+        pytest.skip("manca .venv: esegui make setup")
+    port, capture_port = free_port(), free_port()
+    env = {**os.environ, "INSTANCE_PATH": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path}/run.db",
+           "PORT": str(port), "CAPTURE_SMTP_PORT": str(capture_port), "RECAPITO_ENV": "development"}
+    env.pop("REDIS_URL", None)
+    for command in (["db", "upgrade"], ["seed"]):
+        subprocess.run([FLASK, "--app", "app", *command], cwd=ROOT, env=env, check=True, capture_output=True)
+    log = open(tmp_path / "run.log", "w")
+    # A new session, as a terminal would give it; SIGINT is not ignored there.
+    proc = subprocess.Popen([str(ROOT / "scripts" / "run.sh")], cwd=ROOT, env=env, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and _status(f"http://127.0.0.1:{port}/healthz") != 200:
+            assert proc.poll() is None, (tmp_path / "run.log").read_text()[-3000:]
+            time.sleep(0.2)
+        assert _status(f"http://127.0.0.1:{port}/healthz") == 200, (tmp_path / "run.log").read_text()[-3000:]
+        assert any("capture-server" in p for p in _session_processes(proc.pid))
+        assert any("worker" in p for p in _session_processes(proc.pid))
+        output = (tmp_path / "run.log").read_text()
+        assert f"http://127.0.0.1:{port}" in output and "admin" in output and "Utenti creati" in output
+        # The capture server of make run accepts mail.
+        import smtplib
+        with smtplib.SMTP("127.0.0.1", capture_port, timeout=5) as conn:
+            conn.sendmail("a@example.com", ["b@example.com"], b"Subject: prova make run\r\n\r\nciao\r\n")
+        assert list((tmp_path / "captured").glob("*.eml"))
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise
+        log.close()
+    time.sleep(0.3)
+    assert _session_processes(proc.pid) == [], (tmp_path / "run.log").read_text()[-3000:]
+    assert _status(f"http://127.0.0.1:{port}/healthz") == 0
+    assert "Fermato tutto" in (tmp_path / "run.log").read_text()
