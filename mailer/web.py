@@ -20,6 +20,7 @@ BLUEPRINTS: list[tuple[str, str | None]] = [
     ("mailer.contacts.routes", "/anagrafiche"),
     ("mailer.batches.routes", "/invii"),
     ("mailer.documents.routes", "/documenti"),
+    ("mailer.campaigns.routes", "/campagne"),
     ("mailer.api.routes", "/api/v1"),
     ("mailer.api.tokens", "/api/v1/tokens"),
 ]

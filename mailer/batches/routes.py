@@ -36,7 +36,14 @@ RESULT_FILTERS = {
 
 @bp.before_request
 def office_only():
-    """Batches are for operators and managers (admin passes)."""
+    """Batches are for operators and managers (admin passes); sales may follow their campaign batches."""
+    if current_user.is_authenticated and current_user.has_role("sales") and \
+            not current_user.has_role("operator", "manager"):
+        batch_id = (request.view_args or {}).get("batch_id")
+        batch = db.session.get(Batch, batch_id) if batch_id is not None else None
+        if batch is not None and batch.kind == "campaign":
+            return  # approval and sending commands still check for a manager further down
+        abort(403)
     require_roles("operator", "manager")
 
 

@@ -88,6 +88,8 @@ def set_excluded(batch: Batch, delivery_ids: list[int], excluded: bool, user: Us
         count += db.session.execute(update(Delivery).where(visible, Delivery.status == "pending", ~blocking).values(
             status="excluded", exclusion_reason=f"Escluso da {user.username}")).rowcount
     else:
+        # A contact who unsubscribed stays out: their campaign delivery cannot be included again.
+        visible = visible & (Delivery.exclusion_reason != "Disiscritto dalle comunicazioni")
         count = db.session.execute(update(Delivery).where(visible, Delivery.status == "excluded", blocking)
                                    .values(status="pending")).rowcount
         count += db.session.execute(update(Delivery).where(visible, Delivery.status == "excluded", ~blocking)

@@ -412,6 +412,11 @@ def message_spec(delivery: Delivery, account: MailAccount, cache: dict | None = 
         for extra in document.attachments:
             content_type, data = _blob(extra.blob_sha256, cache)
             attachments.append(Attachment(extra.filename, content_type, data))
+    if not delivery.documents and delivery.batch_id is not None:
+        # Campaign batches attach the generic documents of their campaign (none for document batches).
+        from .campaigns import attachments_for_batch
+        for filename, content_type, data in attachments_for_batch(delivery.batch_id, cache):
+            attachments.append(Attachment(filename, content_type, data))
     return MessageSpec(
         from_address=account.from_address, from_name=account.from_name,
         to=[(delivery.recipient_name, delivery.recipient_email)],
