@@ -42,6 +42,9 @@ def create_app(test_config: dict[str, Any] | type | None = None) -> Flask:
     _check_production(app)
 
     db.init_app(app)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        with app.app_context():
+            _tune_sqlite(db.engine)
     migrate.init_app(app, db, directory=os.path.join(root, "migrations"), render_as_batch=True)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -71,6 +74,20 @@ def _check_production(app: Flask) -> None:
             "RECAPITO_ENV=production ma SECRET_KEY manca o è di prova: imposta una chiave casuale di "
             "almeno 32 caratteri (es. python -c 'import secrets; print(secrets.token_hex(32))')."
         )
+
+
+def _tune_sqlite(engine) -> None:
+    """SQLite like a server database: WAL (readers do not block the writer), a busy timeout, foreign keys."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=15000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
 
 
 @login_manager.user_loader
