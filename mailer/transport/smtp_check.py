@@ -100,8 +100,13 @@ def check_smtp(host: str, port: int, tls_mode: str, username: str = "", password
         code, text = conn.ehlo()
         if code != 250:
             code, text = conn.helo()
-        result.capabilities = sorted(f"{k.upper()} {v}".strip() for k, v in conn.esmtp_features.items())
-        if not result.add(step, code == 250, _reply(code, text)):
+        result.capabilities = sorted(f"{k.upper()} {v.strip()}".strip() for k, v in conn.esmtp_features.items())
+        # First line only (the server's name); the capabilities are listed separately.
+        first = (text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)).splitlines()[:1]
+        detail = _reply(code, first[0] if first else "")
+        if result.capabilities:
+            detail += " · " + _("%(n)s funzioni annunciate", n=len(result.capabilities))
+        if not result.add(step, code == 250, detail):
             return result
         if tls_mode == "starttls":
             step = "STARTTLS"
@@ -113,7 +118,7 @@ def check_smtp(host: str, port: int, tls_mode: str, username: str = "", password
             detail = _reply(code, text) + (f" · {cipher[1]} {cipher[0]}" if cipher else "")
             result.add(step, True, detail)
             code, text = conn.ehlo()
-            result.capabilities = sorted(f"{k.upper()} {v}".strip() for k, v in conn.esmtp_features.items())
+            result.capabilities = sorted(f"{k.upper()} {v.strip()}".strip() for k, v in conn.esmtp_features.items())
         if username:
             step = _("Autenticazione come «%(user)s»", user=username)
             if not conn.has_extn("auth"):
