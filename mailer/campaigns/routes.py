@@ -366,7 +366,7 @@ def unsubscribe(token: str):
         one_click = request.form.get("List-Unsubscribe") == "One-Click"
         if not one_click:
             try:
-                validate_csrf(request.form.get("csrf_token"))
+                validate_csrf(request.form.get("csrf_token") or request.headers.get("X-CSRFToken"))
             except ValidationError:
                 return render_template("campaigns/unsubscribe.html", state="expired", token=token), 400
         svc.unsubscribe(contact, via="one-click" if one_click else "pagina")

@@ -165,15 +165,21 @@ def add_version(document: GenericDocument, upload: CheckedFile, user: User | Non
 
 def pdf_page_png(data: bytes, page: int = 1, dpi: int = 70) -> bytes | None:
     """One page of a PDF as PNG (pdftoppm, no active content reaches the browser); None if it fails."""
-    try:
-        result = subprocess.run(
-            ["pdftoppm", "-f", str(page), "-l", str(page), "-r", str(dpi), "-png", "-singlefile", "-", "-"],
-            input=data, capture_output=True, timeout=20, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if result.returncode != 0 or not result.stdout.startswith(b"\x89PNG"):
-        return None
-    return result.stdout
+    import tempfile
+    from pathlib import Path
+    with tempfile.TemporaryDirectory(prefix="recapito-preview-") as tmp:
+        source = Path(tmp) / "in.pdf"
+        source.write_bytes(data)
+        try:
+            result = subprocess.run(["pdftoppm", "-f", str(page), "-l", str(page), "-r", str(dpi), "-png",
+                                     "-singlefile", str(source), str(Path(tmp) / "page")],
+                                    capture_output=True, timeout=20, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        out = Path(tmp) / "page.png"
+        if result.returncode != 0 or not out.exists():
+            return None
+        return out.read_bytes()
 
 
 def pdf_page_count(data: bytes) -> int:

@@ -1,0 +1,71 @@
+"""Generic document uploads: kind decided by content, names cleaned (pure functions)."""
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+
+from mailer.services.generic_documents import UploadError, clean_filename, detect_kind
+
+
+def _zip(entries: dict[str, bytes]) -> bytes:
+    """A zip archive with the given entries."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
+DOCX = _zip({"[Content_Types].xml": b"<Types/>", "word/document.xml": b"<w:document/>"})
+XLSX = _zip({"[Content_Types].xml": b"<Types/>", "xl/workbook.xml": b"<workbook/>"})
+ODT = _zip({"mimetype": b"application/vnd.oasis.opendocument.text", "content.xml": b"<office/>"})
+
+
+@pytest.mark.parametrize("data, name, kind", [
+    (b"%PDF-1.7\n...", "listino.pdf", "pdf"),
+    (b"%PDF-1.4\n...", "listino.docx", "pdf"),  # the content wins over the name
+    (DOCX, "offerta.docx", "docx"),
+    (XLSX, "prezzi.xlsx", "xlsx"),
+    (ODT, "avviso.odt", "odt"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 100, "vecchio.doc", "doc"),
+    (b"\x89PNG\r\n\x1a\n" + b"\0" * 20, "logo.png", "png"),
+    (b"\xff\xd8\xff\xe0" + b"\0" * 20, "foto.jpg", "jpeg"),
+    (b"GIF89a" + b"\0" * 20, "a.gif", "gif"),
+    (b"RIFF\0\0\0\0WEBPVP8 ", "a.webp", "webp"),
+])
+def test_kind_by_content(data, name, kind):
+    """Accepted kinds are recognised by their bytes."""
+    assert detect_kind(data, name) == kind
+
+
+@pytest.mark.parametrize("data, name, message", [
+    (b"MZ\x90\x00" + b"\0" * 60, "listino.pdf", "eseguibile"),      # a Windows program named .pdf
+    (b"\x7fELF\x02\x01", "listino.pdf", "eseguibile"),
+    (b"<html><script>alert(1)</script>", "listino.pdf", "non è un .pdf valido"),
+    (b"just text", "note.txt", "Tipo di file non ammesso"),
+    (_zip({"evil.exe": b"MZ"}), "listino.docx", "non è un documento Word"),
+    (_zip({"[Content_Types].xml": b"", "word/document.xml": b"", "word/vbaProject.bin": b""}), "m.docx", "macro"),
+    (b"PK\x03\x04garbage", "a.docx", "danneggiato"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 100, "foglio.xls", "solo come documento Word"),
+])
+def test_refused_by_content(data, name, message):
+    """Files whose bytes are not an accepted document are refused, whatever their name."""
+    with pytest.raises(UploadError) as info:
+        detect_kind(data, name)
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize("name, kind, cleaned", [
+    ("Listino prezzi 2027.pdf", "pdf", "Listino_prezzi_2027.pdf"),
+    ("../../etc/passwd", "pdf", "passwd.pdf"),
+    ("C:\\Users\\me\\Offerta è già.docx", "docx", "Offerta_e_gia.docx"),
+    ("listino.pdf.exe", "pdf", "listino.pdf.pdf"),
+    ("???.png", "png", "documento.png"),
+    ("photo.JPG", "jpeg", "photo.jpg"),
+    ("a" * 300 + ".pdf", "pdf", "a" * 80 + ".pdf"),
+])
+def test_names_cleaned(name, kind, cleaned):
+    """Only safe characters, no path, the detected kind's extension."""
+    assert clean_filename(name, kind) == cleaned
