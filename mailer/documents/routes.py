@@ -106,7 +106,8 @@ def index():
     documents = db.session.scalars(
         query.order_by(Document.date.desc(), Document.id.desc()).limit(PAGE_SIZE).offset((filters.page - 1) * PAGE_SIZE)
     ).unique().all()
-    context = {"documents": documents, "filters": filters, "total": total, "pages": pages, "types": types}
+    context = {"documents": documents, "filters": filters, "total": total, "pages": pages, "types": types,
+               "can_prepare": current_user.has_role("operator", "manager")}
     if htmx and htmx.target == "documents-table":
         return render_template("documents/_table.html", **context)
     return render_template("documents/index.html", **context)

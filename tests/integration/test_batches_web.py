@@ -195,3 +195,18 @@ def test_cli_prepare_approve_send_report(app, runner, office, smtp_server):
     assert {r["status"] for r in report} <= {"sent", "failed", "uncertain", "excluded", "pending"}
     bad = runner.invoke(args=["batch", "prepare", "--type", "FATTURA", "--from", "01/11/2026", "--user", "op"])
     assert bad.exit_code != 0 and "AAAA-MM-GG" in bad.output
+
+
+def test_prepare_from_documents_page_selection(app, client, auth, office):
+    """Documents ticked on the documents page become a batch of exactly those documents."""
+    auth.login("operatore", roles=["operator"], clearance=3, send_types=["FATTURA", "DDT", "INSOLUTO"])
+    page = client.get("/documenti/").get_data(as_text=True)
+    assert 'form="prepare-form"' in page
+    f1, d1 = office["docs"]["f1"], office["docs"]["d1"]
+    response = client.post("/invii/nuovo", data={"document_id": [f1, d1]})
+    batch_id = _batch_id(response)
+    work(app)
+    with app.app_context():
+        rows = db.session.scalars(db.select(Delivery).where(Delivery.batch_id == batch_id)).all()
+        assert sorted(doc.id for d in rows for doc in d.documents) == sorted([f1, d1])
+        assert sorted(db.session.get(Batch, batch_id).type_codes) == ["DDT", "FATTURA"]
