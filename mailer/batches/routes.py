@@ -12,7 +12,7 @@ from ..extensions import db, htmx
 from ..models import (BATCH_STATUSES, DELIVERY_STATUSES, Agent, Batch, Category, Delivery,
                       DocumentType, MailAccount, Zone)
 from ..security import require_roles
-from ..services import approval, batch_views, preparation, sending
+from ..services import approval, batch_views, preparation, sending, tracking
 from ..services.audit import audit
 from ..transport.message import build_message
 
@@ -31,6 +31,11 @@ RESULT_FILTERS = {
     "uncertain": (["uncertain"], "Esito incerto"),
     "waiting": (["queued", "sending", "pending"], "Non ancora tentati"),
     "excluded": (["excluded", "norecipient", "cancelled"], "Esclusi"),
+    # After sending: what the PEC receipts and the bounces said (batch_views.TRACKING_FILTERS).
+    "accepted": (None, "Accettati (PEC)"),
+    "delivered": (None, "Consegnati (PEC)"),
+    "notdelivered": (None, "Mancata consegna"),
+    "bounced": (None, "Rimbalzati"),
 }
 
 
@@ -146,7 +151,8 @@ def _detail_context(batch: Batch) -> dict:
     if view not in filters:
         view = next(iter(filters))
     statuses = filters[view][0]
-    rows, total = batch_views.delivery_rows(batch.id, current_user, statuses, search, limit=100, offset=(page - 1) * 100)
+    rows, total = batch_views.delivery_rows(batch.id, current_user, statuses, search, limit=100, offset=(page - 1) * 100,
+                                            tracking=None if reviewing else view)
     if view == "warnings":
         rows = [r for r in rows if r.warnings]
     counts = batch_views.counts(batch.id, current_user)
@@ -161,6 +167,7 @@ def _detail_context(batch: Batch) -> dict:
         "reviewing": reviewing, "accounts": accounts, "STATUS": DELIVERY_STATUSES, "BATCH_STATUSES": BATCH_STATUSES,
         "can_approve": batch.status == "ready" and not problems,
         "can_act": current_user.has_role("manager", "admin"),
+        "receipts": {} if reviewing else tracking.receipts_by_delivery([r.id for r in rows]),
     }
 
 
@@ -359,6 +366,26 @@ def message_source(batch_id: int, delivery_id: int):
     db.session.commit()
     response = Response(data, mimetype="message/rfc822")
     response.headers["Content-Disposition"] = f'attachment; filename="recapito-{delivery.id}.eml"'
+    return response
+
+
+@bp.route("/<int:batch_id>/recapiti/<int:delivery_id>/ricevute/<int:receipt_id>.eml")
+def receipt_source(batch_id: int, delivery_id: int, receipt_id: int):
+    """A PEC receipt or bounce exactly as received (the legal proof), for who may see the delivery."""
+    from ..models import Blob, Receipt
+    batch = _batch(batch_id)
+    delivery = _delivery(batch, delivery_id)
+    receipt = db.session.get(Receipt, receipt_id)
+    if receipt is None or receipt.delivery_id != delivery.id:
+        abort(404)
+    blob = db.session.get(Blob, receipt.raw_sha256)
+    if blob is None or hashlib.sha256(blob.data).hexdigest() != receipt.raw_sha256:
+        abort(409, "La ricevuta conservata non corrisponde alla sua impronta.")
+    audit("receipt.download", receipt, delivery_id=delivery.id)
+    db.session.commit()
+    response = Response(blob.data, mimetype="message/rfc822")
+    name = f"ricevuta-{delivery.id}-{receipt.id}-{receipt.receipt_type or receipt.kind}.eml"
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
 
 

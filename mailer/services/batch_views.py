@@ -50,12 +50,23 @@ def progress(batch: Batch, user=None) -> dict:
             "percent": int(100 * finished / total) if total else 100, "rate": recent, "eta": eta, "counts": c}
 
 
+# Results filters on what came back after sending (PEC receipts, bounces), by view key.
+TRACKING_FILTERS = {
+    "accepted": Delivery.pec_accepted_at.is_not(None),
+    "delivered": Delivery.pec_delivered_at.is_not(None),
+    "notdelivered": Delivery.pec_failed_at.is_not(None),
+    "bounced": Delivery.bounced_at.is_not(None),
+}
+
+
 def delivery_rows(batch_id: int, user, statuses: list[str] | None = None, search: str = "",
-                  limit: int = 200, offset: int = 0) -> tuple[list[Delivery], int]:
-    """Deliveries of a batch for a table, with their total."""
+                  limit: int = 200, offset: int = 0, tracking: str | None = None) -> tuple[list[Delivery], int]:
+    """Deliveries of a batch for a table, with their total (`tracking`: a TRACKING_FILTERS key)."""
     query = visible(select(Delivery).where(Delivery.batch_id == batch_id), user)
     if statuses:
         query = query.where(Delivery.status.in_(statuses))
+    if tracking in TRACKING_FILTERS:
+        query = query.where(TRACKING_FILTERS[tracking])
     if search:
         like = f"%{search.lower()}%"
         query = query.outerjoin(Party, Party.id == Delivery.party_id).where(
@@ -75,7 +86,8 @@ def report_records(batch_id: int, user=None) -> list[dict]:
     rows = db.session.scalars(visible(select(Delivery).where(Delivery.batch_id == batch_id), user).order_by(Delivery.id))
     records = []
     for d in rows:
-        reason = d.smtp_reason or d.exclusion_reason or d.bounce_reason or d.pec_failure_reason or ""
+        # What came back after sending says more than the SMTP "250 OK" of the sending.
+        reason = d.bounce_reason or d.pec_failure_reason or d.smtp_reason or d.exclusion_reason or ""
         records.append({
             "recipient": d.recipient_email, "name": d.recipient_name, "party": d.party.name if d.party else "",
             "documents": ", ".join(f"{doc.type_code} {doc.number}" for doc in d.documents),
