@@ -279,9 +279,16 @@ def filter_builder():
     remove = request.form.get("remove", type=int)
     if remove is not None and 0 <= remove < len(raw):
         raw.pop(remove)
+    context_fresh = None
     if add in segments.CONDITION_TYPES and len(raw) < segments.MAX_CONDITIONS:
-        raw.append({"type": add, "months": "12"} if add in ("bought", "turnover") else {"type": add})
-    return render_template("campaigns/_builder.html", **_builder_context(raw))
+        defaults = {"bought": {"months": "12"}, "turnover": {"months": "12"}, "dormant": {"days": "90"},
+                    "kind": {"value": "customer"}}
+        raw.append({"type": add, **defaults.get(add, {})})
+        context_fresh = len(raw) - 1
+    context = _builder_context(raw)
+    if context_fresh is not None:
+        context["errors"].pop(context_fresh, None)  # a condition just added is not an error yet
+    return render_template("campaigns/_builder.html", **context)
 
 
 @bp.route("/filtri/conteggio", methods=["POST"])

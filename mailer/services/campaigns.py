@@ -23,6 +23,7 @@ contact not yet sent in campaign batches become "excluded" (the sender only clai
 """
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from typing import Any
 
@@ -177,7 +178,7 @@ def render_texts(subject: str, body_html: str, context: dict, account: MailAccou
     if unsubscribe_url:
         link = escape(unsubscribe_url)
         html += (f'\n<p class="disiscrizione" style="font-size:12px;color:#666">Ricevi questa e-mail perché sei '
-                 f'un contatto di {escape(context["azienda"]["ragione_sociale"])}. Per non ricevere più '
+                 f'un contatto di {escape(context["azienda"]["ragione_sociale"].rstrip("."))}. Per non ricevere più '
                  f'comunicazioni commerciali: <a href="{link}">disiscriviti</a>.</p>')
     sig = mt.signature_for(account)
     text = mt._html_to_text(html)
@@ -209,7 +210,7 @@ def contact_from_token(token: str) -> Contact | None:
 
 def public_base_url(batch: Batch | None = None) -> str:
     """Base of the links in e-mails: PUBLIC_BASE_URL, else the address the campaign was created from."""
-    configured = current_app.config.get("PUBLIC_BASE_URL") or ""
+    configured = current_app.config.get("PUBLIC_BASE_URL") or os.environ.get("PUBLIC_BASE_URL", "")
     if configured:
         return configured.rstrip("/")
     return ((batch.params or {}).get("base_url") if batch else "") or "https://localhost"
@@ -224,7 +225,7 @@ def unsubscribe_headers(contact_id: int, base: str) -> dict[str, str]:
     """RFC 2369 / RFC 8058 headers of a commercial message."""
     token = unsubscribe_token(contact_id)
     value = f"<{base.rstrip('/')}{UNSUBSCRIBE_PATH}{token}>"
-    mailto = current_app.config.get("UNSUBSCRIBE_MAILTO") or ""
+    mailto = current_app.config.get("UNSUBSCRIBE_MAILTO") or os.environ.get("UNSUBSCRIBE_MAILTO", "")
     if mailto:
         value += f", <mailto:{mailto}?subject=unsubscribe%20{token}>"
     return {"List-Unsubscribe": value, "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
@@ -419,7 +420,8 @@ def _prepare(batch: Batch) -> None:
         .values(status="excluded", exclusion_reason=OPT_OUT_REASON).execution_options(synchronize_session=False)
     ).rowcount
     batch.params = {**(batch.params or {}), "exclusions": {k: dict(v) for k, v in exclusions.items()},
-                    "soft_spam": soft_used, "segment_contacts": len(ids), "late_opt_outs": late}
+                    "soft_spam": soft_used, "segment_contacts": len(ids), "late_opt_outs": late,
+                    "unsubscribe_base": base if campaign.commercial else ""}
     batch.status = "ready"
     db.session.commit()
 
@@ -453,14 +455,12 @@ def _delivery(batch: Batch, campaign: Campaign, contact: Contact, account: MailA
         "oggi": utcnow().date(),
     }
     subject, html, text = render_texts(campaign.subject, campaign.body_html, context, account, url)
-    warnings = []
-    if url and not url.startswith("https://"):
-        warnings.append("Il link di disiscrizione non è https: imposta PUBLIC_BASE_URL")
+    warnings: list[str] = []
     size = int(attachments_size * 4 / 3) + len(html.encode()) + len(text.encode()) + 2048
     delivery = Delivery(
         batch_id=batch.id, party_id=party.id, contact_id=contact.id, recipient_email=contact.email,
         recipient_name=contact.name, privacy_level=contact.privacy_level, account_id=account.id,
-        account_reason="Ordinario: le campagne non vanno via PEC", status="pending", subject=subject,
+        account_reason="Ordinario (le campagne non vanno via PEC)", status="pending", subject=subject,
         body_html=html, body_text=text, size_bytes=size, warnings=warnings,
         extra_headers=unsubscribe_headers(contact.id, base) if campaign.commercial else {},
     )

@@ -8,6 +8,7 @@ the extension of the detected kind.
 from __future__ import annotations
 
 import io
+import os
 import re
 import subprocess
 import unicodedata
@@ -42,7 +43,8 @@ class UploadError(ValueError):
 
 def max_bytes() -> int:
     """Upload limit of one generic document."""
-    return int(current_app.config.get("GENERIC_DOCUMENT_MAX_BYTES", DEFAULT_MAX_BYTES))
+    return int(current_app.config.get("GENERIC_DOCUMENT_MAX_BYTES")
+               or os.environ.get("GENERIC_DOCUMENT_MAX_BYTES") or DEFAULT_MAX_BYTES)
 
 
 def _zip_kind(data: bytes) -> str | None:

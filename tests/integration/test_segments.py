@@ -115,7 +115,10 @@ def test_builder_add_remove_and_save(app, client, auth, sales_world):
     auth.login("giulia", roles=["sales"], clearance=3)
     page = client.post("/campagne/filtri/costruttore", data={"c0-type": "kind", "c0-value": "customer", "add": "bought"},
                        headers={"HX-Request": "true"}).get_data(as_text=True)
-    assert 'name="c1-type" value="bought"' in page and "indica uno o più codici articolo" in page.lower()
+    assert 'name="c1-type" value="bought"' in page and "field-error" not in page  # just added: no error yet
+    page = client.post("/campagne/filtri/conteggio", data={"c0-type": "kind", "c0-value": "customer", "c1-type": "bought"},
+                       headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "non sono conteggiate" in page
     page = client.post("/campagne/filtri/costruttore", data={"c0-type": "kind", "c0-value": "customer",
                                                             "c1-type": "bought", "remove": "0"},
                        headers={"HX-Request": "true"}).get_data(as_text=True)
