@@ -74,6 +74,11 @@ class Config:
     # A sender that has not refreshed its heartbeat for this long is dead: its claim becomes uncertain.
     SENDER_HEARTBEAT_SECONDS = _int("SENDER_HEARTBEAT_SECONDS", 60)
     SPOOL_DIR = os.environ.get("SPOOL_DIR", "")  # default: <instance>/spool
+    # Delivery tracking: IMAP reading of PEC receipts and bounces.
+    IMAP_POLL_SECONDS = _int("IMAP_POLL_SECONDS", 120)
+    IMAP_CA_FILE = os.environ.get("IMAP_CA_FILE", "")
+    IMAP_PLAINTEXT_LOOPBACK = _bool("IMAP_PLAINTEXT_LOOPBACK", False)  # plain IMAP to 127.0.0.1/::1 only
+    BOUNCE_FLAG_THRESHOLD = _int("BOUNCE_FLAG_THRESHOLD", 3)
     WKHTMLTOPDF = os.environ.get("WKHTMLTOPDF", "wkhtmltopdf")
     SHOW_DEMO_BANNER = True
 

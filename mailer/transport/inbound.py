@@ -511,8 +511,8 @@ def _classify(raw: bytes, msg: Message, result: InboundMessage, check_signature:
         return
     text = _all_text(msg)
     is_dsn = _read_dsn(msg, result)
-    if not is_dsn and not _looks_like_bounce(msg, text):
-        return
+    if not is_dsn and (_status_blocks(msg) or not _looks_like_bounce(msg, text)):
+        return  # a report of success or delay-free relay, or no bounce at all
     result.kind = "bounce"
     if not is_dsn:
         _read_text_bounce(msg, text, result)
