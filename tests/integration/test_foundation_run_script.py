@@ -53,6 +53,9 @@ def test_run_script_starts_everything_and_ctrl_c_stops_it(tmp_path):
             assert proc.poll() is None, (tmp_path / "run.log").read_text()[-3000:]
             time.sleep(0.2)
         assert _status(f"http://127.0.0.1:{port}/healthz") == 200, (tmp_path / "run.log").read_text()[-3000:]
+        # The banner comes once the capture server answers too (healthz does not cover it).
+        while time.monotonic() < deadline and "Ctrl-C per fermare tutto" not in (tmp_path / "run.log").read_text():
+            time.sleep(0.2)
         assert any("capture-server" in p for p in _session_processes(proc.pid))
         assert any("worker" in p for p in _session_processes(proc.pid))
         output = (tmp_path / "run.log").read_text()
