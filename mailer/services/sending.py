@@ -15,11 +15,13 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import format_datetime, make_msgid
 
 from flask import current_app
-from sqlalchemy import and_, or_, update
+from sqlalchemy import bindparam, func, or_, update
+from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..models import Batch, Blob, Delivery, Document, MailAccount, delivery_documents, utcnow
@@ -195,7 +197,7 @@ def _settings(account: MailAccount) -> SmtpSettings:
                         username=account.username, password=decrypt_secret(account.password_encrypted))
 
 
-def _rate_wait(account: MailAccount) -> float:
+def _rate_wait(account) -> float:
     """Seconds to wait before the account may send one more message (0 = go), counting it."""
     redis = get_redis()
     now = time.time()
@@ -220,8 +222,61 @@ def _rate_wait(account: MailAccount) -> float:
     return 0.0
 
 
+_DELIVERIES = Delivery.__table__
+# Claim: only a queued delivery can be taken, by one sender. Message-ID and Date are fixed at the
+# first attempt and kept for the retries. Built once; executed with parameters (compiled once).
+_CLAIM = (
+    _DELIVERIES.update()
+    .where(_DELIVERIES.c.id == bindparam("did"), _DELIVERIES.c.status == "queued")
+    .values(status="sending", claimed_at=bindparam("now"), claimed_by=bindparam("token"),
+            attempts=_DELIVERIES.c.attempts + 1,
+            message_id=func.coalesce(func.nullif(_DELIVERIES.c.message_id, ""), bindparam("new_id")),
+            message_date=func.coalesce(func.nullif(_DELIVERIES.c.message_date, ""), bindparam("new_date")))
+)
+# Mark: only the claimer writes the outcome (also over "uncertain", when the watchdog was early).
+_MARK = (
+    _DELIVERIES.update()
+    .where(_DELIVERIES.c.id == bindparam("did"), _DELIVERIES.c.claimed_by == bindparam("token"),
+           _DELIVERIES.c.status.in_(["sending", "uncertain"]))
+    .values(status=bindparam("status"), smtp_code=bindparam("code"), smtp_reason=bindparam("reason"),
+            sent_at=func.coalesce(bindparam("sent_at"), _DELIVERIES.c.sent_at),
+            message_sha256=func.coalesce(func.nullif(bindparam("digest"), ""), _DELIVERIES.c.message_sha256),
+            next_attempt_at=bindparam("next_at"))
+)
+
+
+@dataclass
+class _Outgoing:
+    """A delivery read ahead of its claim: everything needed to send it, as plain data."""
+
+    id: int
+    attempts: int
+    message_id: str
+    message_date: str
+    spec: MessageSpec
+    recipients: list[str]
+
+
+@dataclass
+class _AccountLimits:
+    """An account's limits as plain values (rows expire at every commit; these do not)."""
+
+    id: int
+    from_address: str
+    max_connections: int
+    rate_per_minute: int
+    rate_per_day: int
+
+
 class Sender:
-    """One sender: one SMTP connection of one account, working through one batch."""
+    """One sender: one SMTP connection of one account, working through one batch.
+
+    Deliveries are read ahead in chunks (with their documents and PDFs, in a few queries);
+    each one is then claimed by a conditional UPDATE that commits before its SMTP transaction,
+    and its outcome is written in the same transaction as the next claim (one commit a message).
+    """
+
+    BEAT_EVERY = 2.0  # seconds between heartbeats
 
     def __init__(self, batch_id: int, account_id: int, index: int = 0, of: int = 1):
         self.batch_id = batch_id
@@ -232,18 +287,21 @@ class Sender:
         self.redis = get_redis()
         self.slots_key = f"recapito:conns:{account_id}"
         self.beat_key = f"recapito:sender:{batch_id}:{account_id}:{self.token}"
-        self.pending_marks: list[tuple[int, SendOutcome, str]] = []
+        self.pending_marks: list[tuple[int, SendOutcome, str, int]] = []
         self.blob_cache: dict[str, tuple[str, bytes]] = {}
         self.session: SmtpSession | None = None
+        self.limits: _AccountLimits | None = None
+        self.last_beat = 0.0
+        self.sent_since_flush: list[int] = []
 
     # -- coordination
     def beat(self) -> bool:
         """Refresh the heartbeat and the connection slot; False when no slot is free."""
         ttl = _heartbeat_seconds()
         self.redis.set(self.beat_key, "1", ex=ttl)
-        account = db.session.get(MailAccount, self.account_id)
+        self.last_beat = time.monotonic()
         return bool(self.redis.eval(_ACQUIRE, 1, self.slots_key, self.token, time.time(), ttl,
-                                    max(1, account.max_connections or 1)))
+                                    max(1, self.limits.max_connections)))
 
     def release(self) -> None:
         """Give back the connection slot and stop the heartbeat."""
@@ -256,6 +314,8 @@ class Sender:
         account = db.session.get(MailAccount, self.account_id)
         if account is None:
             return "no-account"
+        self.limits = _AccountLimits(account.id, account.from_address, account.max_connections or 1,
+                                     account.rate_per_minute or 0, account.rate_per_day or 0)
         if not self.beat():
             self._reschedule(5)
             return "no-slot"
@@ -267,23 +327,22 @@ class Sender:
                 if status != "sending":
                     reason = f"batch-{status}"
                     break
-                self._flush_marks()  # retries due now become visible to _next_ids
-                ids = self._next_ids()
-                if not ids:
+                self._flush_marks()  # retries due now become visible to _read_ahead
+                outgoing = self._read_ahead(account)
+                if not outgoing:
                     break
-                for delivery_id in ids:
-                    wait = _rate_wait(account)
+                for item in outgoing:
+                    wait = _rate_wait(self.limits)
                     if wait > 0:
                         self._flush_marks()
                         self._reschedule(wait)
                         return "rate-limited"
-                    if not self._send_one(delivery_id, account):
-                        continue
-                    if not self.beat():
+                    self._send_one(item)
+                    if time.monotonic() - self.last_beat > self.BEAT_EVERY and not self.beat():
                         self._flush_marks()
                         self._reschedule(5)
                         return "no-slot"
-                db.session.expire_all()
+                account = db.session.get(MailAccount, self.account_id)
         finally:
             self._flush_marks()
             if self.session:
@@ -306,41 +365,64 @@ class Sender:
                 return list(mine)
         return list(db.session.scalars(base).all())
 
-    def _send_one(self, delivery_id: int, account: MailAccount) -> bool:
+    def _read_ahead(self, account: MailAccount) -> list[_Outgoing]:
+        """The next due deliveries with their documents and files, as plain data."""
+        ids = self._next_ids()
+        if not ids:
+            return []
+        deliveries = db.session.scalars(
+            db.select(Delivery).where(Delivery.id.in_(ids)).order_by(Delivery.id)
+            .options(selectinload(Delivery.documents).selectinload(Document.attachments))
+        ).all()
+        shas = {d.pdf_sha256 for x in deliveries for d in x.documents if d.pdf_sha256}
+        shas |= {a.blob_sha256 for x in deliveries for d in x.documents for a in d.attachments}
+        shas -= set(self.blob_cache)
+        if shas:
+            if len(self.blob_cache) > 512:
+                self.blob_cache.clear()
+            for sha, content_type, data in db.session.execute(
+                    db.select(Blob.sha256, Blob.content_type, Blob.data).where(Blob.sha256.in_(shas))):
+                self.blob_cache[sha] = (content_type, data)
+        outgoing = []
+        for d in deliveries:
+            try:
+                spec = message_spec(d, account, self.blob_cache)
+            except Exception as exc:  # a broken row must not stop the others
+                current_app.logger.exception("delivery %s: message inputs unreadable", d.id)
+                spec = exc
+            recipients = [d.recipient_email] + [a.strip() for a in (d.cc or "").split(",") if a.strip()]
+            outgoing.append(_Outgoing(d.id, d.attempts, d.message_id, d.message_date, spec, recipients))
+        return outgoing
+
+    def _send_one(self, item: _Outgoing) -> bool:
         """Claim, send and (lazily) mark one delivery; False when another sender won it."""
         now = utcnow()
-        new_id = make_msgid(idstring=f"rcp{delivery_id}", domain=address_domain(account.from_address))
+        new_id = make_msgid(idstring=f"rcp{item.id}", domain=address_domain(self.limits.from_address))
         new_date = format_datetime(datetime.now().astimezone())
-        claimed = db.session.execute(
-            update(Delivery)
-            .where(Delivery.id == delivery_id, Delivery.status == "queued")
-            .values(status="sending", claimed_at=now, claimed_by=self.token, attempts=Delivery.attempts + 1,
-                    # Message-ID and Date are fixed at the first attempt and kept for the retries.
-                    message_id=db.func.coalesce(db.func.nullif(Delivery.message_id, ""), new_id),
-                    message_date=db.func.coalesce(db.func.nullif(Delivery.message_date, ""), new_date))
-        ).rowcount
+        claimed = db.session.execute(_CLAIM, {"did": item.id, "now": now, "token": self.token, "new_id": new_id,
+                                              "new_date": new_date}).rowcount
         self._apply_marks()
         db.session.commit()  # the claim is durable before any byte goes out
         if not claimed:
             return False
-        delivery = db.session.get(Delivery, delivery_id)
-        db.session.refresh(delivery)
-        try:
-            data, envelope_from, recipients = self._message(delivery, account)
-        except Exception as exc:  # nothing left: record why instead of leaving it "sending"
-            current_app.logger.exception("delivery %s: message build failed", delivery_id)
-            outcome = SendOutcome("permanent", None, f"Impossibile comporre il messaggio: {exc}")
-            self.pending_marks.append((delivery_id, outcome, ""))
+        attempts = item.attempts + 1
+        if isinstance(item.spec, Exception):
+            outcome = SendOutcome("permanent", None, f"Impossibile comporre il messaggio: {item.spec}")
+            self.pending_marks.append((item.id, outcome, "", attempts))
             return True
-        outcome = self.session.send(envelope_from, recipients, data)
-        self.pending_marks.append((delivery_id, outcome, hashlib.sha256(data).hexdigest()))
+        # The row was "queued" when read and claimed just now: its stored ids are the read ones.
+        item.spec.message_id = item.message_id or new_id
+        item.spec.date = item.message_date or new_date
+        try:
+            data = build_message(item.spec)
+        except Exception as exc:  # nothing left: record why instead of leaving it "sending"
+            current_app.logger.exception("delivery %s: message build failed", item.id)
+            self.pending_marks.append((item.id, SendOutcome("permanent", None,
+                                       f"Impossibile comporre il messaggio: {exc}"), "", attempts))
+            return True
+        outcome = self.session.send(self.limits.from_address, item.recipients, data)
+        self.pending_marks.append((item.id, outcome, hashlib.sha256(data).hexdigest(), attempts))
         return True
-
-    def _message(self, delivery: Delivery, account: MailAccount) -> tuple[bytes, str, list[str]]:
-        """Build the exact bytes of a delivery."""
-        spec = message_spec(delivery, account, self.blob_cache)
-        recipients = [delivery.recipient_email] + [a.strip() for a in (delivery.cc or "").split(",") if a.strip()]
-        return build_message(spec), account.from_address, recipients
 
     def _apply_marks(self) -> None:
         """Write the outcome of the messages sent since the last commit (same transaction)."""
@@ -349,34 +431,34 @@ class Sender:
         schedule = backoff_schedule()
         limit = max_attempts()
         now = utcnow()
-        sent_ids = []
-        for delivery_id, outcome, digest in self.pending_marks:
-            mine = and_(Delivery.id == delivery_id, Delivery.claimed_by == self.token,
-                        Delivery.status.in_(["sending", "uncertain"]))
-            attempts = db.session.scalar(db.select(Delivery.attempts).where(Delivery.id == delivery_id)) or 1
-            values: dict = {"smtp_code": outcome.code, "smtp_reason": outcome.text[:2000]}
+        rows = []
+        for delivery_id, outcome, digest, attempts in self.pending_marks:
+            row = {"did": delivery_id, "token": self.token, "code": outcome.code, "reason": outcome.text[:2000],
+                   "status": outcome.kind, "sent_at": None, "digest": "", "next_at": None}
             if outcome.kind == "sent":
-                values.update(status="sent", sent_at=now, message_sha256=digest)
-                sent_ids.append(delivery_id)
+                row.update(sent_at=now, digest=digest)
+                self.sent_since_flush.append(delivery_id)
             elif outcome.kind == "permanent":
-                values.update(status="failed")
+                row.update(status="failed")
             elif outcome.kind == "uncertain":
-                values.update(status="uncertain", message_sha256=digest)
+                row.update(digest=digest)
             elif attempts >= limit:
-                values.update(status="failed", smtp_reason=(
+                row.update(status="failed", reason=(
                     f"Errore temporaneo ripetuto ({attempts} tentativi): " + outcome.text)[:2000])
             else:
                 delay = schedule[min(attempts - 1, len(schedule) - 1)]
-                values.update(status="queued", next_attempt_at=now + timedelta(seconds=delay))
-            db.session.execute(update(Delivery).where(mine).values(**values))
-        if sent_ids:
-            _mark_documents_sent(sent_ids)
+                row.update(status="queued", next_at=now + timedelta(seconds=delay))
+            rows.append(row)
+        db.session.execute(_MARK, rows)
         self.pending_marks.clear()
 
     def _flush_marks(self) -> None:
-        """Commit outstanding outcomes."""
-        if self.pending_marks:
+        """Commit outstanding outcomes, and record on the documents that they left."""
+        if self.pending_marks or self.sent_since_flush:
             self._apply_marks()
+            if self.sent_since_flush:
+                _mark_documents_sent(self.sent_since_flush)
+                self.sent_since_flush = []
             db.session.commit()
 
     def _reschedule(self, seconds: float) -> None:

@@ -2,11 +2,20 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from dataclasses import dataclass, field
+from email import encoders
+from email.generator import BytesGenerator
+from email.header import Header
 from email.headerregistry import Address
-from email.message import EmailMessage
-from email.policy import SMTP
+from email.mime.application import MIMEApplication
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.policy import compat32
 from email.utils import formataddr
+
+_WIRE = compat32.clone(linesep="\r\n", max_line_length=78)
 
 
 @dataclass
@@ -41,35 +50,65 @@ def _boundary(spec: MessageSpec, part: str) -> str:
     return "=_rcp_" + hashlib.sha256(f"{spec.message_id}:{part}".encode()).hexdigest()[:32]
 
 
+def _header(value: str) -> str | Header:
+    """A header value, RFC 2047-encoded when it is not plain ASCII."""
+    return value if value.isascii() else Header(value, "utf-8")
+
+
+def _addr(name: str, address: str) -> str:
+    """Name <address>, the name encoded when needed."""
+    return formataddr((name, address), charset="utf-8") if name else address
+
+
 def build_message(spec: MessageSpec) -> bytes:
-    """Render the message as wire bytes (CRLF line endings)."""
-    msg = EmailMessage(policy=SMTP)
-    msg["From"] = formataddr((spec.from_name, spec.from_address)) if spec.from_name else spec.from_address
-    msg["To"] = ", ".join(formataddr((name, addr)) if name else addr for name, addr in spec.to)
+    """Render the message as wire bytes (CRLF line endings).
+
+    Built with the classic email.mime classes: several times faster than the header-parsing
+    EmailMessage API, which matters when a worker builds hundreds of messages a second.
+    """
+    text = MIMEText(spec.text or "", "plain", "utf-8")
+    if spec.html:
+        body = MIMEMultipart("alternative", boundary=_boundary(spec, "alt"))
+        body.attach(text)
+        body.attach(MIMEText(spec.html, "html", "utf-8"))
+    else:
+        body = text
+    if spec.attachments:
+        msg = MIMEMultipart("mixed", boundary=_boundary(spec, "mixed"))
+        msg.attach(body)
+        for attachment in spec.attachments:
+            maintype, _, subtype = attachment.content_type.partition("/")
+            part = MIMEApplication(attachment.data, _subtype=subtype or "octet-stream") if maintype in ("", "application") \
+                else MIMEBase(maintype, subtype or "octet-stream")
+            if maintype not in ("", "application"):
+                part.set_payload(attachment.data)
+                encoders.encode_base64(part)
+            part.add_header("Content-Disposition", "attachment", filename=("utf-8", "", attachment.filename)
+                            if not attachment.filename.isascii() else attachment.filename)
+            msg.attach(part)
+    else:
+        msg = body
+    msg["From"] = _addr(spec.from_name, spec.from_address)
+    msg["To"] = ", ".join(_addr(name, addr) for name, addr in spec.to)
     if spec.cc:
         msg["Cc"] = ", ".join(spec.cc)
     if spec.reply_to:
         msg["Reply-To"] = spec.reply_to
-    msg["Subject"] = spec.subject
+    msg["Subject"] = _header(spec.subject)
     msg["Date"] = spec.date
     msg["Message-ID"] = spec.message_id
     for name, value in spec.headers.items():
-        msg[name] = value
-    msg.set_content(spec.text or "", subtype="plain", charset="utf-8")
-    if spec.html:
-        msg.add_alternative(spec.html, subtype="html", charset="utf-8")
-        msg.set_boundary(_boundary(spec, "alt"))
-    for attachment in spec.attachments:
-        maintype, _, subtype = attachment.content_type.partition("/")
-        msg.add_attachment(attachment.data, maintype=maintype or "application",
-                           subtype=subtype or "octet-stream", filename=attachment.filename)
-    if spec.attachments:
-        msg.set_boundary(_boundary(spec, "mixed"))
-        if spec.html:
-            for part in msg.iter_parts():
-                if part.get_content_type() == "multipart/alternative":
-                    part.set_boundary(_boundary(spec, "alt"))
-    return msg.as_bytes(policy=SMTP)
+        msg[name] = _header(value)
+    # Headers first, as a reader expects (the MIME classes add theirs at creation).
+    for name in ("Content-Type", "MIME-Version", "Content-Transfer-Encoding"):
+        values = msg.get_all(name)
+        if values:
+            del msg[name]
+            for value in values:
+                msg[name] = value
+    out = io.BytesIO()
+    BytesGenerator(out, mangle_from_=False, policy=_WIRE).flatten(msg)
+    return out.getvalue()
 
 
 def address_domain(address: str) -> str:

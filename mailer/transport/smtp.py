@@ -15,9 +15,12 @@ import re
 import smtplib
 import socket
 import ssl
+import time
 from dataclasses import dataclass
 
 SMTP_TIMEOUT = 60
+# A connection unused for longer than this is checked with NOOP before it is reused.
+IDLE_CHECK_SECONDS = 20
 
 
 @dataclass
@@ -54,6 +57,8 @@ class SmtpSession:
     def __init__(self, settings: SmtpSettings):
         self.settings = settings
         self.conn: smtplib.SMTP | None = None
+        self.last_used = time.monotonic()
+        self._data_sent = False
 
     def open(self) -> None:
         """Connect, secure and log in."""
@@ -87,10 +92,9 @@ class SmtpSession:
     def send(self, envelope_from: str, recipients: list[str], data: bytes) -> SendOutcome:
         """Send one message; never raises for SMTP or network failures."""
         try:
+            if self.conn is not None and time.monotonic() - self.last_used > IDLE_CHECK_SECONDS and not self._alive():
+                self._drop()
             if self.conn is None:
-                self.open()
-            elif not self._alive():
-                self.close()
                 self.open()
         except smtplib.SMTPAuthenticationError as exc:
             self.conn = None
@@ -102,7 +106,17 @@ class SmtpSession:
         except (OSError, smtplib.SMTPException) as exc:
             self.conn = None
             return SendOutcome("temporary", None, f"Connessione non riuscita: {exc}")
-        return self._transaction(envelope_from, recipients, data)
+        outcome = self._transaction(envelope_from, recipients, data)
+        if outcome.kind == "temporary" and outcome.code is None and self.conn is None and not self._data_sent:
+            # The reused connection had been closed by the server before MAIL: nothing was sent,
+            # so open a new one and try once more straight away.
+            try:
+                self.open()
+            except (OSError, smtplib.SMTPException):
+                return outcome
+            outcome = self._transaction(envelope_from, recipients, data)
+        self.last_used = time.monotonic()
+        return outcome
 
     def _alive(self) -> bool:
         """NOOP to check a reused connection (cheap compared to a failed transaction)."""
@@ -115,6 +129,7 @@ class SmtpSession:
         """MAIL, RCPT, DATA by hand, to know whether the message was fully handed over."""
         conn = self.conn
         assert conn is not None
+        self._data_sent = False
         try:
             code, resp = conn.mail(envelope_from)
             if code != 250:
@@ -144,6 +159,7 @@ class SmtpSession:
         except (OSError, smtplib.SMTPException) as exc:
             self._drop()
             return SendOutcome("temporary", None, f"Errore di rete prima dell'invio: {exc}")
+        self._data_sent = True
         try:
             conn.send(payload)
         except (OSError, smtplib.SMTPException) as exc:
