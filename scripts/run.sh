@@ -99,8 +99,10 @@ else
   say "ATTENZIONE: $CAPTURE_HOST:$CAPTURE_PORT è già occupata: non avvio il server di cattura (ne gira già uno?)"
 fi
 
-# 4. One RQ worker (more can run on other hosts: flask --app app worker).
+# 4. One RQ worker (more can run on other hosts: flask --app app worker), and the scheduler of
+#    recurring jobs (watchdog, scheduled preparations, spool folder, PEC/bounce mailboxes): one per installation.
 start worker "${FLASK[@]}" worker
+start scheduler "${FLASK[@]}" scheduler
 
 # 5. The web app.
 start web .venv/bin/gunicorn --bind "$HOST:$PORT" --workers "${WEB_WORKERS:-2}" --threads 4 \
