@@ -123,7 +123,7 @@ def index():
 def _settings_form(doc_type: DocumentType) -> dict:
     """Current sending settings of a type, as the settings form shows them."""
     return {k: getattr(doc_type, k) for k in ("by_pec", "attach_pdf", "group_per_recipient", "reply_to",
-                                              "cc_address", "account_id")}
+                                              "cc_address", "account_id", "schedule_cron", "auto_approve")}
 
 
 def _render_editor(doc_type: DocumentType, language: str, form: dict, errors=(), settings_errors=None,
@@ -235,6 +235,7 @@ def settings(code: str):
         code, by_pec="by_pec" in request.form, attach_pdf="attach_pdf" in request.form,
         group_per_recipient="group_per_recipient" in request.form, reply_to=request.form.get("reply_to", ""),
         cc_address=request.form.get("cc_address", ""), account_id=account_id,
+        schedule_cron=request.form.get("schedule_cron", ""), auto_approve="auto_approve" in request.form,
     )
     if errors:
         db.session.rollback()
@@ -243,7 +244,8 @@ def settings(code: str):
         typed = {"by_pec": "by_pec" in request.form, "attach_pdf": "attach_pdf" in request.form,
                  "group_per_recipient": "group_per_recipient" in request.form,
                  "reply_to": request.form.get("reply_to", ""), "cc_address": request.form.get("cc_address", ""),
-                 "account_id": account_id}
+                 "account_id": account_id, "schedule_cron": request.form.get("schedule_cron", ""),
+                 "auto_approve": "auto_approve" in request.form}
         return _render_editor(doc_type, language, form, settings_errors=errors, settings_form=typed, status=422)
     db.session.commit()
     flash(f"Impostazioni di invio di «{doc_type.name}» salvate.", "success")

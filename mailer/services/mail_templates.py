@@ -1003,8 +1003,12 @@ _EMAIL_RE = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
 
 
 def update_sending_settings(type_code: str, *, by_pec: bool, attach_pdf: bool, group_per_recipient: bool,
-                            reply_to: str, cc_address: str, account_id: int | None) -> dict[str, str]:
-    """Validate and apply a type's sending settings; returns {field: Italian error} (nothing written then)."""
+                            reply_to: str, cc_address: str, account_id: int | None,
+                            schedule_cron: str | None = None, auto_approve: bool | None = None) -> dict[str, str]:
+    """Validate and apply a type's sending settings; returns {field: Italian error} (nothing written then).
+
+    schedule_cron / auto_approve (automatic preparation) are left unchanged when None.
+    """
     doc_type = db.session.get(DocumentType, type_code)
     if doc_type is None:
         raise LookupError(type_code)
@@ -1023,10 +1027,20 @@ def update_sending_settings(type_code: str, *, by_pec: bool, attach_pdf: bool, g
         elif account.is_pec:
             errors["account_id"] = ("Scegli un account ordinario: l'account PEC viene scelto da solo quando il "
                                     "destinatario è PEC e il tipo va per PEC.")
+    if schedule_cron is not None:
+        from .schedules import validate_cron
+        schedule_cron = " ".join(schedule_cron.split())
+        problem = validate_cron(schedule_cron)
+        if problem:
+            errors["schedule_cron"] = problem
     if errors:
         return errors
     before = {k: getattr(doc_type, k) for k in ("by_pec", "attach_pdf", "group_per_recipient", "reply_to",
-                                                 "cc_address", "account_id")}
+                                                 "cc_address", "account_id", "schedule_cron", "auto_approve")}
+    if schedule_cron is not None:
+        doc_type.schedule_cron = schedule_cron
+    if auto_approve is not None:
+        doc_type.auto_approve = bool(auto_approve)
     doc_type.by_pec = bool(by_pec)
     doc_type.attach_pdf = bool(attach_pdf)
     doc_type.group_per_recipient = bool(group_per_recipient)

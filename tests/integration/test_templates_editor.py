@@ -183,12 +183,19 @@ def test_sending_settings_are_saved(client, auth, app):
         t = db.session.get(DocumentType, "DDT")
         assert (t.by_pec, t.attach_pdf, t.group_per_recipient, t.reply_to, t.cc_address, t.account_id) == \
             (True, False, True, "logistica@esempio.it", "archivio@esempio.it", account_id)
+        assert (t.schedule_cron, t.auto_approve) == ("", False)
+    client.post("/modelli/DDT/impostazioni", data={"language": "it", "schedule_cron": " 0  18 * * 1-5 ",
+                                                   "auto_approve": "on"})
+    with app.app_context():
+        t = db.session.get(DocumentType, "DDT")
+        assert (t.schedule_cron, t.auto_approve) == ("0 18 * * 1-5", True)
 
 
 @pytest.mark.parametrize("data, message", [
     ({"reply_to": "non-un-indirizzo"}, "Indirizzo di risposta non valido"),
     ({"cc_address": "a@b.it, c@d.it"}, "Indirizzo in copia non valido"),
     ({"account_id": "999"}, "Account inesistente"),
+    ({"schedule_cron": "ogni sera"}, "Pianificazione non valida"),
 ])
 def test_sending_settings_errors_write_nothing(client, auth, app, data, message):
     """An invalid field: 422 with the message next to it, and nothing written."""
@@ -198,7 +205,7 @@ def test_sending_settings_errors_write_nothing(client, auth, app, data, message)
     assert message in response.get_data(as_text=True)
     with app.app_context():
         t = db.session.get(DocumentType, "FATTURA")
-        assert (t.by_pec, t.reply_to, t.cc_address, t.account_id) == (False, "", "", None)
+        assert (t.by_pec, t.reply_to, t.cc_address, t.account_id, t.schedule_cron) == (False, "", "", None, "")
 
 
 def test_pec_account_cannot_be_bound_to_a_type(client, auth, app):
