@@ -16,6 +16,7 @@ BLUEPRINTS: list[tuple[str, str | None]] = [
     ("mailer.auth.routes", "/auth"),
     ("mailer.main.routes", None),
     ("mailer.admin.routes", "/admin"),
+    ("mailer.auditlog.routes", "/admin/registro"),
     ("mailer.mailtemplates.routes", "/modelli"),
     ("mailer.contacts.routes", "/anagrafiche"),
     ("mailer.batches.routes", "/invii"),

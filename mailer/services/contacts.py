@@ -533,12 +533,21 @@ def _assign(contact: Contact, clean: dict, types: dict[str, DocumentType] | None
 
 
 def _record(contact: Contact, action: str, before: dict[str, str], after: dict[str, str],
-            levels: tuple[int, ...], user: Any) -> ContactChange | None:
-    """Add a history entry with the fields that changed (None when nothing did)."""
+            levels: tuple[int, ...], user: Any, audited: bool = True) -> ContactChange | None:
+    """Add a history entry with the fields that changed (None when nothing did), and an audit event.
+
+    The audit event names the changed fields only, never their values: the audit log is read by
+    administrators whose clearance may be lower than the contact's level. Imports pass
+    audited=False (they write one audit event for the whole file).
+    """
     changes = {k: [before.get(k, ""), after.get(k, "")] for k in FIELD_LABELS
                if before.get(k, "") != after.get(k, "")}
     if not changes and action == "update":
         return None
+    if audited:
+        from .audit import audit
+        audit(f"contact.{action}", contact, user=user, party_id=contact.party_id, fields=sorted(changes),
+              privacy_level=max(levels))
     changes["_contact"] = contact_label(contact)
     entry = ContactChange(contact_id=contact.id, party_id=contact.party_id, action=action,
                           user_id=getattr(user, "id", None), changes=json.dumps(changes, ensure_ascii=False),
@@ -547,25 +556,27 @@ def _record(contact: Contact, action: str, before: dict[str, str], after: dict[s
     return entry
 
 
-def create_contact(party: Party, clean: dict, user: Any, types: dict[str, DocumentType] | None = None) -> Contact:
+def create_contact(party: Party, clean: dict, user: Any, types: dict[str, DocumentType] | None = None,
+                   audited: bool = True) -> Contact:
     """Add a contact to the party and record its creation (the caller commits)."""
     contact = Contact(party_id=party.id)
     contact.party = party
     db.session.add(contact)
     _assign(contact, clean, types)
     db.session.flush()
-    _record(contact, "create", {}, contact_snapshot(contact), (contact.privacy_level,), user)
+    _record(contact, "create", {}, contact_snapshot(contact), (contact.privacy_level,), user, audited)
     return contact
 
 
-def update_contact(contact: Contact, clean: dict, user: Any, types: dict[str, DocumentType] | None = None) -> bool:
+def update_contact(contact: Contact, clean: dict, user: Any, types: dict[str, DocumentType] | None = None,
+                   audited: bool = True) -> bool:
     """Apply validated values and record what changed; True when anything did (the caller commits)."""
     before = contact_snapshot(contact)
     old_level = contact.privacy_level
     _assign(contact, clean, types)
     db.session.flush()
     return _record(contact, "update", before, contact_snapshot(contact),
-                   (old_level, contact.privacy_level), user) is not None
+                   (old_level, contact.privacy_level), user, audited) is not None
 
 
 def delete_contact(contact: Contact, user: Any) -> None:

@@ -372,11 +372,11 @@ def import_contacts(data: bytes, filename: str, user: Any = None, clearance: int
         if plan else {}
     for party_id, contact, clean, keep_types in plan:
         if contact is None:
-            create_contact(party_objs[party_id], clean, user, types)
+            create_contact(party_objs[party_id], clean, user, types, audited=False)
         else:
             if keep_types:
                 clean = {**clean, "document_types": sorted(contact.document_type_codes)}
-            if update_contact(contact, clean, user, types):
+            if update_contact(contact, clean, user, types, audited=False):
                 report.updated += 1
             else:
                 report.unchanged += 1
