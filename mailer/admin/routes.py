@@ -9,7 +9,7 @@ from flask_login import current_user
 from ..extensions import db, htmx
 from ..models import DocumentType, MailAccount, User
 from ..reference import PRIVACY_LEVELS, ROLES
-from ..security import require_roles
+from ..security import clearance, require_roles
 from ..services import accounts as account_service
 from ..services import company as company_service
 from ..services.audit import audit
@@ -304,6 +304,13 @@ def account_test(account_id: int):
 def _capture_dir() -> str:
     """Where the capture server keeps its messages."""
     return current_app.config["CAPTURE_DIR"]
+
+
+@bp.before_request
+def captured_needs_top_clearance():
+    """Captured messages are whole e-mails to any recipient: only an admin at the highest privacy level reads them."""
+    if (request.endpoint or "").startswith("admin.captured") and clearance() < max(lvl for lvl, _n in PRIVACY_LEVELS):
+        abort(403)
 
 
 @bp.route("/captured")

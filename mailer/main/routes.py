@@ -22,18 +22,20 @@ def dashboard():
         .group_by(DocumentType.code, DocumentType.name, DocumentType.position)
         .order_by(DocumentType.position)
     ).all()
-    waiting = db.session.scalars(
-        db.select(Batch).where(Batch.status == "ready").order_by(Batch.created_at.desc()).limit(10)
-    ).all()
-    recent = db.session.scalars(
+    waiting = [b for b in db.session.scalars(
+        db.select(Batch).where(Batch.status == "ready").order_by(Batch.created_at.desc()).limit(100)
+    ) if _may_see_batch(b)][:10]
+    recent = [b for b in db.session.scalars(
         db.select(Batch).where(Batch.status.in_(["sending", "done", "cancelled"]))
-        .order_by(Batch.created_at.desc()).limit(5)
-    ).all()
+        .order_by(Batch.created_at.desc()).limit(100)
+    ) if _may_see_batch(b)][:5]
     outcome = {}
     if recent:
+        # Counted within the user's clearance, as everywhere else: hidden recipients are not counted.
         rows = db.session.execute(
             db.select(Delivery.batch_id, Delivery.status, db.func.count(Delivery.id))
-            .where(Delivery.batch_id.in_([b.id for b in recent]))
+            .where(Delivery.batch_id.in_([b.id for b in recent]),
+                   Delivery.privacy_level <= current_user.privacy_clearance)
             .group_by(Delivery.batch_id, Delivery.status)
         ).all()
         for batch_id, status, count in rows:
@@ -42,6 +44,15 @@ def dashboard():
     return render_template("main/dashboard.html", unsent=unsent, waiting=waiting, recent=recent, outcome=outcome,
                            chart=last_30_days(current_user), type_names=dict(
                                db.session.execute(db.select(DocumentType.code, DocumentType.name)).all()))
+
+
+def _may_see_batch(batch: Batch) -> bool:
+    """The batches page's rule: office roles see the batches of types they may send, sales their campaigns."""
+    if current_user.has_role("admin"):
+        return True
+    if not current_user.has_role("operator", "manager"):
+        return current_user.has_role("sales") and batch.kind == "campaign"
+    return not batch.type_codes or any(current_user.may_send(code) for code in batch.type_codes)
 
 
 def health_report() -> tuple[dict, bool]:

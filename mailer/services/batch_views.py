@@ -114,10 +114,12 @@ def _export_row(record: dict) -> list:
     def when(value):
         from datetime import datetime
         return it_datetime(datetime.fromisoformat(value)) if value else ""
-    return [record["recipient"], record["name"], record["party"], record["documents"], record["state_it"],
-            record["account"], record["attempts"], record["smtp_code"] or "", record["reason"], record["message_id"],
-            when(record["sent_at"]), when(record["pec_accepted_at"]), when(record["pec_delivered_at"]),
-            when(record["pec_failed_at"]), when(record["bounced_at"])]
+    from .contacts import _safe_cell  # names and server answers come from outside: no formulas in Excel
+    return [_safe_cell(v) for v in (
+        record["recipient"], record["name"], record["party"], record["documents"], record["state_it"],
+        record["account"], record["attempts"], record["smtp_code"] or "", record["reason"], record["message_id"],
+        when(record["sent_at"]), when(record["pec_accepted_at"]), when(record["pec_delivered_at"]),
+        when(record["pec_failed_at"]), when(record["bounced_at"]))]
 
 
 def export_csv(batch_id: int, user) -> bytes:
