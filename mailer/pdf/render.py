@@ -7,6 +7,7 @@ from datetime import date
 from decimal import Decimal
 
 from flask import current_app
+from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..models import Blob, Company, Document
@@ -186,14 +187,34 @@ def _stamp(document: Document) -> bytes:
     return document.date.strftime("%Y%m%d000000").encode()
 
 
+def _preload(documents: list[Document], chunk: int = 500) -> None:
+    """Load the documents' rows and lines in a few queries instead of one or two per document.
+
+    Refreshes expired instances (e.g. after a commit) and fills their not yet loaded ``lines``; pending
+    changes are flushed first (autoflush), as a lazy load would do.
+    """
+    ids = [d.id for d in documents if d.id is not None]
+    for start in range(0, len(ids), chunk):
+        db.session.scalars(db.select(Document).where(Document.id.in_(ids[start:start + chunk]))
+                           .options(selectinload(Document.lines))).unique().all()
+
+
 def render_documents(documents: list[Document]) -> list[bytes]:
-    """Render several documents to PDFs (same order); the bytes depend only on each document."""
+    """Render several documents to PDFs (same order); the bytes depend only on each document.
+
+    The HTML of each document is produced while wkhtmltopdf already converts the previous ones.
+    """
     from ..services.reference import get_company
+    documents = list(documents)
+    if not documents:
+        return []
     company = get_company()
     logo = logo_data_uri(company)
-    pages = [render_document_html(d, company, logo) for d in documents]
-    return html_to_pdfs(pages, processes=int(current_app.config.get("PDF_PROCESSES", 2)),
-                        binary=current_app.config.get("WKHTMLTOPDF"), stamps=[_stamp(d) for d in documents])
+    _preload(documents)
+    stamps = [_stamp(d) for d in documents]
+    pages = (render_document_html(d, company, logo) for d in documents)
+    return html_to_pdfs(pages, count=len(documents), processes=int(current_app.config.get("PDF_PROCESSES", 2)),
+                        binary=current_app.config.get("WKHTMLTOPDF"), stamps=stamps)
 
 
 def render_document_pdf(document: Document) -> bytes:

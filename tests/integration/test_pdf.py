@@ -157,3 +157,79 @@ def test_documents_page_needs_office_role(client, auth):
     """Sales users do not see the documents area."""
     auth.login("sales")
     assert client.get("/documenti/").status_code == 403
+
+
+def fonts_of(pdf: bytes) -> set[str]:
+    """BaseFont names of the fonts embedded in a PDF."""
+    import re
+    return {m.decode() for m in re.findall(rb"/BaseFont /([A-Za-z0-9+-]+)", pdf)}
+
+
+def test_same_bytes_whatever_the_batch_process_or_position(app_ctx, app):
+    """A document's PDF does not depend on its neighbours (also ones using other glyphs), on how many
+    processes render the batch, nor on its position in it; each PDF has exactly its own pages and text."""
+    from mailer.pdf import render_document_pdf, render_documents
+    plain = make_party()
+    odd = make_party(code="C0002", name="Đorđević Ωmega Жук Ærø Ça§ € ¾")  # other glyphs in the subset fonts
+    docs = [make_invoice(plain, number="Q-1001", lines=3),
+            make_invoice(odd, number="Q-1002", lines=60),   # several pages
+            make_invoice(plain, number="Q-1003", lines=12),
+            make_invoice(odd, number="Q-1004", lines=1)]
+    db.session.commit()
+    alone = [render_document_pdf(d) for d in docs]
+    pages_alone = [len(PdfReader(io.BytesIO(p)).pages) for p in alone]
+    assert pages_alone[1] >= 2 and pages_alone[0] == 1
+    for processes in (1, 2, 3):
+        app.config["PDF_PROCESSES"] = processes
+        for order in ([0, 1, 2, 3], [3, 2, 1, 0], [1, 3], [2, 0, 2]):
+            batch = render_documents([docs[i] for i in order])
+            assert [alone[i] for i in order] == batch, (processes, order)
+    for i, pdf in enumerate(alone):
+        text = text_of(pdf)
+        assert f"Q-100{i + 1}" in text and "Totale documento" in text
+        assert not any(f"Q-100{j + 1}" in text for j in range(4) if j != i)
+    assert "Đorđević Ωmega Жук Ærø Ça§" in text_of(alone[1])
+
+
+def test_pdfs_embed_the_unhinted_subset_fonts_with_fallback(app_ctx):
+    """The templates' text is set in Recapito Sans (ours, shipped); a character outside its subset falls
+    back to DejaVu Sans and is not lost."""
+    from mailer.pdf import html_to_pdfs, render_document_pdf
+    party = make_party()
+    document = make_invoice(party, number="F-FONT", lines=2)
+    db.session.commit()
+    assert fonts_of(render_document_pdf(document)) == {"RecapitoSans", "RecapitoSans-Bold"}
+    html = ('<html><head><meta charset="utf-8"></head><body style="font-family: \'Recapito Sans\', \'DejaVu Sans\'">'
+            '<p>Prezzo 10 € – Armeno: Աբգ</p></body></html>')
+    [pdf] = html_to_pdfs([html])
+    assert {"RecapitoSans", "DejaVuSans"} <= fonts_of(pdf)
+    assert "Prezzo 10 € – Armeno: Աբգ" in text_of(pdf)
+
+
+def test_pages_can_be_streamed_from_a_generator(app_ctx):
+    """html_to_pdfs takes a generator (pages are converted while the next ones are produced)."""
+    from mailer.pdf import html_to_pdfs
+    produced = []
+
+    def pages():
+        for n in range(5):
+            produced.append(n)
+            yield f"<html><body><p>Pagina numero {n}</p></body></html>"
+
+    pdfs = html_to_pdfs(pages(), processes=2)
+    assert produced == [0, 1, 2, 3, 4] and len(pdfs) == 5
+    for n, pdf in enumerate(pdfs):
+        assert f"Pagina numero {n}" in text_of(pdf)
+    assert html_to_pdfs(iter([])) == []
+
+
+def test_a_failing_wkhtmltopdf_is_reported(app_ctx, tmp_path):
+    """A converter that dies is an error naming its exit code, never a silently missing PDF."""
+    from mailer.pdf import PdfRenderError, html_to_pdfs
+    fake = tmp_path / "wkhtmltopdf"
+    fake.write_text("#!/bin/sh\necho 'rotto' >&2\nexit 3\n")
+    fake.chmod(0o755)
+    with pytest.raises(PdfRenderError, match="codice 3"):
+        html_to_pdfs([f"<p>{n}</p>" * 2000 for n in range(300)], binary=str(fake))
+    with pytest.raises(PdfRenderError, match="codice 3"):
+        html_to_pdfs(["<p>uno</p>"], binary=str(fake))
