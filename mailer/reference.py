@@ -17,6 +17,8 @@ DOCUMENT_TYPES: list[tuple[str, str, str, str, bool]] = [
     ("GENERICO", "Documento generico", "Generic document", "any", False),
 ]
 DOCUMENT_TYPE_CODES = [row[0] for row in DOCUMENT_TYPES]
+# Types whose documents for the same recipient go in one e-mail by default (the day's DDTs).
+GROUPED_BY_DEFAULT = {"DDT"}
 
 # code, Italian name, default document types received
 CONTACT_FUNCTIONS: list[tuple[str, str, list[str]]] = [

@@ -48,6 +48,14 @@ def _migrate(url: str, instance: Path) -> None:
     app = create_app({**_config_dict(), "SQLALCHEMY_DATABASE_URI": url, "INSTANCE_PATH": str(instance)})
     with app.app_context():
         upgrade()
+        if url.startswith("sqlite"):
+            # The template is copied file by file: everything must be in the main file, not in a WAL.
+            with _db.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+                conn.exec_driver_sql("PRAGMA journal_mode=DELETE")
+        types = _db.session.scalar(sa.text("SELECT count(*) FROM document_types"))
+        assert types == 12, f"the migrated template has {types} document types"
+        _db.session.remove()
         _db.engine.dispose()
 
 

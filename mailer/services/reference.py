@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..extensions import db
 from ..models import Company, ContactFunction, DocumentType
-from ..reference import CONTACT_FUNCTIONS, DOCUMENT_TYPES
+from ..reference import CONTACT_FUNCTIONS, DOCUMENT_TYPES, GROUPED_BY_DEFAULT
 
 
 def ensure_reference_data() -> None:
@@ -13,7 +13,7 @@ def ensure_reference_data() -> None:
         if code not in existing:
             db.session.add(DocumentType(code=code, name=name, name_en=name_en, counterpart=counterpart,
                                         by_pec=by_pec, position=position,
-                                        commercial=False))
+                                        group_per_recipient=code in GROUPED_BY_DEFAULT, commercial=False))
     db.session.flush()
     types = {t.code: t for t in db.session.scalars(db.select(DocumentType))}
     functions = {f.code for f in db.session.scalars(db.select(ContactFunction))}

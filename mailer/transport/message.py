@@ -12,10 +12,22 @@ from email.mime.application import MIMEApplication
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from email.policy import compat32
+from email._policybase import Compat32
 from email.utils import formataddr
 
-_WIRE = compat32.clone(linesep="\r\n", max_line_length=78)
+
+class _WirePolicy(Compat32):
+    """compat32 generation with CRLF; plain ASCII headers are left on one line (up to the 998
+    limit of RFC 5322) instead of being folded right after the name when a token is long (URLs)."""
+
+    def _fold(self, name, value, sanitize):
+        """Fold only what needs it: encoded (non-ASCII) values and overlong lines."""
+        if isinstance(value, str) and value.isascii() and "\n" not in value and len(name) + len(value) + 2 <= 998:
+            return f"{name}: {value}{self.linesep}"
+        return super()._fold(name, value, sanitize)
+
+
+_WIRE = _WirePolicy(linesep="\r\n", max_line_length=78)
 
 
 @dataclass
