@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from flask import Flask, flash, render_template, request, session
 from flask_login import current_user, logout_user
 from flask_wtf.csrf import CSRFError
+from werkzeug.routing import IntegerConverter
 
 from . import formatting
 from .reference import PARTY_KIND_NAMES, PRIVACY_NAMES, ROLE_NAMES
@@ -32,10 +33,18 @@ CSP = (
 )
 
 
+class BoundedIntConverter(IntegerConverter):
+    """<int:…> that never matches beyond a 64-bit integer: such ids answer 404, not a database overflow (500)."""
+
+    def __init__(self, map, fixed_digits=0, min=None, max=2**63 - 1, signed=False):  # noqa: A002 (werkzeug's names)
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
 def register_web(app: Flask) -> None:
     """Register blueprints, request hooks, template helpers and error handlers."""
     import importlib
 
+    app.url_map.converters["int"] = BoundedIntConverter  # before any rule is added
     for module_name, prefix in BLUEPRINTS:
         module = importlib.import_module(module_name)
         app.register_blueprint(module.bp, url_prefix=prefix)
@@ -43,6 +52,8 @@ def register_web(app: Flask) -> None:
     @app.before_request
     def login_gate():
         """Every endpoint needs a login unless it is declared public."""
+        if request.routing_exception is not None:
+            return None  # no such URL (404) or method (405): the error answers, in JSON under /api/
         endpoint = request.endpoint or ""
         if endpoint in PUBLIC_ENDPOINTS or request.blueprint in PUBLIC_BLUEPRINTS:
             return None

@@ -15,9 +15,25 @@ def _json(schema: dict) -> dict:
 def openapi_spec(server_url: str) -> dict:
     """The spec as a dict."""
     error = {"description": "Errore", **_json(_ref("Error"))}
-    errors = {"401": error, "403": error, "413": error, "422": error}
+    # 400 bad JSON or parameter, 401 token, 403 scope, 413 too large, 415 not JSON, 422 invalid fields.
+    errors = {"400": error, "401": error, "403": error, "413": error, "415": error, "422": error}
     money = {"type": "string", "pattern": r"^-?\d+(\.\d+)?$", "example": "1234.50"}
-    return {
+    document_in = {"type": "object", "required": ["type", "number", "date", "party_code"], "properties": {
+        "type": {"type": "string", "enum": DOCUMENT_TYPE_CODES},
+        "number": {"type": "string", "maxLength": 40}, "date": {"type": "string", "format": "date"},
+        "year": {"type": "integer", "description": "predefinito: anno della data"},
+        "party_code": {"type": "string", "description": "codice anagrafica del gestionale"},
+        "currency": {"type": "string", "example": "EUR"},
+        "total_net": money, "total_vat": money, "total": money, "open_amount": money,
+        "due_dates": {"type": "array", "items": {"type": "object", "properties": {
+            "date": {"type": "string", "format": "date"}, "amount": money, "method": {"type": "string"}}}},
+        "lines": {"type": "array", "maxItems": 5000, "items": _ref("Line")},
+        "extra": {"type": "object", "description": "dati per il modello PDF: vat_summary, payment_terms, "
+                  "notes, open_items (estratto conto), overdue_items (sollecito), protocol e ceiling "
+                  "(dichiarazione d'intento), destination, valid_until, delivery_date, subject/body…"},
+        "pdf_base64": {"type": "string", "format": "byte",
+                       "description": "il PDF del gestionale; senza, Recapito lo genera dal modello"}}}
+    spec = {
         "openapi": "3.0.3",
         "info": {"title": "Recapito API", "version": "1.0",
                  "description": "API del gestionale verso Recapito: documenti (con righe e PDF opzionale), "
@@ -39,25 +55,17 @@ def openapi_spec(server_url: str) -> dict:
                     "description": {"type": "string"}, "quantity": money, "unit": {"type": "string", "maxLength": 10},
                     "unit_price": money, "discount_pct": money, "vat_rate": money,
                     "amount": {**money, "description": "predefinito: quantità × prezzo − sconto"}}},
-                "DocumentIn": {"type": "object", "required": ["type", "number", "date", "party_code"], "properties": {
-                    "type": {"type": "string", "enum": DOCUMENT_TYPE_CODES},
-                    "number": {"type": "string", "maxLength": 40}, "date": {"type": "string", "format": "date"},
-                    "year": {"type": "integer", "description": "predefinito: anno della data"},
-                    "party_code": {"type": "string", "description": "codice anagrafica del gestionale"},
-                    "currency": {"type": "string", "example": "EUR"},
-                    "total_net": money, "total_vat": money, "total": money, "open_amount": money,
-                    "due_dates": {"type": "array", "items": {"type": "object", "properties": {
-                        "date": {"type": "string", "format": "date"}, "amount": money, "method": {"type": "string"}}}},
-                    "lines": {"type": "array", "maxItems": 5000, "items": _ref("Line")},
-                    "extra": {"type": "object", "description": "dati per il modello PDF: vat_summary, payment_terms, "
-                              "notes, open_items (estratto conto), overdue_items (sollecito), protocol e ceiling "
-                              "(dichiarazione d'intento), destination, valid_until, delivery_date, subject/body…"},
-                    "pdf_base64": {"type": "string", "format": "byte",
-                                   "description": "il PDF del gestionale; senza, Recapito lo genera dal modello"}}},
-                "Document": {"allOf": [_ref("DocumentIn"), {"type": "object", "properties": {
-                    "id": {"type": "integer"}, "has_pdf": {"type": "boolean"}, "pdf_sha256": {"type": "string"},
-                    "pdf_rendered": {"type": "boolean"}, "sent_at": {"type": "string", "format": "date-time"},
-                    "source": {"type": "string"}}}]},
+                "DocumentIn": document_in,
+                # The answer: what was sent in, plus what Recapito knows (null where nothing is known yet).
+                "Document": {"type": "object", "required": ["id", "type", "number", "year", "date"], "properties": {
+                    **{k: v for k, v in document_in["properties"].items() if k not in ("pdf_base64", "open_amount")},
+                    "open_amount": {**money, "nullable": True}, "party_code": {"type": "string", "nullable": True},
+                    "id": {"type": "integer"}, "has_pdf": {"type": "boolean"},
+                    "pdf_sha256": {"type": "string", "nullable": True}, "pdf_rendered": {"type": "boolean"},
+                    "sent_at": {"type": "string", "format": "date-time", "nullable": True},
+                    "source": {"type": "string"},
+                    "attachments": {"type": "array", "items": {"type": "object", "properties": {
+                        "filename": {"type": "string"}, "sha256": {"type": "string"}}}}}},
                 "Party": {"type": "object", "required": ["code", "name"], "properties": {
                     "code": {"type": "string", "maxLength": 32}, "name": {"type": "string"},
                     "kind": {"type": "string", "enum": ["customer", "supplier", "both"]},
@@ -86,14 +94,15 @@ def openapi_spec(server_url: str) -> dict:
                         "responses": {"200": {"description": "ok"}, **errors}}},
             "/documents/{id}": {"get": {"summary": "Un documento", "parameters": [
                 {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
-                "responses": {"200": {"description": "ok", **_json(_ref("Document"))}, "404": error}}},
+                "responses": {"200": {"description": "ok", **_json(_ref("Document"))}, "404": error, **errors}}},
             "/documents/{type}/{year}/{number}": {"get": {"summary": "Un documento per chiave del gestionale",
                 "parameters": [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
                                for n in ("type", "year", "number")],
-                "responses": {"200": {"description": "ok", **_json(_ref("Document"))}, "404": error}}},
+                "responses": {"200": {"description": "ok", **_json(_ref("Document"))}, "404": error, **errors}}},
             "/documents/{id}/pdf": {"get": {"summary": "Il PDF del documento (generato se manca)", "parameters": [
                 {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
-                "responses": {"200": {"description": "PDF", "content": {"application/pdf": {}}}, "404": error}}},
+                "responses": {"200": {"description": "PDF", "content": {"application/pdf": {}}}, "404": error,
+                              "503": error, **errors}}},
             "/parties": {
                 "post": {"summary": "Crea o aggiorna un'anagrafica per codice; ambito parties:write",
                          "requestBody": {"required": True, **_json(_ref("Party"))},
@@ -103,15 +112,19 @@ def openapi_spec(server_url: str) -> dict:
                         "responses": {"200": {"description": "ok"}, **errors}}},
             "/parties/{code}": {"get": {"summary": "Un'anagrafica", "parameters": [
                 {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "responses": {"200": {"description": "ok", **_json(_ref("Party"))}, "404": error}}},
+                "responses": {"200": {"description": "ok", **_json(_ref("Party"))}, "404": error, **errors}}},
             "/parties/{code}/contacts": {
                 "get": {"summary": "Contatti fino al livello di riservatezza del token; ambito contacts:read",
                         "parameters": [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],
-                        "responses": {"200": {"description": "ok"}, **errors}},
+                        "responses": {"200": {"description": "ok"}, "404": error, **errors}},
                 "post": {"summary": "Crea o aggiorna un contatto (per codice o e-mail); ambito contacts:write",
                          "parameters": [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],
                          "requestBody": {"required": True, **_json(_ref("Contact"))},
                          "responses": {"201": {"description": "creato"}, "200": {"description": "aggiornato"},
-                                       "409": error, **errors}}},
+                                       "404": error, "409": error, **errors}}},
         },
     }
+    for path in ("/documents", "/parties", "/parties/{code}/contacts"):  # PUT is an alias of POST
+        post = spec["paths"][path]["post"]
+        spec["paths"][path]["put"] = {**post, "summary": post["summary"] + " (PUT equivale a POST)"}
+    return spec

@@ -142,10 +142,15 @@ def read_table(data: bytes, filename: str) -> Iterator[tuple[int, list[str]]]:
             workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         except Exception as exc:  # openpyxl raises many types for a damaged file
             raise ImportFileError(f"Il file XLSX non si apre ({type(exc).__name__}): è un foglio Excel valido?") from exc
-        sheet = workbook.worksheets[0]
-        for number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
-            yield number, [_cell(v) for v in row]
-        workbook.close()
+        try:
+            sheet = workbook.worksheets[0]
+            rows = [[_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+        except Exception as exc:  # a workbook that opens may still be damaged inside its sheet
+            raise ImportFileError(f"Il foglio del file XLSX è danneggiato ({type(exc).__name__}): "
+                                  "salvalo di nuovo da Excel e riprova.") from exc
+        finally:
+            workbook.close()
+        yield from enumerate(rows, start=1)
         return
     if not (name.endswith(".csv") or name.endswith(".txt")):
         raise ImportFileError("Formato non supportato: carica un file .csv o .xlsx.")
@@ -155,6 +160,9 @@ def read_table(data: bytes, filename: str) -> Iterator[tuple[int, list[str]]]:
             break
         except UnicodeDecodeError:
             continue
+    else:  # cp1252 leaves five byte values undefined: such a file is not text
+        raise ImportFileError("Il file non è un testo CSV leggibile (né UTF-8 né Windows-1252): "
+                              "esportalo di nuovo dal gestionale come CSV.")
     first_line = text.split("\n", 1)[0]
     delimiter = max([";", ",", "\t", "|"], key=first_line.count)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
