@@ -44,7 +44,7 @@ def create_app(test_config: dict[str, Any] | type | None = None) -> Flask:
     db.init_app(app)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         with app.app_context():
-            _tune_sqlite(db.engine)
+            _tune_sqlite(db.engine, int(app.config.get("SQLITE_BUSY_TIMEOUT_MS", 15000)))
     migrate.init_app(app, db, directory=os.path.join(root, "migrations"), render_as_batch=True)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -76,7 +76,7 @@ def _check_production(app: Flask) -> None:
         )
 
 
-def _tune_sqlite(engine) -> None:
+def _tune_sqlite(engine, busy_timeout_ms: int = 15000) -> None:
     """SQLite like a server database: WAL (readers do not block the writer), a busy timeout, foreign keys."""
     from sqlalchemy import event
 
@@ -85,7 +85,7 @@ def _tune_sqlite(engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=15000")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 

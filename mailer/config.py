@@ -33,8 +33,9 @@ class Config:
     REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     RQ_QUEUE = os.environ.get("RQ_QUEUE", "recapito")
 
-    MAIL_SERVER = os.environ.get("MAIL_SERVER", "127.0.0.1")
-    MAIL_PORT = _int("MAIL_PORT", 2525)
+    # Service mail (batch summaries): by default the local capture server, like the demo accounts.
+    MAIL_SERVER = os.environ.get("MAIL_SERVER", os.environ.get("CAPTURE_SMTP_HOST", "127.0.0.1"))
+    MAIL_PORT = _int("MAIL_PORT", _int("CAPTURE_SMTP_PORT", 2525))
     MAIL_USE_TLS = _bool("MAIL_USE_TLS", False)
     MAIL_USE_SSL = _bool("MAIL_USE_SSL", False)
     MAIL_USERNAME = os.environ.get("MAIL_USERNAME")
@@ -73,6 +74,12 @@ class Config:
     SEND_MAX_ATTEMPTS = _int("SEND_MAX_ATTEMPTS", 4)
     # A sender that has not refreshed its heartbeat for this long is dead: its claim becomes uncertain.
     SENDER_HEARTBEAT_SECONDS = _int("SENDER_HEARTBEAT_SECONDS", 60)
+    # A sender waits this long for a database that does not answer (restart, lock) before giving up.
+    SENDER_DB_WAIT_SECONDS = _int("SENDER_DB_WAIT_SECONDS", 120)
+    # SMTP socket timeout: a server silent for longer after the final dot leaves the message "uncertain".
+    SMTP_TIMEOUT = _int("SMTP_TIMEOUT", 60)
+    # How long a SQLite statement waits for a lock held by another connection before failing.
+    SQLITE_BUSY_TIMEOUT_MS = _int("SQLITE_BUSY_TIMEOUT_MS", 15000)
     SPOOL_DIR = os.environ.get("SPOOL_DIR", "")  # default: <instance>/spool
     # Delivery tracking: IMAP reading of PEC receipts and bounces.
     IMAP_POLL_SECONDS = _int("IMAP_POLL_SECONDS", 120)

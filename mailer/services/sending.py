@@ -21,13 +21,14 @@ from email.utils import format_datetime, make_msgid
 
 from flask import current_app
 from sqlalchemy import bindparam, func, or_, update
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..models import Batch, Blob, Delivery, Document, MailAccount, delivery_documents, utcnow
 from ..queue import get_queue, get_redis
 from ..transport.message import Attachment, MessageSpec, address_domain, build_message
-from ..transport.smtp import SendOutcome, SmtpSession, SmtpSettings
+from ..transport.smtp import SMTP_TIMEOUT, SendOutcome, SmtpSession, SmtpSettings
 from .audit import audit
 from .crypto import decrypt_secret
 
@@ -56,6 +57,18 @@ class SendingError(Exception):
 def _heartbeat_seconds() -> int:
     """How long a sender's heartbeat lives without being refreshed."""
     return int(current_app.config.get("SENDER_HEARTBEAT_SECONDS", 60))
+
+
+def _db_wait_seconds() -> float:
+    """How long a sender waits for an unavailable database before it gives up (its claims stay safe)."""
+    return float(current_app.config.get("SENDER_DB_WAIT_SECONDS", 120))
+
+
+def _database_unavailable(exc: Exception) -> bool:
+    """True for errors that say the database cannot be reached or is locked, not that a statement is wrong."""
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 def backoff_schedule() -> list[int]:
@@ -194,7 +207,8 @@ def dispatch(batch_id: int) -> int:
 def _settings(account: MailAccount) -> SmtpSettings:
     """SMTP settings of an account, with the password decrypted."""
     return SmtpSettings(host=account.host, port=account.port, tls_mode=account.tls_mode,
-                        username=account.username, password=decrypt_secret(account.password_encrypted))
+                        username=account.username, password=decrypt_secret(account.password_encrypted),
+                        timeout=float(current_app.config.get("SMTP_TIMEOUT", SMTP_TIMEOUT)))
 
 
 def _rate_wait(account) -> float:
@@ -308,10 +322,41 @@ class Sender:
         self.redis.zrem(self.slots_key, self.token)
         self.redis.delete(self.beat_key)
 
+    def _retrying(self, work, patient: bool = True):
+        """Run work(); while the database is unreachable or locked, roll back and run it again.
+
+        A brief outage (a restart, a lock held by another program) must not turn messages that were
+        sent into "uncertain" ones: the outcomes are kept in memory and written once the database
+        answers again, for up to SENDER_DB_WAIT_SECONDS; meanwhile the heartbeat is kept alive.
+        """
+        deadline = time.monotonic() + (_db_wait_seconds() if patient else 0.0)
+        delay = 0.2
+        while True:
+            try:
+                return work()
+            except Exception as exc:
+                if not _database_unavailable(exc):
+                    raise
+                try:
+                    db.session.rollback()
+                except Exception:  # the connection is gone: the pool opens a new one next time
+                    db.session.close()
+                if time.monotonic() + delay > deadline:
+                    raise
+                current_app.logger.warning("sender %s: database unavailable (%s), retrying in %.1f s",
+                                           self.token, type(exc).__name__, delay)
+                if self.limits is not None:
+                    try:
+                        self.beat()
+                    except Exception:  # Redis trouble is handled by the main loop
+                        pass
+                time.sleep(delay)
+                delay = min(2.0, delay * 2)
+
     # -- main loop
     def run(self) -> str:
         """Send until nothing is due, the batch is paused/cancelled, or a limit is reached."""
-        account = db.session.get(MailAccount, self.account_id)
+        account = self._retrying(lambda: db.session.get(MailAccount, self.account_id))
         if account is None:
             return "no-account"
         self.limits = _AccountLimits(account.id, account.from_address, account.max_connections or 1,
@@ -321,14 +366,16 @@ class Sender:
             return "no-slot"
         self.session = SmtpSession(_settings(account))
         reason = "done"
+        database_gone = False
         try:
             while True:
-                status = db.session.scalar(db.select(Batch.status).where(Batch.id == self.batch_id))
+                status = self._retrying(
+                    lambda: db.session.scalar(db.select(Batch.status).where(Batch.id == self.batch_id)))
                 if status != "sending":
                     reason = f"batch-{status}"
                     break
                 self._flush_marks()  # retries due now become visible to _read_ahead
-                outgoing = self._read_ahead(account)
+                outgoing = self._retrying(lambda: self._read_ahead(account))
                 if not outgoing:
                     break
                 for item in outgoing:
@@ -342,13 +389,20 @@ class Sender:
                         self._flush_marks()
                         self._reschedule(5)
                         return "no-slot"
-                account = db.session.get(MailAccount, self.account_id)
+                account = self._retrying(lambda: db.session.get(MailAccount, self.account_id))
+        except Exception as exc:
+            database_gone = _database_unavailable(exc)
+            raise
         finally:
-            self._flush_marks()
-            if self.session:
-                self.session.close()
-            self.release()
-        self._after_loop()
+            try:
+                # After giving up on the database, one last try only: the claims left "sending"
+                # become "uncertain" through the watchdog, never sent again.
+                self._flush_marks(patient=not database_gone)
+            finally:
+                if self.session:
+                    self.session.close()
+                self.release()
+        self._retrying(self._after_loop)
         return reason
 
     def _next_ids(self) -> list[int]:
@@ -399,10 +453,9 @@ class Sender:
         now = utcnow()
         new_id = make_msgid(idstring=f"rcp{item.id}", domain=address_domain(self.limits.from_address))
         new_date = format_datetime(datetime.now().astimezone())
-        claimed = db.session.execute(_CLAIM, {"did": item.id, "now": now, "token": self.token, "new_id": new_id,
-                                              "new_date": new_date}).rowcount
-        self._apply_marks()
-        db.session.commit()  # the claim is durable before any byte goes out
+        params = {"did": item.id, "now": now, "token": self.token, "new_id": new_id, "new_date": new_date}
+        claimed = self._retrying(lambda: self._claim(params))
+        self._marks_committed()
         if not claimed:
             return False
         attempts = item.attempts + 1
@@ -424,8 +477,24 @@ class Sender:
         self.pending_marks.append((item.id, outcome, hashlib.sha256(data).hexdigest(), attempts))
         return True
 
+    def _claim(self, params: dict) -> bool:
+        """Claim one delivery and write the pending outcomes; durable before any byte goes out."""
+        claimed = db.session.execute(_CLAIM, params).rowcount
+        if not claimed:
+            # A commit whose answer was lost (connection cut) may have gone through: the row is ours then.
+            claimed = db.session.scalar(db.select(func.count(Delivery.id)).where(
+                Delivery.id == params["did"], Delivery.status == "sending", Delivery.claimed_by == self.token))
+        self._apply_marks()
+        db.session.commit()
+        return bool(claimed)
+
+    def _marks_committed(self) -> None:
+        """Forget the outcomes just committed (kept until then, so a failed commit loses none)."""
+        self.sent_since_flush.extend(d for d, outcome, _digest, _n in self.pending_marks if outcome.kind == "sent")
+        self.pending_marks.clear()
+
     def _apply_marks(self) -> None:
-        """Write the outcome of the messages sent since the last commit (same transaction)."""
+        """Write the outcome of the messages sent since the last commit (same transaction, not committed)."""
         if not self.pending_marks:
             return
         schedule = backoff_schedule()
@@ -437,7 +506,6 @@ class Sender:
                    "status": outcome.kind, "sent_at": None, "digest": "", "next_at": None}
             if outcome.kind == "sent":
                 row.update(sent_at=now, digest=digest)
-                self.sent_since_flush.append(delivery_id)
             elif outcome.kind == "permanent":
                 row.update(status="failed")
             elif outcome.kind == "uncertain":
@@ -450,16 +518,22 @@ class Sender:
                 row.update(status="queued", next_at=now + timedelta(seconds=delay))
             rows.append(row)
         db.session.execute(_MARK, rows)
-        self.pending_marks.clear()
 
-    def _flush_marks(self) -> None:
+    def _flush_marks(self, patient: bool = True) -> None:
         """Commit outstanding outcomes, and record on the documents that they left."""
-        if self.pending_marks or self.sent_since_flush:
+        if not (self.pending_marks or self.sent_since_flush):
+            return
+
+        def write():
             self._apply_marks()
-            if self.sent_since_flush:
-                _mark_documents_sent(self.sent_since_flush)
-                self.sent_since_flush = []
+            sent = self.sent_since_flush + [d for d, outcome, _g, _n in self.pending_marks if outcome.kind == "sent"]
+            if sent:
+                _mark_documents_sent(sent)
             db.session.commit()
+
+        self._retrying(write, patient)
+        self._marks_committed()
+        self.sent_since_flush = []
 
     def _reschedule(self, seconds: float) -> None:
         """Run this sender again later."""
