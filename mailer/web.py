@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from flask import Flask, flash, render_template, request, session
+from flask import Flask, flash, has_request_context, render_template, request, session
 from flask_login import current_user, logout_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.routing import IntegerConverter
@@ -97,14 +97,17 @@ def register_web(app: Flask) -> None:
     def globals_for_templates():
         """Values every page needs: company, demo banner, names of roles and levels."""
         from .services.reference import get_company
+        common = {"ROLE_NAMES": ROLE_NAMES, "PRIVACY_NAMES": PRIVACY_NAMES, "PARTY_KIND_NAMES": PARTY_KIND_NAMES}
+        if not has_request_context():
+            # Templates rendered by jobs (e-mail summaries): no user, no navigation.
+            return {**common, "company": get_company(), "nav_items": [],
+                    "has_endpoint": lambda endpoint: endpoint in app.view_functions}
         company = None
         if current_user.is_authenticated:
             company = get_company()
         return {
+            **common,
             "company": company,
-            "ROLE_NAMES": ROLE_NAMES,
-            "PRIVACY_NAMES": PRIVACY_NAMES,
-            "PARTY_KIND_NAMES": PARTY_KIND_NAMES,
             "nav_items": _nav_items(app),
             "has_endpoint": lambda endpoint: endpoint in app.view_functions,
         }

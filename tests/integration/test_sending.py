@@ -183,3 +183,28 @@ def test_dead_sender_claim_becomes_uncertain(app_ctx, smtp_server):
     work(app_ctx)
     assert statuses(batch_id)["a@cliente.example"] == "sent"
     assert smtp_server.accepted_to("a@cliente.example") == 1
+
+
+def test_summary_mail_to_preparer_and_approver(app_ctx, smtp_server):
+    """When a batch ends, who prepared and who approved it get the outcome by e-mail, once."""
+    from mailer.extensions import mail
+    from mailer.services.batch_summary import send_batch_summary
+    from mailer.services.users import create_user
+    preparer = create_user("prepara", "password-lunga-1", roles=["operator"], email="prepara@azienda.example")
+    approver = create_user("approva", "password-lunga-1", roles=["manager"], email="approva@azienda.example")
+    db.session.commit()
+    smtp_server.rules = {"no@cliente.example": [550]}
+    account = make_account(smtp_server)
+    batch = make_sending_batch(account, ["ok@cliente.example", "no@cliente.example"], user_id=preparer.id)
+    batch.approved_by_id = approver.id
+    db.session.commit()
+    batch_id = batch.id
+    sending.start_sending(batch)
+    with mail.record_messages() as outbox:
+        work(app_ctx)
+        assert send_batch_summary(batch_id) is False  # already sent by the job: never twice
+    assert len(outbox) == 1
+    message = outbox[0]
+    assert sorted(message.recipients) == ["approva@azienda.example", "prepara@azienda.example"]
+    assert "1 inviati, 1 falliti" in message.subject
+    assert "no@cliente.example" in message.body and "550" in message.body
