@@ -269,12 +269,19 @@ class Router:
         # Grouped types: (contact, type) -> documents, written at the end.
         self.groups: "OrderedDict[tuple[int, str], list[Document]]" = OrderedDict()
         self.contacts: dict[int, Contact] = {}
+        self.sizes: dict[int, int] = {}  # document id -> bytes of its attachments
 
     def route(self, doc_ids: list[int]) -> None:
         """Route a chunk of documents."""
+        with db.session.no_autoflush:
+            self._route(doc_ids)
+
+    def _route(self, doc_ids: list[int]) -> None:
+        """Route a chunk (see route), with the file sizes of its documents read in one query."""
         documents = list(db.session.scalars(select(Document).where(Document.id.in_(doc_ids)).order_by(Document.id)))
         party_ids = {d.party_id for d in documents}
         recipients = self._recipients(party_ids)
+        self.sizes.update(attachment_sizes(documents))
         for document in documents:
             contacts = recipients.get((document.party_id, document.type_code), [])
             if not contacts:
@@ -333,7 +340,7 @@ class Router:
             cc=cc, reply_to=doc_type.reply_to or "", template_version_id=rendered.version_id,
         )
         delivery.documents = documents
-        size = estimate_size(delivery, documents)
+        size = estimate_size(delivery, documents, self.sizes)
         delivery.size_bytes = size
         if account is not None:
             copies = 1 + len([a for a in cc.split(",") if a.strip()])
@@ -354,14 +361,31 @@ class Router:
         return delivery
 
 
-def estimate_size(delivery: Delivery, documents: list[Document]) -> int:
+def attachment_sizes(documents: list[Document]) -> dict[int, int]:
+    """Bytes each document adds as attachments (its PDF when the type attaches it, plus extra files)."""
+    ids = [d.id for d in documents]
+    if not ids:
+        return {}
+    sizes = {d.id: 0 for d in documents}
+    pdf_rows = db.session.execute(
+        select(Document.id, Blob.size).join(Blob, Blob.sha256 == Document.pdf_sha256)
+        .join(DocumentType, DocumentType.code == Document.type_code)
+        .where(Document.id.in_(ids), DocumentType.attach_pdf.is_(True))
+    ).all()
+    extra_rows = db.session.execute(
+        select(DocumentAttachment.document_id, Blob.size).join(Blob, Blob.sha256 == DocumentAttachment.blob_sha256)
+        .where(DocumentAttachment.document_id.in_(ids))
+    ).all()
+    for doc_id, size in list(pdf_rows) + list(extra_rows):
+        sizes[doc_id] += size or 0
+    return sizes
+
+
+def estimate_size(delivery: Delivery, documents: list[Document], sizes: dict[int, int] | None = None) -> int:
     """Approximate wire size: bodies plus base64-encoded attachments."""
-    shas = [d.pdf_sha256 for d in documents if d.type.attach_pdf and d.pdf_sha256]
-    shas += list(db.session.scalars(select(DocumentAttachment.blob_sha256)
-                                    .where(DocumentAttachment.document_id.in_([d.id for d in documents]))))
-    raw = 0
-    if shas:
-        raw = db.session.scalar(select(db.func.coalesce(db.func.sum(Blob.size), 0)).where(Blob.sha256.in_(shas))) or 0
+    if sizes is None or any(d.id not in sizes for d in documents):
+        sizes = {**(sizes or {}), **attachment_sizes(documents)}
+    raw = sum(sizes.get(d.id, 0) for d in documents)
     body = len((delivery.body_html or "").encode()) + len((delivery.body_text or "").encode())
     return int(raw * 4 / 3) + body + 2048
 
