@@ -1,0 +1,297 @@
+"""Load check: LOAD_USERS (20) people browsing and searching while a LOAD_MESSAGES (10,000) message batch sends.
+
+Set-up, as `make run` would have it, on a scratch database (SQLite, or BENCH_DATABASE_URL):
+`flask db upgrade` and `flask demo-data` (demo users and data), then one approved batch of
+LOAD_MESSAGES invoices with their PDFs (built like benchmarks/pipeline.py) on an account pointing at a
+local SMTP sink; gunicorn (`--workers WEB_WORKERS --threads 4`, as scripts/run.sh), LOAD_WORKERS
+`flask worker` processes, a private Redis.
+
+Each user is a thread with its own logged-in `requests.Session` (demo users admin / manager / operatore
+in turn) that, with a think time of LOAD_THINK_MS (default 300-1200 ms, uniform) between pages, opens:
+dashboard, party list with an active search (as htmx sends it) and without, a party page, the documents
+list, the batches list, the sending batch's page, its results filtered, and its progress widget.
+The clock starts when the batch starts sending and stops when it is done (or after LOAD_MAX_SECONDS).
+
+Printed: per page p50/p95/max, overall figures, errors, sending rate under load.
+Last line: {"p50_ms", "p95_ms", "errors", ...}. Goal: no errors, p95 < 500 ms.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from datetime import date
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+USERS = int(os.environ.get("LOAD_USERS", 20))
+MESSAGES = int(os.environ.get("LOAD_MESSAGES", 10_000))
+WORKERS = int(os.environ.get("LOAD_WORKERS", 2))
+WEB_WORKERS = int(os.environ.get("WEB_WORKERS", 2))
+THINK = tuple(int(x) for x in os.environ.get("LOAD_THINK_MS", "300,1200").split(","))
+MAX_SECONDS = float(os.environ.get("LOAD_MAX_SECONDS", 600))
+SECRET = "load-secret-key-0123456789abcdef0123456789abcdef"
+SEARCHES = ["rossi", "srl", "milano", "ferr", "Cliente 12", "bergamo", "spa", "info@", "Bianchi", "IT0"]
+DEMO_LOGINS = ["admin", "manager", "operatore"]
+
+
+def _pdf(i: int) -> bytes:
+    """A ~14 KB PDF-like attachment, different for every document (as in benchmarks/pipeline.py)."""
+    body = hashlib.sha256(f"load{i}".encode()).hexdigest().encode() * 220
+    return b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n" + body + b"\n%%EOF\n"
+
+
+def build_batch(sink_port: int, n: int) -> tuple[int, list[int]]:
+    """An ordinary account on the sink and an approved batch of n invoices (new parties, ids after the demo's)."""
+    from sqlalchemy import insert
+
+    from mailer.extensions import db
+    from mailer.models import (Batch, Blob, Contact, Delivery, Document, MailAccount, Party, delivery_documents)
+    demo_parties = list(db.session.scalars(db.select(Party.id).order_by(Party.id)))
+    base = {m: (db.session.scalar(db.select(db.func.max(m.id))) or 0) + 1 for m in (Party, Contact, Document, Delivery)}
+    account = MailAccount(name="Sink del carico", kind="smtp", host="127.0.0.1", port=sink_port, tls_mode="none",
+                          from_address="fatture@azienda.example", from_name="Azienda", max_connections=WORKERS,
+                          rate_per_minute=10_000_000, rate_per_day=100_000_000)
+    db.session.add(account)
+    batch = Batch(kind="documents", name="Carico 10.000", status="approved", type_codes=["FATTURA"])
+    db.session.add(batch)
+    db.session.flush()
+    for start in range(0, n, 2000):
+        ids = range(start, min(n, start + 2000))
+        db.session.execute(insert(Party), [{"id": base[Party] + i, "erp_code": f"L{i:06d}",
+                                            "name": f"Cliente Carico {i} S.r.l.", "kind": "customer",
+                                            "city": "Brescia", "province": "BS"} for i in ids])
+        db.session.execute(insert(Contact), [{"id": base[Contact] + i, "party_id": base[Party] + i,
+                                              "name": f"Amministrazione {i}", "email": f"amm{i}@carico.example"}
+                                             for i in ids])
+        blobs = [_pdf(i) for i in ids]
+        db.session.execute(insert(Blob), [{"sha256": hashlib.sha256(b).hexdigest(), "size": len(b),
+                                           "content_type": "application/pdf", "data": b} for b in blobs])
+        db.session.execute(insert(Document), [{
+            "id": base[Document] + i, "type_code": "FATTURA", "number": f"L{i + 1}", "year": 2026,
+            "date": date(2026, 11, 28), "party_id": base[Party] + i, "total": 122,
+            "pdf_sha256": hashlib.sha256(b).hexdigest()} for i, b in zip(ids, blobs)])
+        db.session.execute(insert(Delivery), [{
+            "id": base[Delivery] + i, "batch_id": batch.id, "party_id": base[Party] + i,
+            "contact_id": base[Contact] + i, "recipient_email": f"amm{i}@carico.example",
+            "recipient_name": f"Amministrazione {i}", "account_id": account.id, "account_reason": "Ordinario",
+            "status": "pending", "subject": f"Fattura n. L{i + 1} del 28/11/2026",
+            "body_text": f"Gentile cliente,\nin allegato la fattura n. L{i + 1} di 122,00 €.\n",
+            "body_html": f"<p>Gentile cliente,</p><p>in allegato la fattura n. L{i + 1} di 122,00 €.</p>",
+        } for i in ids])
+        db.session.execute(insert(delivery_documents), [{"delivery_id": base[Delivery] + i,
+                                                         "document_id": base[Document] + i} for i in ids])
+        db.session.commit()
+    return batch.id, demo_parties
+
+
+class User(threading.Thread):
+    """One person: logs in, then opens pages with a think time until told to stop."""
+
+    def __init__(self, number: int, base: str, batch_id: int, party_ids: list[int], stop: threading.Event):
+        super().__init__(daemon=True)
+        self.random = random.Random(number)
+        self.base = base
+        self.batch_id = batch_id
+        self.party_ids = party_ids
+        self.stop = stop
+        self.username = DEMO_LOGINS[number % len(DEMO_LOGINS)]
+        self.http = requests.Session()
+        self.samples: list[tuple[str, float]] = []
+        self.errors: list[str] = []
+
+    def login(self) -> None:
+        """Log in through the real form (CSRF token from the page)."""
+        page = self.http.get(f"{self.base}/auth/login", timeout=30)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        answer = self.http.post(f"{self.base}/auth/login", data={"username": self.username, "password": "demo",
+                                                                 "csrf_token": token}, allow_redirects=False,
+                                timeout=30)
+        if answer.status_code != 302 or "/auth/login" in answer.headers.get("Location", ""):
+            raise RuntimeError(f"login of {self.username} failed: {answer.status_code}")
+
+    def pages(self) -> list[tuple[str, str, dict]]:
+        """The pages of one round, in a person's order: (name, path, headers)."""
+        term = self.random.choice(SEARCHES)
+        party = self.random.choice(self.party_ids)
+        htmx_search = {"HX-Request": "true", "HX-Target": "party-results", "HX-Trigger-Name": "q"}
+        htmx_progress = {"HX-Request": "true", "HX-Target": "progress"}
+        return [
+            ("dashboard", "/", {}),
+            ("parties", "/anagrafiche/", {}),
+            ("party_search", f"/anagrafiche/?q={requests.utils.quote(term)}", htmx_search),
+            ("party", f"/anagrafiche/{party}", {}),
+            ("documents", "/documenti/", {}),
+            ("batches", "/invii/", {}),
+            ("batch", f"/invii/{self.batch_id}", {}),
+            ("batch_progress", f"/invii/{self.batch_id}/avanzamento?stato=sending", htmx_progress),
+            ("batch_results", f"/invii/{self.batch_id}?vista=sent", {}),
+        ]
+
+    def run(self) -> None:
+        """Browse until stopped."""
+        while not self.stop.is_set():
+            for name, path, headers in self.pages():
+                if self.stop.is_set():
+                    return
+                started = time.perf_counter()
+                try:
+                    answer = self.http.get(self.base + path, headers=headers, timeout=30, allow_redirects=False)
+                    elapsed = (time.perf_counter() - started) * 1000
+                    if answer.status_code not in (200, 286):
+                        self.errors.append(f"{name} {path}: HTTP {answer.status_code}")
+                    else:
+                        self.samples.append((name, elapsed))
+                except requests.RequestException as exc:
+                    self.errors.append(f"{name} {path}: {type(exc).__name__}: {exc}")
+                self.stop.wait(self.random.uniform(*THINK) / 1000)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0-100), nearest rank."""
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    k = max(0, min(len(ordered) - 1, int(round(q / 100 * len(ordered) + 0.5)) - 1))
+    return ordered[k]
+
+
+def main() -> None:
+    """Set up, load, measure, print."""
+    from flask_migrate import upgrade
+    from rq import Worker
+
+    from mailer import create_app
+    from mailer.extensions import db
+    from mailer.models import Batch, Delivery
+    from mailer.queue import get_redis
+    from mailer.services.reference import ensure_reference_data
+    from mailer.services.sending import start_sending
+    from tests.support.services import PrivateRedis, free_port, wait_port
+
+    work = Path(tempfile.mkdtemp(prefix="recapito-bench-load-"))
+    redis = PrivateRedis(str(work)).start()
+    sink_port, web_port = free_port(), free_port()
+    procs: list[subprocess.Popen] = []
+    log = open(work / "processes.log", "ab")
+    sink = subprocess.Popen([sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{sink_port}",
+                             "-c", "aiosmtpd.handlers.Sink"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs.append(sink)
+    try:
+        wait_port(sink_port)
+        db_url = os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{work / 'load.db'}"
+        env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": redis.url, "SECRET_KEY": SECRET,
+               "INSTANCE_PATH": str(work / "instance"), "DEMO_PASSWORD": "demo", "PYTHONPATH": str(ROOT),
+               "CAPTURE_SMTP_PORT": str(sink_port)}
+        env.pop("RECAPITO_ENV", None)
+        app = create_app({"SQLALCHEMY_DATABASE_URI": db_url, "REDIS_URL": redis.url, "SECRET_KEY": SECRET,
+                          "INSTANCE_PATH": str(work / "instance")})
+        with app.app_context():
+            upgrade()
+            ensure_reference_data()
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "flask", "--app", "app", "demo-data"], cwd=ROOT, env=env,
+                       check=True, stdout=subprocess.DEVNULL)
+        with app.app_context():
+            batch_id, party_ids = build_batch(sink_port, MESSAGES)
+        print(f"dati: demo + {MESSAGES} recapiti con PDF in {time.perf_counter() - t0:.1f} s")
+
+        procs.append(subprocess.Popen(
+            [str(ROOT / ".venv/bin/gunicorn"), "--bind", f"127.0.0.1:{web_port}", "--workers", str(WEB_WORKERS),
+             "--threads", "4", "--graceful-timeout", "5", "app:app"], cwd=ROOT, env=env, stdout=log, stderr=log))
+        for _ in range(WORKERS):
+            procs.append(subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "worker",
+                                           "--without-scheduler"], cwd=ROOT, env=env, stdout=log, stderr=log))
+        wait_port(web_port, 30)
+        base = f"http://127.0.0.1:{web_port}"
+        with app.app_context():
+            deadline = time.monotonic() + 60
+            while len(Worker.all(connection=get_redis())) < WORKERS and time.monotonic() < deadline:
+                time.sleep(0.1)
+
+        stop = threading.Event()
+        users = [User(i, base, batch_id, party_ids, stop) for i in range(USERS)]
+        for user in users:
+            user.login()
+        for user in users:  # warm-up: one round each, not measured (first requests compile templates)
+            for _name, path, headers in user.pages():
+                user.http.get(base + path, headers=headers, timeout=60)
+
+        with app.app_context():
+            start_sending(db.session.get(Batch, batch_id))
+            started = time.perf_counter()
+            for user in users:
+                user.start()
+            status = "sending"
+            while time.perf_counter() - started < MAX_SECONDS:
+                db.session.remove()
+                status = db.session.scalar(db.select(Batch.status).where(Batch.id == batch_id))
+                if status != "sending":
+                    break
+                time.sleep(0.5)
+            elapsed = time.perf_counter() - started
+            stop.set()
+            for user in users:
+                user.join(60)
+            db.session.remove()
+            counts = dict(db.session.execute(db.select(Delivery.status, db.func.count(Delivery.id))
+                                             .where(Delivery.batch_id == batch_id).group_by(Delivery.status)).all())
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        redis.stop()
+        log.close()
+        if os.environ.get("LOAD_KEEP"):
+            print(f"cartella conservata: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+    samples = [s for user in users for s in user.samples]
+    errors = [e for user in users for e in user.errors]
+    by_page: dict[str, list[float]] = defaultdict(list)
+    for name, ms in samples:
+        by_page[name].append(ms)
+    print(f"{USERS} utenti, pausa {THINK[0]}-{THINK[1]} ms tra le pagine, gunicorn {WEB_WORKERS}x4 thread, "
+          f"{WORKERS} worker di invio, database {'PostgreSQL' if db_url.startswith('postgresql') else 'SQLite'}")
+    print(f"{'pagina':16} {'n':>6} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
+    for name in sorted(by_page):
+        values = by_page[name]
+        print(f"{name:16} {len(values):6d} {statistics.median(values):8.1f} {_percentile(values, 95):8.1f} "
+              f"{max(values):8.1f}")
+    all_ms = [ms for _n, ms in samples]
+    sent = counts.get("sent", 0)
+    print(f"totale: {len(all_ms)} pagine in {elapsed:.1f} s ({len(all_ms) / elapsed:.1f}/s), errori {len(errors)}")
+    print(f"invio sotto carico: {sent} di {MESSAGES} inviati in {elapsed:.1f} s ({sent / elapsed:.0f} msg/s), "
+          f"stati {counts}, lotto {status}")
+    for line in errors[:10]:
+        print("  errore:", line)
+    result = {"p50_ms": round(statistics.median(all_ms), 1) if all_ms else None,
+              "p95_ms": round(_percentile(all_ms, 95), 1) if all_ms else None,
+              "errors": len(errors), "requests": len(all_ms), "users": USERS,
+              "send_msgs_per_s": round(sent / elapsed, 1), "sent": sent, "messages": MESSAGES}
+    if sent != MESSAGES:
+        result["error"] = f"inviati {sent} su {MESSAGES} (lotto {status})"
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
