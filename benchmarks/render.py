@@ -20,6 +20,13 @@ DOCS = int(os.environ.get("BENCH_DOCS", 500))
 NAIVE_SAMPLE = DOCS if os.environ.get("BENCH_NAIVE_ALL") else int(os.environ.get("BENCH_NAIVE_SAMPLE", 40))
 
 
+def cpu_seconds() -> float:
+    """User+system CPU of this process and of its finished children (the wkhtmltopdf processes)."""
+    import resource
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def main() -> None:
     """Build the invoices in a scratch SQLite database, render them both ways, check the output."""
     workdir = tempfile.mkdtemp(prefix="recapito-bench-")
@@ -53,13 +60,17 @@ def main() -> None:
         print(f"naive: {len(sample)} documents in {naive_elapsed:.2f} s = {naive_rate:.1f} docs/s "
               f"(one pdfkit call per document, default options)")
 
+        cpu_start = cpu_seconds()
         start = time.perf_counter()
         pdfs = render_documents(documents)  # database + templates + wkhtmltopdf, streamed to 2 processes
         elapsed = time.perf_counter() - start
         rate = len(documents) / elapsed
+        cpu_ms = (cpu_seconds() - cpu_start) * 1000 / len(documents)
         print(f"ours: {len(documents)} documents in {elapsed:.2f} s = {rate:.1f} docs/s "
               f"(HTML rendering included; --read-args-from-stdin, pages streamed to "
               f"{app.config.get('PDF_PROCESSES', 2)} processes, no JS delay, unhinted subset fonts)")
+        print(f"CPU (this process and wkhtmltopdf, user+sys): {cpu_ms:.1f} ms per document "
+              f"(upper bound on a free machine with {os.cpu_count()} CPUs: {1000 * os.cpu_count() / cpu_ms:.0f} docs/s)")
         print("load average: " + " ".join(f"{x:.2f}" for x in os.getloadavg()) + f" on {os.cpu_count()} CPUs")
 
         # Not timed: each PDF is its own, correct file. All: one page. One in 10 (pypdf needs ~0.1 s to read
