@@ -233,3 +233,35 @@ def test_a_failing_wkhtmltopdf_is_reported(app_ctx, tmp_path):
         html_to_pdfs([f"<p>{n}</p>" * 2000 for n in range(300)], binary=str(fake))
     with pytest.raises(PdfRenderError, match="codice 3"):
         html_to_pdfs(["<p>uno</p>"], binary=str(fake))
+
+
+def test_an_error_while_producing_pages_leaves_no_process_or_file(app_ctx, tmp_path, monkeypatch):
+    """A page that cannot be produced (e.g. a template error) stops the run: the converters already
+    started are ended and the temporary folder is removed."""
+    import os
+    import tempfile
+    from mailer.pdf import html_to_pdfs
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+
+    def pages():
+        yield "<p>uno</p>"
+        yield "<p>due</p>"
+        raise ValueError("modello rotto")
+
+    with pytest.raises(ValueError, match="modello rotto"):
+        html_to_pdfs(pages(), processes=2)
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+                with open(f"/proc/{entry}/comm") as handle:
+                    name = handle.read().strip()
+            except OSError:
+                continue
+            if int(fields[1]) == os.getpid() and name.startswith("wkhtmltopdf"):
+                children.append(entry)
+    assert children == [] and list(scratch.iterdir()) == []
