@@ -80,6 +80,9 @@ class Config:
     SMTP_TIMEOUT = _int("SMTP_TIMEOUT", 60)
     # How long a SQLite statement waits for a lock held by another connection before failing.
     SQLITE_BUSY_TIMEOUT_MS = _int("SQLITE_BUSY_TIMEOUT_MS", 15000)
+    # CPU priority of the RQ workers (nice value, 0..19; 0 leaves it alone): sending and preparing are
+    # background work and must not slow down the pages when web and workers share one machine.
+    WORKER_NICE = _int("WORKER_NICE", 10)
     SPOOL_DIR = os.environ.get("SPOOL_DIR", "")  # default: <instance>/spool
     # Delivery tracking: IMAP reading of PEC receipts and bounces.
     IMAP_POLL_SECONDS = _int("IMAP_POLL_SECONDS", 120)
