@@ -33,18 +33,17 @@ CSP = (
 )
 
 
-class BoundedIntConverter(IntegerConverter):
+def _bounded_int(map, *args, **kwargs) -> IntegerConverter:
     """<int:…> that never matches beyond a 64-bit integer: such ids answer 404, not a database overflow (500)."""
-
-    def __init__(self, map, fixed_digits=0, min=None, max=2**63 - 1, signed=False):  # noqa: A002 (werkzeug's names)
-        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+    kwargs.setdefault("max", 2**63 - 1)
+    return IntegerConverter(map, *args, **kwargs)
 
 
 def register_web(app: Flask) -> None:
     """Register blueprints, request hooks, template helpers and error handlers."""
     import importlib
 
-    app.url_map.converters["int"] = BoundedIntConverter  # before any rule is added
+    app.url_map.converters["int"] = _bounded_int  # before any rule is added
     for module_name, prefix in BLUEPRINTS:
         module = importlib.import_module(module_name)
         app.register_blueprint(module.bp, url_prefix=prefix)

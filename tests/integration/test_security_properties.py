@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from mailer.services.fatturapa import FatturaPAError, parse_fatturapa
@@ -141,6 +141,7 @@ def _read_all(data: bytes, name: str) -> None:
 
 @BOUNDED
 @given(data=st.binary(max_size=1500), name=st.sampled_from(["a.csv", "a.xlsx", "a.txt", "a.CSV", "a.xls", "a"]))
+@example(data=b"\x81\xff", name="a.csv")  # neither UTF-8 nor cp1252: used to crash (UnboundLocalError)
 def test_import_reader_arbitrary_bytes(data, name):
     """Any bytes under any name: rows of strings, or ImportFileError."""
     _read_all(data, name)

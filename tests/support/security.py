@@ -15,7 +15,6 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
-import sqlalchemy as sa
 
 from mailer import create_app
 from mailer.extensions import db
@@ -191,7 +190,11 @@ def module_app(database_template, redis_server, tmp_path_factory):
         shutil.copy(database_template["path"], tmp / "test.db")
         url = f"sqlite:///{tmp / 'test.db'}"
     else:
-        url = database_template["url"]
+        # Its own database: the function-scoped `app` fixture truncates the shared one after each test.
+        from tests.conftest import PG_BASE_URL, _migrate
+        from tests.support.services import create_postgres_database
+        url = create_postgres_database(PG_BASE_URL)
+        _migrate(url, tmp)
     config = {**_config_dict(), "SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": redis_server.url,
               "INSTANCE_PATH": str(tmp / "instance"), "CAPTURE_DIR": str(tmp / "captured"),
               "SPOOL_DIR": str(tmp / "spool")}
@@ -206,12 +209,12 @@ def module_app(database_template, redis_server, tmp_path_factory):
     yield application
     with application.app_context():
         db.session.remove()
-        if database_template["kind"] == "postgresql":
-            tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
-            with db.engine.begin() as conn:
-                conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         db.engine.dispose()
         get_redis().flushdb()
+    if database_template["kind"] == "postgresql":
+        from tests.conftest import PG_BASE_URL
+        from tests.support.services import drop_postgres_database
+        drop_postgres_database(PG_BASE_URL, url)
     os.environ.pop("INSTANCE_PATH", None)
 
 
