@@ -76,6 +76,8 @@ class Config:
     SENDER_HEARTBEAT_SECONDS = _int("SENDER_HEARTBEAT_SECONDS", 60)
     # A sender waits this long for a database that does not answer (restart, lock) before giving up.
     SENDER_DB_WAIT_SECONDS = _int("SENDER_DB_WAIT_SECONDS", 120)
+    # … and this long for Redis (rate limits, heartbeat): nothing is sent while it is away.
+    SENDER_REDIS_WAIT_SECONDS = _int("SENDER_REDIS_WAIT_SECONDS", 120)
     # SMTP socket timeout: a server silent for longer after the final dot leaves the message "uncertain".
     SMTP_TIMEOUT = _int("SMTP_TIMEOUT", 60)
     # How long a SQLite statement waits for a lock held by another connection before failing.

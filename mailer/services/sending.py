@@ -20,6 +20,8 @@ from datetime import datetime, timedelta
 from email.utils import format_datetime, make_msgid
 
 from flask import current_app
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import bindparam, func, or_, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import selectinload
@@ -62,6 +64,11 @@ def _heartbeat_seconds() -> int:
 def _db_wait_seconds() -> float:
     """How long a sender waits for an unavailable database before it gives up (its claims stay safe)."""
     return float(current_app.config.get("SENDER_DB_WAIT_SECONDS", 120))
+
+
+def _redis_wait_seconds() -> float:
+    """How long a sender waits for Redis (rate limits, heartbeat) to come back before it gives up."""
+    return float(current_app.config.get("SENDER_REDIS_WAIT_SECONDS", 120))
 
 
 def _database_unavailable(exc: Exception) -> bool:
@@ -318,9 +325,31 @@ class Sender:
                                     max(1, self.limits.max_connections)))
 
     def release(self) -> None:
-        """Give back the connection slot and stop the heartbeat."""
-        self.redis.zrem(self.slots_key, self.token)
-        self.redis.delete(self.beat_key)
+        """Give back the connection slot and stop the heartbeat (best effort: both expire anyway)."""
+        try:
+            self.redis.zrem(self.slots_key, self.token)
+            self.redis.delete(self.beat_key)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            current_app.logger.warning("sender %s: Redis unavailable at release (%s)", self.token, exc)
+
+    def _redis_retrying(self, work):
+        """Run work() (rate limit, heartbeat, scheduling); while Redis is unreachable, wait and run it again.
+
+        Without Redis the account's rate limits cannot be checked, so nothing is sent meanwhile; after a
+        restart the counters, slots and heartbeats start afresh (Redis keeps nothing on disk).
+        """
+        deadline = time.monotonic() + _redis_wait_seconds()
+        delay = 0.2
+        while True:
+            try:
+                return work()
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                if time.monotonic() + delay > deadline:
+                    raise
+                current_app.logger.warning("sender %s: Redis unavailable (%s), retrying in %.1f s",
+                                           self.token, type(exc).__name__, delay)
+                time.sleep(delay)
+                delay = min(2.0, delay * 2)
 
     def _retrying(self, work, patient: bool = True):
         """Run work(); while the database is unreachable or locked, roll back and run it again.
@@ -361,7 +390,7 @@ class Sender:
             return "no-account"
         self.limits = _AccountLimits(account.id, account.from_address, account.max_connections or 1,
                                      account.rate_per_minute or 0, account.rate_per_day or 0)
-        if not self.beat():
+        if not self._redis_retrying(self.beat):
             self._reschedule(5)
             return "no-slot"
         self.session = SmtpSession(_settings(account))
@@ -379,13 +408,14 @@ class Sender:
                 if not outgoing:
                     break
                 for item in outgoing:
-                    wait = _rate_wait(self.limits)
+                    wait = self._redis_retrying(lambda: _rate_wait(self.limits))
                     if wait > 0:
                         self._flush_marks()
                         self._reschedule(wait)
                         return "rate-limited"
                     self._send_one(item)
-                    if time.monotonic() - self.last_beat > self.BEAT_EVERY and not self.beat():
+                    due = time.monotonic() - self.last_beat > self.BEAT_EVERY
+                    if due and not self._redis_retrying(self.beat):
                         self._flush_marks()
                         self._reschedule(5)
                         return "no-slot"
@@ -538,8 +568,9 @@ class Sender:
     def _reschedule(self, seconds: float) -> None:
         """Run this sender again later."""
         from ..jobs.sending import run_sender_job
-        get_queue().enqueue_in(timedelta(seconds=max(1.0, seconds)), run_sender_job, self.batch_id,
-                               self.account_id, self.index, self.of, job_timeout=6 * 3600)
+        self._redis_retrying(lambda: get_queue().enqueue_in(
+            timedelta(seconds=max(1.0, seconds)), run_sender_job, self.batch_id, self.account_id, self.index,
+            self.of, job_timeout=6 * 3600))
 
     def _after_loop(self) -> None:
         """Schedule the next retry round, or close the batch when nothing is left."""

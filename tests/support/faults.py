@@ -89,15 +89,16 @@ def faulty_smtp():
     server.stop()
 
 
-def wait_until(predicate, timeout: float, what: str, every: float = 0.05):
-    """Poll predicate() until it returns something truthy; fail with `what` after timeout seconds."""
+def wait_until(predicate, timeout: float, what, every: float = 0.05):
+    """Poll predicate() until it returns something truthy; fail with `what` (a text, or a callable giving
+    one at that moment, e.g. the worker's log) after timeout seconds."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for: {what}")
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for: {what() if callable(what) else what}")
         time.sleep(every)
 
 
