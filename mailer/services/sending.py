@@ -348,6 +348,8 @@ class Sender:
                     raise
                 current_app.logger.warning("sender %s: Redis unavailable (%s), retrying in %.1f s",
                                            self.token, type(exc).__name__, delay)
+                # No heartbeat while Redis is away: leave no claim open that the watchdog could doubt.
+                self._flush_marks()
                 time.sleep(delay)
                 delay = min(2.0, delay * 2)
 
