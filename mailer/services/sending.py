@@ -121,6 +121,7 @@ def resume_sending(batch: Batch, user=None) -> None:
     if batch.status != "paused":
         raise SendingError("L'invio non è in pausa.")
     batch.status = "sending"
+    batch.error = ""
     audit("batch.resume", batch, user=user)
     db.session.commit()
     dispatch(batch.id)
@@ -395,7 +396,20 @@ class Sender:
         if not self._redis_retrying(self.beat):
             self._reschedule(5)
             return "no-slot"
-        self.session = SmtpSession(_settings(account))
+        try:
+            settings = _settings(account)
+        except ValueError as exc:
+            # The stored password cannot be decrypted (CREDENTIALS_KEY changed): nothing can leave
+            # through this account. Pause the batch and say why; a person fixes the key or the
+            # password and resumes. Deliveries stay queued: none has been attempted.
+            self.release()
+            db.session.execute(update(Batch).where(Batch.id == self.batch_id, Batch.status == "sending").values(
+                status="paused", error=f"Invio sospeso: account «{account.name}»: {exc}"))
+            db.session.commit()
+            current_app.logger.error("batch %s paused: account %s password cannot be decrypted",
+                                     self.batch_id, self.account_id)
+            return "bad-credentials"
+        self.session = SmtpSession(settings)
         reason = "done"
         database_gone = False
         try:

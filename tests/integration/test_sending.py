@@ -208,3 +208,21 @@ def test_summary_mail_to_preparer_and_approver(app_ctx, smtp_server):
     assert sorted(message.recipients) == ["approva@azienda.example", "prepara@azienda.example"]
     assert "1 inviati, 1 falliti" in message.subject
     assert "no@cliente.example" in message.body and "550" in message.body
+
+
+def test_undecryptable_password_pauses_the_batch(app_ctx, smtp_server):
+    """With a password the current key cannot decrypt, nothing is attempted: the batch pauses and says why."""
+    account = make_account(smtp_server, password="segreta")
+    account.password_encrypted = "gAAAAABnot-a-valid-token"
+    db.session.commit()
+    batch = make_sending_batch(account, ["a@cliente.example", "b@cliente.example"])
+    batch_id = batch.id
+    sending.start_sending(batch)
+    work(app_ctx)
+    batch = db.session.get(Batch, batch_id)
+    assert batch.status == "paused"
+    assert "CREDENTIALS_KEY" in batch.error and "Ordinario" in batch.error
+    assert set(statuses(batch_id).values()) == {"queued"}
+    assert smtp_server.attempts_to("a@cliente.example") == 0
+    sending.resume_sending(batch)
+    assert db.session.get(Batch, batch_id).error == ""
