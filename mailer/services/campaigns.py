@@ -359,21 +359,8 @@ def soft_spam_parties(party_ids: set[int], today=None) -> set[int]:
 
 def run_preparation(batch_id: int) -> Batch:
     """Fill a campaign batch with its deliveries; it ends "ready" (or "failed" with the reason)."""
-    batch = db.session.get(Batch, batch_id)
-    if batch is None:
-        raise PreparationError(f"Invio {batch_id} inesistente")
-    if batch.status != "preparing":
-        return batch
-    try:
-        _prepare(batch)
-    except Exception as exc:
-        db.session.rollback()
-        batch = db.session.get(Batch, batch_id)
-        batch.status = "failed"
-        batch.error = f"Preparazione non riuscita: {exc}"
-        db.session.commit()
-        raise
-    return batch
+    from . import preparation
+    return preparation.run_preparation(batch_id, fill=_prepare)
 
 
 def _prepare(batch: Batch) -> None:

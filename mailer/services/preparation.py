@@ -188,15 +188,19 @@ class AccountPicker:
 
 # ---------------------------------------------------------------- the job
 
-def run_preparation(batch_id: int) -> Batch:
-    """Fill a batch with its deliveries; the batch ends "ready" (or "failed" with the reason)."""
+def run_preparation(batch_id: int, fill=None) -> Batch:
+    """Fill a batch with its deliveries; the batch ends "ready" (or "failed" with the reason).
+
+    `fill(batch)` does the work (document batches by default; campaigns pass their own). Safe to run
+    twice: a batch no longer "preparing" is left alone.
+    """
     batch = db.session.get(Batch, batch_id)
     if batch is None:
         raise PreparationError(f"Invio {batch_id} inesistente")
     if batch.status != "preparing":
         return batch  # already done (the job ran twice)
     try:
-        _prepare(batch)
+        (fill or _prepare)(batch)
     except Exception as exc:
         db.session.rollback()
         batch = db.session.get(Batch, batch_id)

@@ -5,30 +5,18 @@ import csv
 import io
 import json
 import re
-import time
 
 import pytest
-from rq import Queue, SimpleWorker
 
 from mailer.extensions import db
 from mailer.models import Batch, Delivery
-from mailer.queue import get_redis
-from tests.support.batches import office_data
+from tests.support.batches import run_jobs, office_data
 from tests.support.smtp import smtp_server  # noqa: F401
 
 
 def work(app, max_wait: float = 5.0):
-    """Run queued jobs (and scheduled ones as they fall due) with burst workers."""
-    with app.app_context():
-        redis = get_redis()
-        queue = Queue(app.config["RQ_QUEUE"], connection=redis)
-        deadline = time.monotonic() + max_wait
-        while True:
-            SimpleWorker([queue], connection=redis).work(burst=True, with_scheduler=True)
-            db.session.remove()
-            if (queue.count == 0 and not queue.scheduled_job_registry.get_job_ids()) or time.monotonic() > deadline:
-                return
-            time.sleep(0.2)
+    """Run queued jobs (and scheduled ones as they fall due)."""
+    run_jobs(app, max_wait)
 
 
 @pytest.fixture

@@ -2,31 +2,19 @@
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
-from rq import Queue, SimpleWorker
 
 from mailer.extensions import db
 from mailer.models import Batch, Company, Delivery
-from mailer.queue import get_redis
-from tests.support.batches import make_account
+from tests.support.batches import run_jobs, make_account
 from tests.support.campaigns import PDF_BYTES, make_filter, make_generic_document, sales_world  # noqa: F401
 from tests.support.smtp import smtp_server  # noqa: F401
 
 
 def work(app, max_wait: float = 8.0):
-    """Run queued jobs with burst workers until the queue is empty."""
-    with app.app_context():
-        redis = get_redis()
-        queue = Queue(app.config["RQ_QUEUE"], connection=redis)
-        deadline = time.monotonic() + max_wait
-        while True:
-            SimpleWorker([queue], connection=redis).work(burst=True, with_scheduler=True)
-            db.session.remove()
-            if (queue.count == 0 and not queue.scheduled_job_registry.get_job_ids()) or time.monotonic() > deadline:
-                return
-            time.sleep(0.2)
+    """Run queued jobs until the queue is empty."""
+    run_jobs(app, max_wait)
 
 
 @pytest.fixture

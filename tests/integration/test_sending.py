@@ -1,7 +1,6 @@
 """Sending through a real loopback SMTP server that misbehaves, with a real RQ worker on real Redis."""
 from __future__ import annotations
 
-import time
 
 import pytest
 from rq import Queue, SimpleWorker
@@ -10,23 +9,13 @@ from mailer.extensions import db
 from mailer.models import Batch, Delivery, Document
 from mailer.queue import get_redis
 from mailer.services import sending
-from tests.support.batches import make_account, make_sending_batch, statuses
+from tests.support.batches import run_jobs, make_account, make_sending_batch, statuses
 from tests.support.smtp import smtp_server  # noqa: F401
 
 
 def work(app, max_wait: float = 10.0):
-    """Run every queued job, and scheduled ones as they fall due (up to max_wait s), with burst workers."""
-    redis = get_redis()
-    queue = Queue(app.config["RQ_QUEUE"], connection=redis)
-    deadline = time.monotonic() + max_wait
-    while True:
-        SimpleWorker([queue], connection=redis).work(burst=True, with_scheduler=True)
-        db.session.remove()
-        if queue.count == 0 and not queue.scheduled_job_registry.get_job_ids():
-            return
-        if time.monotonic() > deadline:
-            return
-        time.sleep(0.2)
+    """Run every queued job, and scheduled ones as they fall due."""
+    run_jobs(app, max_wait)
 
 
 @pytest.fixture

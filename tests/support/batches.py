@@ -4,7 +4,13 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+import time
+
+from flask import has_app_context
+from rq import Queue, SimpleWorker
+
 from mailer.extensions import db
+from mailer.queue import get_redis
 from mailer.models import Batch, Contact, Delivery, Document, DocumentType, MailAccount, Party
 from mailer.services.blobs import store_blob
 from mailer.services.crypto import encrypt_secret
@@ -124,3 +130,22 @@ def office_data(smtp_server) -> dict:
     db.session.commit()
     return {"ordinary": ordinary.id, "pec": pec.id, "docs": {k: v.id for k, v in docs.items()},
             "parties": {"alfa": alfa.id, "beta": beta.id, "gamma": gamma.id}}
+
+
+def run_jobs(app, max_wait: float = 10.0, pause: float = 0.2) -> None:
+    """Run queued jobs, and scheduled ones as they fall due (up to max_wait s), with burst workers.
+
+    Works inside or outside an application context; the session is removed after each round.
+    """
+    if not has_app_context():
+        with app.app_context():
+            return run_jobs(app, max_wait, pause)
+    redis = get_redis()
+    queue = Queue(app.config["RQ_QUEUE"], connection=redis)
+    deadline = time.monotonic() + max_wait
+    while True:
+        SimpleWorker([queue], connection=redis).work(burst=True, with_scheduler=True)
+        db.session.remove()
+        if (queue.count == 0 and not queue.scheduled_job_registry.get_job_ids()) or time.monotonic() > deadline:
+            return
+        time.sleep(pause)

@@ -15,12 +15,11 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
-from rq import Queue, SimpleWorker
 
 from mailer.extensions import db
 from mailer.models import Batch, Delivery
-from mailer.queue import get_redis
 
+from .batches import run_jobs
 from .smtp import SmtpTestServer, _Handler
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,17 +103,7 @@ def wait_until(predicate, timeout: float, what, every: float = 0.05):
 
 def drain(app, max_wait: float = 20.0) -> None:
     """Run queued and scheduled jobs with in-process burst workers until none is left (or max_wait)."""
-    redis = get_redis()
-    queue = Queue(app.config["RQ_QUEUE"], connection=redis)
-    deadline = time.monotonic() + max_wait
-    while True:
-        SimpleWorker([queue], connection=redis).work(burst=True, with_scheduler=True)
-        db.session.remove()
-        if queue.count == 0 and not queue.scheduled_job_registry.get_job_ids():
-            return
-        if time.monotonic() > deadline:
-            return
-        time.sleep(0.1)
+    run_jobs(app, max_wait, pause=0.1)
 
 
 def batch_counts(batch_id: int) -> dict[str, int]:
