@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from mailer import create_app
 from mailer.config import TestConfig
 from mailer.extensions import db as _db
+from mailer.queue import get_redis
 from tests.support.client import CsrfClient
 from tests.support.services import PrivateRedis, create_postgres_database, drop_postgres_database
 
@@ -78,6 +79,27 @@ def database_template(session_tmp):
         yield {"kind": "sqlite", "path": path}
 
 
+def build_test_app(url: str, redis_url: str, tmp: Path):
+    """An application on `url` with its instance, capture and spool folders in `tmp`, an empty Redis
+    database and the reference data; the CSRF-sending test client."""
+    config = {
+        **_config_dict(),
+        "SQLALCHEMY_DATABASE_URI": url,
+        "REDIS_URL": redis_url,
+        "INSTANCE_PATH": str(tmp / "instance"),
+        "CAPTURE_DIR": str(tmp / "captured"),
+        "SPOOL_DIR": str(tmp / "spool"),
+    }
+    os.environ["INSTANCE_PATH"] = str(tmp / "instance")
+    application = create_app(config)
+    application.test_client_class = CsrfClient
+    from mailer.services.reference import ensure_reference_data
+    with application.app_context():
+        get_redis().flushdb()
+        ensure_reference_data()
+    return application
+
+
 @pytest.fixture
 def app(database_template, redis_server, tmp_path):
     """The application with a fresh migrated database and an empty Redis."""
@@ -87,22 +109,7 @@ def app(database_template, redis_server, tmp_path):
         url = f"sqlite:///{db_path}"
     else:
         url = database_template["url"]
-    config = {
-        **_config_dict(),
-        "SQLALCHEMY_DATABASE_URI": url,
-        "REDIS_URL": redis_server.url,
-        "INSTANCE_PATH": str(tmp_path / "instance"),
-        "CAPTURE_DIR": str(tmp_path / "captured"),
-        "SPOOL_DIR": str(tmp_path / "spool"),
-    }
-    os.environ["INSTANCE_PATH"] = str(tmp_path / "instance")
-    application = create_app(config)
-    application.test_client_class = CsrfClient
-    from mailer.queue import get_redis
-    with application.app_context():
-        get_redis().flushdb()
-        from mailer.services.reference import ensure_reference_data
-        ensure_reference_data()
+    application = build_test_app(url, redis_server.url, tmp_path)
     yield application
     with application.app_context():
         _db.session.remove()

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import date
 
 import click
 from flask import Flask, current_app
@@ -31,15 +30,6 @@ def _batch(batch_id: int) -> Batch:
     return batch
 
 
-def _iso(value: str | None, label: str) -> date | None:
-    """Parse YYYY-MM-DD."""
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise click.ClickException(f"{label}: data non valida «{value}» (formato AAAA-MM-GG).") from exc
-
 
 @batch_cli.command("prepare")
 @click.option("--type", "types", multiple=True, required=True, help="Tipo di documento (ripetibile), es. FATTURA.")
@@ -52,10 +42,11 @@ def prepare_command(types, date_from, date_to, username, include_sent, as_json):
     """Prepare a batch now (in this process) and print its id."""
     from ..services import batch_views, preparation
     user = _user(username)
-    selection = preparation.Selection(type_codes=[t.strip().upper() for t in types],
-                                      date_from=_iso(date_from, "--from"), date_to=_iso(date_to, "--to"),
-                                      only_unsent=not include_sent)
     try:
+        selection = preparation.Selection(type_codes=[t.strip().upper() for t in types],
+                                          date_from=preparation.parse_date(date_from, "--from"),
+                                          date_to=preparation.parse_date(date_to, "--to"),
+                                          only_unsent=not include_sent)
         batch = preparation.create_batch(selection, user, enqueue=False)
     except preparation.PreparationError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import date
-
 from flask import (Blueprint, Response, abort, flash, make_response, redirect, render_template, request,
                    url_for)
 from flask_login import current_user
@@ -71,15 +69,6 @@ def _delivery(batch: Batch, delivery_id: int) -> Delivery:
     return delivery
 
 
-def _date(value: str | None, label: str) -> date | None:
-    """Parse a yyyy-mm-dd form date; raise PreparationError in Italian."""
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise preparation.PreparationError(f"{label}: data non valida.") from exc
-
 
 @bp.route("/")
 def index():
@@ -107,8 +96,8 @@ def new():
             document_ids = [int(x) for x in request.form.getlist("document_id")]
             selection = preparation.Selection(
                 type_codes=request.form.getlist("type"),
-                date_from=_date(request.form.get("date_from"), "Dal"),
-                date_to=_date(request.form.get("date_to"), "Al"),
+                date_from=preparation.parse_date(request.form.get("date_from"), "Dal"),
+                date_to=preparation.parse_date(request.form.get("date_to"), "Al"),
                 only_unsent=request.form.get("only_unsent", "1") == "1" if not document_ids else False,
                 zone_id=int(request.form["zone_id"]) if request.form.get("zone_id") else None,
                 agent_id=int(request.form["agent_id"]) if request.form.get("agent_id") else None,

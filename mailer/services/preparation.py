@@ -65,6 +65,16 @@ class Selection:
         )
 
 
+def parse_date(value: str | None, label: str) -> date | None:
+    """A YYYY-MM-DD date from a form or the command line (None when empty); PreparationError in Italian."""
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise PreparationError(f"{label}: data non valida «{value}» (formato AAAA-MM-GG).") from exc
+
+
 def check_permission(user: User | None, type_codes: list[str]) -> None:
     """A user may prepare only the types they may send."""
     if user is None:

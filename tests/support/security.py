@@ -16,9 +16,9 @@ from decimal import Decimal
 
 import pytest
 
-from mailer import create_app
 from mailer.extensions import db
-from tests.conftest import ALL_TYPES, PASSWORD, _config_dict
+from mailer.queue import get_redis
+from tests.conftest import ALL_TYPES, PASSWORD
 from tests.support.client import CsrfClient
 
 ROLES = ("admin", "manager", "operator", "sales")
@@ -195,17 +195,8 @@ def module_app(database_template, redis_server, tmp_path_factory):
         from tests.support.services import create_postgres_database
         url = create_postgres_database(PG_BASE_URL)
         _migrate(url, tmp)
-    config = {**_config_dict(), "SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": redis_server.url,
-              "INSTANCE_PATH": str(tmp / "instance"), "CAPTURE_DIR": str(tmp / "captured"),
-              "SPOOL_DIR": str(tmp / "spool")}
-    os.environ["INSTANCE_PATH"] = str(tmp / "instance")
-    application = create_app(config)
-    application.test_client_class = CsrfClient
-    from mailer.queue import get_redis
-    with application.app_context():
-        get_redis().flushdb()
-        from mailer.services.reference import ensure_reference_data
-        ensure_reference_data()
+    from tests.conftest import build_test_app
+    application = build_test_app(url, redis_server.url, tmp)
     yield application
     with application.app_context():
         db.session.remove()
