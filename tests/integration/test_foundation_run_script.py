@@ -27,8 +27,11 @@ def _status(url: str) -> int:
 
 
 def _session_processes(sid: int) -> list[str]:
-    """Live (non-zombie) processes of a session."""
-    out = subprocess.run(["ps", "-s", str(sid), "-o", "stat=,args="], capture_output=True, text=True).stdout
+    """Live (non-zombie) processes of a session, whole command lines.
+
+    `-ww`: without it ps cuts each line to $COLUMNS (80 when CI sets it), and the long absolute
+    path of the venv's python pushes "capture-server" past the cut."""
+    out = subprocess.run(["ps", "-ww", "-s", str(sid), "-o", "stat=,args="], capture_output=True, text=True).stdout
     return [line for line in out.splitlines() if line.strip() and not line.strip().startswith("Z")]
 
 
