@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
@@ -37,6 +37,9 @@ class MailAccount(db.Model):
     imap_folder: Mapped[str] = mapped_column(String(120), default="INBOX")
     imap_after: Mapped[str] = mapped_column(String(120), default="seen")  # seen|move:<folder>
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Ordinary accounts only: envelope sender `local+rcp<ID>-<sig>@domain`, so that a bounce names its
+    # delivery even when it quotes nothing of the original (the server must deliver sub-addresses).
+    verp: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 

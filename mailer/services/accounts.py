@@ -28,7 +28,7 @@ TEXT_FIELDS = ("name", "host", "username", "from_address", "from_name", "imap_ho
 # What the audit trail records about an account (never the passwords).
 AUDITED = ("name", "kind", "host", "port", "tls_mode", "username", "from_address", "from_name",
            "max_connections", "rate_per_minute", "rate_per_day", "max_message_bytes", "max_recipients",
-           "imap_host", "imap_port", "imap_username", "imap_folder", "imap_after", "is_default", "active")
+           "imap_host", "imap_port", "imap_username", "imap_folder", "imap_after", "verp", "is_default", "active")
 
 
 def form_values(account: MailAccount | None) -> dict:
@@ -54,6 +54,7 @@ def validate_account(form, account: MailAccount | None) -> tuple[dict, dict]:
     values["imap_after"] = form.get("imap_after", "seen")
     values["active"] = form.get("active") in ("1", "on", "y")
     values["is_default"] = form.get("is_default") in ("1", "on", "y")
+    values["verp"] = form.get("verp") in ("1", "on", "y")
     if values["kind"] not in KINDS:
         errors["kind"] = "Tipo di account non valido."
     if values["tls_mode"] not in TLS_MODES:
@@ -87,6 +88,9 @@ def validate_account(form, account: MailAccount | None) -> tuple[dict, dict]:
     if values["kind"] == "pec" and values["username"] and "@" in values["username"] \
             and values["username"].lower() != values["from_address"].lower() and "from_address" not in errors:
         errors["from_address"] = "Per la PEC il mittente deve coincidere con la casella (utente) dell'account."
+    if values["verp"] and values["kind"] == "pec":
+        errors["verp"] = ("Non con la PEC: il mittente della busta deve coincidere con quello del messaggio; "
+                          "le ricevute si abbinano per Message-ID.")
     if "max_message_mb" in values:
         values["max_message_bytes"] = values.pop("max_message_mb") * 1024 * 1024
     return values, errors

@@ -33,6 +33,7 @@ from ..transport.message import Attachment, MessageSpec, address_domain, build_m
 from ..transport.smtp import SMTP_TIMEOUT, SendOutcome, SmtpSession, SmtpSettings
 from .audit import audit
 from .crypto import decrypt_secret
+from .tracking import verp_address
 
 FINAL_STATES = ("sent", "failed", "uncertain", "cancelled", "excluded", "bounced")
 CHUNK = 50
@@ -288,6 +289,7 @@ class _AccountLimits:
     max_connections: int
     rate_per_minute: int
     rate_per_day: int
+    verp: bool = False  # per-delivery envelope sender (never on PEC, where it must equal From)
 
 
 class Sender:
@@ -392,7 +394,8 @@ class Sender:
         if account is None:
             return "no-account"
         self.limits = _AccountLimits(account.id, account.from_address, account.max_connections or 1,
-                                     account.rate_per_minute or 0, account.rate_per_day or 0)
+                                     account.rate_per_minute or 0, account.rate_per_day or 0,
+                                     verp=bool(account.verp) and not account.is_pec)
         if not self._redis_retrying(self.beat):
             self._reschedule(5)
             return "no-slot"
@@ -519,9 +522,15 @@ class Sender:
             self.pending_marks.append((item.id, SendOutcome("permanent", None,
                                        f"Impossibile comporre il messaggio: {exc}"), "", attempts))
             return True
-        outcome = self.session.send(self.limits.from_address, item.recipients, data)
+        outcome = self.session.send(self._envelope_sender(item.id), item.recipients, data)
         self.pending_marks.append((item.id, outcome, hashlib.sha256(data).hexdigest(), attempts))
         return True
+
+    def _envelope_sender(self, delivery_id: int) -> str:
+        """MAIL FROM: the account's address, or its per-delivery return path when the account uses one."""
+        if self.limits.verp:
+            return verp_address(self.limits.from_address, delivery_id)
+        return self.limits.from_address
 
     def _claim(self, params: dict) -> bool:
         """Claim one delivery and write the pending outcomes; durable before any byte goes out."""
