@@ -66,7 +66,7 @@ def create_app(test_config: dict[str, Any] | type | None = None) -> Flask:
 
 
 def _check_production(app: Flask) -> None:
-    """Refuse to start in production with a guessable SECRET_KEY."""
+    """Refuse to start in production with a guessable SECRET_KEY, and in any mode with a malformed CREDENTIALS_KEY."""
     if app.config.get("ENV_NAME") == "production" and (
         app.config.get("SECRET_KEY", "") in INSECURE_KEYS or len(app.config.get("SECRET_KEY", "")) < 32
     ):
@@ -74,6 +74,21 @@ def _check_production(app: Flask) -> None:
             "RECAPITO_ENV=production ma SECRET_KEY manca o è di prova: imposta una chiave casuale di "
             "almeno 32 caratteri (es. python -c 'import secrets; print(secrets.token_hex(32))')."
         )
+    _check_credentials_key(app.config.get("CREDENTIALS_KEY") or "")
+
+
+def _check_credentials_key(key: str) -> None:
+    """A CREDENTIALS_KEY that is not a Fernet key would only fail at the first send: refuse it now."""
+    if not key:
+        return
+    from cryptography.fernet import Fernet
+    try:
+        Fernet(key.encode() if isinstance(key, str) else key)
+    except (ValueError, TypeError) as exc:
+        raise RuntimeError(
+            "CREDENTIALS_KEY non è una chiave valida (32 byte in base64 url-safe): generane una con "
+            "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'."
+        ) from exc
 
 
 def _tune_sqlite(engine, busy_timeout_ms: int = 15000) -> None:

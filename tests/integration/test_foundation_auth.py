@@ -98,6 +98,29 @@ def test_production_starts_with_strong_secret_key():
     assert app.config["SESSION_COOKIE_HTTPONLY"]
 
 
+@pytest.mark.parametrize("key", ["troppo-corta", "x" * 44, "a1" * 32])
+def test_malformed_credentials_key_refused_at_start(key):
+    """A CREDENTIALS_KEY that is not a Fernet key stops the start, with the command that makes a good one."""
+    with pytest.raises(RuntimeError, match="CREDENTIALS_KEY non è una chiave valida"):
+        create_app({**_config_dict(), "CREDENTIALS_KEY": key, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+
+
+def test_valid_credentials_key_encrypts_with_it():
+    """A generated key is accepted and is the one used: another key cannot read what it wrote."""
+    from cryptography.fernet import Fernet
+
+    from mailer.services.crypto import decrypt_secret, encrypt_secret
+    key = Fernet.generate_key().decode()
+    app = create_app({**_config_dict(), "CREDENTIALS_KEY": key, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    with app.app_context():
+        token = encrypt_secret("segreta")
+    assert Fernet(key.encode()).decrypt(token.encode()) == b"segreta"
+    other = create_app({**_config_dict(), "CREDENTIALS_KEY": Fernet.generate_key().decode(),
+                        "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    with other.app_context(), pytest.raises(ValueError, match="non si può decifrare"):
+        decrypt_secret(token)
+
+
 def test_healthz_503_without_worker(client):
     """Database and Redis fine, but no worker registered: 503."""
     response = client.get("/healthz")
