@@ -78,6 +78,10 @@ EXPECTED: dict[tuple[str, str], dict] = {
     ("admin.account_edit", "GET"): admin_only(),
     ("admin.account_edit", "POST"): admin_only(422),
     ("admin.account_test", "POST"): admin_only(200),  # connection refused, reported on the page
+    ("admin.tables", "GET"): admin_only(),
+    ("admin.table_add", "POST"): admin_only(422),  # no code, no name
+    ("admin.table_update", "POST"): admin_only(422),  # no name
+    ("admin.table_delete", "POST"): admin_only(409),  # the world's zone is used by its party: refused
     ("admin.captured", "GET"): admin_only(),
     ("admin.captured_message", "GET"): admin_only(),
     ("admin.captured_html", "GET"): admin_only(),
@@ -146,6 +150,10 @@ EXPECTED: dict[tuple[str, str], dict] = {
     ("batches.cancel", "POST"): row(LOGIN, 302, 302, 403, 403),
     ("batches.retry", "POST"): row(LOGIN, 302, 302, 403, 403),
     ("batches.resolve", "POST"): row(LOGIN, 302, 302, 403, 403),
+    # received messages (PEC receipts, bounces): who follows batch results
+    ("tracking.index", "GET"): office(),
+    ("tracking.source", "GET"): office(),
+    ("tracking.poll_now", "POST"): office(302),  # queued (no worker here), back to the page
     # campaigns: sales and managers
     ("campaigns.index", "GET"): row(LOGIN, 200, 200, 403, 200),
     ("campaigns.documents", "GET"): row(LOGIN, 200, 200, 403, 200),
@@ -192,9 +200,9 @@ VALUES = {
     "account_id": "account", "user_id": "user_spare", "party_id": "party", "contact_id": "contact_public",
     "document_id": "document", "attachment_id": "attachment", "batch_id": "batch", "delivery_id": "delivery_public",
     "receipt_id": "receipt_public", "version_id": "generic_version", "filter_id": "filter",
-    "token_id": "token_revocable", "message_id": "captured", "token": "unsubscribe_token",
+    "token_id": "token_revocable", "message_id": "captured", "token": "unsubscribe_token", "entry_id": "zone",
 }
-LITERALS = {"fmt": "csv", "type_code": "FATTURA", "language": "it", "number": "1", "page": 1, "index": 0,
+LITERALS = {"kind": "zones", "fmt": "csv", "type_code": "FATTURA", "language": "it", "number": "1", "page": 1, "index": 0,
             "filename": "css/recapito.css", "year": date.today().year}
 
 

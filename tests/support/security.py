@@ -65,7 +65,7 @@ def _make_user(username: str, roles, clearance: int, send_types=ALL_TYPES) -> in
 def build_world(app) -> World:
     """Every kind of object once, with a public (level 0) and a confidential (level 3) recipient."""
     from mailer.models import (ApiToken, Batch, Contact, Delivery, Document, DocumentAttachment, DocumentType,
-                               MailAccount, Party, Receipt, SavedFilter, utcnow)
+                               MailAccount, Party, Receipt, SavedFilter, Zone, utcnow)
     from mailer.api.routes import hash_token
     from mailer.services import generic_documents as gd
     from mailer.services.blobs import store_blob
@@ -94,9 +94,12 @@ def build_world(app) -> World:
         ids["account"] = account.id
 
         fattura = db.session.get(DocumentType, "FATTURA")
-        party = Party(erp_code="SEC001", name="ACME Sicurezza S.r.l.", kind="customer", city="Milano", province="MI")
+        zone = Zone(code="SEC", name="Zona di prova")  # used by the party: deleting it is refused
+        party = Party(erp_code="SEC001", name="ACME Sicurezza S.r.l.", kind="customer", city="Milano", province="MI",
+                      zone=zone)
         db.session.add(party)
         db.session.flush()
+        ids["zone"] = zone.id
         public = Contact(party_id=party.id, name="Paolo Pubblico", email=PUBLIC_EMAIL, privacy_level=0,
                          marketing_consent=True)
         confidential = Contact(party_id=party.id, name=CONFIDENTIAL_NAME, email=CONFIDENTIAL_EMAIL, privacy_level=3,
