@@ -45,7 +45,7 @@ def test_fresh_install_shows_empty_tables_with_add_forms(client, auth):
     page = client.get("/admin/tables").get_data(as_text=True)
     assert "Nessuna zona ancora" in page and "Nessun agente ancora" in page and "Nessuna categoria ancora" in page
     for kind in MODELS:
-        assert f'action="/admin/tables/{kind}"' in page
+        assert f'action="/admin/tables/{kind}#{kind}"' in page
     assert 'aria-current="page">Zone, agenti e categorie' in page  # the admin sub-navigation
 
 
