@@ -8,10 +8,11 @@ from flask_login import current_user
 
 from ..extensions import db, htmx
 from ..models import (BATCH_STATUSES, DELIVERY_STATUSES, Agent, Batch, Category, Delivery,
-                      DocumentType, MailAccount, Zone)
+                      DocumentType, MailAccount, Receipt, Zone)
 from ..security import require_roles
 from ..services import approval, batch_views, preparation, sending, tracking
 from ..services.audit import audit
+from ..tracking.routes import receipt_download
 from ..transport.message import build_message
 
 bp = Blueprint("batches", __name__)
@@ -361,21 +362,12 @@ def message_source(batch_id: int, delivery_id: int):
 @bp.route("/<int:batch_id>/recapiti/<int:delivery_id>/ricevute/<int:receipt_id>.eml")
 def receipt_source(batch_id: int, delivery_id: int, receipt_id: int):
     """A PEC receipt or bounce exactly as received (the legal proof), for who may see the delivery."""
-    from ..models import Blob, Receipt
     batch = _batch(batch_id)
     delivery = _delivery(batch, delivery_id)
     receipt = db.session.get(Receipt, receipt_id)
     if receipt is None or receipt.delivery_id != delivery.id:
         abort(404)
-    blob = db.session.get(Blob, receipt.raw_sha256)
-    if blob is None or hashlib.sha256(blob.data).hexdigest() != receipt.raw_sha256:
-        abort(409, "La ricevuta conservata non corrisponde alla sua impronta.")
-    audit("receipt.download", receipt, delivery_id=delivery.id)
-    db.session.commit()
-    response = Response(blob.data, mimetype="message/rfc822")
-    name = f"ricevuta-{delivery.id}-{receipt.id}-{receipt.receipt_type or receipt.kind}.eml"
-    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+    return receipt_download(receipt)
 
 
 @bp.route("/<int:batch_id>/esiti.<fmt>")

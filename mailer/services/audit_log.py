@@ -36,6 +36,7 @@ ACTION_NAMES: dict[str, str] = {
     "batch.include": "Destinatari inclusi", "batch.reroute": "Anagrafica reindirizzata", "batch.export": "Export esiti",
     "delivery.mark_sent": "Recapito segnato come inviato", "delivery.resend": "Recapito rimesso in coda",
     "delivery.download_message": "Messaggio inviato scaricato", "receipt.download": "Ricevuta scaricata",
+    "mailbox.poll": "Lettura casella richiesta",
     "campaign.prepare": "Campagna preparata", "segment.save": "Filtro salvato", "segment.delete": "Filtro eliminato",
     "generic_document.create": "Documento generico caricato", "generic_document.version": "Nuova versione di documento",
     "generic_document.archive": "Documento generico archiviato/ripristinato",
@@ -63,6 +64,14 @@ def _local_midnight_utc(day: date) -> datetime:
     return datetime.combine(day, time(), tzinfo=ROME).astimezone(timezone.utc).replace(tzinfo=None)
 
 
+def page_arg(args: Mapping[str, str]) -> int:
+    """The «page» argument of a paged list: 1 when absent, malformed or below 1."""
+    try:
+        return max(1, int(args.get("page", 1)))
+    except (TypeError, ValueError):
+        return 1
+
+
 @dataclass
 class AuditFilters:
     """What the audit page filters on: user, action (code or prefix like «batch.»), period, object."""
@@ -78,10 +87,7 @@ class AuditFilters:
     @classmethod
     def from_args(cls, args: Mapping[str, str]) -> "AuditFilters":
         """Read the filters from a query string leniently (bad values are ignored)."""
-        try:
-            page = max(1, int(args.get("page", 1)))
-        except (TypeError, ValueError):
-            page = 1
+        page = page_arg(args)
         return cls(user=(args.get("user") or "").strip()[:64], action=(args.get("action") or "").strip()[:60],
                    date_from=_parse_date(args.get("from")), date_to=_parse_date(args.get("to")),
                    object_type=(args.get("object_type") or "").strip()[:40],

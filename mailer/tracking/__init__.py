@@ -1,1 +1,2 @@
-"""Delivery tracking: PEC receipts and bounces (CLI; the pages live in the batches area)."""
+"""Delivery tracking: PEC receipts and bounces — the «Ricevute e rimbalzi» page (/ricevute) and the CLI;
+receipts matched to a delivery also show on their batch's results page."""

@@ -93,6 +93,22 @@ def test_confidential_delivery_urls_answer_404(sec_world, low, high, role, suffi
     assert resolve.status_code in (403, 404)
 
 
+@pytest.mark.parametrize("role", ["admin", "manager", "operator"])
+def test_receipts_page_leaves_out_the_confidential_receipt(sec_world, low, high, role):
+    """«Ricevute e rimbalzi»: the hidden delivery's receipt is not listed, searched or downloadable."""
+    ids = sec_world.ids
+    assert CONFIDENTIAL_EMAIL in high[role].get("/ricevute/").get_data(as_text=True)
+    assert high[role].get(f"/ricevute/{ids['receipt_confidential']}.eml").status_code == 200
+    for url in ("/ricevute/", "/ricevute/?q=riservato", "/ricevute/?q=sec-confidential"):
+        page = low[role].get(url).get_data(as_text=True)
+        assert_no_secret(page, url)
+        assert f"/ricevute/{ids['receipt_confidential']}.eml" not in page
+    assert f"/ricevute/{ids['receipt_public']}.eml" in low[role].get("/ricevute/").get_data(as_text=True)
+    response = low[role].get(f"/ricevute/{ids['receipt_confidential']}.eml")
+    assert response.status_code == 404
+    assert_no_secret(response.get_data(as_text=True), "download")
+
+
 @pytest.mark.parametrize("role", ROLES)
 def test_dashboard_counts_only_visible_deliveries(sec_world, low, high, role):
     """The last results and the 30-day chart count what the user may see."""

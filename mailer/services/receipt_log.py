@@ -1,0 +1,205 @@
+"""Reading the received messages (PEC receipts, bounces, everything else) for the «Ricevute e rimbalzi» page.
+
+A receipt that concerns a delivery follows that delivery's visibility, exactly as on the batch
+results page: not above the user's privacy clearance, and not in a batch whose document types the
+user may not send (administrators pass the second rule, never the first). "Concerns" is the linked
+delivery, or — for a receipt kept without a link (suspect, forged) — the delivery its Message-ID
+names, because its original still carries that recipient. Receipts that name no delivery of ours
+(unmatched, malformed, ignored) show to everybody who may open the page.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from sqlalchemy import exists, literal, not_, or_, select
+from sqlalchemy.orm import aliased, selectinload
+
+from ..extensions import db
+from ..models import RECEIPT_KINDS, RECEIPT_OUTCOMES, Batch, Blob, Delivery, MailAccount, MailboxState, Receipt
+from .audit_log import page_arg
+
+PER_PAGE = 50
+FROM_FILE = "file"  # the account filter's value for messages imported with `receipts import`
+# Outcomes a person should look at: the stat boxes at the top of the list.
+PROBLEM_OUTCOMES = ("unmatched", "suspect", "malformed")
+
+
+class ReceiptIntegrityError(Exception):
+    """The stored original no longer matches its SHA-256 (or is missing)."""
+
+
+@dataclass
+class ReceiptFilters:
+    """What the page filters on: outcome, kind, account (id or «file»), free text, page."""
+
+    outcome: str = ""
+    kind: str = ""
+    account: str = ""
+    q: str = ""
+    page: int = 1
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str]) -> "ReceiptFilters":
+        """Read the filters from a query string leniently (unknown values are ignored)."""
+        outcome = (args.get("outcome") or "").strip()
+        kind = (args.get("kind") or "").strip()
+        account = (args.get("account") or "").strip()
+        if account != FROM_FILE and not account.isdigit():
+            account = ""
+        return cls(outcome=outcome if outcome in RECEIPT_OUTCOMES else "", kind=kind if kind in RECEIPT_KINDS else "",
+                   account=account[:18], q=(args.get("q") or "").strip()[:200], page=page_arg(args))
+
+    def to_args(self, **override: Any) -> dict:
+        """Query-string arguments (for links), without empty values."""
+        args = {"outcome": self.outcome, "kind": self.kind, "account": self.account, "q": self.q, "page": self.page}
+        args.update(override)
+        return {k: v for k, v in args.items() if v not in ("", None) and not (k == "page" and v == 1)}
+
+    @property
+    def active(self) -> bool:
+        """True when any filter is set."""
+        return bool(self.outcome or self.kind or self.account or self.q)
+
+
+def hidden_batch_ids(user) -> list[int]:
+    """Batches the user may not open: some document types, none of which the user may send."""
+    if user.has_role("admin"):
+        return []
+    return [batch_id for batch_id, codes in db.session.execute(select(Batch.id, Batch.type_codes))
+            if codes and not any(user.may_send(code) for code in codes)]
+
+
+def _hidden_delivery(delivery, user, hidden_batches: list[int]):
+    """SQL condition: this (aliased) delivery is not for the user's eyes."""
+    condition = delivery.privacy_level > user.privacy_clearance
+    if hidden_batches:
+        condition = or_(condition, delivery.batch_id.in_(hidden_batches))
+    return condition
+
+
+def visible(query, user):
+    """Restrict a Receipt query to what the user may see (see the module docstring)."""
+    hidden_batches = hidden_batch_ids(user)
+    linked, named = aliased(Delivery), aliased(Delivery)
+    bare = Receipt.referenced_message_id
+    return query.where(
+        not_(exists().where(linked.id == Receipt.delivery_id, _hidden_delivery(linked, user, hidden_batches))),
+        not_(exists().where(Receipt.delivery_id.is_(None), bare != "",
+                            or_(named.message_id == literal("<") + bare + literal(">"), named.message_id == bare),
+                            _hidden_delivery(named, user, hidden_batches))),
+    )
+
+
+def _like(text: str) -> str:
+    """A case-insensitive LIKE pattern for a literal piece of text."""
+    escaped = re.sub(r"([\\%_])", r"\\\1", text.lower())
+    return f"%{escaped}%"
+
+
+def _query(filters: ReceiptFilters, user, with_outcome: bool = True):
+    """The filtered, visible receipts query (no order)."""
+    query = visible(select(Receipt), user)
+    if with_outcome and filters.outcome:
+        query = query.where(Receipt.outcome == filters.outcome)
+    if filters.kind:
+        query = query.where(Receipt.kind == filters.kind)
+    if filters.account == FROM_FILE:
+        query = query.where(Receipt.source == "file")
+    elif filters.account:
+        query = query.where(Receipt.account_id == int(filters.account))
+    if filters.q:
+        like = _like(filters.q)
+        query = query.where(or_(*(db.func.lower(column).like(like, escape="\\") for column in (
+            Receipt.subject, Receipt.sender, Receipt.referenced_message_id, Receipt.message_id, Receipt.file_name))))
+    return query
+
+
+@dataclass
+class ReceiptPage:
+    """One page of receipts, the figures for the pager and the counts per outcome."""
+
+    receipts: list[Receipt]
+    total: int
+    page: int
+    pages: int
+    by_outcome: dict[str, int]
+
+
+def search_receipts(filters: ReceiptFilters, user, per_page: int | None = None) -> ReceiptPage:
+    """The receipts the user may see that match the filters, newest first, one page of them."""
+    per_page = per_page or PER_PAGE
+    query = _query(filters, user)
+    total = db.session.scalar(select(db.func.count()).select_from(query.subquery())) or 0
+    pages = max(1, -(-total // per_page))
+    page = min(filters.page, pages)
+    receipts = list(db.session.scalars(query.options(selectinload(Receipt.delivery)).order_by(Receipt.received_at.desc(), Receipt.id.desc())
+                                       .limit(per_page).offset((page - 1) * per_page)))
+    # Per outcome under the other filters: the boxes say how many of each the outcome filter would give.
+    counted = _query(filters, user, with_outcome=False).subquery()
+    by_outcome = dict(db.session.execute(select(counted.c.outcome, db.func.count()).group_by(counted.c.outcome)).all())
+    return ReceiptPage(receipts=receipts, total=total, page=page, pages=pages, by_outcome=by_outcome)
+
+
+def visible_receipt(receipt_id: int, user) -> Receipt | None:
+    """One receipt, if the user may see it."""
+    return db.session.scalar(visible(select(Receipt).where(Receipt.id == receipt_id), user))
+
+
+def receipt_original(receipt: Receipt) -> bytes:
+    """The message exactly as received, checked against the digest taken when it arrived."""
+    blob = db.session.get(Blob, receipt.raw_sha256)
+    if blob is None or hashlib.sha256(blob.data).hexdigest() != receipt.raw_sha256:
+        raise ReceiptIntegrityError("La ricevuta conservata non corrisponde alla sua impronta.")
+    return blob.data
+
+
+def receipt_filename(receipt: Receipt) -> str:
+    """A download name that says what it is (only safe characters: the type comes from outside)."""
+    what = re.sub(r"[^a-z0-9-]+", "-", (receipt.receipt_type or receipt.kind or "messaggio").lower()).strip("-")
+    prefix = f"ricevuta-{receipt.delivery_id}-" if receipt.delivery_id else "ricevuta-"
+    return f"{prefix}{receipt.id}-{what or 'messaggio'}.eml"
+
+
+def account_names() -> dict[int, str]:
+    """Every account's name by id, in name order (the account filter and the «received by» column)."""
+    return dict(db.session.execute(select(MailAccount.id, MailAccount.name).order_by(MailAccount.name)).all())
+
+
+@dataclass
+class MailboxRow:
+    """How the reading of one account's mailbox is going."""
+
+    account: MailAccount
+    folder: str
+    state: MailboxState | None
+
+
+def mailbox_rows() -> list[MailboxRow]:
+    """Every active account the scheduler reads (IMAP settings present), with its folder's state."""
+    accounts = db.session.scalars(select(MailAccount).where(
+        MailAccount.active.is_(True), MailAccount.imap_host != "").order_by(MailAccount.name)).all()
+    states = {(s.account_id, s.folder): s for s in db.session.scalars(select(MailboxState))}
+    rows = []
+    for account in accounts:
+        folder = account.imap_folder or "INBOX"
+        rows.append(MailboxRow(account=account, folder=folder, state=states.get((account.id, folder))))
+    return rows
+
+
+def readable_account(account_id: int) -> MailAccount | None:
+    """An account whose mailbox may be read now (active, with IMAP settings)."""
+    account = db.session.get(MailAccount, account_id)
+    if account is None or not account.active or not account.imap_host:
+        return None
+    return account
+
+
+def enqueue_poll(account: MailAccount):
+    """Queue the reading of one account's mailbox: the job the scheduler's mailbox reading runs per account."""
+    from ..jobs.tracking import poll_account_job
+    from ..queue import get_queue
+    return get_queue().enqueue(poll_account_job, account.id, job_timeout=1800,
+                               description=f"lettura casella account {account.id}")
