@@ -191,12 +191,11 @@ def user_password(user_id: int):
 
 @bp.route("/company", methods=["GET", "POST"])
 def company():
-    """Company data used by every PDF and e-mail."""
+    """Company data used by every PDF and e-mail, and the sending rules (four eyes, soft spam)."""
     row = get_company()
     if request.method == "GET":
-        values = {k: getattr(row, k) or "" for k in company_service.COMPANY_FIELDS}
-        return render_template("admin/company.html", values=values, errors={})
-    values, errors = company_service.validate_company(request.form)
+        return render_template("admin/company.html", values=company_service.form_values(row), errors={})
+    values, errors = company_service.validate_company(request.form, row)
     if errors:
         return render_template("admin/company.html", values=values, errors=errors), 422
     changes = company_service.update_company(row, values)
@@ -223,8 +222,8 @@ def company_logo():
         company_service.set_logo(row, data)
     except ValueError as exc:
         db.session.rollback()
-        values = {k: getattr(row, k) or "" for k in company_service.COMPANY_FIELDS}
-        return render_template("admin/company.html", values=values, errors={}, logo_error=str(exc)), 422
+        return render_template("admin/company.html", values=company_service.form_values(row), errors={},
+                               logo_error=str(exc)), 422
     db.session.commit()
     flash(_("Logo aggiornato."), "success")
     return redirect(url_for("admin.company"))

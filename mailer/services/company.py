@@ -11,6 +11,9 @@ from .blobs import store_blob
 LOGO_MAX_BYTES = 2 * 1024 * 1024
 COMPANY_FIELDS = ("name", "address", "zip_code", "city", "province", "vat_number", "tax_code",
                   "phone", "email", "website", "iban")
+# Sending rules, shown as checkboxes: approval by someone other than the preparer (approval.py), and the
+# soft-spam exception for commercial campaigns to existing customers (campaigns.py).
+COMPANY_FLAGS = ("four_eyes", "soft_spam_allowed")
 
 
 def logo_content_type(data: bytes) -> str | None:
@@ -33,9 +36,31 @@ def normalise_vat(value: str) -> str:
         raise ValueError("Partita IVA non valida: servono 11 cifre con la cifra di controllo corretta.") from exc
 
 
-def validate_company(form: dict) -> tuple[dict, dict]:
-    """Check the submitted fields; return (clean values, errors by field)."""
+def form_values(company: Company) -> dict:
+    """The company as the form shows it: text fields ('' for missing) and the two flags."""
+    values: dict = {k: getattr(company, k) or "" for k in COMPANY_FIELDS}
+    values.update({k: bool(getattr(company, k)) for k in COMPANY_FLAGS})
+    return values
+
+
+def _submitted_flag(form, name: str) -> bool | None:
+    """A checkbox of the form: the page sends a hidden «0» and, when ticked, «1»; absent means «not sent»."""
+    sent = form.getlist(name) if hasattr(form, "getlist") else [form[name]] if name in form else []
+    return ("1" in sent or "on" in sent) if sent else None
+
+
+def validate_company(form: dict, company: Company | None = None) -> tuple[dict, dict]:
+    """Check the submitted fields; return (clean values, errors by field).
+
+    A flag missing from the form keeps the company's current value (a safety rule such as the four-eyes
+    check must not switch off because a client left the field out)."""
     values = {k: (form.get(k) or "").strip() for k in COMPANY_FIELDS}
+    for flag in COMPANY_FLAGS:
+        sent = _submitted_flag(form, flag)
+        if sent is not None:
+            values[flag] = sent
+        elif company is not None:
+            values[flag] = bool(getattr(company, flag))
     errors: dict[str, str] = {}
     if not values["name"]:
         errors["name"] = "La ragione sociale è obbligatoria."

@@ -9,6 +9,7 @@ from mailer.extensions import db
 from mailer.models import Batch, Company, Delivery
 from tests.support.batches import run_jobs, make_account
 from tests.support.campaigns import PDF_BYTES, make_filter, make_generic_document, sales_world  # noqa: F401
+from tests.support.company import save_company_flags
 from tests.support.smtp import smtp_server  # noqa: F401
 
 
@@ -115,6 +116,27 @@ def test_soft_spam_lets_existing_customers_in(app, client, auth, setup):
         batch = db.session.get(Batch, batch_id)
         assert batch.params["exclusions"] == {"pec": {"0": 1}, "opted_out": {"0": 1}, "inipec": {"0": 1}}
         assert batch.params["soft_spam"] == 2
+        db.session.remove()
+
+
+def test_soft_spam_switch_on_the_company_page_decides(app, client, auth, setup, make_user):
+    """Saved from Amministrazione › Dati azienda, the soft-spam switch lets the next commercial campaign reach
+    customers with purchases but no consent (Bruno, Franco); before it, they are left out for lack of consent."""
+    auth.login("giulia", create=False)
+    before = int(re.search(r"/invii/(\d+)", _compose(client, setup).headers["Location"]).group(1))
+    work(app)
+    assert "bruno@alfa.example" not in _emails(app, before) and "franco@beta.example" not in _emails(app, before)
+    auth.logout()
+    make_user("amministratore", roles=["admin"], clearance=3)
+    auth.login("amministratore", create=False)
+    save_company_flags(app, client, soft_spam_allowed=True)
+    auth.logout()
+    auth.login("giulia", create=False)
+    after = int(re.search(r"/invii/(\d+)", _compose(client, setup, name="Listino 2027 bis").headers["Location"]).group(1))
+    work(app)
+    assert {"bruno@alfa.example", "franco@beta.example"} <= set(_emails(app, after))
+    with app.app_context():
+        assert db.session.get(Batch, after).params["soft_spam"] == 2
         db.session.remove()
 
 

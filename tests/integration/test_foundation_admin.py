@@ -1,6 +1,7 @@
 """Admin area: users and permissions, company, sending accounts, «prova connessione», captured mail."""
 from __future__ import annotations
 
+import re
 import smtplib
 from email.message import EmailMessage
 
@@ -11,6 +12,7 @@ from mailer.models import AuditEvent, Company, MailAccount, User
 from mailer.services.crypto import decrypt_secret
 from mailer.services.demo import demo_logo_png
 from mailer.transport import capture
+from tests.support.company import company_form, save_company_flags
 from tests.support.services import free_port
 from tests.support.smtp import smtp_server_auth  # noqa: F401  (fixture)
 
@@ -161,6 +163,70 @@ def test_company_vat_number_is_checked(app, client, auth, vat, ok):
         assert (company.name == "Rossi S.r.l.") is ok
         if ok:
             assert company.vat_number == vat.replace("IT", "").strip() and company.province == "MI"
+
+
+def test_sending_rules_are_on_the_company_page_saved_and_audited(app, client, auth):
+    """Four eyes (on by default) and soft spam (off) are switches with their explanation; a change is saved
+    and audited with old and new values; a post that leaves them out changes neither."""
+    auth.login("admin")
+    page = client.get("/admin/company").get_data(as_text=True)
+    assert re.search(r'<input type="checkbox" role="switch" name="four_eyes" value="1"[^>]*checked>', page)
+    assert re.search(r'<input type="checkbox" role="switch" name="soft_spam_allowed" value="1"[^>]*"\s*>', page)
+    assert "diverso da chi l'ha preparato" in page and "art. 130, c. 4" in page
+    assert client.post("/admin/company", data=company_form(app, four_eyes=False, soft_spam_allowed=True)).status_code == 302
+    with app.app_context():
+        company = db.session.get(Company, 1)
+        assert (company.four_eyes, company.soft_spam_allowed) == (False, True)
+        event = db.session.scalars(db.select(AuditEvent).where(AuditEvent.action == "company.update")).one()
+        assert event.details["changes"] == {"four_eyes": [True, False], "soft_spam_allowed": [False, True]}
+    page = client.get("/admin/company").get_data(as_text=True)
+    assert re.search(r'name="four_eyes" value="1"[^>]*"\s*>', page)  # now unticked
+    assert re.search(r'name="soft_spam_allowed" value="1"[^>]*checked>', page)
+    # a form without the fields (an old page, a script) keeps the rules as they are
+    assert client.post("/admin/company", data={"name": "Rossi S.r.l."}).status_code == 302
+    # a form with an error keeps what was ticked
+    response = client.post("/admin/company", data={**company_form(app, four_eyes=True), "vat_number": "123"})
+    assert response.status_code == 422
+    assert re.search(r'name="four_eyes" value="1"[^>]*checked>', response.get_data(as_text=True))
+    with app.app_context():
+        company = db.session.get(Company, 1)
+        assert (company.four_eyes, company.soft_spam_allowed, company.name) == (False, True, "Rossi S.r.l.")
+
+
+def test_four_eyes_switch_decides_whether_the_preparer_may_approve(app, client, auth):
+    """With the four-eyes check the manager cannot approve the batch they prepared; switched off on the
+    company page, they can."""
+    from types import SimpleNamespace
+    from mailer.models import Batch
+    from tests.support.batches import make_account, make_sending_batch
+    manager = _make_manager(app)
+    with app.app_context():
+        account = make_account(SimpleNamespace(host="127.0.0.1", port=1))
+        batch_id = make_sending_batch(account, ["ufficio@cliente.example"], status="ready", user_id=manager).id
+    auth.login("capo", create=False)
+    client.post(f"/invii/{batch_id}/approva")
+    with app.app_context():
+        assert db.session.get(Batch, batch_id).status == "ready"
+    assert "quattro occhi" in client.get(f"/invii/{batch_id}").get_data(as_text=True)
+    auth.logout()
+    auth.login("admin")
+    save_company_flags(app, client, four_eyes=False)
+    auth.logout()
+    auth.login("capo", create=False)
+    assert client.post(f"/invii/{batch_id}/approva").status_code == 302
+    with app.app_context():
+        batch = db.session.get(Batch, batch_id)
+        assert batch.status == "approved" and batch.approved_by_id == manager == batch.created_by_id
+
+
+def _make_manager(app):
+    """A manager who may send every type (preparer and, without four eyes, approver)."""
+    from mailer.services.users import create_user
+    from tests.conftest import ALL_TYPES, PASSWORD
+    with app.app_context():
+        user = create_user("capo", PASSWORD, full_name="Capo", roles=["manager"], clearance=3, send_types=ALL_TYPES)
+        db.session.commit()
+        return user.id
 
 
 def test_logo_png_accepted_and_served(app, client, auth):
