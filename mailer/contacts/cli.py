@@ -1,11 +1,12 @@
-"""CLI: `flask --app app import-parties FILE` and `flask --app app import-contacts FILE`."""
+"""CLI: `flask --app app import-parties FILE`, `flask --app app import-contacts FILE`, and
+`flask --app app tables list|add` for the zones, agents and categories those imports refer to."""
 from __future__ import annotations
 
 import os
 
 import click
 from flask import Flask
-from flask.cli import with_appcontext
+from flask.cli import AppGroup, with_appcontext
 
 from ..extensions import db
 
@@ -61,7 +62,40 @@ def import_contacts_command(path, dry_run, username):
     _run("contacts", path, dry_run, username)
 
 
+tables_cli = AppGroup("tables", help="Zone, agenti e categorie delle anagrafiche.")
+TABLE_KEYS = click.Choice(["zones", "agents", "categories"])
+
+
+@tables_cli.command("list")
+@click.argument("kind", type=TABLE_KEYS)
+def tables_list_command(kind):
+    """Print the rows of a table: code, name (e-mail for agents) and how many parties use each."""
+    from ..services import classification
+    t = classification.table(kind)
+    for entry in classification.entries(t):
+        email = f"\t{entry.row.email}" if t.has_email else ""
+        click.echo(f"{entry.row.code}\t{entry.row.name}{email}\t{entry.parties}")
+
+
+@tables_cli.command("add")
+@click.argument("kind", type=TABLE_KEYS)
+@click.argument("code")
+@click.argument("name")
+@click.option("--email", default="", help="E-mail dell'agente.")
+def tables_add_command(kind, code, name, email):
+    """Add a zone, agent or category (same checks and audit as the admin page)."""
+    from ..services import classification
+    t = classification.table(kind)
+    row, errors = classification.create_entry(t, code, name, email)
+    if errors:
+        db.session.rollback()
+        raise click.ClickException(" ".join(errors.values()))
+    db.session.commit()
+    click.echo(f"{t.noun.capitalize()} «{row.code}» aggiunt{t.ending}.")
+
+
 def register(app: Flask) -> None:
-    """Attach the import commands."""
+    """Attach the import commands and the tables group."""
     app.cli.add_command(import_parties_command)
     app.cli.add_command(import_contacts_command)
+    app.cli.add_command(tables_cli)

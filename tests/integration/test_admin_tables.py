@@ -242,3 +242,16 @@ def test_party_import_succeeds_once_the_codes_are_created_on_the_page(app, clien
     with app.app_context():
         party = db.session.scalar(db.select(Party).where(Party.erp_code == "N100"))
         assert (party.zone.code, party.agent.code, party.category.code) == ("GARDA", "AG7", "HORECA")
+
+
+def test_cli_adds_and_lists_with_the_same_checks(app, runner):
+    """`flask tables add` uses the page's rules (upper-case code, unique, e-mail checked) and is audited."""
+    result = runner.invoke(args=["tables", "add", "agents", "ag5", "Cinzia Cinque", "--email", "cinzia@agenti.example"])
+    assert result.exit_code == 0 and "Agente «AG5» aggiunto." in result.output
+    result = runner.invoke(args=["tables", "add", "agents", "Ag5", "Doppione"])
+    assert result.exit_code == 1 and "Esiste già un agente con codice «AG5»" in result.output
+    result = runner.invoke(args=["tables", "add", "zones", "N", "Nord", "--email", "x"])  # e-mail only for agents
+    assert result.exit_code == 0
+    result = runner.invoke(args=["tables", "list", "agents"])
+    assert result.output.splitlines() == ["AG5\tCinzia Cinque\tcinzia@agenti.example\t0"]
+    assert [action for action, _d, _u in _audit(app, "agent.")] == ["agent.create"]
