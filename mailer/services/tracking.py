@@ -224,12 +224,17 @@ def _existing(sha: str, account, folder, uidvalidity, uid) -> Receipt | None:
 # ---------------------------------------------------------------- mailbox reading
 
 def imap_settings(account: MailAccount) -> ImapSettings:
-    """IMAP settings of an account, with the password decrypted."""
+    """IMAP settings of an account, with the password decrypted (ImapError when it cannot be)."""
     config = current_app.config
+    try:
+        password = decrypt_secret(account.imap_password_encrypted or account.password_encrypted)
+    except ValueError as exc:
+        # A mailbox that cannot be read like any other: on its state row, and the other accounts go on.
+        raise ImapError(str(exc)) from exc
     return ImapSettings(
         host=account.imap_host, port=account.imap_port or 993,
         username=account.imap_username or account.username,
-        password=decrypt_secret(account.imap_password_encrypted or account.password_encrypted),
+        password=password,
         allow_plaintext_loopback=bool(config.get("IMAP_PLAINTEXT_LOOPBACK", False)),
         ca_file=config.get("IMAP_CA_FILE", "") or "",
         timeout=float(config.get("IMAP_TIMEOUT_SECONDS", 60)),

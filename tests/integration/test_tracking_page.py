@@ -280,6 +280,23 @@ def test_mailbox_box_and_read_now_queues_the_job(app, world, client, auth):
     assert IMAP_PASSWORD not in box
 
 
+def test_an_undecryptable_password_is_a_mailbox_error_and_the_others_are_read(world, client, auth):
+    """A password the key cannot decrypt is recorded on its state row (shown in the box) and the
+    scheduler's job goes on to the next account instead of stopping at the first."""
+    from mailer.services.tracking import poll_all
+    from mailer.transport.imap import ImapError
+    broken = make_account(LOOPBACK, name="Chiave cambiata", imap_host="127.0.0.1", imap_port=1,
+                          imap_password_encrypted="gAAAAAB-non-decifrabile")
+    db.session.commit()
+    with pytest.raises(ImapError) as raised:
+        poll_all()
+    assert "decifrare" in str(raised.value) and "non raggiungibile" in str(raised.value)
+    errors = dict(db.session.execute(db.select(MailboxState.account_id, MailboxState.last_error)).all())
+    assert "CREDENTIALS_KEY" in errors[broken.id] and "non raggiungibile" in errors[world.pec]
+    auth.login("manager")
+    assert "La password salvata non si può decifrare" in client.get("/ricevute/").get_data(as_text=True)
+
+
 def test_read_now_refuses_get_missing_csrf_and_accounts_without_imap(world, client, auth):
     """POST only, with the CSRF token, for an active account with IMAP settings; nothing queued otherwise."""
     auth.login("manager")
