@@ -76,7 +76,8 @@ def openapi_spec(server_url: str) -> dict:
                     "code": {"type": "string"}, "name": {"type": "string"}, "email": {"type": "string", "format": "email"},
                     "phone": {"type": "string"}, "function": {"type": "string"}, "is_pec": {"type": "boolean"},
                     "privacy_level": {"type": "integer", "minimum": 0, "maximum": 3,
-                                      "description": "non oltre il livello del token"},
+                                      "description": "non oltre il livello del token; se manca: 0 per un contatto nuovo, "
+                                                     "invariato per uno esistente"},
                     "document_types": {"type": "array", "items": {"type": "string", "enum": DOCUMENT_TYPE_CODES}},
                     "marketing_consent": {"type": "boolean"}, "active": {"type": "boolean"}}},
             },

