@@ -220,29 +220,48 @@ def _settings(account: MailAccount) -> SmtpSettings:
                         timeout=float(current_app.config.get("SMTP_TIMEOUT", SMTP_TIMEOUT)))
 
 
-def _rate_wait(account) -> float:
-    """Seconds to wait before the account may send one more message (0 = go), counting it."""
-    redis = get_redis()
+# Reserve up to ARGV[1] messages of an account's per-minute (KEYS[1]) and per-day (KEYS[2]) budget;
+# ARGV[2]/ARGV[3] are the limits (0 = none). Returns {granted, 1 = minute full | 2 = day full}.
+_RESERVE = """
+local want = tonumber(ARGV[1])
+local minute_limit, day_limit = tonumber(ARGV[2]), tonumber(ARGV[3])
+local m = tonumber(redis.call('GET', KEYS[1]) or '0')
+local d = tonumber(redis.call('GET', KEYS[2]) or '0')
+local grant, full = want, 0
+if minute_limit > 0 and m + grant > minute_limit then grant = math.max(0, minute_limit - m); full = 1 end
+if day_limit > 0 and d + grant > day_limit then grant = math.max(0, day_limit - d); full = 2 end
+if grant > 0 then
+  redis.call('INCRBY', KEYS[1], grant); redis.call('EXPIRE', KEYS[1], 120)
+  redis.call('INCRBY', KEYS[2], grant); redis.call('EXPIRE', KEYS[2], 172800)
+end
+return {grant, full}
+"""
+
+
+def _reserve(limits, want: int) -> tuple[int, int, float]:
+    """Take up to `want` messages of the account's budget: (granted, minute they count in, seconds to wait if 0)."""
     now = time.time()
     minute = int(now // 60)
     day = time.strftime("%Y%m%d", time.gmtime(now))
-    m_key = f"recapito:rate:{account.id}:m:{minute}"
-    d_key = f"recapito:rate:{account.id}:d:{day}"
-    pipe = redis.pipeline()
-    pipe.incr(m_key)
-    pipe.expire(m_key, 120)
-    pipe.incr(d_key)
-    pipe.expire(d_key, 2 * 86400)
-    m_count, _, d_count, _ = pipe.execute()
-    if account.rate_per_day and d_count > account.rate_per_day:
-        redis.decr(m_key)
-        redis.decr(d_key)
-        return 86400 - (now % 86400) + 1
-    if account.rate_per_minute and m_count > account.rate_per_minute:
-        redis.decr(m_key)
-        redis.decr(d_key)
-        return 60 - (now % 60) + 0.05
-    return 0.0
+    granted, full = get_redis().eval(
+        _RESERVE, 2, f"recapito:rate:{limits.id}:m:{minute}", f"recapito:rate:{limits.id}:d:{day}",
+        max(1, want), limits.rate_per_minute or 0, limits.rate_per_day or 0)
+    if int(granted) > 0:
+        return int(granted), minute, 0.0
+    if int(full) == 2:
+        return 0, minute, 86400 - (now % 86400) + 1
+    return 0, minute, 60 - (now % 60) + 0.05
+
+
+def _rate_block(limits) -> int:
+    """Messages reserved per Redis call: a slice of the minute's budget shared by the account's senders.
+
+    Reserved messages count as sent even if the sender stops before using them, so an account can only
+    send fewer than its limits, never more; what is left when the minute changes is dropped.
+    """
+    if not limits.rate_per_minute:
+        return CHUNK
+    return max(1, min(CHUNK, limits.rate_per_minute // (4 * max(1, limits.max_connections))))
 
 
 _DELIVERIES = Delivery.__table__
@@ -317,6 +336,8 @@ class Sender:
         self.limits: _AccountLimits | None = None
         self.last_beat = 0.0
         self.sent_since_flush: list[int] = []
+        self.rate_tokens = 0  # messages of the rate budget reserved and not used yet
+        self.rate_minute = -1  # the minute they were reserved in
 
     # -- coordination
     def beat(self) -> bool:
@@ -427,7 +448,7 @@ class Sender:
                 if not outgoing:
                     break
                 for item in outgoing:
-                    wait = self._redis_retrying(lambda: _rate_wait(self.limits))
+                    wait = self._rate_wait()
                     if wait > 0:
                         self._flush_marks()
                         self._reschedule(wait)
@@ -453,6 +474,15 @@ class Sender:
                 self.release()
         self._retrying(self._after_loop)
         return reason
+
+    def _rate_wait(self) -> float:
+        """Seconds to wait before one more message may leave (0 = go), taking it from the budget."""
+        if self.rate_tokens > 0 and self.rate_minute == int(time.time() // 60):
+            self.rate_tokens -= 1
+            return 0.0
+        granted, minute, wait = self._redis_retrying(lambda: _reserve(self.limits, _rate_block(self.limits)))
+        self.rate_tokens, self.rate_minute = max(0, granted - 1), minute
+        return wait
 
     def _next_ids(self) -> list[int]:
         """Ids of due queued deliveries, this sender's share first."""

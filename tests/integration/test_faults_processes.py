@@ -97,7 +97,9 @@ def test_redis_restarted_during_batch(app_ctx, faulty_smtp, quick_heartbeat, red
     sender that waits only 1 s: the sender stops with its outcomes written, its job's failure cannot
     be recorded, and the worker process must survive that. Either way the queued job is lost, the
     watchdog re-dispatches what is left, and nothing is sent twice or left uncertain."""
-    batch_id, recipients = _slow_batch(faulty_smtp, 20, 0.15, accounts=2)
+    # 20 messages per account at 0.15 s: the sender is still at work when its next heartbeat (every
+    # 2 s) meets the outage (its rate budget is reserved in blocks, so sending alone may not touch Redis).
+    batch_id, recipients = _slow_batch(faulty_smtp, 40, 0.15, accounts=2)
     sending.start_sending(db.session.get(Batch, batch_id))
     worker = WorkerProcess(app_ctx, tmp_path, SENDER_REDIS_WAIT_SECONDS=sender_waits).start()  # one job at a time
     try:

@@ -1,6 +1,7 @@
 """Sending through a real loopback SMTP server that misbehaves, with a real RQ worker on real Redis."""
 from __future__ import annotations
 
+import time
 
 import pytest
 from rq import Queue, SimpleWorker
@@ -148,6 +149,40 @@ def test_rate_limit_per_minute_defers(app_ctx, smtp_server):
     assert queue.scheduled_job_registry.get_job_ids()  # a sender is scheduled for the next minute
 
 
+def test_rate_budget_reserved_in_blocks_never_exceeds_the_limit(app_ctx, smtp_server):
+    """20 a minute, reserved 5 at a time: exactly 20 leave now, whatever the block size; the rest waits."""
+    account = make_account(smtp_server, rate_per_minute=20, max_connections=1)
+    assert sending._rate_block(sending._AccountLimits(account.id, "", 1, 20, 0)) == 5
+    batch = make_sending_batch(account, [f"r{i}@cliente.example" for i in range(27)])
+    batch_id = batch.id
+    sending.start_sending(batch)
+    redis = get_redis()
+    queue = Queue(app_ctx.config["RQ_QUEUE"], connection=redis)
+    minute = int(time.time() // 60)
+    SimpleWorker([queue], connection=redis).work(burst=True)
+    db.session.remove()
+    if int(time.time() // 60) != minute:
+        pytest.skip("il minuto è cambiato durante l'invio: il conteggio per minuto è ripartito")
+    assert len(smtp_server.messages) == 20
+    assert list(statuses(batch_id).values()).count("queued") == 7
+
+
+def test_rate_reservation_grants_only_what_is_left(app_ctx, monkeypatch):
+    """Two takers of one account's budget: the second gets the remainder, then nothing and the wait."""
+    monkeypatch.setattr(sending.time, "time", lambda: 1_796_000_000.0)  # one fixed minute
+    limits = sending._AccountLimits(987, "a@b.example", 2, 10, 12)
+    assert sending._reserve(limits, 7)[0] == 7
+    granted, _minute, wait = sending._reserve(limits, 7)
+    assert (granted, wait) == (3, 0.0)
+    granted, _minute, wait = sending._reserve(limits, 1)
+    assert granted == 0 and 0 < wait <= 60.05  # the minute is full: wait for the next one
+    get_redis().delete(f"recapito:rate:987:m:{_minute}")  # a new minute, but the day has 2 left
+    assert sending._reserve(limits, 5)[0] == 2
+    get_redis().delete(f"recapito:rate:987:m:{_minute}")
+    granted, _minute, wait = sending._reserve(limits, 1)
+    assert granted == 0 and wait > 60  # the day is full: wait for tomorrow
+
+
 def test_dead_sender_claim_becomes_uncertain(app_ctx, smtp_server):
     """A delivery left 'sending' by a sender whose heartbeat expired is uncertain, never resent."""
     account = make_account(smtp_server)
@@ -215,3 +250,19 @@ def test_undecryptable_password_pauses_the_batch(app_ctx, smtp_server):
     assert smtp_server.attempts_to("a@cliente.example") == 0
     sending.resume_sending(batch)
     assert db.session.get(Batch, batch_id).error == ""
+
+
+def test_lines_starting_with_a_dot_arrive_intact(app_ctx, smtp_server):
+    """Dot-stuffing on a real SMTP session: the server gets the lines as written, and one message."""
+    from mailer.transport.smtp import SmtpSession, SmtpSettings
+    session = SmtpSession(SmtpSettings(smtp_server.host, smtp_server.port))
+    data = (b"From: a@azienda.example\r\nTo: b@cliente.example\r\nSubject: punti\r\n\r\n"
+            b".riga che inizia con un punto\r\n.\r\n..due punti\nfine senza CR")
+    try:
+        outcome = session.send("a@azienda.example", ["b@cliente.example"], data)
+    finally:
+        session.close()
+    assert outcome.kind == "sent"
+    [received] = smtp_server.messages
+    body = received.data.replace(b"\r\n", b"\n").split(b"\n\n", 1)[1]
+    assert body.rstrip(b"\n") == b".riga che inizia con un punto\n.\n..due punti\nfine senza CR"
