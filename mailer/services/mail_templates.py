@@ -29,8 +29,11 @@ from typing import Any, Iterable
 import html2text
 from jinja2 import StrictUndefined, TemplateAssertionError, TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2.compiler import CodeGenerator
+from jinja2.filters import do_join, make_attrgetter, pass_eval_context
+from jinja2.runtime import markup_join, str_join
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from markupsafe import Markup, escape
+from markupsafe import Markup, escape, soft_str
 
 from .. import formatting
 from ..extensions import db
@@ -269,17 +272,93 @@ def _size(value) -> int | None:
     return None
 
 
+def _text_size(value, budget: int = MAX_OUTPUT_CHARS) -> int:
+    """About how many characters str(value) has, without building it; stops counting past `budget`.
+
+    Lists of references to one long string cost nothing to hold but gigabytes to print: every
+    place where a template turns values into text (output, ~, join, string) asks this first.
+    """
+    if isinstance(value, (str, bytes)):
+        return len(value)
+    if isinstance(value, (list, tuple, set, frozenset, dict)):
+        total = 2
+        items = value.items() if isinstance(value, dict) else value
+        for item in items:
+            total += 2 + _text_size(item, budget - total)
+            if total > budget:
+                break
+        return total
+    if isinstance(value, (int, float, Decimal, bool)) or value is None:
+        return 24 if not isinstance(value, int) or abs(value) < 10**20 else len(str(value))
+    return len(str(value))
+
+
+def _check_text_size(*values, extra: int = 0) -> None:
+    """Refuse to turn into text what would exceed the output bound (`extra`: characters added around)."""
+    total = extra
+    if total > MAX_OUTPUT_CHARS:
+        raise TemplateLimitError(f"testo generato troppo lungo (massimo {MAX_OUTPUT_CHARS} caratteri)")
+    for value in values:
+        total += _text_size(value, MAX_OUTPUT_CHARS - total)
+        if total > MAX_OUTPUT_CHARS:
+            raise TemplateLimitError(f"testo generato troppo lungo (massimo {MAX_OUTPUT_CHARS} caratteri)")
+
+
+def _finalize(value):
+    """Every {{ … }} passes here before becoming text."""
+    _check_text_size(value)
+    return value
+
+
+def _bounded_concat(values: tuple, autoescape: bool):
+    """The ~ operator, measured before it is built."""
+    _check_text_size(*values)
+    return markup_join(values) if autoescape else str_join(values)
+
+
+class _BoundedCodeGenerator(CodeGenerator):
+    """Compiles ~ to the measured concatenation above."""
+
+    def visit_Concat(self, node: nodes.Concat, frame) -> None:
+        """environment.bounded_concat((a, b, …), autoescape)."""
+        self.write("environment.bounded_concat((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("), context.eval_ctx.autoescape)")
+
+
+@pass_eval_context
+def _bounded_join(eval_ctx, value, d: str = "", attribute=None):
+    """The join filter, measured before it is built (nested joins multiply their sizes)."""
+    items = list(value)
+    if attribute is not None:
+        items = [make_attrgetter(eval_ctx.environment, attribute)(item) for item in items]
+    _check_text_size(*items, extra=_text_size(d) * max(len(items) - 1, 0))
+    return do_join(eval_ctx, items, d)
+
+
+def _bounded_string(value):
+    """The string filter, measured first."""
+    _check_text_size(value)
+    return soft_str(value)
+
+
 class RecapitoSandbox(ImmutableSandboxedEnvironment):
     """Sandbox with bounded arithmetic, no %-formatting and only whitelisted methods."""
 
     intercepted_binops = frozenset({"*", "**", "%", "//"})
+    code_generator_class = _BoundedCodeGenerator
+    bounded_concat = staticmethod(_bounded_concat)
 
     def call_binop(self, context, operator, left, right):
         """Refuse operations that could allocate without bound."""
         if operator == "*":
             for seq, times in ((left, right), (right, left)):
                 n = _size(seq)
-                if n is not None and isinstance(times, int) and n * max(times, 0) > MAX_SEQUENCE_PRODUCT:
+                if n is not None and isinstance(times, int) and (
+                        n * max(times, 0) > MAX_SEQUENCE_PRODUCT
+                        or _text_size(seq, MAX_OUTPUT_CHARS) * max(times, 0) > MAX_OUTPUT_CHARS):
                     raise SecurityError("ripetizione troppo lunga")
         elif operator == "**":
             if not isinstance(left, (int, float, Decimal)) or not isinstance(right, (int, float, Decimal)) \
@@ -303,8 +382,9 @@ class RecapitoSandbox(ImmutableSandboxedEnvironment):
 def _make_env(autoescape: bool) -> RecapitoSandbox:
     """A sandbox with our filters, no loader, strict undefined."""
     env = RecapitoSandbox(autoescape=autoescape, undefined=StrictUndefined, loader=None,
-                          trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False)
+                          trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False, finalize=_finalize)
     env.filters = {name: f for name, f in env.filters.items() if name in SAFE_FILTERS}
+    env.filters.update(join=_bounded_join, string=_bounded_string)
     env.filters.update(it_date=formatting.it_date, it_datetime=formatting.it_datetime,
                        it_money=formatting.it_money, it_number=formatting.it_number)
     env.globals = {"range": _bounded_range, "_recapito_iter": _bounded_iter}

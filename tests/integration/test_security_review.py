@@ -52,3 +52,43 @@ def test_api_contact_update_without_privacy_level_keeps_the_level(app, client):
     assert lowered.get_json()["privacy_level"] == 1  # said explicitly: applied
 
 
+# ---------------------------------------------------------------- template sandbox: memory
+
+@pytest.mark.parametrize("source", [
+    '{{ range(1000)|join(range(1000)|join("x"*100)) }}',
+    '{{ (range(1000)|join("x"*100)).split("x")|join(range(1000)|join("y"*100)) }}',
+    # Many references to one long string are cheap to hold, not to print, join or concatenate.
+    '{{ [range(1000)|join("x"*100)] * 1000 }}',
+    '{{ ([""] * 10000)|map("default", range(1000)|join("x"*100), true)|list }}',
+    '{{ (([""] * 10000)|map("default", range(1000)|join("x"*100), true)|list) ~ "" }}',
+    '{{ ([""] * 10000)|map("default", range(1000)|join("x"*100), true)|list|string }}',
+    '{{ ([""] * 10000)|map("default", range(1000)|join("x"*100), true)|join }}',
+])
+def test_nested_join_cannot_exhaust_memory(app_ctx, source):
+    """A join whose result would be far beyond any e-mail is refused before it is built.
+
+    Before: 100 million characters were built in memory and only then found too long; two more
+    levels of nesting (same source length) asked for terabytes and took the web process down.
+    The campaign texts of sales users run in the same sandbox.
+    """
+    from mailer.services import campaigns as campaign_svc
+    from mailer.services import mail_templates as mt
+    tracemalloc.start()
+    try:
+        errors = mt.validate_template("Fattura {{ documento.numero }}", source, "Testo", "FATTURA")
+        campaign_errors = campaign_svc.validate_texts("Novità", source, commercial=True)
+        _size, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert errors and campaign_errors
+    assert any("troppo lung" in str(e) for e in errors), [str(e) for e in errors]
+    assert peak < 20 * 1024 * 1024, f"picco di memoria {peak // 1048576} MB"
+
+
+def test_ordinary_join_still_works(app_ctx):
+    """Joining the lines of a document stays allowed."""
+    from mailer.services import mail_templates as mt
+    errors = mt.validate_template("Fattura", "{{ range(50)|join(', ') }}", "Testo", "FATTURA")
+    assert errors == []
+
+
