@@ -92,3 +92,38 @@ def test_ordinary_join_still_works(app_ctx):
     assert errors == []
 
 
+# ---------------------------------------------------------------- end-of-batch e-mail
+
+def test_batch_summary_mail_names_only_recipients_within_each_readers_clearance(app_ctx):
+    """The preparer (clearance 0) is told about the failure of a level-3 recipient only as a number."""
+    from mailer.extensions import mail
+    from mailer.models import Batch, Delivery
+    from mailer.services.batch_summary import send_batch_summary
+    from mailer.services.users import create_user
+    preparer = create_user("prepara", PASSWORD, roles=["operator"], email="prepara@azienda.example", clearance=0)
+    approver = create_user("approva", PASSWORD, roles=["manager"], email="approva@azienda.example", clearance=3)
+    db.session.flush()
+    account = _account()
+    batch = Batch(kind="documents", name="Fatture", status="done", type_codes=["FATTURA"],
+                  created_by_id=preparer.id, approved_by_id=approver.id)
+    db.session.add(batch)
+    db.session.flush()
+    for email, name, level, status in (("pubblico@cliente.example", "Paolo Pubblico", 0, "failed"),
+                                       ("segreto@cliente.example", "Carla Riservatissima", 3, "failed"),
+                                       ("ok@cliente.example", "Ok", 0, "sent")):
+        db.session.add(Delivery(batch_id=batch.id, recipient_email=email, recipient_name=name, privacy_level=level,
+                                account_id=account.id, status=status, subject="Fattura", body_text="x",
+                                smtp_code=550 if status == "failed" else 250, smtp_reason="Mailbox unavailable"))
+    db.session.commit()
+    with mail.record_messages() as outbox:
+        assert send_batch_summary(batch.id) is True
+    by_reader = {tuple(sorted(m.recipients)): m for m in outbox}
+    low = by_reader[("prepara@azienda.example",)]
+    high = by_reader[("approva@azienda.example",)]
+    for part in (low.subject, low.body, low.html):
+        assert "segreto@cliente.example" not in part and "Riservatissima" not in part
+    assert "pubblico@cliente.example" in low.body
+    assert "1 falliti" in low.subject  # the hidden failure is not counted either
+    assert "segreto@cliente.example" in high.body and "2 falliti" in high.subject
+
+
