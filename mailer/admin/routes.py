@@ -60,7 +60,7 @@ def _user_form_context(user: User | None, values: dict | None = None, errors: di
             "active": user.active if user else True,
         }
     return {"user": user, "values": values, "errors": errors or {}, "types": types, "roles": ROLES,
-            "levels": PRIVACY_LEVELS}
+            "levels": [(level, name) for level, name in PRIVACY_LEVELS if level <= clearance()]}
 
 
 def _submitted_user_values() -> dict:
@@ -110,6 +110,8 @@ def user_new():
         errors["roles"] = _("Scegli almeno un ruolo.")
     if values["clearance"] not in (0, 1, 2, 3):
         errors["clearance"] = _("Livello non valido.")
+    elif values["clearance"] > clearance():
+        errors["clearance"] = _("Non puoi dare a un utente un livello di riservatezza superiore al tuo.")
     if not errors:
         try:
             user = create_user(values["username"], password, full_name=values["full_name"], email=values["email"],
@@ -135,9 +137,12 @@ def user_edit(user_id: int):
     if request.method == "GET":
         template = "admin/_user_edit_row.html" if inline else "admin/user_edit.html"
         return render_template(template, **_user_form_context(user))
+    _not_above_me(user)
     values = _submitted_user_values()
     values["username"] = user.username
     try:
+        if values["clearance"] > clearance():
+            raise ValueError(_("Non puoi dare a un utente un livello di riservatezza superiore al tuo."))
         changes = update_user(user, full_name=values["full_name"], email=values["email"], roles=values["roles"],
                               clearance=values["clearance"], send_types=values["send_types"],
                               active=values["active"])
@@ -156,6 +161,13 @@ def user_edit(user_id: int):
     return redirect(url_for("admin.users"))
 
 
+def _not_above_me(user: User) -> None:
+    """403 when the user's clearance is above the administrator's: taking over their account (password,
+    e-mail that receives the batch summaries) would read what the administrator may not."""
+    if user.privacy_clearance > clearance():
+        abort(403)
+
+
 @bp.route("/users/<int:user_id>/row")
 def user_row(user_id: int):
     """One user's row as shown in the list (used by «Annulla» of the inline editor)."""
@@ -170,6 +182,7 @@ def user_row(user_id: int):
 def user_password(user_id: int):
     """Set a new password for a user (their open sessions end)."""
     user = db.session.get(User, user_id) or abort(404)
+    _not_above_me(user)
     password = request.form.get("password", "")
     error = validate_new_password(password)
     if not error and password != request.form.get("password2", ""):

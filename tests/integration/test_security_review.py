@@ -127,3 +127,57 @@ def test_batch_summary_mail_names_only_recipients_within_each_readers_clearance(
     assert "segreto@cliente.example" in high.body and "2 falliti" in high.subject
 
 
+# ---------------------------------------------------------------- administrators and clearance
+
+@pytest.fixture
+def low_admin(client, auth):
+    """An administrator at clearance 1 (logged in on `client`)."""
+    auth.login("admin", clearance=1)
+    return client
+
+
+def _user_id(app, username):
+    from mailer.models import User
+    with app.app_context():
+        return db.session.scalar(db.select(User.id).where(User.username == username))
+
+
+def test_admin_cannot_raise_their_own_clearance(app, low_admin):
+    """An administrator at «interno» cannot make themselves «confidenziale» (and so read everything)."""
+    from mailer.models import User
+    me = _user_id(app, "admin")
+    response = low_admin.post(f"/admin/users/{me}", data={
+        "full_name": "Admin", "email": "", "roles": ["admin"], "clearance": "3", "send_types": ["FATTURA"],
+        "active": "1"})
+    assert response.status_code == 422
+    with app.app_context():
+        assert db.session.get(User, me).privacy_clearance == 1
+
+
+def test_admin_cannot_create_a_user_above_their_clearance(app, low_admin):
+    """Nor create an accomplice at a higher level (the same rule as API tokens)."""
+    response = low_admin.post("/admin/users/new", data={
+        "username": "complice", "full_name": "Complice", "email": "", "roles": ["operator"], "clearance": "3",
+        "send_types": ["FATTURA"], "active": "1", "password": "una-password-lunga", "password2": "una-password-lunga"})
+    assert response.status_code == 422
+    assert _user_id(app, "complice") is None
+    ok = low_admin.post("/admin/users/new", data={
+        "username": "collega", "full_name": "Collega", "email": "", "roles": ["operator"], "clearance": "1",
+        "send_types": ["FATTURA"], "active": "1", "password": "una-password-lunga", "password2": "una-password-lunga"})
+    assert ok.status_code == 302
+
+
+def test_admin_cannot_take_over_a_user_above_their_clearance(app, low_admin, make_user):
+    """Resetting the password (or the e-mail, where the batch summaries go) of a higher user is refused."""
+    from mailer.models import User
+    make_user("direttore", roles=["manager"], clearance=3)
+    target = _user_id(app, "direttore")
+    reset = low_admin.post(f"/admin/users/{target}/password",
+                           data={"password": "una-password-lunga", "password2": "una-password-lunga"})
+    assert reset.status_code == 403
+    edit = low_admin.post(f"/admin/users/{target}", data={
+        "full_name": "Direttore", "email": "admin-basso@azienda.example", "roles": ["manager"], "clearance": "3",
+        "send_types": ["FATTURA"], "active": "1"})
+    assert edit.status_code == 403
+    with app.app_context():
+        assert db.session.get(User, target).email == ""
