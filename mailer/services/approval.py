@@ -48,11 +48,25 @@ def approve_batch(batch: Batch, user: User | None, automatic: bool = False) -> N
     problems = approval_problems(batch, user)
     if problems:
         raise ApprovalError(" ".join(problems))
-    batch.status = "approved"
-    batch.approved_by_id = user.id if user else None
-    batch.approved_at = utcnow()
+    _leave_ready(batch, status="approved", approved_by_id=user.id if user else None, approved_at=utcnow())
     audit("batch.approve", batch, user=user, automatic=automatic)
     db.session.commit()
+
+
+def _leave_ready(batch: Batch, **values) -> None:
+    """Move the batch out of "ready" only if it is still there in the database (compare and set).
+
+    The batch in hand may be stale: a double click, or two managers at once, would otherwise approve
+    it twice, approve what another just rejected (its documents already free for a new batch) or
+    cancelled.
+    """
+    changed = db.session.execute(update(Batch).where(Batch.id == batch.id, Batch.status == "ready")
+                                 .values(**values).execution_options(synchronize_session=False)).rowcount
+    if not changed:
+        db.session.rollback()
+        raise ApprovalError("L'invio non è più in attesa di approvazione: ricarica la pagina.")
+    for key, value in values.items():
+        setattr(batch, key, value)
 
 
 def reject_batch(batch: Batch, user: User, reason: str) -> None:
@@ -64,10 +78,7 @@ def reject_batch(batch: Batch, user: User, reason: str) -> None:
         raise ApprovalError("Si può respingere solo un invio in attesa di approvazione.")
     if not user.has_role("manager", "admin"):
         raise ApprovalError("Solo un responsabile può respingere.")
-    batch.status = "rejected"
-    batch.rejected_by_id = user.id
-    batch.rejected_at = utcnow()
-    batch.rejected_reason = reason[:2000]
+    _leave_ready(batch, status="rejected", rejected_by_id=user.id, rejected_at=utcnow(), rejected_reason=reason[:2000])
     audit("batch.reject", batch, user=user, reason=reason[:200])
     db.session.commit()
 
@@ -78,7 +89,9 @@ def set_excluded(batch: Batch, delivery_ids: list[int], excluded: bool, user: Us
         raise ApprovalError("Si può modificare solo un invio in attesa di approvazione.")
     if not delivery_ids:
         raise ApprovalError("Seleziona almeno un destinatario.")
-    visible = (Delivery.batch_id == batch.id) & Delivery.id.in_(delivery_ids) & (
+    # The batch must still be waiting in the database, not just in hand: nothing changes once approved.
+    still_ready = select(Batch.id).where(Batch.id == batch.id, Batch.status == "ready").scalar_subquery()
+    visible = (Delivery.batch_id == still_ready) & Delivery.id.in_(delivery_ids) & (
         Delivery.privacy_level <= user.privacy_clearance)
     # "troppo grande" / "nessun account" flags survive an exclude + include round trip.
     blocking = Delivery.exclusion_reason.in_(["troppo grande", "nessun account"])

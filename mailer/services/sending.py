@@ -164,7 +164,13 @@ def retry_failed(batch: Batch, user=None, delivery_ids: list[int] | None = None)
 
 def resolve_uncertain(delivery: Delivery, action: str, user) -> None:
     """A person decides an uncertain delivery: resend it, or record it as sent."""
-    if delivery.status != "uncertain":
+    if action not in ("sent", "resend"):
+        raise SendingError("Azione sconosciuta.")
+    # Compare and set: two people deciding at once (one "sent", one "resend") must not send it again.
+    if not db.session.execute(update(Delivery).where(Delivery.id == delivery.id, Delivery.status == "uncertain")
+                              .values(status="sent" if action == "sent" else "queued")
+                              .execution_options(synchronize_session=False)).rowcount:
+        db.session.rollback()
         raise SendingError("Questo recapito non ha un esito incerto.")
     delivery.resolved_by_id = user.id
     delivery.resolved_at = utcnow()

@@ -181,3 +181,103 @@ def test_admin_cannot_take_over_a_user_above_their_clearance(app, low_admin, mak
     assert edit.status_code == 403
     with app.app_context():
         assert db.session.get(User, target).email == ""
+
+
+# ---------------------------------------------------------------- stale decisions (double click, two people at once)
+
+def _elsewhere(sql: str, **params) -> None:
+    """What another request commits meanwhile, on its own connection."""
+    import sqlalchemy as sa
+    with db.engine.begin() as conn:
+        conn.execute(sa.text(sql), params)
+
+
+def _ready_batch(preparer_id: int):
+    """A batch waiting for approval with one pending delivery."""
+    from mailer.models import Batch, Delivery
+    account = _account()
+    batch = Batch(kind="documents", name="Fatture", status="ready", type_codes=["FATTURA"], created_by_id=preparer_id)
+    db.session.add(batch)
+    db.session.flush()
+    db.session.add(Delivery(batch_id=batch.id, recipient_email="a@cliente.example", account_id=account.id,
+                            status="pending", subject="Fattura", body_text="x"))
+    db.session.add(Delivery(batch_id=batch.id, recipient_email="b@cliente.example", account_id=account.id,
+                            status="excluded", exclusion_reason="Escluso da prepara", subject="Fattura",
+                            body_text="x"))
+    db.session.commit()
+    return batch
+
+
+@pytest.mark.parametrize("meanwhile", ["approved", "rejected", "cancelled", "sending"])
+def test_a_stale_batch_is_not_approved_again(app_ctx, meanwhile):
+    """The page said «ready»; another manager approved, rejected or cancelled it since: the click is refused.
+
+    Before, the second approval overwrote the state: a rejected batch (whose documents are free again
+    for a new batch) or a cancelled one came back "approved", ready to be sent.
+    """
+    from mailer.models import Batch
+    from mailer.services import approval
+    from mailer.services.users import create_user
+    preparer = create_user("prepara", PASSWORD, roles=["operator"], clearance=3)
+    manager = create_user("approva", PASSWORD, roles=["manager"], clearance=3, send_types=["FATTURA"])
+    db.session.commit()
+    batch = _ready_batch(preparer.id)
+    batch_id = batch.id
+    assert batch.status == "ready"  # loaded, as the request loads it
+    _elsewhere("UPDATE batches SET status = :s WHERE id = :id", s=meanwhile, id=batch_id)
+    with pytest.raises(approval.ApprovalError):
+        approval.approve_batch(batch, manager)
+    db.session.expire_all()
+    assert db.session.get(Batch, batch_id).status == meanwhile
+
+
+def test_a_stale_batch_is_not_rejected_after_approval(app_ctx):
+    """Nor rejected once approved (its documents would be offered again while it sends)."""
+    from mailer.models import Batch
+    from mailer.services import approval
+    from mailer.services.users import create_user
+    manager = create_user("approva", PASSWORD, roles=["manager"], clearance=3, send_types=["FATTURA"])
+    db.session.commit()
+    batch = _ready_batch(manager.id)
+    _elsewhere("UPDATE batches SET status = 'approved' WHERE id = :id", id=batch.id)
+    with pytest.raises(approval.ApprovalError):
+        approval.reject_batch(batch, manager, "errato")
+    db.session.expire_all()
+    assert db.session.get(Batch, batch.id).status == "approved"
+
+
+def test_include_after_approval_changes_nothing(app_ctx):
+    """An operator's include, loaded before the approval and saved after it, does not add a recipient."""
+    from mailer.models import Delivery
+    from mailer.services import approval
+    from mailer.services.users import create_user
+    operator = create_user("prepara", PASSWORD, roles=["operator"], clearance=3)
+    db.session.commit()
+    batch = _ready_batch(operator.id)
+    excluded = db.session.scalar(db.select(Delivery.id).where(Delivery.batch_id == batch.id,
+                                                              Delivery.status == "excluded"))
+    _elsewhere("UPDATE batches SET status = 'approved' WHERE id = :id", id=batch.id)
+    approval.set_excluded(batch, [excluded], False, operator)
+    db.session.expire_all()
+    assert db.session.get(Delivery, excluded).status == "excluded"
+
+
+def test_uncertain_delivery_marked_sent_meanwhile_is_not_resent(app_ctx):
+    """One manager marks an uncertain delivery as sent, another (page loaded before) asks to resend it."""
+    from mailer.models import Delivery
+    from mailer.services import sending
+    from mailer.services.users import create_user
+    manager = create_user("approva", PASSWORD, roles=["manager"], clearance=3)
+    db.session.commit()
+    batch = _ready_batch(manager.id)
+    delivery = db.session.scalar(db.select(Delivery).where(Delivery.batch_id == batch.id, Delivery.status == "pending"))
+    _elsewhere("UPDATE batches SET status = 'done' WHERE id = :id", id=batch.id)
+    _elsewhere("UPDATE deliveries SET status = 'uncertain' WHERE id = :id", id=delivery.id)
+    db.session.expire_all()
+    delivery = db.session.get(Delivery, delivery.id)
+    assert delivery.status == "uncertain"
+    _elsewhere("UPDATE deliveries SET status = 'sent' WHERE id = :id", id=delivery.id)
+    with pytest.raises(sending.SendingError):
+        sending.resolve_uncertain(delivery, "resend", manager)
+    db.session.expire_all()
+    assert db.session.get(Delivery, delivery.id).status == "sent"
