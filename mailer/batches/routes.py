@@ -214,11 +214,19 @@ def _manager_only():
         abort(403)
 
 
+def _may_send_all(batch: Batch) -> None:
+    """Starting, resuming or repeating the sending of a batch needs permission for every type in it
+    (seeing the batch needs only one): the same rule as approving it."""
+    if not current_user.has_role("admin") and not all(current_user.may_send(c) for c in batch.type_codes or []):
+        abort(403)
+
+
 @bp.route("/<int:batch_id>/invia", methods=["POST"])
 def send(batch_id: int):
     """Start sending an approved batch."""
     _manager_only()
     batch = _batch(batch_id)
+    _may_send_all(batch)
     return _act(batch, lambda: sending.start_sending(batch, current_user), "Invio avviato.")
 
 
@@ -235,6 +243,7 @@ def resume(batch_id: int):
     """Resume sending."""
     _manager_only()
     batch = _batch(batch_id)
+    _may_send_all(batch)
     return _act(batch, lambda: sending.resume_sending(batch, current_user), "Invio ripreso.")
 
 
@@ -251,6 +260,7 @@ def retry(batch_id: int):
     """Try the failed deliveries again."""
     _manager_only()
     batch = _batch(batch_id)
+    _may_send_all(batch)
     result = {}
 
     def run():
@@ -266,6 +276,7 @@ def resolve(batch_id: int, delivery_id: int):
     """Decide an uncertain delivery: resend, or mark as sent."""
     _manager_only()
     batch = _batch(batch_id)
+    _may_send_all(batch)
     delivery = _delivery(batch, delivery_id)
     action = request.form.get("action", "")
     return _act(batch, lambda: sending.resolve_uncertain(delivery, action, current_user),

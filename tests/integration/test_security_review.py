@@ -1,8 +1,10 @@
 """Holes found by a security review, each pinned by the test that showed it.
 
-Every test here failed before its fix: a contact silently declassified by the API, a template that could exhaust the web server's memory,
-the end-of-batch e-mail naming recipients above the reader's clearance, an administrator raising
-their own clearance, and batch commands open to a user who may not send every type in the batch.
+Every test here failed before its fix: a contact silently declassified by the API, a template that
+could exhaust the web server's memory, the end-of-batch e-mail naming recipients above the
+reader's clearance, an administrator raising their own clearance, decisions taken on a stale
+batch (approve after reject, include after approval, resend after «inviato»), and sending commands
+open to a manager who may not send every type in the batch.
 """
 from __future__ import annotations
 
@@ -281,3 +283,26 @@ def test_uncertain_delivery_marked_sent_meanwhile_is_not_resent(app_ctx):
         sending.resolve_uncertain(delivery, "resend", manager)
     db.session.expire_all()
     assert db.session.get(Delivery, delivery.id).status == "sent"
+
+
+# ---------------------------------------------------------------- send permission on every type of the batch
+
+@pytest.mark.parametrize("command, status", [("invia", "approved"), ("riprendi", "paused"), ("ritenta", "done")])
+def test_sending_commands_need_permission_for_every_type(app, client, auth, command, status):
+    """A manager who may send invoices only sees a batch of invoices and DDT, but cannot send its DDT."""
+    from mailer.models import Batch, Delivery
+    with app.app_context():
+        account = _account()
+        batch = Batch(kind="documents", name="Misto", status=status, type_codes=["FATTURA", "DDT"])
+        db.session.add(batch)
+        db.session.flush()
+        db.session.add(Delivery(batch_id=batch.id, recipient_email="a@cliente.example", account_id=account.id,
+                                status="failed" if status == "done" else "pending", subject="DDT", body_text="x"))
+        db.session.commit()
+        batch_id = batch.id
+    auth.login("manager", send_types=["FATTURA"])
+    assert client.get(f"/invii/{batch_id}").status_code == 200  # may look at it (one of its types)
+    response = client.post(f"/invii/{batch_id}/{command}")
+    assert response.status_code == 403
+    with app.app_context():
+        assert db.session.get(Batch, batch_id).status == status
