@@ -315,6 +315,7 @@ class _AccountLimits:
     rate_per_minute: int
     rate_per_day: int
     verp: bool = False  # per-delivery envelope sender (never on PEC, where it must equal From)
+    domain: str = "localhost"  # of from_address, for the Message-IDs (parsed once, not per message)
 
 
 class Sender:
@@ -422,7 +423,8 @@ class Sender:
             return "no-account"
         self.limits = _AccountLimits(account.id, account.from_address, account.max_connections or 1,
                                      account.rate_per_minute or 0, account.rate_per_day or 0,
-                                     verp=bool(account.verp) and not account.is_pec)
+                                     verp=bool(account.verp) and not account.is_pec,
+                                     domain=address_domain(account.from_address))
         if not self._redis_retrying(self.beat):
             self._reschedule(5)
             return "no-slot"
@@ -536,7 +538,7 @@ class Sender:
     def _send_one(self, item: _Outgoing) -> bool:
         """Claim, send and (lazily) mark one delivery; False when another sender won it."""
         now = utcnow()
-        new_id = make_msgid(idstring=f"rcp{item.id}", domain=address_domain(self.limits.from_address))
+        new_id = make_msgid(idstring=f"rcp{item.id}", domain=self.limits.domain)
         new_date = format_datetime(datetime.now().astimezone())
         params = {"did": item.id, "now": now, "token": self.token, "new_id": new_id, "new_date": new_date}
         claimed = self._retrying(lambda: self._claim(params))
@@ -570,7 +572,8 @@ class Sender:
 
     def _claim(self, params: dict) -> bool:
         """Claim one delivery and write the pending outcomes; durable before any byte goes out."""
-        claimed = db.session.execute(_CLAIM, params).rowcount
+        # On the session's connection (same transaction): Core statements skip the ORM's execution path.
+        claimed = db.session.connection().execute(_CLAIM, params).rowcount
         if not claimed:
             # A commit whose answer was lost (connection cut) may have gone through: the row is ours then.
             claimed = db.session.scalar(db.select(func.count(Delivery.id)).where(
@@ -608,7 +611,7 @@ class Sender:
                 delay = schedule[min(attempts - 1, len(schedule) - 1)]
                 row.update(status="queued", next_at=now + timedelta(seconds=delay))
             rows.append(row)
-        db.session.execute(_MARK, rows)
+        db.session.connection().execute(_MARK, rows)
 
     def _flush_marks(self, patient: bool = True) -> None:
         """Commit outstanding outcomes, and record on the documents that they left."""
