@@ -156,6 +156,7 @@ def _detail_context(batch: Batch) -> dict:
         "filters": filters, "counts": counts, "problems": problems, "progress": batch_views.progress(batch, current_user),
         "reviewing": reviewing, "accounts": accounts, "STATUS": DELIVERY_STATUSES, "BATCH_STATUSES": BATCH_STATUSES,
         "can_approve": batch.status == "ready" and not problems,
+        "reviewed": approval.review_fingerprint(batch.id) if batch.status == "ready" and not problems else "",
         "can_act": current_user.has_role("manager", "admin"),
         "receipts": {} if reviewing else tracking.receipts_by_delivery([r.id for r in rows]),
     }
@@ -194,7 +195,8 @@ def approve(batch_id: int):
     batch = _batch(batch_id)
 
     def run():
-        approval.approve_batch(batch, current_user)
+        # The review page's fingerprint: required, so an approval always covers what was seen.
+        approval.approve_batch(batch, current_user, reviewed=request.form.get("reviewed", ""))
         if request.form.get("send_now") == "1":
             sending.start_sending(batch, current_user)
     return _act(batch, run, "Invio approvato." + (" Invio avviato." if request.form.get("send_now") == "1" else ""))

@@ -1,6 +1,8 @@
 """Review and approval of a prepared batch: exclude/include, approve (four-eyes), reject."""
 from __future__ import annotations
 
+import hashlib
+
 from sqlalchemy import select, update
 
 from ..extensions import db
@@ -41,14 +43,39 @@ def approval_problems(batch: Batch, user: User | None) -> list[str]:
     return problems
 
 
-def approve_batch(batch: Batch, user: User | None, automatic: bool = False) -> None:
-    """Approve (user None only for automatic approval of scheduled, auto-approved types)."""
+def review_fingerprint(batch_id: int) -> str:
+    """What the approver reviewed, as a digest: every delivery's state, recipient, copies and account.
+
+    The review page carries it in the approve form; an exclusion, inclusion or re-routing saved by
+    someone else in the meantime changes it, and the approval is refused instead of covering a
+    batch the approver has not seen.
+    """
+    digest = hashlib.sha256()
+    rows = db.session.execute(select(Delivery.id, Delivery.status, Delivery.recipient_email, Delivery.cc,
+                                     Delivery.account_id).where(Delivery.batch_id == batch_id).order_by(Delivery.id))
+    for row in rows:
+        digest.update(repr(tuple(row)).encode())
+    return digest.hexdigest()[:32]
+
+
+def approve_batch(batch: Batch, user: User | None, automatic: bool = False, reviewed: str | None = None) -> None:
+    """Approve (user None only for automatic approval of scheduled, auto-approved types).
+
+    `reviewed`: the fingerprint of what the approver saw (the web form always sends it); when given,
+    the batch must still be exactly that.
+    """
     if user is None and not automatic:
         raise ApprovalError("Serve un utente per approvare.")
     problems = approval_problems(batch, user)
     if problems:
         raise ApprovalError(" ".join(problems))
     _leave_ready(batch, status="approved", approved_by_id=user.id if user else None, approved_at=utcnow())
+    # Compared after taking the batch out of "ready" (same transaction): a change committed up to
+    # that moment is seen here, and none can follow it (changes need the batch still "ready").
+    if reviewed is not None and reviewed != review_fingerprint(batch.id):
+        db.session.rollback()
+        raise ApprovalError("L'invio è cambiato dopo che l'hai aperto (destinatari esclusi, inclusi o "
+                            "reinstradati da un altro utente): ricontrolla la pagina e approva di nuovo.")
     audit("batch.approve", batch, user=user, automatic=automatic)
     db.session.commit()
 

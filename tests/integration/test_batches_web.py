@@ -10,7 +10,7 @@ import pytest
 
 from mailer.extensions import db
 from mailer.models import Batch, Delivery
-from tests.support.batches import run_jobs, office_data
+from tests.support.batches import approve_from_page, office_data, reviewed, run_jobs
 from tests.support.smtp import smtp_server  # noqa: F401
 
 
@@ -68,7 +68,7 @@ def test_prepare_review_approve_send_results(app, client, auth, office, smtp_ser
     auth.logout()
 
     auth.login("capo", roles=["manager"], clearance=3, send_types=["FATTURA", "DDT", "INSOLUTO"])
-    response = client.post(f"/invii/{batch_id}/approva", data={"send_now": "1"})
+    response = approve_from_page(client, batch_id, send_now=True)
     assert response.status_code == 302
     work(app)
     with app.app_context():
@@ -138,11 +138,44 @@ def test_operator_cannot_send_or_approve(app, client, auth, office):
     batch_id = _batch_id(client.post("/invii/nuovo", data={"type": ["FATTURA"], "date_from": "2026-11-01",
                                                           "date_to": "2026-11-30"}))
     work(app)
-    client.post(f"/invii/{batch_id}/approva")
+    client.post(f"/invii/{batch_id}/approva", data={"reviewed": reviewed(app, batch_id)})
     with app.app_context():
         assert db.session.get(Batch, batch_id).status == "ready"
     assert client.post(f"/invii/{batch_id}/invia").status_code == 403
     assert client.post(f"/invii/{batch_id}/approva", csrf=False).status_code == 400
+
+
+def test_approval_covers_only_what_the_approver_saw(app, client, auth, office, smtp_server):
+    """A recipient included by someone else after the manager opened the page: the approval is refused
+    with the reason, nothing is approved; after a reload the same button works."""
+    auth.login("operatore", roles=["operator"], send_types=["FATTURA", "DDT"])
+    batch_id = _batch_id(client.post("/invii/nuovo", data={"type": ["FATTURA", "DDT"], "date_from": "2026-11-01",
+                                                          "date_to": "2026-11-30"}))
+    work(app)
+    with app.app_context():
+        ddt_id = db.session.scalar(db.select(Delivery.id).where(Delivery.batch_id == batch_id,
+                                                                Delivery.recipient_email == "log@alfa.example"))
+    client.post(f"/invii/{batch_id}/escludi", data={"delivery_id": [ddt_id], "action": "exclude"})
+    auth.logout()
+    auth.login("capo", roles=["manager"], clearance=3, send_types=["FATTURA", "DDT"])
+    page = client.get(f"/invii/{batch_id}").get_data(as_text=True)
+    seen = re.search(r'name="reviewed" value="([0-9a-f]+)"', page).group(1)
+    with app.app_context():  # meanwhile the operator includes the DDT message again
+        db.session.get(Delivery, ddt_id).status = "pending"
+        db.session.commit()
+    response = client.post(f"/invii/{batch_id}/approva", data={"reviewed": seen, "send_now": "1"})
+    assert response.status_code == 302
+    assert "cambiato dopo che l&#39;hai aperto" in client.get(f"/invii/{batch_id}").get_data(as_text=True)
+    with app.app_context():
+        batch = db.session.get(Batch, batch_id)
+        assert (batch.status, batch.approved_by_id) == ("ready", None)
+    assert client.post(f"/invii/{batch_id}/approva", data={}).status_code == 302  # no fingerprint: refused too
+    with app.app_context():
+        assert db.session.get(Batch, batch_id).status == "ready"
+    assert approve_from_page(client, batch_id).status_code == 302
+    with app.app_context():
+        assert db.session.get(Batch, batch_id).status == "approved"
+    assert not smtp_server.messages  # "Approva e invia" was refused: nothing left
 
 
 def test_bad_preparation_input_is_explained(client, auth, office):

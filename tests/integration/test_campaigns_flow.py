@@ -7,7 +7,7 @@ import pytest
 
 from mailer.extensions import db
 from mailer.models import Batch, Company, Delivery
-from tests.support.batches import run_jobs, make_account
+from tests.support.batches import approve_from_page, make_account, reviewed, run_jobs
 from tests.support.campaigns import PDF_BYTES, make_filter, make_generic_document, sales_world  # noqa: F401
 from tests.support.company import save_company_flags
 from tests.support.smtp import smtp_server  # noqa: F401
@@ -67,12 +67,12 @@ def test_commercial_campaign_end_to_end(app, client, auth, setup, smtp_server):
                       ("Indirizzo preso da INI-PEC", 1)]:
         assert re.search(rf'<span class="num">{n}</span> {re.escape(reason)}', page), reason
     assert "Solo un responsabile può approvare" in page
-    assert client.post(f"/invii/{batch_id}/approva").status_code == 302  # refused with a message
+    assert client.post(f"/invii/{batch_id}/approva", data={"reviewed": reviewed(app, batch_id)}).status_code == 302  # refused
     with app.app_context():
         assert db.session.get(Batch, batch_id).status == "ready"
     auth.logout()
     auth.login("laura", create=False)
-    response = client.post(f"/invii/{batch_id}/approva", data={"send_now": "1"})
+    response = approve_from_page(client, batch_id, send_now=True)
     assert response.status_code == 302
     work(app)
     with app.app_context():

@@ -198,13 +198,13 @@ def test_four_eyes_switch_decides_whether_the_preparer_may_approve(app, client, 
     company page, they can."""
     from types import SimpleNamespace
     from mailer.models import Batch
-    from tests.support.batches import make_account, make_sending_batch
+    from tests.support.batches import approve_from_page, make_account, make_sending_batch, reviewed
     manager = _make_manager(app)
     with app.app_context():
         account = make_account(SimpleNamespace(host="127.0.0.1", port=1))
         batch_id = make_sending_batch(account, ["ufficio@cliente.example"], status="ready", user_id=manager).id
     auth.login("capo", create=False)
-    client.post(f"/invii/{batch_id}/approva")
+    client.post(f"/invii/{batch_id}/approva", data={"reviewed": reviewed(app, batch_id)})
     with app.app_context():
         assert db.session.get(Batch, batch_id).status == "ready"
     assert "quattro occhi" in client.get(f"/invii/{batch_id}").get_data(as_text=True)
@@ -213,7 +213,7 @@ def test_four_eyes_switch_decides_whether_the_preparer_may_approve(app, client, 
     save_company_flags(app, client, four_eyes=False)
     auth.logout()
     auth.login("capo", create=False)
-    assert client.post(f"/invii/{batch_id}/approva").status_code == 302
+    assert approve_from_page(client, batch_id).status_code == 302
     with app.app_context():
         batch = db.session.get(Batch, batch_id)
         assert batch.status == "approved" and batch.approved_by_id == manager == batch.created_by_id

@@ -14,7 +14,7 @@ from openpyxl import load_workbook
 from mailer.extensions import db
 from mailer.models import AuditEvent, Batch, Delivery, utcnow
 from tests.integration.test_batches_web import work
-from tests.support.batches import office_data
+from tests.support.batches import approve_from_page, office_data
 from tests.support.contacts import world  # noqa: F401
 from tests.support.smtp import smtp_server  # noqa: F401
 
@@ -201,7 +201,7 @@ def test_batch_steps_and_exports_are_audited(app, client, auth, office, smtp_ser
     work(app)
     auth.logout()
     auth.login("capo", create=False)
-    client.post(f"/invii/{second_id}/approva", data={"send_now": "1"})
+    approve_from_page(client, second_id, send_now=True)
     work(app)
     with app.app_context():
         assert db.session.get(Batch, second_id).status == "done"

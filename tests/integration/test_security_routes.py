@@ -21,6 +21,7 @@ from mailer import create_app
 from mailer.security import PUBLIC_BLUEPRINTS, PUBLIC_ENDPOINTS
 from tests.conftest import _config_dict
 from tests.support.security import ROLES, module_app, sec_world  # noqa: F401  (fixtures)
+from tests.support.batches import reviewed
 
 APP_FOR_MAP = create_app({**_config_dict(), "SQLALCHEMY_DATABASE_URI": "sqlite://"})
 SKIP = None  # allowed, but not exercised here (side effects on the shared world)
@@ -309,6 +310,6 @@ def test_sales_reaches_campaign_batches_but_not_their_commands(app, client, auth
     assert client.get("/invii/").status_code == 403
     for command in ("invia", "pausa", "riprendi", "annulla", "ritenta"):
         assert client.post(f"/invii/{campaign_id}/{command}").status_code == 403, command
-    client.post(f"/invii/{campaign_id}/approva")
+    client.post(f"/invii/{campaign_id}/approva", data={"reviewed": reviewed(app, campaign_id)})
     with app.app_context():
         assert db.session.get(Batch, campaign_id).status == "ready"

@@ -149,3 +149,20 @@ def run_jobs(app, max_wait: float = 10.0, pause: float = 0.2) -> None:
         if (queue.count == 0 and not queue.scheduled_job_registry.get_job_ids()) or time.monotonic() > deadline:
             return
         time.sleep(pause)
+
+
+def reviewed(app, batch_id: int) -> str:
+    """The review fingerprint of a batch as it is now (for posts whose refusal is about something else)."""
+    from mailer.services.approval import review_fingerprint
+    with app.app_context():
+        return review_fingerprint(batch_id)
+
+
+def approve_from_page(client, batch_id: int, send_now: bool = False):
+    """Approve as a person does: open the batch page and press its button (the form's fingerprint included)."""
+    import re
+    page = client.get(f"/invii/{batch_id}").get_data(as_text=True)
+    found = re.search(r'name="reviewed" value="([0-9a-f]+)"', page)
+    assert found, "la pagina non offre l'approvazione"
+    data = {"reviewed": found.group(1), **({"send_now": "1"} if send_now else {})}
+    return client.post(f"/invii/{batch_id}/approva", data=data)
