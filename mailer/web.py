@@ -135,6 +135,17 @@ def register_web(app: Flask) -> None:
         return _error_page(413, "File troppo grande", f"Il limite è {limit} MB.")
 
 
+def content_disposition(filename: str, kind: str = "attachment") -> str:
+    """Content-Disposition with an ASCII fallback and the UTF-8 name (RFC 6266).
+
+    The name may come from outside (FatturaPA, the ERP): it must not break the header (CR/LF, quotes)
+    nor the WSGI server, which writes headers in Latin-1.
+    """
+    from urllib.parse import quote
+    ascii_name = "".join(c if 32 < ord(c) < 127 and c not in '"\\;' else "_" for c in filename) or "file"
+    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+
+
 def _error_page(status: int, title: str, message: str):
     """Render an error as JSON for API/JSON clients, as a fragment for htmx, or as a page."""
     if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":

@@ -474,6 +474,5 @@ def captured_clear():
 
 def _disposition(filename: str) -> str:
     """Content-Disposition: attachment with an ASCII fallback and the UTF-8 name (RFC 6266)."""
-    from urllib.parse import quote
-    ascii_name = "".join(c if 32 < ord(c) < 127 and c not in '"\\;' else "_" for c in filename) or "file"
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+    from ..web import content_disposition
+    return content_disposition(filename)

@@ -16,6 +16,7 @@ from ..extensions import csrf, db
 from ..models import ApiToken, Contact, ContactFunction, Document, DocumentType, Party, utcnow
 from ..reference import DOCUMENT_TYPE_CODES, PEC_DOMAINS
 from ..services.audit import audit
+from ..web import content_disposition
 from ..services.intake import (IntakeError, document_as_dict, parse_document_payload, parse_party_payload,
                                to_text, upsert_document, upsert_party)
 from .openapi import openapi_spec
@@ -215,7 +216,7 @@ def document_pdf(document_id: int):
     blob = db.session.get(Blob, sha)
     filename = f"{document.type_code}-{document.year}-{document.number}.pdf".replace("/", "-")
     return Response(blob.data, mimetype="application/pdf",
-                    headers={"Content-Disposition": f'inline; filename="{filename}"', "ETag": sha})
+                    headers={"Content-Disposition": content_disposition(filename, "inline"), "ETag": sha})
 
 
 # ---------------------------------------------------------------- parties

@@ -13,6 +13,7 @@ from ..models import (Blob, Delivery, Document, DocumentAttachment, DocumentType
                       delivery_documents)
 from ..security import clearance, require_roles
 from ..services.audit import audit
+from ..web import content_disposition
 
 bp = Blueprint("documents", __name__)
 PAGE_SIZE = 50
@@ -146,9 +147,9 @@ def pdf(document_id: int):
     except PdfRenderError as exc:
         return Response(f"PDF non disponibile: {exc}", status=503, mimetype="text/plain")
     blob = db.session.get(Blob, sha)
-    filename = f"{document.type_code}-{document.year}-{document.number}.pdf".replace("/", "-").replace('"', "")
+    filename = f"{document.type_code}-{document.year}-{document.number}.pdf".replace("/", "-")
     response = Response(blob.data, mimetype="application/pdf")
-    response.headers["Content-Disposition"] = f'inline; filename="{filename}"'
+    response.headers["Content-Disposition"] = content_disposition(filename, "inline")
     response.headers["Cache-Control"] = "private, no-store"
     response.headers["ETag"] = sha
     # The PDF viewer needs its own frame-able context; nothing else in the answer can run.
@@ -164,9 +165,8 @@ def attachment(document_id: int, attachment_id: int):
     if item is None or item.document_id != document.id:
         abort(404)
     blob = db.session.get(Blob, item.blob_sha256)
-    safe = item.filename.replace('"', "").replace("\n", " ")
     return Response(blob.data, mimetype="application/octet-stream",
-                    headers={"Content-Disposition": f'attachment; filename="{safe}"'})
+                    headers={"Content-Disposition": content_disposition(item.filename)})
 
 
 @bp.route("/import", methods=["GET", "POST"])

@@ -28,6 +28,15 @@ from .intake import (DocumentInput, IntakeError, ensure_pec_contact, find_party,
 
 MAX_FILE_BYTES = 8 * 1024 * 1024  # a signed, base64 envelope of a 5 MB invoice stays below this
 MAX_XML_BYTES = 5 * 1024 * 1024  # SdI refuses files above 5 MB
+# What the columns hold (PostgreSQL refuses more): amounts Numeric(14, 2), quantities and prices
+# 11 integer digits, rates and discounts Numeric(6, 2) / Numeric(7, 3).
+MAX_AMOUNT = Decimal("1e12")
+MAX_QUANTITY = Decimal("1e11")
+MAX_RATE = Decimal("1e3")
+MAX_LINE_NUMBER = 99999  # FatturaPA allows 1..9999; the column is an INTEGER
+# Characters that do not belong in a file name: control characters and bidirectional overrides
+# (U+202E makes «fattura\u202efdp.exe» look like «fatturaexe.pdf»).
+_UNSAFE_NAME_CHARS = re.compile(r"[\x00-\x1f\x7f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 TIPO_DOCUMENTO = {
     "TD01": "Fattura", "TD02": "Acconto/anticipo su fattura", "TD03": "Acconto/anticipo su parcella",
@@ -161,15 +170,26 @@ def _text(node: Element | None, path: str = "") -> str:
     return (element.text or "").strip() if element is not None and element.text else ""
 
 
-def _dec(node: Element | None, path: str, default: Decimal | None = None) -> Decimal | None:
-    """Decimal at path (FatturaPA uses a dot), or default."""
+def _dec(node: Element | None, path: str, default: Decimal | None = None,
+         limit: Decimal = MAX_AMOUNT) -> Decimal | None:
+    """Decimal at path (FatturaPA uses a dot), or default; NaN, infinities and |value| >= limit are errors."""
     text = _text(node, path)
     if not text:
         return default
     try:
-        return Decimal(text)
+        value = Decimal(text)
     except InvalidOperation as exc:
-        raise FatturaPAError(f"valore numerico non valido in {path}: «{text}»") from exc
+        raise FatturaPAError(f"valore numerico non valido in {path}: «{text[:40]}»") from exc
+    if not value.is_finite() or abs(value) >= limit:
+        raise FatturaPAError(f"valore numerico fuori dai limiti in {path}: «{text[:40]}»")
+    return value
+
+
+def _bounded(value: Decimal, what: str, where: str) -> Decimal:
+    """A computed total, refused when the columns cannot hold it."""
+    if abs(value) >= MAX_AMOUNT:
+        raise FatturaPAError(f"{where}: {what} fuori dai limiti ({value})")
+    return value
 
 
 def _date(node: Element | None, path: str, what: str) -> date:
@@ -307,26 +327,11 @@ def _parse_body(body: Element, index: int, count: int) -> ParsedInvoice:
     """An ordinary (FPR12/FPA12) body."""
     general, tipo, number, doc_date, currency = _general(body, index, count)
     lines = []
-    for element in body.findall("DatiBeniServizi/DettaglioLinee"):
-        quantity = _dec(element, "Quantita")
-        price = _dec(element, "PrezzoUnitario", Decimal("0"))
-        discount = Decimal("0")
-        for sm in element.findall("ScontoMaggiorazione"):
-            pct = _dec(sm, "Percentuale", Decimal("0"))
-            discount += pct if _text(sm, "Tipo") == "SC" else -pct
-        code = _text(element, "CodiceArticolo/CodiceValore")
-        lines.append({
-            "line_no": int(_text(element, "NumeroLinea") or len(lines) + 1),
-            "product_code": code[:40],
-            "description": _text(element, "Descrizione"),
-            "quantity": quantity if quantity is not None else Decimal("1"),
-            "unit": _text(element, "UnitaMisura")[:10],
-            "unit_price": price,
-            "discount_pct": discount,
-            "vat_rate": _dec(element, "AliquotaIVA", Decimal("0")),
-            "amount": money(_dec(element, "PrezzoTotale", Decimal("0"))),
-            "nature": _text(element, "Natura"),
-        })
+    for position, element in enumerate(body.findall("DatiBeniServizi/DettaglioLinee"), start=1):
+        try:
+            lines.append(_detail_line(element, len(lines) + 1))
+        except FatturaPAError as exc:
+            raise FatturaPAError(f"{_where(index, count)}, linea {position}: {exc}") from exc
     summary = []
     for element in body.findall("DatiBeniServizi/DatiRiepilogo"):
         summary.append({
@@ -337,8 +342,8 @@ def _parse_body(body: Element, index: int, count: int) -> ParsedInvoice:
             "esigibilita": _text(element, "EsigibilitaIVA"),
             "reference": _text(element, "RiferimentoNormativo"),
         })
-    total_net = sum((Decimal(s["taxable"]) for s in summary), Decimal("0"))
-    total_vat = sum((Decimal(s["tax"]) for s in summary), Decimal("0"))
+    total_net = _bounded(sum((Decimal(s["taxable"]) for s in summary), Decimal("0")), "imponibile", _where(index, count))
+    total_vat = _bounded(sum((Decimal(s["tax"]) for s in summary), Decimal("0")), "imposta", _where(index, count))
     declared = _dec(general, "ImportoTotaleDocumento")
     total = money(declared) if declared is not None else money(total_net + total_vat)
     payments, due_dates, terms = [], [], []
@@ -391,6 +396,33 @@ def _parse_body(body: Element, index: int, count: int) -> ParsedInvoice:
     return invoice
 
 
+def _detail_line(element: Element, default_no: int) -> dict:
+    """One DettaglioLinee as a line dict (errors name the field; the caller adds body and line)."""
+    number = _text(element, "NumeroLinea")
+    if number and not (re.fullmatch(r"[0-9]{1,9}", number) and 0 < int(number) <= MAX_LINE_NUMBER):
+        raise FatturaPAError(f"NumeroLinea non valido: «{number[:40]}» (un intero da 1 a {MAX_LINE_NUMBER})")
+    quantity = _dec(element, "Quantita", limit=MAX_QUANTITY)
+    discount = Decimal("0")
+    for sm in element.findall("ScontoMaggiorazione"):
+        pct = _dec(sm, "Percentuale", Decimal("0"), limit=MAX_RATE)
+        discount += pct if _text(sm, "Tipo") == "SC" else -pct
+    if abs(discount) >= MAX_RATE:
+        raise FatturaPAError(f"sconti e maggiorazioni fuori dai limiti ({discount}%)")
+    code = _text(element, "CodiceArticolo/CodiceValore")
+    return {
+        "line_no": int(number) if number else default_no,
+        "product_code": code[:40],
+        "description": _text(element, "Descrizione"),
+        "quantity": quantity if quantity is not None else Decimal("1"),
+        "unit": _text(element, "UnitaMisura")[:10],
+        "unit_price": _dec(element, "PrezzoUnitario", Decimal("0"), limit=MAX_QUANTITY),
+        "discount_pct": discount,
+        "vat_rate": _dec(element, "AliquotaIVA", Decimal("0"), limit=MAX_RATE),
+        "amount": money(_dec(element, "PrezzoTotale", Decimal("0"))),
+        "nature": _text(element, "Natura"),
+    }
+
+
 def _references(body: Element) -> list[dict]:
     """Orders, contracts, DDT and linked invoices the body refers to."""
     out = []
@@ -410,10 +442,7 @@ def _attachments(body: Element, index: int, count: int) -> list[tuple[str, bytes
     """Allegati as (file name, bytes, content type)."""
     out = []
     for position, element in enumerate(body.findall("Allegati"), start=1):
-        name = os.path.basename(_text(element, "NomeAttachment")) or f"allegato-{position}"
-        fmt = _text(element, "FormatoAttachment").lower()
-        if fmt and "." not in name:
-            name = f"{name}.{fmt}"
+        name = _attachment_name(_text(element, "NomeAttachment"), _text(element, "FormatoAttachment"), position)
         try:
             content = base64.b64decode(re.sub(r"\s+", "", _text(element, "Attachment")), validate=True)
         except (binascii.Error, ValueError) as exc:
@@ -425,19 +454,39 @@ def _attachments(body: Element, index: int, count: int) -> list[tuple[str, bytes
     return out
 
 
+def _attachment_name(raw: str, fmt: str, position: int) -> str:
+    """NomeAttachment as a file name: no folders (/ or \\), no control or bidi characters, within 255."""
+    name = _UNSAFE_NAME_CHARS.sub(lambda m: " " if m.group() < "\x80" else "", raw)
+    name = " ".join(name.replace("\\", "/").rsplit("/", 1)[-1].split())
+    fmt = re.sub(r"[^a-z0-9]", "", fmt.lower())[:10]
+    if not name.strip("."):
+        name = f"allegato-{position}"
+    if fmt and "." not in name:
+        name = f"{name}.{fmt}"
+    stem, dot, ext = name.rpartition(".")
+    if len(name) > 255:
+        name = f"{stem[:254 - len(ext)]}.{ext}" if dot and len(ext) <= 10 else name[:255]
+    return name
+
+
 def _parse_simplified_body(body: Element, index: int, count: int) -> ParsedInvoice:
     """A simplified (FSM10) body: items carry an amount including VAT and either the tax or the rate."""
     general, tipo, number, doc_date, currency = _general(body, index, count)
     lines, by_rate = [], {}
     for position, element in enumerate(body.findall("DatiBeniServizi"), start=1):
         gross = _dec(element, "Importo", Decimal("0"))
-        rate = _dec(element, "DatiIVA/Aliquota")
+        rate = _dec(element, "DatiIVA/Aliquota", limit=MAX_RATE)
         tax = _dec(element, "DatiIVA/Imposta")
+        if rate is not None and not Decimal("0") <= rate <= Decimal("100"):
+            raise FatturaPAError(f"{_where(index, count)}, riga {position}: Aliquota {rate} non valida (da 0 a 100)")
         if tax is None:
             tax = gross - gross / (1 + (rate or Decimal("0")) / 100)
         if rate is None:
             base = gross - tax
             rate = (tax * 100 / base).quantize(Decimal("0.01")) if base else Decimal("0")
+            if not Decimal("0") <= rate <= Decimal("100"):
+                raise FatturaPAError(f"{_where(index, count)}, riga {position}: l'imposta {tax} non corrisponde "
+                                     f"a un'aliquota tra 0 e 100 sull'importo {gross}")
         tax = money(tax)
         net = money(gross - tax)
         nature = _text(element, "Natura")
@@ -452,8 +501,8 @@ def _parse_simplified_body(body: Element, index: int, count: int) -> ParsedInvoi
         bucket[1] += tax
     summary = [{"rate": k[0], "nature": k[1], "taxable": _s(v[0]), "tax": _s(v[1]), "esigibilita": "", "reference": ""}
                for k, v in by_rate.items()]
-    total_net = sum((Decimal(s["taxable"]) for s in summary), Decimal("0"))
-    total_vat = sum((Decimal(s["tax"]) for s in summary), Decimal("0"))
+    total_net = _bounded(sum((Decimal(s["taxable"]) for s in summary), Decimal("0")), "imponibile", _where(index, count))
+    total_vat = _bounded(sum((Decimal(s["tax"]) for s in summary), Decimal("0")), "imposta", _where(index, count))
     extra = {
         "vat_summary": summary, "payment_terms": "", "payments": [], "withholding": [], "stamp_duty": None,
         "welfare_fund": [], "rounding": "", "notes": [], "references": _references(body),
