@@ -13,6 +13,7 @@ import re
 import subprocess
 import unicodedata
 import zipfile
+import zlib
 from dataclasses import dataclass
 
 from flask import current_app
@@ -65,8 +66,12 @@ def _zip_kind(data: bytes) -> str | None:
                 return "docx"
             if "xl/workbook.xml" in names:
                 return "xlsx"
-    except zipfile.BadZipFile as exc:
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
         raise UploadError("Archivio danneggiato: il file non si può aprire.") from exc
+    except NotImplementedError as exc:  # zipfile: an unknown compression method (a RuntimeError: first)
+        raise UploadError("Archivio compresso in un modo non supportato: salvalo di nuovo come DOCX, XLSX o ODT.") from exc
+    except RuntimeError as exc:  # zipfile: "File ... is encrypted, password required for extraction"
+        raise UploadError("Documento cifrato con una password: salvalo senza password e riprova.") from exc
     return None
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import unicodedata
+import zipfile
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -77,6 +78,13 @@ KINDS = {"cliente": "customer", "c": "customer", "customer": "customer", "fornit
          "cliente e fornitore": "both", "": "customer"}
 
 
+# Bounds on what a file may make us hold in memory (an XLSX is a zip: a few KB can declare a sheet of
+# a million rows of 16,384 cells, which openpyxl pads with empty cells).
+MAX_ROWS = 200_000
+MAX_COLUMNS = 256
+MAX_XLSX_UNPACKED_BYTES = 200 * 1024 * 1024
+
+
 class ImportFileError(Exception):
     """The file cannot be read at all (format, encoding, missing columns)."""
 
@@ -138,13 +146,22 @@ def read_table(data: bytes, filename: str) -> Iterator[tuple[int, list[str]]]:
     name = (filename or "").lower()
     if name.endswith(".xlsx"):
         from openpyxl import load_workbook
+        _check_unpacked_size(data)
         try:
             workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         except Exception as exc:  # openpyxl raises many types for a damaged file
             raise ImportFileError(f"Il file XLSX non si apre ({type(exc).__name__}): è un foglio Excel valido?") from exc
         try:
             sheet = workbook.worksheets[0]
-            rows = [[_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+            width = min(sheet.max_column or MAX_COLUMNS, MAX_COLUMNS)
+            rows = []
+            for number, row in enumerate(sheet.iter_rows(values_only=True, max_col=width), start=1):
+                if number > MAX_ROWS:
+                    raise ImportFileError(f"Riga {number}: il foglio ha più di {MAX_ROWS} righe "
+                                          "(anche vuote): dividilo in più file.")
+                rows.append([_cell(v) for v in row] if any(v is not None for v in row) else [])
+        except ImportFileError:
+            raise
         except Exception as exc:  # a workbook that opens may still be damaged inside its sheet
             raise ImportFileError(f"Il foglio del file XLSX è danneggiato ({type(exc).__name__}): "
                                   "salvalo di nuovo da Excel e riprova.") from exc
@@ -154,7 +171,9 @@ def read_table(data: bytes, filename: str) -> Iterator[tuple[int, list[str]]]:
         return
     if not (name.endswith(".csv") or name.endswith(".txt")):
         raise ImportFileError("Formato non supportato: carica un file .csv o .xlsx.")
-    for encoding in ("utf-8-sig", "cp1252"):
+    # Excel's «Testo Unicode» is UTF-16 with a BOM; then UTF-8 (with or without BOM), then Windows-1252.
+    encodings = ("utf-16",) if data.startswith((b"\xff\xfe", b"\xfe\xff")) else ("utf-8-sig", "cp1252")
+    for encoding in encodings:
         try:
             text = data.decode(encoding)
             break
@@ -163,13 +182,36 @@ def read_table(data: bytes, filename: str) -> Iterator[tuple[int, list[str]]]:
     else:  # cp1252 leaves five byte values undefined: such a file is not text
         raise ImportFileError("Il file non è un testo CSV leggibile (né UTF-8 né Windows-1252): "
                               "esportalo di nuovo dal gestionale come CSV.")
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise ImportFileError(f"Riga {line}: il file contiene caratteri nulli (NUL), quindi non è un testo CSV: "
+                              "esportalo di nuovo dal gestionale come CSV.")
     first_line = text.split("\n", 1)[0]
     delimiter = max([";", ",", "\t", "|"], key=first_line.count)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     start = 1
-    for cells in reader:
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # the only one left with newline="": a field over the size limit
+            raise ImportFileError(f"Riga {start}: un campo supera {csv.field_size_limit()} caratteri "
+                                  "(forse un apice «\"» aperto e mai chiuso): controlla il file.") from exc
         yield start, [c.strip() for c in cells]
         start = reader.line_num + 1
+
+
+def _check_unpacked_size(data: bytes) -> None:
+    """Refuse an XLSX that would unpack beyond MAX_XLSX_UNPACKED_BYTES (a zip bomb), before reading it."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, ValueError, OSError):
+        return  # not a zip: load_workbook says so in its own words
+    if unpacked > MAX_XLSX_UNPACKED_BYTES:
+        raise ImportFileError(f"Il file XLSX, decompresso, supera {MAX_XLSX_UNPACKED_BYTES // 1048576} MB: "
+                              "non sembra un elenco di anagrafiche o contatti (salvalo come CSV).")
 
 
 def _records(data: bytes, filename: str, columns: dict[str, tuple[bool, str]],

@@ -158,3 +158,153 @@ def test_fatturapa_deep_nesting_and_odd_prefixes(app_ctx, samples_dir):
     assert parse_fatturapa(deep, "x.xml")[0].number == "123"
     odd = xml.replace(b"p:FatturaElettronica", b"ns0:FatturaElettronica").replace(b"xmlns:p=", b"xmlns:ns0=")
     assert parse_fatturapa(b"\xef\xbb\xbf" + odd, "x.xml")[0].number == "123"
+
+
+# ---------------------------------------------------------------- party / contact import (CSV, XLSX)
+
+
+def _xlsx(cells: dict[str, object], dimension: str | None = None, padding: int = 0) -> bytes:
+    """A minimal XLSX built by hand: cells by reference (A1, XFD3…), an optional declared dimension,
+    and optional padding (spaces inside the sheet XML) to make it large once uncompressed."""
+    rows: dict[int, list[str]] = {}
+    for ref, value in cells.items():
+        row = int(re.sub(r"[A-Z]", "", ref))
+        rows.setdefault(row, []).append(f'<c r="{ref}" t="inlineStr"><is><t>{value}</t></is></c>')
+    sheet_rows = "".join(f'<row r="{n}">{"".join(c)}</row>' for n, c in sorted(rows.items()))
+    dim = f'<dimension ref="{dimension}"/>' if dimension else ""
+    sheet = (f'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">{dim}'
+             f'<sheetData>{sheet_rows}</sheetData>{" " * padding}</worksheet>')
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+                         '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+                         '<Default Extension="xml" ContentType="application/xml"/>'
+                         '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+                         '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+                         '</Types>')
+        archive.writestr("_rels/.rels", '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+                         '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>')
+        archive.writestr("xl/workbook.xml", '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+                         'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+                         '<sheets><sheet name="Foglio1" sheetId="1" r:id="rId1"/></sheets></workbook>')
+        archive.writestr("xl/_rels/workbook.xml.rels", '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+                         '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>')
+        archive.writestr("xl/worksheets/sheet1.xml", sheet)
+    return out.getvalue()
+
+
+HEADER = {"A1": "codice", "B1": "ragione_sociale", "A2": "C1", "B2": "Rossi"}
+
+
+def test_xlsx_hand_built_reads(app_ctx):
+    """The hand-built workbook of these tests is a valid one (so the refusals below are honest)."""
+    from mailer.services.party_import import import_parties
+    assert import_parties(_xlsx(HEADER), "a.xlsx").ok
+
+
+def test_xlsx_with_a_cell_far_away_is_not_blown_up(app_ctx, monkeypatch):
+    """One cell at XFD1048576 with the dimension A1:XFD1048576 made openpyxl pad a million rows of 16,384
+    cells (a 5 KB file, tens of GB in memory); now the rows stop at MAX_ROWS with the row named."""
+    from mailer.services import party_import
+    monkeypatch.setattr(party_import, "MAX_ROWS", 1000)
+    data = _xlsx({**HEADER, "XFD1048576": "x"}, dimension="A1:XFD1048576")
+    assert len(data) < 5000
+    with pytest.raises(party_import.ImportFileError) as info:
+        party_import.import_parties(data, "a.xlsx")
+    assert "Riga 1001" in str(info.value) and "1000 righe" in str(info.value)
+
+
+def test_xlsx_wide_rows_are_cut_to_max_columns(app_ctx, monkeypatch):
+    """A cell at column XFD on every row no longer makes every row 16,384 cells wide."""
+    from mailer.services import party_import
+    monkeypatch.setattr(party_import, "MAX_COLUMNS", 50)
+    rows = list(party_import.read_table(_xlsx({**HEADER, "XFD2": "far"}, dimension="A1:XFD2"), "a.xlsx"))
+    assert [len(cells) for _, cells in rows] == [50, 50] and rows[1][1][:2] == ["C1", "Rossi"]
+
+
+def test_xlsx_that_unpacks_too_big_is_refused_before_parsing(app_ctx, monkeypatch):
+    """A zip bomb: the sheet's declared uncompressed size is checked before openpyxl reads it."""
+    from mailer.services import party_import
+    monkeypatch.setattr(party_import, "MAX_XLSX_UNPACKED_BYTES", 1024 * 1024)
+    data = _xlsx(HEADER, padding=2 * 1024 * 1024)
+    assert len(data) < 50_000
+    with pytest.raises(party_import.ImportFileError) as info:
+        list(party_import.read_table(data, "a.xlsx"))
+    assert "decompresso" in str(info.value)
+
+
+def test_csv_with_a_huge_field_names_the_line(app_ctx):
+    """An unclosed quote (or a field over 128 KB) was a csv.Error: a 500 on the upload page."""
+    from mailer.services.party_import import ImportFileError, import_parties
+    data = b'codice;ragione_sociale\nC1;Rossi\nC2;"Bianchi\n' + b"x" * 140_000 + b"\n"
+    with pytest.raises(ImportFileError) as info:
+        import_parties(data, "a.csv")
+    assert "Riga 3" in str(info.value)
+
+
+def test_csv_with_nul_bytes_is_refused_naming_the_line(app_ctx):
+    """Binary garbage with NUL bytes named .csv: refused (PostgreSQL cannot store NUL in text)."""
+    from mailer.services.party_import import ImportFileError, import_parties
+    with pytest.raises(ImportFileError) as info:
+        import_parties(b"codice;ragione_sociale\nC1;Rossi\nC2;Bia\x00nchi\n", "a.csv")
+    assert "Riga 3" in str(info.value) and "NUL" in str(info.value)
+
+
+@pytest.mark.parametrize("encoding, bom", [("utf-16-le", b"\xff\xfe"), ("utf-16-be", b"\xfe\xff"),
+                                           ("utf-8", b"\xef\xbb\xbf"), ("cp1252", b"")])
+def test_csv_encodings_with_accents(app_ctx, encoding, bom):
+    """Excel's «Testo Unicode» (UTF-16 with BOM, tabs), UTF-8 with BOM and Windows-1252 all keep the accents."""
+    from mailer.services.party_import import read_table
+    text = "codice\tragione_sociale\nC1\tCaffè Società Cooperativa\n"
+    rows = list(read_table(bom + text.encode(encoding), "a.txt"))
+    assert rows[1] == (2, ["C1", "Caffè Società Cooperativa"])
+
+
+def test_csv_comma_and_semicolon_and_empty(app_ctx):
+    """Both delimiters read; an empty file or one of blank lines says so."""
+    from mailer.services.party_import import ImportFileError, import_parties
+    assert import_parties(b"codice,ragione_sociale\nC1,\"Rossi; Bianchi\"\n", "a.csv").ok
+    assert import_parties(b"codice;ragione_sociale\nC1;Rossi, Bianchi\n", "a.csv").ok
+    for empty in (b"", b"\n\n\r\n", b"\xef\xbb\xbf"):
+        with pytest.raises(ImportFileError) as info:
+            import_parties(empty, "a.csv")
+        assert "vuoto" in str(info.value)
+
+
+def test_import_upload_with_bad_file_is_an_italian_error_not_a_500(client, auth):
+    """The upload page shows the reason (was a 500 for the unclosed quote)."""
+    auth.login("admin")
+    data = b'codice;ragione_sociale\nC1;"Rossi\n' + b"x" * 140_000
+    response = client.post("/anagrafiche/import", data={"kind": "parties", "file": (io.BytesIO(data), "a.csv")},
+                           content_type="multipart/form-data")
+    assert response.status_code in (200, 400, 422) and "Riga 2" in response.get_data(as_text=True)
+
+
+# ---------------------------------------------------------------- generic documents
+
+
+def _odt_with_odd_mimetype(flag_bits: int = 0, method: int | None = None) -> bytes:
+    """An ODT whose «mimetype» entry is marked encrypted, or compressed with an unknown method."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("mimetype", b"application/vnd.oasis.opendocument.text")
+        archive.writestr("content.xml", b"<office/>")
+    data = bytearray(out.getvalue())
+    central = data.find(b"PK\x01\x02")
+    data[6] |= flag_bits
+    data[central + 8] |= flag_bits
+    if method is not None:
+        data[8] = data[central + 10] = method
+    return bytes(data)
+
+
+@pytest.mark.parametrize("data, reason", [
+    (_odt_with_odd_mimetype(flag_bits=1), "cifrato"),         # was RuntimeError: password required
+    (_odt_with_odd_mimetype(method=99), "non supportat"),         # was NotImplementedError
+])
+def test_generic_upload_odd_zip_entries_are_refused(data, reason):
+    """A zip whose entries cannot be read is an UploadError, not a 500."""
+    from mailer.services.generic_documents import UploadError, detect_kind
+    with pytest.raises(UploadError) as info:
+        detect_kind(data, "avviso.odt")
+    assert reason in str(info.value)
