@@ -52,12 +52,11 @@ def office_only():
 
 
 def _batch(batch_id: int) -> Batch:
-    """Load a batch the user may work on: they must be allowed to send one of its types."""
+    """Load a batch the user may work on: they must be allowed to send every one of its types."""
     batch = db.session.get(Batch, batch_id)
     if batch is None:
         abort(404)
-    if batch.type_codes and not current_user.has_role("admin") and not any(
-            current_user.may_send(code) for code in batch.type_codes):
+    if not current_user.may_open_types(batch.type_codes):
         abort(403)
     return batch
 
@@ -79,7 +78,7 @@ def index():
     if status in BATCH_STATUSES:
         query = query.where(Batch.status == status)
     batches = [b for b in db.session.scalars(query.limit(300))
-               if current_user.has_role("admin") or not b.type_codes or any(current_user.may_send(c) for c in b.type_codes)]
+               if current_user.may_open_types(b.type_codes)]
     summary = {b.id: batch_views.counts(b.id, current_user) for b in batches[:100]}
     return render_template("batches/index.html", batches=batches, summary=summary, status=status,
                            BATCH_STATUSES=BATCH_STATUSES)
@@ -217,9 +216,9 @@ def _manager_only():
 
 
 def _may_send_all(batch: Batch) -> None:
-    """Starting, resuming or repeating the sending of a batch needs permission for every type in it
-    (seeing the batch needs only one): the same rule as approving it."""
-    if not current_user.has_role("admin") and not all(current_user.may_send(c) for c in batch.type_codes or []):
+    """Starting, resuming or repeating the sending of a batch needs permission for every type in it:
+    the same rule as approving it (and as opening it, checked again here next to the command)."""
+    if not current_user.may_open_types(batch.type_codes):
         abort(403)
 
 

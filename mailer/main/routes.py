@@ -52,7 +52,7 @@ def _may_see_batch(batch: Batch) -> bool:
         return True
     if not current_user.has_role("operator", "manager"):
         return current_user.has_role("sales") and batch.kind == "campaign"
-    return not batch.type_codes or any(current_user.may_send(code) for code in batch.type_codes)
+    return current_user.may_open_types(batch.type_codes)
 
 
 def health_report() -> tuple[dict, bool]:

@@ -65,6 +65,11 @@ class User(UserMixin, db.Model):
         """True when the user may prepare or approve sends of this document type."""
         return type_code in self.send_type_codes
 
+    def may_open_types(self, type_codes) -> bool:
+        """A batch of these document types is the user's to see: administrators, or whoever may send
+        every one of them (one type is not enough: its pages show the other types' PDFs and messages)."""
+        return self.has_role("admin") or all(self.may_send(code) for code in type_codes or [])
+
 
 class LoginFailure(db.Model):
     """A failed login, kept to throttle guessing by user name and by address."""

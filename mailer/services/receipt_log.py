@@ -65,11 +65,11 @@ class ReceiptFilters:
 
 
 def hidden_batch_ids(user) -> list[int]:
-    """Batches the user may not open: some document types, none of which the user may send."""
+    """Batches the user may not open: of document types the user may not all send."""
     if user.has_role("admin"):
         return []
     return [batch_id for batch_id, codes in db.session.execute(select(Batch.id, Batch.type_codes))
-            if codes and not any(user.may_send(code) for code in codes)]
+            if not user.may_open_types(codes)]
 
 
 def _hidden_delivery(delivery, user, hidden_batches: list[int]):

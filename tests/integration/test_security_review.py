@@ -288,8 +288,8 @@ def test_uncertain_delivery_marked_sent_meanwhile_is_not_resent(app_ctx):
 # ---------------------------------------------------------------- send permission on every type of the batch
 
 @pytest.mark.parametrize("command, status", [("invia", "approved"), ("riprendi", "paused"), ("ritenta", "done")])
-def test_sending_commands_need_permission_for_every_type(app, client, auth, command, status):
-    """A manager who may send invoices only sees a batch of invoices and DDT, but cannot send its DDT."""
+def test_mixed_batches_need_permission_for_every_type(app, client, auth, command, status):
+    """A manager who may send invoices only cannot open a batch of invoices and DDT, nor send it."""
     from mailer.models import Batch, Delivery
     with app.app_context():
         account = _account()
@@ -301,8 +301,29 @@ def test_sending_commands_need_permission_for_every_type(app, client, auth, comm
         db.session.commit()
         batch_id = batch.id
     auth.login("manager", send_types=["FATTURA"])
-    assert client.get(f"/invii/{batch_id}").status_code == 200  # may look at it (one of its types)
+    assert client.get(f"/invii/{batch_id}").status_code == 403  # its pages show the DDT too
+    assert f"/invii/{batch_id}" not in client.get("/invii/").get_data(as_text=True)
     response = client.post(f"/invii/{batch_id}/{command}")
     assert response.status_code == 403
     with app.app_context():
         assert db.session.get(Batch, batch_id).status == status
+
+
+def test_mixed_batch_previews_and_pdfs_need_every_type(app, client, auth):
+    """The DDT message of a mixed batch (its preview, body and PDF) stays out of reach of a user who may
+    send invoices only; a user with both types reaches it."""
+    from mailer.models import Batch, Delivery
+    from tests.support.batches import make_sending_batch
+    with app.app_context():
+        batch = make_sending_batch(_account(), ["log@cliente.example"], status="ready")
+        batch.type_codes = ["FATTURA", "DDT"]
+        db.session.commit()
+        delivery = db.session.scalar(db.select(Delivery).where(Delivery.batch_id == batch.id))
+        batch_id, delivery_id, document_id = batch.id, delivery.id, delivery.documents[0].id
+    urls = [f"/invii/{batch_id}/recapiti/{delivery_id}", f"/invii/{batch_id}/recapiti/{delivery_id}/corpo",
+            f"/invii/{batch_id}/recapiti/{delivery_id}/documenti/{document_id}.pdf"]
+    auth.login("fatture", roles=["manager"], clearance=3, send_types=["FATTURA"])
+    assert [client.get(url).status_code for url in urls] == [403, 403, 403]
+    auth.logout()
+    auth.login("entrambi", roles=["manager"], clearance=3, send_types=["FATTURA", "DDT"])
+    assert [client.get(url).status_code for url in urls] == [200, 200, 200]
