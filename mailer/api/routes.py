@@ -81,7 +81,10 @@ def _json_body() -> dict | Response:
     """The request's JSON object, or an error answer."""
     if not request.is_json:
         return api_error(415, "serve Content-Type: application/json", {"Content-Type": "application/json"})
-    payload = request.get_json(silent=True)
+    try:
+        payload = request.get_json(silent=True)
+    except RecursionError:  # nested deeper than the decoder's recursion limit: not a document
+        payload = None
     if payload is None:
         return api_error(400, "JSON non valido", {"body": "JSON non valido"})
     if not isinstance(payload, dict):

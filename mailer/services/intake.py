@@ -56,8 +56,14 @@ class DocumentInput:
 # ---------------------------------------------------------------- small parsers
 
 
+MAX_NUMBER = Decimal("1e12")  # amounts: Numeric(14, 2)
+MAX_QUANTITY = Decimal("1e11")  # quantities Numeric(14, 3), unit prices Numeric(16, 5)
+MAX_PERCENT = Decimal("1e4")  # discounts Numeric(7, 3)
+MAX_LINE_NO = 2_147_483_647  # an INTEGER column
+
+
 def to_decimal(value: Any, name: str, errors: dict[str, str], *, required: bool = False,
-               default: Decimal | None = Decimal("0")) -> Decimal | None:
+               default: Decimal | None = Decimal("0"), limit: Decimal = MAX_NUMBER) -> Decimal | None:
     """Parse a number given as JSON number or string ("1234.5"; also Italian "1.234,50")."""
     if value is None or value == "":
         if required:
@@ -74,7 +80,7 @@ def to_decimal(value: Any, name: str, errors: dict[str, str], *, required: bool 
     except InvalidOperation:
         errors[name] = f"«{value}» non è un numero"
         return default
-    if not number.is_finite() or abs(number) >= Decimal("1e12"):
+    if not number.is_finite() or abs(number) >= limit:
         errors[name] = "numero fuori dai limiti"
         return default
     return number
@@ -157,6 +163,10 @@ def parse_document_payload(payload: Any) -> DocumentInput:
     data.total_vat = money(to_decimal(payload.get("total_vat"), "total_vat", errors, default=computed_vat))
     data.total = money(to_decimal(payload.get("total"), "total", errors, default=data.total_net + data.total_vat))
     data.open_amount = money(to_decimal(payload.get("open_amount"), "open_amount", errors, default=None))
+    for key in ("total_net", "total_vat", "total"):  # the defaults are sums: check them too
+        if abs(getattr(data, key)) >= MAX_NUMBER:
+            errors[key] = "numero fuori dai limiti"
+            setattr(data, key, Decimal("0"))
     due = payload.get("due_dates") or []
     if not isinstance(due, list):
         errors["due_dates"] = "deve essere una lista"
@@ -187,18 +197,22 @@ def _parse_line(raw: Any, index: int, errors: dict[str, str]) -> dict:
     if not isinstance(raw, dict):
         errors[name] = "deve essere un oggetto"
         return {"amount": Decimal("0"), "vat_rate": Decimal("0")}
-    quantity = to_decimal(raw.get("quantity"), f"{name}.quantity", errors, default=Decimal("0"))
-    price = to_decimal(raw.get("unit_price"), f"{name}.unit_price", errors, default=Decimal("0"))
-    discount = to_decimal(raw.get("discount_pct"), f"{name}.discount_pct", errors, default=Decimal("0"))
+    quantity = to_decimal(raw.get("quantity"), f"{name}.quantity", errors, default=Decimal("0"), limit=MAX_QUANTITY)
+    price = to_decimal(raw.get("unit_price"), f"{name}.unit_price", errors, default=Decimal("0"), limit=MAX_QUANTITY)
+    discount = to_decimal(raw.get("discount_pct"), f"{name}.discount_pct", errors, default=Decimal("0"),
+                          limit=MAX_PERCENT)
     vat_rate = to_decimal(raw.get("vat_rate"), f"{name}.vat_rate", errors, default=Decimal("22"))
     if vat_rate is not None and not Decimal("0") <= vat_rate <= Decimal("100"):
         errors[f"{name}.vat_rate"] = "aliquota tra 0 e 100"
     zero = Decimal("0")
     default_amount = (quantity or zero) * (price or zero) * (1 - (discount or zero) / 100)
     amount = to_decimal(raw.get("amount"), f"{name}.amount", errors, default=default_amount)
+    if amount is not None and abs(amount) >= MAX_NUMBER:  # the default, quantity × price, is not checked above
+        errors[f"{name}.amount"] = "numero fuori dai limiti"
+        amount = Decimal("0")
     line_no = raw.get("line_no", index + 1)
-    if not isinstance(line_no, int) or isinstance(line_no, bool):
-        errors[f"{name}.line_no"] = "deve essere un intero"
+    if not isinstance(line_no, int) or isinstance(line_no, bool) or not 0 <= line_no <= MAX_LINE_NO:
+        errors[f"{name}.line_no"] = f"deve essere un intero da 0 a {MAX_LINE_NO}"
         line_no = index + 1
     return {
         "line_no": line_no,

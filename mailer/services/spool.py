@@ -49,6 +49,7 @@ NAME_CONVENTION = re.compile(
     re.IGNORECASE,
 )
 MAX_SIDECAR_BYTES = 2 * 1024 * 1024
+MAX_PDF_BYTES = 25 * 1024 * 1024  # as the API's body limit
 
 
 @dataclass
@@ -100,21 +101,39 @@ def _free_name(directory: str, name: str) -> str:
     return f"{stem}-{n}{ext}"
 
 
+def _display(name: str) -> str:
+    """A file name as text: one that is not UTF-8 (a Windows share) is read as Windows-1252."""
+    raw = os.fsencode(name)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", "replace")
+
+
+def _mtime(path: str) -> float:
+    """Modification time of the entry itself (a symbolic link is not followed)."""
+    return os.lstat(path).st_mtime
+
+
 def _items(root: str, min_age: float) -> list[tuple[str, str | None]]:
-    """(main file, sidecar or None) ready in the spool folder, oldest first."""
+    """(main file, sidecar or None) ready in the spool folder, oldest first.
+
+    Symbolic links are taken too, so that they are moved to error/ rather than followed.
+    """
     now = time.time()
-    names = {n for n in os.listdir(root) if os.path.isfile(os.path.join(root, n)) and not _ignored(n)}
+    names = {n for n in os.listdir(root) if not _ignored(n) and (
+        os.path.islink(os.path.join(root, n)) or os.path.isfile(os.path.join(root, n)))}
     items = []
     for name in names:
         lower = name.lower()
         path = os.path.join(root, name)
-        if now - os.path.getmtime(path) < min_age:
+        if now - _mtime(path) < min_age:
             continue
         stem = name[: -len(".pdf")] if lower.endswith(".pdf") else None
         if lower.endswith(DOCUMENT_EXTENSIONS):
             sidecar = f"{stem}.json"
             if sidecar in names:
-                if now - os.path.getmtime(os.path.join(root, sidecar)) >= min_age:
+                if now - _mtime(os.path.join(root, sidecar)) >= min_age:
                     items.append((name, sidecar))
             else:
                 items.append((name, None))  # name convention, or an error saying the sidecar is missing
@@ -122,7 +141,7 @@ def _items(root: str, min_age: float) -> list[tuple[str, str | None]]:
             items.append((name, None))
         elif lower.endswith(".json"):
             continue  # handled with its PDF
-    items.sort(key=lambda item: (os.path.getmtime(os.path.join(root, item[0])), item[0]))
+    items.sort(key=lambda item: (_mtime(os.path.join(root, item[0])), item[0]))
     return items
 
 
@@ -206,25 +225,32 @@ def _process(root: str, main: str, sidecar: str | None, report: SpoolReport) -> 
     """Import one claimed item and move it to done/ or error/."""
     processing = os.path.join(root, "processing")
     path = os.path.join(processing, main)
+    shown = _display(main)
     try:
-        sha = _sha256(path)
+        if any(os.path.islink(os.path.join(processing, n)) for n in (main, sidecar) if n):
+            raise IntakeError({"file": "collegamento simbolico: la cartella di spool accetta solo file veri "
+                                       "(un collegamento potrebbe far leggere file di altre cartelle)"})
         lower = main.lower()
+        if lower.endswith(DOCUMENT_EXTENSIONS) and os.path.getsize(path) > MAX_PDF_BYTES:
+            raise IntakeError({"file": f"PDF troppo grande ({os.path.getsize(path) / 1048576:.1f} MB; il limite è "
+                                       f"{MAX_PDF_BYTES / 1048576:.0f} MB)"})
+        sha = _sha256(path)
         if lower.endswith(".json"):
             raise IntakeError({"file": "file JSON senza il PDF corrispondente"})
         if lower.endswith(FATTURAPA_EXTENSIONS):
-            results = _import_fatturapa(path, main)
+            results = _import_fatturapa(path, shown)
         else:
-            results = [_import_pdf(path, main, sidecar, sha)]
+            results = [_import_pdf(path, shown, sidecar, sha)]
         db.session.commit()
     except (IntakeError, ValueError, OSError) as exc:
         db.session.rollback()
         reason = _reason(exc)
         _move(root, "error", main, sidecar, reason=reason)
-        report.errors.append({"file": main, "error": reason})
+        report.errors.append({"file": shown, "error": reason})
         return
     _move(root, "done", main, sidecar)
     for result in results:
-        report.imported.append({"file": main, **result})
+        report.imported.append({"file": shown, **result})
 
 
 def _reason(exc: Exception) -> str:
@@ -245,6 +271,10 @@ def _read_sidecar(path: str) -> dict:
             return json.loads(handle.read().decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise IntakeError({"sidecar": f"JSON non valido ({exc})"}) from exc
+    except RecursionError as exc:  # a spool run that raised it stopped, and left the file in processing/
+        raise IntakeError({"sidecar": "JSON non valido (annidato troppo in profondità)"}) from exc
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise IntakeError({"sidecar": "JSON non valido (numero troppo lungo)"}) from exc
 
 
 def _import_pdf(path: str, name: str, sidecar: str | None, sha: str) -> dict:
@@ -303,7 +333,7 @@ def _move(root: str, target: str, main: str, sidecar: str | None, reason: str = 
         tmp = reason_path + ".tmp"
         stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
         with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(f"{main}: {reason}\n({stamp})\n")
+            handle.write(f"{_display(main)}: {reason}\n({stamp})\n")
         os.replace(tmp, reason_path)
     if sidecar and os.path.exists(os.path.join(processing, sidecar)):
         stem = os.path.splitext(new_main)[0]
@@ -323,6 +353,6 @@ def spool_status() -> dict:
     for name in sorted(os.listdir(error_dir), key=lambda n: -os.path.getmtime(os.path.join(error_dir, n)))[:20]:
         if name.endswith(".reason.txt"):
             with open(os.path.join(error_dir, name), encoding="utf-8", errors="replace") as handle:
-                errors.append({"file": name[: -len(".reason.txt")], "reason": handle.read().strip()})
+                errors.append({"file": _display(name[: -len(".reason.txt")]), "reason": handle.read().strip()})
     return {"dir": root, "waiting": count(), "processing": count("processing"), "done": count("done"),
             "error": count("error"), "recent_errors": errors}

@@ -14,6 +14,7 @@ import zipfile
 import pytest
 
 from mailer.extensions import db
+from tests.integration.test_spool import spool  # noqa: F401  (fixture)
 from tests.support.documents import bearer, make_party, make_token  # noqa: F401  (fixture)
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -308,3 +309,114 @@ def test_generic_upload_odd_zip_entries_are_refused(data, reason):
     with pytest.raises(UploadError) as info:
         detect_kind(data, "avviso.odt")
     assert reason in str(info.value)
+
+
+# ---------------------------------------------------------------- spool folder
+
+
+def _run_spool(app):
+    """One spool run (in its own app context)."""
+    from mailer.services.spool import import_spool
+    with app.app_context():
+        return import_spool()
+
+
+def _listing(spool_dir: str, sub: str) -> list[str]:
+    """Names in a sub-folder of the spool."""
+    return sorted(os.listdir(os.path.join(spool_dir, sub)))
+
+
+SIDECAR = {"type": "FATTURA", "number": "S1", "date": "2024-03-15", "party_code": "C0001"}
+
+
+def test_spool_deeply_nested_sidecar_goes_to_error_and_the_rest_goes_on(app, spool):
+    """A sidecar of 100,000 nested arrays raised RecursionError: the run stopped, the file stayed in
+    processing/ and every later run stopped on it again. Now it goes to error/ with a reason."""
+    os.makedirs(spool, exist_ok=True)
+    with open(os.path.join(spool, "A.pdf"), "wb") as handle:
+        handle.write(PDF)
+    with open(os.path.join(spool, "A.json"), "w") as handle:
+        handle.write("[" * 100_000)
+    with open(os.path.join(spool, "B.pdf"), "wb") as handle:
+        handle.write(PDF)
+    with open(os.path.join(spool, "B.json"), "w") as handle:
+        json.dump(SIDECAR, handle)
+    report = _run_spool(app)
+    assert [e["file"] for e in report.errors] == ["A.pdf"] and "JSON" in report.errors[0]["error"]
+    assert len(report.imported) == 1 and _listing(spool, "processing") == []
+    assert "A.pdf" in _listing(spool, "error")
+
+
+def test_spool_symlink_to_a_file_outside_is_refused(app, spool, tmp_path):
+    """A link in the spool folder to a file elsewhere (here a FatturaPA) is not read: it goes to error/."""
+    from mailer.models import Document
+    outside = tmp_path / "outside.pdf"
+    outside.write_bytes(PDF)
+    os.makedirs(spool, exist_ok=True)
+    os.symlink(outside, os.path.join(spool, "FATTURA__2024-03-15__L1__C0001.pdf"))
+    report = _run_spool(app)
+    assert report.imported == [] and "collegamento" in report.errors[0]["error"]
+    assert outside.read_bytes() == PDF and "FATTURA__2024-03-15__L1__C0001.pdf" in _listing(spool, "error")
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count(Document.id))) == 0
+
+
+def test_spool_pdf_over_the_limit_is_refused_without_reading_it(app, spool, monkeypatch):
+    """The PDF was read whole into memory whatever its size; now its size is checked first."""
+    from mailer.services import spool as spool_service
+    monkeypatch.setattr(spool_service, "MAX_PDF_BYTES", 1000)
+    os.makedirs(spool, exist_ok=True)
+    with open(os.path.join(spool, "FATTURA__2024-03-15__G1__C0001.pdf"), "wb") as handle:
+        handle.write(PDF + b"%" * 2000)
+    report = _run_spool(app)
+    assert report.imported == [] and "troppo grande" in report.errors[0]["error"]
+
+
+def test_spool_file_name_not_in_utf8(app, spool):
+    """A name written by a Windows share in Windows-1252 (undecodable as UTF-8): imported or refused,
+    never stuck in processing/."""
+    os.makedirs(spool, exist_ok=True)
+    name = os.path.join(os.fsencode(spool), b"FATTURA__2024-03-15__N\xe81__C0001.pdf")
+    with open(name, "wb") as handle:
+        handle.write(PDF)
+    report = _run_spool(app)
+    assert len(report.imported) + len(report.errors) == 1
+    assert _listing(spool, "processing") == []
+
+
+def test_spool_error_name_clash_keeps_both(app, spool):
+    """Two refused files with the same name keep both files and both reasons."""
+    for _ in range(2):
+        os.makedirs(spool, exist_ok=True)
+        with open(os.path.join(spool, "X.pdf"), "wb") as handle:
+            handle.write(b"not a pdf")
+        _run_spool(app)
+    assert _listing(spool, "error") == ["X-2.pdf", "X-2.pdf.reason.txt", "X.pdf", "X.pdf.reason.txt"]
+
+
+# ---------------------------------------------------------------- API JSON bodies
+
+
+def test_api_deeply_nested_json_is_a_400(client, make_token):
+    """100,000 nested arrays raised RecursionError in the JSON decoder: a 500."""
+    token = make_token()
+    for body in ("[" * 100_000, '{"a":' * 100_000):
+        response = client.post("/api/v1/documents", data=body, content_type="application/json",
+                               headers=bearer(token))
+        assert response.status_code == 400 and response.get_json()["error"] == "JSON non valido"
+
+
+@pytest.mark.parametrize("field, value", [
+    ("lines", [{"description": "x", "line_no": 10 ** 30}]),         # overflowed the INTEGER column
+    ("lines", [{"description": "x", "quantity": "500000000000"}]),  # beyond Numeric(14, 3)
+    ("lines", [{"description": "x", "discount_pct": "50000"}]),     # beyond Numeric(7, 3)
+])
+def test_api_document_values_beyond_the_columns_are_422(client, make_token, app, field, value):
+    """Values the database columns cannot hold are field errors, not a database error."""
+    with app.app_context():
+        make_party("C0001")
+        db.session.commit()
+    token = make_token()
+    doc = {"type": "FATTURA", "number": "1", "date": "2024-03-15", "party_code": "C0001", field: value}
+    response = client.post("/api/v1/documents", json=doc, headers=bearer(token))
+    assert response.status_code == 422, response.get_json()
