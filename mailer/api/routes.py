@@ -360,10 +360,11 @@ def put_contact(code: str):
     if contact_code and not has_code:
         return api_error(422, "dati non validi", {"code": "codice contatto non supportato"})
     key = (Contact.erp_code == contact_code) if contact_code else (db.func.lower(Contact.email) == email)
-    contact = db.session.scalar(db.select(Contact).where(Contact.party_id == party.id, key).limit(1))
-    if contact is not None and contact.privacy_level > g.api_token.privacy_clearance:
-        # Never modify (or describe) a contact the token may not see.
-        return api_error(409, "contatto non modificabile con questo token", {"code" if contact_code else "email": "riservato"})
+    # Only contacts the token may see: one above its clearance is neither modified nor revealed (an
+    # answer that differed would tell that it exists); the token gets a contact of its own, as the
+    # CSV import does, and a batch still sends one message per address (preparation.Router).
+    contact = db.session.scalar(db.select(Contact).where(
+        Contact.party_id == party.id, key, Contact.privacy_level <= g.api_token.privacy_clearance).limit(1))
     created = contact is None
     if created:
         contact = Contact(party_id=party.id)

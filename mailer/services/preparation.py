@@ -316,7 +316,12 @@ class Router:
         self.groups.clear()
 
     def _recipients(self, party_ids: set[int]) -> dict[tuple[int, str], list[Contact]]:
-        """(party, type) -> active contacts with an address that receive that type."""
+        """(party, type) -> active contacts with an address that receive that type, one per address.
+
+        Two contacts of a party with the same address (a confidential one and one added later by an
+        import or the API that could not see it) would get the same document twice: one message goes,
+        on behalf of the more confidential of them, so that its level still hides the address.
+        """
         rows = db.session.execute(
             select(Contact, contact_document_types.c.document_type_code)
             .join(contact_document_types, contact_document_types.c.contact_id == Contact.id)
@@ -325,7 +330,13 @@ class Router:
         ).all()
         result: dict[tuple[int, str], list[Contact]] = {}
         for contact, code in rows:
-            result.setdefault((contact.party_id, code), []).append(contact)
+            group = result.setdefault((contact.party_id, code), [])
+            address = contact.email.strip().lower()
+            same = next((i for i, other in enumerate(group) if other.email.strip().lower() == address), None)
+            if same is None:
+                group.append(contact)
+            elif contact.privacy_level > group[same].privacy_level:
+                group[same] = contact
         return result
 
     def _no_recipient(self, document: Document) -> None:

@@ -77,6 +77,25 @@ def test_documents_in_an_active_batch_are_not_prepared_twice(setup):
     assert db.session.scalar(db.select(db.func.count(Delivery.id)).where(Delivery.batch_id == second.id)) == 0
 
 
+def test_one_message_per_address_on_behalf_of_the_most_confidential_contact(setup):
+    """Two contacts of a party with the same address (one confidential, one added later by an import or
+    the API that could not see it): the invoice goes once, at the confidential contact's level."""
+    from mailer.models import Contact, DocumentType
+    alfa = setup["parties"]["alfa"]
+    original = db.session.scalar(db.select(Contact).where(Contact.party_id == alfa, Contact.email == "amm@alfa.example"))
+    original.privacy_level = 2
+    twin = Contact(party_id=alfa, name="Copia", email="AMM@alfa.example", privacy_level=0, active=True)
+    twin.document_types = [db.session.get(DocumentType, "FATTURA")]
+    db.session.add(twin)
+    db.session.commit()
+    batch = _prepare(["FATTURA"], _user("operatore", ["operator"]))
+    rows = db.session.scalars(db.select(Delivery).where(Delivery.batch_id == batch.id, Delivery.party_id == alfa,
+                                                        Delivery.status == "pending")).all()
+    to_amm = [d for d in rows if d.recipient_email.lower() == "amm@alfa.example"]
+    assert len(to_amm) == len({d.documents[0].id for d in to_amm}) >= 1  # one message per invoice
+    assert {d.privacy_level for d in to_amm} == {2} and {d.contact_id for d in to_amm} == {original.id}
+
+
 def test_reroute_after_fixing_contact(setup):
     """Fixing the contact of a 'senza destinatario' party and re-routing creates its delivery."""
     operator = _user("operatore", ["operator"])
