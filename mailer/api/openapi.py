@@ -118,11 +118,12 @@ def openapi_spec(server_url: str) -> dict:
                 "get": {"summary": "Contatti fino al livello di riservatezza del token; ambito contacts:read",
                         "parameters": [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],
                         "responses": {"200": {"description": "ok"}, "404": error, **errors}},
-                "post": {"summary": "Crea o aggiorna un contatto (per codice o e-mail); ambito contacts:write",
+                "post": {"summary": "Crea o aggiorna un contatto (per codice o e-mail) tra quelli entro il livello "
+                                    "del token; ambito contacts:write",
                          "parameters": [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],
                          "requestBody": {"required": True, **_json(_ref("Contact"))},
                          "responses": {"201": {"description": "creato"}, "200": {"description": "aggiornato"},
-                                       "404": error, "409": error, **errors}}},
+                                       "404": error, **errors}}},
         },
     }
     for path in ("/documents", "/parties", "/parties/{code}/contacts"):  # PUT is an alias of POST
