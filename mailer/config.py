@@ -91,6 +91,8 @@ class Config:
     IMAP_CA_FILE = os.environ.get("IMAP_CA_FILE", "")
     IMAP_PLAINTEXT_LOOPBACK = _bool("IMAP_PLAINTEXT_LOOPBACK", False)  # plain IMAP to 127.0.0.1/::1 only
     BOUNCE_FLAG_THRESHOLD = _int("BOUNCE_FLAG_THRESHOLD", 3)
+    # Larger messages in a mailbox are not downloaded: their headers are kept, the message stays there.
+    INBOUND_MAX_BYTES = _int("INBOUND_MAX_BYTES", 50 * 1024 * 1024)
     WKHTMLTOPDF = os.environ.get("WKHTMLTOPDF", "wkhtmltopdf")
     SHOW_DEMO_BANNER = True
 

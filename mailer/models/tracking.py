@@ -30,6 +30,7 @@ RECEIPT_OUTCOMES = {
     "suspect": "Sospetta: non applicata",
     "malformed": "Messaggio non leggibile",
     "ignored": "Non è una ricevuta né un rimbalzo",
+    "oversize": "Troppo grande: lasciato nella casella",
 }
 
 

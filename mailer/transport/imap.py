@@ -141,10 +141,23 @@ class ImapMailbox:
     def fetch(self, uid: int) -> bytes | None:
         """The raw bytes of a message (without marking it read); None when it is gone."""
         assert self.conn is not None
-        data = self._ok(self.conn.uid("FETCH", str(uid), "(BODY.PEEK[])"), f"Lettura del messaggio {uid}")
+        return _literal(self._ok(self.conn.uid("FETCH", str(uid), "(BODY.PEEK[])"), f"Lettura del messaggio {uid}"))
+
+    def fetch_header(self, uid: int, limit: int = 64 * 1024) -> bytes | None:
+        """At most `limit` bytes of a message's header (without marking it read); None when it is gone."""
+        assert self.conn is not None
+        return _literal(self._ok(self.conn.uid("FETCH", str(uid), f"(BODY.PEEK[HEADER]<0.{int(limit)}>)"),
+                                 f"Lettura delle intestazioni del messaggio {uid}"))
+
+    def size(self, uid: int) -> int | None:
+        """A message's size as the server gives it (RFC822.SIZE), before downloading it."""
+        assert self.conn is not None
+        data = self._ok(self.conn.uid("FETCH", str(uid), "(RFC822.SIZE)"), f"Dimensione del messaggio {uid}")
         for item in data:
-            if isinstance(item, tuple) and len(item) >= 2 and isinstance(item[1], bytes):
-                return item[1]
+            text = item[0] if isinstance(item, tuple) else item
+            found = re.search(rb"RFC822\.SIZE (\d+)", text) if isinstance(text, bytes) else None
+            if found:
+                return int(found.group(1))
         return None
 
     def mark_seen(self, uid: int) -> None:
@@ -176,6 +189,14 @@ class ImapMailbox:
             self.mark_seen(uid)
         elif after.startswith("move:") and after[5:].strip():
             self.move(uid, after[5:].strip())
+
+
+def _literal(data) -> bytes | None:
+    """The first literal (the message bytes) of a FETCH answer."""
+    for item in data:
+        if isinstance(item, tuple) and len(item) >= 2 and isinstance(item[1], bytes):
+            return item[1]
+    return None
 
 
 def _logout_quietly(conn: imaplib.IMAP4) -> None:

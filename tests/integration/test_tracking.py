@@ -155,6 +155,32 @@ def test_processed_messages_are_moved_when_the_account_says_so(app_ctx, sent, im
     assert len(imap_user.messages("Elaborati")) == 2
 
 
+def test_a_message_too_large_is_not_downloaded(app_ctx, sent, imap_user, samples_dir, client, auth):
+    """Over INBOUND_MAX_BYTES: only its headers are kept (never applied), the message stays unread in the
+    mailbox for a person; the next message is read as usual."""
+    app_ctx.config["INBOUND_MAX_BYTES"] = 20_000
+    ok = "ok@pec.cliente.example"
+    filler = b"".join(b"X-Riempitivo: %04d %s\r\n" % (i, b"x" * 40) for i in range(500))  # 28 kB of header
+    huge = filler + adapt_receipt(sample(samples_dir, OCA_CONSEGNA), sent["mid"][ok])
+    big_uid = imap_user.append(huge)
+    small_uid = imap_user.append(dsn_bounce(sent["mid"]["a@cliente.example"], "a@cliente.example"))
+    report = poll_account(sent["pec"])
+    assert report["read"] == 2
+    big = db.session.scalar(db.select(Receipt).where(Receipt.uid == big_uid))
+    assert big.outcome == "oversize" and big.delivery_id is None and "non scaricato" in big.notes
+    assert big.referenced_message_id == sent["mid"][ok].strip("<>")  # said by the headers, not believed
+    stored = db.session.get(Blob, big.raw_sha256).data  # the headers, without the body
+    assert b"X-Riferimento-Message-ID" in stored and b"daticert.xml" not in stored and len(stored) < len(huge)
+    assert _delivery(sent, ok).pec_delivered_at is None
+    assert imap_user.messages("INBOX")[big_uid] == set()  # left unread for a person
+    assert "\\Seen" in imap_user.messages("INBOX")[small_uid]
+    assert _delivery(sent, "a@cliente.example").status == "bounced"
+    assert poll_account(sent["pec"])["read"] == 0  # not looked at again
+    auth.login("admin")
+    page = client.get("/ricevute/?outcome=oversize").get_data(as_text=True)
+    assert "Troppo grande: lasciato nella casella" in page and ">intestazioni</a>" in page
+
+
 def test_bounces_of_ordinary_mail(app_ctx, sent, imap_user, client, auth):
     """RFC 3464, qmail and Exchange: bounced with the reason; temporary ones change nothing."""
     a, b, c, d = "a@cliente.example", "b@cliente.example", "c@cliente.example", "d@cliente.example"
