@@ -181,13 +181,19 @@ def _outcome(info: InboundMessage, receipt: Receipt) -> None:
 
 
 def record_message(raw: bytes, account: MailAccount | None = None, source: str = "file", folder: str | None = None,
-                   uidvalidity: int | None = None, uid: int | None = None, file_name: str = "") -> RecordResult:
-    """Keep one received message and apply it to its delivery, once; commits."""
+                   uidvalidity: int | None = None, uid: int | None = None, file_name: str = "",
+                   oversize: int | None = None) -> RecordResult:
+    """Keep one received message and apply it to its delivery, once; commits.
+
+    `oversize`: the size of a mailbox message too large to download, of which `raw` holds only the
+    headers; they are kept to say what it was, and never applied (a receipt is only believed with its
+    body: daticert.xml and the signature).
+    """
     sha = hashlib.sha256(raw).hexdigest()
     existing = _existing(sha, account, folder, uidvalidity, uid)
     if existing is not None:
         return RecordResult(existing, None, duplicate=True)
-    info = read_message(raw)
+    info = read_message(raw, check_signature=oversize is None)
     receipt = Receipt(
         account_id=account.id if account else None, source=source, folder=folder, uidvalidity=uidvalidity, uid=uid,
         file_name=file_name[:255], kind=info.kind, receipt_type=info.receipt_type[:40],
@@ -198,7 +204,14 @@ def record_message(raw: bytes, account: MailAccount | None = None, source: str =
     )
     try:
         store_blob(raw, "message/rfc822")
-        _outcome(info, receipt)
+        if oversize is None:
+            _outcome(info, receipt)
+        else:
+            receipt.outcome, receipt.reason = "oversize", ""
+            receipt.notes = (f"messaggio di {oversize / 1048576:.1f} MB oltre il limite di "
+                             f"{inbound_max_bytes() / 1048576:.1f} MB (INBOUND_MAX_BYTES): non scaricato né "
+                             "applicato; si conservano le sole intestazioni e il messaggio resta nella casella, "
+                             "da leggere con il programma di posta")
         db.session.add(receipt)
         db.session.commit()
     except IntegrityError:
@@ -214,39 +227,6 @@ def record_message(raw: bytes, account: MailAccount | None = None, source: str =
 def inbound_max_bytes() -> int:
     """Messages above this size are not downloaded from a mailbox (INBOUND_MAX_BYTES setting)."""
     return int(current_app.config.get("INBOUND_MAX_BYTES", 50 * 1024 * 1024))
-
-
-def record_oversize(header: bytes, size: int, account: MailAccount, folder: str, uidvalidity: int,
-                    uid: int) -> RecordResult:
-    """Keep what the headers of a message too large to download say; never applied to a delivery
-    (a receipt is only believed with its body: daticert.xml and the signature). Commits."""
-    sha = hashlib.sha256(header).hexdigest()
-    existing = _existing(sha, account, folder, uidvalidity, uid)
-    if existing is not None:
-        return RecordResult(existing, None, duplicate=True)
-    info = read_message(header, check_signature=False)
-    limit_mb, size_mb = inbound_max_bytes() / 1048576, size / 1048576
-    receipt = Receipt(
-        account_id=account.id, source="imap", folder=folder, uidvalidity=uidvalidity, uid=uid,
-        kind=info.kind, receipt_type=info.receipt_type[:40],
-        referenced_message_id=info.referenced_message_id[:255], message_id=info.message_id[:255],
-        sender=info.sender[:254], subject=info.subject[:500], event_at=info.event_at, outcome="oversize",
-        notes=(f"messaggio di {size_mb:.1f} MB oltre il limite di {limit_mb:.1f} MB (INBOUND_MAX_BYTES): "
-               "non scaricato né applicato; si conservano le sole intestazioni e il messaggio resta nella "
-               "casella, da leggere con il programma di posta")[:4000],
-        signature_status="unsigned", raw_sha256=sha, size_bytes=len(header), received_at=utcnow(),
-    )
-    try:
-        store_blob(header, "message/rfc822")
-        db.session.add(receipt)
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        existing = _existing(sha, account, folder, uidvalidity, uid)
-        if existing is None:
-            raise
-        return RecordResult(existing, None, duplicate=True)
-    return RecordResult(receipt, None)
 
 
 def _existing(sha: str, account, folder, uidvalidity, uid) -> Receipt | None:
@@ -330,7 +310,7 @@ def _poll(account: MailAccount, folder: str, limit: int) -> dict:
                     # and the message stays in the mailbox as it is, unread, for a person.
                     header = box.fetch_header(uid)
                     if header is not None:
-                        result = record_oversize(header, size, account, folder, uidvalidity, uid)
+                        result = record_message(header, account, "imap", folder, uidvalidity, uid, oversize=size)
                         report["read"] += 1
                         report["duplicates"] += int(result.duplicate)
                     raw = None
