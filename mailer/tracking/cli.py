@@ -9,7 +9,6 @@ from flask import Flask
 from flask.cli import AppGroup
 
 receipts_cli = AppGroup("receipts", help="Ricevute PEC e rimbalzi.")
-MAX_FILE_BYTES = 50 * 1024 * 1024
 
 
 @receipts_cli.command("import")
@@ -17,12 +16,12 @@ MAX_FILE_BYTES = 50 * 1024 * 1024
 @click.option("--json", "as_json", is_flag=True, help="Un oggetto JSON per file, uno per riga.")
 def import_command(files, as_json):
     """Import saved messages (.eml): PEC receipts and bounces are applied to their deliveries."""
-    from ..services.tracking import record_message
+    from ..services.tracking import inbound_max_bytes, record_message
     failed = False
     for path in files:
         try:
-            if path.stat().st_size > MAX_FILE_BYTES:
-                raise OSError("file troppo grande")
+            if path.stat().st_size > inbound_max_bytes():
+                raise OSError(f"file troppo grande (oltre {inbound_max_bytes() // 1048576} MB, INBOUND_MAX_BYTES)")
             raw = path.read_bytes()
         except OSError as exc:
             failed = True

@@ -281,6 +281,21 @@ def test_scheduler_runs_the_mailbox_job(app_ctx, sent, imap_user, samples_dir):
     assert _delivery(sent, "ok@pec.cliente.example").pec_accepted_at is not None
 
 
+def test_cli_import_refuses_a_file_above_the_limit_and_goes_on(app_ctx, runner, sent, tmp_path):
+    """A file above INBOUND_MAX_BYTES is not read: {"file", "error"}, exit 1; the others are imported."""
+    app_ctx.config["INBOUND_MAX_BYTES"] = 5_000
+    big = tmp_path / "grande.eml"
+    big.write_bytes(b"Subject: grande\r\n\r\n" + b"x" * 6_000)
+    bounce = tmp_path / "rimbalzo.eml"
+    bounce.write_bytes(dsn_bounce(sent["mid"]["a@cliente.example"], "a@cliente.example"))
+    result = runner.invoke(args=["receipts", "import", str(big), str(bounce), "--json"])
+    assert result.exit_code == 1
+    first, second = [json.loads(line) for line in result.output.splitlines()]
+    assert first["file"] == str(big) and "troppo grande" in first["error"] and "kind" not in first
+    assert second["kind"] == "bounce" and second["delivery"] == sent["d"]["a@cliente.example"]
+    assert db.session.scalar(db.select(db.func.count(Receipt.id))) == 1
+
+
 def test_cli_import_json(app_ctx, runner, sent, samples_dir, tmp_path):
     """One JSON object per file, through the same code as the mailbox reader."""
     ok = "ok@pec.cliente.example"
