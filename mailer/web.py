@@ -128,6 +128,17 @@ def register_web(app: Flask) -> None:
         """Not found."""
         return _error_page(404, "Pagina non trovata", "La pagina o l'elemento richiesto non esiste.")
 
+    @app.errorhandler(500)
+    def server_error(error):
+        """An unexpected failure: an Italian page, never Werkzeug's English one; the session is rolled back first."""
+        from .extensions import db
+        db.session.rollback()
+        try:
+            return _error_page(500, "Errore interno", "Qualcosa non ha funzionato. Riprova tra poco; se si ripete, "
+                               "avvisa l'amministratore indicando l'ora e che cosa stavi facendo.")
+        except Exception:  # the page itself cannot be drawn (database down): plain text, still in Italian
+            return "Errore interno: riprova tra poco.", 500, {"Content-Type": "text/plain; charset=utf-8"}
+
     @app.errorhandler(413)
     def too_large(error):
         """Upload above MAX_CONTENT_LENGTH."""
