@@ -160,6 +160,22 @@ def filter_choices() -> dict[str, list[str]]:
             "object_types": distinct(AuditEvent.object_type)}
 
 
+# Italian names of the objects an event refers to (the log stores the model's class name).
+OBJECT_TYPE_NAMES = {
+    "Agent": "Agente", "ApiToken": "Token API", "Batch": "Invio", "Campaign": "Campagna",
+    "Category": "Categoria", "Company": "Azienda", "Contact": "Contatto", "ContactFunction": "Funzione",
+    "Delivery": "Recapito", "Document": "Documento", "DocumentType": "Tipo di documento",
+    "EmailTemplate": "Modello e-mail", "GenericDocument": "Documento generico", "MailAccount": "Account di invio",
+    "Party": "Anagrafica", "Receipt": "Ricevuta", "SavedFilter": "Filtro", "Tag": "Caratteristica",
+    "TemplateVersion": "Versione del modello", "User": "Utente", "Zone": "Zona",
+}
+
+
+def object_type_label(object_type: str) -> str:
+    """The Italian name of an object type (the class name when unknown)."""
+    return OBJECT_TYPE_NAMES.get(object_type, object_type)
+
+
 def action_label(action: str) -> str:
     """The Italian name of an action."""
     return ACTION_NAMES.get(action, action)
