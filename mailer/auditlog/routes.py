@@ -26,7 +26,7 @@ def index():
     filters = svc.AuditFilters.from_args(request.args)
     result = svc.search_events(filters)
     context = {"filters": filters, "result": result, "action_label": svc.action_label,
-               "details_text": svc.details_text, "object_type_label": svc.object_type_label}
+               "details_label": svc.details_label, "object_type_label": svc.object_type_label}
     if htmx and htmx.target == "audit-results":
         return render_template("auditlog/_results.html", **context)
     return render_template("auditlog/index.html", choices=svc.filter_choices(), **context)

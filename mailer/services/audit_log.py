@@ -190,6 +190,53 @@ def details_text(details: Any) -> str:
     return json.dumps(details, ensure_ascii=False, default=str)
 
 
+# How the page names the detail keys the areas write (unknown keys are shown as they are).
+DETAIL_NAMES = {
+    "archived": "archiviato", "automatic": "automatica", "batch_id": "invio", "changes": "modifiche",
+    "clearance": "livello", "code": "codice", "commercial": "commerciale", "content_type": "tipo di file",
+    "count": "quanti", "created": "creati", "delivery_id": "recapito", "document_id": "documento",
+    "errors": "errori", "fields": "campi", "file": "file", "filename": "file", "format": "formato",
+    "ip_address": "indirizzo IP", "job_id": "lavoro", "kind": "genere", "language": "lingua", "name": "nome",
+    "number": "numero", "ok": "riuscito", "party_id": "anagrafica", "reason": "motivo", "removed": "rimossi",
+    "roles": "ruoli", "rows": "righe", "scopes": "ambiti", "secrets_changed": "segreti cambiati",
+    "shared": "condiviso", "size": "dimensione", "stopped": "fermati", "title": "titolo", "type_code": "tipo",
+    "types": "tipi", "updated": "aggiornati", "user": "utente", "username": "utente", "via": "tramite",
+    "what": "cosa",
+}
+
+
+def _detail_value(value: Any) -> str:
+    """One detail value in words: sì/no, lists joined, old → new for changes."""
+    if isinstance(value, bool):
+        return "sì" if value else "no"
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, list):
+        return ", ".join(_detail_value(v) for v in value) or "—"
+    if isinstance(value, dict):
+        return "; ".join(f"{DETAIL_NAMES.get(k, k)} {_detail_value(v)}" for k, v in value.items())
+    return str(value)
+
+
+def details_label(details: Any) -> str:
+    """Details in words for the page (the exports keep details_text: JSON values, for machines)."""
+    if not details:
+        return ""
+    if not isinstance(details, dict):
+        return _detail_value(details)
+    parts = []
+    for key, value in details.items():
+        if key == "changes" and isinstance(value, dict):
+            value = "; ".join(
+                f"{field}: {_detail_value(change[0])} → {_detail_value(change[1])}"
+                if isinstance(change, list) and len(change) == 2 else f"{field}: {_detail_value(change)}"
+                for field, change in value.items()) or "nessuna"
+            parts.append(f"modifiche: {value}")
+            continue
+        parts.append(f"{DETAIL_NAMES.get(key, key)}: {_detail_value(value)}")
+    return "; ".join(parts)
+
+
 def export_rows(filters: AuditFilters) -> list[list[Any]]:
     """Every matching event (newest first, up to EXPORT_LIMIT) as export rows."""
     events = db.session.scalars(_query(filters).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())

@@ -86,3 +86,14 @@ def test_capture_store_and_read_back(tmp_path):
     assert capture.load_captured(tmp_path, "../" + message_id) is None
     assert capture.clear_captured(tmp_path) == 1
     assert capture.list_captured(tmp_path) == ([], 0)
+
+
+def test_audit_details_in_words_for_the_page():
+    """The audit page says details in Italian words (sì/no, lists, old → new); exports keep JSON values."""
+    from mailer.services.audit_log import details_label, details_text
+    details = {"automatic": False, "types": ["FATTURA", "DDT"], "changes": {"four_eyes": [True, False]},
+               "count": 3, "reason": None, "sconosciuta": "x"}
+    assert details_label(details) == ("automatica: no; tipi: FATTURA, DDT; modifiche: four_eyes: sì → no; "
+                                      "quanti: 3; motivo: —; sconosciuta: x")
+    assert details_text(details).startswith('automatic: false; types: ["FATTURA", "DDT"]')
+    assert details_label({}) == "" and details_label(None) == ""
