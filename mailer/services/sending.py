@@ -72,7 +72,7 @@ def _redis_wait_seconds() -> float:
     return float(current_app.config.get("SENDER_REDIS_WAIT_SECONDS", 120))
 
 
-def _database_unavailable(exc: Exception) -> bool:
+def database_unavailable(exc: Exception) -> bool:
     """True for errors that say the database cannot be reached or is locked, not that a statement is wrong."""
     if isinstance(exc, (OperationalError, InterfaceError)):
         return True
@@ -397,7 +397,7 @@ class Sender:
             try:
                 return work()
             except Exception as exc:
-                if not _database_unavailable(exc):
+                if not database_unavailable(exc):
                     raise
                 try:
                     db.session.rollback()
@@ -469,7 +469,7 @@ class Sender:
                         return "no-slot"
                 account = self._retrying(lambda: db.session.get(MailAccount, self.account_id))
         except Exception as exc:
-            database_gone = _database_unavailable(exc)
+            database_gone = database_unavailable(exc)
             raise
         finally:
             try:

@@ -40,6 +40,7 @@ from ..extensions import db
 from ..models import Document
 from .audit import audit
 from .intake import IntakeError, parse_document_payload, upsert_document
+from .sending import database_unavailable
 
 SUBDIRS = ("processing", "done", "error")
 DOCUMENT_EXTENSIONS = (".pdf",)
@@ -245,6 +246,17 @@ def _process(root: str, main: str, sidecar: str | None, report: SpoolReport) -> 
     except (IntakeError, ValueError, OSError) as exc:
         db.session.rollback()
         reason = _reason(exc)
+        _move(root, "error", main, sidecar, reason=reason)
+        report.errors.append({"file": shown, "error": reason})
+        return
+    except Exception as exc:
+        db.session.rollback()
+        if database_unavailable(exc):
+            raise  # the file stays in processing/ and is resumed by the next run
+        # Anything else is about this file (a value the database refuses, a parser's surprise): it
+        # must not stop the run nor block the folder at every later run.
+        current_app.logger.exception("spool: unexpected error on %s", shown)
+        reason = f"errore inatteso durante l'importazione ({type(exc).__name__}): {str(exc)[:300]}"
         _move(root, "error", main, sidecar, reason=reason)
         report.errors.append({"file": shown, "error": reason})
         return

@@ -192,3 +192,49 @@ def test_spooled_pdf_appears_in_documents_page(app, spool, client, auth):
     with app.app_context():
         doc_id = db.session.scalar(db.select(Document.id))
     assert client.get(f"/documenti/{doc_id}/pdf").data == PDF
+
+
+def test_an_unexpected_error_on_one_file_goes_to_error_and_the_run_goes_on(app, spool, monkeypatch):
+    """A failure that is about the file (here the database refusing a value) sends it to error/ with the
+    reason; the other files are imported; a later run does not stop on it again."""
+    from sqlalchemy.exc import DataError
+
+    from mailer.services import spool as spool_service
+    real = spool_service._import_pdf
+
+    def refuse_one(path, name, sidecar, sha):
+        if name.startswith("DDT__2024-05-03__1__"):
+            raise DataError("INSERT ...", {}, Exception("value too long for type character varying(40)"))
+        return real(path, name, sidecar, sha)
+    monkeypatch.setattr(spool_service, "_import_pdf", refuse_one)
+    drop(spool, "DDT__2024-05-03__1__C0001.pdf")
+    drop(spool, "DDT__2024-05-03__2__C0001.pdf")
+    with app.app_context():
+        report = spool_service.import_spool()
+        assert [e["file"] for e in report.errors] == ["DDT__2024-05-03__1__C0001.pdf"]
+        assert "errore inatteso" in report.errors[0]["error"] and "DataError" in report.errors[0]["error"]
+        assert [i["file"] for i in report.imported] == ["DDT__2024-05-03__2__C0001.pdf"]
+        assert count_documents() == 1
+        assert spool_service.import_spool().errors == []  # nothing left to stop on
+    errors = os.listdir(os.path.join(spool, "error"))
+    assert "DDT__2024-05-03__1__C0001.pdf" in errors and os.listdir(os.path.join(spool, "processing")) == []
+
+
+def test_database_unavailable_leaves_the_file_for_the_next_run(app, spool, monkeypatch):
+    """An unreachable database is not the file's fault: the run stops, the file waits in processing/, and
+    the next run (database back) imports it."""
+    from sqlalchemy.exc import OperationalError
+
+    from mailer.services import spool as spool_service
+    real = spool_service._import_pdf
+    monkeypatch.setattr(spool_service, "_import_pdf", lambda *a: (_ for _ in ()).throw(
+        OperationalError("SELECT 1", {}, Exception("could not connect to server"))))
+    drop(spool, "DDT__2024-05-03__3__C0001.pdf")
+    with app.app_context():
+        with pytest.raises(OperationalError):
+            spool_service.import_spool()
+        assert os.listdir(os.path.join(spool, "processing")) == ["DDT__2024-05-03__3__C0001.pdf"]
+        monkeypatch.setattr(spool_service, "_import_pdf", real)
+        report = spool_service.import_spool()
+        assert report.resumed == 1 and [i["file"] for i in report.imported] == ["DDT__2024-05-03__3__C0001.pdf"]
+    assert not os.path.exists(os.path.join(spool, "error")) or os.listdir(os.path.join(spool, "error")) == []
