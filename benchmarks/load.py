@@ -3,7 +3,9 @@
 Set-up, as `make run` would have it, on a scratch database (SQLite, or BENCH_DATABASE_URL):
 `flask db upgrade` and `flask demo-data` (demo users and data), then one approved batch of
 LOAD_MESSAGES invoices with their PDFs (built like benchmarks/pipeline.py) on an account pointing at a
-local SMTP sink; gunicorn (`--workers WEB_WORKERS --threads 4`, as scripts/run.sh), LOAD_WORKERS
+local SMTP sink; gunicorn (`--workers WEB_WORKERS --threads 4 --keep-alive 15`, as scripts/run.sh: with
+gunicorn's default 2 s keep-alive a saturated client sometimes reused a connection just as the server
+closed it, "connection reset", 1 request in ~1,100 in one run), LOAD_WORKERS
 `flask worker` processes, a private Redis.
 
 Each user is a thread with its own logged-in `requests.Session` (demo users admin / manager / operatore
@@ -217,7 +219,8 @@ def main() -> None:
 
         procs.append(subprocess.Popen(
             [str(ROOT / ".venv/bin/gunicorn"), "--bind", f"127.0.0.1:{web_port}", "--workers", str(WEB_WORKERS),
-             "--threads", "4", "--graceful-timeout", "5", "app:app"], cwd=ROOT, env=env, stdout=log, stderr=log))
+             "--threads", "4", "--graceful-timeout", "5", "--keep-alive", "15", "app:app"], cwd=ROOT, env=env,
+            stdout=log, stderr=log))
         for _ in range(WORKERS):
             procs.append(subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "worker",
                                            "--without-scheduler"], cwd=ROOT, env=env, stdout=log, stderr=log))

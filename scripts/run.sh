@@ -106,7 +106,7 @@ start scheduler "${FLASK[@]}" scheduler
 
 # 5. The web app.
 start web .venv/bin/gunicorn --bind "$HOST:$PORT" --workers "${WEB_WORKERS:-2}" --threads 4 \
-  --graceful-timeout 5 --access-logfile - app:app
+  --graceful-timeout 5 --keep-alive 15 --access-logfile - app:app
 wait_port gunicorn "$HOST" "$PORT" 30 "${PIDS[-1]}"
 [ -n "${CAPTURE_PID:-}" ] && wait_port "server di cattura" "$CAPTURE_HOST" "$CAPTURE_PORT" 15 "$CAPTURE_PID"
 
