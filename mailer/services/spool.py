@@ -243,20 +243,17 @@ def _process(root: str, main: str, sidecar: str | None, report: SpoolReport) -> 
         else:
             results = [_import_pdf(path, shown, sidecar, sha)]
         db.session.commit()
-    except (IntakeError, ValueError, OSError) as exc:
-        db.session.rollback()
-        reason = _reason(exc)
-        _move(root, "error", main, sidecar, reason=reason)
-        report.errors.append({"file": shown, "error": reason})
-        return
     except Exception as exc:
         db.session.rollback()
-        if database_unavailable(exc):
+        if isinstance(exc, (IntakeError, ValueError, OSError)):
+            reason = _reason(exc)
+        elif database_unavailable(exc):
             raise  # the file stays in processing/ and is resumed by the next run
-        # Anything else is about this file (a value the database refuses, a parser's surprise): it
-        # must not stop the run nor block the folder at every later run.
-        current_app.logger.exception("spool: unexpected error on %s", shown)
-        reason = f"errore inatteso durante l'importazione ({type(exc).__name__}): {str(exc)[:300]}"
+        else:
+            # Anything else is about this file too (a value the database refuses, a parser's surprise):
+            # it must not stop the run nor block the folder at every later run.
+            current_app.logger.exception("spool: unexpected error on %s", shown)
+            reason = f"errore inatteso durante l'importazione ({type(exc).__name__}): {str(exc)[:300]}"
         _move(root, "error", main, sidecar, reason=reason)
         report.errors.append({"file": shown, "error": reason})
         return
