@@ -9,6 +9,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.routing import IntegerConverter
 
 from . import formatting
+from .inputs import DB_INT_MAX, bad_text, json_fields
 from .reference import PARTY_KIND_NAMES, PRIVACY_NAMES, ROLE_NAMES
 from .security import PUBLIC_BLUEPRINTS, PUBLIC_ENDPOINTS
 
@@ -35,8 +36,8 @@ CSP = (
 
 
 def _bounded_int(map, *args, **kwargs) -> IntegerConverter:
-    """<int:…> that never matches beyond a 64-bit integer: such ids answer 404, not a database overflow (500)."""
-    kwargs.setdefault("max", 2**63 - 1)
+    """<int:…> that never matches beyond an INTEGER column: such ids answer 404, not a database overflow (500)."""
+    kwargs.setdefault("max", DB_INT_MAX)
     return IntegerConverter(map, *args, **kwargs)
 
 
@@ -72,6 +73,28 @@ def register_web(app: Flask) -> None:
             return app.login_manager.unauthorized()
         session["seen"] = now
         return None
+
+    @app.before_request
+    def refuse_unstorable_text():
+        """NUL or a lone surrogate in any parameter, form field or JSON value: a field error before any view."""
+        if request.routing_exception is not None:
+            return None
+        fields = [*request.args.items(multi=True)]
+        if request.method in ("POST", "PUT", "PATCH"):
+            fields += request.form.items(multi=True)
+            if request.is_json:
+                try:
+                    fields += json_fields(request.get_json(silent=True))
+                except RecursionError:  # nested too deep: the view refuses it as malformed
+                    pass
+        problem = bad_text(fields)
+        if problem is None:
+            return None
+        field, reason = problem
+        if request.blueprint == "api":
+            return {"error": "dati non validi", "fields": {field: reason}}, 422
+        status = 400 if request.method == "GET" else 422
+        return _error_page(status, "Dato non valido", f"Il campo «{field}» {reason}: correggi il valore e riprova.")
 
     @app.after_request
     def security_headers(response):

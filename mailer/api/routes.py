@@ -13,6 +13,7 @@ import hashlib
 from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 
 from ..extensions import csrf, db
+from ..inputs import DB_INT_MAX
 from ..models import ApiToken, Contact, ContactFunction, Document, DocumentType, Party, utcnow
 from ..reference import DOCUMENT_TYPE_CODES, PEC_DOMAINS
 from ..services.audit import audit
@@ -96,7 +97,7 @@ def _paging() -> tuple[int, int]:
     """limit/offset from the query string (bounded)."""
     try:
         limit = max(1, min(MAX_PAGE, int(request.args.get("limit", 100))))
-        offset = max(0, int(request.args.get("offset", 0)))
+        offset = min(max(0, int(request.args.get("offset", 0))), DB_INT_MAX)  # OFFSET is a BIGINT
     except ValueError:
         limit, offset = 100, 0
     return limit, offset

@@ -7,6 +7,7 @@ from flask import (Blueprint, Response, abort, flash, make_response, redirect, r
 from flask_login import current_user
 
 from ..extensions import db, htmx
+from ..inputs import db_id, db_ids, page_number
 from ..models import (BATCH_STATUSES, DELIVERY_STATUSES, Agent, Batch, Category, Delivery,
                       DocumentType, MailAccount, Receipt, Zone)
 from ..security import require_roles
@@ -94,15 +95,15 @@ def new():
     form = request.form if request.method == "POST" else request.args
     if request.method == "POST":
         try:
-            document_ids = [int(x) for x in request.form.getlist("document_id")]
+            document_ids = db_ids(request.form.getlist("document_id"))
             selection = preparation.Selection(
                 type_codes=request.form.getlist("type"),
                 date_from=preparation.parse_date(request.form.get("date_from"), "Dal"),
                 date_to=preparation.parse_date(request.form.get("date_to"), "Al"),
                 only_unsent=request.form.get("only_unsent", "1") == "1" if not document_ids else False,
-                zone_id=int(request.form["zone_id"]) if request.form.get("zone_id") else None,
-                agent_id=int(request.form["agent_id"]) if request.form.get("agent_id") else None,
-                category_id=int(request.form["category_id"]) if request.form.get("category_id") else None,
+                zone_id=request.form.get("zone_id", type=db_id),
+                agent_id=request.form.get("agent_id", type=db_id),
+                category_id=request.form.get("category_id", type=db_id),
                 document_ids=document_ids,
             )
             batch = preparation.create_batch(selection, current_user, name=request.form.get("name", "").strip()[:200])
@@ -136,7 +137,7 @@ def _detail_context(batch: Batch) -> dict:
     reviewing = batch.status in ("ready", "preparing", "failed", "rejected", "approved")
     view = request.args.get("vista", "pending" if reviewing else "all")
     search = request.args.get("q", "").strip()
-    page = max(1, request.args.get("pagina", 1, type=int))
+    page = max(1, request.args.get("pagina", 1, type=page_number))
     filters = VIEWS if reviewing else RESULT_FILTERS
     if view not in filters:
         view = next(iter(filters))
@@ -278,7 +279,7 @@ def resolve(batch_id: int, delivery_id: int):
 def exclude(batch_id: int):
     """Exclude or include the chosen deliveries (one or many)."""
     batch = _batch(batch_id)
-    ids = [int(x) for x in request.form.getlist("delivery_id") if x.isdigit()]
+    ids = db_ids(request.form.getlist("delivery_id"))
     excluded = request.form.get("action", "exclude") == "exclude"
     try:
         n = approval.set_excluded(batch, ids, excluded, current_user)

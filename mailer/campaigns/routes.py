@@ -9,6 +9,7 @@ from flask_login import current_user
 from flask_wtf.csrf import ValidationError, validate_csrf
 
 from ..extensions import csrf, db, htmx
+from ..inputs import db_id, db_ids
 from ..models import BATCH_STATUSES, GenericDocument, GenericDocumentVersion, SavedFilter
 from ..security import public_endpoint, require_roles
 from ..services import campaigns as svc
@@ -128,7 +129,7 @@ def document(document_id: int):
                 flash(f"Versione {version.number} caricata.", "success")
                 return redirect(url_for("campaigns.document", document_id=document.id))
     current = document.current
-    version_id = request.args.get("versione", type=int)
+    version_id = request.args.get("versione", type=db_id)
     shown = _version(document, version_id) if version_id else current
     pages = 0
     if shown is not None and shown.kind == "pdf":
@@ -276,7 +277,7 @@ def filter_builder():
     """htmx: add or remove a condition; answers the builder fragment (conditions and result)."""
     raw = conditions_from_form(request.form)
     add = request.form.get("add", "")
-    remove = request.form.get("remove", type=int)
+    remove = request.form.get("remove", type=db_id)
     if remove is not None and 0 <= remove < len(raw):
         raw.pop(remove)
     context_fresh = None
@@ -327,10 +328,10 @@ def new():
     if request.method == "POST":
         try:
             campaign = svc.create_campaign(
-                current_user, name=form.get("name", ""), filter_id=form.get("filter_id", type=int),
-                document_ids=[int(x) for x in form.getlist("document_id") if x.isdigit()],
+                current_user, name=form.get("name", ""), filter_id=form.get("filter_id", type=db_id),
+                document_ids=db_ids(form.getlist("document_id")),
                 subject=form.get("subject", ""), body_html=form.get("body_html", ""),
-                commercial=form.get("commercial") == "1", account_id=form.get("account_id", type=int),
+                commercial=form.get("commercial") == "1", account_id=form.get("account_id", type=db_id),
                 base_url=request.host_url)
         except svc.CampaignError as exc:
             db.session.rollback()
@@ -339,7 +340,7 @@ def new():
             flash("Preparazione della campagna avviata: controlla i destinatari e chiedi l'approvazione.", "info")
             return redirect(url_for("batches.detail", batch_id=campaign.batch_id))
     preview = None
-    chosen = form.get("filter_id", type=int)
+    chosen = form.get("filter_id", type=db_id)
     saved = svc.get_filter(chosen, current_user) if chosen else None
     if saved is not None:
         try:
@@ -354,7 +355,7 @@ def new():
                       ("campagna.documenti", "elenco dei documenti allegati (titolo, file)"),
                       ("azienda.ragione_sociale", "la nostra azienda"), ("utente.nome", "chi prepara la campagna"),
                       ("disiscrizione_url", "link per disiscriversi")],
-        selected_docs={int(x) for x in form.getlist("document_id") if str(x).isdigit()}, default_body=DEFAULT_BODY,
+        selected_docs=set(db_ids(form.getlist("document_id"))), default_body=DEFAULT_BODY,
     ), (400 if errors else 200)
 
 

@@ -6,6 +6,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 
 from ..extensions import db
+from ..inputs import db_id
 from ..models import TEMPLATE_LANGUAGES, Contact, Document, DocumentType, EmailTemplate, MailAccount, TemplateVersion
 from ..security import clearance, require_roles
 from ..services import mail_templates as svc
@@ -56,7 +57,7 @@ def _preview_setup(doc_type: DocumentType, language: str, values) -> dict:
         .order_by(Document.date.desc(), Document.id.desc()).limit(PREVIEW_DOCUMENTS)
     ).all()
     document = None
-    wanted = values.get("preview_doc", type=int)
+    wanted = values.get("preview_doc", type=db_id)
     if wanted:
         document = db.session.get(Document, wanted)
         if document is not None and document.type_code != doc_type.code:
@@ -228,7 +229,7 @@ def settings(code: str):
     if language not in TEMPLATE_LANGUAGES:
         language = "it"
     try:
-        account_id = int(request.form.get("account_id") or 0) or None
+        account_id = db_id(request.form["account_id"]) if request.form.get("account_id") else None
     except ValueError:
         account_id = -1
     errors = svc.update_sending_settings(

@@ -7,6 +7,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Mapping
 
 from ..extensions import db
+from ..inputs import page_number
 from ..formatting import ROME, it_datetime
 from ..models import AuditEvent
 
@@ -67,7 +68,7 @@ def _local_midnight_utc(day: date) -> datetime:
 def page_arg(args: Mapping[str, str]) -> int:
     """The «page» argument of a paged list: 1 when absent, malformed or below 1."""
     try:
-        return max(1, int(args.get("page", 1)))
+        return page_number(args.get("page", 1))
     except (TypeError, ValueError):
         return 1
 

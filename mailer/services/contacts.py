@@ -17,6 +17,7 @@ from typing import Any, Iterable, Mapping
 from sqlalchemy import Select, and_, exists, func, or_, select
 
 from ..extensions import db
+from ..inputs import db_id
 from ..models import (Agent, Category, Contact, ContactChange, ContactFunction, DocumentType, Party, Tag,
                       User, Zone, contact_document_types, contact_tags, utcnow)
 from ..reference import PARTY_KIND_NAMES, PRIVACY_NAMES
@@ -92,9 +93,9 @@ def _contains(column, text: str):
 
 
 def _int_or_none(value: Any) -> int | None:
-    """An int from a query-string value, or None."""
+    """An id from a query-string value, or None (also when no INTEGER column could hold it)."""
     try:
-        return int(value) if value not in (None, "") else None
+        return db_id(value) if value not in (None, "") else None
     except (TypeError, ValueError):
         return None
 

@@ -18,6 +18,7 @@ from sqlalchemy import exists, literal, not_, or_, select
 from sqlalchemy.orm import aliased, selectinload
 
 from ..extensions import db
+from ..inputs import db_ids
 from ..models import RECEIPT_KINDS, RECEIPT_OUTCOMES, Batch, Blob, Delivery, MailAccount, MailboxState, Receipt
 from .audit_log import page_arg
 
@@ -47,7 +48,7 @@ class ReceiptFilters:
         outcome = (args.get("outcome") or "").strip()
         kind = (args.get("kind") or "").strip()
         account = (args.get("account") or "").strip()
-        if account != FROM_FILE and not account.isdigit():
+        if account != FROM_FILE and not db_ids([account]):
             account = ""
         return cls(outcome=outcome if outcome in RECEIPT_OUTCOMES else "", kind=kind if kind in RECEIPT_KINDS else "",
                    account=account[:18], q=(args.get("q") or "").strip()[:200], page=page_arg(args))
