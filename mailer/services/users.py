@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -12,9 +13,20 @@ from ..models import DocumentType, LoginFailure, User, utcnow
 from ..reference import ROLE_NAMES
 from .audit import audit
 
-_hasher = PasswordHasher()
-# Verified against when the user does not exist, so both paths take the same time.
-_DUMMY_HASH = _hasher.hash("recapito-dummy-password")
+
+ARGON2_DEFAULT_COST = (3, 65536, 4)  # argon2-cffi's defaults (RFC 9106, low-memory profile)
+
+
+@cache
+def _argon2(time_cost: int, memory_cost: int, parallelism: int) -> tuple[PasswordHasher, str]:
+    """The argon2id hasher for a cost, and a hash verified against when the user does not exist (same time)."""
+    hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism)
+    return hasher, hasher.hash("recapito-dummy-password")
+
+
+def _hasher() -> PasswordHasher:
+    """The configured hasher: argon2's defaults, or ARGON2_COST = (time, memory KiB, lanes) (cheap in the tests)."""
+    return _argon2(*current_app.config.get("ARGON2_COST", ARGON2_DEFAULT_COST))[0]
 
 
 class LoginError(Exception):
@@ -23,13 +35,14 @@ class LoginError(Exception):
 
 def hash_password(password: str) -> str:
     """Hash a password with argon2id."""
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def verify_password(user: User | None, password: str) -> bool:
     """Check a password in constant-ish time whether or not the user exists."""
     try:
-        return _hasher.verify(user.password_hash if user else _DUMMY_HASH, password) and user is not None
+        dummy = _argon2(*current_app.config.get("ARGON2_COST", ARGON2_DEFAULT_COST))[1]
+        return _hasher().verify(user.password_hash if user else dummy, password) and user is not None
     except (VerificationError, InvalidHashError):
         return False
 
@@ -65,7 +78,7 @@ def authenticate(username: str, password: str, ip: str) -> User:
         audit("login.failed", username=username)
         db.session.commit()
         raise LoginError("Nome utente o password non corretti.")
-    if _hasher.check_needs_rehash(user.password_hash):
+    if _hasher().check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.last_login_at = utcnow()
     db.session.execute(db.delete(LoginFailure).where(LoginFailure.username == username))
