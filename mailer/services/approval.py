@@ -30,13 +30,13 @@ def resend_count(batch_id: int, user: User | None = None) -> int:
 
 def approval_summary(batch: Batch, user: User | None) -> dict[str, int]:
     """What the approval box states: re-sends, documents with no recipient, exclusions (visible ones only)."""
-    query = select(Delivery.status, Delivery.exclusion_reason == UNPREPARABLE, db.func.count(Delivery.id)).where(
+    query = select(Delivery.status, Delivery.exclusion_reason, db.func.count(Delivery.id)).where(
         Delivery.batch_id == batch.id, Delivery.status.in_(["norecipient", "excluded"])).group_by(
-        Delivery.status, Delivery.exclusion_reason == UNPREPARABLE)
+        Delivery.status, Delivery.exclusion_reason)
     summary = {"resends": resend_count(batch.id, user), "norecipient": 0, "excluded": 0, "unpreparable": 0}
-    for status, unpreparable, count in db.session.execute(batch_views.visible(query, user)):
+    for status, reason, count in db.session.execute(batch_views.visible(query, user)):
         summary["norecipient" if status == "norecipient" else "excluded"] += count
-        if unpreparable:
+        if reason == UNPREPARABLE:
             summary["unpreparable"] += count
     return summary
 

@@ -411,8 +411,8 @@ class Router:
         reason = self.unpreparable[document.id]
         delivery = Delivery(batch_id=self.batch.id, party_id=document.party_id, status="excluded",
                             exclusion_reason=UNPREPARABLE, subject="", privacy_level=0,
-                            warnings=[f"{document.type_code} {document.number}: non preparabile, {reason}"[:1000]
-                                      + " Correggi i dati nel gestionale e preparalo di nuovo."])
+                            warnings=[f"{document.type_code} {document.number}: non preparabile, {reason}"[:1000].rstrip(".")
+                                      + ". Correggi i dati nel gestionale e preparalo di nuovo."])
         delivery.documents = [document]
         db.session.add(delivery)
 
