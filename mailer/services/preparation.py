@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..models import (Batch, Blob, Contact, Delivery, Document, DocumentAttachment, DocumentType, MailAccount,
@@ -292,28 +293,27 @@ def _prepare(batch: Batch) -> None:
 def render_missing_pdfs(doc_ids: list[int]) -> dict[int, str]:
     """Render the missing PDFs of some documents; {document id: reason} for those that cannot be rendered.
 
-    All at once first (the fast path). When that fails, the documents whose HTML cannot be built (a value
-    of the wrong shape in their data) are set aside and the others rendered together again; only if that
-    fails too, one by one. When none of those renders (wkhtmltopdf missing), the error is raised: the
-    preparation fails as a whole, with the reason.
+    The HTML of each document is built first (about 3 ms, against about 90 ms for its PDF): a document
+    whose data has the wrong shape is set aside there with its reason, and the others are rendered
+    together (the fast path). Should that still fail, they are rendered one by one; when none of them
+    renders (wkhtmltopdf missing), the error is raised: the preparation fails as a whole, with the reason.
     """
-    from ..pdf.render import ensure_pdfs, render_document_html
-    try:
-        ensure_pdfs(doc_ids)
-        return {}
-    except Exception:  # noqa: BLE001 — retried below, each failure kept with its reason
-        db.session.rollback()
+    from ..pdf.render import ensure_pdfs, logo_data_uri, render_document_html
+    from .reference import get_company
+    company = get_company()
+    logo = logo_data_uri(company)
     failed: dict[int, str] = {}
-    for document in db.session.scalars(select(Document).where(Document.id.in_(doc_ids))):
+    documents = select(Document).where(Document.id.in_(doc_ids)).options(selectinload(Document.lines))
+    for document in db.session.scalars(documents):
         try:
-            render_document_html(document)
+            render_document_html(document, company, logo)
         except Exception as exc:  # noqa: BLE001 — the reason is shown on the batch page
             failed[document.id] = f"PDF non generabile: {type(exc).__name__}: {exc}"
     rest = [i for i in doc_ids if i not in failed]
     try:
         ensure_pdfs(rest)
         return failed
-    except Exception:  # noqa: BLE001 — one by one below
+    except Exception:  # noqa: BLE001 — one by one below, each failure kept with its reason
         db.session.rollback()
     errors: list[Exception] = []
     for doc_id in rest:
@@ -409,6 +409,12 @@ class Router:
             return
         self.set_aside.add(document.id)
         reason = self.unpreparable[document.id]
+        if isinstance(document.extra, dict):  # name the fields of the wrong shape, as the API now does
+            from .document_extra import validate_extra
+            fields: dict[str, str] = {}
+            validate_extra(document.extra, fields)
+            if fields:
+                reason = "; ".join(f"{k}: {v}" for k, v in list(fields.items())[:5]) + f" ({reason})"
         delivery = Delivery(batch_id=self.batch.id, party_id=document.party_id, status="excluded",
                             exclusion_reason=UNPREPARABLE, subject="", privacy_level=0,
                             warnings=[f"{document.type_code} {document.number}: non preparabile, {reason}"[:1000].rstrip(".")

@@ -334,7 +334,8 @@ def test_a_document_that_cannot_be_rendered_goes_to_the_warnings_and_the_rest_is
         for bad in ("F-BAD", "D-BAD"):
             status, recipient, _, warnings, reason = by_numbers[(bad,)]
             assert status == "excluded" and recipient == "" and reason == "Documento non preparabile"
-            assert any(bad in w and "'str' object has no attribute 'get'" in w for w in warnings), warnings
+            assert any(bad in w and "extra.open_items: deve essere una lista" in w
+                       and "'str' object has no attribute 'get'" in w for w in warnings), warnings
         assert db.session.scalar(db.select(Document.pdf_sha256).where(Document.number == "F1"))
         # An unpreparable row cannot be included again.
         from mailer.models import User
@@ -344,3 +345,22 @@ def test_a_document_that_cannot_be_rendered_goes_to_the_warnings_and_the_rest_is
         boss = db.session.scalar(db.select(User).where(User.username == "boss"))
         assert approval.set_excluded(db.session.get(Batch, out["batch"]), [bad_id], False, boss) == 0
         assert db.session.get(Delivery, bad_id).status == "excluded"
+
+
+def test_a_broken_converter_still_fails_the_whole_preparation_with_its_reason(app, make_user, office):
+    """Not one PDF can be made (wkhtmltopdf missing): not a batch of "non preparabile" rows, but a failed
+    preparation that says why."""
+    from mailer.models import User
+    from mailer.pdf import PdfRenderError
+    from mailer.services import preparation
+    _users(make_user)
+    app.config["WKHTMLTOPDF"] = "/nonexistent/wkhtmltopdf"
+    with app.app_context():
+        user = db.session.scalar(db.select(User).where(User.username == "op"))
+        selection = preparation.Selection(type_codes=["FATTURA"], date_from=date(2026, 11, 1), date_to=date(2026, 11, 30))
+        batch_id = preparation.create_batch(selection, user, enqueue=False).id
+        with pytest.raises(PdfRenderError):
+            preparation.run_preparation(batch_id)
+        batch = db.session.get(Batch, batch_id)
+        assert batch.status == "failed" and "wkhtmltopdf non trovato" in batch.error
+        assert not db.session.scalar(db.select(db.func.count(Delivery.id)).where(Delivery.batch_id == batch_id))
