@@ -364,3 +364,20 @@ def test_a_broken_converter_still_fails_the_whole_preparation_with_its_reason(ap
         batch = db.session.get(Batch, batch_id)
         assert batch.status == "failed" and "wkhtmltopdf non trovato" in batch.error
         assert not db.session.scalar(db.select(db.func.count(Delivery.id)).where(Delivery.batch_id == batch_id))
+
+
+def test_documents_taken_meanwhile_leave_a_failed_batch_that_says_why(app, make_user, office):
+    """Two preparations requested at once for the same documents: the second finds nothing when its job
+    runs; it ends "failed" with the Italian reason instead of a crash or an empty batch waiting for approval."""
+    from mailer.models import User
+    from mailer.services import preparation
+    _users(make_user)
+    with app.app_context():
+        user = db.session.scalar(db.select(User).where(User.username == "op"))
+        selection = preparation.Selection(type_codes=["FATTURA"], date_from=date(2026, 11, 1), date_to=date(2026, 11, 30))
+        first = preparation.create_batch(selection, user, enqueue=False).id
+        second = preparation.create_batch(selection, user, enqueue=False).id
+        assert preparation.run_preparation(first).status == "ready"
+        batch = preparation.run_preparation(second)
+        assert batch.status == "failed" and batch.error.startswith("Nessun documento da preparare")
+        assert not db.session.scalar(db.select(db.func.count(Delivery.id)).where(Delivery.batch_id == second))
