@@ -30,7 +30,10 @@ def openapi_spec(server_url: str) -> dict:
         "lines": {"type": "array", "maxItems": 5000, "items": _ref("Line")},
         "extra": {"type": "object", "description": "dati per il modello PDF: vat_summary, payment_terms, "
                   "notes, open_items (estratto conto), overdue_items (sollecito), protocol e ceiling "
-                  "(dichiarazione d'intento), destination, valid_until, delivery_date, subject/body…"},
+                  "(dichiarazione d'intento), destination, valid_until, delivery_date, subject/body…; la forma delle "
+                  "chiavi note è controllata (open_items/overdue_items/paid_items: liste di oggetti {number, "
+                  "date, due_date, amount, paid, balance}; date AAAA-MM-GG; importi numerici): altrimenti 422 "
+                  "con il campo, es. extra.open_items[2].amount"},
         "pdf_base64": {"type": "string", "format": "byte",
                        "description": "il PDF del gestionale; senza, Recapito lo genera dal modello"}}}
     spec = {

@@ -40,7 +40,7 @@ def _batch(batch_id: int) -> Batch:
 @click.option("--json", "as_json", is_flag=True, help="Stampa un oggetto JSON.")
 def prepare_command(types, date_from, date_to, username, include_sent, as_json):
     """Prepare a batch now (in this process) and print its id."""
-    from ..services import batch_views, preparation
+    from ..services import approval, batch_views, preparation
     user = _user(username)
     try:
         selection = preparation.Selection(type_codes=[t.strip().upper() for t in types],
@@ -51,23 +51,44 @@ def prepare_command(types, date_from, date_to, username, include_sent, as_json):
     except preparation.PreparationError as exc:
         raise click.ClickException(str(exc)) from exc
     batch = preparation.run_preparation(batch.id)
+    resends = approval.resend_count(batch.id)
     if as_json:
-        click.echo(json.dumps({"batch": batch.id, "status": batch.status, "counts": batch_views.counts(batch.id)}))
+        click.echo(json.dumps({"batch": batch.id, "status": batch.status, "counts": batch_views.counts(batch.id),
+                               "resends": resends}))
     else:
         click.echo(batch.id)
+        if resends:
+            click.echo(f"Attenzione: {resends} messaggi con documenti già inviati (approva con --confirm-resend).",
+                       err=True)
 
 
 @batch_cli.command("approve")
 @click.argument("batch_id", type=int)
 @click.option("--user", "username", required=True, help="Utente che approva.")
-def approve_command(batch_id, username):
-    """Approve a prepared batch (permissions and four-eyes apply)."""
+@click.option("--confirm-resend", is_flag=True, help="Conferma il reinvio dei documenti già inviati.")
+def approve_command(batch_id, username, confirm_resend):
+    """Approve a prepared batch (permissions and four-eyes apply; re-sends need --confirm-resend)."""
     from ..services import approval
     try:
-        approval.approve_batch(_batch(batch_id), _user(username))
+        approval.approve_batch(_batch(batch_id), _user(username), confirm_resend=confirm_resend)
+    except approval.ResendNotConfirmed as exc:
+        raise click.ClickException(f"{exc} Da riga di comando: aggiungi --confirm-resend.") from exc
     except approval.ApprovalError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"Invio {batch_id} approvato.")
+
+
+@batch_cli.command("discard")
+@click.argument("batch_id", type=int)
+@click.option("--user", "username", required=True, help="Utente che scarta (chi l'ha preparato o un responsabile).")
+def discard_command(batch_id, username):
+    """Discard a batch waiting for approval: nothing leaves, its documents are free again."""
+    from ..services import approval
+    try:
+        approval.discard_batch(_batch(batch_id), _user(username))
+    except approval.ApprovalError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Invio {batch_id} scartato.")
 
 
 @batch_cli.command("send")

@@ -159,6 +159,8 @@ def _detail_context(batch: Batch) -> dict:
         "can_approve": batch.status == "ready" and not problems,
         "reviewed": approval.review_fingerprint(batch.id) if batch.status == "ready" and not problems else "",
         "can_act": current_user.has_role("manager", "admin"),
+        "summary": approval.approval_summary(batch, current_user) if batch.status == "ready" else {},
+        "can_discard": approval.may_discard(batch, current_user),
         "receipts": {} if reviewing else tracking.receipts_by_delivery([r.id for r in rows]),
     }
 
@@ -197,10 +199,19 @@ def approve(batch_id: int):
 
     def run():
         # The review page's fingerprint: required, so an approval always covers what was seen.
-        approval.approve_batch(batch, current_user, reviewed=request.form.get("reviewed", ""))
+        approval.approve_batch(batch, current_user, reviewed=request.form.get("reviewed", ""),
+                               confirm_resend=request.form.get("confirm_resend") == "1")
         if request.form.get("send_now") == "1":
             sending.start_sending(batch, current_user)
     return _act(batch, run, "Invio approvato." + (" Invio avviato." if request.form.get("send_now") == "1" else ""))
+
+
+@bp.route("/<int:batch_id>/scarta", methods=["POST"])
+def discard(batch_id: int):
+    """Discard a batch waiting for approval (its preparer, managers, admins): its documents are free again."""
+    batch = _batch(batch_id)
+    return _act(batch, lambda: approval.discard_batch(batch, current_user),
+                "Invio scartato: nulla partirà e i suoi documenti si possono preparare di nuovo.")
 
 
 @bp.route("/<int:batch_id>/respingi", methods=["POST"])

@@ -115,6 +115,9 @@ class Delivery(db.Model):
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime)
     claimed_by: Mapped[str] = mapped_column(String(120), default="")
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Set at preparation when a document of the delivery had already gone out (the latest time):
+    # a re-send, warned on the page and confirmed explicitly at approval.
+    already_sent_at: Mapped[datetime | None] = mapped_column(DateTime)
     pec_accepted_at: Mapped[datetime | None] = mapped_column(DateTime)
     pec_delivered_at: Mapped[datetime | None] = mapped_column(DateTime)
     pec_failed_at: Mapped[datetime | None] = mapped_column(DateTime)

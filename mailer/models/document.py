@@ -43,6 +43,8 @@ class DocumentType(db.Model):
     account_id: Mapped[int | None] = mapped_column(ForeignKey("mail_accounts.id", ondelete="SET NULL"))
     auto_approve: Mapped[bool] = mapped_column(Boolean, default=False)
     schedule_cron: Mapped[str] = mapped_column(String(60), default="")
+    # The last due time (Italian local time) the schedule ran for: a later one is caught up however late.
+    schedule_last_run: Mapped[datetime | None] = mapped_column(DateTime)
     commercial: Mapped[bool] = mapped_column(Boolean, default=False)
 
 

@@ -7,13 +7,38 @@ from sqlalchemy import select, update
 
 from ..extensions import db
 from ..models import Batch, Delivery, User, utcnow
+from . import batch_views
 from .audit import audit
-from .preparation import blocking_problems
+from .preparation import UNPREPARABLE, blocking_problems
 from .reference import get_company
 
 
 class ApprovalError(Exception):
     """Approval or review refused (message in Italian)."""
+
+
+class ResendNotConfirmed(ApprovalError):
+    """The batch sends documents again: the approver must confirm it explicitly."""
+
+
+def resend_count(batch_id: int, user: User | None = None) -> int:
+    """Messages waiting to go that carry a document already sent (those the user may see)."""
+    query = select(db.func.count(Delivery.id)).where(Delivery.batch_id == batch_id, Delivery.status == "pending",
+                                                     Delivery.already_sent_at.is_not(None))
+    return db.session.scalar(batch_views.visible(query, user)) or 0
+
+
+def approval_summary(batch: Batch, user: User | None) -> dict[str, int]:
+    """What the approval box states: re-sends, documents with no recipient, exclusions (visible ones only)."""
+    query = select(Delivery.status, Delivery.exclusion_reason, db.func.count(Delivery.id)).where(
+        Delivery.batch_id == batch.id, Delivery.status.in_(["norecipient", "excluded"])).group_by(
+        Delivery.status, Delivery.exclusion_reason)
+    summary = {"resends": resend_count(batch.id, user), "norecipient": 0, "excluded": 0, "unpreparable": 0}
+    for status, reason, count in db.session.execute(batch_views.visible(query, user)):
+        summary["norecipient" if status == "norecipient" else "excluded"] += count
+        if reason == UNPREPARABLE:
+            summary["unpreparable"] += count
+    return summary
 
 
 def approval_problems(batch: Batch, user: User | None) -> list[str]:
@@ -58,17 +83,24 @@ def review_fingerprint(batch_id: int) -> str:
     return digest.hexdigest()[:32]
 
 
-def approve_batch(batch: Batch, user: User | None, automatic: bool = False, reviewed: str | None = None) -> None:
+def approve_batch(batch: Batch, user: User | None, automatic: bool = False, reviewed: str | None = None,
+                  confirm_resend: bool = False) -> None:
     """Approve (user None only for automatic approval of scheduled, auto-approved types).
 
     `reviewed`: the fingerprint of what the approver saw (the web form always sends it); when given,
-    the batch must still be exactly that.
+    the batch must still be exactly that. `confirm_resend`: the approver's explicit yes to sending again
+    documents that already went out; without it a batch with re-sends is refused (automatic ones too).
     """
     if user is None and not automatic:
         raise ApprovalError("Serve un utente per approvare.")
     problems = approval_problems(batch, user)
     if problems:
         raise ApprovalError(" ".join(problems))
+    resends = resend_count(batch.id)
+    if resends and not confirm_resend:
+        raise ResendNotConfirmed(
+            f"L'invio contiene {resends} {'messaggio' if resends == 1 else 'messaggi'} con documenti già inviati: "
+            "controlla gli avvisi «Già inviato» e conferma esplicitamente il reinvio per approvarlo.")
     _leave_ready(batch, status="approved", approved_by_id=user.id if user else None, approved_at=utcnow())
     # Compared after taking the batch out of "ready" (same transaction): a change committed up to
     # that moment is seen here, and none can follow it (changes need the batch still "ready").
@@ -76,7 +108,7 @@ def approve_batch(batch: Batch, user: User | None, automatic: bool = False, revi
         db.session.rollback()
         raise ApprovalError("L'invio è cambiato dopo che l'hai aperto (destinatari esclusi, inclusi o "
                             "reinstradati da un altro utente): ricontrolla la pagina e approva di nuovo.")
-    audit("batch.approve", batch, user=user, automatic=automatic)
+    audit("batch.approve", batch, user=user, automatic=automatic, resends=resends)
     db.session.commit()
 
 
@@ -94,6 +126,24 @@ def _leave_ready(batch: Batch, **values) -> None:
         raise ApprovalError("L'invio non è più in attesa di approvazione: ricarica la pagina.")
     for key, value in values.items():
         setattr(batch, key, value)
+
+
+def may_discard(batch: Batch, user: User) -> bool:
+    """Who prepared the batch, managers and administrators may discard it while it waits for approval."""
+    return batch.status == "ready" and (batch.created_by_id == user.id or user.has_role("manager", "admin"))
+
+
+def discard_batch(batch: Batch, user: User) -> None:
+    """Discard a batch waiting for approval: nothing of it will leave and its documents are free again."""
+    if batch.status != "ready":
+        raise ApprovalError("Si può scartare solo un invio in attesa di approvazione.")
+    if not may_discard(batch, user):
+        raise ApprovalError("Può scartare l'invio solo chi l'ha preparato, un responsabile o un amministratore.")
+    _leave_ready(batch, status="cancelled", finished_at=utcnow())
+    cancelled = db.session.execute(update(Delivery).where(Delivery.batch_id == batch.id, Delivery.status == "pending")
+                                   .values(status="cancelled")).rowcount
+    audit("batch.discard", batch, user=user, cancelled=cancelled)
+    db.session.commit()
 
 
 def reject_batch(batch: Batch, user: User, reason: str) -> None:
@@ -129,7 +179,8 @@ def set_excluded(batch: Batch, delivery_ids: list[int], excluded: bool, user: Us
             status="excluded", exclusion_reason=f"Escluso da {user.username}")).rowcount
     else:
         # A contact who unsubscribed stays out: their campaign delivery cannot be included again.
-        visible = visible & (Delivery.exclusion_reason != "Disiscritto dalle comunicazioni")
+        # Nor can a document that could not be prepared (no e-mail, no PDF was made for it).
+        visible = visible & Delivery.exclusion_reason.notin_(["Disiscritto dalle comunicazioni", UNPREPARABLE])
         count = db.session.execute(update(Delivery).where(visible, Delivery.status == "excluded", blocking)
                                    .values(status="pending")).rowcount
         count += db.session.execute(update(Delivery).where(visible, Delivery.status == "excluded", ~blocking)

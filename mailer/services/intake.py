@@ -185,7 +185,8 @@ def parse_document_payload(payload: Any) -> DocumentInput:
     if not isinstance(extra, dict):
         errors["extra"] = "deve essere un oggetto"
         extra = {}
-    data.extra = extra
+    from .document_extra import validate_extra  # it uses this module's parsers
+    data.extra = validate_extra(extra, errors)
     if errors:
         raise IntakeError(errors)
     return data

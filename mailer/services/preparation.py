@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..models import (Batch, Blob, Contact, Delivery, Document, DocumentAttachment, DocumentType, MailAccount,
@@ -24,8 +25,15 @@ ACTIVE_BATCH_STATES = ("preparing", "ready", "approved", "sending", "paused")
 PROGRESS_EVERY = 100
 
 
+UNPREPARABLE = "Documento non preparabile"  # exclusion reason of a document whose PDF or e-mail cannot be rendered
+
+
 class PreparationError(Exception):
     """The preparation request is not acceptable (message in Italian)."""
+
+
+class NothingToPrepare(PreparationError):
+    """The selection holds no document to send: no batch is created."""
 
 
 @dataclass
@@ -88,8 +96,11 @@ def check_permission(user: User | None, type_codes: list[str]) -> None:
         raise PreparationError(f"Non sei autorizzato a inviare: {', '.join(denied)}.")
 
 
-def create_batch(selection: Selection, user: User | None, name: str = "", enqueue: bool = True) -> Batch:
-    """Record a batch to prepare and start its preparation job; returns the batch (status preparing)."""
+def create_batch(selection: Selection, user: User | None, name: str = "", enqueue: bool = True,
+                 scheduled: bool = False) -> Batch:
+    """Record a batch to prepare and start its preparation job; returns the batch (status preparing).
+
+    NothingToPrepare (no batch) when the selection holds no document to send."""
     if not selection.type_codes and not selection.document_ids:
         raise PreparationError("Scegli almeno un tipo di documento.")
     if selection.document_ids and not selection.type_codes:
@@ -98,7 +109,10 @@ def create_batch(selection: Selection, user: User | None, name: str = "", enqueu
     if selection.date_from and selection.date_to and selection.date_from > selection.date_to:
         raise PreparationError("La data iniziale è successiva a quella finale.")
     check_permission(user, selection.type_codes)
-    batch = Batch(kind="documents", status="preparing", params=selection.as_params(),
+    if not select_documents(selection):
+        raise NothingToPrepare(nothing_message(selection))
+    params = {**selection.as_params(), **({"scheduled": True} if scheduled else {})}
+    batch = Batch(kind="documents", status="preparing", params=params,
                   type_codes=selection.type_codes, created_by_id=user.id if user else None,
                   name=name or _default_name(selection))
     db.session.add(batch)
@@ -112,6 +126,17 @@ def create_batch(selection: Selection, user: User | None, name: str = "", enqueu
         batch.job_id = job.id
         db.session.commit()
     return batch
+
+
+def nothing_message(selection: Selection) -> str:
+    """Why a selection gives no batch, and what to do (Italian)."""
+    if selection.document_ids:
+        return ("Nessun documento da preparare: i documenti scelti sono già in un invio da approvare o in corso "
+                "(scartalo o attendi che finisca).")
+    which = "non ancora inviato " if selection.only_unsent else ""
+    return (f"Nessun documento da preparare: nessun documento {which}di questi tipi e periodo, fuori dagli invii "
+            "da approvare o in corso. Cambia tipi o periodo" + (", oppure scegli «tutti, anche già inviati»."
+                                                                 if selection.only_unsent else "."))
 
 
 def _default_name(selection: Selection) -> str:
@@ -211,6 +236,12 @@ def run_preparation(batch_id: int, fill=None) -> Batch:
         return batch  # already done (the job ran twice)
     try:
         (fill or _prepare)(batch)
+    except NothingToPrepare as exc:  # its documents were taken meanwhile: said on the page, not a crash
+        db.session.rollback()
+        batch = db.session.get(Batch, batch_id)
+        batch.status = "failed"
+        batch.error = str(exc)
+        db.session.commit()
     except Exception as exc:
         db.session.rollback()
         batch = db.session.get(Batch, batch_id)
@@ -224,28 +255,31 @@ def run_preparation(batch_id: int, fill=None) -> Batch:
 def _prepare(batch: Batch) -> None:
     """The preparation proper (see run_preparation)."""
     from .mail_templates import snapshot_versions
-    from ..pdf.render import ensure_pdfs
 
     # A re-run after a crash starts clean: deliveries of a batch still "preparing" were never shown.
     db.session.execute(Delivery.__table__.delete().where(Delivery.batch_id == batch.id))
     selection = Selection.from_params(batch.params or {})
     doc_ids = select_documents(selection, batch.id)
+    if not doc_ids:  # taken by another preparation since the batch was requested
+        raise NothingToPrepare(nothing_message(selection))
     batch.progress_total = len(doc_ids) * 2
     batch.progress_done = 0
     batch.template_versions = snapshot_versions(sorted(set(selection.type_codes)))
     db.session.commit()
 
-    # 1. PDFs that are still missing (rendered in bulk, many per wkhtmltopdf call).
+    # 1. PDFs that are still missing (rendered in bulk, many per wkhtmltopdf call); a document whose
+    #    PDF cannot be made is set aside with its reason, the others go on.
     missing = list(db.session.scalars(select(Document.id).where(Document.id.in_(doc_ids), Document.pdf_sha256.is_(None))))
+    unpreparable: dict[int, str] = {}
     for start in range(0, len(missing), 200):
-        ensure_pdfs(missing[start:start + 200])
+        unpreparable.update(render_missing_pdfs(missing[start:start + 200]))
         batch.progress_done = len(doc_ids) - len(missing) + min(len(missing), start + 200)
         db.session.commit()
     batch.progress_done = len(doc_ids)
     db.session.commit()
 
     # 2. Routing and e-mails.
-    router = Router(batch)
+    router = Router(batch, unpreparable)
     for start in range(0, len(doc_ids), PROGRESS_EVERY):
         router.route(doc_ids[start:start + PROGRESS_EVERY])
         batch.progress_done = len(doc_ids) + min(len(doc_ids), start + PROGRESS_EVERY)
@@ -256,9 +290,50 @@ def _prepare(batch: Batch) -> None:
     _maybe_auto_approve(batch)
 
 
+def render_missing_pdfs(doc_ids: list[int]) -> dict[int, str]:
+    """Render the missing PDFs of some documents; {document id: reason} for those that cannot be rendered.
+
+    The HTML of each document is built first (about 3 ms, against about 90 ms for its PDF): a document
+    whose data has the wrong shape is set aside there with its reason, and the others are rendered
+    together (the fast path). Should that still fail, they are rendered one by one; when none of them
+    renders (wkhtmltopdf missing), the error is raised: the preparation fails as a whole, with the reason.
+    """
+    from ..pdf.render import ensure_pdfs, logo_data_uri, render_document_html
+    from .reference import get_company
+    company = get_company()
+    logo = logo_data_uri(company)
+    failed: dict[int, str] = {}
+    documents = select(Document).where(Document.id.in_(doc_ids)).options(selectinload(Document.lines))
+    for document in db.session.scalars(documents):
+        try:
+            render_document_html(document, company, logo)
+        except Exception as exc:  # noqa: BLE001 — the reason is shown on the batch page
+            failed[document.id] = f"PDF non generabile: {type(exc).__name__}: {exc}"
+    rest = [i for i in doc_ids if i not in failed]
+    try:
+        ensure_pdfs(rest)
+        return failed
+    except Exception:  # noqa: BLE001 — one by one below, each failure kept with its reason
+        db.session.rollback()
+    errors: list[Exception] = []
+    for doc_id in rest:
+        try:
+            ensure_pdfs([doc_id])
+        except Exception as exc:  # noqa: BLE001 — the reason is shown on the batch page
+            db.session.rollback()
+            errors.append(exc)
+            failed[doc_id] = f"PDF non generabile: {type(exc).__name__}: {exc}"
+    if len(errors) == len(rest):  # not one document rendered: the converter itself is broken
+        raise errors[0]
+    return failed
+
+
 def _maybe_auto_approve(batch: Batch) -> None:
-    """Scheduled batches of auto-approved types go out without waiting."""
+    """Scheduled batches of auto-approved types go out without waiting (never with a re-send: a person sees it)."""
     if not (batch.params or {}).get("scheduled"):
+        return
+    if db.session.scalar(select(Delivery.id).where(Delivery.batch_id == batch.id, Delivery.status == "pending",
+                                                   Delivery.already_sent_at.is_not(None)).limit(1)):
         return
     types = list(db.session.scalars(select(DocumentType).where(DocumentType.code.in_(batch.type_codes or []))))
     if types and all(t.auto_approve for t in types):
@@ -271,9 +346,12 @@ def _maybe_auto_approve(batch: Batch) -> None:
 class Router:
     """Turns documents into deliveries for one batch."""
 
-    def __init__(self, batch: Batch):
-        from .mail_templates import build_context, render_for, template_language
+    def __init__(self, batch: Batch, unpreparable: dict[int, str] | None = None):
+        from .mail_templates import build_context, document_context, render_for, template_language
         self.batch = batch
+        self.unpreparable = dict(unpreparable or {})  # document id -> why it cannot be prepared
+        self.set_aside: set[int] = set()  # documents whose "non preparabile" row is written
+        self.document_context = document_context
         self.build_context = build_context
         self.render_for = render_for
         self.template_language = template_language
@@ -284,6 +362,7 @@ class Router:
         self.groups: "OrderedDict[tuple[int, str], list[Document]]" = OrderedDict()
         self.contacts: dict[int, Contact] = {}
         self.sizes: dict[int, int] = {}  # document id -> bytes of its attachments
+        self.previous: dict[int, list[tuple]] = {}  # document id -> earlier sends (see earlier_sends)
 
     def route(self, doc_ids: list[int]) -> None:
         """Route a chunk of documents."""
@@ -296,7 +375,16 @@ class Router:
         party_ids = {d.party_id for d in documents}
         recipients = self._recipients(party_ids)
         self.sizes.update(attachment_sizes(documents))
+        self.previous.update(earlier_sends(documents))
         for document in documents:
+            if document.id not in self.unpreparable:
+                try:  # the document's own data, as every e-mail template reads it
+                    self.document_context(document, self.template_language(document.party))
+                except Exception as exc:  # noqa: BLE001 — the reason is shown on the batch page
+                    self.unpreparable[document.id] = f"dati non validi: {type(exc).__name__}: {exc}"
+            if document.id in self.unpreparable:
+                self._unpreparable(document)
+                continue
             contacts = recipients.get((document.party_id, document.type_code), [])
             if not contacts:
                 self._no_recipient(document)
@@ -314,6 +402,25 @@ class Router:
         for (contact_id, type_code), documents in self.groups.items():
             self._delivery(self.contacts[contact_id], self.types[type_code], documents)
         self.groups.clear()
+
+    def _unpreparable(self, document: Document) -> None:
+        """A document whose PDF or e-mail cannot be made: excluded, with the reason, so the rest goes on."""
+        if document.id in self.set_aside:
+            return
+        self.set_aside.add(document.id)
+        reason = self.unpreparable[document.id]
+        if isinstance(document.extra, dict):  # name the fields of the wrong shape, as the API now does
+            from .document_extra import validate_extra
+            fields: dict[str, str] = {}
+            validate_extra(document.extra, fields)
+            if fields:
+                reason = "; ".join(f"{k}: {v}" for k, v in list(fields.items())[:5]) + f" ({reason})"
+        delivery = Delivery(batch_id=self.batch.id, party_id=document.party_id, status="excluded",
+                            exclusion_reason=UNPREPARABLE, subject="", privacy_level=0,
+                            warnings=[f"{document.type_code} {document.number}: non preparabile, {reason}"[:1000].rstrip(".")
+                                      + ". Correggi i dati nel gestionale e preparalo di nuovo."])
+        delivery.documents = [document]
+        db.session.add(delivery)
 
     def _recipients(self, party_ids: set[int]) -> dict[tuple[int, str], list[Contact]]:
         """(party, type) -> active contacts with an address that receive that type, one per address.
@@ -347,15 +454,21 @@ class Router:
         delivery.documents = [document]
         db.session.add(delivery)
 
-    def _delivery(self, contact: Contact, doc_type: DocumentType, documents: list[Document]) -> Delivery:
-        """One message to one contact."""
+    def _delivery(self, contact: Contact, doc_type: DocumentType, documents: list[Document]) -> Delivery | None:
+        """One message to one contact (None when its e-mail cannot be rendered: its documents are set aside)."""
         account, reason, warnings = self.picker.pick(doc_type, contact)
         party = documents[0].party
         language = self.template_language(party)
         version_id = (self.batch.template_versions or {}).get(doc_type.code, {}).get(language)
-        context = self.build_context(documents, contact=contact, party=party, user=self.user, account=account,
-                                     language=language)
-        rendered = self.render_for(doc_type.code, language, context, version=version_id, account=account)
+        try:
+            context = self.build_context(documents, contact=contact, party=party, user=self.user, account=account,
+                                         language=language)
+            rendered = self.render_for(doc_type.code, language, context, version=version_id, account=account)
+        except Exception as exc:  # noqa: BLE001 — the documents are set aside with the reason
+            for document in documents:
+                self.unpreparable.setdefault(document.id, f"e-mail non generabile: {type(exc).__name__}: {exc}")
+                self._unpreparable(document)
+            return None
         cc = doc_type.cc_address or ""
         delivery = Delivery(
             batch_id=self.batch.id, party_id=party.id, contact_id=contact.id, recipient_email=contact.email,
@@ -381,9 +494,55 @@ class Router:
             delivery.exclusion_reason = "nessun account"
         if doc_type.attach_pdf and any(d.pdf_sha256 is None for d in documents):
             warnings.append("PDF mancante")
+        resent = resend_warnings(documents, self.previous, contact.privacy_level)
+        warnings.extend(resent)
+        if resent:
+            delivery.already_sent_at = max(when for d in documents for when, _, _ in self.previous.get(d.id, []))
         delivery.warnings = warnings
         db.session.add(delivery)
         return delivery
+
+
+def earlier_sends(documents: list[Document]) -> dict[int, list[tuple]]:
+    """{document id: [(sent at, recipient address, its privacy level), …]} of the documents already sent.
+
+    A document marked sent (``sent_at``) without a delivery that says to whom counts too, with no address.
+    """
+    ids = [d.id for d in documents if d.sent_at is not None]
+    found: dict[int, list[tuple]] = {}
+    if not ids:
+        return found
+    rows = db.session.execute(
+        select(delivery_documents.c.document_id, Delivery.sent_at, Delivery.recipient_email, Delivery.privacy_level)
+        .join(Delivery, Delivery.id == delivery_documents.c.delivery_id)
+        .where(delivery_documents.c.document_id.in_(ids), Delivery.status == "sent")
+        .order_by(Delivery.sent_at, Delivery.id)).all()
+    for doc_id, sent_at, address, level in rows:
+        found.setdefault(doc_id, []).append((sent_at or utcnow(), address, level))
+    for document in documents:
+        if document.sent_at is not None and document.id not in found:
+            found[document.id] = [(document.sent_at, "", 0)]
+    return found
+
+
+def resend_warnings(documents: list[Document], previous: dict[int, list[tuple]], level: int) -> list[str]:
+    """One warning per document already sent: when, and to whom (only addresses no more confidential than
+    this delivery's recipient, so that the warning never shows a hidden address to who reviews it)."""
+    from ..formatting import it_datetime
+    out = []
+    for document in documents:
+        sends = previous.get(document.id)
+        if not sends:
+            continue
+        shown = [(when, address) for when, address, hidden_level in sends if address and hidden_level <= level]
+        if shown:
+            parts = [f"il {it_datetime(when)} a {address}" for when, address in shown[-3:]]
+            more = f" (e altre {len(shown) - 3} volte)" if len(shown) > 3 else ""
+            text = "; ".join(parts) + more
+        else:
+            text = f"il {it_datetime(document.sent_at or sends[-1][0])}"
+        out.append(f"Già inviato: {document.type_code} {document.number} {text}")
+    return out
 
 
 def attachment_sizes(documents: list[Document]) -> dict[int, int]:

@@ -1,19 +1,24 @@
-"""Automatic preparation on a schedule per document type ("every day at 18:00, the day's DDT")."""
+"""Automatic preparation on a schedule per document type ("every day at 18:00, the DDT not yet sent").
+
+Each run takes every document of the type not yet sent and not already in a batch (not only the day's),
+so nothing is left behind by a run that found contacts missing or a batch that was rejected. A due time
+missed while the scheduler was down is caught up at the next tick however late, once (the last due time
+run is stored per type). A run with nothing to send creates no batch.
+"""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
 from croniter import croniter
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 
 from ..extensions import db
 from ..formatting import ROME
 from ..models import DocumentType
-from ..queue import get_redis
 from .preparation import PreparationError, Selection, create_batch
 
-# A schedule missed for longer than this (worker down) is not caught up: a person prepares by hand.
-CATCH_UP = timedelta(minutes=30)
+# A schedule that never ran yet does not catch up a due time older than this (it was just set).
+FIRST_RUN_WINDOW = timedelta(minutes=30)
 
 
 def validate_cron(expression: str) -> str | None:
@@ -31,31 +36,43 @@ def last_fire(expression: str, now: datetime) -> datetime:
     return croniter(expression, now + timedelta(seconds=1)).get_prev(datetime)
 
 
+def _claim(code: str, fire: datetime) -> bool:
+    """Record `fire` as the type's last run unless a run at or after it is recorded (compare and set):
+    true for exactly one caller, however many schedulers tick at once."""
+    changed = db.session.execute(
+        update(DocumentType).where(DocumentType.code == code, or_(DocumentType.schedule_last_run.is_(None),
+                                                                  DocumentType.schedule_last_run < fire))
+        .values(schedule_last_run=fire).execution_options(synchronize_session=False)).rowcount
+    db.session.commit()
+    return bool(changed)
+
+
 def run_due_schedules(now: datetime | None = None) -> list[int]:
-    """Create the batches whose schedule fell due; each due time fires once (Redis guard). Returns batch ids.
+    """Create the batches whose schedule fell due; each due time runs once. Returns batch ids.
 
     Schedules are read in Italian local time (naive `now` is taken as such).
     """
     now = now or datetime.now(ROME)
     if now.tzinfo is not None:  # naive times are already Italian local time
         now = now.astimezone(ROME).replace(tzinfo=None)
-    redis = get_redis()
     created = []
     types = db.session.scalars(select(DocumentType).where(DocumentType.schedule_cron != "")).all()
     for doc_type in types:
         if validate_cron(doc_type.schedule_cron):
             continue
         fire = last_fire(doc_type.schedule_cron, now)
-        if now - fire > CATCH_UP:
+        if doc_type.schedule_last_run is None and now - fire > FIRST_RUN_WINDOW:
             continue
-        if not redis.set(f"recapito:schedule:{doc_type.code}:{fire.isoformat()}", "1", nx=True, ex=3 * 86400):
+        if doc_type.schedule_last_run is not None and fire <= doc_type.schedule_last_run:
             continue
-        selection = Selection(type_codes=[doc_type.code], date_from=fire.date(), date_to=fire.date())
+        code, name = doc_type.code, doc_type.name
+        if not _claim(code, fire):
+            continue
+        selection = Selection(type_codes=[code], date_to=fire.date(), only_unsent=True)
         try:
-            batch = create_batch(selection, None, name=f"{doc_type.name} del {fire:%d/%m/%Y} (automatico)")
-        except PreparationError:
+            batch = create_batch(selection, None, name=f"{name} del {fire:%d/%m/%Y} (automatico)", scheduled=True)
+        except PreparationError:  # nothing to send: no batch
+            db.session.rollback()
             continue
-        batch.params = {**batch.params, "scheduled": True}
-        db.session.commit()
         created.append(batch.id)
     return created

@@ -69,12 +69,13 @@ def test_routing_accounts_templates_and_pdfs(setup):
 
 
 def test_documents_in_an_active_batch_are_not_prepared_twice(setup):
-    """A second preparation skips what the first already holds."""
+    """A second preparation skips what the first already holds: with nothing left it makes no batch (12.6)."""
     operator = _user("operatore", ["operator"])
     first = _prepare(["FATTURA"], operator)
-    second = _prepare(["FATTURA"], operator)
+    with pytest.raises(preparation.NothingToPrepare, match="Nessun documento da preparare"):
+        _prepare(["FATTURA"], operator)
     assert db.session.scalar(db.select(db.func.count(Delivery.id)).where(Delivery.batch_id == first.id)) > 0
-    assert db.session.scalar(db.select(db.func.count(Delivery.id)).where(Delivery.batch_id == second.id)) == 0
+    assert db.session.scalars(db.select(Batch.id)).all() == [first.id]
 
 
 def test_one_message_per_address_on_behalf_of_the_most_confidential_contact(setup):

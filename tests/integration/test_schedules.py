@@ -23,7 +23,7 @@ def _work(app):
 
 
 def test_schedule_fires_once_and_waits_for_approval(app_ctx, smtp_server):
-    """18:00 DDT schedule: one batch for that day's DDTs, left for approval."""
+    """18:00 DDT schedule: one batch for the DDTs not yet sent, up to that day, left for approval."""
     office_data(smtp_server)
     db.session.get(DocumentType, "DDT").schedule_cron = "0 18 * * *"
     db.session.commit()
@@ -31,12 +31,14 @@ def test_schedule_fires_once_and_waits_for_approval(app_ctx, smtp_server):
     created = run_due_schedules(at)
     assert len(created) == 1
     assert run_due_schedules(at) == []  # the same due time never fires twice
-    assert run_due_schedules(datetime(2026, 11, 10, 17, 59)) == []  # before 18:00 only yesterday is due, too old
+    assert run_due_schedules(datetime(2026, 11, 10, 17, 59)) == []  # before 18:00 only yesterday is due, already past
     batch_id = created[0]
     _work(app_ctx)
     batch = db.session.get(Batch, batch_id)
     assert batch.status == "ready" and batch.created_by_id is None
-    assert batch.params["date_from"] == date(2026, 11, 10).isoformat()
+    # Every DDT not yet sent up to that day, not only the day's (12.6).
+    assert batch.params["date_from"] is None and batch.params["date_to"] == date(2026, 11, 10).isoformat()
+    assert batch.params["only_unsent"] is True
     assert "automatico" in batch.name
 
 

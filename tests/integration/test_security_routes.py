@@ -143,6 +143,7 @@ EXPECTED: dict[tuple[str, str], dict] = {
     ("batches.export", "GET"): office(),
     ("batches.approve", "POST"): office(302),  # already sent: refused with a message
     ("batches.reject", "POST"): office(302),
+    ("batches.discard", "POST"): office(302),  # not waiting for approval: refused with a message
     ("batches.exclude", "POST"): office(302),
     ("batches.reroute", "POST"): office(302),
     ("batches.send", "POST"): row(LOGIN, 302, 302, 403, 403),  # sending commands: managers
