@@ -72,6 +72,8 @@ _BOUNCE_BODY = (
 _DELAY_WORDS = ("delay", "will retry", "will be retried", "not yet been delivered", "still trying",
                 "retry", "temporar", "postponed", "could not send message for past", "warning:",
                 "attempts will continue", "verzögert", "ritardat", "задерж", "遅延")
+_WARNING = re.compile(r"not yet been delivered|will be retried|attempts will continue|no action is required"
+                      r"|this is a warning|warning only|delivery (has been )?delayed|still being retried", re.IGNORECASE)
 _PERMANENT_WORDS = ("permanent", "given up", "gave up", "giving up", "does not exist", "user unknown",
                     "no such user", "unknown user", "not found", "mailbox unavailable", "invalid recipient",
                     "address rejected", "unrouteable", "unknown recipient")
@@ -417,6 +419,10 @@ def _fill_codes(report: BounceReport, text: str) -> None:
             recipient.status = _status_of(near) or _status_of(text)
         if report.detector == "text":
             recipient.action = "failed" if (_text_permanence(near) if _status_of(near) else whole) else "delayed"
+        elif recipient.permanent and recipient.status.startswith("4") and _WARNING.search(text):
+            # flufl's generic matchers take a delay warning for a failure: a 4.x.x status in a text
+            # saying that delivery goes on is temporary.
+            recipient.action = "delayed"
     report.permanent = any(r.permanent for r in report.recipients) if report.recipients else whole
 
 
