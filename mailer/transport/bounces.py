@@ -10,6 +10,7 @@ recognised first and are never bounces.
 """
 from __future__ import annotations
 
+import copy
 import email
 import email.policy
 import logging
@@ -23,6 +24,8 @@ from .mime import header as _header
 from .mime import parts as _parts
 
 log = logging.getLogger(__name__)
+
+MAX_SCANNED_TEXT = 200_000  # characters of a report read: what says who bounced stands at the top
 
 _ENH_CODE = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
 _FAILURE_CODE = re.compile(r"(?<![\d.])([45])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
@@ -292,12 +295,33 @@ def read_dsn(msg: Message) -> tuple[BounceReport | None, bool]:
 
 # ---------------------------------------------------------------- flufl.bounce (GNU Mailman)
 
+def _lightened(msg: Message) -> Message:
+    """The message as flufl.bounce needs it: attachments (a returned PDF, images) emptied and long texts
+    cut, so that its line-by-line matchers do not crawl through megabytes of base64 (a copy when
+    anything had to go)."""
+    heavy = [part for part in msg.walk() if not part.is_multipart() and (
+        part.get_content_maintype() not in ("text", "message")
+        or len(str(part.get_payload())) > MAX_SCANNED_TEXT)]
+    if not heavy:
+        return msg
+    light = copy.deepcopy(msg)
+    for part in light.walk():
+        if part.is_multipart():
+            continue
+        if part.get_content_maintype() not in ("text", "message"):
+            part.set_payload("")
+        elif isinstance(part.get_payload(), str) and len(part.get_payload()) > MAX_SCANNED_TEXT:
+            part.set_payload(part.get_payload()[:MAX_SCANNED_TEXT])
+    return light
+
+
 def read_flufl(msg: Message) -> BounceReport | None:
     """GNU Mailman's detectors, in their own order; None when none recognises the message."""
     try:
         from flufl.bounce._scan import _DETECTORS
     except ImportError:  # pragma: no cover - a declared requirement
         return None
+    msg = _lightened(msg)
     for detector in _DETECTORS:
         try:
             temporary, permanent = detector().process(msg)
@@ -440,9 +464,20 @@ def _first_reason(text: str) -> str:
     return ""
 
 
+def _candidate(msg: Message, text: str) -> bool:
+    """Worth GNU Mailman's detectors: from a mailer daemon or a null sender, automatic, with a bounce
+    subject or body, or returning a message (an ordinary e-mail is not scanned line by line)."""
+    if _sender_is_daemon(msg) or _header(msg, "Auto-Submitted").lower().startswith("auto-"):
+        return True
+    if _BOUNCE_SUBJECT.search(decoded_header(msg, "Subject")) or looks_like_bounce(msg, text):
+        return True
+    return any(part.get_content_type() in ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers")
+               for part in _parts(msg))
+
+
 def read_bounce(msg: Message, text: str) -> BounceReport | None:
     """The bounce a message is, or None (not a bounce, or a delivery report of success)."""
-    text = text.replace("\r\n", "\n")
+    text = text[:MAX_SCANNED_TEXT].replace("\r\n", "\n")
     if not_a_bounce(msg):
         return None
     report, has_status = read_dsn(msg)
@@ -453,7 +488,7 @@ def read_bounce(msg: Message, text: str) -> BounceReport | None:
             report.reason = _first_reason(text)
         return report
     own = _own_addresses(msg)
-    fallback = read_flufl(msg)
+    fallback = read_flufl(msg) if (has_status or _candidate(msg, text)) else None
     if fallback is not None:
         fallback.recipients = [r for r in fallback.recipients if r.address not in own] or fallback.recipients
     if fallback is None and not has_status and not looks_like_bounce(msg, text):

@@ -117,3 +117,30 @@ def test_corpus_labels_cover_every_file_and_flufl_is_there():
     assert stored == set(expected())
     temporary, permanent = flufl_alone((CORPUS / "flufl/postfix_01.txt").read_bytes())
     assert permanent == {"xxxxx@local.ie"} and not temporary
+
+
+def test_ordinary_mail_is_not_scanned_and_big_returned_attachments_are_skipped(monkeypatch):
+    """GNU Mailman's line-by-line detectors run only on likely bounces, and without the returned
+    original's attachments (a 5 MB PDF would take them seconds)."""
+    from mailer.transport import bounces
+
+    seen = []
+    real = bounces.read_flufl
+    monkeypatch.setattr(bounces, "read_flufl", lambda msg: seen.append(msg) or real(msg))
+    ordinary = (CORPUS / "mail_parser/mail_test_13.eml").read_bytes()
+    assert read_message(ordinary).kind == "other" and seen == []
+    pdf = b"JVBERi0xLjQK" * 400_000
+    raw = ("Return-Path: <>\r\nFrom: MAILER-DAEMON@mx.example\r\nTo: f@azienda.example\r\nSubject: failure notice\r\n"
+           "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=AA\r\n\r\n--AA\r\nContent-Type: text/plain\r\n\r\n"
+           "Hi. This is the qmail-send program at mx.example.\r\n"
+           "I'm afraid I wasn't able to deliver your message to the following addresses.\r\n"
+           "This is a permanent error; I've given up. Sorry it didn't work out.\r\n\r\n<r@x.example>:\r\n"
+           "550 5.1.1 no mailbox here by that name\r\n\r\n--AA\r\nContent-Type: message/rfc822\r\n\r\n"
+           "From: f@azienda.example\r\nTo: r@x.example\r\nMessage-ID: <orig@azienda.example>\r\nMIME-Version: 1.0\r\n"
+           "Content-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\nContent-Type: application/pdf\r\n"
+           "Content-Transfer-Encoding: base64\r\n\r\n").encode() + pdf + b"\r\n--BB--\r\n\r\n--AA--\r\n"
+    info = read_message(raw)
+    assert info.referenced_message_id == "orig@azienda.example"
+    assert [r.as_dict() for r in info.bounce.recipients] == [{"address": "r@x.example", "status": "5.1.1", "action": "failed"}]
+    scanned = bounces._lightened(seen[-1])
+    assert all(part.get_payload() == "" for part in scanned.walk() if part.get_content_type() == "application/pdf")
