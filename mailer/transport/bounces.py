@@ -32,8 +32,7 @@ _FAILURE_CODE = re.compile(r"(?<![\d.])([45])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
 _SMTP_CODE = re.compile(r"(?<![\d.])([45])(\d\d)(?=[ -]|$)")
 _ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
                       r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+")
-_BOUNCE_SENDERS = ("mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon", "mdaemon", "mail.daemon",
-                   "noreply-dmarc", "bounce", "bounces", "nobody-bounce")
+_BOUNCE_SENDERS = ("mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon", "mdaemon", "mail.daemon")
 _BOUNCE_NAMES = re.compile(r"mail(er)?[ -]?daemon|mail delivery|postmaster|system administrator|mail administrator"
                            r"|delivery subsystem|mail ?system", re.IGNORECASE)
 # Subjects of non-delivery reports (decoded), in the languages seen on real servers.
