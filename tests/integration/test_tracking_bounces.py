@@ -147,3 +147,21 @@ def test_pages_show_who_bounced_with_status_and_permanence(app_ctx, sent, client
     cells = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))
     assert "5.1.1 definitivo" in cells and "4.2.2 temporaneo" in cells
     assert _delivery(sent, a).status == "bounced" and _delivery(sent, b).status == "sent"
+
+
+def test_a_bounce_naming_no_address_is_kept_on_the_delivery_without_changing_it(app_ctx, sent):
+    """It returns our message but names no recipient (InterScan, old Exchange): linked and shown, to be
+    checked by a person; the delivery is not «rimbalzato» on the Message-ID alone."""
+    a = "a@cliente.example"
+    raw = (
+        "Return-Path: <>\r\nFrom: MAILER-DAEMON@gw.cliente.example\r\nTo: fatture@azienda.example\r\n"
+        "Subject: Mail could not be delivered\r\nMessage-ID: <isc.1@gw.cliente.example>\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: multipart/mixed; boundary=ZZ\r\n\r\n--ZZ\r\nContent-Type: text/plain\r\n\r\n"
+        "The following mail could not be delivered.\r\nReason: Exceeded Maximum Delivery Attempts.\r\n\r\n"
+        f"--ZZ\r\nContent-Type: message/rfc822\r\n\r\nFrom: fatture@azienda.example\r\nSubject: Fattura\r\n"
+        f"Message-ID: {sent.mid[a]}\r\n\r\nIn allegato la fattura.\r\n\r\n--ZZ--\r\n").encode()
+    receipt = record_message(raw).receipt
+    assert (receipt.kind, receipt.outcome, receipt.delivery_id, receipt.bounce_recipients) == (
+        "bounce", "recorded", sent.d[a], [])
+    assert "non nomina il destinatario" in receipt.notes
+    assert _delivery(sent, a).status == "sent"
