@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -82,6 +82,8 @@ class Receipt(db.Model):
     notes: Mapped[str] = mapped_column(Text, default="")  # why suspect / malformed / not applied
     signature_verified: Mapped[bool] = mapped_column(Boolean, default=False)
     signature_status: Mapped[str] = mapped_column(String(20), default="unsigned")  # verified|failed|unsigned
+    # A bounce's recipients: [{"address", "status", "action"}] (action failed|delayed).
+    bounce_recipients: Mapped[list] = mapped_column(JSON, default=list)
     raw_sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
     size_bytes: Mapped[int] = mapped_column(Integer, default=0)
 

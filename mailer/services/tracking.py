@@ -135,9 +135,26 @@ def _apply_pec(delivery: Delivery, info: InboundMessage, notes: list[str]) -> st
     return "recorded"  # presa-in-carico, preavviso-errore-consegna: kept, no state change
 
 
-def _apply_bounce(delivery: Delivery, info: InboundMessage, notes: list[str]) -> str:
-    """Record a bounce on the delivery; returns the receipt outcome."""
-    if info.receipt_type != "permanent":
+def _bounce_target(delivery: Delivery, info: InboundMessage) -> tuple[str, bool | None, str]:
+    """Whom a matched bounce is about: ("recipient", permanent?, "") for the delivery's recipient,
+    ("cc", None, note) for one of its copies, ("other", None, note) for an address that is not this
+    delivery's, ("unnamed", None, note) when the bounce names no address at all."""
+    recipient, cc = _addresses(delivery)
+    report = info.bounce
+    named = report.addresses() if report is not None else set(info.recipients)
+    if not named:
+        return "unnamed", None, "il rimbalzo non nomina il destinatario"
+    if recipient in named:
+        mine = [r for r in report.recipients if recipient in {r.address, *r.also}] if report is not None else []
+        return "recipient", any(r.permanent for r in mine) if mine else info.receipt_type == "permanent", ""
+    if named & cc:
+        return "cc", None, f"riguarda il destinatario in copia {', '.join(sorted(named & cc))}"
+    return "other", None, f"il rimbalzo riguarda {', '.join(sorted(named))}, non {recipient}"
+
+
+def _apply_bounce(delivery: Delivery, info: InboundMessage, notes: list[str], permanent: bool) -> str:
+    """Record a bounce for the delivery's own recipient; returns the receipt outcome."""
+    if not permanent:
         notes.append("rimbalzo temporaneo: il server ritenterà, lo stato non cambia")
         return "recorded"
     first = delivery.bounced_at is None
@@ -161,10 +178,17 @@ def _outcome(info: InboundMessage, receipt: Receipt) -> None:
     else:
         delivery, match_problems = _match(info)
         problems += match_problems
-        if delivery is not None and info.kind == "bounce" and info.dsn and info.recipients:
-            recipient, cc = _addresses(delivery)
-            if not ({recipient} | cc) & set(info.recipients):
-                problems.append(f"il rimbalzo riguarda {', '.join(info.recipients)}, non {recipient}")
+        target, permanent = "", None
+        if delivery is not None and info.kind == "bounce" and not problems:
+            # A bounce lands only on the delivery whose recipient it names: Message-ID and return
+            # path say which message, the report says which address.
+            target, permanent, note = _bounce_target(delivery, info)
+            if note:
+                notes.append(note)
+            if target == "unnamed" and info.verp_delivery_id is None:
+                notes.append("Message-ID senza indirizzo: da verificare, lo stato non cambia")
+            if target == "other":
+                delivery = None
         if problems:
             receipt.outcome = "suspect"
         elif delivery is None:
@@ -175,8 +199,11 @@ def _outcome(info: InboundMessage, receipt: Receipt) -> None:
                 if delivery.account is not None and not delivery.account.is_pec:
                     notes.append("ricevuta PEC per un messaggio inviato da un account non PEC")
                 receipt.outcome = _apply_pec(delivery, info, notes)
+            elif target == "recipient" or (target == "unnamed" and info.verp_delivery_id is not None):
+                receipt.outcome = _apply_bounce(delivery, info, notes,
+                                                permanent if target == "recipient" else info.receipt_type == "permanent")
             else:
-                receipt.outcome = _apply_bounce(delivery, info, notes)
+                receipt.outcome = "recorded"  # a copy's address, or no address with only the Message-ID
     receipt.notes = "; ".join(dict.fromkeys(problems + notes))[:4000]
 
 
@@ -200,6 +227,7 @@ def record_message(raw: bytes, account: MailAccount | None = None, source: str =
         referenced_message_id=info.referenced_message_id[:255], message_id=info.message_id[:255],
         sender=info.sender[:254], subject=info.subject[:500], event_at=info.event_at, reason=info.reason[:4000],
         signature_verified=info.signature_verified, signature_status=info.signature_status, raw_sha256=sha,
+        bounce_recipients=[r.as_dict() for r in info.bounce.recipients][:100] if info.bounce else [],
         size_bytes=len(raw), received_at=utcnow(),
     )
     try:

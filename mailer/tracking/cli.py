@@ -34,16 +34,22 @@ def import_command(files, as_json):
         receipt = result.receipt
         record = {
             "file": str(path), "kind": receipt.kind,
-            "receipt_type": receipt.receipt_type if receipt.kind == "pec-receipt" else None,
+            "receipt_type": receipt.receipt_type if receipt.kind in ("pec-receipt", "bounce") else None,
             "message_id": receipt.referenced_message_id or None,
             "delivery": receipt.delivery_id, "signature_verified": bool(receipt.signature_verified),
             "outcome": receipt.outcome, "duplicate": result.duplicate,
         }
+        if receipt.kind == "bounce":
+            # Which recipients failed, with their status code, and whether it is final.
+            record["recipients"] = list(receipt.bounce_recipients or [])
+            record["permanent"] = receipt.receipt_type == "permanent"
         if as_json:
             click.echo(json.dumps(record, ensure_ascii=False))
         else:
             where = f"recapito {receipt.delivery_id}" if receipt.delivery_id else "nessun recapito"
-            click.echo(f"{path}: {receipt.label} · {where} · {receipt.outcome}"
+            bounced = ", ".join(f"{r['address']} ({r['status'] or '?'}, {'definitivo' if r['action'] == 'failed' else 'temporaneo'})"
+                                for r in receipt.bounce_recipients or [])
+            click.echo(f"{path}: {receipt.label}{' · ' + bounced if bounced else ''} · {where} · {receipt.outcome}"
                        f"{' (già importato)' if result.duplicate else ''}"
                        f" · firma {'verificata' if receipt.signature_verified else 'non verificata'}"
                        f"{' · ' + receipt.notes if receipt.notes else ''}")

@@ -18,6 +18,10 @@ from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 
 from defusedxml import ElementTree as SafeET
 
+from .bounces import BounceReport, not_a_bounce, read_bounce, status_blocks
+from .mime import header as _header
+from .mime import parts as _parts
+
 PEC_TYPES = ("accettazione", "non-accettazione", "presa-in-carico", "avvenuta-consegna", "errore-consegna",
              "preavviso-errore-consegna", "rilevazione-virus")
 # Receipts are always sent by the provider's "posta-certificata@<domain>" mailbox (DM 2/11/2005, RFC 6109 §3).
@@ -26,13 +30,6 @@ MAX_DATICERT = 256 * 1024
 
 _MSGID = re.compile(r"<[^<>\s]{1,250}>")
 _BODY_MSGID = re.compile(r"^\s*Message-ID:\s*(<[^<>\s]{1,250}>)", re.IGNORECASE | re.MULTILINE)
-_SMTP_CODE = re.compile(r"\b([245])(\d\d)[ -]+(?:\#?([245])\.(\d{1,3})\.(\d{1,3}))?")
-_ENH_CODE = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
-_BOUNCE_SUBJECT = re.compile(
-    r"undeliver|undelivered mail|returned mail|mail delivery (failed|failure|subsystem)|delivery status notification"
-    r"|delivery (has )?fail|failure notice|non recapitabile|mancato recapito|impossibile recapitare"
-    r"|nondeliverable|could not be delivered|delivery failure", re.IGNORECASE)
-_BOUNCE_SENDERS = ("mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon")
 _VERP = re.compile(r"^(?P<local>[^+@]+)\+rcp(?P<id>\d{1,12})-(?P<sig>[0-9a-f]{8})@(?P<domain>.+)$", re.IGNORECASE)
 
 
@@ -59,6 +56,7 @@ class InboundMessage:
     verp_delivery_id: int | None = None
     verp_signature: str = ""
     verp_base: str = ""
+    bounce: BounceReport | None = None  # a bounce's recipients, status codes, permanence
 
     @property
     def signature_verified(self) -> bool:
@@ -73,15 +71,6 @@ def strip_id(value: str | None) -> str:
     if match:
         value = match.group(0)
     return value.strip().strip("<>").strip()
-
-
-def _header(msg: Message, name: str) -> str:
-    """A header as text, or '' (never raises on broken encodings)."""
-    try:
-        value = msg.get(name)
-    except Exception:  # noqa: BLE001 - a defective header is as good as absent
-        return ""
-    return str(value).strip() if value is not None else ""
 
 
 def _address(value: str) -> str:
@@ -107,20 +96,6 @@ def _date_header(msg: Message, name: str = "Date") -> datetime | None:
         return _to_utc(parsedate_to_datetime(raw))
     except (TypeError, ValueError, IndexError):
         return None
-
-
-def _parts(msg: Message, into_messages: bool = False):
-    """Every MIME part, without descending into attached messages (postacert.eml) unless asked."""
-    yield msg
-    if msg.is_multipart():
-        payload = msg.get_payload()
-        if isinstance(payload, list):
-            for part in payload:
-                if isinstance(part, Message):
-                    if part.get_content_type() == "message/rfc822" and not into_messages:
-                        yield part
-                        continue
-                    yield from _parts(part, into_messages)
 
 
 def _filename(part: Message) -> str:
@@ -311,19 +286,6 @@ def _original_headers(msg: Message) -> Message | None:
     return None
 
 
-def _status_blocks(msg: Message) -> list[Message]:
-    """Field blocks of the message/delivery-status part (per-message first), or []."""
-    for part in _parts(msg):
-        if part.get_content_type() in ("message/delivery-status", "message/global-delivery-status"):
-            payload = part.get_payload()
-            if isinstance(payload, list):
-                return [p for p in payload if isinstance(p, Message)]
-            if isinstance(payload, str):
-                chunks = re.split(r"\r?\n\s*\r?\n", payload.strip())
-                return [email.message_from_string(c, policy=email.policy.compat32) for c in chunks if c.strip()]
-    return []
-
-
 def _all_text(msg: Message) -> str:
     """Every text/plain part (and text/html stripped of tags when there is no plain text), joined."""
     plain, html = [], []
@@ -335,111 +297,30 @@ def _all_text(msg: Message) -> str:
     return "\n".join(plain or html)
 
 
-def _address_of(field_value: str) -> str:
-    """Address of a DSN recipient field ('rfc822; x@y')."""
-    value = field_value.split(";", 1)[-1] if ";" in field_value else field_value
-    return value.strip().strip("<>").lower()
-
-
-def _permanence(text: str, default: str = "permanent") -> str:
-    """'permanent' or 'temporary' from SMTP codes and words in a bounce text."""
-    for match in _ENH_CODE.finditer(text):
-        return "permanent" if match.group(1) == "5" else ("temporary" if match.group(1) == "4" else default)
-    for match in _SMTP_CODE.finditer(text):
-        if match.group(1) in "45" and int(match.group(1) + match.group(2)) >= 400:
-            return "permanent" if match.group(1) == "5" else "temporary"
-    lowered = text.lower()
-    if "permanent error" in lowered or "permanently" in lowered:
-        return "permanent"
-    if any(w in lowered for w in ("temporary", "will retry", "delayed", "will be retried", "not yet been delivered")):
-        return "temporary"
-    return default
-
-
-def _first_reason(text: str) -> str:
-    """The most telling line of a non-standard bounce: one with an SMTP code, or after 'Remote Server returned'."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    for line in lines:
-        match = re.search(r"Remote Server returned '([^']+)'", line, re.IGNORECASE)
-        if match:
-            return match.group(1)
-    for line in lines:
-        if _ENH_CODE.search(line) or re.search(r"\b[45]\d\d[ -]", line):
-            if not line.lower().startswith(("received:", "date:", "message-id:")):
-                return line[:500]
-    return ""
-
-
-def _read_dsn(msg: Message, result: InboundMessage) -> bool:
-    """RFC 3464 delivery-status notification; False when the message is not one (or reports success)."""
-    blocks = _status_blocks(msg)
-    if not blocks:
-        return False
-    per_recipient = [b for b in blocks[1:] if _header(b, "Action") or _header(b, "Final-Recipient")] or [
-        b for b in blocks if _header(b, "Action")]
-    failures = [b for b in per_recipient if _header(b, "Action").lower() in ("failed", "delayed")]
-    if not failures:
-        result.notes.append("notifica di stato senza errori (consegnato o inoltrato)")
-        return False
-    kinds = []
-    reasons = []
-    for block in failures:
-        action = _header(block, "Action").lower()
-        status = _header(block, "Status")
-        diagnostic = " ".join(_header(block, "Diagnostic-Code").split())
-        if diagnostic.lower().startswith("smtp;"):
-            diagnostic = diagnostic[5:].strip()
-        if action == "delayed" or status.startswith("4"):
-            kinds.append("temporary")
-        else:
-            kinds.append("permanent")
-        for name in ("Final-Recipient", "Original-Recipient"):
-            value = _header(block, name)
-            if value:
-                result.recipients.append(_address_of(value))
-        reasons.append(" ".join(x for x in (status, diagnostic) if x))
-        when = _date_header(block, "Last-Attempt-Date")
-        result.event_at = result.event_at or when
-    result.dsn = True
-    result.receipt_type = "permanent" if "permanent" in kinds else "temporary"
-    result.reason = "; ".join(dict.fromkeys(r for r in reasons if r))
-    result.recipients = list(dict.fromkeys(r for r in result.recipients if r))
-    return True
-
-
-def _looks_like_bounce(msg: Message, text: str) -> bool:
-    """A non-standard bounce: a known bounce body, or a bounce subject from a mailer daemon/postmaster
-    (or marked as automatic)."""
-    sender_local = _address(_header(msg, "From")).split("@", 1)[0]
-    lowered = text.lower()
-    known_body = any(marker in lowered for marker in (
-        "this is the qmail-send program", "delivery has failed to these recipients",
-        "your message did not reach some or all of the intended recipients",
-        "i'm afraid i wasn't able to deliver", "message could not be delivered"))
-    bounce_subject = bool(_BOUNCE_SUBJECT.search(_header(msg, "Subject")))
-    automatic = _header(msg, "Auto-Submitted").lower().startswith("auto-")
-    return known_body or (bounce_subject and (sender_local in _BOUNCE_SENDERS or automatic))
-
-
-def _read_text_bounce(msg: Message, text: str, result: InboundMessage) -> None:
-    """qmail, Exchange NDR and other plain-text bounces."""
-    qmail = re.findall(r"^<([^<>\s]+@[^<>\s]+)>:\s*\n(.+?)(?:\n\s*\n|\n---)", text, re.MULTILINE | re.DOTALL)
-    if qmail:
-        for address, reason in qmail:
-            result.recipients.append(address.lower())
-            result.reason = result.reason or " ".join(reason.split())[:1000]
-    if not result.reason:
-        result.reason = _first_reason(text)
-    if not result.recipients:
-        match = re.search(r"(?:recipients or groups|following (?:recipients|addresses)[^:]*):\s*\n+\s*"
-                          r"(?:[^\n<]*<)?([^\s<>()]+@[^\s<>()]+?)>?[\s(]", text, re.IGNORECASE)
-        if match:
-            result.recipients.append(match.group(1).strip().lower())
-    if "this is a permanent error" in text.lower():
-        result.receipt_type = "permanent"
-    else:
-        result.receipt_type = _permanence(result.reason + "\n" + text)
-    result.reason = result.reason or _header(msg, "Subject")
+def _read_bounce(msg: Message, text: str, result: InboundMessage) -> None:
+    """A bounce (see bounces.py): kind, permanent/temporary, the recipients with their status, the reason."""
+    why_not = not_a_bounce(msg)
+    if why_not:
+        result.notes.append(why_not)
+        return
+    report = read_bounce(msg, text)
+    if report is None:
+        if status_blocks(msg) is not None:
+            result.notes.append("notifica di stato senza errori (consegnato o inoltrato)")
+        return
+    result.kind = "bounce"
+    result.bounce = report
+    result.dsn = report.dsn
+    result.receipt_type = "permanent" if report.permanent else "temporary"
+    result.reason = report.reason or result.subject
+    result.recipients = [r.address for r in report.recipients]
+    if report.last_attempt:
+        try:
+            result.event_at = _to_utc(parsedate_to_datetime(report.last_attempt))
+        except (TypeError, ValueError, IndexError):
+            pass
+    if not report.recipients:
+        result.notes.append("il rimbalzo non nomina il destinatario")
 
 
 def _read_verp(msg: Message, result: InboundMessage) -> None:
@@ -510,12 +391,9 @@ def _classify(raw: bytes, msg: Message, result: InboundMessage, check_signature:
                             "non una ricevuta")
         return
     text = _all_text(msg)
-    is_dsn = _read_dsn(msg, result)
-    if not is_dsn and (_status_blocks(msg) or not _looks_like_bounce(msg, text)):
-        return  # a report of success or delay-free relay, or no bounce at all
-    result.kind = "bounce"
-    if not is_dsn:
-        _read_text_bounce(msg, text, result)
+    _read_bounce(msg, text, result)
+    if result.kind != "bounce":
+        return  # a report of success, an auto-reply, a read receipt, or no bounce at all
     original = _original_headers(msg)
     if original is not None:
         result.referenced_message_id = strip_id(_header(original, "Message-ID"))

@@ -238,11 +238,14 @@ def test_malformed_unknown_and_forged_messages_break_nothing(app_ctx, sent, imap
     outcomes = [(r.kind, r.outcome) for r in db.session.scalars(db.select(Receipt).order_by(Receipt.uid))]
     assert outcomes == [("other", "malformed"), ("pec-receipt", "malformed"), ("pec-receipt", "malformed"),
                         ("pec-receipt", "suspect"), ("pec-receipt", "suspect"), ("pec-receipt", "unmatched"),
-                        ("other", "ignored"), ("bounce", "unmatched"), ("bounce", "suspect")]
+                        ("other", "ignored"), ("bounce", "unmatched"), ("bounce", "unmatched")]
     assert all(r.delivery_id is None for r in db.session.scalars(db.select(Receipt)))
     for address in sent["d"]:
         d = _delivery(sent, address)
         assert (d.status, d.pec_accepted_at, d.pec_delivered_at, d.bounced_at) == ("sent", None, None, None)
+    # Issue 13: a bounce naming another address is kept unmatched (not applied), saying whom it names.
+    intruder = db.session.scalars(db.select(Receipt).where(Receipt.kind == "bounce").order_by(Receipt.uid)).all()[-1]
+    assert "riguarda intruso@altrove.example, non a@cliente.example" in intruder.notes
     forged = db.session.scalar(db.select(Receipt).where(Receipt.sender == "mario.rossi@gmail.example"))
     assert "non è un gestore PEC" in forged.notes
     assert all("\\Seen" in flags for flags in imap_user.messages().values())
@@ -320,10 +323,14 @@ def test_cli_import_json(app_ctx, runner, sent, samples_dir, tmp_path):
         ["pec-receipt", "accettazione", "SN05IE$951DEC16C1CFD3E4FD8FF1B1D24A99AE@fakepec.it", None, False],
         ["pec-receipt", "errore-consegna", "SN05IE$951DEC16C1CFD3E4FD8FF1B1D24A99AE@pec.it", None, False],
         ["pec-receipt", "avvenuta-consegna", sent["mid"][ok].strip("<>"), sent["d"][ok], True],
-        ["bounce", None, sent["mid"]["a@cliente.example"].strip("<>"), sent["d"]["a@cliente.example"], False],
+        ["bounce", "permanent", sent["mid"]["a@cliente.example"].strip("<>"), sent["d"]["a@cliente.example"], False],
         ["other", None, None, None, False],
     ]
     assert [row["file"] for row in rows] == files + [str(adapted), str(bounce), str(empty)]
+    # Issue 13: a bounce also says whom it is about and whether it is final; other kinds keep their keys.
+    assert rows[6]["recipients"] == [{"address": "a@cliente.example", "status": "5.1.1", "action": "failed"}]
+    assert rows[6]["permanent"] is True
+    assert all("recipients" not in row and "permanent" not in row for row in rows if row["kind"] != "bounce")
     assert _delivery(sent, ok).pec_delivered_at == datetime(2018, 11, 13, 15, 39, 27)
     # Importing again changes nothing and says so.
     again = runner.invoke(args=["receipts", "import", str(bounce), "--json"])
