@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0011_bounce_recipients'
-down_revision = '0010_account_verp'
+down_revision = '0011_prepare_resend_schedule'
 branch_labels = None
 depends_on = None
 
