@@ -25,12 +25,8 @@ def dashboard():
     ).all()
     # The batches list's rule, in SQL before LIMIT: a user with few permissions still sees theirs.
     openable = batch_views.openable_batches(current_user)
-    waiting = db.session.scalars(
-        db.select(Batch).where(openable, Batch.status == "ready")
-        .order_by(Batch.created_at.desc(), Batch.id.desc()).limit(10)).all()
-    recent = db.session.scalars(
-        db.select(Batch).where(openable, Batch.status.in_(["sending", "done", "cancelled"]))
-        .order_by(Batch.created_at.desc(), Batch.id.desc()).limit(5)).all()
+    waiting = batch_views.newest_batches(openable, Batch.status == "ready", limit=10)
+    recent = batch_views.newest_batches(openable, Batch.status.in_(["sending", "done", "cancelled"]), limit=5)
     # Counted within the user's clearance, as everywhere else: hidden recipients are not counted.
     outcome = batch_views.counts_by_batch([b.id for b in recent], current_user)
     return render_template("main/dashboard.html", unsent=unsent, waiting=waiting, recent=recent, outcome=outcome,

@@ -69,8 +69,9 @@ class ReceiptFilters:
 
 
 def _hidden_delivery(delivery, user):
-    """SQL condition: this (aliased) delivery is not for the user's eyes: above their clearance (its
-    contact's level now), or in a batch they may not open (batch_views.openable_batches)."""
+    """SQL condition: this (aliased) delivery is not for the user's eyes: above their clearance (as
+    copied or as its contact's level is now: batch_views.visible_to), or in a batch they may not open
+    (batch_views.openable_batches)."""
     return or_(not_(visible_to(user.privacy_clearance, delivery)),
                delivery.batch_id.in_(select(Batch.id).where(not_(openable_batches(user)))))
 
