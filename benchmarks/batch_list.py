@@ -26,6 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.contacts import percentile  # noqa: E402  (the same nearest-rank percentile)
+
 N_BATCHES = int(os.environ.get("BENCH_BATCHES", 5_000))
 PER_BATCH = int(os.environ.get("BENCH_DELIVERIES_PER_BATCH", 20))
 N_CONTACTS = 2_000
@@ -87,13 +89,6 @@ def build() -> None:
     db.session.execute(db.text("ANALYZE"))
     db.session.commit()
     print(f"Database creato in {time.perf_counter() - started:.1f} s: {DB_PATH}")
-
-
-def percentile(values: list[float], pct: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    index = max(0, min(len(ordered) - 1, int(round(pct / 100 * len(ordered) + .5)) - 1))
-    return ordered[index]
 
 
 def main() -> None:
