@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
+
 from flask import (Blueprint, Response, abort, flash, make_response, redirect, render_template, request,
                    url_for)
 from flask_login import current_user
@@ -13,6 +15,7 @@ from ..models import (BATCH_STATUSES, DELIVERY_STATUSES, Agent, Batch, Category,
 from ..security import require_roles
 from ..services import approval, batch_views, preparation, sending, tracking
 from ..services.audit import audit
+from ..services.audit_log import page_arg
 from ..tracking.routes import receipt_download
 from ..transport.message import build_message
 
@@ -41,49 +44,61 @@ RESULT_FILTERS = {
 
 @bp.before_request
 def office_only():
-    """Batches are for operators and managers (admin passes); sales may follow their campaign batches."""
+    """Batches are for operators and managers (admin passes); sales open the campaign batches they
+    prepared (_batch applies batch_views.may_open_batch to every batch page and command)."""
     if current_user.is_authenticated and current_user.has_role("sales") and \
-            not current_user.has_role("operator", "manager"):
-        batch_id = (request.view_args or {}).get("batch_id")
-        batch = db.session.get(Batch, batch_id) if batch_id is not None else None
-        if batch is not None and batch.kind == "campaign":
-            return  # approval and sending commands still check for a manager further down
-        abort(403)
+            not current_user.has_role("operator", "manager") and \
+            (request.view_args or {}).get("batch_id") is not None:
+        return  # approval and sending commands still check for a manager further down
     require_roles("operator", "manager")
 
 
 def _batch(batch_id: int) -> Batch:
-    """Load a batch the user may work on: they must be allowed to send every one of its types (the same
-    rule as approving it; it covers the sending commands too: start, resume, retry, «esito incerto»)."""
+    """Load a batch the user may open (batch_views.may_open_batch): every one of its types must be theirs
+    to send (the same rule as approving it; it covers the sending commands too: start, resume, retry,
+    «esito incerto»), and a campaign batch is for who prepared it and managers only."""
     batch = db.session.get(Batch, batch_id)
     if batch is None:
         abort(404)
-    if not current_user.may_open_types(batch.type_codes):
+    if not batch_views.may_open_batch(current_user, batch):
         abort(403)
     return batch
 
 
 def _delivery(batch: Batch, delivery_id: int) -> Delivery:
-    """A delivery of the batch that the user's clearance allows."""
-    delivery = db.session.get(Delivery, delivery_id)
-    if delivery is None or delivery.batch_id != batch.id or delivery.privacy_level > current_user.privacy_clearance:
+    """A delivery of the batch that the user's clearance allows (its contact's level now)."""
+    delivery = batch_views.visible_delivery(batch.id, delivery_id, current_user)
+    if delivery is None:
         abort(404)
     return delivery
 
 
-
 @bp.route("/")
 def index():
-    """All batches, newest first, with their state."""
-    status = request.args.get("stato", "")
-    query = db.select(Batch).order_by(Batch.created_at.desc())
-    if status in BATCH_STATUSES:
-        query = query.where(Batch.status == status)
-    batches = [b for b in db.session.scalars(query.limit(300))
-               if current_user.may_open_types(b.type_codes)]
-    summary = {b.id: batch_views.counts(b.id, current_user) for b in batches[:100]}
-    return render_template("batches/index.html", batches=batches, summary=summary, status=status,
+    """The batches the user may open, newest first, a page at a time, with their state and counts."""
+    filters = BatchFilters.from_args(request.args)
+    result = batch_views.batch_page(current_user, [filters.stato] if filters.stato else None, filters.page)
+    return render_template("batches/index.html", result=result, filters=filters, status=filters.stato,
                            BATCH_STATUSES=BATCH_STATUSES)
+
+
+@dataclass
+class BatchFilters:
+    """The batches list's filter (state) and page, read from and written to the query string."""
+
+    stato: str = ""
+    page: int = 1
+
+    @classmethod
+    def from_args(cls, args) -> "BatchFilters":
+        """Read leniently: an unknown state or a malformed page is ignored."""
+        stato = args.get("stato", "")
+        return cls(stato=stato if stato in BATCH_STATUSES else "", page=page_arg(args))
+
+    def to_args(self, **override) -> dict:
+        """Query-string arguments for links (the pager), without empty values."""
+        args = {"stato": self.stato, "page": self.page, **override}
+        return {k: v for k, v in args.items() if v not in ("", None) and not (k == "page" and v == 1)}
 
 
 @bp.route("/nuovo", methods=["GET", "POST"])
@@ -148,9 +163,6 @@ def _detail_context(batch: Batch) -> dict:
         rows = [r for r in rows if r.warnings]
     counts = batch_views.counts(batch.id, current_user)
     problems = approval.approval_problems(batch, current_user) if batch.status == "ready" else []
-    if any("riservatezza" in p for p in problems):
-        # Do not reveal that hidden recipients exist.
-        problems = [p for p in problems if "riservatezza" not in p] + ["Non puoi approvare questo invio."]
     accounts = {a.id: a for a in db.session.scalars(db.select(MailAccount))}
     return {
         "batch": batch, "rows": rows, "total": total, "page": page, "view": view, "search": search,

@@ -18,6 +18,7 @@ from ..services import segments
 from ..services.audit import audit
 from ..services.blobs import load_blob
 from ..services.reference import get_company
+from ..services.validation import mask_email
 
 bp = Blueprint("campaigns", __name__)
 ROLES = ("sales", "manager")
@@ -383,15 +384,7 @@ def unsubscribe(token: str):
             return Response("Disiscrizione registrata.\n", mimetype="text/plain")
     response = make_response(render_template(
         "campaigns/unsubscribe.html", state="done" if done or contact.opted_out_at else "ask", token=token,
-        company=get_company(), email=_masked(contact.email)))
+        company=get_company(), email=mask_email(contact.email)))
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
-
-
-def _masked(address: str) -> str:
-    """m***o@example.com: enough to recognise one's address, not to harvest it."""
-    local, _, domain = (address or "").partition("@")
-    if len(local) <= 2:
-        return f"{local[:1]}***@{domain}"
-    return f"{local[0]}***{local[-1]}@{domain}"

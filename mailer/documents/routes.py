@@ -12,6 +12,7 @@ from ..extensions import db, htmx
 from ..models import (Blob, Delivery, Document, DocumentAttachment, DocumentType, Party,
                       delivery_documents)
 from ..security import clearance, require_roles
+from ..services import batch_views
 from ..services.audit import audit
 from ..web import content_disposition
 
@@ -130,7 +131,7 @@ def detail(document_id: int):
     document = _document_or_403(document_id)
     deliveries = db.session.scalars(
         db.select(Delivery).join(delivery_documents, delivery_documents.c.delivery_id == Delivery.id)
-        .where(delivery_documents.c.document_id == document.id, Delivery.privacy_level <= clearance())
+        .where(delivery_documents.c.document_id == document.id, batch_views.visible_to(clearance()))
         .order_by(Delivery.sent_at.desc().nulls_last(), Delivery.id.desc())
     ).unique().all()
     return render_template("documents/detail.html", doc=document, deliveries=deliveries,

@@ -56,10 +56,10 @@ def approval_problems(batch: Batch, user: User | None) -> list[str]:
             problems.append("Controllo a quattro occhi: l'invio deve essere approvato da chi non l'ha preparato.")
         hidden = db.session.scalar(select(db.func.count(Delivery.id)).where(
             Delivery.batch_id == batch.id, Delivery.status == "pending",
-            Delivery.privacy_level > user.privacy_clearance))
+            ~batch_views.visible_to(user.privacy_clearance)))
         if hidden:
-            problems.append("L'invio contiene destinatari oltre il tuo livello di riservatezza: "
-                            "deve approvarlo chi può vederli.")
+            # Only that they cannot: neither that hidden recipients exist nor counts that include them.
+            return problems + ["Non puoi approvare questo invio."]
     pending = db.session.scalar(select(db.func.count(Delivery.id)).where(
         Delivery.batch_id == batch.id, Delivery.status == "pending"))
     if not pending:
@@ -168,8 +168,8 @@ def set_excluded(batch: Batch, delivery_ids: list[int], excluded: bool, user: Us
         raise ApprovalError("Seleziona almeno un destinatario.")
     # The batch must still be waiting in the database, not just in hand: nothing changes once approved.
     still_ready = select(Batch.id).where(Batch.id == batch.id, Batch.status == "ready").scalar_subquery()
-    visible = (Delivery.batch_id == still_ready) & Delivery.id.in_(delivery_ids) & (
-        Delivery.privacy_level <= user.privacy_clearance)
+    visible = (Delivery.batch_id == still_ready) & Delivery.id.in_(delivery_ids) & \
+        batch_views.visible_to(user.privacy_clearance)
     # "troppo grande" / "nessun account" flags survive an exclude + include round trip.
     blocking = Delivery.exclusion_reason.in_(["troppo grande", "nessun account"])
     if excluded:

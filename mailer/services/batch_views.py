@@ -5,10 +5,14 @@ import csv
 import io
 from datetime import timedelta
 
-from sqlalchemy import select
+from dataclasses import dataclass
+
+from sqlalchemy import and_, exists, false, func, not_, or_, select, true
+from sqlalchemy.orm import aliased
 
 from ..extensions import db
-from ..models import DELIVERY_STATUSES, Batch, Delivery, Document, MailAccount, Party, delivery_documents, utcnow
+from ..models import (DELIVERY_STATUSES, Batch, Contact, Delivery, Document, MailAccount, Party, delivery_documents,
+                      utcnow)
 from ..formatting import it_datetime
 
 # What the CLI and exports call each state.
@@ -19,9 +23,118 @@ REPORT_STATUS = {
 }
 
 
+def visible_to(clearance: int, entity=Delivery):
+    """SQL condition: the delivery is within this clearance (`entity`: Delivery or an alias of it).
+
+    Both the level copied at preparation and its contact's level now must allow it: a contact made
+    confidential afterwards disappears from earlier batches too (search, previews, .eml, exports,
+    receipts, approval), while lowering a contact does not uncover what its deliveries quoted when it
+    was confidential (an address since replaced, say). A deleted contact's level stays in the copy
+    (contacts.delete_contact raises it first).
+    """
+    contact = aliased(Contact)
+    raised = (select(contact.id).where(contact.id == entity.contact_id, contact.privacy_level > int(clearance))
+              .correlate_except(contact))
+    return and_(entity.privacy_level <= int(clearance), not_(exists(raised)))
+
+
 def visible(query, user):
     """Restrict a Delivery query to what the user's clearance allows."""
-    return query.where(Delivery.privacy_level <= user.privacy_clearance) if user is not None else query
+    return query.where(visible_to(user.privacy_clearance)) if user is not None else query
+
+
+def visible_delivery(batch_id: int, delivery_id: int, user) -> Delivery | None:
+    """One delivery of the batch, if the user's clearance allows it (None for hidden and missing alike)."""
+    return db.session.scalar(visible(select(Delivery).where(Delivery.id == delivery_id,
+                                                            Delivery.batch_id == batch_id), user))
+
+
+# ---------------------------------------------------------------- who opens which batch
+
+def may_open_batch(user, batch: Batch) -> bool:
+    """The batch is the user's to open (the rule of `openable_batches`, for one batch in hand).
+
+    Administrators open every batch; anybody else must be allowed to send every one of its types
+    (User.may_open_types). A campaign batch is then for who prepared it and for managers; a
+    documents batch for operators and managers.
+    """
+    if user.has_role("admin"):
+        return True
+    if not user.may_open_types(batch.type_codes):
+        return False
+    if batch.kind == "campaign":
+        return user.has_role("manager") or (batch.created_by_id is not None and batch.created_by_id == user.id)
+    return user.has_role("operator", "manager")
+
+
+def _types_allowed(user):
+    """SQL condition on Batch: the user may send every one of its document types (may_open_types)."""
+    codes = sorted(user.send_type_codes)
+    if db.session.get_bind().dialect.name == "postgresql":
+        elements = func.json_array_elements_text(Batch.type_codes).table_valued("value")
+    else:
+        elements = func.json_each(Batch.type_codes).table_valued("value")
+    return not_(exists(select(1).select_from(elements).where(elements.c.value.not_in(codes))))
+
+
+def openable_batches(user):
+    """SQL condition on Batch: the batches `may_open_batch` lets the user open, for lists and counts."""
+    if user.has_role("admin"):
+        return true()
+    campaign = true() if user.has_role("manager") else (Batch.created_by_id == user.id)
+    documents = true() if user.has_role("operator", "manager") else false()
+    return and_(_types_allowed(user), or_(and_(Batch.kind == "campaign", campaign),
+                                          and_(Batch.kind != "campaign", documents)))
+
+
+def counts_by_batch(batch_ids: list[int], user=None) -> dict[int, dict[str, int]]:
+    """Deliveries per batch and state in one grouped query (only those the user may see)."""
+    if not batch_ids:
+        return {}
+    query = (select(Delivery.batch_id, Delivery.status, db.func.count(Delivery.id))
+             .where(Delivery.batch_id.in_(batch_ids)).group_by(Delivery.batch_id, Delivery.status))
+    result: dict[int, dict[str, int]] = {batch_id: {} for batch_id in batch_ids}
+    for batch_id, status, n in db.session.execute(visible(query, user)).all():
+        result[batch_id][status] = n
+    return result
+
+
+@dataclass
+class BatchPage:
+    """One page of the batches list, its figures for the pager and each batch's counts."""
+
+    batches: list[Batch]
+    total: int
+    page: int
+    pages: int
+    counts: dict[int, dict[str, int]]
+
+
+def newest_batches(*conditions, limit: int, offset: int = 0) -> list[Batch]:
+    """Batches matching the conditions, newest first, one window of them.
+
+    The window is chosen on ids alone (sorting whole rows, with their JSON columns and the joined
+    users, cost SQLite three times as much on 5,000 batches); the rows are loaded afterwards.
+    """
+    ids = list(db.session.scalars(select(Batch.id).where(*conditions)
+                                  .order_by(Batch.created_at.desc(), Batch.id.desc()).limit(limit).offset(offset)))
+    if not ids:
+        return []
+    rows = {b.id: b for b in db.session.scalars(select(Batch).where(Batch.id.in_(ids)))}
+    return [rows[i] for i in ids if i in rows]
+
+
+def batch_page(user, statuses: list[str] | None = None, page: int = 1, per_page: int = 50) -> BatchPage:
+    """The batches the user may open, newest first, one page of them, counted in one grouped query."""
+    conditions = [openable_batches(user)]
+    if statuses:
+        conditions.append(Batch.status.in_(statuses))
+    total = db.session.scalar(select(db.func.count(Batch.id)).where(*conditions)) or 0
+    pages = max(1, -(-total // per_page))
+    page = min(max(1, page), pages)
+    batches = newest_batches(*conditions, limit=per_page, offset=(page - 1) * per_page)
+    return BatchPage(batches=batches, total=total, page=page, pages=pages,
+                     counts=counts_by_batch([b.id for b in batches], user))
 
 
 def counts(batch_id: int, user=None) -> dict[str, int]:

@@ -485,5 +485,9 @@ def attachments_for_batch(batch_id: int, cache: dict | None = None) -> list[tupl
 
 
 def campaign_rows(user: User) -> list[Campaign]:
-    """Campaigns, newest first (every sales user sees every campaign; recipients stay clearance-filtered)."""
-    return list(db.session.scalars(select(Campaign).order_by(Campaign.created_at.desc()).limit(200)))
+    """Campaigns, newest first: managers (and administrators) see all, a sales user the ones they prepared
+    (a campaign batch is for who prepared it: batch_views.may_open_batch); recipients stay clearance-filtered."""
+    query = select(Campaign)
+    if not user.has_role("manager"):
+        query = query.where(Campaign.created_by_id == user.id)
+    return list(db.session.scalars(query.order_by(Campaign.created_at.desc()).limit(200)))

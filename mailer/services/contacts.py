@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Iterable, Mapping
 
-from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy import Select, and_, exists, func, or_, select, update
 
 from ..extensions import db
 from ..inputs import db_id
-from ..models import (Agent, Category, Contact, ContactChange, ContactFunction, DocumentType, Party, Tag,
+from ..models import (Agent, Category, Contact, ContactChange, ContactFunction, Delivery, DocumentType, Party, Tag,
                       User, Zone, contact_document_types, contact_tags, utcnow)
 from ..reference import PARTY_KIND_NAMES, PRIVACY_NAMES
 from .validation import InvalidValue, is_pec_address, normalize_email
@@ -583,6 +583,11 @@ def update_contact(contact: Contact, clean: dict, user: Any, types: dict[str, Do
 def delete_contact(contact: Contact, user: Any) -> None:
     """Remove the contact, keeping a history entry with its last values (the caller commits)."""
     _record(contact, "delete", contact_snapshot(contact), {}, (contact.privacy_level,), user)
+    # Its deliveries lose the link (SET NULL) and are hidden by their own copy of the level from now
+    # on (batch_views.visible_to): a contact made confidential since preparation keeps them hidden.
+    db.session.execute(update(Delivery).where(Delivery.contact_id == contact.id,
+                                              Delivery.privacy_level < contact.privacy_level)
+                       .values(privacy_level=contact.privacy_level).execution_options(synchronize_session=False))
     db.session.delete(contact)
 
 

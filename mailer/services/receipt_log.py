@@ -5,27 +5,31 @@ results page: not above the user's privacy clearance, and not in a batch whose d
 user may not send (administrators pass the second rule, never the first). "Concerns" is the linked
 delivery, or — for a receipt kept without a link (suspect, forged) — the delivery its Message-ID
 names, because its original still carries that recipient. Receipts that name no delivery of ours
-(unmatched, malformed, ignored) show to everybody who may open the page.
+(unmatched, malformed, ignored) show whole only to the highest clearance; to everybody else who may
+open the page with their addresses masked and without their original (see `unmatched`).
 """
 from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from sqlalchemy import exists, literal, not_, or_, select
+from sqlalchemy import and_, exists, literal, not_, or_, select
 from sqlalchemy.orm import aliased, selectinload
 
 from ..extensions import db
 from ..inputs import db_ids
 from ..models import RECEIPT_KINDS, RECEIPT_OUTCOMES, Batch, Blob, Delivery, MailAccount, MailboxState, Receipt
 from .audit_log import page_arg
+from .batch_views import openable_batches, visible_to
+from .validation import mask_email
 
 PER_PAGE = 50
 FROM_FILE = "file"  # the account filter's value for messages imported with `receipts import`
 # Outcomes a person should look at: the stat boxes at the top of the list.
 PROBLEM_OUTCOMES = ("unmatched", "suspect", "malformed")
+FULL_CLEARANCE = 3  # the highest privacy level: who may read unmatched messages whole
 
 
 class ReceiptIntegrityError(Exception):
@@ -65,33 +69,52 @@ class ReceiptFilters:
         return bool(self.outcome or self.kind or self.account or self.q)
 
 
-def hidden_batch_ids(user) -> list[int]:
-    """Batches the user may not open: of document types the user may not all send."""
-    if user.has_role("admin"):
-        return []
-    return [batch_id for batch_id, codes in db.session.execute(select(Batch.id, Batch.type_codes))
-            if not user.may_open_types(codes)]
+def _hidden_delivery(delivery, user):
+    """SQL condition: this (aliased) delivery is not for the user's eyes: above their clearance (as
+    copied or as its contact's level is now: batch_views.visible_to), or in a batch they may not open
+    (batch_views.openable_batches)."""
+    return or_(not_(visible_to(user.privacy_clearance, delivery)),
+               delivery.batch_id.in_(select(Batch.id).where(not_(openable_batches(user)))))
 
 
-def _hidden_delivery(delivery, user, hidden_batches: list[int]):
-    """SQL condition: this (aliased) delivery is not for the user's eyes."""
-    condition = delivery.privacy_level > user.privacy_clearance
-    if hidden_batches:
-        condition = or_(condition, delivery.batch_id.in_(hidden_batches))
-    return condition
+def _names_delivery(delivery):
+    """SQL condition: a receipt kept without a link names this (aliased) delivery by its Message-ID."""
+    bare = Receipt.referenced_message_id
+    return and_(Receipt.delivery_id.is_(None), bare != "",
+                or_(delivery.message_id == literal("<") + bare + literal(">"), delivery.message_id == bare))
 
 
 def visible(query, user):
     """Restrict a Receipt query to what the user may see (see the module docstring)."""
-    hidden_batches = hidden_batch_ids(user)
     linked, named = aliased(Delivery), aliased(Delivery)
-    bare = Receipt.referenced_message_id
     return query.where(
-        not_(exists().where(linked.id == Receipt.delivery_id, _hidden_delivery(linked, user, hidden_batches))),
-        not_(exists().where(Receipt.delivery_id.is_(None), bare != "",
-                            or_(named.message_id == literal("<") + bare + literal(">"), named.message_id == bare),
-                            _hidden_delivery(named, user, hidden_batches))),
+        not_(exists().where(linked.id == Receipt.delivery_id, _hidden_delivery(linked, user))),
+        not_(exists().where(_names_delivery(named), _hidden_delivery(named, user))),
     )
+
+
+def unmatched():
+    """SQL condition: the receipt concerns no delivery of ours (neither linked nor named by Message-ID).
+
+    What it quotes (addresses in its subject, sender, diagnostic, the original) may belong to a
+    confidential contact whose delivery nobody can tell: such messages show whole only to the highest
+    clearance (FULL_CLEARANCE); to anybody else with their addresses masked, and without the original.
+    """
+    named = aliased(Delivery)
+    return and_(Receipt.delivery_id.is_(None), not_(exists().where(_names_delivery(named))))
+
+
+def sees_unmatched_whole(user) -> bool:
+    """Whether the user reads unmatched messages as they are (else masked, no original)."""
+    return int(user.privacy_clearance) >= FULL_CLEARANCE
+
+
+_ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
+
+
+def mask_addresses(text: str) -> str:
+    """Every e-mail address in the text masked (m***o@example.com), the rest unchanged."""
+    return _ADDRESS.sub(lambda m: mask_email(m.group(0)), text or "")
 
 
 def _like(text: str) -> str:
@@ -113,8 +136,13 @@ def _query(filters: ReceiptFilters, user, with_outcome: bool = True):
         query = query.where(Receipt.account_id == int(filters.account))
     if filters.q:
         like = _like(filters.q)
-        query = query.where(or_(*(db.func.lower(column).like(like, escape="\\") for column in (
-            Receipt.subject, Receipt.sender, Receipt.referenced_message_id, Receipt.message_id, Receipt.file_name))))
+        found = or_(*(db.func.lower(column).like(like, escape="\\") for column in (
+            Receipt.subject, Receipt.sender, Receipt.referenced_message_id, Receipt.message_id, Receipt.file_name)))
+        if not sees_unmatched_whole(user):
+            # What is masked on the page is not searchable either (a match would confirm it).
+            found = or_(and_(found, not_(unmatched())), and_(unmatched(), db.func.lower(Receipt.message_id).like(
+                like, escape="\\")))
+        query = query.where(found)
     return query
 
 
@@ -127,6 +155,7 @@ class ReceiptPage:
     page: int
     pages: int
     by_outcome: dict[str, int]
+    masked: set[int] = field(default_factory=set)  # ids shown with their addresses masked, without original
 
 
 def search_receipts(filters: ReceiptFilters, user, per_page: int | None = None) -> ReceiptPage:
@@ -141,12 +170,18 @@ def search_receipts(filters: ReceiptFilters, user, per_page: int | None = None) 
     # Per outcome under the other filters: the boxes say how many of each the outcome filter would give.
     counted = _query(filters, user, with_outcome=False).subquery()
     by_outcome = dict(db.session.execute(select(counted.c.outcome, db.func.count()).group_by(counted.c.outcome)).all())
-    return ReceiptPage(receipts=receipts, total=total, page=page, pages=pages, by_outcome=by_outcome)
+    masked: set[int] = set()
+    if receipts and not sees_unmatched_whole(user):
+        masked = set(db.session.scalars(select(Receipt.id).where(Receipt.id.in_([r.id for r in receipts]), unmatched())))
+    return ReceiptPage(receipts=receipts, total=total, page=page, pages=pages, by_outcome=by_outcome, masked=masked)
 
 
-def visible_receipt(receipt_id: int, user) -> Receipt | None:
-    """One receipt, if the user may see it."""
-    return db.session.scalar(visible(select(Receipt).where(Receipt.id == receipt_id), user))
+def downloadable_receipt(receipt_id: int, user) -> Receipt | None:
+    """One receipt whose original the user may download: visible, and unmatched only for FULL_CLEARANCE."""
+    query = visible(select(Receipt).where(Receipt.id == receipt_id), user)
+    if not sees_unmatched_whole(user):
+        query = query.where(not_(unmatched()))
+    return db.session.scalar(query)
 
 
 def receipt_original(receipt: Receipt) -> bytes:

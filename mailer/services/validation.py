@@ -133,3 +133,11 @@ def is_pec_address(email: str) -> bool:
 
 # Longest first, so the most specific known domain is reported.
 _PEC_SET_SORTED = sorted({d.lower() for d in PEC_DOMAINS}, key=len, reverse=True)
+
+
+def mask_email(address: str) -> str:
+    """m***o@example.com: enough to recognise one's address, not to harvest it."""
+    local, _, domain = (address or "").partition("@")
+    if len(local) <= 2:
+        return f"{local[:1]}***@{domain}"
+    return f"{local[0]}***{local[-1]}@{domain}"

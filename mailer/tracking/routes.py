@@ -26,7 +26,8 @@ def index():
     filters = svc.ReceiptFilters.from_args(request.args)
     result = svc.search_receipts(filters, current_user)
     context = {"filters": filters, "result": result, "OUTCOMES": RECEIPT_OUTCOMES, "KINDS": RECEIPT_KINDS,
-               "PROBLEM_OUTCOMES": svc.PROBLEM_OUTCOMES, "account_names": svc.account_names()}
+               "PROBLEM_OUTCOMES": svc.PROBLEM_OUTCOMES, "account_names": svc.account_names(),
+               "mask": svc.mask_addresses}
     if htmx and htmx.target == "receipt-results":
         return render_template("tracking/_results.html", **context)
     return render_template("tracking/index.html", mailboxes=svc.mailbox_rows(),
@@ -35,8 +36,9 @@ def index():
 
 @bp.route("/<int:receipt_id>.eml")
 def source(receipt_id: int):
-    """One received message exactly as it arrived, for who may see the delivery it concerns."""
-    receipt = svc.visible_receipt(receipt_id, current_user)
+    """One received message exactly as it arrived, for who may see the delivery it concerns (an unmatched
+    one only for the highest clearance: its original may quote a confidential address)."""
+    receipt = svc.downloadable_receipt(receipt_id, current_user)
     if receipt is None:
         abort(404)
     return receipt_download(receipt)

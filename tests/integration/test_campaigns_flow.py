@@ -212,21 +212,28 @@ def test_anonymous_is_sent_to_login(client, setup):
     assert response.status_code in (302, 401)
 
 
-@pytest.mark.parametrize("roles, campaign_ok, documents_ok", [
-    (["sales"], 200, 403), (["operator"], 200, 200), (["manager"], 200, 200),
+@pytest.mark.parametrize("roles, own_ok, campaign_ok, documents_ok", [
+    (["sales"], 200, 403, 403), (["operator"], 200, 403, 200), (["manager"], 200, 200, 200),
 ])
-def test_batch_pages_for_sales_only_for_campaigns(app, client, auth, setup, roles, campaign_ok, documents_ok):
-    """Sales may follow campaign batches but not document batches; office roles see both."""
-    with app.app_context():
-        campaign_batch = Batch(kind="campaign", name="c", status="ready", type_codes=["GENERICO"])
-        documents_batch = Batch(kind="documents", name="d", status="ready", type_codes=["GENERICO"])
-        db.session.add_all([campaign_batch, documents_batch])
-        db.session.commit()
-        ids = campaign_batch.id, documents_batch.id
-        db.session.remove()
+def test_batch_pages_for_sales_only_for_campaigns(app, client, auth, setup, roles, own_ok, campaign_ok, documents_ok):
+    """Sales may follow the campaign batches they prepared but not a colleague's nor document batches; a
+    campaign batch is for who prepared it, managers and administrators (issue 14.5: operators no longer)."""
     auth.login("utente", roles=roles, send_types=["GENERICO"])
+    with app.app_context():
+        from mailer.models import User
+        me = db.session.scalar(db.select(User.id).where(User.username == "utente"))
+        giulia = db.session.scalar(db.select(User.id).where(User.username == "giulia"))
+        own_batch = Batch(kind="campaign", name="mia", status="ready", type_codes=["GENERICO"], created_by_id=me)
+        campaign_batch = Batch(kind="campaign", name="c", status="ready", type_codes=["GENERICO"],
+                               created_by_id=giulia)
+        documents_batch = Batch(kind="documents", name="d", status="ready", type_codes=["GENERICO"])
+        db.session.add_all([own_batch, campaign_batch, documents_batch])
+        db.session.commit()
+        ids = campaign_batch.id, documents_batch.id, own_batch.id
+        db.session.remove()
+    assert client.get(f"/invii/{ids[2]}").status_code == own_ok
     assert client.get(f"/invii/{ids[0]}").status_code == campaign_ok
     assert client.get(f"/invii/{ids[1]}").status_code == documents_ok
     if roles == ["sales"]:
         assert client.get("/invii/").status_code == 403
-        assert client.post(f"/invii/{ids[0]}/invia").status_code == 403  # sending commands stay with managers
+        assert client.post(f"/invii/{ids[2]}/invia").status_code == 403  # sending commands stay with managers

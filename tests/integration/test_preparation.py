@@ -128,7 +128,9 @@ def test_approval_rules(setup):
     good = _user("manager4", ["manager"])
     batch_by_manager = _prepare(["DDT"], manager_self)
     assert any("quattro occhi" in p for p in approval.approval_problems(batch_by_manager, manager_self))
-    assert any("riservatezza" in p for p in approval.approval_problems(batch, low))
+    # Only that they cannot (issue 14.6): never that recipients beyond their clearance exist.
+    assert "Non puoi approvare questo invio." in approval.approval_problems(batch, low)
+    assert not any("riservatezza" in p for p in approval.approval_problems(batch, low))
     assert any("FATTURA" in p for p in approval.approval_problems(batch, no_types))
     assert any("responsabile" in p for p in approval.approval_problems(batch, operator))
     with pytest.raises(approval.ApprovalError):

@@ -296,16 +296,18 @@ def test_logout_needs_post_and_ends_the_session(sec_world):
 
 
 def test_sales_reaches_campaign_batches_but_not_their_commands(app, client, auth):
-    """Sales follow the batches of their campaigns; approving and sending stay with managers."""
+    """Sales follow the batches of the campaigns they prepared (issue 14.5: not a colleague's, see
+    test_privacy_round_two); approving and sending stay with managers."""
     from mailer.extensions import db
-    from mailer.models import Batch
+    from mailer.models import Batch, User
+    auth.login("venditore", roles=["sales"])
     with app.app_context():
-        campaign = Batch(kind="campaign", name="Promo", status="ready", type_codes=["GENERICO"])
+        me = db.session.scalar(db.select(User.id).where(User.username == "venditore"))
+        campaign = Batch(kind="campaign", name="Promo", status="ready", type_codes=["GENERICO"], created_by_id=me)
         documents = Batch(kind="documents", name="Fatture", status="ready", type_codes=["FATTURA"])
         db.session.add_all([campaign, documents])
         db.session.commit()
         campaign_id, documents_id = campaign.id, documents.id
-    auth.login("venditore", roles=["sales"])
     assert client.get(f"/invii/{campaign_id}").status_code == 200
     assert client.get(f"/invii/{documents_id}").status_code == 403
     assert client.get("/invii/").status_code == 403
