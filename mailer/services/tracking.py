@@ -19,6 +19,8 @@ from ..extensions import db
 from ..models import Contact, Delivery, MailAccount, MailboxState, Receipt, utcnow
 from ..transport.imap import ImapError, ImapMailbox, ImapSettings
 from ..transport.inbound import InboundMessage, read_message
+from . import pec_trust
+from .audit import audit
 from .blobs import store_blob
 from .crypto import decrypt_secret
 
@@ -150,10 +152,16 @@ def _apply_bounce(delivery: Delivery, info: InboundMessage, notes: list[str]) ->
     return "applied"
 
 
-def _outcome(info: InboundMessage, receipt: Receipt) -> None:
+def _outcome(info: InboundMessage, receipt: Receipt, raw: bytes) -> None:
     """Match and apply a parsed message; fills the receipt's outcome, delivery and notes."""
     notes = list(info.notes)
     problems = list(info.problems)
+    trust_problems: list[str] = []
+    if info.kind == "pec-receipt" and not info.malformed:
+        # Genuine only when signed by a trusted provider and sent by the account's provider system.
+        verdict = pec_trust.check_receipt(raw, info, _match(info)[0])
+        receipt.trust_status, receipt.signer = verdict.check.status, verdict.check.signer_subject[:500]
+        trust_problems = verdict.problems
     if info.malformed:
         receipt.outcome = "malformed"
     elif info.kind == "other":
@@ -165,7 +173,7 @@ def _outcome(info: InboundMessage, receipt: Receipt) -> None:
             recipient, cc = _addresses(delivery)
             if not ({recipient} | cc) & set(info.recipients):
                 problems.append(f"il rimbalzo riguarda {', '.join(info.recipients)}, non {recipient}")
-        if problems:
+        if problems or (trust_problems and delivery is not None):
             receipt.outcome = "suspect"
         elif delivery is None:
             receipt.outcome = "unmatched"
@@ -177,7 +185,40 @@ def _outcome(info: InboundMessage, receipt: Receipt) -> None:
                 receipt.outcome = _apply_pec(delivery, info, notes)
             else:
                 receipt.outcome = _apply_bounce(delivery, info, notes)
-    receipt.notes = "; ".join(dict.fromkeys(problems + notes))[:4000]
+    receipt.notes = "; ".join(dict.fromkeys(trust_problems + problems + notes))[:4000]
+
+
+class ConfirmError(ValueError):
+    """A receipt that cannot be confirmed (Italian message)."""
+
+
+def confirmable_delivery(receipt: Receipt) -> Delivery | None:
+    """The delivery a «sospetta» PEC receipt would apply to once confirmed (None when it cannot be confirmed:
+    not suspect, not a PEC receipt, or its Message-ID names no delivery of ours)."""
+    if receipt.outcome != "suspect" or receipt.kind != "pec-receipt" or receipt.delivery_id is not None:
+        return None
+    return find_delivery(receipt.referenced_message_id) if receipt.referenced_message_id else None
+
+
+def confirm_receipt(receipt: Receipt, user, raw: bytes) -> str:
+    """A person vouches for a «sospetta» PEC receipt: apply it to its delivery now, say who and when,
+    audited; returns the new outcome. `raw` is the stored original (checked by the caller). Commits."""
+    delivery = confirmable_delivery(receipt)
+    if delivery is None:
+        raise ConfirmError("Questa ricevuta non è da confermare (non è sospetta o non riguarda un nostro recapito).")
+    info = read_message(raw, check_signature=False)
+    if info.kind != "pec-receipt" or info.malformed:
+        raise ConfirmError("La ricevuta conservata non è leggibile: non si può applicare.")
+    notes: list[str] = []
+    outcome = _apply_pec(delivery, info, notes)
+    before = receipt.notes
+    receipt.outcome, receipt.delivery_id = outcome, delivery.id
+    receipt.confirmed_by_id, receipt.confirmed_at = user.id, utcnow()
+    receipt.notes = "; ".join(dict.fromkeys([f"confermata da {user.username}", before] + notes))[:4000]
+    audit("receipt.confirm", receipt, delivery_id=delivery.id, receipt_type=receipt.receipt_type,
+          suspect_reasons=before, outcome=outcome)
+    db.session.commit()
+    return outcome
 
 
 def record_message(raw: bytes, account: MailAccount | None = None, source: str = "file", folder: str | None = None,
@@ -205,7 +246,7 @@ def record_message(raw: bytes, account: MailAccount | None = None, source: str =
     try:
         store_blob(raw, "message/rfc822")
         if oversize is None:
-            _outcome(info, receipt)
+            _outcome(info, receipt, raw)
         else:
             receipt.outcome, receipt.reason = "oversize", ""
             receipt.notes = (f"messaggio di {oversize / 1048576:.1f} MB oltre il limite di "

@@ -1,0 +1,220 @@
+"""PEC receipts change a delivery only when genuine: S/MIME signature chained to the administrator's
+trust store (a test CA made here) at the receipt's time, and sender on the account's provider domains.
+Everything else is kept as «sospetta» with its reason and applied only when a person confirms it."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
+
+import pytest
+
+from mailer.extensions import db
+from mailer.models import Delivery, MailAccount, Receipt
+from mailer.services.tracking import record_message
+from tests.support.batches import make_account, make_sending_batch
+from tests.support.pec_ca import make_ca, make_signer, replace_signature, signed_receipt
+from tests.support.receipts import adapt_receipt
+
+LOOPBACK = SimpleNamespace(host="127.0.0.1", port=1)  # nothing is sent: deliveries are written as sent
+PROVIDER = "posta-certificata@pec.gestore.example"
+
+
+@pytest.fixture
+def pec_world(app_ctx):
+    """A PEC account on the provider «pec.gestore.example», two deliveries written as sent, a test CA."""
+    account = make_account(LOOPBACK, name="PEC", kind="pec", from_address="azienda@pec.example")
+    if hasattr(MailAccount, "pec_system_domains"):
+        account.pec_system_domains = "pec.gestore.example"
+    batch = make_sending_batch(account, ["ok@pec.cliente.example", "altro@pec.cliente.example"], status="done")
+    mids = {}
+    for d in db.session.scalars(db.select(Delivery).where(Delivery.batch_id == batch.id)):
+        d.status, d.message_id = "sent", f"<{d.recipient_email.split('@')[0]}.{d.id}@azienda.example>"
+        mids[d.recipient_email] = (d.id, d.message_id)
+    db.session.commit()
+    ca = make_ca()
+    return SimpleNamespace(account_id=account.id, batch_id=batch.id, mids=mids, ca=ca, signer=make_signer(ca))
+
+
+def trust(pem: bytes) -> None:
+    """Put a certificate in the trust store as the administrator does."""
+    from mailer.services.pec_trust import add_certificates
+    add_certificates(pem)
+    db.session.commit()
+
+
+def delivery(world, address: str) -> Delivery:
+    """Fresh delivery row."""
+    db.session.expire_all()
+    return db.session.get(Delivery, world.mids[address][0])
+
+
+def test_forged_signature_is_kept_as_suspect_and_not_applied(pec_world):
+    """A receipt whose signature does not match its content (taken from another receipt) changes nothing."""
+    _, mid = pec_world.mids["ok@pec.cliente.example"]
+    _, other = pec_world.mids["altro@pec.cliente.example"]
+    genuine_for_other = signed_receipt(other, pec_world.signer, consegna="altro@pec.cliente.example")
+    forged = replace_signature(signed_receipt(mid, pec_world.signer), genuine_for_other)
+    receipt = record_message(forged).receipt
+    assert receipt.signature_status == "failed"
+    assert receipt.outcome == "suspect" and "firma non valida" in receipt.notes
+    assert delivery(pec_world, "ok@pec.cliente.example").pec_delivered_at is None
+
+
+def test_provider_mailbox_on_any_domain_is_not_a_pec_system(pec_world):
+    """posta-certificata@ on a domain that is not the account provider's: suspect, even with a valid signature."""
+    _, mid = pec_world.mids["ok@pec.cliente.example"]
+    raw = signed_receipt(mid, pec_world.signer, sender="posta-certificata@truffa.example")
+    receipt = record_message(raw).receipt
+    assert receipt.signature_status == "verified"
+    assert receipt.outcome == "suspect" and "mittente non del gestore" in receipt.notes
+    assert delivery(pec_world, "ok@pec.cliente.example").pec_delivered_at is None
+
+
+def test_tampered_receipt_is_suspect(pec_world):
+    """Daticert rewritten after signing to name another message: the signature no longer holds."""
+    _, mid = pec_world.mids["ok@pec.cliente.example"]
+    _, other = pec_world.mids["altro@pec.cliente.example"]
+    tampered = adapt_receipt(signed_receipt(other, pec_world.signer, consegna="ok@pec.cliente.example"), mid)
+    receipt = record_message(tampered).receipt
+    assert receipt.outcome == "suspect" and "firma non valida" in receipt.notes
+    assert delivery(pec_world, "ok@pec.cliente.example").pec_delivered_at is None
+
+
+def test_genuine_receipt_is_applied(pec_world):
+    """Signed by the provider's certificate issued by a CA in the store, from the provider's system: applied."""
+    trust(pec_world.ca.pem)
+    _, mid = pec_world.mids["ok@pec.cliente.example"]
+    receipt = record_message(signed_receipt(mid, pec_world.signer)).receipt
+    assert (receipt.outcome, receipt.trust_status, receipt.notes) == ("applied", "trusted", "")
+    assert "posta-certificata@pec.gestore.example" in receipt.signer
+    assert delivery(pec_world, "ok@pec.cliente.example").pec_delivered_at == datetime(2026, 11, 30, 9, 0, 0)
+
+
+def test_signing_certificate_alone_may_be_the_trust_anchor(pec_world):
+    """A provider gives its signing certificate (DER), not its CA: that is enough."""
+    trust(pec_world.signer.der)
+    _, mid = pec_world.mids["ok@pec.cliente.example"]
+    receipt = record_message(signed_receipt(mid, pec_world.signer, x_ricevuta="accettazione")).receipt
+    assert (receipt.outcome, receipt.trust_status) == ("applied", "trusted")
+
+
+def test_wrong_signer_is_suspect(pec_world):
+    """A valid signature by a certificate from a CA that is not in the store (the store holds another)."""
+    trust(pec_world.ca.pem)
+    intruder_ca = make_ca("Altra CA", "Altro S.p.A.")
+    _, mid = pec_world.mids["ok@pec.cliente.example"]
+    receipt = record_message(signed_receipt(mid, make_signer(intruder_ca))).receipt
+    assert receipt.signature_status == "verified" and receipt.trust_status == "untrusted"
+    assert receipt.outcome == "suspect" and "firmatario non attendibile" in receipt.notes
+    assert receipt.delivery_id is None
+    assert delivery(pec_world, "ok@pec.cliente.example").pec_delivered_at is None
+
+
+def test_empty_store_trusts_nobody(pec_world):
+    """Shipped empty: even a well-formed provider receipt is «sospetta» until the administrator adds certificates."""
+    _, mid = pec_world.mids["ok@pec.cliente.example"]
+    receipt = record_message(signed_receipt(mid, pec_world.signer)).receipt
+    assert (receipt.outcome, receipt.trust_status) == ("suspect", "untrusted")
+
+
+def test_expired_certificate_is_suspect(pec_world):
+    """The signing certificate expired before the time the receipt certifies."""
+    trust(pec_world.ca.pem)
+    old = make_signer(pec_world.ca, not_before=datetime.now(timezone.utc) - timedelta(days=200), days=100)
+    _, mid = pec_world.mids["ok@pec.cliente.example"]
+    when = datetime.now().replace(microsecond=0) - timedelta(days=1)
+    receipt = record_message(signed_receipt(mid, old, when=when)).receipt
+    assert receipt.trust_status == "expired"
+    assert receipt.outcome == "suspect" and "certificato scaduto" in receipt.notes
+    assert delivery(pec_world, "ok@pec.cliente.example").pec_delivered_at is None
+
+
+def test_validity_is_taken_at_the_receipt_time(pec_world):
+    """A certificate expired today still vouches for a receipt it signed while valid (old receipts stay proof)."""
+    trust(pec_world.ca.pem)
+    old = make_signer(pec_world.ca, not_before=datetime.now(timezone.utc) - timedelta(days=200), days=100)
+    _, mid = pec_world.mids["ok@pec.cliente.example"]
+    when = (datetime.now() - timedelta(days=150)).replace(microsecond=0)
+    receipt = record_message(signed_receipt(mid, old, when=when)).receipt
+    assert (receipt.outcome, receipt.trust_status) == ("applied", "trusted")
+
+
+def test_wrong_sender_domain_for_a_sender_side_receipt(pec_world):
+    """An accettazione comes from the account's own provider: another accredited provider's domain is suspect."""
+    trust(pec_world.ca.pem)
+    _, mid = pec_world.mids["ok@pec.cliente.example"]
+    raw = signed_receipt(mid, pec_world.signer, x_ricevuta="accettazione", sender="posta-certificata@legalmail.it")
+    receipt = record_message(raw).receipt
+    assert receipt.outcome == "suspect" and "mittente non del gestore" in receipt.notes
+    # A consegna comes from the recipient's provider: a known provider's system is accepted.
+    raw = signed_receipt(mid, pec_world.signer, sender="posta-certificata@legalmail.it")
+    assert record_message(raw).receipt.outcome == "applied"
+
+
+def test_account_domain_list_is_prefilled_from_the_provider():
+    """The known providers' system domains (cited in mailer.reference) for a mailbox on their domains."""
+    from mailer.services.pec_trust import parse_domains, suggested_system_domains
+    assert suggested_system_domains("azienda@pec.it") == ["pec.aruba.it"]
+    assert suggested_system_domains("azienda@legalmail.it") == ["legalmail.it"]
+    assert suggested_system_domains("azienda@postecert.it") == ["postecert.it"]
+    assert suggested_system_domains("azienda@pec.example") == []
+    assert parse_domains("posta-certificata@pec.aruba.it, Legalmail.it\nlegalmail.it") == (
+        ["pec.aruba.it", "legalmail.it"], "")
+    assert parse_domains("non un dominio")[1].startswith("«non» non è un dominio")
+
+
+OCA_MSGID = "<1542123565.921546936035156.464602125997431-openerp-8-fatturapa.attachment.out@elbati-Vostro-3550>"
+
+
+def agid_ca_of(raw: bytes) -> bytes:
+    """The certificates a real receipt carries (Aruba's signing certificate and «AgID CA1», its issuer)."""
+    import subprocess
+
+    from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
+    p7 = subprocess.run(["openssl", "smime", "-pk7out"], input=raw, capture_output=True, check=True).stdout
+    certs = pkcs7.load_pem_pkcs7_certificates(p7)
+    return b"".join(c.public_bytes(Encoding.PEM) for c in certs if "AgID CA1" in c.subject.rfc4514_string())
+
+
+@pytest.fixture
+def aruba_delivery(app_ctx):
+    """A delivery of an Aruba PEC account (azienda@pec.it: no domain list, the provider's is used) whose
+    Message-ID is the one the real Aruba receipts in the samples refer to."""
+    account = make_account(LOOPBACK, name="Aruba", kind="pec", from_address="azienda@pec.it")
+    batch = make_sending_batch(account, ["cliente@pec.it"], status="done")
+    d = db.session.scalar(db.select(Delivery).where(Delivery.batch_id == batch.id))
+    d.status, d.message_id = "sent", OCA_MSGID
+    db.session.commit()
+    return d.id
+
+
+def test_real_aruba_receipts_are_suspect_with_an_empty_store(aruba_delivery, samples_dir):
+    """The real Aruba accettazione parses, its signature holds, but nobody is trusted yet."""
+    from tests.support.receipts import OCA_ACCETTAZIONE, sample
+    receipt = record_message(sample(samples_dir, OCA_ACCETTAZIONE)).receipt
+    assert receipt.signature_status == "verified" and receipt.trust_status == "untrusted"
+    assert receipt.outcome == "suspect" and "Posta Certificata ARUBA PEC" in receipt.signer
+    assert db.session.get(Delivery, aruba_delivery).pec_accepted_at is None
+
+
+def test_real_aruba_receipts_are_genuine_once_agid_ca_is_trusted(aruba_delivery, samples_dir):
+    """Trusting «AgID CA1» (the issuer the receipt itself carries) makes the 2018 receipts genuine: their
+    certificate was valid then (it expired in 2020), the sender is Aruba's system (pec.aruba.it)."""
+    from tests.support.receipts import OCA_ACCETTAZIONE, OCA_CONSEGNA, sample
+    raw = sample(samples_dir, OCA_ACCETTAZIONE)
+    ca = agid_ca_of(raw)
+    assert ca, "the sample should carry AgID CA1"
+    trust(ca)
+    for name in (OCA_ACCETTAZIONE, OCA_CONSEGNA):
+        receipt = record_message(sample(samples_dir, name)).receipt
+        assert (receipt.outcome, receipt.trust_status, receipt.delivery_id) == ("applied", "trusted", aruba_delivery)
+    d = db.session.get(Delivery, aruba_delivery)
+    assert d.pec_accepted_at == datetime(2018, 11, 13, 15, 39, 26)
+    assert d.pec_delivered_at == datetime(2018, 11, 13, 15, 39, 27)
+
+
+def test_dummy_signatures_of_the_synthetic_samples_are_invalid(samples_dir):
+    """go-pec's synthetic receipts carry a signature that does not parse: «firma non valida»."""
+    from mailer.transport.pec_signature import check_pec_signature
+    from tests.support.receipts import GOPEC_ACCETTAZIONE, sample
+    assert check_pec_signature(sample(samples_dir, GOPEC_ACCETTAZIONE), "", None).status == "invalid"
