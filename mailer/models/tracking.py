@@ -122,6 +122,11 @@ class Receipt(db.Model):
     delivery = relationship("Delivery")
 
     @property
+    def outcome_label(self) -> str:
+        """What became of it, in Italian."""
+        return RECEIPT_OUTCOMES.get(self.outcome, self.outcome)
+
+    @property
     def label(self) -> str:
         """What the receipt is, in Italian."""
         if self.kind == "pec-receipt":

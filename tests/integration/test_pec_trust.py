@@ -218,3 +218,136 @@ def test_dummy_signatures_of_the_synthetic_samples_are_invalid(samples_dir):
     from mailer.transport.pec_signature import check_pec_signature
     from tests.support.receipts import GOPEC_ACCETTAZIONE, sample
     assert check_pec_signature(sample(samples_dir, GOPEC_ACCETTAZIONE), "", None).status == "invalid"
+
+
+# ---------------------------------------------------------------- pages
+
+def _suspect(world):
+    """A receipt for ok@ signed by a provider not in the store: «sospetta», not applied."""
+    _, mid = world.mids["ok@pec.cliente.example"]
+    return record_message(signed_receipt(mid, make_signer(make_ca("Altra CA", "Altro S.p.A.")))).receipt
+
+
+def test_delivery_page_shows_certified_data_and_the_signed_original(pec_world, client, auth):
+    """The delivery page lists its receipts with daticert's data, the reason of a suspect one, and the
+    original as received; a user below the delivery's privacy level gets 404 for both."""
+    trust(pec_world.ca.pem)
+    did, mid = pec_world.mids["ok@pec.cliente.example"]
+    genuine = record_message(signed_receipt(mid, pec_world.signer, x_ricevuta="accettazione")).receipt
+    suspect = _suspect(pec_world)
+    auth.login("operator")
+    url = f"/invii/{pec_world.batch_id}/recapiti/{did}"
+    html = client.get(url).get_data(as_text=True)
+    for text in ("Ricevute e rimbalzi", "Accettazione", "Avvenuta consegna", "30/11/2026 10:00",
+                 "opec210.20261130100000.12345.01.1.1@pec.gestore.example", "Gestore di prova S.p.A.",
+                 mid.strip("<>"), "azienda@pec.example", "Sospetta: non applicata", "firmatario non attendibile",
+                 "Firmatario attendibile"):
+        assert text in html, text
+    assert "Conferma e applica" not in html  # operators see, managers confirm
+    for receipt in (genuine, suspect):
+        download = f"{url}/ricevute/{receipt.id}.eml"
+        assert download in html
+        response = client.get(download)
+        assert response.status_code == 200 and response.data.startswith(b"Return-Path:")
+    d = db.session.get(Delivery, did)
+    d.privacy_level = 3
+    db.session.commit()
+    auth.logout()
+    auth.login("basso", roles=["operator"], clearance=1)
+    assert client.get(url).status_code == 404
+    assert client.get(f"{url}/ricevute/{suspect.id}.eml").status_code == 404
+
+
+def test_a_manager_confirms_a_suspect_receipt(pec_world, client, auth):
+    """«Conferma e applica»: managers only, CSRF, audited with the reasons; applied once."""
+    from mailer.models import AuditEvent
+    suspect = _suspect(pec_world)
+    did, _ = pec_world.mids["ok@pec.cliente.example"]
+    confirm = f"/ricevute/{suspect.id}/conferma"
+    auth.login("operator")
+    assert client.post(confirm).status_code == 403
+    auth.logout()
+    auth.login("manager")
+    page = client.get(f"/invii/{pec_world.batch_id}/recapiti/{did}").get_data(as_text=True)
+    assert confirm in page and "Conferma e applica" in page
+    assert client.post(confirm, csrf=False).status_code == 400
+    assert delivery(pec_world, "ok@pec.cliente.example").pec_delivered_at is None
+    response = client.post(confirm, data={"back": "delivery"})
+    assert response.status_code == 302 and response.headers["Location"].endswith(
+        f"/invii/{pec_world.batch_id}/recapiti/{did}")
+    assert delivery(pec_world, "ok@pec.cliente.example").pec_delivered_at == datetime(2026, 11, 30, 9, 0, 0)
+    receipt = db.session.get(Receipt, suspect.id)
+    assert (receipt.outcome, receipt.delivery_id) == ("applied", did)
+    assert receipt.confirmed_at is not None and "confermata da manager" in receipt.notes
+    event = db.session.scalar(db.select(AuditEvent).where(AuditEvent.action == "receipt.confirm"))
+    assert event.username == "manager" and "firmatario non attendibile" in event.details["suspect_reasons"]
+    # Twice: refused, nothing changes.
+    client.post(confirm)
+    assert db.session.scalar(db.select(db.func.count(AuditEvent.id)).where(AuditEvent.action == "receipt.confirm")) == 1
+    html = client.get("/ricevute/").get_data(as_text=True)
+    assert "confermata il" in html
+
+
+def test_receipts_page_says_why_and_offers_confirmation(pec_world, client, auth):
+    """/ricevute: the «sospetta» row gives the reason, the signer's trust, and the button for managers."""
+    suspect = _suspect(pec_world)
+    auth.login("manager")
+    html = client.get("/ricevute/?outcome=suspect").get_data(as_text=True)
+    assert f'id="ricevuta-{suspect.id}"' in html
+    assert "Sospetta:" in html and "firmatario non attendibile" in html and "Firmatario non attendibile" in html
+    assert f"/ricevute/{suspect.id}/conferma" in html
+
+
+def test_trust_store_page_upload_list_remove(pec_world, client, auth):
+    """Administrators upload PEM (several at once) or DER, see subject/issuer/validity/fingerprint, remove; audited."""
+    from io import BytesIO
+
+    from mailer.models import AuditEvent, PecTrustedCertificate
+    auth.login("admin")
+    page = client.get("/admin/certificati-pec/").get_data(as_text=True)
+    assert "Nessun certificato" in page and "AgID" in page
+    bundle = pec_world.ca.pem + make_ca("Seconda CA", "Altro gestore S.p.A.").pem
+    response = client.post("/admin/certificati-pec/", data={"certificate": (BytesIO(bundle), "gestori.pem")},
+                           content_type="multipart/form-data")
+    assert response.status_code == 302
+    response = client.post("/admin/certificati-pec/", data={"certificate": (BytesIO(pec_world.signer.der), "firma.cer")},
+                           content_type="multipart/form-data")
+    assert response.status_code == 302
+    page = client.get("/admin/certificati-pec/").get_data(as_text=True)
+    rows = db.session.scalars(db.select(PecTrustedCertificate)).all()
+    assert len(rows) == 3
+    for row in rows:
+        assert row.sha256 in page and row.subject in page
+    assert "CN=Gestore di prova Root CA" in page and "posta-certificata@pec.gestore.example" in page
+    # The same file again: nothing doubled. Garbage: the error next to the field, nothing written.
+    client.post("/admin/certificati-pec/", data={"certificate": (BytesIO(bundle), "gestori.pem")},
+                content_type="multipart/form-data")
+    bad = client.post("/admin/certificati-pec/", data={"certificate": (BytesIO(b"non un certificato"), "x.pem")},
+                      content_type="multipart/form-data")
+    assert bad.status_code == 422 and "«x.pem»: Il file non contiene un certificato" in bad.get_data(as_text=True)
+    assert db.session.scalar(db.select(db.func.count(PecTrustedCertificate.id))) == 3
+    signer_row = next(r for r in rows if not r.is_ca)
+    assert client.post(f"/admin/certificati-pec/{signer_row.id}/rimuovi").status_code == 302
+    assert db.session.scalar(db.select(db.func.count(PecTrustedCertificate.id))) == 2
+    actions = [e.action for e in db.session.scalars(db.select(AuditEvent).order_by(AuditEvent.id))
+               if e.action.startswith("pec_trust.")]
+    assert actions == ["pec_trust.add"] * 3 + ["pec_trust.remove"]
+    auth.logout()
+    auth.login("manager")
+    assert client.get("/admin/certificati-pec/").status_code == 403
+
+
+def test_account_form_prefills_and_checks_the_provider_domains(app_ctx, client, auth):
+    """A PEC account on Aruba gets pec.aruba.it when left empty; a wrong domain is refused by the field."""
+    auth.login("admin")
+    form = {"name": "PEC Aruba", "kind": "pec", "host": "smtps.pec.aruba.it", "port": "465", "tls_mode": "ssl",
+            "username": "azienda@pec.it", "from_address": "azienda@pec.it", "max_connections": "1",
+            "rate_per_minute": "10", "rate_per_day": "500", "max_message_mb": "30", "max_recipients": "50",
+            "imap_port": "993", "imap_folder": "INBOX", "imap_after": "seen", "active": "1", "pec_system_domains": ""}
+    assert client.post("/admin/accounts/new", data=form).status_code == 302
+    account = db.session.scalar(db.select(MailAccount).where(MailAccount.name == "PEC Aruba"))
+    assert account.pec_system_domains == "pec.aruba.it"
+    page = client.get(f"/admin/accounts/{account.id}").get_data(as_text=True)
+    assert "pec.aruba.it</textarea>" in page
+    bad = client.post(f"/admin/accounts/{account.id}", data={**form, "pec_system_domains": "pec aruba"})
+    assert bad.status_code == 422 and "«pec» non è un dominio" in bad.get_data(as_text=True)
