@@ -1,5 +1,4 @@
-"""PEC receipts that can be trusted: trust store of providers' certificates, provider domains per PEC
-account, signer / trust outcome / confirmation on receipts
+"""PEC receipts that can be trusted: providers' certificates, provider domains, receipt signer and confirmation
 
 Revision ID: 0011_pec_trust
 Revises: 0010_account_verp

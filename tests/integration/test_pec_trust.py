@@ -351,3 +351,27 @@ def test_account_form_prefills_and_checks_the_provider_domains(app_ctx, client, 
     assert "pec.aruba.it</textarea>" in page
     bad = client.post(f"/admin/accounts/{account.id}", data={**form, "pec_system_domains": "pec aruba"})
     assert bad.status_code == 422 and "«pec» non è un dominio" in bad.get_data(as_text=True)
+
+
+def test_cli_import_json_shows_the_trust_outcome(pec_world, runner, tmp_path):
+    """`receipts import --json`: trust, genuine, signer and the reasons of a «sospetta» one (other keys kept)."""
+    import json
+    trust(pec_world.ca.pem)
+    _, mid = pec_world.mids["ok@pec.cliente.example"]
+    genuine = tmp_path / "accettazione.eml"
+    genuine.write_bytes(signed_receipt(mid, pec_world.signer, x_ricevuta="accettazione"))
+    wrong = tmp_path / "consegna-altro-firmatario.eml"
+    wrong.write_bytes(signed_receipt(mid, make_signer(make_ca("Altra CA", "Altro S.p.A."))))
+    result = runner.invoke(args=["receipts", "import", str(genuine), str(wrong), "--json"])
+    assert result.exit_code == 0, result.output
+    first, second = [json.loads(line) for line in result.output.splitlines()]
+    assert {"file", "kind", "receipt_type", "message_id", "delivery", "signature_verified", "outcome",
+            "duplicate"} <= set(first)
+    assert (first["trust"], first["genuine"], first["outcome"], first["suspect_reasons"]) == (
+        "trusted", True, "applied", [])
+    assert "posta-certificata@pec.gestore.example" in first["signer"]
+    assert (second["trust"], second["genuine"], second["outcome"], second["signature_verified"]) == (
+        "untrusted", False, "suspect", True)
+    assert any("firmatario non attendibile" in reason for reason in second["suspect_reasons"])
+    text = runner.invoke(args=["receipts", "import", str(wrong)]).output
+    assert "già importato" in text and "Firmatario non attendibile" in text
