@@ -144,7 +144,9 @@ def check_receipt(raw: bytes, info: InboundMessage, delivery: Delivery | None) -
     if info.signature_status == "unsigned":
         check = SignatureCheck("unsigned")
     else:
-        check = check_pec_signature(raw, trusted_pem(), info.event_at)
+        # The reader has checked the integrity already (openssl -noverify): only the chain is left.
+        integrity = info.signature_status if info.signature_status in ("verified", "failed") else None
+        check = check_pec_signature(raw, trusted_pem(), info.event_at, integrity)
     problems = [check.reason] if check.reason else []
     account = delivery.account if delivery is not None else None
     if account is not None:

@@ -8,6 +8,8 @@ not hold over the content, or cannot be read) | unsigned.
 """
 from __future__ import annotations
 
+import email
+import email.policy
 import shutil
 import subprocess
 import tempfile
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from asn1crypto import cms
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
@@ -71,43 +74,72 @@ def _openssl(args: list[str], raw: bytes, timeout: float) -> subprocess.Complete
         return None
 
 
-def check_pec_signature(raw: bytes, trusted_pem: str, at: datetime | None, timeout: float = 20.0) -> SignatureCheck:
+def signer_certificate(raw: bytes) -> x509.Certificate | None:
+    """The certificate of the (first) signer of an S/MIME message, found by the SignerInfo's issuer and
+    serial (or key identifier) among the certificates the signature carries; None when there is none."""
+    msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+    blob = None
+    for part in msg.walk():
+        if part.get_content_type() in ("application/pkcs7-signature", "application/x-pkcs7-signature",
+                                       "application/pkcs7-mime", "application/x-pkcs7-mime"):
+            blob = part.get_payload(decode=True)
+            break
+    if not blob:
+        return None
+    try:
+        signed = cms.ContentInfo.load(blob)["content"]
+        sid = signed["signer_infos"][0]["sid"]
+        for choice in signed["certificates"] or []:
+            cert = choice.chosen
+            if sid.name == "issuer_and_serial_number":
+                found = (cert.serial_number == sid.chosen["serial_number"].native
+                         and cert.issuer == sid.chosen["issuer"])
+            else:
+                found = cert.key_identifier == sid.chosen.native
+            if found:
+                return x509.load_der_x509_certificate(cert.dump())
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+    return None
+
+
+def check_pec_signature(raw: bytes, trusted_pem: str, at: datetime | None, integrity: str | None = None,
+                        timeout: float = 20.0) -> SignatureCheck:
     """Check a signed receipt: the signature over its content, then the signer's chain to `trusted_pem`
     (PEM certificates: the providers' CAs or their signing certificates themselves) with validity dates
     taken at `at` (naive UTC: the time the receipt certifies; now when None). Only the store is trusted:
-    never the system's CA list (a public CA's e-mail certificate is not a PEC provider)."""
+    never the system's CA list (a public CA's e-mail certificate is not a PEC provider).
+
+    `integrity`: the reader's own `openssl smime -verify -noverify` outcome ('verified' | 'failed'), when
+    it already ran; None checks it here."""
+    if integrity is None:
+        result = _openssl(["-noverify"], raw, timeout)
+        integrity = "verified" if result is not None and result.returncode == 0 else "failed"
+    if integrity != "verified":
+        return SignatureCheck("invalid")
+    signer = signer_certificate(raw)
+    subject = signer.subject.rfc4514_string() if signer is not None else ""
+    sha = signer.fingerprint(hashes.SHA256()).hex() if signer is not None else ""
+    if not trusted_pem.strip():
+        return SignatureCheck("untrusted", subject, sha, "archivio dei certificati vuoto")
+    # The chain, to the store only, at the receipt's time. -partial_chain: a provider's signing certificate
+    # may itself be the trust anchor; -purpose any: providers' certificates carry various key usages, the
+    # store is what decides.
     with tempfile.TemporaryDirectory(prefix="recapito-pec-") as work:
-        signer_file = Path(work) / "signer.pem"
-        # 1. Integrity alone (-noverify): does the signature hold over these bytes? Also gives the signer.
-        result = _openssl(["-noverify", "-signer", str(signer_file)], raw, timeout)
-        if result is None or result.returncode != 0:
-            detail = (result.stderr.decode("utf-8", "replace")[-500:] if result is not None else "openssl non disponibile")
-            return SignatureCheck("invalid", detail=detail)
-        subject = sha = ""
-        try:
-            signer = x509.load_pem_x509_certificates(signer_file.read_bytes())[0]
-            subject, sha = signer.subject.rfc4514_string(), signer.fingerprint(hashes.SHA256()).hex()
-        except (OSError, ValueError, IndexError):
-            pass
-        if not trusted_pem.strip():
-            return SignatureCheck("untrusted", subject, sha, "archivio dei certificati vuoto")
-        # 2. The chain, to the store only, at the receipt's time. -partial_chain: a provider's signing
-        # certificate may itself be the trust anchor; -purpose any: providers' certificates carry
-        # various key usages, the store is what decides.
         store = Path(work) / "store.pem"
         store.write_text(trusted_pem)
         moment = (at or datetime.now(timezone.utc).replace(tzinfo=None)).replace(tzinfo=timezone.utc)
         result = _openssl(["-CAfile", str(store), "-no-CApath", "-no-CAstore", "-partial_chain", "-purpose", "any",
                            "-attime", str(int(moment.timestamp()))], raw, timeout)
-        if result is None:
-            return SignatureCheck("invalid", subject, sha, "openssl non disponibile")
-        if result.returncode == 0:
-            return SignatureCheck("trusted", subject, sha)
-        detail = result.stderr.decode("utf-8", "replace")
-        if "certificate has expired" in detail:
-            status = "expired"
-        elif "certificate is not yet valid" in detail:
-            status = "not-yet-valid"
-        else:
-            status = "untrusted"
-        return SignatureCheck(status, subject, sha, detail[-500:])
+    if result is None:
+        return SignatureCheck("invalid", subject, sha, "openssl non disponibile")
+    if result.returncode == 0:
+        return SignatureCheck("trusted", subject, sha)
+    detail = result.stderr.decode("utf-8", "replace")
+    if "certificate has expired" in detail:
+        status = "expired"
+    elif "certificate is not yet valid" in detail:
+        status = "not-yet-valid"
+    else:
+        status = "untrusted"
+    return SignatureCheck(status, subject, sha, detail[-500:])
