@@ -152,16 +152,19 @@ def _apply_bounce(delivery: Delivery, info: InboundMessage, notes: list[str]) ->
     return "applied"
 
 
+def _trust_problems(raw: bytes, info: InboundMessage, delivery: Delivery | None, receipt: Receipt) -> list[str]:
+    """Why a PEC receipt is not genuine ([] when it is: signed by a trusted provider, sent by the account's
+    provider system); notes the signer and the trust outcome on the receipt."""
+    verdict = pec_trust.check_receipt(raw, info, delivery)
+    receipt.trust_status, receipt.signer = verdict.check.status, verdict.check.signer_subject[:500]
+    return verdict.problems
+
+
 def _outcome(info: InboundMessage, receipt: Receipt, raw: bytes) -> None:
     """Match and apply a parsed message; fills the receipt's outcome, delivery and notes."""
     notes = list(info.notes)
     problems = list(info.problems)
     trust_problems: list[str] = []
-    if info.kind == "pec-receipt" and not info.malformed:
-        # Genuine only when signed by a trusted provider and sent by the account's provider system.
-        verdict = pec_trust.check_receipt(raw, info, _match(info)[0])
-        receipt.trust_status, receipt.signer = verdict.check.status, verdict.check.signer_subject[:500]
-        trust_problems = verdict.problems
     if info.malformed:
         receipt.outcome = "malformed"
     elif info.kind == "other":
@@ -169,6 +172,8 @@ def _outcome(info: InboundMessage, receipt: Receipt, raw: bytes) -> None:
     else:
         delivery, match_problems = _match(info)
         problems += match_problems
+        if info.kind == "pec-receipt":
+            trust_problems = _trust_problems(raw, info, delivery, receipt)
         if delivery is not None and info.kind == "bounce" and info.dsn and info.recipients:
             recipient, cc = _addresses(delivery)
             if not ({recipient} | cc) & set(info.recipients):
