@@ -332,6 +332,8 @@ def test_trust_store_page_upload_list_remove(pec_world, client, auth):
     actions = [e.action for e in db.session.scalars(db.select(AuditEvent).order_by(AuditEvent.id))
                if e.action.startswith("pec_trust.")]
     assert actions == ["pec_trust.add"] * 3 + ["pec_trust.remove"]
+    log = client.get("/admin/registro/").get_data(as_text=True)
+    assert "Certificato PEC aggiunto" in log and "Certificato PEC rimosso" in log and "impronta SHA-256" in log
     auth.logout()
     auth.login("manager")
     assert client.get("/admin/certificati-pec/").status_code == 403
