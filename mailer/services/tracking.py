@@ -412,4 +412,13 @@ def receipts_by_delivery(delivery_ids: list[int]) -> dict[int, list[Receipt]]:
     grouped: dict[int, list[Receipt]] = {}
     for receipt in rows:
         grouped.setdefault(receipt.delivery_id, []).append(receipt)
+    # PEC receipts kept «sospette» (not linked) whose Message-ID names one of these deliveries: shown too,
+    # marked, so that a person sees there is something to check.
+    by_message = {(m or "").strip().strip("<>"): d for d, m in db.session.execute(
+        db.select(Delivery.id, Delivery.message_id).where(Delivery.id.in_(delivery_ids))) if m}
+    if by_message:
+        for receipt in db.session.scalars(db.select(Receipt).where(
+                Receipt.delivery_id.is_(None), Receipt.outcome == "suspect", Receipt.kind == "pec-receipt",
+                Receipt.referenced_message_id.in_(list(by_message))).order_by(Receipt.event_at, Receipt.id)):
+            grouped.setdefault(by_message[receipt.referenced_message_id], []).append(receipt)
     return grouped

@@ -377,3 +377,14 @@ def test_cli_import_json_shows_the_trust_outcome(pec_world, runner, tmp_path):
     assert any("firmatario non attendibile" in reason for reason in second["suspect_reasons"])
     text = runner.invoke(args=["receipts", "import", str(wrong)]).output
     assert "già importato" in text and "Firmatario non attendibile" in text
+
+
+def test_batch_results_mark_a_suspect_receipt(pec_world, client, auth):
+    """The batch results show a «sospetta» receipt next to its delivery, linked to the delivery page; the state
+    column stays empty (nothing applied)."""
+    suspect = _suspect(pec_world)
+    did, _ = pec_world.mids["ok@pec.cliente.example"]
+    auth.login("operator")
+    html = client.get(f"/invii/{pec_world.batch_id}").get_data(as_text=True)
+    assert f"/invii/{pec_world.batch_id}/recapiti/{did}#ricevuta-{suspect.id}" in html and ">sospetta</a>" in html
+    assert f"/invii/{pec_world.batch_id}/recapiti/{did}/ricevute/{suspect.id}.eml" in html
