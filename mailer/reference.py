@@ -65,3 +65,27 @@ PEC_DOMAINS: list[str] = [
     "ingpec.eu", "pec.ordineingegneri.it", "epap.sicurezzapostale.it", "pec.notariato.it",
     "pec.rupar.puglia.it", "certmail.it", "pec.it.aruba.it", "pecveneto.it",
 ]
+
+# The main PEC providers: the domains of their users' mailboxes and of their certified system, the domain
+# their receipts come from (`posta-certificata@<system domain>`, DM 2/11/2005 art. 6, RFC 6109 §3).
+# The list of accredited providers is AgID's «Elenco pubblico dei gestori di PEC»
+# (https://www.agid.gov.it/it/piattaforme/posta-elettronica-certificata/elenco-gestori-pec); each provider
+# names its receipts' sender in its user guide. pec.aruba.it and pcert.sogei.it are confirmed by the real
+# receipts in shared/samples/pec (SOURCES.md); for the others check the From of a ricevuta di accettazione
+# of your own account and correct the account's list (Amministrazione › Account di invio).
+# (name, mailbox domains, system domains, where the provider documents it)
+PEC_PROVIDERS: list[tuple[str, tuple[str, ...], tuple[str, ...], str]] = [
+    ("Aruba PEC", ("pec.it", "arubapec.it", "pec.aruba.it", "gigapec.it", "casellapec.com", "pec.it.aruba.it"),
+     ("pec.aruba.it",), "https://guide.pec.it/servizio-pec/caratteristiche-servizio-pec/"
+                        "processo-invio-ricezione-messaggio-certificato.aspx"),
+    ("InfoCert Legalmail", ("legalmail.it", "cert.legalmail.it", "cgn.legalmail.it"), ("legalmail.it",),
+     "https://www.legalmail.it/ (guida Legalmail: ricevute da posta-certificata@legalmail.it)"),
+    ("Register.it", ("registerpec.it", "pec.register.it"), ("registerpec.it", "pec.register.it"),
+     "https://www.register.it/pec/ (guida PEC Register.it)"),
+    ("Poste Italiane", ("postecert.it", "pec.poste.it", "pcert.postecert.it"), ("postecert.it",),
+     "https://www.postecert.it/ (manuale operativo Postecert PEC)"),
+    ("Namirial", ("sicurezzapostale.it", "sicurezzapostale.com", "namirialpec.it", "epap.sicurezzapostale.it"),
+     ("sicurezzapostale.it",), "https://www.namirial.com/it/pec/ (manuale operativo PEC Namirial)"),
+    ("Actalis", ("pec.actalis.it",), ("pec.actalis.it",), "https://www.actalis.com/ (manuale operativo PEC Actalis)"),
+    ("Sogei (SdI)", ("pec.fatturapa.it",), ("pcert.sogei.it",), "ricevute reali in shared/samples/pec"),
+]

@@ -18,6 +18,7 @@ BLUEPRINTS: list[tuple[str, str | None]] = [
     ("mailer.auth.routes", "/auth"),
     ("mailer.main.routes", None),
     ("mailer.admin.routes", "/admin"),
+    ("mailer.admin.pec_certificates", "/admin/certificati-pec"),
     ("mailer.auditlog.routes", "/admin/registro"),
     ("mailer.mailtemplates.routes", "/modelli"),
     ("mailer.contacts.routes", "/anagrafiche"),

@@ -10,10 +10,10 @@ from flask_login import current_user
 
 from ..extensions import db, htmx
 from ..inputs import db_id, db_ids, page_number
-from ..models import (BATCH_STATUSES, DELIVERY_STATUSES, Agent, Batch, Category, Delivery,
+from ..models import (BATCH_STATUSES, DELIVERY_STATUSES, TRUST_STATUSES, Agent, Batch, Category, Delivery,
                       DocumentType, MailAccount, Receipt, Zone)
 from ..security import require_roles
-from ..services import approval, batch_views, preparation, sending, tracking
+from ..services import approval, batch_views, pec_trust, preparation, receipt_log, sending, tracking
 from ..services.audit import audit
 from ..services.audit_log import page_arg
 from ..tracking.routes import receipt_download
@@ -339,7 +339,22 @@ def preview(batch_id: int, delivery_id: int):
     delivery = _delivery(batch, delivery_id)
     account = db.session.get(MailAccount, delivery.account_id) if delivery.account_id else None
     template = "batches/_preview.html" if htmx else "batches/preview.html"
-    return render_template(template, batch=batch, d=delivery, account=account, STATUS=DELIVERY_STATUSES)
+    return render_template(template, batch=batch, d=delivery, account=account, STATUS=DELIVERY_STATUSES,
+                           came_back=_came_back(delivery), TRUST=TRUST_STATUSES)
+
+
+def _came_back(delivery: Delivery) -> list[tuple[Receipt, object]]:
+    """The delivery's receipts with the data their daticert.xml certifies (None for bounces, or unreadable)."""
+    rows = []
+    for receipt in receipt_log.delivery_receipts(delivery):
+        certified = None
+        if receipt.kind == "pec-receipt":
+            try:
+                certified = pec_trust.certified_data(receipt_log.receipt_original(receipt))
+            except receipt_log.ReceiptIntegrityError:
+                certified = None
+        rows.append((receipt, certified))
+    return rows
 
 
 @bp.route("/<int:batch_id>/recapiti/<int:delivery_id>/corpo")
@@ -390,8 +405,8 @@ def receipt_source(batch_id: int, delivery_id: int, receipt_id: int):
     """A PEC receipt or bounce exactly as received (the legal proof), for who may see the delivery."""
     batch = _batch(batch_id)
     delivery = _delivery(batch, delivery_id)
-    receipt = db.session.get(Receipt, receipt_id)
-    if receipt is None or receipt.delivery_id != delivery.id:
+    receipt = next((r for r in receipt_log.delivery_receipts(delivery) if r.id == receipt_id), None)
+    if receipt is None:
         abort(404)
     return receipt_download(receipt)
 

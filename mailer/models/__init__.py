@@ -11,7 +11,8 @@ from .document import (Blob, Document, DocumentAttachment, DocumentLine, Documen
                        ProductCategory)
 from .party import Agent, Category, Party, Zone
 from .template import TEMPLATE_LANGUAGES, EmailTemplate, TemplateVersion
-from .tracking import PEC_RECEIPT_TYPES, RECEIPT_KINDS, RECEIPT_OUTCOMES, MailboxState, Receipt
+from .tracking import (PEC_RECEIPT_TYPES, RECEIPT_KINDS, RECEIPT_OUTCOMES, TRUST_STATUSES, MailboxState,
+                       PecTrustedCertificate, Receipt)
 from .user import LoginFailure, User, user_document_types
 
 __all__ = [
@@ -23,4 +24,5 @@ __all__ = [
     "Product", "ProductCategory", "TEMPLATE_LANGUAGES", "Tag", "TemplateVersion", "User", "Zone", "contact_document_types", "contact_tags",
     "delivery_documents", "function_document_types", "user_document_types", "utcnow",
     "MailboxState", "PEC_RECEIPT_TYPES", "RECEIPT_KINDS", "RECEIPT_OUTCOMES", "Receipt",
+    "PecTrustedCertificate", "TRUST_STATUSES",
 ]

@@ -40,6 +40,9 @@ class MailAccount(db.Model):
     # Ordinary accounts only: envelope sender `local+rcp<ID>-<sig>@domain`, so that a bounce names its
     # delivery even when it quotes nothing of the original (the server must deliver sub-addresses).
     verp: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # PEC accounts only: the domains of the provider's certified system (one a line), the only senders
+    # whose receipts may change a delivery (mailer.services.pec_trust).
+    pec_system_domains: Mapped[str] = mapped_column(Text, default="", server_default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 

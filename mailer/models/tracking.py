@@ -34,6 +34,34 @@ RECEIPT_OUTCOMES = {
 }
 
 
+# How far the trust store vouches for a PEC receipt's signer (mailer.services.pec_trust).
+TRUST_STATUSES = {
+    "trusted": "Firmatario attendibile",
+    "untrusted": "Firmatario non attendibile",
+    "expired": "Certificato scaduto",
+    "not-yet-valid": "Certificato non ancora valido",
+    "invalid": "Firma non valida",
+    "unsigned": "Non firmata",
+}
+
+
+class PecTrustedCertificate(db.Model):
+    """A PEC provider's certificate (its CA or its signing certificate) that the administrator trusts."""
+
+    __tablename__ = "pec_trusted_certificates"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)  # fingerprint of the DER bytes, hex
+    subject: Mapped[str] = mapped_column(String(1000))
+    issuer: Mapped[str] = mapped_column(String(1000))
+    serial: Mapped[str] = mapped_column(String(80))
+    not_before: Mapped[datetime] = mapped_column(DateTime)
+    not_after: Mapped[datetime] = mapped_column(DateTime)
+    is_ca: Mapped[bool] = mapped_column(Boolean, default=False)
+    pem: Mapped[str] = mapped_column(Text)
+    added_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    added_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class MailboxState(db.Model):
     """Where the reading of one IMAP folder of one account got to (UIDVALIDITY + last UID seen)."""
 
@@ -86,8 +114,19 @@ class Receipt(db.Model):
     bounce_recipients: Mapped[list] = mapped_column(JSON, default=list)
     raw_sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
     size_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    # PEC receipts: who signed it (subject of the signing certificate) and whether the trust store vouches
+    # for it (TRUST_STATUSES); a suspect receipt applied by a person says who and when.
+    signer: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    trust_status: Mapped[str] = mapped_column(String(20), default="", server_default="")
+    confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     delivery = relationship("Delivery")
+
+    @property
+    def outcome_label(self) -> str:
+        """What became of it, in Italian."""
+        return RECEIPT_OUTCOMES.get(self.outcome, self.outcome)
 
     @property
     def label(self) -> str:

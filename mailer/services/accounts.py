@@ -6,6 +6,7 @@ from email_validator import EmailNotValidError, validate_email
 from ..extensions import db
 from ..models import MailAccount
 from ..transport.smtp_check import CheckResult, check_smtp
+from . import pec_trust
 from .audit import audit
 from .crypto import decrypt_secret, encrypt_secret
 
@@ -28,7 +29,8 @@ TEXT_FIELDS = ("name", "host", "username", "from_address", "from_name", "imap_ho
 # What the audit trail records about an account (never the passwords).
 AUDITED = ("name", "kind", "host", "port", "tls_mode", "username", "from_address", "from_name",
            "max_connections", "rate_per_minute", "rate_per_day", "max_message_bytes", "max_recipients",
-           "imap_host", "imap_port", "imap_username", "imap_folder", "imap_after", "verp", "is_default", "active")
+           "imap_host", "imap_port", "imap_username", "imap_folder", "imap_after", "verp", "is_default", "active",
+           "pec_system_domains")
 
 
 def form_values(account: MailAccount | None) -> dict:
@@ -37,7 +39,7 @@ def form_values(account: MailAccount | None) -> dict:
         return {"kind": "smtp", "port": 587, "tls_mode": "starttls", "max_connections": 2,
                 "rate_per_minute": 60, "rate_per_day": 5000, "max_message_mb": 20, "max_recipients": 50,
                 "imap_port": 993, "imap_folder": "INBOX", "imap_after": "seen", "active": True,
-                **{k: "" for k in TEXT_FIELDS}}
+                "pec_system_domains": "", **{k: "" for k in TEXT_FIELDS}}
     values = {k: getattr(account, k) for k in AUDITED if k != "max_message_bytes"}
     values["max_message_mb"] = max(1, account.max_message_bytes // (1024 * 1024))
     values["has_password"] = bool(account.password_encrypted)
@@ -91,6 +93,14 @@ def validate_account(form, account: MailAccount | None) -> tuple[dict, dict]:
     if values["verp"] and values["kind"] == "pec":
         errors["verp"] = ("Non con la PEC: il mittente della busta deve coincidere con quello del messaggio; "
                           "le ricevute si abbinano per Message-ID.")
+    # PEC: the provider's certified-system domains (receipts from elsewhere stay «sospette»); prefilled
+    # with the known provider's when left empty.
+    domains, problem = pec_trust.parse_domains(form.get("pec_system_domains") or "")
+    if problem:
+        errors["pec_system_domains"] = problem
+    if values["kind"] == "pec" and not domains and "from_address" not in errors:
+        domains = pec_trust.suggested_system_domains(values["from_address"])
+    values["pec_system_domains"] = "\n".join(domains) if values["kind"] == "pec" else ""
     if "max_message_mb" in values:
         values["max_message_bytes"] = values.pop("max_message_mb") * 1024 * 1024
     return values, errors

@@ -37,7 +37,8 @@ ACTION_NAMES: dict[str, str] = {
     "batch.include": "Destinatari inclusi", "batch.reroute": "Anagrafica reindirizzata", "batch.export": "Export esiti",
     "delivery.mark_sent": "Recapito segnato come inviato", "delivery.resend": "Recapito rimesso in coda",
     "delivery.download_message": "Messaggio inviato scaricato", "receipt.download": "Ricevuta scaricata",
-    "mailbox.poll": "Lettura casella richiesta",
+    "mailbox.poll": "Lettura casella richiesta", "receipt.confirm": "Ricevuta PEC sospetta confermata e applicata",
+    "pec_trust.add": "Certificato PEC aggiunto", "pec_trust.remove": "Certificato PEC rimosso",
     "campaign.prepare": "Campagna preparata", "segment.save": "Filtro salvato", "segment.delete": "Filtro eliminato",
     "generic_document.create": "Documento generico caricato", "generic_document.version": "Nuova versione di documento",
     "generic_document.archive": "Documento generico archiviato/ripristinato",
@@ -167,7 +168,7 @@ OBJECT_TYPE_NAMES = {
     "Category": "Categoria", "Company": "Azienda", "Contact": "Contatto", "ContactFunction": "Funzione",
     "Delivery": "Recapito", "Document": "Documento", "DocumentType": "Tipo di documento",
     "EmailTemplate": "Modello e-mail", "GenericDocument": "Documento generico", "MailAccount": "Account di invio",
-    "Party": "Anagrafica", "Receipt": "Ricevuta", "SavedFilter": "Filtro", "Tag": "Caratteristica",
+    "Party": "Anagrafica", "PecTrustedCertificate": "Certificato PEC", "Receipt": "Ricevuta", "SavedFilter": "Filtro", "Tag": "Caratteristica",
     "TemplateVersion": "Versione del modello", "User": "Utente", "Zone": "Zona",
 }
 
@@ -202,7 +203,9 @@ DETAIL_NAMES = {
     "roles": "ruoli", "rows": "righe", "scopes": "ambiti", "secrets_changed": "segreti cambiati",
     "shared": "condiviso", "size": "dimensione", "stopped": "fermati", "title": "titolo", "type_code": "tipo",
     "types": "tipi", "updated": "aggiornati", "user": "utente", "username": "utente", "via": "tramite",
-    "what": "cosa",
+    "what": "cosa", "subject": "soggetto", "issuer": "emittente", "sha256": "impronta SHA-256",
+    "not_after": "valido fino al", "receipt_type": "tipo di ricevuta", "suspect_reasons": "motivi del sospetto",
+    "outcome": "esito",
 }
 
 

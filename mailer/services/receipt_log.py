@@ -192,6 +192,17 @@ def receipt_original(receipt: Receipt) -> bytes:
     return blob.data
 
 
+def delivery_receipts(delivery: Delivery) -> list[Receipt]:
+    """What came back for one delivery, oldest first: the receipts applied or recorded on it, and the PEC
+    receipts kept «sospette» (not linked) whose Message-ID names it. The caller has checked the delivery."""
+    bare = (delivery.message_id or "").strip().strip("<>")
+    concerns = Receipt.delivery_id == delivery.id
+    if bare:
+        concerns = or_(concerns, (Receipt.delivery_id.is_(None)) & (Receipt.kind == "pec-receipt")
+                       & (Receipt.referenced_message_id == bare))
+    return list(db.session.scalars(select(Receipt).where(concerns).order_by(Receipt.received_at, Receipt.id)))
+
+
 def receipt_filename(receipt: Receipt) -> str:
     """A download name that says what it is (only safe characters: the type comes from outside)."""
     what = re.sub(r"[^a-z0-9-]+", "-", (receipt.receipt_type or receipt.kind or "messaggio").lower()).strip("-")

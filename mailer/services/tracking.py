@@ -19,6 +19,8 @@ from ..extensions import db
 from ..models import Contact, Delivery, MailAccount, MailboxState, Receipt, utcnow
 from ..transport.imap import ImapError, ImapMailbox, ImapSettings
 from ..transport.inbound import InboundMessage, read_message
+from . import pec_trust
+from .audit import audit
 from .blobs import store_blob
 from .crypto import decrypt_secret
 
@@ -167,10 +169,19 @@ def _apply_bounce(delivery: Delivery, info: InboundMessage, notes: list[str], pe
     return "applied"
 
 
-def _outcome(info: InboundMessage, receipt: Receipt) -> None:
+def _trust_problems(raw: bytes, info: InboundMessage, delivery: Delivery | None, receipt: Receipt) -> list[str]:
+    """Why a PEC receipt is not genuine ([] when it is: signed by a trusted provider, sent by the account's
+    provider system); notes the signer and the trust outcome on the receipt."""
+    verdict = pec_trust.check_receipt(raw, info, delivery)
+    receipt.trust_status, receipt.signer = verdict.check.status, verdict.check.signer_subject[:500]
+    return verdict.problems
+
+
+def _outcome(info: InboundMessage, receipt: Receipt, raw: bytes) -> None:
     """Match and apply a parsed message; fills the receipt's outcome, delivery and notes."""
     notes = list(info.notes)
     problems = list(info.problems)
+    trust_problems: list[str] = []
     if info.malformed:
         receipt.outcome = "malformed"
     elif info.kind == "other":
@@ -178,6 +189,8 @@ def _outcome(info: InboundMessage, receipt: Receipt) -> None:
     else:
         delivery, match_problems = _match(info)
         problems += match_problems
+        if info.kind == "pec-receipt":
+            trust_problems = _trust_problems(raw, info, delivery, receipt)
         target, permanent = "", None
         if delivery is not None and info.kind == "bounce" and not problems:
             # A bounce lands only on the delivery whose recipient it names: Message-ID and return
@@ -189,7 +202,7 @@ def _outcome(info: InboundMessage, receipt: Receipt) -> None:
                 notes.append("Message-ID senza indirizzo: da verificare, lo stato non cambia")
             if target == "other":
                 delivery = None
-        if problems:
+        if problems or (trust_problems and delivery is not None):
             receipt.outcome = "suspect"
         elif delivery is None:
             receipt.outcome = "unmatched"
@@ -204,7 +217,40 @@ def _outcome(info: InboundMessage, receipt: Receipt) -> None:
                                                 permanent if target == "recipient" else info.receipt_type == "permanent")
             else:
                 receipt.outcome = "recorded"  # a copy's address, or no address with only the Message-ID
-    receipt.notes = "; ".join(dict.fromkeys(problems + notes))[:4000]
+    receipt.notes = "; ".join(dict.fromkeys(trust_problems + problems + notes))[:4000]
+
+
+class ConfirmError(ValueError):
+    """A receipt that cannot be confirmed (Italian message)."""
+
+
+def confirmable_delivery(receipt: Receipt) -> Delivery | None:
+    """The delivery a «sospetta» PEC receipt would apply to once confirmed (None when it cannot be confirmed:
+    not suspect, not a PEC receipt, or its Message-ID names no delivery of ours)."""
+    if receipt.outcome != "suspect" or receipt.kind != "pec-receipt" or receipt.delivery_id is not None:
+        return None
+    return find_delivery(receipt.referenced_message_id) if receipt.referenced_message_id else None
+
+
+def confirm_receipt(receipt: Receipt, user, raw: bytes) -> str:
+    """A person vouches for a «sospetta» PEC receipt: apply it to its delivery now, say who and when,
+    audited; returns the new outcome. `raw` is the stored original (checked by the caller). Commits."""
+    delivery = confirmable_delivery(receipt)
+    if delivery is None:
+        raise ConfirmError("Questa ricevuta non è da confermare (non è sospetta o non riguarda un nostro recapito).")
+    info = read_message(raw, check_signature=False)
+    if info.kind != "pec-receipt" or info.malformed:
+        raise ConfirmError("La ricevuta conservata non è leggibile: non si può applicare.")
+    notes: list[str] = []
+    outcome = _apply_pec(delivery, info, notes)
+    before = receipt.notes
+    receipt.outcome, receipt.delivery_id = outcome, delivery.id
+    receipt.confirmed_by_id, receipt.confirmed_at = user.id, utcnow()
+    receipt.notes = "; ".join(dict.fromkeys([f"confermata da {user.username}", before] + notes))[:4000]
+    audit("receipt.confirm", receipt, delivery_id=delivery.id, receipt_type=receipt.receipt_type,
+          suspect_reasons=before, outcome=outcome)
+    db.session.commit()
+    return outcome
 
 
 def record_message(raw: bytes, account: MailAccount | None = None, source: str = "file", folder: str | None = None,
@@ -233,7 +279,7 @@ def record_message(raw: bytes, account: MailAccount | None = None, source: str =
     try:
         store_blob(raw, "message/rfc822")
         if oversize is None:
-            _outcome(info, receipt)
+            _outcome(info, receipt, raw)
         else:
             receipt.outcome, receipt.reason = "oversize", ""
             receipt.notes = (f"messaggio di {oversize / 1048576:.1f} MB oltre il limite di "
@@ -394,4 +440,13 @@ def receipts_by_delivery(delivery_ids: list[int]) -> dict[int, list[Receipt]]:
     grouped: dict[int, list[Receipt]] = {}
     for receipt in rows:
         grouped.setdefault(receipt.delivery_id, []).append(receipt)
+    # PEC receipts kept «sospette» (not linked) whose Message-ID names one of these deliveries: shown too,
+    # marked, so that a person sees there is something to check.
+    by_message = {(m or "").strip().strip("<>"): d for d, m in db.session.execute(
+        db.select(Delivery.id, Delivery.message_id).where(Delivery.id.in_(delivery_ids))) if m}
+    if by_message:
+        for receipt in db.session.scalars(db.select(Receipt).where(
+                Receipt.delivery_id.is_(None), Receipt.outcome == "suspect", Receipt.kind == "pec-receipt",
+                Receipt.referenced_message_id.in_(list(by_message))).order_by(Receipt.event_at, Receipt.id)):
+            grouped.setdefault(by_message[receipt.referenced_message_id], []).append(receipt)
     return grouped

@@ -16,6 +16,7 @@ receipts_cli = AppGroup("receipts", help="Ricevute PEC e rimbalzi.")
 @click.option("--json", "as_json", is_flag=True, help="Un oggetto JSON per file, uno per riga.")
 def import_command(files, as_json):
     """Import saved messages (.eml): PEC receipts and bounces are applied to their deliveries."""
+    from ..models import TRUST_STATUSES
     from ..services.tracking import inbound_max_bytes, record_message
     failed = False
     for path in files:
@@ -38,6 +39,10 @@ def import_command(files, as_json):
             "message_id": receipt.referenced_message_id or None,
             "delivery": receipt.delivery_id, "signature_verified": bool(receipt.signature_verified),
             "outcome": receipt.outcome, "duplicate": result.duplicate,
+            # PEC receipts: is the signer in the trust store (TRUST_STATUSES), who signed, why «sospetta».
+            "trust": receipt.trust_status or None, "genuine": receipt.trust_status == "trusted",
+            "signer": receipt.signer or None,
+            "suspect_reasons": receipt.notes.split("; ") if receipt.outcome == "suspect" and receipt.notes else [],
         }
         if receipt.kind == "bounce":
             # Which recipients failed, with their status code, and whether it is final.
@@ -52,6 +57,7 @@ def import_command(files, as_json):
             click.echo(f"{path}: {receipt.label}{' · ' + bounced if bounced else ''} · {where} · {receipt.outcome}"
                        f"{' (già importato)' if result.duplicate else ''}"
                        f" · firma {'verificata' if receipt.signature_verified else 'non verificata'}"
+                       f"{' · ' + TRUST_STATUSES.get(receipt.trust_status, '') if receipt.trust_status else ''}"
                        f"{' · ' + receipt.notes if receipt.notes else ''}")
     if failed:
         raise SystemExit(1)

@@ -6,9 +6,10 @@ from flask_login import current_user
 from redis.exceptions import RedisError
 
 from ..extensions import db, htmx
-from ..models import RECEIPT_KINDS, RECEIPT_OUTCOMES, Receipt
+from ..models import RECEIPT_KINDS, RECEIPT_OUTCOMES, TRUST_STATUSES, Receipt
 from ..security import require_roles
 from ..services import receipt_log as svc
+from ..services import tracking as tracking_service
 from ..services.audit import audit
 
 bp = Blueprint("tracking", __name__)
@@ -27,7 +28,7 @@ def index():
     result = svc.search_receipts(filters, current_user)
     context = {"filters": filters, "result": result, "OUTCOMES": RECEIPT_OUTCOMES, "KINDS": RECEIPT_KINDS,
                "PROBLEM_OUTCOMES": svc.PROBLEM_OUTCOMES, "account_names": svc.account_names(),
-               "mask": svc.mask_addresses}
+               "mask": svc.mask_addresses, "TRUST": TRUST_STATUSES}
     if htmx and htmx.target == "receipt-results":
         return render_template("tracking/_results.html", **context)
     return render_template("tracking/index.html", mailboxes=svc.mailbox_rows(),
@@ -55,6 +56,28 @@ def receipt_download(receipt: Receipt) -> Response:
     response = Response(data, mimetype="message/rfc822")
     response.headers["Content-Disposition"] = f'attachment; filename="{svc.receipt_filename(receipt)}"'
     return response
+
+
+@bp.route("/<int:receipt_id>/conferma", methods=["POST"])
+def confirm(receipt_id: int):
+    """«Conferma e applica»: a manager vouches for a «sospetta» PEC receipt after reading its reasons;
+    it is applied to its delivery and the confirmation audited. Back to the delivery page or the list."""
+    require_roles("manager")
+    receipt = svc.visible_receipt(receipt_id, current_user)
+    if receipt is None:
+        abort(404)
+    delivery = tracking_service.confirmable_delivery(receipt)
+    try:
+        data = svc.receipt_original(receipt)
+        outcome = tracking_service.confirm_receipt(receipt, current_user, data)
+    except (svc.ReceiptIntegrityError, tracking_service.ConfirmError) as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    else:
+        flash(f"Ricevuta confermata: {RECEIPT_OUTCOMES.get(outcome, outcome).lower()}.", "success")
+    if request.form.get("back") == "delivery" and delivery is not None:
+        return redirect(url_for("batches.preview", batch_id=delivery.batch_id, delivery_id=delivery.id))
+    return redirect(url_for("tracking.index", _anchor=f"ricevuta-{receipt.id}"))
 
 
 @bp.route("/caselle/<int:account_id>/leggi", methods=["POST"])

@@ -156,6 +156,12 @@ EXPECTED: dict[tuple[str, str], dict] = {
     ("tracking.index", "GET"): office(),
     ("tracking.source", "GET"): office(),
     ("tracking.poll_now", "POST"): office(302),  # queued (no worker here), back to the page
+    # «Conferma e applica» a suspect PEC receipt: managers; the world's receipt is not suspect (refused, back)
+    ("tracking.confirm", "POST"): row(LOGIN, 302, 302, 403, 403),
+    # trust store of PEC providers' certificates
+    ("pec_certificates.index", "GET"): admin_only(),
+    ("pec_certificates.index", "POST"): admin_only(422),  # no file
+    ("pec_certificates.remove", "POST"): admin_only(SKIP),  # exercised in test_pec_trust.py
     # campaigns: sales and managers
     ("campaigns.index", "GET"): row(LOGIN, 200, 200, 403, 200),
     ("campaigns.documents", "GET"): row(LOGIN, 200, 200, 403, 200),
@@ -203,6 +209,7 @@ VALUES = {
     "document_id": "document", "attachment_id": "attachment", "batch_id": "batch", "delivery_id": "delivery_public",
     "receipt_id": "receipt_public", "version_id": "generic_version", "filter_id": "filter",
     "token_id": "token_revocable", "message_id": "captured", "token": "unsubscribe_token", "entry_id": "zone",
+    "certificate_id": "zone",  # any id: refused roles get 403 before the lookup, the admin's call is SKIP
 }
 LITERALS = {"kind": "zones", "fmt": "csv", "type_code": "FATTURA", "language": "it", "number": "1", "page": 1, "index": 0,
             "filename": "css/recapito.css", "year": date.today().year}

@@ -21,7 +21,7 @@ from flask import url_for
 
 from tests.support.receipts import (GOPEC_ACCETTAZIONE, GOPEC_ERRORE, MALFORMED, OCA_ACCETTAZIONE, OCA_CONSEGNA,
                                     OCA_ENVELOPE, adapt_receipt, dsn_bounce, exchange_ndr, forged_receipt,
-                                    qmail_bounce, resign, sample)
+                                    qmail_bounce, resign, sample, trust_test_provider)
 from tests.support.smtp import smtp_server  # noqa: F401  (fixture)
 
 
@@ -49,6 +49,9 @@ def sent(app_ctx, smtp_server, imap_user, dovecot):
     ord_batch = make_sending_batch(ordinary, ["a@cliente.example", "b@cliente.example", "c@cliente.example",
                                               "d@cliente.example"])
     ids = {"pec": pec.id, "ordinary": ordinary.id, "pec_batch": pec_batch.id, "ord_batch": ord_batch.id}
+    # Receipts are applied only when genuine: the samples adapted to our messages are re-signed by the
+    # test provider (tests.support.receipts.resign), whose CA is trusted; their senders are its system.
+    trust_test_provider("pec.aruba.it", "fakepec.it")
     for batch in (pec_batch, ord_batch):
         sending.start_sending(batch)
     work(app_ctx)
@@ -67,10 +70,11 @@ def _delivery(sent, address) -> Delivery:
 def test_pec_receipts_from_the_mailbox_land_on_their_deliveries(app_ctx, sent, imap_user, samples_dir):
     """Accettazione + consegna (real Aruba samples), mancata consegna with the provider's reason."""
     ok, wrong = "ok@pec.cliente.example", "sbagliato@pec.cliente.example"
-    imap_user.append(adapt_receipt(sample(samples_dir, OCA_ACCETTAZIONE), sent["mid"][ok]))
-    imap_user.append(adapt_receipt(sample(samples_dir, OCA_CONSEGNA), sent["mid"][ok], consegna=ok))
-    imap_user.append(adapt_receipt(sample(samples_dir, GOPEC_ACCETTAZIONE), sent["mid"][wrong]))
-    imap_user.append(adapt_receipt(sample(samples_dir, GOPEC_ERRORE), sent["mid"][wrong], consegna=wrong))
+    first_raw = resign(adapt_receipt(sample(samples_dir, OCA_ACCETTAZIONE), sent["mid"][ok]))
+    imap_user.append(first_raw)
+    imap_user.append(resign(adapt_receipt(sample(samples_dir, OCA_CONSEGNA), sent["mid"][ok], consegna=ok)))
+    imap_user.append(resign(adapt_receipt(sample(samples_dir, GOPEC_ACCETTAZIONE), sent["mid"][wrong])))
+    imap_user.append(resign(adapt_receipt(sample(samples_dir, GOPEC_ERRORE), sent["mid"][wrong], consegna=wrong)))
 
     report = poll_account(sent["pec"])
     assert report["read"] == 4 and report["applied"] == 4
@@ -91,10 +95,9 @@ def test_pec_receipts_from_the_mailbox_land_on_their_deliveries(app_ctx, sent, i
     assert all(r.kind == "pec-receipt" and r.outcome == "applied" for r in receipts)
     # Kept as received: the blob is the exact message that was in the mailbox.
     first = receipts[0]
-    assert db.session.get(Blob, first.raw_sha256).data.replace(b"\r\n", b"\n") == adapt_receipt(
-        sample(samples_dir, OCA_ACCETTAZIONE), sent["mid"][ok]).replace(b"\r\n", b"\n")
-    # Adapted samples no longer match the provider's signature: said so, not hidden.
-    assert not any(r.signature_verified for r in receipts)
+    assert db.session.get(Blob, first.raw_sha256).data.replace(b"\r\n", b"\n") == first_raw.replace(b"\r\n", b"\n")
+    # Applied because genuine: signature verified and chained to the trust store.
+    assert all(r.signature_verified and r.trust_status == "trusted" for r in receipts)
     # The mailbox is left as the account says: read.
     assert all("\\Seen" in flags for flags in imap_user.messages().values())
 
@@ -104,7 +107,7 @@ def test_every_receipt_type_is_recognised(app_ctx, sent, imap_user, samples_dir)
     third = "terzo@pec.cliente.example"
     base = sample(samples_dir, GOPEC_ACCETTAZIONE)
     for kind in ("presa-in-carico", "preavviso-errore-consegna", "rilevazione-virus", "non-accettazione"):
-        imap_user.append(adapt_receipt(base, sent["mid"][third], x_ricevuta=kind, tipo=kind))
+        imap_user.append(resign(adapt_receipt(base, sent["mid"][third], x_ricevuta=kind, tipo=kind)))
     poll_account(sent["pec"])
     receipts = {r.receipt_type: r for r in db.session.scalars(db.select(Receipt))}
     assert set(receipts) == {"presa-in-carico", "preavviso-errore-consegna", "rilevazione-virus", "non-accettazione"}
@@ -120,7 +123,7 @@ def test_every_receipt_type_is_recognised(app_ctx, sent, imap_user, samples_dir)
 def test_reading_twice_processes_each_message_once(app_ctx, sent, imap_user, samples_dir):
     """A second run, a run that forgot where it was, and a new UIDVALIDITY change nothing twice."""
     wrong = "sbagliato@pec.cliente.example"
-    imap_user.append(adapt_receipt(sample(samples_dir, GOPEC_ERRORE), sent["mid"][wrong]))
+    imap_user.append(resign(adapt_receipt(sample(samples_dir, GOPEC_ERRORE), sent["mid"][wrong])))
     imap_user.append(dsn_bounce(sent["mid"]["a@cliente.example"], "a@cliente.example"))
     assert poll_account(sent["pec"])["read"] == 2
     assert poll_account(sent["pec"])["read"] == 0  # only new messages
@@ -278,7 +281,7 @@ def test_scheduler_runs_the_mailbox_job(app_ctx, sent, imap_user, samples_dir):
     names = [getattr(job, "name", "") for job in getattr(scheduler, "_cron_jobs", [])]
     assert "recapito-mailboxes" in names or any(
         getattr(job, "func", None) is poll_mailboxes_job for job in getattr(scheduler, "_cron_jobs", []))
-    imap_user.append(adapt_receipt(sample(samples_dir, OCA_ACCETTAZIONE), sent["mid"]["ok@pec.cliente.example"]))
+    imap_user.append(resign(adapt_receipt(sample(samples_dir, OCA_ACCETTAZIONE), sent["mid"]["ok@pec.cliente.example"])))
     get_queue().enqueue(poll_mailboxes_job)
     work(app_ctx)
     assert _delivery(sent, "ok@pec.cliente.example").pec_accepted_at is not None
@@ -331,6 +334,12 @@ def test_cli_import_json(app_ctx, runner, sent, samples_dir, tmp_path):
     assert rows[6]["recipients"] == [{"address": "a@cliente.example", "status": "5.1.1", "action": "failed"}]
     assert rows[6]["permanent"] is True
     assert all("recipients" not in row and "permanent" not in row for row in rows if row["kind"] != "bounce")
+    # The trust outcome: the real Aruba receipts hold but their signer (AgID CA1's) is not in the store
+    # (which holds the test provider's CA); go-pec's dummy signatures are invalid; ours is genuine.
+    assert [(row["trust"], row["genuine"]) for row in rows] == [
+        ("untrusted", False), ("untrusted", False), (None, False), ("invalid", False), ("invalid", False),
+        ("trusted", True), (None, False), (None, False)]
+    assert "Posta Certificata ARUBA PEC" in rows[0]["signer"] and rows[0]["suspect_reasons"] == []
     assert _delivery(sent, ok).pec_delivered_at == datetime(2018, 11, 13, 15, 39, 27)
     # Importing again changes nothing and says so.
     again = runner.invoke(args=["receipts", "import", str(bounce), "--json"])
@@ -341,10 +350,10 @@ def test_cli_import_json(app_ctx, runner, sent, samples_dir, tmp_path):
 def test_results_page_columns_filters_and_download(app_ctx, sent, client, auth, samples_dir, make_user):
     """Accettata/consegnata/mancata consegna/rimbalzata with times, a filter each, the receipt one click away."""
     ok, wrong = "ok@pec.cliente.example", "sbagliato@pec.cliente.example"
-    raw = adapt_receipt(sample(samples_dir, OCA_CONSEGNA), sent["mid"][ok], consegna=ok)
-    record_message(adapt_receipt(sample(samples_dir, OCA_ACCETTAZIONE), sent["mid"][ok]))
+    raw = resign(adapt_receipt(sample(samples_dir, OCA_CONSEGNA), sent["mid"][ok], consegna=ok))
+    record_message(resign(adapt_receipt(sample(samples_dir, OCA_ACCETTAZIONE), sent["mid"][ok])))
     consegna = record_message(raw).receipt
-    record_message(adapt_receipt(sample(samples_dir, GOPEC_ERRORE), sent["mid"][wrong]))
+    record_message(resign(adapt_receipt(sample(samples_dir, GOPEC_ERRORE), sent["mid"][wrong])))
     record_message(dsn_bounce(sent["mid"]["a@cliente.example"], "a@cliente.example"))
     auth.login("manager")
     page = client.get(f"/invii/{sent['pec_batch']}").get_data(as_text=True)

@@ -6,7 +6,6 @@ import base64
 import email
 import email.policy
 import re
-import subprocess
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -64,21 +63,46 @@ def sample(samples_dir: Path, name: str) -> bytes:
     return (samples_dir / "pec" / name).read_bytes()
 
 
-def resign(raw: bytes, workdir: Path) -> bytes:
-    """Sign a receipt's content again with a throw-away key (openssl smime -sign): its signature then
-    holds, as a genuine provider's does."""
+def test_provider():
+    """The test PEC provider of this test session: (CA to trust, signing certificate)."""
+    global _PROVIDER
+    if _PROVIDER is None:
+        from datetime import datetime, timezone
+
+        from tests.support.pec_ca import make_ca, make_signer
+        # Valid at the times the real samples certify (2018, 2024) and today.
+        since = datetime(2015, 1, 1, tzinfo=timezone.utc)
+        ca = make_ca(not_before=since, days=365 * 30)
+        _PROVIDER = (ca, make_signer(ca, common_name="posta-certificata@pec.aruba.it", not_before=since,
+                                     days=365 * 20))
+    return _PROVIDER
+
+
+_PROVIDER = None
+
+
+def resign(raw: bytes, workdir: Path | None = None) -> bytes:
+    """Sign a receipt's content again with the test provider's certificate (tests.support.pec_ca): its
+    signature then holds, as a genuine provider's does, and chains to the test CA (trust it with
+    `trust_test_provider()`)."""
+    from tests.support.pec_ca import sign_mime
     msg = email.message_from_bytes(raw, policy=email.policy.compat32)
     inner = msg.get_payload()[0].as_bytes()
-    key, cert = workdir / "signer.key", workdir / "signer.pem"
-    if not cert.exists():
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
-                        str(cert), "-days", "2", "-subj", "/CN=Posta Certificata di prova/O=Gestore di prova"],
-                       check=True, capture_output=True)
-    signed = subprocess.run(["openssl", "smime", "-sign", "-signer", str(cert), "-inkey", str(key), "-md", "sha256"],
-                            input=inner, check=True, capture_output=True).stdout
+    signed = sign_mime(inner, test_provider()[1])
     headers = b"".join(f"{k}: {v}\n".encode() for k, v in msg.items()
                        if k.lower() not in ("content-type", "mime-version"))
     return headers + signed
+
+
+def trust_test_provider(*domains: str) -> None:
+    """Put the test CA in the trust store; give every PEC account these provider domains."""
+    from mailer.extensions import db
+    from mailer.models import MailAccount
+    from mailer.services.pec_trust import add_certificates
+    add_certificates(test_provider()[0].pem)
+    for account in db.session.scalars(db.select(MailAccount).where(MailAccount.kind == "pec")):
+        account.pec_system_domains = "\n".join(domains)
+    db.session.commit()
 
 
 def dsn_bounce(original_message_id: str, recipient: str, status: str = "5.1.1",
