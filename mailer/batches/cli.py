@@ -120,7 +120,7 @@ def report_command(batch_id, as_json):
     for record in batch_views.report_records(batch_id):
         if as_json:
             click.echo(json.dumps({k: record[k] for k in ("recipient", "status", "account", "attempts", "smtp_code",
-                                                           "reason", "message_id")}, ensure_ascii=False))
+                                                           "reason", "message_id", "message_date")}, ensure_ascii=False))
         else:
             click.echo(f"{record['status']:<10} {record['recipient']:<40} {record['account']:<14} "
                        f"{record['smtp_code'] or '':<4} {record['reason']}")

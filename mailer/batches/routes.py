@@ -7,7 +7,7 @@ from flask import (Blueprint, Response, abort, flash, make_response, redirect, r
 from flask_login import current_user
 
 from ..extensions import db, htmx
-from ..models import (BATCH_STATUSES, DELIVERY_STATUSES, Agent, Batch, Category, Delivery,
+from ..models import (BATCH_STATUSES, DELIVERY_STATUSES, SUMMARY_STATES, Agent, Batch, Category, Delivery,
                       DocumentType, MailAccount, Receipt, Zone)
 from ..security import require_roles
 from ..services import approval, batch_views, preparation, sending, tracking
@@ -125,6 +125,8 @@ def new():
 def detail(batch_id: int):
     """The batch page: progress, review (before approval) or results (after)."""
     batch = _batch(batch_id)
+    if htmx and htmx.target == "batch-summary":
+        return render_template("batches/_summary.html", batch=batch, SUMMARY_STATES=SUMMARY_STATES)
     context = _detail_context(batch)
     if htmx and htmx.target == "delivery-table":
         return render_template("batches/_deliveries.html", **context)
@@ -155,6 +157,7 @@ def _detail_context(batch: Batch) -> dict:
         "batch": batch, "rows": rows, "total": total, "page": page, "view": view, "search": search,
         "filters": filters, "counts": counts, "problems": problems, "progress": batch_views.progress(batch, current_user),
         "reviewing": reviewing, "accounts": accounts, "STATUS": DELIVERY_STATUSES, "BATCH_STATUSES": BATCH_STATUSES,
+        "SUMMARY_STATES": SUMMARY_STATES,
         "can_approve": batch.status == "ready" and not problems,
         "reviewed": approval.review_fingerprint(batch.id) if batch.status == "ready" and not problems else "",
         "can_act": current_user.has_role("manager", "admin"),

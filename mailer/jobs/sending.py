@@ -14,7 +14,10 @@ def watchdog_job() -> dict:
     return sending.recover_stalled()
 
 
-def batch_summary_job(batch_id: int) -> bool:
-    """E-mail the outcome of a finished batch to who prepared and approved it."""
-    from ..services.batch_summary import send_batch_summary
-    return send_batch_summary(batch_id)
+def batch_summary_job(batch_id: int) -> str:
+    """E-mail the outcome of a finished batch to who prepared and approved it; raise to be retried."""
+    from ..services.batch_summary import SummaryRetry, send_batch_summary
+    state = send_batch_summary(batch_id)
+    if state == "retrying":
+        raise SummaryRetry(f"riepilogo dell'invio {batch_id}: errore temporaneo, nuovo tentativo previsto")
+    return state

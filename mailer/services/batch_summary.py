@@ -1,11 +1,34 @@
-"""The e-mail summary of a finished batch, to who prepared and approved it."""
+"""The e-mail summary of a finished batch, to who prepared and approved it.
+
+It leaves like a delivery: through the company's ordinary sending account and the same transport
+(`SmtpSession`), built by `build_message` (bodies base64-encoded, headers folded: no line near the
+SMTP limit, however long a server's answer quoted in it), with a Message-ID and Date fixed per reader
+at the first attempt. Temporary failures (4xx, no connection) are retried by RQ (`Retry`); the state
+is kept on the batch (`summary_status`, `summary_error`, `summary_messages`) and shown on its page.
+Each reader gets the recipients and counts their own clearance allows, as on the batch page.
+"""
 from __future__ import annotations
 
-from flask import current_app, render_template
-from flask_mail import Message
+from datetime import datetime
+from email.utils import format_datetime, make_msgid
 
-from ..extensions import db, mail
-from ..models import Batch, Delivery, DELIVERY_STATUSES, utcnow
+from flask import current_app, render_template
+from rq import Retry, get_current_job
+
+from ..extensions import db
+from ..models import DELIVERY_STATUSES, Batch, Delivery, MailAccount, User, utcnow
+from ..queue import get_queue
+from ..transport.message import Attachment, MessageSpec, address_domain, build_message
+from ..transport.smtp import SmtpSession
+from .batch_views import export_csv
+from .campaigns import public_base_url
+from .reference import get_company
+
+FAILED_STATES = ("failed", "uncertain", "bounced")
+
+
+class SummaryRetry(Exception):
+    """The summary could not leave yet (temporary failure): raised so that RQ retries the job."""
 
 
 def batch_counts(batch_id: int, clearance: int | None = None) -> dict[str, int]:
@@ -17,40 +40,162 @@ def batch_counts(batch_id: int, clearance: int | None = None) -> dict[str, int]:
     return {status: count for status, count in rows}
 
 
-def send_batch_summary(batch_id: int) -> bool:
-    """Send the summary once (summary_sent_at guards against a second run); False if nobody to tell.
+def retry_intervals() -> list[int]:
+    """Seconds before each new attempt of the summary (SUMMARY_RETRY_INTERVALS, e.g. "60,300,900,3600")."""
+    raw = str(current_app.config.get("SUMMARY_RETRY_INTERVALS", "60,300,900,3600"))
+    return [int(float(part)) for part in raw.split(",") if part.strip()] or [60]
 
-    Each reader gets the recipients and counts their own clearance allows, as on the batch page:
-    who prepared the batch may see less than who approved it.
-    """
-    batch = db.session.get(Batch, batch_id)
-    if batch is None or batch.summary_sent_at is not None:
-        return False
-    readers: dict[int, set[str]] = {}
+
+def enqueue_summary(batch_id: int) -> None:
+    """Queue the summary job with its retries (the batch's summary_status is already committed)."""
+    from ..jobs.sending import batch_summary_job
+    intervals = retry_intervals()
+    get_queue().enqueue(batch_summary_job, batch_id, retry=Retry(max=len(intervals), interval=intervals),
+                        description=f"riepilogo invio {batch_id}")
+
+
+def summary_account() -> MailAccount | None:
+    """The company's ordinary sending account: the default one, else the first active non-PEC one."""
+    return db.session.scalars(
+        db.select(MailAccount).where(MailAccount.active.is_(True), MailAccount.kind != "pec")
+        .order_by(MailAccount.is_default.desc(), MailAccount.id).limit(1)).first()
+
+
+def person_name(user: User | None, fallback: str = "-") -> str:
+    """A person as people call them: full name, else username."""
+    if user is None:
+        return fallback
+    return user.full_name or user.username
+
+
+def results_url(batch: Batch) -> str:
+    """Absolute link to the batch's results page (PUBLIC_BASE_URL, else the address the batch was made from)."""
+    path = current_app.url_map.bind("localhost").build("batches.detail", {"batch_id": batch.id})
+    return public_base_url(batch) + path
+
+
+def _readers(batch: Batch) -> list[User]:
+    """Who prepared and who approved the batch, once each, with an e-mail address."""
+    readers: dict[str, User] = {}
     for user in (batch.created_by, batch.approved_by):
-        if user is not None and user.email:
-            readers.setdefault(int(user.privacy_clearance), set()).add(user.email)
-    if not readers:
-        batch.summary_sent_at = utcnow()
-        db.session.commit()
-        return False
-    for clearance, recipients in sorted(readers.items()):
-        counts = batch_counts(batch_id, clearance)
-        failed = db.session.scalars(
-            db.select(Delivery).where(Delivery.batch_id == batch_id, Delivery.status.in_(["failed", "uncertain"]),
-                                      Delivery.privacy_level <= clearance)
-            .order_by(Delivery.id).limit(200)
-        ).all()
-        context = {"batch": batch, "counts": counts, "failed": failed, "STATUS": DELIVERY_STATUSES}
-        message = Message(
-            subject=f"Recapito: esito dell'invio n. {batch.id} – {counts.get('sent', 0)} inviati, "
-                    f"{counts.get('failed', 0)} falliti",
-            recipients=sorted(recipients),
-            sender=current_app.config["MAIL_DEFAULT_SENDER"],
-            body=render_template("email/batch_summary.txt", **context),
-            html=render_template("email/batch_summary.html", **context),
-        )
-        mail.send(message)
-    batch.summary_sent_at = utcnow()
+        if user is not None and user.email and user.email.lower() not in readers:
+            readers[user.email.lower()] = user
+    return list(readers.values())
+
+
+def _message(batch: Batch, reader: User, account: MailAccount, entry: dict) -> bytes:
+    """The summary for one reader, within their clearance, as wire bytes."""
+    clearance = int(reader.privacy_clearance)
+    counts = batch_counts(batch.id, clearance)
+    failed = db.session.scalars(
+        db.select(Delivery).where(Delivery.batch_id == batch.id, Delivery.status.in_(FAILED_STATES),
+                                  Delivery.privacy_level <= clearance).order_by(Delivery.id).limit(200)).all()
+    failed_total = sum(counts.get(s, 0) for s in FAILED_STATES)
+    context = {"batch": batch, "counts": counts, "failed": failed, "failed_total": failed_total,
+               "STATUS": DELIVERY_STATUSES, "reader_name": person_name(reader), "url": results_url(batch),
+               "prepared_by": person_name(batch.created_by, "pianificazione automatica"),
+               "approved_by": person_name(batch.approved_by, "approvazione automatica")}
+    attachments = []
+    if failed_total:
+        csv_data = export_csv(batch.id, reader, statuses=list(FAILED_STATES))
+        attachments.append(Attachment(f"invio-{batch.id}-non-recapitati.csv", "text/csv", csv_data))
+    company = get_company()
+    return build_message(MessageSpec(
+        from_address=account.from_address, from_name=company.name or account.from_name,
+        to=[(person_name(reader, ""), reader.email)],
+        subject=f"Recapito: esito dell'invio n. {batch.id} – {counts.get('sent', 0)} inviati, {failed_total} falliti",
+        html=render_template("email/batch_summary.html", **context),
+        text=render_template("email/batch_summary.txt", **context),
+        message_id=entry["message_id"], date=entry["date"], attachments=attachments,
+    ))
+
+
+def _finish(batch: Batch, status: str, error: str = "") -> str:
+    """Record the summary's state and commit."""
+    batch.summary_status = status
+    batch.summary_error = error[:2000]
+    if status in ("sent", "none"):
+        batch.summary_sent_at = batch.summary_sent_at or utcnow()
     db.session.commit()
-    return True
+    return status
+
+
+def send_batch_summary(batch_id: int, retries_left: int | None = None) -> str:
+    """Send the summary to each reader not reached yet; returns the summary's state.
+
+    "sent" (all readers reached; never sent twice), "none" (nobody to tell), "failed" (with the reason),
+    or "retrying" when a temporary failure will be retried (`retries_left`: the RQ job's, when in a job).
+    """
+    if retries_left is None:
+        job = get_current_job()
+        retries_left = (job.retries_left or 0) if job is not None else 0
+    batch = db.session.get(Batch, batch_id)
+    if batch is None:
+        return "missing"
+    if batch.summary_sent_at is not None:  # already told: never twice
+        return batch.summary_status or "sent"
+    readers = _readers(batch)
+    if not readers:
+        return _finish(batch, "none", "Chi ha preparato e approvato l'invio non ha un indirizzo e-mail.")
+    account = summary_account()
+    if account is None:
+        return _finish(batch, "failed", "Nessun account di invio ordinario attivo: aggiungine uno in "
+                                        "Amministrazione › Account di invio.")
+    from .sending import smtp_settings
+    try:
+        settings = smtp_settings(account)
+    except ValueError as exc:
+        return _finish(batch, "failed", f"Account «{account.name}»: {exc}")
+    entries = {k: dict(v) for k, v in (batch.summary_messages or {}).items()}
+    for reader in readers:
+        entries.setdefault(reader.email.lower(), {
+            "message_id": make_msgid(idstring=f"rcp-riepilogo{batch.id}", domain=address_domain(account.from_address)),
+            "date": format_datetime(datetime.now().astimezone()), "status": "pending", "code": None, "reason": ""})
+    # Durable before any byte leaves: a retry (or a new worker) sends the same Message-ID and Date.
+    batch.summary_messages = entries
+    batch.summary_status = "sending"
+    batch.summary_attempts = (batch.summary_attempts or 0) + 1
+    db.session.commit()
+    session = SmtpSession(settings)
+    try:
+        for reader in readers:
+            entry = entries[reader.email.lower()]
+            if entry["status"] == "sent":
+                continue
+            outcome = session.send(account.from_address, [reader.email], _message(batch, reader, account, entry))
+            entry.update(status="sent" if outcome.kind == "sent" else
+                         "failed" if outcome.kind == "permanent" else "temporary",
+                         code=outcome.code, reason=outcome.text[:500])
+    finally:
+        session.close()
+    batch.summary_messages = {k: dict(v) for k, v in entries.items()}
+    return _settle(batch, readers, entries, retries_left)
+
+
+def _settle(batch: Batch, readers: list[User], entries: dict, retries_left: int) -> str:
+    """The summary's state after an attempt, with each unreached reader's reason in words."""
+    problems = []
+    for reader in readers:
+        entry = entries[reader.email.lower()]
+        if entry["status"] != "sent":
+            code = f"{entry['code']} " if entry.get("code") else ""
+            problems.append(f"a {person_name(reader)} <{reader.email}>: {code}{entry['reason']}".strip())
+    if not problems:
+        return _finish(batch, "sent")
+    temporary = any(entries[r.email.lower()]["status"] == "temporary" for r in readers)
+    if temporary and retries_left > 0:
+        wait = retry_intervals()[max(len(retry_intervals()) - retries_left, 0)]
+        return _finish(batch, "retrying", "; ".join(problems) + f" — nuovo tentativo tra {_in_words(wait)}.")
+    attempts = f" (dopo {batch.summary_attempts} tentativi)" if temporary else ""
+    return _finish(batch, "failed", "Non recapitato" + attempts + " " + "; ".join(problems))
+
+
+def _in_words(seconds: int) -> str:
+    """A wait in Italian words ("30 secondi", "5 minuti", "1 ora")."""
+    if seconds < 60:
+        return f"{seconds} secondi"
+    if seconds < 3600:
+        minutes = round(seconds / 60)
+        return "1 minuto" if minutes == 1 else f"{minutes} minuti"
+    hours = round(seconds / 3600)
+    return "1 ora" if hours == 1 else f"{hours} ore"
