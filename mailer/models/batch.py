@@ -79,7 +79,7 @@ class Batch(db.Model):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
     summary_sent_at: Mapped[datetime | None] = mapped_column(DateTime)
     # The end-of-batch e-mail: SUMMARY_STATES key, why it did not (yet) go, attempts, and per reader address
-    # {"message_id", "date", "status", "code", "reason"} (fixed Message-ID/Date; a sent reader is never resent).
+    # {"message_id", "date", "status", "code", "reason", "name"} (fixed Message-ID/Date; a sent reader is never resent).
     summary_status: Mapped[str] = mapped_column(String(12), default="", server_default="")
     summary_error: Mapped[str] = mapped_column(Text, default="", server_default="")
     summary_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

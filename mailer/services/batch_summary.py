@@ -150,7 +150,8 @@ def send_batch_summary(batch_id: int, retries_left: int | None = None) -> str:
     for reader in readers:
         entries.setdefault(reader.email.lower(), {
             "message_id": make_msgid(idstring=f"rcp-riepilogo{batch.id}", domain=address_domain(account.from_address)),
-            "date": format_datetime(datetime.now().astimezone()), "status": "pending", "code": None, "reason": ""})
+            "date": format_datetime(datetime.now().astimezone()), "status": "pending", "code": None, "reason": "",
+            "name": person_name(reader)})
     # Durable before any byte leaves: a retry (or a new worker) sends the same Message-ID and Date.
     batch.summary_messages = entries
     batch.summary_status = "sending"
@@ -160,7 +161,7 @@ def send_batch_summary(batch_id: int, retries_left: int | None = None) -> str:
     try:
         for reader in readers:
             entry = entries[reader.email.lower()]
-            if entry["status"] == "sent":
+            if entry["status"] in ("sent", "failed"):  # reached, or refused for good (5xx): not retried
                 continue
             outcome = session.send(account.from_address, [reader.email], _message(batch, reader, account, entry))
             entry.update(status="sent" if outcome.kind == "sent" else

@@ -117,7 +117,7 @@ def test_summary_with_long_lines_arrives_from_the_company_account(app_ctx, clien
 
     auth.login("admin")
     page = client.get(f"/invii/{batch_id}").get_data(as_text=True)
-    assert "E-mail di riepilogo" in page and "inviata" in page and "a 2 persone" in page
+    assert "E-mail di riepilogo" in page and "inviata" in page and "Ricevuta da Mario Rossi, Giulia Bianchi" in page
 
 
 def test_summary_retried_after_4xx_keeps_its_message_id(app_ctx, client, auth, smtp_server, people):
@@ -200,3 +200,18 @@ def test_summary_without_an_ordinary_account_says_so(app_ctx, smtp_server, peopl
     batch = db.session.get(Batch, batch_id)
     assert batch.summary_status == "failed" and "Nessun account di invio ordinario" in batch.summary_error
     assert not _summaries(smtp_server)
+
+
+def test_a_refused_reader_is_not_retried_with_the_others(app_ctx, client, auth, smtp_server, people):
+    """5xx for Mario, 451 for Giulia: the RQ retry reaches Giulia and leaves Mario alone (a 5xx is final); the
+    page names who received it and who did not."""
+    smtp_server.rules = {"mario.rossi@azienda.example": [550, "ok"], "giulia.bianchi@azienda.example": [451, "ok"]}
+    batch_id = _done_batch(smtp_server, people, failures=1)
+    run_jobs(app_ctx)
+    assert smtp_server.attempts_to("mario.rossi@azienda.example") == 1
+    assert set(_summaries(smtp_server)) == {"giulia.bianchi@azienda.example"}
+    batch = db.session.get(Batch, batch_id)
+    assert batch.summary_status == "failed" and batch.summary_attempts == 2
+    auth.login("admin")
+    page = client.get(f"/invii/{batch_id}").get_data(as_text=True)
+    assert "Ricevuta da Giulia Bianchi" in page and "Mario Rossi &lt;mario.rossi@azienda.example&gt;: 550" in page
