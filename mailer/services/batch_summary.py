@@ -9,7 +9,7 @@ Each reader gets the recipients and counts their own clearance allows, as on the
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.utils import format_datetime, make_msgid
 
 from flask import current_app, render_template
@@ -46,12 +46,56 @@ def retry_intervals() -> list[int]:
     return [int(float(part)) for part in raw.split(",") if part.strip()] or [60]
 
 
+def summary_job_id(batch_id: int) -> str:
+    """The RQ job id of a batch's summary (fixed, so the watchdog can find it)."""
+    return f"recapito-summary-{batch_id}"
+
+
 def enqueue_summary(batch_id: int) -> None:
     """Queue the summary job with its retries (the batch's summary_status is already committed)."""
     from ..jobs.sending import batch_summary_job
     intervals = retry_intervals()
     get_queue().enqueue(batch_summary_job, batch_id, retry=Retry(max=len(intervals), interval=intervals),
-                        description=f"riepilogo invio {batch_id}")
+                        job_id=summary_job_id(batch_id), description=f"riepilogo invio {batch_id}")
+
+
+def note_summary_crash(batch_id: int, exc: BaseException) -> None:
+    """An unexpected error in the summary job: say it on the batch (retrying while RQ has retries left)."""
+    db.session.rollback()
+    job = get_current_job()
+    retries_left = (job.retries_left or 0) if job is not None else 0
+    batch = db.session.get(Batch, batch_id)
+    if batch is None or batch.summary_sent_at is not None:
+        return
+    reason = f"Errore interno durante l'invio del riepilogo: {type(exc).__name__}: {exc}"
+    _finish(batch, "retrying" if retries_left > 0 else "failed", reason)
+
+
+def recover_summaries(grace_seconds: float = 120) -> dict[str, int]:
+    """Watchdog: summaries still waiting whose job is gone (Redis restarted: it keeps nothing on disk) are queued
+    again; those whose job ended in failure without saying so (worker killed, out of retries) are marked failed."""
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job, JobStatus
+
+    from ..queue import get_redis
+    report = {"requeued": 0, "failed": 0}
+    cutoff = utcnow() - timedelta(seconds=grace_seconds)
+    waiting = db.session.scalars(db.select(Batch).where(
+        Batch.summary_status.in_(["pending", "sending", "retrying"]), Batch.finished_at <= cutoff)).all()
+    for batch in waiting:
+        try:
+            job = Job.fetch(summary_job_id(batch.id), connection=get_redis())
+            status = job.get_status()
+        except NoSuchJobError:
+            job, status = None, None
+        if job is None:
+            enqueue_summary(batch.id)
+            report["requeued"] += 1
+        elif status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
+            detail = (job.exc_info or "").strip().splitlines()[-1:] or ["processo di invio interrotto"]
+            _finish(batch, "failed", f"Invio del riepilogo interrotto: {detail[0]}")
+            report["failed"] += 1
+    return report
 
 
 def summary_account() -> MailAccount | None:

@@ -8,6 +8,7 @@ the CSV of failed recipients within each reader's clearance.
 from __future__ import annotations
 
 import csv
+from datetime import timedelta
 import io
 
 import pytest
@@ -215,3 +216,48 @@ def test_a_refused_reader_is_not_retried_with_the_others(app_ctx, client, auth, 
     auth.login("admin")
     page = client.get(f"/invii/{batch_id}").get_data(as_text=True)
     assert "Ricevuta da Giulia Bianchi" in page and "Mario Rossi &lt;mario.rossi@azienda.example&gt;: 550" in page
+
+
+def test_a_summary_whose_job_was_lost_is_sent_by_the_watchdog(app_ctx, smtp_server, people):
+    """Redis restarted (it keeps nothing on disk) after the batch ended: the summary's job is gone and the batch
+    said «in attesa» for ever. The watchdog queues it again; it is sent."""
+    from mailer.jobs.sending import watchdog_job
+    from mailer.queue import get_redis
+    batch_id = _done_batch(smtp_server, people, failures=1)
+    get_redis().flushdb()
+    run_jobs(app_ctx)
+    assert db.session.get(Batch, batch_id).summary_status == "pending" and not smtp_server.messages
+    db.session.get(Batch, batch_id).finished_at -= timedelta(minutes=5)  # the watchdog waits a little first
+    db.session.commit()
+    report = watchdog_job()
+    assert report["summaries"] == {"requeued": 1, "failed": 0}
+    run_jobs(app_ctx)
+    db.session.remove()
+    assert db.session.get(Batch, batch_id).summary_status == "sent"
+    assert set(_summaries(smtp_server)) == {"mario.rossi@azienda.example", "giulia.bianchi@azienda.example"}
+
+
+def test_a_summary_job_that_crashes_says_so(app_ctx, smtp_server, people, monkeypatch):
+    """An unexpected error while composing (after the state said «in invio»): the job fails loudly (RQ retries it),
+    and once out of retries the batch page says «non inviata» and why, instead of «in invio» for ever."""
+    from mailer.services import batch_summary
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("modello del riepilogo illeggibile")
+
+    monkeypatch.setattr(batch_summary, "_message", broken)
+    batch_id = _done_batch(smtp_server, people, failures=1)
+    run_jobs(app_ctx)
+    batch = db.session.get(Batch, batch_id)
+    assert batch.summary_status == "failed", batch.summary_error
+    assert "modello del riepilogo illeggibile" in batch.summary_error and batch.summary_attempts == 3
+    assert not smtp_server.messages
+    # A worker killed in the middle leaves «in invio» and RQ ends the job as failed: the watchdog says so.
+    from mailer.jobs.sending import watchdog_job
+    batch.summary_status, batch.summary_error = "sending", ""
+    batch.finished_at -= timedelta(minutes=5)
+    db.session.commit()
+    assert watchdog_job()["summaries"] == {"requeued": 0, "failed": 1}
+    db.session.remove()
+    batch = db.session.get(Batch, batch_id)
+    assert batch.summary_status == "failed" and "RuntimeError: modello del riepilogo illeggibile" in batch.summary_error
