@@ -10,7 +10,7 @@ from ..extensions import db, htmx
 from ..models import (BATCH_STATUSES, DELIVERY_STATUSES, SUMMARY_STATES, Agent, Batch, Category, Delivery,
                       DocumentType, MailAccount, Receipt, Zone)
 from ..security import require_roles
-from ..services import approval, batch_views, preparation, sending, tracking
+from ..services import approval, batch_summary, batch_views, preparation, sending, tracking
 from ..services.audit import audit
 from ..tracking.routes import receipt_download
 from ..transport.message import build_message
@@ -126,7 +126,8 @@ def detail(batch_id: int):
     """The batch page: progress, review (before approval) or results (after)."""
     batch = _batch(batch_id)
     if htmx and htmx.target == "batch-summary":
-        return render_template("batches/_summary.html", batch=batch, SUMMARY_STATES=SUMMARY_STATES)
+        return render_template("batches/_summary.html", batch=batch, SUMMARY_STATES=SUMMARY_STATES,
+                               can_act=current_user.has_role("manager", "admin"))
     context = _detail_context(batch)
     if htmx and htmx.target == "delivery-table":
         return render_template("batches/_deliveries.html", **context)
@@ -249,6 +250,15 @@ def cancel(batch_id: int):
     _manager_only()
     batch = _batch(batch_id)
     return _act(batch, lambda: sending.cancel_sending(batch, current_user), "Invio annullato.")
+
+
+@bp.route("/<int:batch_id>/riepilogo", methods=["POST"])
+def resend_summary(batch_id: int):
+    """Send the end-of-batch summary again to whoever it did not reach."""
+    _manager_only()
+    batch = _batch(batch_id)
+    return _act(batch, lambda: batch_summary.resend_summary(batch, current_user),
+                "Riepilogo rimesso in coda: parte tra pochi istanti.")
 
 
 @bp.route("/<int:batch_id>/ritenta", methods=["POST"])

@@ -71,6 +71,21 @@ def note_summary_crash(batch_id: int, exc: BaseException) -> None:
     _finish(batch, "retrying" if retries_left > 0 else "failed", reason)
 
 
+def resend_summary(batch: Batch, user=None) -> None:
+    """A person sends a failed summary again (after fixing an address or the account): only to the readers not
+    reached, with their Message-IDs; raises SendingError (Italian) when there is nothing to resend."""
+    from .audit import audit
+    from .sending import SendingError
+    if batch.status != "done" or batch.summary_status != "failed":
+        raise SendingError("Il riepilogo non si può inviare di nuovo: lo si fa solo quando non è stato inviato.")
+    batch.summary_messages = {k: {**v, "status": "pending" if v.get("status") != "sent" else "sent"}
+                              for k, v in (batch.summary_messages or {}).items()}
+    batch.summary_status, batch.summary_error = "pending", ""
+    audit("batch.summary_resend", batch, user=user)
+    db.session.commit()
+    enqueue_summary(batch.id)
+
+
 def recover_summaries(grace_seconds: float = 120) -> dict[str, int]:
     """Watchdog: summaries still waiting whose job is gone (Redis restarted: it keeps nothing on disk) are queued
     again; those whose job ended in failure without saying so (worker killed, out of retries) are marked failed."""

@@ -261,3 +261,58 @@ def test_a_summary_job_that_crashes_says_so(app_ctx, smtp_server, people, monkey
     db.session.remove()
     batch = db.session.get(Batch, batch_id)
     assert batch.summary_status == "failed" and "RuntimeError: modello del riepilogo illeggibile" in batch.summary_error
+
+
+def test_a_manager_resends_a_failed_summary_from_the_page(app_ctx, client, auth, smtp_server, people):
+    """After a 5xx (the address fixed meanwhile) a manager presses «Invia di nuovo il riepilogo»: only the reader
+    not reached gets it, with the same Message-ID; an operator may not; a sent summary cannot be resent."""
+    smtp_server.rules = {"mario.rossi@azienda.example": [550, "ok"]}
+    batch_id = _done_batch(smtp_server, people, failures=1)
+    run_jobs(app_ctx)
+    first_id = db.session.get(Batch, batch_id).summary_messages["mario.rossi@azienda.example"]["message_id"]
+    auth.login("operatore", roles=["operator"])
+    page = client.get(f"/invii/{batch_id}").get_data(as_text=True)
+    assert "Invia di nuovo il riepilogo" not in page
+    assert client.post(f"/invii/{batch_id}/riepilogo").status_code == 403
+    auth.logout()
+    g.pop("_login_user", None)  # the app context is shared with the test: forget the operator loaded before
+    auth.login("capo", roles=["manager"])
+    page = client.get(f"/invii/{batch_id}").get_data(as_text=True)
+    assert "Invia di nuovo il riepilogo" in page
+    response = client.post(f"/invii/{batch_id}/riepilogo")
+    assert response.status_code == 302
+    g.pop("_login_user", None)
+    assert db.session.get(Batch, batch_id).summary_status == "pending"
+    run_jobs(app_ctx)
+    got = _summaries(smtp_server)
+    assert set(got) == {"mario.rossi@azienda.example", "giulia.bianchi@azienda.example"}
+    assert got["mario.rossi@azienda.example"].message["Message-ID"] == first_id
+    assert smtp_server.accepted_to("giulia.bianchi@azienda.example") == 1
+    db.session.remove()
+    assert db.session.get(Batch, batch_id).summary_status == "sent"
+    g.pop("_login_user", None)
+    client.post(f"/invii/{batch_id}/riepilogo")
+    assert "non si può inviare di nuovo" in client.get(f"/invii/{batch_id}").get_data(as_text=True)
+    from mailer.models import AuditEvent
+    assert db.session.scalar(db.select(db.func.count(AuditEvent.id)).where(AuditEvent.action == "batch.summary_resend")) == 1
+
+
+def test_cli_shows_and_resends_the_summary(app_ctx, runner, smtp_server, people):
+    """`flask batch summary N --json` prints the state, the reason and each reader's Message-ID; --resend sends again."""
+    import json
+    smtp_server.rules = {"giulia.bianchi@azienda.example": [550, "ok"]}
+    batch_id = _done_batch(smtp_server, people, failures=1)
+    run_jobs(app_ctx)
+    result = runner.invoke(args=["batch", "summary", str(batch_id), "--json"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+    assert shown["status"] == "failed" and "550" in shown["error"]
+    assert shown["readers"]["mario.rossi@azienda.example"]["status"] == "sent"
+    assert shown["readers"]["mario.rossi@azienda.example"]["message_id"] == \
+        _summaries(smtp_server)["mario.rossi@azienda.example"].message["Message-ID"]
+    result = runner.invoke(args=["batch", "summary", str(batch_id), "--resend"])
+    assert result.exit_code == 0, result.output
+    run_jobs(app_ctx)
+    assert set(_summaries(smtp_server)) == {"mario.rossi@azienda.example", "giulia.bianchi@azienda.example"}
+    result = runner.invoke(args=["batch", "summary", str(batch_id)])
+    assert "inviata" in result.output and "Giulia Bianchi" in result.output
