@@ -97,16 +97,16 @@ def _two_senders(app, server, rcpt: str):
     return batch_id, late, stale, sending.Sender(batch_id, account_id, 0, 2)
 
 
-def test_a_sender_that_read_the_delivery_before_a_4xx_sends_the_stored_message_id(app_ctx, smtp_server):
+def test_a_sender_that_read_the_delivery_before_a_4xx_sends_the_stored_message_id(app_ctx, client, auth, smtp_server):
     """Two senders of one account: B reads a delivery ahead, A claims it first and gets 451; when B takes it
     over (its retry is due), B's message carries the Message-ID and Date A stored, not new ones."""
     batch_id, late, stale, first_sender = _two_senders(app_ctx, smtp_server, "presa@cliente.example")
     assert first_sender.run() == "done"  # A: 451, retry in 60 s
     first = _deliveries(batch_id)["presa@cliente.example"]
     assert first.status == "queued" and first.message_id and first.attempts == 1
-    first_id = first.message_id
+    first_id, delivery_id = first.message_id, first.id
     # The retry falls due (as if the minute had passed); B, still holding its early read, takes it over.
-    db.session.execute(db.update(Delivery).where(Delivery.id == first.id).values(next_attempt_at=None))
+    db.session.execute(db.update(Delivery).where(Delivery.id == delivery_id).values(next_attempt_at=None))
     db.session.commit()
     try:
         assert late._send_one(stale) is True
@@ -118,6 +118,10 @@ def test_a_sender_that_read_the_delivery_before_a_4xx_sends_the_stored_message_i
     assert deliveries["presa@cliente.example"].message_id == first_id
     assert deliveries["presa@cliente.example"].attempts == 2  # counted from the row, not from B's early read
     _check_wire_matches_record(smtp_server, deliveries)
+    # The page's "message as sent" rebuilds it from the record: the same bytes the server received.
+    auth.login("admin")
+    eml = client.get(f"/invii/{batch_id}/recapiti/{delivery_id}/messaggio.eml")
+    assert eml.status_code == 200 and eml.data == smtp_server.messages[0].data
 
 
 def test_a_stale_read_does_not_send_before_the_retry_is_due(app_ctx, smtp_server):
