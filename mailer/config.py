@@ -72,6 +72,8 @@ class Config:
 
     SEND_RETRY_BACKOFF = os.environ.get("SEND_RETRY_BACKOFF", "60,300,900")
     SEND_MAX_ATTEMPTS = _int("SEND_MAX_ATTEMPTS", 4)
+    # Waits before each new attempt of the end-of-batch summary e-mail (4xx, no connection).
+    SUMMARY_RETRY_INTERVALS = os.environ.get("SUMMARY_RETRY_INTERVALS", "60,300,900,3600")
     # A sender that has not refreshed its heartbeat for this long is dead: its claim becomes uncertain.
     SENDER_HEARTBEAT_SECONDS = _int("SENDER_HEARTBEAT_SECONDS", 60)
     # A sender waits this long for a database that does not answer (restart, lock) before giving up.
@@ -108,3 +110,4 @@ class TestConfig(Config):
     SECRET_KEY = "test-secret-key-not-for-production"
     LOGIN_MAX_FAILURES = 5
     SEND_RETRY_BACKOFF = "0,0,0"
+    SUMMARY_RETRY_INTERVALS = "0,0"

@@ -141,10 +141,43 @@ def report_command(batch_id, as_json):
     for record in batch_views.report_records(batch_id):
         if as_json:
             click.echo(json.dumps({k: record[k] for k in ("recipient", "status", "account", "attempts", "smtp_code",
-                                                           "reason", "message_id")}, ensure_ascii=False))
+                                                           "reason", "message_id", "message_date")}, ensure_ascii=False))
         else:
             click.echo(f"{record['status']:<10} {record['recipient']:<40} {record['account']:<14} "
                        f"{record['smtp_code'] or '':<4} {record['reason']}")
+
+
+@batch_cli.command("summary")
+@click.argument("batch_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Un oggetto JSON: stato, motivo, destinatari e Message-ID.")
+@click.option("--resend", is_flag=True, help="Invia di nuovo un riepilogo non inviato (a chi non l'ha ricevuto).")
+def summary_command(batch_id, as_json, resend):
+    """Show the state of the end-of-batch summary e-mail, or send it again."""
+    from ..models import SUMMARY_STATES
+    from ..services import batch_summary, sending
+    batch = _batch(batch_id)
+    if resend:
+        try:
+            batch_summary.resend_summary(batch)
+        except sending.SendingError as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(f"Riepilogo dell'invio {batch_id} rimesso in coda.")
+        return
+    readers = batch.summary_messages or {}
+    if as_json:
+        click.echo(json.dumps({"status": batch.summary_status, "error": batch.summary_error,
+                               "attempts": batch.summary_attempts,
+                               "sent_at": batch.summary_sent_at.isoformat() if batch.summary_sent_at else None,
+                               "readers": {address: {k: entry.get(k) for k in ("name", "status", "message_id", "code",
+                                                                               "reason")}
+                                           for address, entry in readers.items()}}, ensure_ascii=False))
+        return
+    click.echo(f"Riepilogo: {SUMMARY_STATES.get(batch.summary_status, batch.summary_status or 'non ancora')}"
+               f" ({batch.summary_attempts} tentativi)")
+    if batch.summary_error:
+        click.echo(batch.summary_error)
+    for address, entry in readers.items():
+        click.echo(f"  {entry.get('status', ''):<10} {entry.get('name', '')} <{address}> {entry.get('message_id', '')}")
 
 
 def register(app: Flask) -> None:

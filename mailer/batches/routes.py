@@ -10,10 +10,10 @@ from flask_login import current_user
 
 from ..extensions import db, htmx
 from ..inputs import db_id, db_ids, page_number
-from ..models import (BATCH_STATUSES, DELIVERY_STATUSES, TRUST_STATUSES, Agent, Batch, Category, Delivery,
-                      DocumentType, MailAccount, Receipt, Zone)
+from ..models import (BATCH_STATUSES, DELIVERY_STATUSES, SUMMARY_STATES, TRUST_STATUSES, Agent, Batch, Category,
+                      Delivery, DocumentType, MailAccount, Receipt, Zone)
 from ..security import require_roles
-from ..services import approval, batch_views, pec_trust, preparation, receipt_log, sending, tracking
+from ..services import approval, batch_summary, batch_views, pec_trust, preparation, receipt_log, sending, tracking
 from ..services.audit import audit
 from ..services.audit_log import page_arg
 from ..tracking.routes import receipt_download
@@ -141,6 +141,9 @@ def new():
 def detail(batch_id: int):
     """The batch page: progress, review (before approval) or results (after)."""
     batch = _batch(batch_id)
+    if htmx and htmx.target == "batch-summary":
+        return render_template("batches/_summary.html", batch=batch, SUMMARY_STATES=SUMMARY_STATES,
+                               can_act=current_user.has_role("manager", "admin"))
     context = _detail_context(batch)
     if htmx and htmx.target == "delivery-table":
         return render_template("batches/_deliveries.html", **context)
@@ -168,6 +171,7 @@ def _detail_context(batch: Batch) -> dict:
         "batch": batch, "rows": rows, "total": total, "page": page, "view": view, "search": search,
         "filters": filters, "counts": counts, "problems": problems, "progress": batch_views.progress(batch, current_user),
         "reviewing": reviewing, "accounts": accounts, "STATUS": DELIVERY_STATUSES, "BATCH_STATUSES": BATCH_STATUSES,
+        "SUMMARY_STATES": SUMMARY_STATES,
         "can_approve": batch.status == "ready" and not problems,
         "reviewed": approval.review_fingerprint(batch.id) if batch.status == "ready" and not problems else "",
         "can_act": current_user.has_role("manager", "admin"),
@@ -270,6 +274,15 @@ def cancel(batch_id: int):
     _manager_only()
     batch = _batch(batch_id)
     return _act(batch, lambda: sending.cancel_sending(batch, current_user), "Invio annullato.")
+
+
+@bp.route("/<int:batch_id>/riepilogo", methods=["POST"])
+def resend_summary(batch_id: int):
+    """Send the end-of-batch summary again to whoever it did not reach."""
+    _manager_only()
+    batch = _batch(batch_id)
+    return _act(batch, lambda: batch_summary.resend_summary(batch, current_user),
+                "Riepilogo rimesso in coda: parte tra pochi istanti.")
 
 
 @bp.route("/<int:batch_id>/ritenta", methods=["POST"])

@@ -10,11 +10,19 @@ def run_sender_job(batch_id: int, account_id: int, index: int = 0, of: int = 1) 
 
 
 def watchdog_job() -> dict:
-    """Find dead senders' claims and batches that lost their senders."""
-    return sending.recover_stalled()
+    """Find dead senders' claims, batches that lost their senders, summaries that lost their job."""
+    from ..services.batch_summary import recover_summaries
+    return {**sending.recover_stalled(), "summaries": recover_summaries()}
 
 
-def batch_summary_job(batch_id: int) -> bool:
-    """E-mail the outcome of a finished batch to who prepared and approved it."""
-    from ..services.batch_summary import send_batch_summary
-    return send_batch_summary(batch_id)
+def batch_summary_job(batch_id: int) -> str:
+    """E-mail the outcome of a finished batch to who prepared and approved it; raise to be retried."""
+    from ..services.batch_summary import SummaryRetry, note_summary_crash, send_batch_summary
+    try:
+        state = send_batch_summary(batch_id)
+    except Exception as exc:
+        note_summary_crash(batch_id, exc)  # the page says it; the job still fails (and RQ retries it)
+        raise
+    if state == "retrying":
+        raise SummaryRetry(f"riepilogo dell'invio {batch_id}: errore temporaneo, nuovo tentativo previsto")
+    return state

@@ -3,7 +3,7 @@ from .account import Company, MailAccount
 from .api_token import API_SCOPES, ApiToken
 from .audit import AuditEvent
 from .base import utcnow
-from .batch import BATCH_STATUSES, DELIVERY_STATUSES, Batch, Delivery, delivery_documents
+from .batch import BATCH_STATUSES, DELIVERY_STATUSES, SUMMARY_STATES, Batch, Delivery, delivery_documents
 from .campaign import Campaign, GenericDocument, GenericDocumentVersion, SavedFilter, campaign_documents
 from .contact import (Contact, ContactChange, ContactFunction, Tag, contact_document_types,
                       contact_tags, function_document_types)
@@ -18,7 +18,7 @@ from .user import LoginFailure, User, user_document_types
 __all__ = [
     "API_SCOPES", "ApiToken",
     "Agent", "AuditEvent", "Campaign", "GenericDocument", "GenericDocumentVersion", "SavedFilter",
-    "campaign_documents", "BATCH_STATUSES", "Batch", "Blob", "Category", "Company", "Contact",
+    "campaign_documents", "BATCH_STATUSES", "SUMMARY_STATES", "Batch", "Blob", "Category", "Company", "Contact",
     "ContactChange", "ContactFunction", "DELIVERY_STATUSES", "Delivery", "Document",
     "DocumentAttachment", "DocumentLine", "DocumentType", "EmailTemplate", "LoginFailure", "MailAccount", "Party",
     "Product", "ProductCategory", "TEMPLATE_LANGUAGES", "Tag", "TemplateVersion", "User", "Zone", "contact_document_types", "contact_tags",

@@ -29,6 +29,15 @@ BATCH_STATUSES = {
     "failed": "Preparazione fallita",
 }
 
+SUMMARY_STATES = {
+    "pending": "in attesa di invio",
+    "sending": "in invio",
+    "retrying": "non ancora partita: nuovo tentativo previsto",
+    "sent": "inviata",
+    "failed": "non inviata",
+    "none": "nessuno da avvisare",
+}
+
 DELIVERY_STATUSES = {
     "pending": "Da inviare",
     "excluded": "Escluso",
@@ -69,6 +78,12 @@ class Batch(db.Model):
     sending_started_at: Mapped[datetime | None] = mapped_column(DateTime)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
     summary_sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The end-of-batch e-mail: SUMMARY_STATES key, why it did not (yet) go, attempts, and per reader address
+    # {"message_id", "date", "status", "code", "reason", "name"} (fixed Message-ID/Date; a sent reader is never resent).
+    summary_status: Mapped[str] = mapped_column(String(12), default="", server_default="")
+    summary_error: Mapped[str] = mapped_column(Text, default="", server_default="")
+    summary_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    summary_messages: Mapped[dict | None] = mapped_column(JSON, default=dict)
 
     created_by = relationship("User", foreign_keys=[created_by_id], lazy="joined")
     approved_by = relationship("User", foreign_keys=[approved_by_id], lazy="joined")

@@ -193,10 +193,13 @@ REPORT_FIELDS = ["recipient", "name", "party", "documents", "status", "account",
                  "message_id", "sent_at", "pec_accepted_at", "pec_delivered_at", "pec_failed_at", "bounced_at"]
 
 
-def report_records(batch_id: int, user=None) -> list[dict]:
-    """One record per delivery: what the CLI report and the exports contain."""
+def report_records(batch_id: int, user=None, statuses: list[str] | None = None) -> list[dict]:
+    """One record per delivery (only those in `statuses`, when given): what the CLI report and the exports contain."""
     accounts = dict(db.session.execute(select(MailAccount.id, MailAccount.name)).all())
-    rows = db.session.scalars(visible(select(Delivery).where(Delivery.batch_id == batch_id), user).order_by(Delivery.id))
+    query = visible(select(Delivery).where(Delivery.batch_id == batch_id), user)
+    if statuses:
+        query = query.where(Delivery.status.in_(statuses))
+    rows = db.session.scalars(query.order_by(Delivery.id))
     records = []
     for d in rows:
         # What came back after sending says more than the SMTP "250 OK" of the sending.
@@ -207,6 +210,7 @@ def report_records(batch_id: int, user=None) -> list[dict]:
             "status": REPORT_STATUS.get(d.status, d.status), "account": accounts.get(d.account_id, ""),
             "attempts": d.attempts, "smtp_code": d.smtp_code, "reason": reason,
             "message_id": (d.message_id or "").strip("<>"),
+            "message_date": d.message_date or "",
             "sent_at": d.sent_at.isoformat() if d.sent_at else None,
             "pec_accepted_at": d.pec_accepted_at.isoformat() if d.pec_accepted_at else None,
             "pec_delivered_at": d.pec_delivered_at.isoformat() if d.pec_delivered_at else None,
@@ -235,12 +239,12 @@ def _export_row(record: dict) -> list:
         when(record["pec_failed_at"]), when(record["bounced_at"]))]
 
 
-def export_csv(batch_id: int, user) -> bytes:
+def export_csv(batch_id: int, user, statuses: list[str] | None = None) -> bytes:
     """Results as CSV (semicolon separated, UTF-8 with BOM: what Italian Excel opens correctly)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";")
     writer.writerow(EXPORT_HEADERS)
-    for record in report_records(batch_id, user):
+    for record in report_records(batch_id, user, statuses):
         writer.writerow(_export_row(record))
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 

@@ -219,7 +219,7 @@ def dispatch(batch_id: int) -> int:
     return started
 
 
-def _settings(account: MailAccount) -> SmtpSettings:
+def smtp_settings(account: MailAccount) -> SmtpSettings:
     """SMTP settings of an account, with the password decrypted."""
     return SmtpSettings(host=account.host, port=account.port, tls_mode=account.tls_mode,
                         username=account.username, password=decrypt_secret(account.password_encrypted),
@@ -271,15 +271,20 @@ def _rate_block(limits) -> int:
 
 
 _DELIVERIES = Delivery.__table__
-# Claim: only a queued delivery can be taken, by one sender. Message-ID and Date are fixed at the
-# first attempt and kept for the retries. Built once; executed with parameters (compiled once).
+# Claim: only a queued delivery whose attempt is due can be taken, by one sender. Message-ID and Date
+# are fixed at the first attempt and kept for the retries; the claim returns the stored ones (and the
+# attempt number), so the message carries them even when the sender read the row before another
+# sender's attempt. Built once; executed with parameters (compiled once).
+_CLAIMED = (_DELIVERIES.c.message_id, _DELIVERIES.c.message_date, _DELIVERIES.c.attempts)
 _CLAIM = (
     _DELIVERIES.update()
-    .where(_DELIVERIES.c.id == bindparam("did"), _DELIVERIES.c.status == "queued")
+    .where(_DELIVERIES.c.id == bindparam("did"), _DELIVERIES.c.status == "queued",
+           or_(_DELIVERIES.c.next_attempt_at.is_(None), _DELIVERIES.c.next_attempt_at <= bindparam("now")))
     .values(status="sending", claimed_at=bindparam("now"), claimed_by=bindparam("token"),
             attempts=_DELIVERIES.c.attempts + 1,
             message_id=func.coalesce(func.nullif(_DELIVERIES.c.message_id, ""), bindparam("new_id")),
             message_date=func.coalesce(func.nullif(_DELIVERIES.c.message_date, ""), bindparam("new_date")))
+    .returning(*_CLAIMED)
 )
 # Mark: only the claimer writes the outcome (also over "uncertain", when the watchdog was early).
 _MARK = (
@@ -298,10 +303,7 @@ class _Outgoing:
     """A delivery read ahead of its claim: everything needed to send it, as plain data."""
 
     id: int
-    attempts: int
-    message_id: str
-    message_date: str
-    spec: MessageSpec
+    spec: MessageSpec  # its Message-ID and Date are set from the claim (the row may have changed since)
     recipients: list[str]
 
 
@@ -429,7 +431,7 @@ class Sender:
             self._reschedule(5)
             return "no-slot"
         try:
-            settings = _settings(account)
+            settings = smtp_settings(account)
         except ValueError as exc:
             # The stored password cannot be decrypted (CREDENTIALS_KEY changed): nothing can leave
             # through this account. Pause the batch and say why; a person fixes the key or the
@@ -532,7 +534,7 @@ class Sender:
                 current_app.logger.exception("delivery %s: message inputs unreadable", d.id)
                 spec = exc
             recipients = [d.recipient_email] + [a.strip() for a in (d.cc or "").split(",") if a.strip()]
-            outgoing.append(_Outgoing(d.id, d.attempts, d.message_id, d.message_date, spec, recipients))
+            outgoing.append(_Outgoing(d.id, spec, recipients))
         return outgoing
 
     def _send_one(self, item: _Outgoing) -> bool:
@@ -543,16 +545,16 @@ class Sender:
         params = {"did": item.id, "now": now, "token": self.token, "new_id": new_id, "new_date": new_date}
         claimed = self._retrying(lambda: self._claim(params))
         self._marks_committed()
-        if not claimed:
+        if claimed is None:
             return False
-        attempts = item.attempts + 1
+        # What the row holds now, not what was read ahead: another sender may have made an attempt since.
+        message_id, message_date, attempts = claimed
         if isinstance(item.spec, Exception):
             outcome = SendOutcome("permanent", None, f"Impossibile comporre il messaggio: {item.spec}")
             self.pending_marks.append((item.id, outcome, "", attempts))
             return True
-        # The row was "queued" when read and claimed just now: its stored ids are the read ones.
-        item.spec.message_id = item.message_id or new_id
-        item.spec.date = item.message_date or new_date
+        item.spec.message_id = message_id
+        item.spec.date = message_date
         try:
             data = build_message(item.spec)
         except Exception as exc:  # nothing left: record why instead of leaving it "sending"
@@ -570,17 +572,21 @@ class Sender:
             return verp_address(self.limits.from_address, delivery_id)
         return self.limits.from_address
 
-    def _claim(self, params: dict) -> bool:
-        """Claim one delivery and write the pending outcomes; durable before any byte goes out."""
+    def _claim(self, params: dict) -> tuple[str, str, int] | None:
+        """Claim one delivery and write the pending outcomes; durable before any byte goes out.
+
+        Returns the delivery's stored (Message-ID, Date, attempt number), or None when it was not ours to take.
+        """
         # On the session's connection (same transaction): Core statements skip the ORM's execution path.
-        claimed = db.session.connection().execute(_CLAIM, params).rowcount
-        if not claimed:
+        claimed = db.session.connection().execute(_CLAIM, params).first()
+        if claimed is None:
             # A commit whose answer was lost (connection cut) may have gone through: the row is ours then.
-            claimed = db.session.scalar(db.select(func.count(Delivery.id)).where(
-                Delivery.id == params["did"], Delivery.status == "sending", Delivery.claimed_by == self.token))
+            claimed = db.session.execute(db.select(*_CLAIMED).where(
+                _DELIVERIES.c.id == params["did"], _DELIVERIES.c.status == "sending",
+                _DELIVERIES.c.claimed_by == self.token)).first()
         self._apply_marks()
         db.session.commit()
-        return bool(claimed)
+        return (claimed[0], claimed[1], int(claimed[2])) if claimed is not None else None
 
     def _marks_committed(self) -> None:
         """Forget the outcomes just committed (kept until then, so a failed commit loses none)."""
@@ -713,12 +719,13 @@ def _finish_if_complete(batch_id: int) -> bool:
         return False
     done = db.session.execute(
         update(Batch).where(Batch.id == batch_id, Batch.status == "sending")
-        .values(status="done", finished_at=utcnow())
+        .values(status="done", finished_at=utcnow(),
+                summary_status=db.case((Batch.summary_status == "sent", "sent"), else_="pending"))
     ).rowcount
     db.session.commit()
     if done:
-        from ..jobs.sending import batch_summary_job
-        get_queue().enqueue(batch_summary_job, batch_id)
+        from .batch_summary import enqueue_summary
+        enqueue_summary(batch_id)
     return bool(done)
 
 

@@ -5,6 +5,7 @@ import hashlib
 import io
 from dataclasses import dataclass, field
 from email import encoders
+from email.charset import QP, SHORTEST, Charset
 from email.generator import BytesGenerator
 from email.header import Header
 from email.headerregistry import Address
@@ -28,6 +29,21 @@ class _WirePolicy(Compat32):
 
 
 _WIRE = _WirePolicy(linesep="\r\n", max_line_length=78)
+# SMTP allows 998 bytes a line (RFC 5321 4.5.3.1.6); a server refuses longer ones ("500 Line too long").
+MAX_LINE_BYTES = 998
+
+
+def _utf8(body: str) -> Charset:
+    """The charset of a text part, fixed here rather than read from the process-wide registry (Flask-Mail
+    rewrites it at import): 8bit, as messages have always left, when every line fits the SMTP limit, so a
+    rebuild of what already left gives its stored SHA-256; quoted-printable (wrapped at 76) when a line is longer.
+    """
+    charset = Charset("utf-8")
+    charset.header_encoding = SHORTEST
+    long_line = len(body) > MAX_LINE_BYTES // 4 and any(
+        len(line.encode("utf-8")) > MAX_LINE_BYTES for line in body.splitlines())
+    charset.body_encoding = QP if long_line else None
+    return charset
 
 
 @dataclass
@@ -78,11 +94,11 @@ def build_message(spec: MessageSpec) -> bytes:
     Built with the classic email.mime classes: several times faster than the header-parsing
     EmailMessage API, which matters when a worker builds hundreds of messages a second.
     """
-    text = MIMEText(spec.text or "", "plain", "utf-8")
+    text = MIMEText(spec.text or "", "plain", _utf8(spec.text or ""))
     if spec.html:
         body = MIMEMultipart("alternative", boundary=_boundary(spec, "alt"))
         body.attach(text)
-        body.attach(MIMEText(spec.html, "html", "utf-8"))
+        body.attach(MIMEText(spec.html, "html", _utf8(spec.html)))
     else:
         body = text
     if spec.attachments:

@@ -151,6 +151,7 @@ EXPECTED: dict[tuple[str, str], dict] = {
     ("batches.resume", "POST"): row(LOGIN, 302, 302, 403, 403),
     ("batches.cancel", "POST"): row(LOGIN, 302, 302, 403, 403),
     ("batches.retry", "POST"): row(LOGIN, 302, 302, 403, 403),
+    ("batches.resend_summary", "POST"): row(LOGIN, 302, 302, 403, 403),  # refused with a message: not failed
     ("batches.resolve", "POST"): row(LOGIN, 302, 302, 403, 403),
     # received messages (PEC receipts, bounces): who follows batch results
     ("tracking.index", "GET"): office(),

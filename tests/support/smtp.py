@@ -71,6 +71,7 @@ class _Handler:
         key = envelope.rcpt_tos[0] if envelope.rcpt_tos else ""
         behaviour = self.server._pop(key)
         self.server._record_attempt(key, behaviour)
+        self.server._record_data(key, behaviour, envelope)
         if isinstance(behaviour, tuple) and behaviour[0] == "slow":
             await asyncio.sleep(behaviour[1])
             behaviour = "ok"
@@ -97,6 +98,7 @@ class SmtpTestServer:
         self.default = "ok"
         self.messages: list[Captured] = []
         self.attempts: list[tuple[str, object]] = []
+        self.data_attempts: list[tuple[str, object, email.message.Message]] = []  # every DATA, refused too
         self.connections = 0
         self._lock = threading.Lock()
         self._controller: Controller | None = None
@@ -141,6 +143,19 @@ class SmtpTestServer:
     def _record_attempt(self, rcpt: str, behaviour) -> None:
         with self._lock:
             self.attempts.append((rcpt.lower(), behaviour))
+
+    def _record_data(self, rcpt: str, behaviour, envelope) -> None:
+        data = envelope.original_content or envelope.content or b""
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        headers = email.message_from_bytes(data.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n")
+        with self._lock:
+            self.data_attempts.append((rcpt.lower(), behaviour, headers))
+
+    def header_of_attempts(self, rcpt: str, name: str) -> list[str]:
+        """The header `name` of every message data received for a recipient, accepted or refused."""
+        with self._lock:
+            return [str(m[name]) for r, _b, m in self.data_attempts if r == rcpt.lower()]
 
     def _accept(self, envelope) -> None:
         data = envelope.original_content or envelope.content
