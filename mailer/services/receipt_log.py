@@ -184,6 +184,11 @@ def downloadable_receipt(receipt_id: int, user) -> Receipt | None:
     return db.session.scalar(query)
 
 
+def visible_receipt(receipt_id: int, user) -> Receipt | None:
+    """One receipt, if the user may see it."""
+    return db.session.scalar(visible(select(Receipt).where(Receipt.id == receipt_id), user))
+
+
 def receipt_original(receipt: Receipt) -> bytes:
     """The message exactly as received, checked against the digest taken when it arrived."""
     blob = db.session.get(Blob, receipt.raw_sha256)
