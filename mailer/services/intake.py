@@ -6,6 +6,7 @@ Validation collects errors per field (``lines[2].quantity``) before anything is 
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -16,7 +17,9 @@ from ..extensions import db
 from ..models import (Contact, Document, DocumentAttachment, DocumentLine, DocumentType, Party,
                       Product)
 from ..reference import DOCUMENT_TYPE_CODES
+from .audit import audit
 from .blobs import store_blob
+from .document_versions import capture, keep_if_changed
 
 CENT = Decimal("0.01")
 MAX_LINES = 5000
@@ -319,11 +322,42 @@ def _product_for(code: str, description: str, unit: str) -> Product | None:
     return product
 
 
-def upsert_document(data: DocumentInput, *, source: str, source_ref: str = "") -> tuple[Document, bool]:
-    """Create or replace the document type+year+number; returns (document, created). Caller commits.
+class DocumentConflict(IntakeError):
+    """The document exists for another party or with other totals, and no replacement was asked for."""
 
-    Lines and attachments are replaced as a whole. A PDF we rendered earlier is dropped when the
-    content changes (ensure_pdfs renders it again); a PDF given by the ERP is stored as is.
+
+def _described(type_code: str, number: str, year: int) -> str:
+    """«FATTURA n. 2024/15 del 2024»."""
+    return f"{type_code} n. {number} del {year}"
+
+
+def _party_and_total(party: Party, total: Decimal, currency: str) -> str:
+    """«Rossi S.r.l.» (C0001), totale 30,50 €."""
+    from ..formatting import it_money
+    return f"«{party.name}» ({party.erp_code}), totale {it_money(total, currency)}"
+
+
+def _content_key(document: Document) -> str:
+    """What a rendered PDF depends on, to tell whether an update changes it."""
+    lines = [(line.line_no, line.product_code, line.description, Decimal(line.quantity), line.unit,
+              Decimal(line.unit_price), Decimal(line.discount_pct), Decimal(line.vat_rate), Decimal(line.amount))
+             for line in document.lines]
+    return json.dumps([document.party_id, str(document.date), document.currency, str(money(document.total_net)),
+                       str(money(document.total_vat)), str(money(document.total)), str(money(document.open_amount)),
+                       document.due_dates or [], document.extra or {}, [[str(x) for x in line] for line in lines]],
+                      sort_keys=True, default=str)
+
+
+def upsert_document(data: DocumentInput, *, source: str, source_ref: str = "", replace: bool = False,
+                    replace_hint: str = "", actor: str = "") -> tuple[Document, bool]:
+    """Create or update the document type+year+number; returns (document, created). Caller commits.
+
+    The very same document again (same party, same totals) updates it. Another party or other totals
+    raise DocumentConflict naming both, unless ``replace`` (audited as document.replace). Lines and
+    attachments are replaced as a whole. A PDF we rendered earlier is dropped when the content changes
+    (ensure_pdfs renders it again); a PDF given by the ERP is stored as is. When the document had been
+    sent, the files that went out are kept as a DocumentVersion before they change. ``actor`` names
+    who replaced it when there is no logged-in user (e.g. «api:gestionale»).
     """
     party = data.party
     if party is None:
@@ -335,9 +369,27 @@ def upsert_document(data: DocumentInput, *, source: str, source_ref: str = "") -
                                   Document.number == data.number)
     )
     created = document is None
+    replaced: dict = {}
+    before = None
     if created:
         document = Document(type_code=data.type_code, year=data.year, number=data.number)
         db.session.add(document)
+    else:
+        old_party = document.party
+        if document.party_id != party.id or any(
+                money(getattr(document, k)) != money(getattr(data, k)) for k in ("total_net", "total_vat", "total")):
+            if not replace:
+                raise DocumentConflict({"number": (
+                    f"{_described(data.type_code, data.number, data.year)} esiste già per "
+                    f"{_party_and_total(old_party, document.total, document.currency)}; quello importato è per "
+                    f"{_party_and_total(party, data.total, data.currency)}. Non è stato sostituito"
+                    f"{': ' + replace_hint if replace_hint else ' (chiedi esplicitamente la sostituzione)'}.")})
+            replaced = {"old_party": old_party.erp_code, "new_party": party.erp_code,
+                        "old_party_name": old_party.name, "new_party_name": party.name,
+                        "old_total": str(money(document.total)), "new_total": str(money(data.total)),
+                        "source": source, "source_ref": source_ref[:255]}
+        before = capture(document)
+        old_content = _content_key(document)
     document.date = data.date
     document.party_id = party.id
     document.party = party
@@ -354,7 +406,7 @@ def upsert_document(data: DocumentInput, *, source: str, source_ref: str = "") -
     if data.pdf is not None:
         document.pdf_sha256 = store_blob(data.pdf, "application/pdf")
         document.pdf_rendered = False
-    elif document.pdf_rendered or created:
+    elif created or (document.pdf_rendered and _content_key(document) != old_content):
         document.pdf_sha256 = None
         document.pdf_rendered = False
     document.attachments = [
@@ -362,6 +414,10 @@ def upsert_document(data: DocumentInput, *, source: str, source_ref: str = "") -
         for name, content, ctype in data.attachments
     ]
     db.session.flush()
+    version = keep_if_changed(document, before, superseded_by=source)
+    if replaced:
+        audit("document.replace", document, username=actor[:64],
+              version_kept=version.number if version else None, **replaced)
     return document, created
 
 
