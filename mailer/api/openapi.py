@@ -33,6 +33,12 @@ def openapi_spec(server_url: str) -> dict:
                   "(dichiarazione d'intento), destination, valid_until, delivery_date, subject/body…"},
         "pdf_base64": {"type": "string", "format": "byte",
                        "description": "il PDF del gestionale; senza, Recapito lo genera dal modello"},
+        "attachments": {"type": "array", "maxItems": 20, "description": "file che viaggiano con il documento: "
+                        "controllati dal contenuto come i documenti generici (PDF, Word, ODT, XLSX, immagini; "
+                        "niente programmi, HTML, macro o archivi che si espandono oltre misura)",
+                        "items": {"type": "object", "required": ["filename", "content_base64"], "properties": {
+                            "filename": {"type": "string", "maxLength": 255},
+                            "content_base64": {"type": "string", "format": "byte"}}}},
         "replace": {"type": "boolean", "default": False,
                     "description": "true per sostituire un documento con lo stesso tipo + anno + numero ma di "
                                    "un'altra anagrafica o con altri totali (senza: risposta 409); la sostituzione "
@@ -64,7 +70,7 @@ def openapi_spec(server_url: str) -> dict:
                 # The answer: what was sent in, plus what Recapito knows (null where nothing is known yet).
                 "Document": {"type": "object", "required": ["id", "type", "number", "year", "date"], "properties": {
                     **{k: v for k, v in document_in["properties"].items()
-                       if k not in ("pdf_base64", "open_amount", "replace")},
+                       if k not in ("pdf_base64", "open_amount", "replace", "attachments")},
                     "open_amount": {**money, "nullable": True}, "party_code": {"type": "string", "nullable": True},
                     "id": {"type": "integer"}, "has_pdf": {"type": "boolean"},
                     "pdf_sha256": {"type": "string", "nullable": True}, "pdf_rendered": {"type": "boolean"},

@@ -478,8 +478,11 @@ def _attachments(body: Element, index: int, count: int) -> list[tuple[str, bytes
             kind = detect_kind(content, name)
         except UploadError as exc:
             raise FatturaPAError(f"{_where(index, count)}: allegato «{name}» rifiutato: {exc}") from exc
-        stem = name.rsplit(".", 1)[0] if "." in name else name
-        out.append((f"{stem[:250]}.{KINDS[kind][0]}", content, KINDS[kind][1]))
+        extension, content_type = KINDS[kind][:2]
+        if not name.lower().endswith("." + extension) and not (kind == "jpeg" and name.lower().endswith(".jpeg")):
+            stem = name.rsplit(".", 1)[0] if "." in name else name
+            name = f"{stem[:254 - len(extension)]}.{extension}"  # the detected kind's extension, within 255
+        out.append((name, content, content_type))
     return out
 
 

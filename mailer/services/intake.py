@@ -6,8 +6,11 @@ Validation collects errors per field (``lines[2].quantity``) before anything is 
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -106,8 +109,13 @@ def to_date(value: Any, name: str, errors: dict[str, str], *, required: bool = F
         return None
 
 
-def to_text(value: Any, name: str, errors: dict[str, str], *, max_len: int, required: bool = False) -> str:
-    """A trimmed string no longer than max_len."""
+# A line break in a one-line value (a name, a number) ends up in an e-mail header («embedded header»).
+LINE_BREAKS = re.compile(r"[\r\n\x0b\x0c\x85\u2028\u2029]")
+
+
+def to_text(value: Any, name: str, errors: dict[str, str], *, max_len: int, required: bool = False,
+            multiline: bool = False) -> str:
+    """A trimmed string no longer than max_len; one line unless ``multiline``."""
     if value is None:
         value = ""
     if not isinstance(value, (str, int)) or isinstance(value, bool):
@@ -118,6 +126,8 @@ def to_text(value: Any, name: str, errors: dict[str, str], *, max_len: int, requ
         errors[name] = "campo obbligatorio"
     elif len(text) > max_len:
         errors[name] = f"al massimo {max_len} caratteri"
+    elif not multiline and LINE_BREAKS.search(text):
+        errors[name] = "non può contenere un a capo (va su una sola riga)"
     return text[:max_len]
 
 
@@ -170,15 +180,7 @@ def parse_document_payload(payload: Any) -> DocumentInput:
         if abs(getattr(data, key)) >= MAX_NUMBER:
             errors[key] = "numero fuori dai limiti"
             setattr(data, key, Decimal("0"))
-    due = payload.get("due_dates") or []
-    if not isinstance(due, list):
-        errors["due_dates"] = "deve essere una lista"
-        due = []
-    for index, item in enumerate(due):
-        name = f"due_dates[{index}]"
-        if not isinstance(item, dict):
-            errors[name] = "deve essere un oggetto {date, amount, method}"
-            continue
+    for name, item in _objects(payload.get("due_dates"), "due_dates", "{date, amount, method}", errors):
         due_date = to_date(item.get("date"), f"{name}.date", errors, required=True)
         amount = to_decimal(item.get("amount"), f"{name}.amount", errors, required=True)
         method = to_text(item.get("method"), f"{name}.method", errors, max_len=80)
@@ -189,9 +191,49 @@ def parse_document_payload(payload: Any) -> DocumentInput:
         errors["extra"] = "deve essere un oggetto"
         extra = {}
     data.extra = extra
+    data.attachments = _parse_attachments(payload.get("attachments"), errors)
     if errors:
         raise IntakeError(errors)
     return data
+
+
+MAX_ATTACHMENTS = 20
+
+
+def _objects(raw: Any, field_name: str, shape: str, errors: dict[str, str],
+             limit: int | None = None) -> Iterator[tuple[str, dict]]:
+    """(``field[i]``, item) for each object of a JSON list; errors name the list or the item."""
+    if not raw:
+        return
+    if not isinstance(raw, list) or (limit is not None and len(raw) > limit):
+        errors[field_name] = "deve essere una lista" + (f" di al massimo {limit} oggetti {shape}" if limit else "")
+        return
+    for index, item in enumerate(raw):
+        name = f"{field_name}[{index}]"
+        if not isinstance(item, dict):
+            errors[name] = f"deve essere un oggetto {shape}"
+            continue
+        yield name, item
+
+
+def _parse_attachments(raw: Any, errors: dict[str, str]) -> list[tuple[str, bytes, str]]:
+    """[{filename, content_base64}] checked as generic uploads are (by content: no programs, HTML, macros)."""
+    from .generic_documents import UploadError, check_upload
+    out = []
+    for name, item in _objects(raw, "attachments", "{filename, content_base64}", errors, MAX_ATTACHMENTS):
+        filename = to_text(item.get("filename"), f"{name}.filename", errors, max_len=255, required=True)
+        try:
+            content = base64.b64decode(item.get("content_base64") or "", validate=True)
+        except (binascii.Error, ValueError, TypeError):
+            errors[name] = f"«{filename}»: content_base64 non è base64 valido"
+            continue
+        try:
+            checked = check_upload(content, filename)
+        except UploadError as exc:
+            errors[name] = f"«{filename}»: {exc}"
+            continue
+        out.append((checked.filename, checked.data, checked.content_type))
+    return out
 
 
 def _parse_line(raw: Any, index: int, errors: dict[str, str]) -> dict:
@@ -220,7 +262,7 @@ def _parse_line(raw: Any, index: int, errors: dict[str, str]) -> dict:
     return {
         "line_no": line_no,
         "product_code": to_text(raw.get("product_code"), f"{name}.product_code", errors, max_len=40),
-        "description": to_text(raw.get("description"), f"{name}.description", errors, max_len=4000),
+        "description": to_text(raw.get("description"), f"{name}.description", errors, max_len=4000, multiline=True),
         "quantity": quantity or Decimal("0"),
         "unit": to_text(raw.get("unit"), f"{name}.unit", errors, max_len=10),
         "unit_price": price or Decimal("0"),
