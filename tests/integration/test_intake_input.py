@@ -13,7 +13,7 @@ import re
 import pytest
 
 from mailer.extensions import db
-from tests.support.documents import bearer, make_party, make_token  # noqa: F401  (fixture)
+from tests.support.documents import DOCX_PARTS, bearer, make_party, make_token, zip_bomb  # noqa: F401  (fixture)
 
 SAMPLE = "IT01234567890_FPR02.xml"
 EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff" + b"\x00" * 64 + b"This program cannot be run in DOS mode"
@@ -156,3 +156,32 @@ def test_api_names_with_line_breaks_are_refused(client, token, url, payload, fie
     response = client.post(url, json=payload, headers=bearer(token))
     assert response.status_code == 422
     assert re.search("a capo", response.get_json()["fields"][field])
+
+
+# ---------------------------------------------------------------- 14.12: zip bombs
+
+
+@pytest.fixture(scope="module")
+def docx_bomb():
+    """A DOCX of a few hundred KB that unpacks beyond the imports' bound."""
+    from mailer.services.archive_bounds import MAX_UNPACKED_BYTES
+    return zip_bomb(DOCX_PARTS, "word/media/image1.bin", MAX_UNPACKED_BYTES + (16 << 20))
+
+
+def test_generic_document_zip_bomb_refused_on_the_page(client, auth, app, docx_bomb):
+    """The generic documents page refuses the bomb next to the file field; nothing is stored."""
+    import io
+    from mailer.models import GenericDocument
+    auth.login("sales")
+    form = {"title": "Listino", "file": (io.BytesIO(docx_bomb), "listino.docx")}
+    response = client.post("/campagne/documenti", data=form, content_type="multipart/form-data")
+    assert response.status_code == 400 and "decompresso" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count(GenericDocument.id))) == 0
+
+
+def test_api_attachment_zip_bomb_refused(client, token, docx_bomb):
+    """The same bound applies to a document's attachment sent through the API."""
+    payload = {**DOC, "attachments": [{"filename": "manuale.docx", "content_base64": _b64(docx_bomb)}]}
+    response = client.post("/api/v1/documents", json=payload, headers=bearer(token))
+    assert response.status_code == 422 and "decompresso" in response.get_json()["fields"]["attachments[0]"]
