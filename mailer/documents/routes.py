@@ -133,8 +133,12 @@ def detail(document_id: int):
         .where(delivery_documents.c.document_id == document.id, Delivery.privacy_level <= clearance())
         .order_by(Delivery.sent_at.desc().nulls_last(), Delivery.id.desc())
     ).unique().all()
+    # With earlier versions, the current one counts as sent only by a delivery after the last replacement.
+    last_replaced = document.versions[-1].superseded_at if document.versions else None
+    current_sent_at = max((d.sent_at for d in deliveries if d.sent_at and d.status == "sent"
+                           and (last_replaced is None or d.sent_at > last_replaced)), default=None)
     return render_template("documents/detail.html", doc=document, deliveries=deliveries,
-                           has_batches=False)
+                           has_batches=False, current_sent_at=current_sent_at)
 
 
 @bp.route("/<int:document_id>/pdf")

@@ -23,7 +23,7 @@ from defusedxml import DefusedXmlException
 from ..extensions import db
 from ..models import Company, Party
 from .generic_documents import KINDS, UploadError, detect_kind
-from .intake import (DocumentInput, IntakeError, ensure_pec_contact, find_party, money,
+from .intake import (DocumentConflict, DocumentInput, IntakeError, ensure_pec_contact, find_party, money,
                      upsert_document)
 
 MAX_FILE_BYTES = 8 * 1024 * 1024  # a signed, base64 envelope of a 5 MB invoice stays below this
@@ -621,6 +621,8 @@ def import_fatturapa(data: bytes, filename: str, *, replace: bool = False, repla
         try:
             document, created = upsert_document(data_in, source="fatturapa", source_ref=os.path.basename(filename),
                                                 replace=replace, replace_hint=replace_hint)
+        except DocumentConflict as exc:
+            raise FatturaPAError(exc.errors["number"]) from exc
         except IntakeError as exc:
             raise FatturaPAError(str(exc)) from exc
         summaries.append({

@@ -191,7 +191,7 @@ def test_fatturapa_cli_refuses_another_customer_then_replace(runner, samples_dir
     assert second.exit_code == 1
     [row] = [json.loads(line) for line in second.output.strip().splitlines()]
     assert "FE-09876543210" in row["error"] and "FE-03533590174" in row["error"], row
-    assert "--replace" in row["error"]
+    assert "--replace" in row["error"] and row["error"].startswith("FATTURA n. 123 del 2014 esiste già")
     assert _document(app, year=2014, number="123")[0] == "FE-09876543210"
     assert _document(app, year=2014, number="456") is None  # nothing of the refused file is written
 
@@ -316,6 +316,7 @@ def test_replacing_a_sent_document_keeps_the_pdf_that_went_out(app, client, auth
     auth.login("admin")
     page = client.get(f"/documenti/{document_id}").get_data(as_text=True)
     assert "Versioni" in page and "come inviato" in page and "Altro Cliente S.r.l." in page
+    assert "non ancora" in page  # the current version (PDF B) has not been sent
     link = re.search(r'href="(/documenti/\d+/versioni/1/pdf)"', page)
     assert link, page
     old = client.get(link.group(1))
