@@ -17,8 +17,8 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from ..extensions import db
-from ..models import (Contact, Document, DocumentAttachment, DocumentLine, DocumentType, Party,
-                      Product)
+from ..models import (Contact, Delivery, Document, DocumentAttachment, DocumentLine, DocumentType, Party,
+                      Product, delivery_documents)
 from ..reference import DOCUMENT_TYPE_CODES
 from .audit import audit
 from .blobs import store_blob
@@ -395,7 +395,8 @@ def upsert_document(data: DocumentInput, *, source: str, source_ref: str = "", r
     """Create or update the document type+year+number; returns (document, created). Caller commits.
 
     The very same document again (same party, same totals) updates it. Another party or other totals
-    raise DocumentConflict naming both, unless ``replace`` (audited as document.replace). Lines and
+    raise DocumentConflict naming both, unless ``replace`` (audited as document.replace; refused while
+    the document is in deliveries queued or being sent, which would carry it unseen). Lines and
     attachments are replaced as a whole. A PDF we rendered earlier is dropped when the content changes
     (ensure_pdfs renders it again); a PDF given by the ERP is stored as is. When the document had been
     sent, the files that went out are kept as a DocumentVersion before they change. ``actor`` names
@@ -426,6 +427,14 @@ def upsert_document(data: DocumentInput, *, source: str, source_ref: str = "", r
                     f"{_party_and_total(old_party, document.total, document.currency)}; quello importato è per "
                     f"{_party_and_total(party, data.total, data.currency)}. Non è stato sostituito"
                     f"{': ' + replace_hint if replace_hint else ' (chiedi esplicitamente la sostituzione)'}.")})
+            leaving = db.session.scalar(
+                db.select(db.func.count()).select_from(delivery_documents)
+                .join(Delivery, Delivery.id == delivery_documents.c.delivery_id)
+                .where(delivery_documents.c.document_id == document.id, Delivery.status.in_(("queued", "sending"))))
+            if leaving:
+                raise IntakeError({"number": (
+                    f"{_described(data.type_code, data.number, data.year)} è in corso di invio ({leaving} messaggi in "
+                    "coda): non si può sostituire ora. Aspetta la fine dell'invio o annullalo, poi riprova.")})
             replaced = {"old_party": old_party.erp_code, "new_party": party.erp_code,
                         "old_party_name": old_party.name, "new_party_name": party.name,
                         "old_total": str(money(document.total)), "new_total": str(money(data.total)),

@@ -329,3 +329,22 @@ def test_replacing_a_sent_document_keeps_the_pdf_that_went_out(app, client, auth
     eml = client.get(f"/invii/{batch_id}/recapiti/{delivery_id}/messaggio.eml")
     assert eml.status_code == 200
     assert eml.data.replace(b"\r\n", b"\n").rstrip() == smtp_server.messages[0].data.replace(b"\r\n", b"\n").rstrip()
+
+
+def test_no_replacement_while_the_document_is_leaving(app_ctx, smtp_server):
+    """A document in deliveries queued for sending is not replaced (the approved PDF would change under them)."""
+    from mailer.models import Delivery
+    from mailer.services import sending
+    from mailer.services.intake import DocumentInput, IntakeError, upsert_document
+    account = make_account(smtp_server)
+    batch = make_sending_batch(account, ["rossi@cliente.example"])
+    sending.start_sending(batch)  # queued, no worker has run yet
+    delivery = db.session.scalar(db.select(Delivery).where(Delivery.batch_id == batch.id))
+    assert delivery.status == "queued"
+    document = delivery.documents[0]
+    other = make_party("ALTRO", "Altro Cliente S.r.l.")
+    data = DocumentInput(type_code="FATTURA", number=document.number, date=document.date, year=document.year,
+                         party=other, total=document.total, pdf=PDF_B)
+    with pytest.raises(IntakeError) as refused:
+        upsert_document(data, source="api", replace=True)
+    assert "in corso di invio" in refused.value.errors["number"]
