@@ -8,7 +8,9 @@ is rebuilt, shown and downloaded with the files it really carried.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date as Date
 from datetime import datetime
+from decimal import Decimal
 
 from ..extensions import db
 from ..models import Delivery, Document, DocumentVersion, utcnow
@@ -23,9 +25,9 @@ class SentFiles:
     party_id: int | None
     party_name: str
     party_code: str
-    date: object
+    date: Date
     currency: str
-    total: object
+    total: Decimal
     source: str
     source_ref: str
     sent_at: datetime | None

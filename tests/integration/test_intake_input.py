@@ -109,6 +109,7 @@ def token(make_token, app):
 
 
 def _b64(data: bytes) -> str:
+    """Base64 text of bytes."""
     return base64.b64encode(data).decode()
 
 

@@ -6,7 +6,6 @@ document already sent keeps the PDF that went out as a version of its own.
 """
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import os
@@ -232,6 +231,7 @@ def test_fatturapa_upload_refuses_then_replaces_with_the_checkbox(client, auth, 
 
 
 def _set_company_vat(app, vat):
+    """Store the company's P.IVA directly (the admin form validates it; the samples' 01234567890 fails the checksum)."""
     from mailer.services.reference import get_company
     with app.app_context():
         get_company().vat_number = vat
@@ -272,7 +272,7 @@ def test_fatturapa_of_a_supplier_in_the_spool_is_refused(app, samples_dir):
 # ---------------------------------------------------------------- a sent document keeps what went out
 
 
-def test_replacing_a_sent_document_keeps_the_pdf_that_went_out(app, client, auth, smtp_server, make_token):
+def test_replacing_a_sent_document_keeps_the_pdf_that_went_out(app, client, auth, smtp_server):
     """Sent with PDF A, replaced with PDF B: A is version 1 (downloadable as sent), the .eml still matches."""
     from mailer.models import Delivery, Document, DocumentVersion, MailAccount
     from mailer.services import sending
