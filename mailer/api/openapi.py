@@ -35,7 +35,18 @@ def openapi_spec(server_url: str) -> dict:
                   "date, due_date, amount, paid, balance}; date AAAA-MM-GG; importi numerici): altrimenti 422 "
                   "con il campo, es. extra.open_items[2].amount"},
         "pdf_base64": {"type": "string", "format": "byte",
-                       "description": "il PDF del gestionale; senza, Recapito lo genera dal modello"}}}
+                       "description": "il PDF del gestionale; senza, Recapito lo genera dal modello"},
+        "attachments": {"type": "array", "maxItems": 20, "description": "file che viaggiano con il documento: "
+                        "controllati dal contenuto come i documenti generici (PDF, Word, ODT, XLSX, immagini; "
+                        "niente programmi, HTML, macro o archivi che si espandono oltre misura)",
+                        "items": {"type": "object", "required": ["filename", "content_base64"], "properties": {
+                            "filename": {"type": "string", "maxLength": 255},
+                            "content_base64": {"type": "string", "format": "byte"}}}},
+        "replace": {"type": "boolean", "default": False,
+                    "description": "true per sostituire un documento con lo stesso tipo + anno + numero ma di "
+                                   "un'altra anagrafica o con altri totali (senza: risposta 409); la sostituzione "
+                                   "è registrata e, se il documento era già stato inviato, il PDF inviato resta "
+                                   "come versione precedente"}}}
     spec = {
         "openapi": "3.0.3",
         "info": {"title": "Recapito API", "version": "1.0",
@@ -61,7 +72,8 @@ def openapi_spec(server_url: str) -> dict:
                 "DocumentIn": document_in,
                 # The answer: what was sent in, plus what Recapito knows (null where nothing is known yet).
                 "Document": {"type": "object", "required": ["id", "type", "number", "year", "date"], "properties": {
-                    **{k: v for k, v in document_in["properties"].items() if k not in ("pdf_base64", "open_amount")},
+                    **{k: v for k, v in document_in["properties"].items()
+                       if k not in ("pdf_base64", "open_amount", "replace", "attachments")},
                     "open_amount": {**money, "nullable": True}, "party_code": {"type": "string", "nullable": True},
                     "id": {"type": "integer"}, "has_pdf": {"type": "boolean"},
                     "pdf_sha256": {"type": "string", "nullable": True}, "pdf_rendered": {"type": "boolean"},
@@ -89,9 +101,18 @@ def openapi_spec(server_url: str) -> dict:
             "/ping": {"get": {"summary": "Verifica il token", "responses": {"200": {"description": "ok"}, **errors}}},
             "/documents": {
                 "post": {"summary": "Crea o aggiorna un documento (tipo + anno + numero); ambito documents:write",
+                         "description": "Lo stesso documento inviato di nuovo (stessa anagrafica, stessi totali) "
+                                        "lo aggiorna. Uno con la stessa chiave ma di un'altra anagrafica o con altri "
+                                        "totali è rifiutato (409, il messaggio nomina entrambi) salvo richiesta "
+                                        "esplicita: campo \"replace\": true o parametro ?replace=1.",
+                         "parameters": [{"name": "replace", "in": "query", "required": False,
+                                         "schema": {"type": "string", "enum": ["0", "1", "true", "false"]},
+                                         "description": "1/true: sostituisci il documento esistente"}],
                          "requestBody": {"required": True, **_json(_ref("DocumentIn"))},
                          "responses": {"201": {"description": "creato", **_json(_ref("Document"))},
-                                       "200": {"description": "aggiornato", **_json(_ref("Document"))}, **errors}},
+                                       "200": {"description": "aggiornato", **_json(_ref("Document"))},
+                                       "409": {"description": "esiste già con un'altra anagrafica o altri totali",
+                                               **_json(_ref("Error"))}, **errors}},
                 "get": {"summary": "Elenco documenti; ambito documents:read",
                         "parameters": [{"name": n, "in": "query", "schema": {"type": "string"}}
                                        for n in ("type", "year", "number", "party_code", "sent", "limit", "offset")],

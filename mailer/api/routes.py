@@ -18,7 +18,7 @@ from ..models import ApiToken, Contact, ContactFunction, Document, DocumentType,
 from ..reference import DOCUMENT_TYPE_CODES, PEC_DOMAINS
 from ..services.audit import audit
 from ..web import content_disposition
-from ..services.intake import (IntakeError, document_as_dict, parse_document_payload, parse_party_payload,
+from ..services.intake import (DocumentConflict, IntakeError, document_as_dict, parse_document_payload, parse_party_payload,
                                to_text, upsert_document, upsert_party)
 from .openapi import openapi_spec
 
@@ -122,14 +122,36 @@ def ping():
 # ---------------------------------------------------------------- documents
 
 
+REPLACE_HINT = 'per sostituirlo invia di nuovo con "replace": true (o ?replace=1)'
+TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "si", "sì"), ("", "0", "false", "no")
+
+
+def _replace_requested(payload: dict) -> bool | Response:
+    """The explicit request to replace a different document with the same key: field or query flag."""
+    value = payload.get("replace", False)
+    if not isinstance(value, bool):
+        return api_error(422, "dati non validi", {"replace": "deve essere true o false"})
+    flag = request.args.get("replace", "").strip().lower()
+    if flag not in TRUE_WORDS + FALSE_WORDS:
+        return api_error(400, "parametro non valido", {"replace": "1/true oppure 0/false"})
+    return value or flag in TRUE_WORDS
+
+
 @bp.route("/documents", methods=["POST", "PUT"])
 def put_document():
-    """Create or update a document (type + year + number identify it); optional pdf_base64."""
+    """Create or update a document (type + year + number identify it); optional pdf_base64.
+
+    The same document again updates it; one for another party or with other totals answers 409
+    unless the request asks to replace it ("replace": true or ?replace=1).
+    """
     if (denied := require_scope("documents:write")) is not None:
         return denied
     payload = _json_body()
     if isinstance(payload, Response):
         return payload
+    replace = _replace_requested(payload)
+    if isinstance(replace, Response):
+        return replace
     try:
         data = parse_document_payload(payload)
     except IntakeError as exc:
@@ -143,12 +165,17 @@ def put_document():
         if not pdf.startswith(b"%PDF"):
             return api_error(422, "dati non validi", {"pdf_base64": "il contenuto non è un PDF"})
         data.pdf = pdf
+    actor = f"api:{g.api_token.name}"
     try:
-        document, created = upsert_document(data, source="api", source_ref=f"token:{g.api_token.name}")
+        document, created = upsert_document(data, source="api", source_ref=f"token:{g.api_token.name}",
+                                            replace=replace, replace_hint=REPLACE_HINT, actor=actor)
+    except DocumentConflict as exc:
+        db.session.rollback()
+        return api_error(409, "il documento esiste già con un'altra anagrafica o altri totali", exc.errors)
     except IntakeError as exc:
         db.session.rollback()
         return api_error(422, "dati non validi", exc.errors)
-    audit("document.api_upsert", document, username=f"api:{g.api_token.name}", created=created)
+    audit("document.api_upsert", document, username=actor, created=created)
     db.session.commit()
     response = jsonify(document_as_dict(document))
     response.status_code = 201 if created else 200

@@ -383,14 +383,16 @@ def body(batch_id: int, delivery_id: int):
 
 @bp.route("/<int:batch_id>/recapiti/<int:delivery_id>/documenti/<int:document_id>.pdf")
 def attachment(batch_id: int, delivery_id: int, document_id: int):
-    """The PDF of one document of the delivery."""
+    """The PDF of one document of the delivery (as it went out, if an import replaced it since)."""
     batch = _batch(batch_id)
     delivery = _delivery(batch, delivery_id)
     document = next((d for d in delivery.documents if d.id == document_id), None)
-    if document is None or not document.pdf_sha256:
+    from ..services.document_versions import files_sent_with
+    pdf_sha = files_sent_with(document, delivery)[0] if document is not None else None
+    if not pdf_sha:
         abort(404)
     from ..models import Blob
-    blob = db.session.get(Blob, document.pdf_sha256)
+    blob = db.session.get(Blob, pdf_sha)
     response = Response(blob.data, mimetype="application/pdf")
     response.headers["Content-Disposition"] = f'inline; filename="{sending.pdf_filename(document)}"'
     return response

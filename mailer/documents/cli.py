@@ -15,11 +15,17 @@ pdf_cli = AppGroup("pdf", help="PDF dei documenti.")
 @click.command("import-fatturapa")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Una riga JSON per documento.")
+@click.option("--replace", is_flag=True,
+              help="Sostituisci i documenti con lo stesso tipo, anno e numero ma di un altro cliente o con altri totali.")
 @with_appcontext
-def import_fatturapa_command(paths, as_json):
-    """Import FatturaPA files (.xml, .xml.p7m); exit status 1 when any file could not be imported."""
+def import_fatturapa_command(paths, as_json, replace):
+    """Import FatturaPA files (.xml, .xml.p7m); exit status 1 when any file could not be imported.
+
+    A document that exists for another customer or with other totals is refused unless --replace.
+    """
     from ..services.fatturapa import import_fatturapa_paths, public_summary
-    results, ok = import_fatturapa_paths(list(paths))
+    results, ok = import_fatturapa_paths(list(paths), replace=replace,
+                                         replace_hint="per sostituirlo ripeti il comando con --replace")
     for result in results:
         if as_json:
             click.echo(json.dumps(public_summary(result), ensure_ascii=False))

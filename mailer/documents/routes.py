@@ -134,8 +134,12 @@ def detail(document_id: int):
         .where(delivery_documents.c.document_id == document.id, batch_views.visible_to(clearance()))
         .order_by(Delivery.sent_at.desc().nulls_last(), Delivery.id.desc())
     ).unique().all()
+    # With earlier versions, the current one counts as sent only by a delivery after the last replacement.
+    last_replaced = document.versions[-1].superseded_at if document.versions else None
+    current_sent_at = max((d.sent_at for d in deliveries if d.sent_at and d.status == "sent"
+                           and (last_replaced is None or d.sent_at > last_replaced)), default=None)
     return render_template("documents/detail.html", doc=document, deliveries=deliveries,
-                           has_batches=False)
+                           has_batches=False, current_sent_at=current_sent_at)
 
 
 @bp.route("/<int:document_id>/pdf")
@@ -147,15 +151,29 @@ def pdf(document_id: int):
         sha = ensure_pdfs([document.id])[document.id]
     except PdfRenderError as exc:
         return Response(f"PDF non disponibile: {exc}", status=503, mimetype="text/plain")
+    return _pdf_response(sha, f"{document.type_code}-{document.year}-{document.number}.pdf")
+
+
+def _pdf_response(sha: str, filename: str) -> Response:
+    """A stored PDF inline, not cached, in a context where nothing else can run."""
     blob = db.session.get(Blob, sha)
-    filename = f"{document.type_code}-{document.year}-{document.number}.pdf".replace("/", "-")
     response = Response(blob.data, mimetype="application/pdf")
-    response.headers["Content-Disposition"] = content_disposition(filename, "inline")
+    response.headers["Content-Disposition"] = content_disposition(filename.replace("/", "-"), "inline")
     response.headers["Cache-Control"] = "private, no-store"
     response.headers["ETag"] = sha
     # The PDF viewer needs its own frame-able context; nothing else in the answer can run.
     response.headers["Content-Security-Policy"] = "default-src 'none'; object-src 'self'; frame-ancestors 'self'"
     return response
+
+
+@bp.route("/<int:document_id>/versioni/<int:number>/pdf")
+def version_pdf(document_id: int, number: int):
+    """The PDF of an earlier version, as it was sent (kept when an import replaced the document)."""
+    document = _document_or_403(document_id)
+    version = next((v for v in document.versions if v.number == number), None)
+    if version is None or not version.pdf_sha256:
+        abort(404)
+    return _pdf_response(version.pdf_sha256, f"{document.type_code}-{document.year}-{document.number}-v{number}.pdf")
 
 
 @bp.route("/<int:document_id>/attachments/<int:attachment_id>")
@@ -175,6 +193,7 @@ def import_page():
     """Upload FatturaPA files (.xml / .xml.p7m); shows what each became, or why it was refused."""
     from ..services.fatturapa import FatturaPAError, MAX_FILE_BYTES, import_fatturapa, public_summary
     results = []
+    replace = request.form.get("replace") == "1"
     if request.method == "POST":
         files = [f for f in request.files.getlist("files") if f and f.filename]
         if not files:
@@ -183,7 +202,8 @@ def import_page():
             name = upload.filename.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
             data = upload.read(MAX_FILE_BYTES + 1)
             try:
-                summaries = import_fatturapa(data, name)
+                summaries = import_fatturapa(data, name, replace=replace, replace_hint=(
+                    "per sostituirlo spunta «Sostituisci i documenti esistenti» e importa di nuovo il file"))
                 for summary in summaries:
                     audit("document.import_fatturapa", None, file=name, number=summary["number"],
                           document_id=summary["_document_id"])

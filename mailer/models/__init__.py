@@ -7,8 +7,8 @@ from .batch import BATCH_STATUSES, DELIVERY_STATUSES, SUMMARY_STATES, Batch, Del
 from .campaign import Campaign, GenericDocument, GenericDocumentVersion, SavedFilter, campaign_documents
 from .contact import (Contact, ContactChange, ContactFunction, Tag, contact_document_types,
                       contact_tags, function_document_types)
-from .document import (Blob, Document, DocumentAttachment, DocumentLine, DocumentType, Product,
-                       ProductCategory)
+from .document import (Blob, Document, DocumentAttachment, DocumentLine, DocumentType, DocumentVersion,
+                       Product, ProductCategory)
 from .party import Agent, Category, Party, Zone
 from .template import TEMPLATE_LANGUAGES, EmailTemplate, TemplateVersion
 from .tracking import (PEC_RECEIPT_TYPES, RECEIPT_KINDS, RECEIPT_OUTCOMES, TRUST_STATUSES, MailboxState,
@@ -20,7 +20,7 @@ __all__ = [
     "Agent", "AuditEvent", "Campaign", "GenericDocument", "GenericDocumentVersion", "SavedFilter",
     "campaign_documents", "BATCH_STATUSES", "SUMMARY_STATES", "Batch", "Blob", "Category", "Company", "Contact",
     "ContactChange", "ContactFunction", "DELIVERY_STATUSES", "Delivery", "Document",
-    "DocumentAttachment", "DocumentLine", "DocumentType", "EmailTemplate", "LoginFailure", "MailAccount", "Party",
+    "DocumentAttachment", "DocumentLine", "DocumentType", "DocumentVersion", "EmailTemplate", "LoginFailure", "MailAccount", "Party",
     "Product", "ProductCategory", "TEMPLATE_LANGUAGES", "Tag", "TemplateVersion", "User", "Zone", "contact_document_types", "contact_tags",
     "delivery_documents", "function_document_types", "user_document_types", "utcnow",
     "MailboxState", "PEC_RECEIPT_TYPES", "RECEIPT_KINDS", "RECEIPT_OUTCOMES", "Receipt",

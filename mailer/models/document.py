@@ -109,6 +109,8 @@ class Document(db.Model):
         back_populates="document",
     )
     attachments = relationship("DocumentAttachment", cascade="all, delete-orphan")
+    versions = relationship("DocumentVersion", order_by="DocumentVersion.number", cascade="all, delete-orphan",
+                            lazy="select")
 
 
 class DocumentLine(db.Model):
@@ -145,3 +147,31 @@ class DocumentAttachment(db.Model):
     filename: Mapped[str] = mapped_column(String(255))
     blob_sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
     blob = relationship("Blob", lazy="select")
+
+
+class DocumentVersion(db.Model):
+    """What a document was before an import replaced it: kept when it had been sent (the PDF that went out).
+
+    ``number`` counts from 1 (the oldest); the document itself is the current version. A delivery sent
+    before ``superseded_at`` carried this version's PDF and attachments.
+    """
+
+    __tablename__ = "document_versions"
+    __table_args__ = (UniqueConstraint("document_id", "number", name="uq_document_versions_number"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    party_id: Mapped[int | None] = mapped_column(ForeignKey("parties.id", ondelete="SET NULL"))
+    party_name: Mapped[str] = mapped_column(String(200), default="")
+    party_code: Mapped[str] = mapped_column(String(32), default="")
+    date: Mapped[date] = mapped_column(Date)
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    total: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+    pdf_sha256: Mapped[str | None] = mapped_column(ForeignKey("blobs.sha256"))
+    # [{"filename": ..., "sha256": ...}] as they travelled with the document
+    attachments: Mapped[list] = mapped_column(JSON, default=list)
+    source: Mapped[str] = mapped_column(String(20), default="")
+    source_ref: Mapped[str] = mapped_column(String(255), default="")
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    superseded_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    superseded_by: Mapped[str] = mapped_column(String(120), default="")  # source of the replacement (api, spool...)

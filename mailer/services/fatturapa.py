@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import mimetypes
 import os
 import re
 from dataclasses import dataclass, field
@@ -22,8 +21,9 @@ import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
 from ..extensions import db
-from ..models import Party
-from .intake import (DocumentInput, IntakeError, ensure_pec_contact, find_party, money,
+from ..models import Company, Party
+from .generic_documents import KINDS, UploadError, detect_kind
+from .intake import (DocumentConflict, DocumentInput, IntakeError, ensure_pec_contact, find_party, money,
                      upsert_document)
 
 MAX_FILE_BYTES = 8 * 1024 * 1024  # a signed, base64 envelope of a 5 MB invoice stays below this
@@ -37,6 +37,9 @@ MAX_LINE_NUMBER = 99999  # FatturaPA allows 1..9999; the column is an INTEGER
 # Characters that do not belong in a file name: control characters and bidirectional overrides
 # (U+202E makes «fattura\u202efdp.exe» look like «fatturaexe.pdf»).
 _UNSAFE_NAME_CHARS = re.compile(r"[\x00-\x1f\x7f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# In a number or a name, a line break (or another control character) ends up in an e-mail header.
+_LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+MAX_NUMBER_CHARS = 40  # Document.number; FatturaPA allows 20
 
 TIPO_DOCUMENTO = {
     "TD01": "Fattura", "TD02": "Acconto/anticipo su fattura", "TD03": "Acconto/anticipo su parcella",
@@ -185,6 +188,12 @@ def _dec(node: Element | None, path: str, default: Decimal | None = None,
     return value
 
 
+def _shown(text: str, limit: int = 60) -> str:
+    """A value quoted in a message: control characters visible as ⏎, cut to limit characters."""
+    text = _LINE_BREAKS.sub("⏎", text)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def _bounded(value: Decimal, what: str, where: str) -> Decimal:
     """A computed total, refused when the columns cannot hold it."""
     if abs(value) >= MAX_AMOUNT:
@@ -271,7 +280,16 @@ def parse_fatturapa(data: bytes, filename: str = "") -> list[ParsedInvoice]:
     customer = _subject(_find(header, "CessionarioCommittente"))
     if not (customer.get("vat_number") or customer.get("tax_code")):
         raise FatturaPAError("il cessionario/committente non ha né partita IVA né codice fiscale")
+    if _LINE_BREAKS.search(customer.get("name", "")):
+        raise FatturaPAError(f"il nome del cessionario/committente «{_shown(customer['name'])}» contiene un a capo "
+                             "o un carattere di controllo")
     pec = _text(trasmissione, "PECDestinatario")
+    if pec:
+        from .validation import InvalidValue, normalize_email
+        try:
+            pec = normalize_email(pec)
+        except InvalidValue as exc:
+            raise FatturaPAError(f"PECDestinatario «{_shown(pec)}»: {exc}") from exc
     bodies = root.findall("FatturaElettronicaBody")
     if not bodies:
         raise FatturaPAError("nessun FatturaElettronicaBody nel file")
@@ -314,6 +332,12 @@ def _general(body: Element, index: int, count: int) -> tuple[Element, str, str, 
         raise FatturaPAError(f"{_where(index, count)}: manca TipoDocumento")
     if not number:
         raise FatturaPAError(f"{_where(index, count)}: manca il numero del documento")
+    if len(number) > MAX_NUMBER_CHARS:
+        raise FatturaPAError(f"{_where(index, count)}: il Numero ha {len(number)} caratteri, al massimo "
+                             f"{MAX_NUMBER_CHARS} (accorciarlo potrebbe farlo coincidere con un altro documento)")
+    if _LINE_BREAKS.search(number):
+        raise FatturaPAError(f"{_where(index, count)}: il Numero «{_shown(number)}» contiene un a capo o un carattere "
+                             "di controllo")
     doc_date = _date(general, "Data", f"{_where(index, count)}, data del documento")
     return general, tipo, number, doc_date, _text(general, "Divisa") or "EUR"
 
@@ -449,7 +473,15 @@ def _attachments(body: Element, index: int, count: int) -> list[tuple[str, bytes
             raise FatturaPAError(f"{_where(index, count)}: l'allegato «{name}» non è base64 valido") from exc
         if _text(element, "AlgoritmoCompressione").upper() == "ZIP" and not name.lower().endswith(".zip"):
             name += ".zip"
-        content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        # The same rules as generic uploads: the kind by content (no programs, HTML, macros, zip bombs).
+        try:
+            kind = detect_kind(content, name)
+        except UploadError as exc:
+            raise FatturaPAError(f"{_where(index, count)}: allegato «{name}» rifiutato: {exc}") from exc
+        extension, content_type = KINDS[kind][:2]
+        if not name.lower().endswith("." + extension) and not (kind == "jpeg" and name.lower().endswith(".jpeg")):
+            stem = name.rsplit(".", 1)[0] if "." in name else name
+            name = f"{stem[:254 - len(extension)]}.{extension}"  # the detected kind's extension, within 255
         out.append((name, content, content_type))
     return out
 
@@ -544,9 +576,32 @@ def customer_party(customer: dict) -> tuple[Party, bool]:
     return party, True
 
 
-def import_fatturapa(data: bytes, filename: str) -> list[dict]:
-    """Parse and write every body of a file (caller commits); returns one summary per document."""
+def check_issuer(supplier: dict) -> None:
+    """With the company's P.IVA set, refuse a file issued by someone else (a supplier's invoice)."""
+    company = db.session.get(Company, 1)  # not get_company(): it would commit in the middle of an import
+    ours = (company.vat_number or "").strip().upper().removeprefix("IT") if company is not None else ""
+    if not ours:
+        return  # no company data: imported as before
+    country = (supplier.get("vat_country") or "").upper()
+    vat = (supplier.get("vat_number") or "").strip().upper().removeprefix("IT")
+    ids = {vat} if country in ("", "IT") else set()
+    ids.add((supplier.get("tax_code") or "").strip().upper())
+    if ours in ids or (company.tax_code and company.tax_code.strip().upper() in ids):
+        return
+    who = f"«{supplier.get('name') or '?'}» (P.IVA {country}{vat or supplier.get('tax_code') or '?'})"
+    raise FatturaPAError(f"fattura emessa da {who}, non dalla nostra azienda (P.IVA {ours} nei dati dell'azienda): "
+                         "è la fattura di un fornitore, non una nostra da inviare ai clienti")
+
+
+def import_fatturapa(data: bytes, filename: str, *, replace: bool = False, replace_hint: str = "") -> list[dict]:
+    """Parse and write every body of a file (caller commits); returns one summary per document.
+
+    A document with the same type/year/number of another customer or with other totals is refused
+    (FatturaPAError naming both) unless ``replace``; with the company's P.IVA set, so is a file whose
+    issuer (CedentePrestatore) is someone else.
+    """
     invoices = parse_fatturapa(data, filename)
+    check_issuer(invoices[0].supplier)
     from .blobs import store_blob
     xml_sha = store_blob(unwrap(data, filename), "application/xml")
     summaries = []
@@ -558,13 +613,16 @@ def import_fatturapa(data: bytes, filename: str) -> list[dict]:
         invoice.extra["fatturapa"]["xml_sha256"] = xml_sha
         invoice.extra["line_natures"] = {str(line["line_no"]): line["nature"] for line in invoice.lines if line["nature"]}
         data_in = DocumentInput(
-            type_code=invoice.document_type, number=invoice.number[:40], date=invoice.date, year=invoice.date.year,
+            type_code=invoice.document_type, number=invoice.number, date=invoice.date, year=invoice.date.year,
             party=party, currency=invoice.currency[:3], total_net=invoice.total_net, total_vat=invoice.total_vat,
             total=invoice.total, due_dates=invoice.due_dates, extra=invoice.extra, lines=lines,
             attachments=invoice.attachments,
         )
         try:
-            document, created = upsert_document(data_in, source="fatturapa", source_ref=os.path.basename(filename))
+            document, created = upsert_document(data_in, source="fatturapa", source_ref=os.path.basename(filename),
+                                                replace=replace, replace_hint=replace_hint)
+        except DocumentConflict as exc:
+            raise FatturaPAError(exc.errors["number"]) from exc
         except IntakeError as exc:
             raise FatturaPAError(str(exc)) from exc
         summaries.append({
@@ -586,7 +644,7 @@ def import_fatturapa(data: bytes, filename: str) -> list[dict]:
     return summaries
 
 
-def import_fatturapa_paths(paths: list[str]) -> tuple[list[dict], bool]:
+def import_fatturapa_paths(paths: list[str], replace: bool = False, replace_hint: str = "") -> tuple[list[dict], bool]:
     """Import files one by one, each in its own transaction; returns (results, all ok).
 
     A file that fails gives ``{"file", "error"}`` and is rolled back alone; the others are imported.
@@ -597,7 +655,7 @@ def import_fatturapa_paths(paths: list[str]) -> tuple[list[dict], bool]:
         try:
             with open(path, "rb") as handle:
                 data = handle.read(MAX_FILE_BYTES + 1)
-            summaries = import_fatturapa(data, path)
+            summaries = import_fatturapa(data, path, replace=replace, replace_hint=replace_hint)
             for summary in summaries:
                 audit("document.import_fatturapa", None, file=os.path.basename(path), number=summary["number"],
                       document_id=summary["_document_id"])

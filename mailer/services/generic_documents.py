@@ -20,6 +20,7 @@ from flask import current_app
 
 from ..extensions import db
 from ..models import GenericDocument, GenericDocumentVersion, User
+from .archive_bounds import MAX_UNPACKED_BYTES, unpacked_size
 from .audit import audit
 from .blobs import store_blob
 
@@ -55,6 +56,10 @@ def _zip_kind(data: bytes) -> str | None:
         names = set(archive.namelist())
         if len(names) > 5000:
             raise UploadError("Archivio con troppi elementi: non sembra un documento.")
+        unpacked = unpacked_size(archive)
+        if unpacked > MAX_UNPACKED_BYTES:  # a zip bomb: bounded as the imports are (archive_bounds)
+            raise UploadError(f"Il documento, decompresso, supera {MAX_UNPACKED_BYTES // 1048576} MB "
+                              f"({unpacked // 1048576} MB dichiarati): non sembra un documento da inviare.")
         if any(n.lower().endswith("vbaproject.bin") for n in names):
             raise UploadError("Il documento contiene macro: salvalo senza macro (DOCX/XLSX) e riprova.")
         if "mimetype" in names:

@@ -6,17 +6,23 @@ Validation collects errors per field (``lines[2].quantity``) before anything is 
 """
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from ..extensions import db
-from ..models import (Contact, Document, DocumentAttachment, DocumentLine, DocumentType, Party,
-                      Product)
+from ..models import (Contact, Delivery, Document, DocumentAttachment, DocumentLine, DocumentType, Party,
+                      Product, delivery_documents)
 from ..reference import DOCUMENT_TYPE_CODES
+from .audit import audit
 from .blobs import store_blob
+from .document_versions import capture, keep_if_changed
 
 CENT = Decimal("0.01")
 MAX_LINES = 5000
@@ -103,8 +109,13 @@ def to_date(value: Any, name: str, errors: dict[str, str], *, required: bool = F
         return None
 
 
-def to_text(value: Any, name: str, errors: dict[str, str], *, max_len: int, required: bool = False) -> str:
-    """A trimmed string no longer than max_len."""
+# A line break in a one-line value (a name, a number) ends up in an e-mail header («embedded header»).
+LINE_BREAKS = re.compile(r"[\r\n\x0b\x0c\x85\u2028\u2029]")
+
+
+def to_text(value: Any, name: str, errors: dict[str, str], *, max_len: int, required: bool = False,
+            multiline: bool = False) -> str:
+    """A trimmed string no longer than max_len; one line unless ``multiline``."""
     if value is None:
         value = ""
     if not isinstance(value, (str, int)) or isinstance(value, bool):
@@ -115,6 +126,8 @@ def to_text(value: Any, name: str, errors: dict[str, str], *, max_len: int, requ
         errors[name] = "campo obbligatorio"
     elif len(text) > max_len:
         errors[name] = f"al massimo {max_len} caratteri"
+    elif not multiline and LINE_BREAKS.search(text):
+        errors[name] = "non può contenere un a capo (va su una sola riga)"
     return text[:max_len]
 
 
@@ -167,15 +180,7 @@ def parse_document_payload(payload: Any) -> DocumentInput:
         if abs(getattr(data, key)) >= MAX_NUMBER:
             errors[key] = "numero fuori dai limiti"
             setattr(data, key, Decimal("0"))
-    due = payload.get("due_dates") or []
-    if not isinstance(due, list):
-        errors["due_dates"] = "deve essere una lista"
-        due = []
-    for index, item in enumerate(due):
-        name = f"due_dates[{index}]"
-        if not isinstance(item, dict):
-            errors[name] = "deve essere un oggetto {date, amount, method}"
-            continue
+    for name, item in _objects(payload.get("due_dates"), "due_dates", "{date, amount, method}", errors):
         due_date = to_date(item.get("date"), f"{name}.date", errors, required=True)
         amount = to_decimal(item.get("amount"), f"{name}.amount", errors, required=True)
         method = to_text(item.get("method"), f"{name}.method", errors, max_len=80)
@@ -187,9 +192,49 @@ def parse_document_payload(payload: Any) -> DocumentInput:
         extra = {}
     from .document_extra import validate_extra  # it uses this module's parsers
     data.extra = validate_extra(extra, errors)
+    data.attachments = _parse_attachments(payload.get("attachments"), errors)
     if errors:
         raise IntakeError(errors)
     return data
+
+
+MAX_ATTACHMENTS = 20
+
+
+def _objects(raw: Any, field_name: str, shape: str, errors: dict[str, str],
+             limit: int | None = None) -> Iterator[tuple[str, dict]]:
+    """(``field[i]``, item) for each object of a JSON list; errors name the list or the item."""
+    if not raw:
+        return
+    if not isinstance(raw, list) or (limit is not None and len(raw) > limit):
+        errors[field_name] = "deve essere una lista" + (f" di al massimo {limit} oggetti {shape}" if limit else "")
+        return
+    for index, item in enumerate(raw):
+        name = f"{field_name}[{index}]"
+        if not isinstance(item, dict):
+            errors[name] = f"deve essere un oggetto {shape}"
+            continue
+        yield name, item
+
+
+def _parse_attachments(raw: Any, errors: dict[str, str]) -> list[tuple[str, bytes, str]]:
+    """[{filename, content_base64}] checked as generic uploads are (by content: no programs, HTML, macros)."""
+    from .generic_documents import UploadError, check_upload
+    out = []
+    for name, item in _objects(raw, "attachments", "{filename, content_base64}", errors, MAX_ATTACHMENTS):
+        filename = to_text(item.get("filename"), f"{name}.filename", errors, max_len=255, required=True)
+        try:
+            content = base64.b64decode(item.get("content_base64") or "", validate=True)
+        except (binascii.Error, ValueError, TypeError):
+            errors[name] = f"«{filename}»: content_base64 non è base64 valido"
+            continue
+        try:
+            checked = check_upload(content, filename)
+        except UploadError as exc:
+            errors[name] = f"«{filename}»: {exc}"
+            continue
+        out.append((checked.filename, checked.data, checked.content_type))
+    return out
 
 
 def _parse_line(raw: Any, index: int, errors: dict[str, str]) -> dict:
@@ -218,7 +263,7 @@ def _parse_line(raw: Any, index: int, errors: dict[str, str]) -> dict:
     return {
         "line_no": line_no,
         "product_code": to_text(raw.get("product_code"), f"{name}.product_code", errors, max_len=40),
-        "description": to_text(raw.get("description"), f"{name}.description", errors, max_len=4000),
+        "description": to_text(raw.get("description"), f"{name}.description", errors, max_len=4000, multiline=True),
         "quantity": quantity or Decimal("0"),
         "unit": to_text(raw.get("unit"), f"{name}.unit", errors, max_len=10),
         "unit_price": price or Decimal("0"),
@@ -320,11 +365,43 @@ def _product_for(code: str, description: str, unit: str) -> Product | None:
     return product
 
 
-def upsert_document(data: DocumentInput, *, source: str, source_ref: str = "") -> tuple[Document, bool]:
-    """Create or replace the document type+year+number; returns (document, created). Caller commits.
+class DocumentConflict(IntakeError):
+    """The document exists for another party or with other totals, and no replacement was asked for."""
 
-    Lines and attachments are replaced as a whole. A PDF we rendered earlier is dropped when the
-    content changes (ensure_pdfs renders it again); a PDF given by the ERP is stored as is.
+
+def _described(type_code: str, number: str, year: int) -> str:
+    """«FATTURA n. 2024/15 del 2024»."""
+    return f"{type_code} n. {number} del {year}"
+
+
+def _party_and_total(party: Party, total: Decimal, currency: str) -> str:
+    """«Rossi S.r.l.» (C0001), totale 30,50 €."""
+    from ..formatting import it_money
+    return f"«{party.name}» ({party.erp_code}), totale {it_money(total, currency)}"
+
+
+def _content_key(document: Document) -> str:
+    """What a rendered PDF depends on, to tell whether an update changes it."""
+    lines = [(line.line_no, line.product_code, line.description, Decimal(line.quantity), line.unit,
+              Decimal(line.unit_price), Decimal(line.discount_pct), Decimal(line.vat_rate), Decimal(line.amount))
+             for line in document.lines]
+    return json.dumps([document.party_id, str(document.date), document.currency, str(money(document.total_net)),
+                       str(money(document.total_vat)), str(money(document.total)), str(money(document.open_amount)),
+                       document.due_dates or [], document.extra or {}, [[str(x) for x in line] for line in lines]],
+                      sort_keys=True, default=str)
+
+
+def upsert_document(data: DocumentInput, *, source: str, source_ref: str = "", replace: bool = False,
+                    replace_hint: str = "", actor: str = "") -> tuple[Document, bool]:
+    """Create or update the document type+year+number; returns (document, created). Caller commits.
+
+    The very same document again (same party, same totals) updates it. Another party or other totals
+    raise DocumentConflict naming both, unless ``replace`` (audited as document.replace; refused while
+    the document is in deliveries queued or being sent, which would carry it unseen). Lines and
+    attachments are replaced as a whole. A PDF we rendered earlier is dropped when the content changes
+    (ensure_pdfs renders it again); a PDF given by the ERP is stored as is. When the document had been
+    sent, the files that went out are kept as a DocumentVersion before they change. ``actor`` names
+    who replaced it when there is no logged-in user (e.g. «api:gestionale»).
     """
     party = data.party
     if party is None:
@@ -336,9 +413,35 @@ def upsert_document(data: DocumentInput, *, source: str, source_ref: str = "") -
                                   Document.number == data.number)
     )
     created = document is None
+    replaced: dict = {}
+    before = None
     if created:
         document = Document(type_code=data.type_code, year=data.year, number=data.number)
         db.session.add(document)
+    else:
+        old_party = document.party
+        if document.party_id != party.id or any(
+                money(getattr(document, k)) != money(getattr(data, k)) for k in ("total_net", "total_vat", "total")):
+            if not replace:
+                raise DocumentConflict({"number": (
+                    f"{_described(data.type_code, data.number, data.year)} esiste già per "
+                    f"{_party_and_total(old_party, document.total, document.currency)}; quello importato è per "
+                    f"{_party_and_total(party, data.total, data.currency)}. Non è stato sostituito"
+                    f"{': ' + replace_hint if replace_hint else ' (chiedi esplicitamente la sostituzione)'}.")})
+            leaving = db.session.scalar(
+                db.select(db.func.count()).select_from(delivery_documents)
+                .join(Delivery, Delivery.id == delivery_documents.c.delivery_id)
+                .where(delivery_documents.c.document_id == document.id, Delivery.status.in_(("queued", "sending"))))
+            if leaving:
+                raise IntakeError({"number": (
+                    f"{_described(data.type_code, data.number, data.year)} è in corso di invio ({leaving} messaggi in "
+                    "coda): non si può sostituire ora. Aspetta la fine dell'invio o annullalo, poi riprova.")})
+            replaced = {"old_party": old_party.erp_code, "new_party": party.erp_code,
+                        "old_party_name": old_party.name, "new_party_name": party.name,
+                        "old_total": str(money(document.total)), "new_total": str(money(data.total)),
+                        "source": source, "source_ref": source_ref[:255]}
+        before = capture(document)
+        old_content = _content_key(document)
     document.date = data.date
     document.party_id = party.id
     document.party = party
@@ -355,7 +458,7 @@ def upsert_document(data: DocumentInput, *, source: str, source_ref: str = "") -
     if data.pdf is not None:
         document.pdf_sha256 = store_blob(data.pdf, "application/pdf")
         document.pdf_rendered = False
-    elif document.pdf_rendered or created:
+    elif created or (document.pdf_rendered and _content_key(document) != old_content):
         document.pdf_sha256 = None
         document.pdf_rendered = False
     document.attachments = [
@@ -363,6 +466,10 @@ def upsert_document(data: DocumentInput, *, source: str, source_ref: str = "") -
         for name, content, ctype in data.attachments
     ]
     db.session.flush()
+    version = keep_if_changed(document, before, superseded_by=source)
+    if replaced:
+        audit("document.replace", document, username=actor[:64],
+              version_kept=version.number if version else None, **replaced)
     return document, created
 
 

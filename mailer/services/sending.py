@@ -33,6 +33,7 @@ from ..transport.message import Attachment, MessageSpec, address_domain, build_m
 from ..transport.smtp import SMTP_TIMEOUT, SendOutcome, SmtpSession, SmtpSettings
 from .audit import audit
 from .crypto import decrypt_secret
+from .document_versions import files_sent_with
 from .tracking import verp_address
 
 FINAL_STATES = ("sent", "failed", "uncertain", "cancelled", "excluded", "bounced")
@@ -663,12 +664,14 @@ def message_spec(delivery: Delivery, account: MailAccount, cache: dict | None = 
     cache = {} if cache is None else cache
     attachments = []
     for document in delivery.documents:
-        if document.type.attach_pdf and document.pdf_sha256:
-            content_type, data = _blob(document.pdf_sha256, cache)
+        # A delivery already sent is rebuilt with the files it carried, even if an import replaced them since.
+        pdf_sha, extras = files_sent_with(document, delivery)
+        if document.type.attach_pdf and pdf_sha:
+            content_type, data = _blob(pdf_sha, cache)
             attachments.append(Attachment(pdf_filename(document), content_type or "application/pdf", data))
-        for extra in document.attachments:
-            content_type, data = _blob(extra.blob_sha256, cache)
-            attachments.append(Attachment(extra.filename, content_type, data))
+        for filename, sha in extras:
+            content_type, data = _blob(sha, cache)
+            attachments.append(Attachment(filename, content_type, data))
     if not delivery.documents and delivery.batch_id is not None:
         # Campaign batches attach the generic documents of their campaign (none for document batches).
         from .campaigns import attachments_for_batch

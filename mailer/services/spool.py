@@ -5,6 +5,7 @@ Layout of ``SPOOL_DIR``::
     SPOOL_DIR/                   the ERP writes here
       FATTURA-2024-00123.pdf     the document
       FATTURA-2024-00123.json    its sidecar: {"type", "number", "date", "party_code", totals...}
+                                 (+ "replace": true to replace a document of another party or other totals)
       FATTURA__2024-03-15__123__C0001.pdf   or no sidecar: TYPE__DATE__NUMBER__PARTY.pdf
       IT01234567890_FPA01.xml    FatturaPA files (.xml, .xml.p7m) need no sidecar
       processing/                claimed by the running import (do not touch)
@@ -51,6 +52,9 @@ NAME_CONVENTION = re.compile(
 )
 MAX_SIDECAR_BYTES = 2 * 1024 * 1024
 MAX_PDF_BYTES = 25 * 1024 * 1024  # as the API's body limit
+SPOOL_REPLACE_HINT = 'per sostituirlo aggiungi "replace": true al file JSON di accompagnamento'
+FATTURAPA_REPLACE_HINT = ("per sostituirlo importa il file dalla pagina «Importa documenti» spuntando «Sostituisci» "
+                          "o con flask import-fatturapa --replace")
 
 
 @dataclass
@@ -297,6 +301,9 @@ def _import_pdf(path: str, name: str, sidecar: str | None, sha: str) -> dict:
                                        "TIPO__AAAA-MM-GG__NUMERO__CODICECLIENTE.pdf"})
         payload = {"type": match["type"].upper(), "date": match["date"], "number": match["number"],
                    "party_code": match["party"]}
+    replace = payload.get("replace", False) if isinstance(payload, dict) else False
+    if not isinstance(replace, bool):
+        raise IntakeError({"replace": "deve essere true o false"})
     data = parse_document_payload(payload)
     with open(path, "rb") as handle:
         pdf = handle.read()
@@ -310,7 +317,8 @@ def _import_pdf(path: str, name: str, sidecar: str | None, sha: str) -> dict:
     data.pdf = pdf
     data.extra = {**data.extra, "spool": {"file": name, "sha256": sha,
                                           "imported_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}}
-    document, created = upsert_document(data, source="spool", source_ref=name)
+    document, created = upsert_document(data, source="spool", source_ref=name, replace=replace,
+                                        replace_hint=SPOOL_REPLACE_HINT)
     audit("document.import_spool", document, file=name, sha256=sha, created=created)
     return {"document_id": document.id, "type": document.type_code, "number": document.number,
             "already_imported": False}
@@ -323,7 +331,7 @@ def _import_fatturapa(path: str, name: str) -> list[dict]:
     with open(path, "rb") as handle:
         data = handle.read(MAX_FILE_BYTES + 1)
     try:
-        summaries = import_fatturapa(data, name)
+        summaries = import_fatturapa(data, name, replace_hint=FATTURAPA_REPLACE_HINT)
     except FatturaPAError as exc:
         raise ValueError(str(exc)) from exc
     for summary in summaries:

@@ -38,11 +38,12 @@ def test_push_document_and_see_it(client, token):
 
 
 def test_same_document_twice_updates(client, token, app):
-    """type + year + number identify a document: the second push updates it."""
+    """type + year + number identify a document: the second push updates it (other totals: on request, 12.4)."""
     client.post("/api/v1/parties", json=PARTY, headers=bearer(token))
     first = client.post("/api/v1/documents", json=DOC, headers=bearer(token)).get_json()
     changed = {**DOC, "lines": DOC["lines"][:1], "total": "30.50"}
-    second = client.post("/api/v1/documents", json=changed, headers=bearer(token))
+    assert client.post("/api/v1/documents", json=changed, headers=bearer(token)).status_code == 409
+    second = client.post("/api/v1/documents", json={**changed, "replace": True}, headers=bearer(token))
     assert second.status_code == 200
     assert second.get_json()["id"] == first["id"] and second.get_json()["total"] == "30.50"
     assert len(second.get_json()["lines"]) == 1

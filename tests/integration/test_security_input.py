@@ -108,7 +108,8 @@ def _with_attachment(xml: bytes, name: str, content: bytes = b"%PDF-1.4 allegato
     ("../../etc/passwd.pdf", "passwd.pdf"),
     ("..", "allegato-1.pdf"),
     ("fattura&#13;&#10;X-Evil: 1.pdf", "fattura X-Evil: 1.pdf"),
-    ("fattura\u202efdp.exe", "fatturafdp.exe"),  # right-to-left override
+    # right-to-left override; the extension is the detected kind's (PDF here), as for generic uploads (14.11)
+    ("fattura\u202efdp.exe", "fatturafdp.pdf"),
     ("a" * 400 + ".pdf", "a" * 251 + ".pdf"),
 ])
 def test_fatturapa_attachment_names_are_cleaned(app_ctx, samples_dir, name, expected):

@@ -126,6 +126,7 @@ EXPECTED: dict[tuple[str, str], dict] = {
     ("documents.detail", "GET"): office(),
     ("documents.pdf", "GET"): office(),
     ("documents.attachment", "GET"): office(),
+    ("documents.version_pdf", "GET"): office(),
     ("documents.import_page", "GET"): office(),
     ("documents.import_page", "POST"): office(200),  # "choose a file" message
     ("documents.spool_run", "POST"): office(302),  # empty spool folder: nothing to do

@@ -18,7 +18,7 @@ POST_RULES = [(key, method, rule) for key, method, rule in RULE_METHODS if metho
 # POSTs that need no CSRF token: the token API (no cookies) and the RFC 8058 one-click unsubscribe.
 CSRF_EXEMPT = {"campaigns.unsubscribe"}
 # Answers that carry their own, stricter CSP (sandboxed bodies, downloads, PDF viewer).
-OWN_CSP = {"admin.captured_html", "admin.captured_attachment", "batches.body", "documents.pdf",
+OWN_CSP = {"admin.captured_html", "admin.captured_attachment", "batches.body", "documents.pdf", "documents.version_pdf",
            "campaigns.version_file", "campaigns.version_page"}
 
 

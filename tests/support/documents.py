@@ -58,3 +58,21 @@ def make_invoice(party, number: str = "1", lines: int = 20, type_code: str = "FA
                          extra={"payment_terms": "Bonifico 30 gg d.f.", **extra})
     document, _ = upsert_document(data, source="api")
     return document
+
+
+def zip_bomb(entries: dict[str, bytes], name: str, unpacked: int) -> bytes:
+    """A real archive whose entry `name` unpacks to `unpacked` bytes of zeros (deflated to a few hundred KB)."""
+    import io
+    import zipfile
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for entry, data in entries.items():
+            archive.writestr(entry, data)
+        with archive.open(name, "w", force_zip64=True) as handle:
+            chunk = b"\0" * (1 << 20)
+            for _ in range(unpacked >> 20):
+                handle.write(chunk)
+    return out.getvalue()
+
+
+DOCX_PARTS = {"[Content_Types].xml": b"<Types/>", "word/document.xml": b"<w:document/>"}

@@ -119,6 +119,10 @@ def build_world(app) -> World:
         extra = DocumentAttachment(document_id=document.id, filename="allegato.txt",
                                    blob_sha256=store_blob(b"allegato di prova", "text/plain"))
         db.session.add(extra)
+        from mailer.models import DocumentVersion
+        db.session.add(DocumentVersion(document_id=document.id, number=1, party_id=party.id, party_name=party.name,
+                                       date=document.date, total=document.total, pdf_sha256=pdf,
+                                       superseded_by="api"))  # an earlier version kept (issue 12.4)
         db.session.flush()
         ids.update(document=document.id, attachment=extra.id)
 

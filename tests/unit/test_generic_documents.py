@@ -7,6 +7,7 @@ import zipfile
 import pytest
 
 from mailer.services.generic_documents import UploadError, clean_filename, detect_kind
+from tests.support.documents import zip_bomb
 
 
 def _zip(entries: dict[str, bytes]) -> bytes:
@@ -69,3 +70,28 @@ def test_refused_by_content(data, name, message):
 def test_names_cleaned(name, kind, cleaned):
     """Only safe characters, no path, the detected kind's extension."""
     assert clean_filename(name, kind) == cleaned
+
+
+@pytest.mark.parametrize("base, bomb_entry", [
+    ({"[Content_Types].xml": b"<Types/>", "word/document.xml": b"<w:document/>"}, "word/media/image1.bin"),
+    ({"[Content_Types].xml": b"<Types/>", "xl/workbook.xml": b"<workbook/>"}, "xl/worksheets/sheet1.xml"),
+])
+def test_zip_bomb_documents_are_refused(base, bomb_entry, monkeypatch):
+    """Issue 14.12: a DOCX or XLSX that unpacks beyond the imports' bound is refused (bound lowered to 16 MB
+    here to keep the test quick; tests/integration/test_intake_input.py uses a real 216 MB one)."""
+    from mailer.services import generic_documents
+    monkeypatch.setattr(generic_documents, "MAX_UNPACKED_BYTES", 16 << 20)
+    data = zip_bomb(base, bomb_entry, 24 << 20)
+    assert len(data) < 100_000  # a few KB that would unpack to 24 MB
+    with pytest.raises(UploadError) as info:
+        detect_kind(data, "listino.docx")
+    assert "decompresso" in str(info.value) and "16 MB" in str(info.value)
+
+
+def test_document_within_the_bound_is_accepted(monkeypatch):
+    """A document that unpacks below the bound (real pictures and text) is still accepted."""
+    from mailer.services import generic_documents
+    monkeypatch.setattr(generic_documents, "MAX_UNPACKED_BYTES", 16 << 20)
+    data = zip_bomb({"[Content_Types].xml": b"<Types/>", "word/document.xml": b"<w:document/>"},
+                    "word/media/image1.bin", 8 << 20)
+    assert detect_kind(data, "offerta.docx") == "docx"
