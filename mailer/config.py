@@ -97,6 +97,8 @@ class Config:
     # CPU priority of the RQ workers (nice value, 0..19; 0 leaves it alone): sending and preparing are
     # background work and must not slow down the pages when web and workers share one machine.
     WORKER_NICE = _int("WORKER_NICE", 10)
+    # How often `flask scheduler` runs the watchdog (dead senders' claims, batches left without a sender).
+    WATCHDOG_SECONDS = _int("WATCHDOG_SECONDS", 30)
     SPOOL_DIR = os.environ.get("SPOOL_DIR", "")  # default: <instance>/spool
     # Delivery tracking: IMAP reading of PEC receipts and bounces.
     IMAP_POLL_SECONDS = _int("IMAP_POLL_SECONDS", 120)
