@@ -28,7 +28,7 @@ class LoginThrottled(LoginError):
 
     def __init__(self, seconds: int):
         self.seconds = seconds
-        super().__init__(f"Troppi tentativi falliti: riprova tra {seconds} secondi.")
+        super().__init__(f"Troppi tentativi falliti: riprova tra {seconds} {'secondo' if seconds == 1 else 'secondi'}.")
 
 
 def hash_password(password: str) -> str:
@@ -98,6 +98,7 @@ def authenticate(username: str, password: str, ip: str) -> User:
             raise LoginThrottled(remaining)
     user = db.session.scalar(db.select(User).where(db.func.lower(User.username) == username))
     if not verify_password(user, password) or not user.active:
+        db.session.execute(db.delete(LoginFailure).where(LoginFailure.at < window))  # forgotten: keep the table small
         db.session.add(LoginFailure(username=username, ip=ip[:64]))
         audit("login.failed", username=username, ip_address=ip, failures=(account_failures or 0) + 1)
         db.session.commit()
