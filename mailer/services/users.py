@@ -90,7 +90,7 @@ def authenticate(username: str, password: str, ip: str) -> User:
     if wait and last_failure is not None:
         remaining = int((last_failure + timedelta(seconds=wait) - utcnow()).total_seconds() + 0.999)
         if remaining > 0:
-            audit("login.throttled", username=username, ip_address=ip, wait_seconds=remaining,
+            audit("login.throttled", username=username, wait_seconds=remaining,
                   failures=account_failures, address_failures=address_failures)
             db.session.commit()
             current_app.logger.warning("login throttled: user=%s ip=%s failures=%d address_failures=%d wait=%ds",
@@ -100,7 +100,7 @@ def authenticate(username: str, password: str, ip: str) -> User:
     if not verify_password(user, password) or not user.active:
         db.session.execute(db.delete(LoginFailure).where(LoginFailure.at < window))  # forgotten: keep the table small
         db.session.add(LoginFailure(username=username, ip=ip[:64]))
-        audit("login.failed", username=username, ip_address=ip, failures=(account_failures or 0) + 1)
+        audit("login.failed", username=username, failures=(account_failures or 0) + 1)
         db.session.commit()
         current_app.logger.warning("login failed: user=%s ip=%s failures=%d address_failures=%d",
                                    username, ip, (account_failures or 0) + 1, address_failures + 1)
