@@ -40,6 +40,7 @@ def create_app(test_config: dict[str, Any] | type | None = None) -> Flask:
     if not app.config.get("SPOOL_DIR"):
         app.config["SPOOL_DIR"] = os.path.join(app.instance_path, "spool")
     _check_production(app)
+    _trust_proxy(app)
 
     db.init_app(app)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
@@ -75,6 +76,16 @@ def _check_production(app: Flask) -> None:
             "almeno 32 caratteri (es. python -c 'import secrets; print(secrets.token_hex(32))')."
         )
     _check_credentials_key(app.config.get("CREDENTIALS_KEY") or "")
+
+
+def _trust_proxy(app: Flask) -> None:
+    """Behind a configured reverse proxy, take the client's address (and scheme, host) from its headers;
+    without PROXY_FIX_* they are ignored, since any client could write them."""
+    hops = {name: int(app.config.get(f"PROXY_FIX_X_{name.upper()}") or 0) for name in ("for", "proto", "host")}
+    if any(hops.values()):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops["for"], x_proto=hops["proto"],  # type: ignore[method-assign]
+                                x_host=hops["host"])
 
 
 def _check_credentials_key(key: str) -> None:
@@ -115,6 +126,9 @@ def _load_user(user_id: str):
     except (ValueError, TypeError):
         return None
     if user is None or str(user.session_version) != version or not user.active:
+        return None
+    from .services.users import session_is_open
+    if not session_is_open(user.id, session.get("sid")):  # ended by a logout, maybe on another host
         return None
     return user
 

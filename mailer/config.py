@@ -67,8 +67,20 @@ class Config:
     WTF_CSRF_HEADERS = ["X-CSRFToken", "X-CSRF-Token"]
     MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 32 * 1024 * 1024)
 
+    # Login throttling per (account, address): LOGIN_MAX_FAILURES free failures, then each try waits
+    # LOGIN_FIRST_DELAY_SECONDS doubled at every further failure, up to LOGIN_MAX_DELAY_SECONDS (never a
+    # lock). Past LOGIN_ADDRESS_FAILURES from one address, waits start at an account's first failure there.
+    # Failures are remembered for LOGIN_LOCK_MINUTES.
     LOGIN_MAX_FAILURES = _int("LOGIN_MAX_FAILURES", 5)
+    LOGIN_FIRST_DELAY_SECONDS = _int("LOGIN_FIRST_DELAY_SECONDS", 1)
+    LOGIN_MAX_DELAY_SECONDS = _int("LOGIN_MAX_DELAY_SECONDS", 300)
+    LOGIN_ADDRESS_FAILURES = _int("LOGIN_ADDRESS_FAILURES", 50)
     LOGIN_LOCK_MINUTES = _int("LOGIN_LOCK_MINUTES", 15)
+    # Behind a reverse proxy: how many proxies set X-Forwarded-For / -Proto / -Host (Werkzeug ProxyFix).
+    # 0 (the default) trusts none of these headers: anybody could forge them.
+    PROXY_FIX_X_FOR = _int("PROXY_FIX_X_FOR", 0)
+    PROXY_FIX_X_PROTO = _int("PROXY_FIX_X_PROTO", 0)
+    PROXY_FIX_X_HOST = _int("PROXY_FIX_X_HOST", 0)
 
     SEND_RETRY_BACKOFF = os.environ.get("SEND_RETRY_BACKOFF", "60,300,900")
     SEND_MAX_ATTEMPTS = _int("SEND_MAX_ATTEMPTS", 4)
@@ -87,6 +99,8 @@ class Config:
     # CPU priority of the RQ workers (nice value, 0..19; 0 leaves it alone): sending and preparing are
     # background work and must not slow down the pages when web and workers share one machine.
     WORKER_NICE = _int("WORKER_NICE", 10)
+    # How often `flask scheduler` runs the watchdog (dead senders' claims, batches left without a sender).
+    WATCHDOG_SECONDS = _int("WATCHDOG_SECONDS", 30)
     SPOOL_DIR = os.environ.get("SPOOL_DIR", "")  # default: <instance>/spool
     # Delivery tracking: IMAP reading of PEC receipts and bounces.
     IMAP_POLL_SECONDS = _int("IMAP_POLL_SECONDS", 120)
@@ -109,5 +123,6 @@ class TestConfig(Config):
     ARGON2_COST = (1, 8, 1)
     SECRET_KEY = "test-secret-key-not-for-production"
     LOGIN_MAX_FAILURES = 5
+    LOGIN_FIRST_DELAY_SECONDS = 30  # a test's next try comes well within the first wait, however slow the machine
     SEND_RETRY_BACKOFF = "0,0,0"
     SUMMARY_RETRY_INTERVALS = "0,0"

@@ -68,6 +68,10 @@ def register_web(app: Flask) -> None:
         now = datetime.now(timezone.utc).timestamp()
         last = session.get("seen", now)
         if now - last > app.config["SESSION_IDLE_MINUTES"] * 60:
+            from .extensions import db
+            from .services.users import close_session
+            close_session(session.get("sid"))
+            db.session.commit()
             logout_user()
             session.clear()
             flash("Sessione scaduta per inattività: accedi di nuovo.", "info")
@@ -106,7 +110,9 @@ def register_web(app: Flask) -> None:
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
         response.vary.add("HX-Request")
-        if current_user.is_authenticated and response.mimetype == "text/html":
+        # Pages, downloads (results, messages, PDFs, exports) and API answers are private: nothing keeps
+        # them (browser cache, proxy), unless the view chose otherwise (static files, the company logo).
+        if request.endpoint != "static":
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 

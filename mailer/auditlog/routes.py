@@ -43,7 +43,7 @@ def export(fmt: str):
     db.session.commit()
     name = f"registro-{datetime.now().strftime('%Y%m%d-%H%M')}.{fmt}"
     if fmt == "csv":
-        body, mimetype = to_csv(svc.EXPORT_HEADER, rows), "text/csv; charset=utf-8"
+        body, mimetype = to_csv(svc.EXPORT_HEADER, rows), "text/csv"  # Werkzeug adds "; charset=utf-8"
     else:
         body = to_xlsx(svc.EXPORT_HEADER, rows, "Registro")
         mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

@@ -8,7 +8,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from ..extensions import db
 from ..services.audit import audit
-from ..services.users import LoginError, authenticate
+from ..services.users import LoginError, LoginThrottled, authenticate, close_session, open_session
 
 bp = Blueprint("auth", __name__)
 
@@ -30,6 +30,7 @@ def login():
     error = None
     username = ""
     status = 200
+    headers: dict[str, str] = {}
     if request.method == "POST":
         username = request.form.get("username", "")
         try:
@@ -37,12 +38,16 @@ def login():
         except LoginError as exc:
             error = str(exc)
             status = 401
+            if isinstance(exc, LoginThrottled):
+                headers["Retry-After"] = str(exc.seconds)
         else:
             session.clear()
+            session["sid"] = open_session(user, request.remote_addr or "")
+            db.session.commit()
             login_user(user)
             session.permanent = True
             return redirect(_safe_next(request.args.get("next")))
-    return render_template("auth/login.html", error=error, username=username), status
+    return render_template("auth/login.html", error=error, username=username), status, headers
 
 
 @bp.route("/logout", methods=["POST"])
@@ -50,6 +55,7 @@ def login():
 def logout():
     """Log out (POST only, so a link on another site cannot log you out)."""
     audit("logout")
+    close_session(session.get("sid"))  # the server forgets it: a copy of the cookie opens nothing
     db.session.commit()
     logout_user()
     session.clear()

@@ -431,7 +431,7 @@ def export(batch_id: int, fmt: str):
     """Results as CSV or XLSX."""
     batch = _batch(batch_id)
     if fmt == "csv":
-        data, mimetype = batch_views.export_csv(batch.id, current_user), "text/csv; charset=utf-8"
+        data, mimetype = batch_views.export_csv(batch.id, current_user), "text/csv"  # Werkzeug adds "; charset=utf-8"
     elif fmt == "xlsx":
         data = batch_views.export_xlsx(batch.id, current_user)
         mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

@@ -68,7 +68,7 @@ def export(fmt: str):
     stamp = datetime.now().strftime("%Y%m%d-%H%M")
     name = f"{'anagrafiche' if what == 'parties' else 'contatti'}-{stamp}.{fmt}"
     if fmt == "csv":
-        body, mimetype = svc.to_csv(header, rows), "text/csv; charset=utf-8"
+        body, mimetype = svc.to_csv(header, rows), "text/csv"  # Werkzeug adds "; charset=utf-8"
     else:
         body = svc.to_xlsx(header, rows, "Anagrafiche" if what == "parties" else "Contatti")
         mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

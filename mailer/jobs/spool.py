@@ -23,8 +23,8 @@ def register_cron(scheduler, queue_name: str | None = None, interval: int | None
 
 def run_cron_scheduler(interval: int | None = None) -> None:
     """Run an rq CronScheduler that enqueues the spool import every `interval` seconds (blocks)."""
-    from rq.cron import CronScheduler
     from ..queue import get_redis
-    scheduler = CronScheduler(connection=get_redis(), name=f"recapito-spool-cron")
+    from .periodic import ResilientCronScheduler
+    scheduler = ResilientCronScheduler(connection=get_redis(), name="recapito-spool-cron")
     register_cron(scheduler, interval=interval)
     scheduler.start()

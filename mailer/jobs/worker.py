@@ -1,4 +1,4 @@
-"""The RQ worker that runs inside the Flask application context."""
+"""The RQ worker that runs inside the Flask application context, and survives Redis restarts."""
 from __future__ import annotations
 
 import os
@@ -6,12 +6,31 @@ import socket
 import time
 
 from flask import current_app
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from rq import Queue, SimpleWorker
+from rq import Queue, SimpleWorker, worker_registration
+from rq.scheduler import RQScheduler
 
 from ..extensions import db
-from ..queue import get_redis
+from ..queue import REDIS_DOWN, get_redis, wait_for_redis
+
+
+class ResilientRQScheduler(RQScheduler):
+    """rq's scheduler (moves due deferred jobs — rate-limit waits, retries — to the queue), which waits
+    for Redis instead of dying with it.
+
+    rq runs it in a forked process that ends at the first Redis error; its worker starts it again only at
+    its next maintenance (every 10 minutes): deferred jobs waited that long after any Redis restart.
+    """
+
+    def work(self):
+        """rq's loop; on a Redis error, wait for Redis (logging once) and start the loop again, which
+        registers the scheduler and re-acquires the queue locks lost with Redis's data."""
+        while True:
+            try:
+                return super().work()
+            except REDIS_DOWN:
+                if not wait_for_redis(self.connection, f"scheduler {self.name}", self.log,
+                                      stop=lambda: self._stop_requested):
+                    return None
 
 
 class AppWorker(SimpleWorker):
@@ -30,24 +49,45 @@ class AppWorker(SimpleWorker):
         """
         try:
             return super().execute_job(job, queue)
-        except (RedisConnectionError, RedisTimeoutError) as exc:
+        except REDIS_DOWN as exc:
             self.log.warning("Worker %s: Redis lost while finishing job %s (%s): waiting for Redis",
                              self.name, job.id, exc)
-            wait_for_redis(self.connection)
+            wait_for_redis(self.connection, f"worker {self.name}", self.log)
         finally:
             db.session.remove()
 
+    def heartbeat(self, timeout=None, pipeline=None):
+        """rq's heartbeat; when Redis came back empty (a restart), register this worker again, so health
+        checks and `rq info` see it (rq itself registers a worker only when it starts)."""
+        super().heartbeat(timeout, pipeline)
+        if pipeline is None and not self.connection.sismember(self.redis_workers_keys, self.key):
+            with self.connection.pipeline() as again:
+                again.hset(self.key, mapping=self.serialize())
+                worker_registration.register(self, again)
+                again.expire(self.key, (timeout or self.worker_ttl + 60))
+                again.execute()
+            self.log.warning("Worker %s: registered again (Redis had lost it)", self.name)
 
-def wait_for_redis(redis, max_delay: float = 5.0) -> None:
-    """Block until Redis answers PING (a worker has nothing to do without it)."""
-    delay = 0.2
-    while True:
-        try:
-            redis.ping()
-            return
-        except (RedisConnectionError, RedisTimeoutError):
-            time.sleep(delay)
-            delay = min(max_delay, delay * 2)
+    def _start_scheduler(self, burst=False, logging_level="INFO", date_format=None, log_format=None):
+        """rq's own start of the scheduler, with the scheduler that outlives Redis outages."""
+        from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
+        self.scheduler = ResilientRQScheduler(
+            self.queues, connection=self.connection,
+            logging_level=logging_level if logging_level is not None else self.log.level,
+            date_format=date_format or DEFAULT_LOGGING_DATE_FORMAT, log_format=log_format or DEFAULT_LOGGING_FORMAT,
+            serializer=self.serializer,
+        )
+        self.scheduler.acquire_locks()
+        if self.scheduler.acquired_locks:
+            if burst:
+                try:
+                    self.scheduler.register_birth()
+                    self.scheduler.enqueue_scheduled_jobs()
+                finally:
+                    self.scheduler.release_locks()
+                    self.scheduler.register_death()
+            else:
+                self.scheduler.start()
 
 
 def lower_priority(target: int) -> int:
@@ -62,7 +102,12 @@ def lower_priority(target: int) -> int:
 
 
 def run_worker(burst: bool = False, name: str | None = None, with_scheduler: bool = True) -> bool:
-    """Start a worker on the application's queue; returns True when it stopped cleanly."""
+    """Start a worker on the application's queue; returns True when it stopped cleanly.
+
+    A long-running worker outlives Redis: rq quits its loop on some Redis errors (a timeout, an error
+    outside the wait for jobs) as if it had been asked to stop; unless a stop was really asked (a signal),
+    wait for Redis and start a new worker.
+    """
     # Measured with benchmarks/load.py on 2 cores: p95 of the pages 460-520 ms at normal priority,
     # about 190 ms with the workers at nice 10, for the same sending rate (~250 msg/s).
     lower_priority(int(current_app.config.get("WORKER_NICE", 10)))
@@ -73,10 +118,13 @@ def run_worker(burst: bool = False, name: str | None = None, with_scheduler: boo
     while True:
         worker = AppWorker([queue], connection=redis, name=f"{worker_name}.{restarts}" if restarts else worker_name)
         try:
-            return bool(worker.work(burst=burst, with_scheduler=with_scheduler, logging_level="INFO"))
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            # Redis went away where rq does not retry (e.g. while the worker signs off): start again.
-            restarts += 1
-            current_app.logger.warning("worker %s: Redis unavailable (%s): waiting for it, then starting again",
-                                       worker_name, exc)
-            wait_for_redis(redis)
+            worked = bool(worker.work(burst=burst, with_scheduler=with_scheduler, logging_level="INFO"))
+            if burst or worker._stop_requested:
+                return worked
+            current_app.logger.warning("worker %s: rq left its loop without a stop request", worker.name)
+        except REDIS_DOWN as exc:
+            # Redis went away where rq does not retry (e.g. while the worker starts or signs off).
+            current_app.logger.warning("worker %s: Redis unavailable (%s)", worker.name, type(exc).__name__)
+        restarts += 1
+        time.sleep(min(5.0, 0.5 * restarts))  # a worker that keeps failing must not spin
+        wait_for_redis(redis, f"worker {worker_name}", current_app.logger)

@@ -47,11 +47,16 @@ def health_report() -> tuple[dict, bool]:
         redis = get_redis()
         redis.ping()
         report["redis"] = {"ok": True}
-        workers = Worker.all(connection=redis)
-        report["workers"] = {"ok": len(workers) > 0, "count": len(workers)}
+        registered = len(Worker.all(connection=redis))
+        # rq registers a worker when it starts and refreshes that between jobs: a worker deep in a long
+        # send, or one that has not finished its job since Redis restarted, is missing from it. Each
+        # running sender keeps its own heartbeat (services.sending.Sender.beat), one job of one worker.
+        busy = sum(1 for _ in redis.scan_iter("recapito:sender:*", count=1000))
+        count = max(registered, busy)
+        report["workers"] = {"ok": count > 0, "count": count}
     except Exception as exc:
         report["redis"] = {"ok": False, "error": type(exc).__name__}
-        report["workers"] = {"ok": False, "count": 0}
+        report["workers"] = {"ok": False, "count": 0, "error": "Redis non raggiungibile: worker non verificabili"}
     return report, all(part["ok"] for part in report.values())
 
 

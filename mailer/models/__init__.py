@@ -13,7 +13,7 @@ from .party import Agent, Category, Party, Zone
 from .template import TEMPLATE_LANGUAGES, EmailTemplate, TemplateVersion
 from .tracking import (PEC_RECEIPT_TYPES, RECEIPT_KINDS, RECEIPT_OUTCOMES, TRUST_STATUSES, MailboxState,
                        PecTrustedCertificate, Receipt)
-from .user import LoginFailure, User, user_document_types
+from .user import LoginFailure, User, UserSession, user_document_types
 
 __all__ = [
     "API_SCOPES", "ApiToken",
@@ -21,7 +21,7 @@ __all__ = [
     "campaign_documents", "BATCH_STATUSES", "SUMMARY_STATES", "Batch", "Blob", "Category", "Company", "Contact",
     "ContactChange", "ContactFunction", "DELIVERY_STATUSES", "Delivery", "Document",
     "DocumentAttachment", "DocumentLine", "DocumentType", "DocumentVersion", "EmailTemplate", "LoginFailure", "MailAccount", "Party",
-    "Product", "ProductCategory", "TEMPLATE_LANGUAGES", "Tag", "TemplateVersion", "User", "Zone", "contact_document_types", "contact_tags",
+    "Product", "ProductCategory", "TEMPLATE_LANGUAGES", "Tag", "TemplateVersion", "User", "UserSession", "Zone", "contact_document_types", "contact_tags",
     "delivery_documents", "function_document_types", "user_document_types", "utcnow",
     "MailboxState", "PEC_RECEIPT_TYPES", "RECEIPT_KINDS", "RECEIPT_OUTCOMES", "Receipt",
     "PecTrustedCertificate", "TRUST_STATUSES",

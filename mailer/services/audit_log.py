@@ -16,7 +16,7 @@ EXPORT_LIMIT = 100_000
 
 # Italian names of the audited actions (anything not listed shows its code).
 ACTION_NAMES: dict[str, str] = {
-    "login": "Accesso", "login.failed": "Accesso fallito", "login.throttled": "Accesso bloccato (troppi tentativi)",
+    "login": "Accesso", "login.failed": "Accesso fallito", "login.throttled": "Accesso rimandato (troppi tentativi)",
     "logout": "Uscita",
     "user.create": "Utente creato", "user.update": "Utente modificato (ruoli, permessi, riservatezza)",
     "user.password_reset": "Password reimpostata",
@@ -197,7 +197,8 @@ DETAIL_NAMES = {
     "archived": "archiviato", "automatic": "automatica", "batch_id": "invio", "changes": "modifiche",
     "clearance": "livello", "code": "codice", "commercial": "commerciale", "content_type": "tipo di file",
     "count": "quanti", "created": "creati", "delivery_id": "recapito", "document_id": "documento",
-    "errors": "errori", "fields": "campi", "file": "file", "filename": "file", "format": "formato",
+    "address_failures": "errori dall'indirizzo", "errors": "errori", "failures": "errori dell'utente",
+    "fields": "campi", "file": "file", "filename": "file", "format": "formato",
     "ip_address": "indirizzo IP", "job_id": "lavoro", "kind": "genere", "language": "lingua", "name": "nome",
     "number": "numero", "ok": "riuscito", "party_id": "anagrafica", "reason": "motivo", "removed": "rimossi",
     "roles": "ruoli", "rows": "righe", "scopes": "ambiti", "secrets_changed": "segreti cambiati",
@@ -205,7 +206,7 @@ DETAIL_NAMES = {
     "types": "tipi", "updated": "aggiornati", "user": "utente", "username": "utente", "via": "tramite",
     "what": "cosa", "subject": "soggetto", "issuer": "emittente", "sha256": "impronta SHA-256",
     "not_after": "valido fino al", "receipt_type": "tipo di ricevuta", "suspect_reasons": "motivi del sospetto",
-    "outcome": "esito",
+    "outcome": "esito", "wait_seconds": "attesa (secondi)",
 }
 
 

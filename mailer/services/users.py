@@ -1,6 +1,8 @@
 """Users: password hashing, login with throttling, creation and permission changes."""
 from __future__ import annotations
 
+import hashlib
+import secrets
 from datetime import timedelta
 from functools import cache
 
@@ -9,7 +11,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 
 from ..extensions import db
-from ..models import DocumentType, LoginFailure, User, utcnow
+from ..models import DocumentType, LoginFailure, User, UserSession, utcnow
 from ..reference import ROLE_NAMES
 from .audit import audit
 
@@ -33,6 +35,14 @@ class LoginError(Exception):
     """Login refused; the message is safe to show (it never says whether the user exists)."""
 
 
+class LoginThrottled(LoginError):
+    """Too many recent failures for this account from this address: try again in `seconds`."""
+
+    def __init__(self, seconds: int):
+        self.seconds = seconds
+        super().__init__(f"Troppi tentativi falliti: riprova tra {seconds} {'secondo' if seconds == 1 else 'secondi'}.")
+
+
 def hash_password(password: str) -> str:
     """Hash a password with argon2id."""
     return _hasher().hash(password)
@@ -54,36 +64,68 @@ def validate_new_password(password: str) -> str | None:
     return None
 
 
+def login_delay(account: int, address: int, *, max_failures: int | None = None, address_limit: int | None = None,
+                first: int | None = None, cap: int | None = None) -> int:
+    """Seconds the next login of an account from an address must wait after that pair's last failure.
+
+    `account` is the number of the account's recent failures from that address, `address` of every
+    recent failure from the address. After LOGIN_MAX_FAILURES the wait doubles at each failure, from
+    LOGIN_FIRST_DELAY_SECONDS up to LOGIN_MAX_DELAY_SECONDS: slow for a guesser, never a lock. Past
+    LOGIN_ADDRESS_FAILURES from one address (someone trying many names), the waits start at an account's
+    first failure there; an account without failures from the address never waits, so a colleague
+    behind the same address cannot lock anyone else out.
+    """
+    config = current_app.config if None in (max_failures, address_limit, first, cap) else {}
+    max_failures = config["LOGIN_MAX_FAILURES"] if max_failures is None else max_failures
+    address_limit = config["LOGIN_ADDRESS_FAILURES"] if address_limit is None else address_limit
+    first = config["LOGIN_FIRST_DELAY_SECONDS"] if first is None else first
+    cap = config["LOGIN_MAX_DELAY_SECONDS"] if cap is None else cap
+    threshold = max_failures if address < address_limit else 1
+    if account < threshold:
+        return 0
+    return int(min(cap, first * 2 ** min(account - threshold, 32)))
+
+
 def authenticate(username: str, password: str, ip: str) -> User:
-    """Return the user for valid credentials; raise LoginError (generic message) otherwise."""
-    username = (username or "").strip().lower()
-    max_failures = current_app.config["LOGIN_MAX_FAILURES"]
+    """Return the user for valid credentials; raise LoginError (generic message) otherwise.
+
+    Throttled per (account, address) with growing waits (see login_delay); a refusal to wait is not a
+    failure (it records nothing that would lengthen the wait). Every failure and refusal is audited and
+    logged with the account name and address, never the password.
+    """
+    username = (username or "").strip().lower()[:64]
     window = utcnow() - timedelta(minutes=current_app.config["LOGIN_LOCK_MINUTES"])
-    recent = db.session.scalar(
-        db.select(db.func.count(LoginFailure.id)).where(
-            LoginFailure.at >= window, db.or_(LoginFailure.username == username, LoginFailure.ip == ip)
-        )
-    ) or 0
-    if recent >= max_failures * 2 or db.session.scalar(
-        db.select(db.func.count(LoginFailure.id)).where(LoginFailure.at >= window, LoginFailure.username == username)
-    ) >= max_failures:
-        audit("login.throttled", username=username, ip_address=ip)
-        db.session.commit()
-        raise LoginError(
-            f"Troppi tentativi falliti: riprova tra {current_app.config['LOGIN_LOCK_MINUTES']} minuti."
-        )
+    recent = db.select(db.func.count(LoginFailure.id), db.func.max(LoginFailure.at)).where(
+        LoginFailure.at >= window, LoginFailure.ip == ip)
+    account_failures, last_failure = db.session.execute(recent.where(LoginFailure.username == username)).one()
+    address_failures = db.session.scalar(recent.with_only_columns(db.func.count(LoginFailure.id))) or 0
+    wait = login_delay(account_failures or 0, address_failures)
+    if wait and last_failure is not None:
+        remaining = int((last_failure + timedelta(seconds=wait) - utcnow()).total_seconds() + 0.999)
+        if remaining > 0:
+            audit("login.throttled", username=username, wait_seconds=remaining,
+                  failures=account_failures, address_failures=address_failures)
+            db.session.commit()
+            current_app.logger.warning("login throttled: user=%s ip=%s failures=%d address_failures=%d wait=%ds",
+                                       username, ip, account_failures, address_failures, remaining)
+            raise LoginThrottled(remaining)
     user = db.session.scalar(db.select(User).where(db.func.lower(User.username) == username))
     if not verify_password(user, password) or not user.active:
-        db.session.add(LoginFailure(username=username, ip=ip))
-        audit("login.failed", username=username)
+        db.session.execute(db.delete(LoginFailure).where(LoginFailure.at < window))  # forgotten: keep the table small
+        db.session.add(LoginFailure(username=username, ip=ip[:64]))
+        audit("login.failed", username=username, failures=(account_failures or 0) + 1)
         db.session.commit()
+        current_app.logger.warning("login failed: user=%s ip=%s failures=%d address_failures=%d",
+                                   username, ip, (account_failures or 0) + 1, address_failures + 1)
         raise LoginError("Nome utente o password non corretti.")
     if _hasher().check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.last_login_at = utcnow()
-    db.session.execute(db.delete(LoginFailure).where(LoginFailure.username == username))
+    # The account's failures from this address are forgotten; other addresses' stay (they may be a guesser's).
+    db.session.execute(db.delete(LoginFailure).where(LoginFailure.username == username, LoginFailure.ip == ip))
     audit("login", user=user)
     db.session.commit()
+    current_app.logger.info("login: user=%s ip=%s", username, ip)
     return user
 
 
@@ -147,7 +189,7 @@ def update_user(user: User, *, full_name: str, email: str, roles: list[str], cle
     user.privacy_clearance = clearance
     user.send_types = types
     if user.active and not active:
-        user.session_version += 1  # a deactivated user's open sessions end now
+        end_all_sessions(user)  # a deactivated user's open sessions end now
     user.active = active
     if changes:
         audit("user.update", user, changes=changes)
@@ -160,6 +202,45 @@ def set_password(user: User, password: str) -> None:
     if problem:
         raise ValueError(problem)
     user.password_hash = hash_password(password)
+    end_all_sessions(user)
+
+
+def _session_key(secret: str) -> str:
+    """What the database keeps of a session secret (a copy of the table opens no session)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def open_session(user: User, ip: str) -> str:
+    """Record a new login of `user` (the caller commits); returns the secret for the session cookie.
+
+    The user's sessions older than PERMANENT_SESSION_LIFETIME (whose cookies have expired) are dropped.
+    """
+    lifetime = current_app.permanent_session_lifetime
+    db.session.execute(db.delete(UserSession).where(UserSession.user_id == user.id,
+                                                    UserSession.created_at < utcnow() - lifetime))
+    secret = secrets.token_urlsafe(32)
+    db.session.add(UserSession(id=_session_key(secret), user_id=user.id, ip=(ip or "")[:64]))
+    return secret
+
+
+def session_is_open(user_id: int, secret: str | None) -> bool:
+    """True while the login with this secret has not been ended (logout, password change, expiry)."""
+    if not secret:
+        return False
+    row = db.session.get(UserSession, _session_key(secret))
+    return row is not None and row.user_id == user_id and \
+        row.created_at >= utcnow() - current_app.permanent_session_lifetime
+
+
+def close_session(secret: str | None) -> None:
+    """End one login (logout, idle timeout); the caller commits."""
+    if secret:
+        db.session.execute(db.delete(UserSession).where(UserSession.id == _session_key(secret)))
+
+
+def end_all_sessions(user: User) -> None:
+    """Log the user out everywhere (password change, deactivation); the caller commits."""
     user.session_version += 1
+    db.session.execute(db.delete(UserSession).where(UserSession.user_id == user.id))
     db.session.execute(db.delete(LoginFailure).where(LoginFailure.username == user.username))
     audit("user.password_reset", user)
