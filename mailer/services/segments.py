@@ -44,6 +44,7 @@ CONDITION_TYPES: dict[str, str] = {
 }
 MAX_CONDITIONS = 12
 SAMPLE_SIZE = 10
+PICKER_SIZE = 20  # products the picker lists at once
 
 
 class SegmentError(ValueError):
@@ -56,19 +57,49 @@ class SegmentError(ValueError):
 
 # ---------------------------------------------------------------- parsing
 
-def _ints(values: Any) -> list[int]:
-    """A list of ints from a list/str (comma separated); invalid items dropped."""
+MAX_ID = 2**31 - 1  # ids are 32-bit columns: a larger number names nothing (and PostgreSQL refuses it)
+ID_LABELS = {"function": (ContactFunction, "funzione"), "tag": (Tag, "caratteristica"), "agent": (Agent, "agente"),
+             "zone": (Zone, "zona"), "category": (Category, "categoria cliente")}
+
+
+def _existing_ids(model, values: Any, label: str) -> list[int]:
+    """Ids of existing rows of `model`; ValueError naming every value that is no id of one (never dropped)."""
     if values in (None, ""):
         return []
     if isinstance(values, (str, int)):
         values = str(values).split(",")
-    out = []
-    for v in values:
-        try:
-            out.append(int(str(v).strip()))
-        except ValueError:
+    wanted, unknown = set(), []
+    for value in values:
+        text = str(value).strip()
+        if not text:
             continue
-    return sorted(set(out))
+        if text.isdigit() and 0 < int(text) <= MAX_ID:
+            wanted.add(int(text))
+        else:
+            unknown.append(text)
+    found = set(db.session.scalars(select(model.id).where(model.id.in_(wanted)))) if wanted else set()
+    unknown += [str(i) for i in sorted(wanted - found)]
+    if unknown:
+        raise ValueError(f"{label} inesistente: {', '.join(unknown[:5])}")
+    return sorted(found)
+
+
+def _unknown_products(codes: list[str]) -> str | None:
+    """The message for codes that are no product's code (with the products their text describes), or None."""
+    found = set(db.session.scalars(select(Product.code).where(Product.code.in_(codes))))
+    missing = [c for c in codes if c not in found]
+    if not missing:
+        return None
+    hints = []
+    for text in missing[:3]:
+        like = db.session.scalars(select(Product).where(or_(
+            Product.code.icontains(text, autoescape=True), Product.description.icontains(text, autoescape=True)))
+            .order_by(Product.code).limit(3)).all()
+        if like:
+            hints.append(f"«{text}» è forse " + " o ".join(f"{p.code} ({p.description})" for p in like))
+    hint = ("; " + "; ".join(hints)) if hints else ""
+    return (f"articoli inesistenti: {', '.join(missing[:5])}{hint}. Scrivi i codici articolo, "
+            "o cercali per descrizione con «Cerca un articolo»")
 
 
 def _strings(values: Any) -> list[str]:
@@ -148,13 +179,18 @@ def clean_condition(raw: dict) -> dict:
         if value not in ("customer", "supplier"):
             raise ValueError("scegli clienti o fornitori")
         out["value"] = value
-    elif kind in ("function", "tag", "agent", "zone", "category"):
-        ids = _ints(raw.get("ids"))
+    elif kind in ID_LABELS:
+        model, label = ID_LABELS[kind]
+        ids = _existing_ids(model, raw.get("ids"), label)
         if not ids:
             raise ValueError("scegli almeno un valore")
         out["ids"] = ids
     elif kind == "doctype":
-        codes = [c for c in _strings(raw.get("codes")) if db.session.get(DocumentType, c) is not None]
+        codes = _strings(raw.get("codes"))
+        known = set(db.session.scalars(select(DocumentType.code).where(DocumentType.code.in_(codes))))
+        unknown = [c for c in codes if c not in known]
+        if unknown:
+            raise ValueError(f"tipo di documento inesistente: {', '.join(unknown[:5])}")
         if not codes:
             raise ValueError("scegli almeno un tipo di documento")
         out["codes"] = sorted(set(codes))
@@ -170,14 +206,13 @@ def clean_condition(raw: dict) -> dict:
         out["values"] = values
     elif kind == "bought":
         codes = _strings(raw.get("products"))
-        category = _ints(raw.get("category"))
+        category = _existing_ids(ProductCategory, raw.get("category"), "categoria di prodotti")
         if codes and category:
             raise ValueError("scegli articoli oppure una categoria, non entrambi")
         if codes:
-            found = dict(db.session.execute(select(Product.code, Product.id).where(Product.code.in_(codes))).all())
-            missing = [c for c in codes if c not in found]
-            if missing:
-                raise ValueError(f"articoli inesistenti: {', '.join(missing[:5])}")
+            problem = _unknown_products(codes)
+            if problem:
+                raise ValueError(problem)
             out["products"] = sorted(set(codes))
         elif category:
             out["category"] = category[0]
@@ -441,3 +476,34 @@ def choices() -> dict[str, list]:
         "categories": db.session.scalars(select(Category).order_by(Category.name)).all(),
         "product_categories": db.session.scalars(select(ProductCategory).order_by(ProductCategory.name)).all(),
     }
+
+
+@dataclass
+class ProductMatches:
+    """What the product picker found: the first PICKER_SIZE products and how many match in all."""
+
+    products: list[Product]
+    total: int
+
+    @property
+    def more(self) -> int:
+        """Matching products not listed."""
+        return max(self.total - len(self.products), 0)
+
+
+def search_products(text: str, category_id: int | None = None, limit: int = PICKER_SIZE) -> ProductMatches:
+    """Products whose code or description contains `text` (any case), optionally of a product category;
+    the exact code first, then by code. Nothing is listed until there is a text or a category."""
+    text = " ".join((text or "").split())[:100]
+    if not text and category_id is None:
+        return ProductMatches([], 0)
+    query = select(Product)
+    if text:
+        query = query.where(or_(Product.code.icontains(text, autoescape=True),
+                                Product.description.icontains(text, autoescape=True)))
+    if category_id is not None:
+        query = query.where(Product.category_id == category_id)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    exact = db.case((func.upper(Product.code) == text.upper(), 0), else_=1)
+    products = list(db.session.scalars(query.order_by(exact, Product.code).limit(limit)))
+    return ProductMatches(products, total)
