@@ -81,7 +81,7 @@ def _existing_ids(model, values: Any, label: str) -> list[int]:
     unknown += [str(i) for i in sorted(wanted - found)]
     if unknown:
         raise ValueError(f"{label} inesistente: {', '.join(unknown[:5])}")
-    return sorted(found)
+    return sorted(wanted & found)
 
 
 def _unknown_products(codes: list[str]) -> str | None:
