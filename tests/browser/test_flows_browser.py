@@ -210,5 +210,12 @@ def test_campaign_filter_product_picker(app, sales_data, browser):
     expect(result).to_have_text(str(bought))
     expect(page.locator("#c1-error")).to_have_text("")
     assert page.url.endswith("/campagne/filtri/nuovo")  # nothing saved by Enter
-    assert not browser.csp_violations(), browser.csp_violations()
     page.screenshot(path="test-artifacts/filter-product-picker.png", full_page=True)
+
+    # The same search as a page of its own (codes to copy), with active search and the URL kept.
+    page.goto(f"{browser.base}/campagne/filtri/articoli")
+    page.locator("input[name=q]").press_sequentially("a", delay=30)
+    expect(page.locator("#product-picker [data-product-code]")).to_have_count(2)  # A100, A200 (code with "a")
+    assert "q=a" in page.url
+    page.screenshot(path="test-artifacts/product-search-page.png", full_page=True)
+    assert not browser.csp_violations(), browser.csp_violations()
