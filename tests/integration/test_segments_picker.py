@@ -174,3 +174,17 @@ def test_picker_shows_no_customer_data(app, client, auth, sales_world):
     assert _codes(page) == ["A100"]
     for secret in ("Alfa", "Gamma", "carla", "500", "@"):
         assert secret not in page
+
+
+def test_picker_exact_code_first_and_count_capped(app, client, auth, sales_world, monkeypatch):
+    """The product whose code is the text comes first (any case); past the count cap the page says «oltre»."""
+    from mailer.models import Product
+    with app.app_context():
+        db.session.add_all([Product(code="0A200", description="Dadi speciali"),
+                            *[Product(code=f"Z{n:03d}", description=f"Zappa {n}") for n in range(40)]])
+        db.session.commit()
+        assert [p.code for p in segments.search_products("a200").products] == ["A200", "0A200"]
+    monkeypatch.setattr(segments, "PICKER_COUNT_CAP", 30)
+    auth.login("giulia", roles=["sales"], clearance=3)
+    page = client.get("/campagne/filtri/articoli", query_string={"q": "zappa"}).get_data(as_text=True)
+    assert len(_codes(page)) == segments.PICKER_SIZE and "e oltre 10" in page
