@@ -108,7 +108,10 @@ def _strings(values: Any) -> list[str]:
         return []
     if isinstance(values, str):
         values = re.split(r"[,;\n]", values)
-    return [str(v).strip() for v in values if str(v).strip()]
+    out = [str(v).strip() for v in values if str(v).strip()]
+    if any("\x00" in v for v in out):  # PostgreSQL refuses NUL in a query: say so next to the condition
+        raise ValueError("il testo contiene caratteri non validi (NUL)")
+    return out
 
 
 def _money(value: Any, label: str) -> Decimal | None:
@@ -500,6 +503,8 @@ def search_products(text: str, category_id: int | None = None, limit: int = PICK
     the product whose code is the text first, then by code. Nothing is listed until there is a text or a
     category. Ordered by code so that the code index stops the scan at `limit` rows."""
     text = " ".join((text or "").split())[:100]
+    if "\x00" in text or (category_id is not None and not 0 <= category_id <= MAX_ID):
+        return ProductMatches([], 0)  # names no product (and PostgreSQL would refuse the query)
     if not text and category_id is None:
         return ProductMatches([], 0)
     query = select(Product)

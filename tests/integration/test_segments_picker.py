@@ -188,3 +188,23 @@ def test_picker_exact_code_first_and_count_capped(app, client, auth, sales_world
     auth.login("giulia", roles=["sales"], clearance=3)
     page = client.get("/campagne/filtri/articoli", query_string={"q": "zappa"}).get_data(as_text=True)
     assert len(_codes(page)) == segments.PICKER_SIZE and "e oltre 10" in page
+
+
+@pytest.mark.parametrize("form", [
+    {"c0-type": "bought", "c0-products": "A1\x0000", "c0-period": "months", "c0-months": "12"},
+    {"c0-type": "city", "c0-values": "Mil\x00ano"},
+    {"c0-type": "doctype", "c0-codes": "FATT\x00URA"},
+])
+def test_nul_in_a_condition_is_a_field_error(app, client, auth, sales_world, form):
+    """A NUL character in a condition's text is an error next to it (PostgreSQL refuses it in a query: no 500)."""
+    auth.login("giulia", roles=["sales"], clearance=3)
+    response = client.post("/campagne/filtri/conteggio", data=form, headers=HX)
+    assert response.status_code == 200 and "non validi" in _error_slot(response.get_data(as_text=True), 0)
+
+
+def test_picker_with_nul_or_huge_category(app, client, auth, sales_world):
+    """Odd search input answers an empty list, never a server error (PostgreSQL included)."""
+    auth.login("giulia", roles=["sales"], clearance=3)
+    for args in ({"q": "A1\x00"}, {"categoria": str(2**63)}, {"q": "\x00", "categoria": "1"}):
+        response = client.get("/campagne/filtri/articoli", query_string=args, headers={**HX, "HX-Target": "product-picker"})
+        assert response.status_code == 200 and _codes(response.get_data(as_text=True)) == []
