@@ -208,3 +208,20 @@ def test_picker_with_nul_or_huge_category(app, client, auth, sales_world):
     for args in ({"q": "A1\x00"}, {"categoria": str(2**63)}, {"q": "\x00", "categoria": "1"}):
         response = client.get("/campagne/filtri/articoli", query_string=args, headers={**HX, "HX-Target": "product-picker"})
         assert response.status_code == 200 and _codes(response.get_data(as_text=True)) == []
+
+
+def test_filter_list_marks_a_filter_that_no_longer_validates(app, client, auth, sales_world, make_user):
+    """A stored filter naming a product that does not exist shows no count and «da correggere»; opening it
+    shows the condition in red."""
+    owner = make_user("giulia", roles=["sales"], clearance=3)
+    with app.app_context():
+        stale = make_filter([{"type": "bought", "products": ["NONCE"], "months": 12}], owner, name="Vecchio").id
+        make_filter([{"type": "kind", "value": "customer"}], owner, name="Buono")
+    auth.login("giulia", create=False)
+    page = client.get("/campagne/filtri").get_data(as_text=True)
+    row = re.search(r"<tr>\s*<td><a[^>]*><strong>Vecchio</strong>.*?</tr>", page, re.S).group(0)
+    assert "da correggere" in row and row.count("—") == 2
+    good = re.search(r"<tr>\s*<td><a[^>]*><strong>Buono</strong>.*?</tr>", page, re.S).group(0)
+    assert "da correggere" not in good
+    page = client.get(f"/campagne/filtri/{stale}").get_data(as_text=True)
+    assert "NONCE" in _error_slot(page, 0) and _stat(page) == ["—", "—"]
