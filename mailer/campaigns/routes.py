@@ -310,7 +310,8 @@ def product_picker():
     category_arg = request.args.get("categoria", "").strip()
     category_id = None
     if category_arg:
-        category_id = int(category_arg) if category_arg.isdigit() and int(category_arg) <= segments.MAX_ID else 0
+        numeric = category_arg.isascii() and category_arg.isdigit()
+        category_id = int(category_arg) if numeric and int(category_arg) <= segments.MAX_ID else 0
     target = request.args.get("per", "")
     if not re.fullmatch(r"c\d{1,2}-products", target):
         target = ""

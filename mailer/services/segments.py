@@ -73,7 +73,7 @@ def _existing_ids(model, values: Any, label: str) -> list[int]:
         text = str(value).strip()
         if not text:
             continue
-        if text.isdigit() and 0 < int(text) <= MAX_ID:
+        if text.isascii() and text.isdigit() and 0 < int(text) <= MAX_ID:  # not "²", a digit int() refuses
             wanted.add(int(text))
         else:
             unknown.append(text)

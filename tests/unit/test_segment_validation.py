@@ -37,6 +37,7 @@ def test_known_ids_pass(existing, values, expected):
     (["2147483648"], "2147483648"),  # beyond the 32-bit id columns: names nothing (and PostgreSQL refuses it)
     (["-1"], "-1"),
     ("Ferramenta", "Ferramenta"),  # a name where an id goes
+    ("²", "²"),  # a Unicode digit that int() refuses
 ])
 def test_unknown_ids_are_named(existing, values, named):
     """Any value that is not the id of an existing row is an Italian error naming it."""
