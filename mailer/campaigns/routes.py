@@ -201,16 +201,18 @@ def conditions_from_form(form) -> list[dict]:
 
 
 def _evaluate(raw: list[dict]) -> dict:
-    """Validate the raw conditions and count what the valid ones select (for the live result)."""
+    """Validate the raw conditions; count only when every one is valid (leaving one out would widen the filter)."""
     errors: dict[int, str] = {}
     valid = []
     for index, item in enumerate(raw):
         try:
             valid.append(segments.clean_condition(item))
         except ValueError as exc:
-            errors[index] = str(exc)
-    result = segments.count(valid, current_user) if valid else None
-    rows = segments.sample(valid, current_user) if valid else []
+            message = str(exc)
+            errors[index] = message[:1].upper() + message[1:]
+    counted = valid if valid and not errors else None
+    result = segments.count(counted, current_user) if counted else None
+    rows = segments.sample(counted, current_user) if counted else []
     return {"errors": errors, "valid": valid, "result": result, "sample": rows}
 
 
@@ -295,9 +297,32 @@ def filter_builder():
 
 @bp.route("/filtri/conteggio", methods=["POST"])
 def filter_count():
-    """htmx: the live count and sample for the conditions as typed."""
+    """htmx: the live count and sample for the conditions as typed, and each condition's error (out of band)."""
     raw = conditions_from_form(request.form)
-    return render_template("campaigns/_result.html", **_builder_context(raw))
+    return render_template("campaigns/_result.html", oob=True, **_builder_context(raw))
+
+
+@bp.route("/filtri/articoli")
+def product_picker():
+    """Product picker of the "bought" condition: search by code or description, and by product category.
+
+    The page lists codes for whoever cannot use the builder's picker; htmx asks for the result list only
+    (target `<input id>-picker`), whose buttons put a code into that input (static/js/segments.js)."""
+    text = request.args.get("q", "")[:100]
+    category_arg = request.args.get("categoria", "").strip()
+    category_id = None
+    if category_arg:
+        numeric = category_arg.isascii() and category_arg.isdigit()
+        category_id = int(category_arg) if numeric and int(category_arg) <= segments.MAX_ID else 0
+    target = request.args.get("per", "")
+    if not re.fullmatch(r"c\d{1,2}-products", target):
+        target = ""
+    context = {"matches": segments.search_products(text, category_id), "q": text, "category_id": category_id,
+               "target": target, "searched": bool(text.strip() or category_arg)}
+    if htmx and htmx.target == f"{target or 'product'}-picker":
+        return render_template("campaigns/_products.html", **context)
+    return render_template("campaigns/products.html", categories=segments.choices()["product_categories"],
+                           **context)
 
 
 @bp.route("/filtri/<int:filter_id>/elimina", methods=["POST"])

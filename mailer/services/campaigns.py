@@ -276,6 +276,11 @@ def create_campaign(user: User, *, name: str, filter_id: int | None, document_id
     saved = get_filter(filter_id, user) if filter_id else None
     if saved is None:
         errors["filter_id"] = "Scegli un filtro salvato."
+    else:
+        try:
+            segments.parse_conditions(saved.conditions)
+        except segments.SegmentError as exc:  # a product or category gone: the filter would select other people
+            errors["filter_id"] = f"Il filtro «{saved.name}» non è più valido ({exc}): correggilo prima di usarlo."
     versions: list[GenericDocumentVersion] = []
     from ..models import GenericDocument
     for doc_id in document_ids:

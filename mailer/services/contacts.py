@@ -738,10 +738,23 @@ def export_rows(what: str, filters: PartyFilters, user_or_clearance: Any) -> tup
     return CONTACT_EXPORT_COLUMNS, rows
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _safe_cell(value: Any) -> Any:
-    """Neutralise spreadsheet formulas in exported text (CSV/formula injection)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+    """Neutralise spreadsheet formulas in exported text (CSV/formula injection) with a leading apostrophe.
+
+    A value that itself starts with an apostrophe gets one more, so `unguard_cell` gives back exactly
+    what was exported."""
+    if isinstance(value, str) and value[:1] in FORMULA_STARTS + ("'",):
         return "'" + value
+    return value
+
+
+def unguard_cell(value: str) -> str:
+    """The value `_safe_cell` guarded, as it was: an import reads back what the export wrote (issue 14.13)."""
+    if value[:1] == "'" and value[1:2] in FORMULA_STARTS + ("'",):
+        return value[1:]
     return value
 
 

@@ -27,11 +27,11 @@ from functools import lru_cache
 from typing import Any, Iterable
 
 import html2text
-from jinja2 import StrictUndefined, TemplateAssertionError, TemplateSyntaxError, nodes
+from jinja2 import StrictUndefined, TemplateAssertionError, TemplateSyntaxError, Undefined, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.compiler import CodeGenerator
 from jinja2.filters import do_join, make_attrgetter, pass_eval_context
-from jinja2.runtime import markup_join, str_join
+from jinja2.runtime import LoopContext, markup_join, str_join
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup, escape, soft_str
 
@@ -56,6 +56,10 @@ FIELD_NAMES = {"subject": "Oggetto", "body_html": "Corpo HTML", "body_text": "Te
 
 class TemplateLimitError(Exception):
     """A render went over one of the bounds (output size, loop iterations)."""
+
+
+class TemplateOutputError(Exception):
+    """A {{ … }} would print something that is no value (a function, the loop helper) as Python's repr."""
 
 
 @dataclass(frozen=True)
@@ -305,7 +309,11 @@ def _check_text_size(*values, extra: int = 0) -> None:
 
 
 def _finalize(value):
-    """Every {{ … }} passes here before becoming text."""
+    """Every {{ … }} passes here before becoming text: no repr of a function («<function … at 0x…>»)."""
+    # (an Undefined is callable too, but raises its own error, e.g. the sandbox's, when printed)
+    if (callable(value) and not isinstance(value, Undefined)) or isinstance(value, LoopContext):
+        raise TemplateOutputError("un segnaposto stampa una funzione, non un valore: aggiungi le parentesi "
+                                  "(es. testo.upper()) o scegli il dato giusto")
     _check_text_size(value)
     return value
 
@@ -439,8 +447,32 @@ class _Checker:
         if isinstance(node, nodes.Expr):
             self.expr(node, scope)
             return
+        if isinstance(node, nodes.Output):
+            for child in node.nodes:
+                self.printed(child, scope)
         for child in node.iter_child_nodes():
             self.statement(child, scope, depth)
+
+    def printed(self, node: nodes.Node, scope: dict) -> None:
+        """What {{ … }} prints must be a value: not range, the loop helper or a method without brackets."""
+        if isinstance(node, nodes.Filter) and node.node is not None:
+            self.printed(node.node, scope)
+        elif isinstance(node, nodes.Concat):
+            for part in node.nodes:
+                self.printed(part, scope)
+        elif isinstance(node, nodes.CondExpr):
+            for part in (node.expr1, node.expr2):
+                if part is not None:
+                    self.printed(part, scope)
+        elif isinstance(node, nodes.Name) and node.name == "range" and "range" not in scope:
+            self.error(node, "«range» è una funzione, non un valore da stampare: usala in un ciclo, "
+                             "es. {% for n in range(1, 4) %}{{ n }}{% endfor %}")
+        elif isinstance(node, nodes.Name) and node.name == "loop":
+            self.error(node, "«loop» è l'aiuto dei cicli, non un valore da stampare: usa loop.index, "
+                             "loop.first o loop.last")
+        elif isinstance(node, nodes.Getattr) and node.attr in SAFE_METHODS:
+            self.error(node, f"«{_dotted(node)}» è una funzione, non un valore da stampare: aggiungi le "
+                             f"parentesi, es. {_dotted(node)}()")
 
     def loop(self, node: nodes.For, scope: dict, depth: int) -> None:
         """A {% for %}: bind the target to the item schema; limit nesting; no recursive loops."""
@@ -618,9 +650,11 @@ def _render_error(field: str, exc: Exception, sparse: bool) -> TemplateError:
         message = f"Limite superato: {exc}"
     elif isinstance(exc, UndefinedError):
         message = f"Dato inesistente ({exc.message})"
+    elif isinstance(exc, TemplateOutputError):
+        message = str(exc)[:1].upper() + str(exc)[1:]
     else:
         message = f"Il modello non si può generare ({type(exc).__name__}: {exc})"
-    if sparse and not isinstance(exc, (SecurityError, TemplateLimitError)):
+    if sparse and not isinstance(exc, (SecurityError, TemplateLimitError, TemplateOutputError)):
         message = ("Fallirebbe con un documento a cui mancano dati (senza contatto, scadenze o partite): "
                    + message + ". Usa {% if … %} per i dati che possono mancare")
     return TemplateError(field, line, message)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -18,9 +19,9 @@ from ..extensions import db
 from ..models import Agent, Category, Contact, DocumentType, Party, Zone
 from .archive_bounds import MAX_UNPACKED_BYTES, unpacked_size
 from .audit import audit
-from .contacts import (ContactInput, _function_lookup, clearance_of, create_contact, update_contact,
+from .contacts import (ContactInput, _function_lookup, clearance_of, create_contact, unguard_cell, update_contact,
                        validate_contact, visible_contacts_filter)
-from .validation import InvalidValue, normalize_province, normalize_tax_code, normalize_vat_number
+from .validation import InvalidValue, is_pec_address, normalize_province, normalize_tax_code, normalize_vat_number
 
 # column -> (required, description); the description is what README.md says.
 PARTY_COLUMNS: dict[str, tuple[bool, str]] = {
@@ -189,17 +190,55 @@ def read_table(data: bytes, filename: str) -> Iterator[tuple[int, list[str]]]:
     first_line = text.split("\n", 1)[0]
     delimiter = max([";", ",", "\t", "|"], key=first_line.count)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    start = 1
+    start = last_start = 1
     while True:
         try:
             cells = next(reader)
         except StopIteration:
+            _check_quotes_closed(text, delimiter, last_start, reader.line_num)
             return
         except csv.Error as exc:  # the only one left with newline="": a field over the size limit
             raise ImportFileError(f"Riga {start}: un campo supera {csv.field_size_limit()} caratteri "
                                   "(forse un apice «\"» aperto e mai chiuso): controlla il file.") from exc
         yield start, [c.strip() for c in cells]
-        start = reader.line_num + 1
+        last_start, start = start, reader.line_num + 1
+
+
+def _unclosed_quote(record: str, delimiter: str) -> bool:
+    """True when a quoted field of this CSV text opens and never closes.
+
+    Python's csv module then silently takes the rest of the file as that one field. Quotes are special
+    only at the start of a field (as in the csv module); "" inside a quoted field is an escaped quote."""
+    field_end = re.compile("[" + re.escape(delimiter) + "\r\n]")
+    pos, size = 0, len(record)
+    while pos < size:
+        if record[pos] == '"':
+            pos += 1
+            while True:
+                close = record.find('"', pos)
+                if close == -1:
+                    return True
+                if record.startswith('"', close + 1):
+                    pos = close + 2
+                    continue
+                pos = close + 1
+                break
+        found = field_end.search(record, pos)
+        if found is None:
+            return False
+        pos = found.end()
+    return False
+
+
+def _check_quotes_closed(text: str, delimiter: str, last_start: int, last_line: int) -> None:
+    """Refuse a CSV whose last record opens a quote that never closes (it would swallow every line after it)."""
+    lines = io.StringIO(text, newline="").readlines()
+    if _unclosed_quote("".join(lines[last_start - 1:]), delimiter):
+        span = ""
+        if last_line > last_start:
+            span = f": le righe {last_start}–{last_line} finirebbero tutte in un solo campo"
+        raise ImportFileError(f"Riga {last_start}: un apice «\"» si apre e non è mai chiuso{span}. "
+                              "Chiudi l'apice (o toglilo) e carica di nuovo il file.")
 
 
 def _check_unpacked_size(data: bytes) -> None:
@@ -231,7 +270,7 @@ def _records(data: bytes, filename: str, columns: dict[str, tuple[bool, str]],
     for line, cells in rows:
         if not any(cells):
             continue
-        yield line, {n: (cells[i] if i < len(cells) else "") for i, n in enumerate(names) if n in columns}
+        yield line, {n: (unguard_cell(cells[i]) if i < len(cells) else "") for i, n in enumerate(names) if n in columns}
 
 
 def _yes_no(value: str, label: str, reasons: list[str], default: bool) -> bool:
@@ -422,6 +461,11 @@ def import_contacts(data: bytes, filename: str, user: Any = None, clearance: int
         else:
             if keep_types:
                 clean = {**clean, "document_types": sorted(contact.document_type_codes)}
+            if clean["pec_flag_manual"] and not contact.pec_flag_manual and clean["is_pec"] == contact.is_pec \
+                    and clean["is_pec"] == is_pec_address(clean["email"]):
+                # The export writes sì/no also for a flag set automatically: the same value read back
+                # keeps it automatic (a round trip changes nothing).
+                clean = {**clean, "pec_flag_manual": False}
             if update_contact(contact, clean, user, types, audited=False):
                 report.updated += 1
             else:

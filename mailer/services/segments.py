@@ -44,6 +44,7 @@ CONDITION_TYPES: dict[str, str] = {
 }
 MAX_CONDITIONS = 12
 SAMPLE_SIZE = 10
+PICKER_SIZE = 20  # products the picker lists at once
 
 
 class SegmentError(ValueError):
@@ -56,19 +57,49 @@ class SegmentError(ValueError):
 
 # ---------------------------------------------------------------- parsing
 
-def _ints(values: Any) -> list[int]:
-    """A list of ints from a list/str (comma separated); invalid items dropped."""
+MAX_ID = 2**31 - 1  # ids are 32-bit columns: a larger number names nothing (and PostgreSQL refuses it)
+ID_LABELS = {"function": (ContactFunction, "funzione"), "tag": (Tag, "caratteristica"), "agent": (Agent, "agente"),
+             "zone": (Zone, "zona"), "category": (Category, "categoria cliente")}
+
+
+def _existing_ids(model, values: Any, label: str) -> list[int]:
+    """Ids of existing rows of `model`; ValueError naming every value that is no id of one (never dropped)."""
     if values in (None, ""):
         return []
     if isinstance(values, (str, int)):
         values = str(values).split(",")
-    out = []
-    for v in values:
-        try:
-            out.append(int(str(v).strip()))
-        except ValueError:
+    wanted, unknown = set(), []
+    for value in values:
+        text = str(value).strip()
+        if not text:
             continue
-    return sorted(set(out))
+        if text.isascii() and text.isdigit() and 0 < int(text) <= MAX_ID:  # not "²", a digit int() refuses
+            wanted.add(int(text))
+        else:
+            unknown.append(text)
+    found = set(db.session.scalars(select(model.id).where(model.id.in_(wanted)))) if wanted else set()
+    unknown += [str(i) for i in sorted(wanted - found)]
+    if unknown:
+        raise ValueError(f"{label} inesistente: {', '.join(unknown[:5])}")
+    return sorted(wanted & found)
+
+
+def _unknown_products(codes: list[str]) -> str | None:
+    """The message for codes that are no product's code (with the products their text describes), or None."""
+    found = set(db.session.scalars(select(Product.code).where(Product.code.in_(codes))))
+    missing = [c for c in codes if c not in found]
+    if not missing:
+        return None
+    hints = []
+    for text in missing[:3]:
+        like = db.session.scalars(select(Product).where(or_(
+            Product.code.icontains(text, autoescape=True), Product.description.icontains(text, autoescape=True)))
+            .order_by(Product.code).limit(3)).all()
+        if like:
+            hints.append(f"«{text}» è forse " + " o ".join(f"{p.code} ({p.description})" for p in like))
+    hint = ("; " + "; ".join(hints)) if hints else ""
+    return (f"articoli inesistenti: {', '.join(missing[:5])}{hint}. Scrivi i codici articolo, "
+            "o cercali per descrizione con «Cerca un articolo»")
 
 
 def _strings(values: Any) -> list[str]:
@@ -77,7 +108,10 @@ def _strings(values: Any) -> list[str]:
         return []
     if isinstance(values, str):
         values = re.split(r"[,;\n]", values)
-    return [str(v).strip() for v in values if str(v).strip()]
+    out = [str(v).strip() for v in values if str(v).strip()]
+    if any("\x00" in v for v in out):  # PostgreSQL refuses NUL in a query: say so next to the condition
+        raise ValueError("il testo contiene caratteri non validi (NUL)")
+    return out
 
 
 def _money(value: Any, label: str) -> Decimal | None:
@@ -148,13 +182,18 @@ def clean_condition(raw: dict) -> dict:
         if value not in ("customer", "supplier"):
             raise ValueError("scegli clienti o fornitori")
         out["value"] = value
-    elif kind in ("function", "tag", "agent", "zone", "category"):
-        ids = _ints(raw.get("ids"))
+    elif kind in ID_LABELS:
+        model, label = ID_LABELS[kind]
+        ids = _existing_ids(model, raw.get("ids"), label)
         if not ids:
             raise ValueError("scegli almeno un valore")
         out["ids"] = ids
     elif kind == "doctype":
-        codes = [c for c in _strings(raw.get("codes")) if db.session.get(DocumentType, c) is not None]
+        codes = _strings(raw.get("codes"))
+        known = set(db.session.scalars(select(DocumentType.code).where(DocumentType.code.in_(codes))))
+        unknown = [c for c in codes if c not in known]
+        if unknown:
+            raise ValueError(f"tipo di documento inesistente: {', '.join(unknown[:5])}")
         if not codes:
             raise ValueError("scegli almeno un tipo di documento")
         out["codes"] = sorted(set(codes))
@@ -170,14 +209,13 @@ def clean_condition(raw: dict) -> dict:
         out["values"] = values
     elif kind == "bought":
         codes = _strings(raw.get("products"))
-        category = _ints(raw.get("category"))
+        category = _existing_ids(ProductCategory, raw.get("category"), "categoria di prodotti")
         if codes and category:
             raise ValueError("scegli articoli oppure una categoria, non entrambi")
         if codes:
-            found = dict(db.session.execute(select(Product.code, Product.id).where(Product.code.in_(codes))).all())
-            missing = [c for c in codes if c not in found]
-            if missing:
-                raise ValueError(f"articoli inesistenti: {', '.join(missing[:5])}")
+            problem = _unknown_products(codes)
+            if problem:
+                raise ValueError(problem)
             out["products"] = sorted(set(codes))
         elif category:
             out["category"] = category[0]
@@ -441,3 +479,53 @@ def choices() -> dict[str, list]:
         "categories": db.session.scalars(select(Category).order_by(Category.name)).all(),
         "product_categories": db.session.scalars(select(ProductCategory).order_by(ProductCategory.name)).all(),
     }
+
+
+@dataclass
+class ProductMatches:
+    """What the product picker found: the first PICKER_SIZE products and how many match (counted up to a cap)."""
+
+    products: list[Product]
+    total: int
+    capped: bool = False  # more than PICKER_COUNT_CAP match: `total` is the cap
+
+    @property
+    def more(self) -> int:
+        """Matching products not listed."""
+        return max(self.total - len(self.products), 0)
+
+
+PICKER_COUNT_CAP = 1000  # counting every match of a short text in a large catalogue costs more than it tells
+
+
+def search_products(text: str, category_id: int | None = None, limit: int = PICKER_SIZE) -> ProductMatches:
+    """Products whose code or description contains `text` (any case), optionally of a product category;
+    the product whose code is the text first, then by code. Nothing is listed until there is a text or a
+    category. Ordered by code so that the code index stops the scan at `limit` rows."""
+    text = " ".join((text or "").split())[:100]
+    if "\x00" in text or (category_id is not None and not 0 <= category_id <= MAX_ID):
+        return ProductMatches([], 0)  # names no product (and PostgreSQL would refuse the query)
+    if not text and category_id is None:
+        return ProductMatches([], 0)
+    query = select(Product)
+    if text:
+        query = query.where(or_(Product.code.icontains(text, autoescape=True),
+                                Product.description.icontains(text, autoescape=True)))
+    if category_id is not None:
+        query = query.where(Product.category_id == category_id)
+    # One pass in code order (the code index) that stops after the cap: ids and codes, then the rows shown.
+    found = db.session.execute(query.with_only_columns(Product.id, Product.code).order_by(Product.code)
+                               .limit(PICKER_COUNT_CAP + 1)).all()
+    total = len(found)
+    shown = [row.id for row in found[:limit]]
+    exact = next((row.id for row in found if row.code.upper() == text.upper()), None) if text else None
+    if exact is None and text and total > PICKER_COUNT_CAP:
+        lookup = select(Product.id).where(Product.code.in_({text, text.upper()}))
+        if category_id is not None:
+            lookup = lookup.where(Product.category_id == category_id)
+        exact = db.session.scalars(lookup).first()
+    if exact is not None:
+        shown = [exact] + [i for i in shown if i != exact][:limit - 1]
+    rows = {p.id: p for p in db.session.scalars(select(Product).where(Product.id.in_(shown)))} if shown else {}
+    products = [rows[i] for i in shown]
+    return ProductMatches(products, min(total, PICKER_COUNT_CAP), capped=total > PICKER_COUNT_CAP)

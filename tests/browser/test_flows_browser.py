@@ -170,3 +170,52 @@ def test_campaign_filter_live_count(app, sales_data, browser):
     page.locator("#segment-form select[name=c0-value]").select_option("customer")
     expect(result).to_have_text(str(customers))
     assert not browser.csp_violations(), browser.csp_violations()
+
+
+def test_campaign_filter_product_picker(app, sales_data, browser):
+    """A description typed as a code goes red and suspends the count; the picker finds the product by
+    description (and by category), a click puts its code in the condition and the count comes back.
+    Enter in the picker searches instead of saving the filter. No CSP violation."""
+    page = browser.page
+    browser.login("giulia")
+    page.goto(f"{browser.base}/campagne/filtri/nuovo")
+    result = page.locator("#segment-result .stat-ok span")
+    expect(result).to_have_text(str(_expected(app, [{"type": "kind", "value": "customer"}])))
+
+    page.click("#segment-builder button[name=add][value=bought]")
+    codes = page.locator("input[name=c1-products]")
+    codes.press_sequentially("Bulloni", delay=30)
+    expect(page.locator("#c1-error")).to_contain_text("Articoli inesistenti: Bulloni")
+    expect(result).to_have_text("—")
+    expect(page.locator("fieldset.condition").nth(1)).to_have_css("border-top-color", "rgb(185, 28, 28)")
+    page.screenshot(path="test-artifacts/filter-unknown-product.png", full_page=True)
+
+    codes.fill("")
+    search = page.locator("#c1-picker-q")
+    search.press_sequentially("bull", delay=30)
+    choice = page.locator("#c1-products-picker button[data-product-code=A100]")
+    expect(choice).to_be_visible()
+    expect(page.locator("#c1-products-picker button[data-product-code]")).to_have_count(1)
+    search.press("Enter")  # searches; the builder form is not submitted
+    page.select_option("#c1-picker-cat", label="Vernici")
+    expect(page.locator("#c1-products-picker")).to_contain_text("Nessun articolo")
+    page.select_option("#c1-picker-cat", label="Ferramenta")
+    search.fill("")
+    search.press("Backspace")
+    expect(page.locator("#c1-products-picker button[data-product-code]")).to_have_count(2)
+    page.click("#c1-products-picker button[data-product-code=A100]")
+    expect(codes).to_have_value("A100")
+    bought = _expected(app, [{"type": "kind", "value": "customer"},
+                             {"type": "bought", "products": "A100", "months": 12}])
+    expect(result).to_have_text(str(bought))
+    expect(page.locator("#c1-error")).to_have_text("")
+    assert page.url.endswith("/campagne/filtri/nuovo")  # nothing saved by Enter
+    page.screenshot(path="test-artifacts/filter-product-picker.png", full_page=True)
+
+    # The same search as a page of its own (codes to copy), with active search and the URL kept.
+    page.goto(f"{browser.base}/campagne/filtri/articoli")
+    page.locator("input[name=q]").press_sequentially("a", delay=30)
+    expect(page.locator("#product-picker [data-product-code]")).to_have_count(2)  # A100, A200 (code with "a")
+    assert "q=a" in page.url
+    page.screenshot(path="test-artifacts/product-search-page.png", full_page=True)
+    assert not browser.csp_violations(), browser.csp_violations()

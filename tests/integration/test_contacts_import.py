@@ -195,3 +195,75 @@ def test_export_round_trips_through_import(client, auth, app, world):
     with app.app_context():
         report = import_parties(data, "export.xlsx", dry_run=True)
         assert report.errors == [] and report.rows == 3 and report.unchanged == 3
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_export_then_import_changes_nothing(client, auth, app, world, fmt):
+    """Issue 14.13: values the export guards against spreadsheet formulas (a phone «+39 …», notes «-…»,
+    a name «@…», a value that starts with an apostrophe) come back as they were: importing the
+    contacts and parties export of the same user gives no error and changes nothing."""
+    from mailer.models import Contact, ContactChange, Party
+    from mailer.services.contacts import export_rows, PartyFilters
+    from mailer.services.party_import import import_contacts, import_parties
+    with app.app_context():
+        mario = db.session.get(Contact, world["mario"])
+        mario.phone, mario.notes = "+39 02 1234 5678", "-- chiamare dopo le 10"
+        irene = db.session.get(Contact, world["irene"])
+        irene.phone, irene.notes = "+41 44 000 00 00", "'virgolette' iniziali"
+        db.session.get(Party, world["gamma"]).name = "@Gamma Forniture"
+        db.session.commit()
+        before = {what: export_rows(what, PartyFilters(), 3) for what in ("contacts", "parties")}
+        changes = db.session.scalar(db.select(db.func.count(ContactChange.id)))
+        db.session.remove()
+    auth.login("admin", clearance=3)
+    contacts_file = client.get(f"/anagrafiche/export.{fmt}?what=contacts").data
+    parties_file = client.get(f"/anagrafiche/export.{fmt}?what=parties").data
+    assert b"'+39" in contacts_file or fmt == "xlsx"  # the guard is still written
+    with app.app_context():
+        report = import_parties(parties_file, f"anagrafiche.{fmt}", dry_run=False)
+        assert [str(e) for e in report.errors] == [] and report.rows == 3
+        assert (report.created, report.updated, report.unchanged) == (0, 0, 3)
+        report = import_contacts(contacts_file, f"contatti.{fmt}", clearance=3, dry_run=False)
+        assert [f"{e.line}: {e.reasons}" for e in report.errors] == [] and report.rows == 5
+        assert (report.created, report.updated, report.unchanged) == (0, 0, 5)
+        after = {what: export_rows(what, PartyFilters(), 3) for what in ("contacts", "parties")}
+        assert after == before
+        assert db.session.get(Contact, world["mario"]).phone == "+39 02 1234 5678"
+        assert db.session.get(Party, world["gamma"]).name == "@Gamma Forniture"
+        assert db.session.scalar(db.select(db.func.count(ContactChange.id))) == changes
+
+
+UNCLOSED = ('codice_anagrafica;nome;email;note\r\n'
+            'C001;Nuovo Uno;uno@acme.it;"nota con un apice aperto\r\n'
+            'C001;Nuovo Due;due@acme.it;\r\n'
+            'C001;Nuovo Tre;tre@acme.it;ok\r\n')
+
+
+def test_unclosed_quote_is_named_not_swallowed(client, auth, app, world):
+    """Issue 14.14: an apostrophe-quote «"» opened and never closed swallowed the rest of the file into one
+    field («1 righe, 1 nuovi»); now the file is refused, naming the line where the quote opens."""
+    from mailer.services.party_import import ImportFileError, import_contacts
+    with app.app_context():
+        with pytest.raises(ImportFileError) as info:
+            import_contacts(UNCLOSED.encode(), "contatti.csv", clearance=3, dry_run=True)
+        message = str(info.value)
+        assert message.startswith("Riga 2:") and "non è mai chiuso" in message and "righe 2–4" in message
+    auth.login("operator")
+    response = client.post("/anagrafiche/import", data={"kind": "contacts", "file": (io.BytesIO(UNCLOSED.encode()),
+                                                                                    "contatti.csv")},
+                           content_type="multipart/form-data")
+    body = response.get_data(as_text=True)
+    assert response.status_code == 422 and "Riga 2:" in body and "Applica" not in body
+
+
+@pytest.mark.parametrize("text", [
+    'codice_anagrafica;nome;email;note\r\nC001;Nuovo Uno;uno@acme.it;"nota\r\nsu due righe"\r\n',  # closed: fine
+    'codice_anagrafica;nome;email;note\r\nC001;Nuovo Uno;uno@acme.it;pollici 3"\r\n',  # a quote inside a field
+    'codice_anagrafica;nome;email;note\r\nC001;Nuovo Uno;uno@acme.it;"virgolette" e poi testo\r\n',  # lenient as before
+])
+def test_quotes_that_close_still_import(app, world, text):
+    """Quoted fields that close (even across lines) and quotes inside an unquoted field still import."""
+    from mailer.services.party_import import import_contacts
+    with app.app_context():
+        report = import_contacts(text.encode(), "contatti.csv", clearance=3, dry_run=True)
+        assert report.errors == [] and report.rows == 1 and report.created == 1

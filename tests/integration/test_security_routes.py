@@ -177,6 +177,7 @@ EXPECTED: dict[tuple[str, str], dict] = {
     ("campaigns.filter_edit", "POST"): row(LOGIN, 400, 403, 403, 403),  # shared filter of the admin: owner only
     ("campaigns.filter_builder", "POST"): row(LOGIN, 200, 200, 403, 200),
     ("campaigns.filter_count", "POST"): row(LOGIN, 200, 200, 403, 200),
+    ("campaigns.product_picker", "GET"): row(LOGIN, 200, 200, 403, 200),
     ("campaigns.filter_delete", "POST"): row(LOGIN, SKIP, 403, 403, 403),
     ("campaigns.new", "GET"): row(LOGIN, 200, 200, 403, 200),
     ("campaigns.new", "POST"): row(LOGIN, 400, 400, 403, 400),

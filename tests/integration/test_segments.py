@@ -1,6 +1,7 @@
 """Segment counts against the hand-computed world of tests/support/campaigns.py, privacy, the builder pages."""
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 import pytest
@@ -115,10 +116,12 @@ def test_builder_add_remove_and_save(app, client, auth, sales_world):
     auth.login("giulia", roles=["sales"], clearance=3)
     page = client.post("/campagne/filtri/costruttore", data={"c0-type": "kind", "c0-value": "customer", "add": "bought"},
                        headers={"HX-Request": "true"}).get_data(as_text=True)
-    assert 'name="c1-type" value="bought"' in page and "field-error" not in page  # just added: no error yet
+    assert 'name="c1-type" value="bought"' in page  # just added: no error yet (empty error slots only)
+    assert re.findall(r'class="field-error"[^>]*>([^<]*)<', page) == ["", ""]
     page = client.post("/campagne/filtri/conteggio", data={"c0-type": "kind", "c0-value": "customer", "c1-type": "bought"},
                        headers={"HX-Request": "true"}).get_data(as_text=True)
-    assert "non sono conteggiate" in page
+    # Issue 12.5: an invalid condition suspends the count (it used to count the others, widening the filter).
+    assert "Correggi le condizioni segnate in rosso" in page and "—</span>contatti" in page
     page = client.post("/campagne/filtri/costruttore", data={"c0-type": "kind", "c0-value": "customer",
                                                             "c1-type": "bought", "remove": "0"},
                        headers={"HX-Request": "true"}).get_data(as_text=True)

@@ -202,3 +202,39 @@ def test_validator_never_raises(jinja_like, anything):
         result = svc.validate_template(source[:50], source, source)
         assert isinstance(result, list)
         assert all(isinstance(e, svc.TemplateError) and e.message for e in result)
+
+
+@pytest.mark.parametrize("source, named", [
+    ("Gentile cliente {{ range }}", "range"),
+    ("<p>{{ range | upper }}</p>", "range"),
+    ("{% for r in documento.righe %}{{ loop }}{% endfor %}", "loop"),
+    ("{{ documento.numero.upper }}", "documento.numero.upper"),
+    ("{{ 'Fattura ' ~ range }}", "range"),
+])
+def test_printing_a_function_says_what_is_wrong(source, named):
+    """Issue 14.14: {{ range }} printed «<function _bounded_range at 0x…>»; the checker and the preview
+    now say, in Italian and at its line, that a function (or the loop helper) is not a value to print."""
+    found = messages(errors_of(source))
+    assert f"«{named}»" in found and "non un valore" in found, found
+    assert "0x" not in found and "function" not in found
+    mail, preview_errors = svc.render_draft("Oggetto", source, "", svc.sample_context("FATTURA"))
+    assert mail is None and preview_errors and preview_errors[0].line == 1
+    assert "non un valore" in str(preview_errors[0]) and "0x" not in str(preview_errors[0])
+
+
+@pytest.mark.parametrize("source", ["{{ documento.numero.upper() }}", "{% for n in range(1, 3) %}{{ n }}{% endfor %}",
+                                    "{% for r in documento.righe %}{{ loop.index }}{% endfor %}"])
+def test_calling_functions_still_works(source):
+    """Calling range() or a safe method, and loop.index, are values: nothing to report."""
+    assert errors_of(source) == []
+
+
+def test_a_function_reaching_the_output_at_render_time_is_explained():
+    """Even past the static check (a value from the data that is callable), the render says what is wrong."""
+    template, errors = svc._compile_checked("body_html", "{{ documento.numero }}")
+    assert errors == []
+    with pytest.raises(svc.TemplateOutputError) as info:
+        svc._run(template, {"documento": {"numero": len}})
+    assert "non un valore" in str(info.value) and "0x" not in str(info.value)
+    error = svc._render_error("body_html", info.value, False)
+    assert "non un valore" in str(error) and "TemplateOutputError" not in str(error)
