@@ -121,7 +121,8 @@ def new():
                 category_id=request.form.get("category_id", type=db_id),
                 document_ids=document_ids,
             )
-            batch = preparation.create_batch(selection, current_user, name=request.form.get("name", "").strip()[:200])
+            batch = preparation.create_batch(selection, current_user, name=request.form.get("name", "").strip()[:200],
+                                             base_url=request.host_url)
         except preparation.PreparationError as exc:
             errors["form"] = str(exc)
         except ValueError:

@@ -97,10 +97,11 @@ def check_permission(user: User | None, type_codes: list[str]) -> None:
 
 
 def create_batch(selection: Selection, user: User | None, name: str = "", enqueue: bool = True,
-                 scheduled: bool = False) -> Batch:
+                 scheduled: bool = False, base_url: str = "") -> Batch:
     """Record a batch to prepare and start its preparation job; returns the batch (status preparing).
 
-    NothingToPrepare (no batch) when the selection holds no document to send."""
+    `base_url`: the address the batch was prepared from, for the links of its summary e-mail when
+    PUBLIC_BASE_URL is not set. NothingToPrepare (no batch) when the selection holds no document to send."""
     if not selection.type_codes and not selection.document_ids:
         raise PreparationError("Scegli almeno un tipo di documento.")
     if selection.document_ids and not selection.type_codes:
@@ -111,7 +112,8 @@ def create_batch(selection: Selection, user: User | None, name: str = "", enqueu
     check_permission(user, selection.type_codes)
     if not select_documents(selection):
         raise NothingToPrepare(nothing_message(selection))
-    params = {**selection.as_params(), **({"scheduled": True} if scheduled else {})}
+    params = {**selection.as_params(), **({"scheduled": True} if scheduled else {}),
+              **({"base_url": base_url.rstrip("/")} if base_url else {})}
     batch = Batch(kind="documents", status="preparing", params=params,
                   type_codes=selection.type_codes, created_by_id=user.id if user else None,
                   name=name or _default_name(selection))

@@ -381,3 +381,14 @@ def test_documents_taken_meanwhile_leave_a_failed_batch_that_says_why(app, make_
         batch = preparation.run_preparation(second)
         assert batch.status == "failed" and batch.error.startswith("Nessun documento da preparare")
         assert not db.session.scalar(db.select(db.func.count(Delivery.id)).where(Delivery.batch_id == second))
+
+
+def test_summary_link_points_to_the_address_the_batch_was_prepared_from(app, make_user, client, auth, office):
+    """Without PUBLIC_BASE_URL the summary linked to https://localhost: the page now records its own address."""
+    from mailer.services.batch_summary import results_url
+    _users(make_user)
+    app.config["PUBLIC_BASE_URL"] = ""
+    auth.login("op", create=False)
+    batch_id = _batch_id(client.post("/invii/nuovo", data={"type": ["FATTURA"], **NOVEMBER}))
+    with app.app_context():
+        assert results_url(db.session.get(Batch, batch_id)) == f"http://localhost/invii/{batch_id}"
