@@ -24,7 +24,7 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table('document_types', schema=None) as batch_op:
-        batch_op.drop_column('schedule_last_run')
-    with op.batch_alter_table('deliveries', schema=None) as batch_op:
-        batch_op.drop_column('already_sent_at')
+    # A plain ALTER TABLE … DROP COLUMN (SQLite ≥ 3.35, PostgreSQL): batch mode would copy and drop
+    # document_types, which the reference rows of other tables point to (a foreign-key failure on SQLite).
+    op.drop_column('document_types', 'schedule_last_run')
+    op.drop_column('deliveries', 'already_sent_at')
