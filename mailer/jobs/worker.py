@@ -119,7 +119,8 @@ def run_worker(burst: bool = False, name: str | None = None, with_scheduler: boo
         worker = AppWorker([queue], connection=redis, name=f"{worker_name}.{restarts}" if restarts else worker_name)
         try:
             worked = bool(worker.work(burst=burst, with_scheduler=with_scheduler, logging_level="INFO"))
-            if burst or worker._stop_requested:
+            # rq marks a signal either way: _stop_requested when busy, only the request date when idle.
+            if burst or worker._stop_requested or worker._shutdown_requested_date is not None:
                 return worked
             current_app.logger.warning("worker %s: rq left its loop without a stop request", worker.name)
         except REDIS_DOWN as exc:
