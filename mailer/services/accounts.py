@@ -38,10 +38,10 @@ AUDITED = ("name", "kind", "host", "port", "tls_mode", "username", "from_address
 def form_values(account: MailAccount | None) -> dict:
     """Form values for an account (new accounts get sensible defaults); passwords are never included."""
     if account is None:
-        return {"kind": "smtp", "port": 587, "tls_mode": "starttls", "max_connections": 2,
+        return {**{k: "" for k in TEXT_FIELDS}, "kind": "smtp", "port": 587, "tls_mode": "starttls", "max_connections": 2,
                 "rate_per_minute": 60, "rate_per_day": 5000, "max_message_mb": 20, "max_recipients": 50,
                 "imap_port": 993, "imap_folder": "INBOX", "imap_after": "seen", "active": True,
-                "pec_system_domains": "", "tls_ca_pem": "", **{k: "" for k in TEXT_FIELDS}}
+                "pec_system_domains": "", "tls_ca_pem": ""}
     values = {k: getattr(account, k) for k in AUDITED if k != "max_message_bytes"}
     values["max_message_mb"] = max(1, account.max_message_bytes // (1024 * 1024))
     values["has_password"] = bool(account.password_encrypted)

@@ -74,7 +74,7 @@ class CheckResult:
         if self.ok:
             return _("Connessione riuscita: tutti i passi sono andati a buon fine.")
         failed = next((s for s in self.steps if not s.ok), None)
-        return _("Connessione non riuscita: %(step)s.", step=failed.label.lower() if failed else "")
+        return _("Connessione non riuscita al passo «%(step)s».", step=failed.label if failed else "")
 
     def add(self, step: str, ok: bool, detail: str = "", label: str = "") -> bool:
         """Append a step (a failed one gets its hint); returns ok so callers can stop at the first failure."""

@@ -198,6 +198,7 @@ def test_choosing_a_preset_fills_the_form_without_saving(client, auth, app):
     auth.login("admin", roles=["admin"])
     page = client.get("/admin/accounts/new").get_data(as_text=True)
     assert 'name="preset"' in page and "Microsoft 365" in page and "Aruba PEC" in page
+    assert 'name="imap_folder" value="INBOX"' in page  # the default folder was lost under the blank text fields
     response = client.post("/admin/accounts/new", data=_form(preset="legalmail", apply_preset="1"),
                            headers={"HX-Request": "true"})
     html = response.get_data(as_text=True)
