@@ -99,5 +99,6 @@ CLI_MODULES: list[str] = [
     "mailer.transport.capture",
     "mailer.services.demo",
     "mailer.tracking.cli",
+    "mailer.accounts_cli",
 ]
 

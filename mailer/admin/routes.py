@@ -13,6 +13,7 @@ from ..security import clearance, require_roles
 from ..services import accounts as account_service
 from ..services import classification
 from ..services import company as company_service
+from ..services import presets as preset_service
 from ..services.audit import audit
 from ..services.blobs import load_blob
 from ..services.reference import get_company
@@ -256,7 +257,9 @@ def company_logo_remove():
 def _account_context(account: MailAccount | None, values: dict, errors: dict) -> dict:
     """What the account form needs."""
     return {"account": account, "values": values, "errors": errors, "kinds": account_service.KINDS,
-            "tls_modes": account_service.TLS_MODES, "imap_after": account_service.IMAP_AFTER}
+            "tls_modes": account_service.TLS_MODES, "imap_after": account_service.IMAP_AFTER,
+            "presets": preset_service.PRESETS, "preset": preset_service.get_preset(values.get("preset", "")),
+            "ca_summary": account_service.ca_bundle_summary(values.get("tls_ca_pem") or "")}
 
 
 @bp.route("/accounts")
@@ -285,7 +288,17 @@ def _account_form(account: MailAccount | None):
     if request.method == "GET":
         return render_template("admin/account_form.html",
                                **_account_context(account, account_service.form_values(account), {}))
-    values, errors = account_service.validate_account(request.form, account)
+    if request.form.get("apply_preset"):
+        # Choosing a provider re-renders the form filled with its settings; nothing is saved yet.
+        values = preset_service.apply_preset(request.form.to_dict(), request.form.get("preset", ""),
+                                             has_auth_kind=hasattr(MailAccount, "auth_kind"))
+        if account is not None:
+            values["has_password"] = bool(account.password_encrypted)
+            values["has_imap_password"] = bool(account.imap_password_encrypted)
+        return render_template("admin/account_form.html", **_account_context(account, values, {}))
+    upload = request.files.get("tls_ca_file")
+    values, errors = account_service.validate_account(request.form, account,
+                                                      ca_upload=upload.read(64 * 1024) if upload else None)
     if errors:
         shown = dict(values)
         shown["max_message_mb"] = request.form.get("max_message_mb", "")

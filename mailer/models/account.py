@@ -43,6 +43,9 @@ class MailAccount(db.Model):
     # PEC accounts only: the domains of the provider's certified system (one a line), the only senders
     # whose receipts may change a delivery (mailer.services.pec_trust).
     pec_system_domains: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # Extra certificate authorities (PEM) trusted for this account's SMTP and IMAP servers, e.g. an
+    # on-premises server with a company CA; stored here so every worker on any host uses the same.
+    tls_ca_pem: Mapped[str] = mapped_column(Text, default="", server_default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 

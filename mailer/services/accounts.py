@@ -5,7 +5,9 @@ from email_validator import EmailNotValidError, validate_email
 
 from ..extensions import db
 from ..models import MailAccount
-from ..transport.smtp_check import CheckResult, check_smtp
+from ..transport.imap import ImapError
+from ..transport.smtp_check import CheckResult, check_imap, check_smtp
+from ..transport.tls import InvalidCaBundle, certificate_info, parse_ca_bundle
 from . import pec_trust
 from .audit import audit
 from .crypto import decrypt_secret, encrypt_secret
@@ -30,16 +32,16 @@ TEXT_FIELDS = ("name", "host", "username", "from_address", "from_name", "imap_ho
 AUDITED = ("name", "kind", "host", "port", "tls_mode", "username", "from_address", "from_name",
            "max_connections", "rate_per_minute", "rate_per_day", "max_message_bytes", "max_recipients",
            "imap_host", "imap_port", "imap_username", "imap_folder", "imap_after", "verp", "is_default", "active",
-           "pec_system_domains")
+           "pec_system_domains", "tls_ca_pem")
 
 
 def form_values(account: MailAccount | None) -> dict:
     """Form values for an account (new accounts get sensible defaults); passwords are never included."""
     if account is None:
-        return {"kind": "smtp", "port": 587, "tls_mode": "starttls", "max_connections": 2,
+        return {**{k: "" for k in TEXT_FIELDS}, "kind": "smtp", "port": 587, "tls_mode": "starttls", "max_connections": 2,
                 "rate_per_minute": 60, "rate_per_day": 5000, "max_message_mb": 20, "max_recipients": 50,
                 "imap_port": 993, "imap_folder": "INBOX", "imap_after": "seen", "active": True,
-                "pec_system_domains": "", **{k: "" for k in TEXT_FIELDS}}
+                "pec_system_domains": "", "tls_ca_pem": ""}
     values = {k: getattr(account, k) for k in AUDITED if k != "max_message_bytes"}
     values["max_message_mb"] = max(1, account.max_message_bytes // (1024 * 1024))
     values["has_password"] = bool(account.password_encrypted)
@@ -47,8 +49,21 @@ def form_values(account: MailAccount | None) -> dict:
     return values
 
 
-def validate_account(form, account: MailAccount | None) -> tuple[dict, dict]:
-    """Check the submitted form; return (clean values, errors by field). Passwords are not in values."""
+def ca_bundle_summary(pem: str) -> list[str]:
+    """One Italian line per certificate of a stored CA bundle (who, until when)."""
+    try:
+        certs = parse_ca_bundle(pem)
+    except InvalidCaBundle as exc:
+        return [str(exc)]
+    from cryptography.hazmat.primitives.serialization import Encoding
+    return [certificate_info(cert.public_bytes(Encoding.DER)).describe() for cert in certs]
+
+
+def validate_account(form, account: MailAccount | None, ca_upload: bytes | None = None) -> tuple[dict, dict]:
+    """Check the submitted form; return (clean values, errors by field). Passwords are not in values.
+
+    `ca_upload` (a PEM file sent with the form) replaces the text of the «tls_ca_pem» field.
+    """
     values: dict = {k: (form.get(k) or "").strip() for k in TEXT_FIELDS}
     errors: dict[str, str] = {}
     values["kind"] = form.get("kind", "smtp")
@@ -101,6 +116,19 @@ def validate_account(form, account: MailAccount | None) -> tuple[dict, dict]:
     if values["kind"] == "pec" and not domains and "from_address" not in errors:
         domains = pec_trust.suggested_system_domains(values["from_address"])
     values["pec_system_domains"] = "\n".join(domains) if values["kind"] == "pec" else ""
+    values["tls_ca_pem"] = (form.get("tls_ca_pem") or "").strip()
+    if ca_upload:
+        try:
+            values["tls_ca_pem"] = ca_upload.decode("ascii").strip()
+        except UnicodeDecodeError:
+            errors["tls_ca_pem"] = "Il file caricato non è un certificato PEM (testo «-----BEGIN CERTIFICATE-----»)."
+    if "tls_ca_pem" not in errors:
+        try:
+            parse_ca_bundle(values["tls_ca_pem"])
+        except InvalidCaBundle as exc:
+            errors["tls_ca_pem"] = str(exc)
+    if values["tls_ca_pem"]:
+        values["tls_ca_pem"] += "\n"
     if "max_message_mb" in values:
         values["max_message_bytes"] = values.pop("max_message_mb") * 1024 * 1024
     return values, errors
@@ -139,14 +167,27 @@ def save_account(account: MailAccount | None, values: dict, password: str = "", 
 
 
 def check_account(account: MailAccount, timeout: float | None = None) -> CheckResult:
-    """Run "prova connessione" for a stored account and audit the outcome."""
+    """Run "prova connessione" (SMTP, then IMAP when the account reads a mailbox) and audit the outcome."""
+    import dataclasses
+
+    from .tracking import imap_settings
+    result = CheckResult()
     try:
         password = decrypt_secret(account.password_encrypted)
     except ValueError as exc:
-        result = CheckResult()
-        result.add("Password", False, str(exc))
+        result.add("password", False, str(exc))
         return result
     kwargs = {"timeout": timeout} if timeout else {}
-    result = check_smtp(account.host, account.port, account.tls_mode, account.username, password, **kwargs)
-    audit("account.test", account, ok=result.ok)
+    check_smtp(account.host, account.port, account.tls_mode, account.username, password,
+               ca_pem=account.tls_ca_pem or "", result=result, **kwargs)
+    if account.imap_host:
+        try:
+            settings = imap_settings(account)
+        except ImapError as exc:
+            result.add("imap_login", False, str(exc))
+        else:
+            if timeout:
+                settings = dataclasses.replace(settings, timeout=timeout)
+            check_imap(settings, account.imap_folder, result=result)
+    audit("account.test", account, ok=result.ok, failed=[s.step for s in result.steps if not s.ok])
     return result

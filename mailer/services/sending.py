@@ -224,7 +224,8 @@ def smtp_settings(account: MailAccount) -> SmtpSettings:
     """SMTP settings of an account, with the password decrypted."""
     return SmtpSettings(host=account.host, port=account.port, tls_mode=account.tls_mode,
                         username=account.username, password=decrypt_secret(account.password_encrypted),
-                        timeout=float(current_app.config.get("SMTP_TIMEOUT", SMTP_TIMEOUT)))
+                        timeout=float(current_app.config.get("SMTP_TIMEOUT", SMTP_TIMEOUT)),
+                        ca_pem=account.tls_ca_pem or "")
 
 
 # Reserve up to ARGV[1] messages of an account's per-minute (KEYS[1]) and per-day (KEYS[2]) budget;

@@ -329,6 +329,7 @@ def imap_settings(account: MailAccount) -> ImapSettings:
         password=password,
         allow_plaintext_loopback=bool(config.get("IMAP_PLAINTEXT_LOOPBACK", False)),
         ca_file=config.get("IMAP_CA_FILE", "") or "",
+        ca_pem=account.tls_ca_pem or "",
         timeout=float(config.get("IMAP_TIMEOUT_SECONDS", 60)),
     )
 

@@ -13,6 +13,8 @@ import socket
 import ssl
 from dataclasses import dataclass
 
+from .tls import client_context, explain_certificate_error, fetch_certificate
+
 IMAP_TIMEOUT = 60.0
 
 
@@ -30,6 +32,7 @@ class ImapSettings:
     password: str = ""
     allow_plaintext_loopback: bool = False
     ca_file: str = ""  # extra CA to trust (a private server); the system store otherwise
+    ca_pem: str = ""  # the account's own CAs (PEM text, stored with the account)
     timeout: float = IMAP_TIMEOUT
 
 
@@ -85,8 +88,12 @@ class ImapMailbox:
             if s.allow_plaintext_loopback and is_loopback(s.host):
                 conn: imaplib.IMAP4 = imaplib.IMAP4(s.host, s.port, timeout=s.timeout)
             else:
-                context = ssl.create_default_context(cafile=s.ca_file or None)
+                context = client_context(s.ca_pem, s.ca_file)
                 conn = imaplib.IMAP4_SSL(s.host, s.port, ssl_context=context, timeout=s.timeout)
+        except ssl.SSLCertVerificationError as exc:
+            cert = fetch_certificate(s.host, s.port, "ssl", timeout=min(s.timeout, 10))
+            raise ImapError(f"Connessione TLS a {s.host}:{s.port} non sicura: "
+                            + explain_certificate_error(exc, s.host, cert)) from exc
         except ssl.SSLError as exc:
             raise ImapError(f"Connessione TLS a {s.host}:{s.port} non riuscita: {exc}") from exc
         except (OSError, socket.timeout, imaplib.IMAP4.error) as exc:

@@ -18,6 +18,8 @@ import ssl
 import time
 from dataclasses import dataclass
 
+from .tls import client_context, explain_certificate_error, fetch_certificate
+
 SMTP_TIMEOUT = 60
 _BARE_EOL = re.compile(rb"(?:\r\n|\n|\r(?!\n))")
 _LEADING_DOT = re.compile(rb"(?m)^\.")
@@ -44,6 +46,7 @@ class SmtpSettings:
     username: str = ""
     password: str = ""
     timeout: float = SMTP_TIMEOUT
+    ca_pem: str = ""  # the account's own CAs (PEM), trusted on top of the system's
 
 
 def _reply_text(raw) -> str:
@@ -65,7 +68,7 @@ class SmtpSession:
     def open(self) -> None:
         """Connect, secure and log in."""
         s = self.settings
-        context = ssl.create_default_context()
+        context = client_context(s.ca_pem)
         if s.tls_mode == "ssl":
             conn: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=context)
         else:
@@ -98,6 +101,12 @@ class SmtpSession:
                 self._drop()
             if self.conn is None:
                 self.open()
+        except ssl.SSLCertVerificationError as exc:
+            self.conn = None
+            s = self.settings
+            cert = fetch_certificate(s.host, s.port, s.tls_mode, timeout=min(s.timeout, 10))
+            return SendOutcome("temporary", None, "Connessione non riuscita: "
+                               + explain_certificate_error(exc, s.host, cert))
         except smtplib.SMTPAuthenticationError as exc:
             self.conn = None
             return SendOutcome("permanent", exc.smtp_code, "Autenticazione rifiutata: " + _reply_text(exc.smtp_error))

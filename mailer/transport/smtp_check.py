@@ -1,25 +1,59 @@
-""""Prova connessione": connect and log in to a sending account's SMTP server, and report, step by
-step and in Italian, what the server answered. Nothing is sent.
+""""Prova connessione": reach a sending account's SMTP server (and its IMAP mailbox) step by step —
+DNS, TCP, TLS and certificate, greeting, EHLO, AUTH; IMAP connect, login, folder — and report in Italian
+what each step answered and, when one fails, what to do. Nothing is sent.
 """
 from __future__ import annotations
 
+import imaplib
 import smtplib
 import socket
 import ssl
-from dataclasses import dataclass, field
+import time
+from dataclasses import asdict, dataclass, field
 
 from flask_babel import gettext as _
 
+from .imap import ImapSettings, encode_folder, is_loopback
+from .tls import client_context, explain_certificate_error, fetch_certificate, peer_certificate
+
 CHECK_TIMEOUT = 8.0
+
+LABELS = {
+    "dns": "Risoluzione DNS", "tcp": "Connessione TCP", "tls": "TLS e certificato", "greeting": "Saluto del server",
+    "ehlo": "EHLO (funzioni del server)", "auth": "Autenticazione", "password": "Password salvata",
+    "imap_connect": "IMAP: connessione e certificato", "imap_login": "IMAP: accesso",
+    "imap_select": "IMAP: cartella",
+}
+# What to do when a step fails (the detail says what happened).
+HINTS = {
+    "dns": "Controlla il nome del server (errori di battitura, «smtp.» mancante) e il DNS di questa rete.",
+    "tcp": "Controlla porta e firewall: di solito 587 (STARTTLS) o 465 (SSL/TLS); molte reti bloccano la 25 "
+           "in uscita. Se il server è interno, verifica che sia acceso e raggiungibile da qui.",
+    "tls": "Verifica la modalità di sicurezza (465 = SSL/TLS, 587 = STARTTLS) e il certificato del server; "
+           "per un server interno carica il certificato della sua CA nell'account («Certificati CA aggiuntivi»).",
+    "greeting": "Il server non accetta connessioni ora: riprova più tardi o contatta chi lo gestisce.",
+    "ehlo": "Il server ha rifiutato il saluto: contatta chi lo gestisce, potrebbe non accettare questo indirizzo IP.",
+    "auth": "Controlla utente e password (spesso l'utente è l'indirizzo completo); verifica che l'invio SMTP "
+            "autenticato sia abilitato per la casella (Microsoft 365 e Google richiedono OAuth2 o una password "
+            "per le app).",
+    "password": "Reinserisci la password nel modulo dell'account e salva.",
+    "imap_connect": "Controlla server e porta IMAP (di solito 993, SSL/TLS) e, per un server interno, la CA "
+                    "caricata nell'account.",
+    "imap_login": "Controlla utente e password IMAP (vuoti: si usano quelli SMTP) e che l'accesso IMAP sia "
+                  "abilitato sulla casella.",
+    "imap_select": "Controlla il nome della cartella (di solito INBOX): deve esistere sulla casella.",
+}
 
 
 @dataclass
 class CheckStep:
-    """One step of the conversation: what we did, whether it worked, what the server said."""
+    """One step of the conversation: what we did, whether it worked, what the server said, what to do."""
 
+    step: str
     label: str
     ok: bool
     detail: str = ""
+    hint: str = ""
 
 
 @dataclass
@@ -31,21 +65,26 @@ class CheckResult:
 
     @property
     def ok(self) -> bool:
-        """True when connection, TLS (if asked) and login all succeeded."""
+        """True when every step succeeded."""
         return bool(self.steps) and all(step.ok for step in self.steps)
 
     @property
     def summary(self) -> str:
         """One Italian sentence for the result."""
         if self.ok:
-            return _("Connessione riuscita: il server ha accettato le credenziali.")
+            return _("Connessione riuscita: tutti i passi sono andati a buon fine.")
         failed = next((s for s in self.steps if not s.ok), None)
-        return _("Connessione non riuscita: %(step)s.", step=failed.label.lower() if failed else "")
+        return _("Connessione non riuscita al passo «%(step)s».", step=failed.label if failed else "")
 
-    def add(self, label: str, ok: bool, detail: str = "") -> bool:
-        """Append a step; returns ok so callers can stop at the first failure."""
-        self.steps.append(CheckStep(label, ok, detail))
+    def add(self, step: str, ok: bool, detail: str = "", label: str = "") -> bool:
+        """Append a step (a failed one gets its hint); returns ok so callers can stop at the first failure."""
+        self.steps.append(CheckStep(step, label or LABELS.get(step, step), ok, detail,
+                                    "" if ok else HINTS.get(step, "")))
         return ok
+
+    def as_dict(self) -> dict:
+        """{"ok": bool, "steps": [{"step", "label", "ok", "detail", "hint"}]} (for the CLI's --json)."""
+        return {"ok": self.ok, "steps": [asdict(s) for s in self.steps]}
 
 
 def _reply(code: int | None, message: bytes | str | None) -> str:
@@ -66,7 +105,7 @@ def explain_error(exc: BaseException, host: str, port: int, timeout: float) -> s
     if isinstance(exc, smtplib.SMTPResponseException):
         return _("Il server ha risposto con un errore: %(reply)s", reply=_reply(exc.smtp_code, exc.smtp_error))
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return _("Certificato TLS non valido: %(error)s", error=getattr(exc, "verify_message", None) or str(exc))
+        return explain_certificate_error(exc, host, None)
     if isinstance(exc, ssl.SSLError):
         return _("Errore TLS (%(error)s): la porta o la modalità TLS sono giuste? "
                  "Di solito 465 = SSL, 587 = STARTTLS, 25 = nessuna.", error=getattr(exc, "reason", None) or str(exc))
@@ -81,61 +120,196 @@ def explain_error(exc: BaseException, host: str, port: int, timeout: float) -> s
     return _("Errore imprevisto: %(error)s", error=type(exc).__name__)
 
 
-def check_smtp(host: str, port: int, tls_mode: str, username: str = "", password: str = "",
-               timeout: float = CHECK_TIMEOUT) -> CheckResult:
-    """Connect, greet (EHLO), start TLS when asked, log in when a user is set; then QUIT."""
-    result = CheckResult()
-    conn: smtplib.SMTP | None = None
-    step = _("Connessione a %(host)s:%(port)s", host=host, port=port)
+def _tls_detail(sock) -> str:
+    """Protocol, cipher and the certificate (subject, issuer, validity) of a verified TLS socket."""
+    cipher = sock.cipher() if hasattr(sock, "cipher") else None
+    cert = peer_certificate(sock)
+    parts = [f"{cipher[1]} {cipher[0]}" if cipher else "TLS"]
+    if cert is not None:
+        parts.append(_("certificato verificato: ") + cert.describe())
+    return " · ".join(parts)
+
+
+def _tls_failure(exc: BaseException, host: str, port: int, tls_mode: str, timeout: float) -> str:
+    """Italian detail of a failed TLS handshake; for a certificate, what the certificate says."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return explain_certificate_error(exc, host, fetch_certificate(host, port, tls_mode, timeout))
+    return explain_error(exc, host, port, timeout)
+
+
+def _resolve(result: CheckResult, host: str, port: int) -> bool:
+    """DNS step: the addresses the name resolves to."""
     try:
-        context = ssl.create_default_context()
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        return result.add("dns", False, _("«%(host)s» non si risolve (%(error)s).", host=host,
+                                          error=getattr(exc, "strerror", None) or str(exc)))
+    addresses = list(dict.fromkeys(info[4][0] for info in infos))
+    return result.add("dns", True, _("«%(host)s» → %(addresses)s", host=host, addresses=", ".join(addresses)))
+
+
+def _connect(result: CheckResult, host: str, port: int, timeout: float) -> socket.socket | None:
+    """TCP step: connect and time it."""
+    started = time.monotonic()
+    try:
+        raw = socket.create_connection((host, port), timeout=timeout)
+    except OSError as exc:
+        result.add("tcp", False, explain_error(exc, host, port, timeout))
+        return None
+    peer = raw.getpeername()[0]
+    result.add("tcp", True, _("connesso a %(peer)s porta %(port)s in %(ms)s ms", peer=peer, port=port,
+                              ms=int((time.monotonic() - started) * 1000)))
+    return raw
+
+
+def _authenticate(result: CheckResult, conn: smtplib.SMTP, username: str, password: str) -> None:
+    """AUTH step with smtplib's preferred mechanism among those offered; says which one was used."""
+    if not conn.has_extn("auth"):
+        result.add("auth", False, _("Il server non offre AUTH su questa connessione (serve STARTTLS o SSL?)."))
+        return
+    offered = conn.esmtp_features.get("auth", "").upper().split()
+    usable = [m for m in ("CRAM-MD5", "PLAIN", "LOGIN") if m in offered]
+    if not usable:
+        result.add("auth", False, _("Nessun meccanismo con password offerto dal server (offre: %(offered)s).",
+                                    offered=" ".join(offered) or "-"))
+        return
+    conn.user, conn.password = username, password
+    failure: smtplib.SMTPAuthenticationError | None = None
+    for mechanism in usable:
+        method = getattr(conn, "auth_" + mechanism.lower().replace("-", "_"))
+        try:
+            code, text = conn.auth(mechanism, method, initial_response_ok=True)
+        except smtplib.SMTPAuthenticationError as exc:
+            failure = exc
+            continue
+        result.add("auth", True, _("%(reply)s · utente «%(user)s», meccanismo %(mechanism)s (offerti: %(offered)s)",
+                                   reply=_reply(code, text), user=username, mechanism=mechanism,
+                                   offered=" ".join(offered)))
+        return
+    assert failure is not None
+    result.add("auth", False, explain_error(failure, "", 0, 0) + " · "
+               + _("meccanismi provati: %(tried)s", tried=", ".join(usable)))
+
+
+def _capabilities(conn: smtplib.SMTP) -> list[str]:
+    return sorted(f"{k.upper()} {v.strip()}".strip() for k, v in conn.esmtp_features.items())
+
+
+def check_smtp(host: str, port: int, tls_mode: str, username: str = "", password: str = "",
+               timeout: float = CHECK_TIMEOUT, ca_pem: str = "", result: CheckResult | None = None) -> CheckResult:
+    """DNS, TCP, TLS (implicit or STARTTLS) with the certificate, greeting, EHLO, AUTH; then QUIT."""
+    result = result if result is not None else CheckResult()
+    if not _resolve(result, host, port):
+        return result
+    raw = _connect(result, host, port, timeout)
+    if raw is None:
+        return result
+    context = client_context(ca_pem)
+    conn = smtplib.SMTP(timeout=timeout)
+    conn._host = host  # the name STARTTLS checks the certificate against
+    step = "tls"
+    try:
         if tls_mode == "ssl":
-            conn = smtplib.SMTP_SSL(timeout=timeout, context=context)
+            try:
+                sock = context.wrap_socket(raw, server_hostname=host)
+            except (ssl.SSLError, OSError) as exc:
+                raw.close()
+                result.add("tls", False, _tls_failure(exc, host, port, tls_mode, timeout))
+                return result
+            result.add("tls", True, _tls_detail(sock))
+            conn.sock = sock
         else:
-            conn = smtplib.SMTP(timeout=timeout)
-        code, greeting = conn.connect(host, port)
-        if not result.add(step, code == 220, _reply(code, greeting)):
+            conn.sock = raw
+        step = "greeting"
+        code, greeting = conn.getreply()
+        if not result.add("greeting", code == 220, _reply(code, greeting)):
             return result
-        step = "EHLO"
+        step = "ehlo"
         code, text = conn.ehlo()
         if code != 250:
             code, text = conn.helo()
-        result.capabilities = sorted(f"{k.upper()} {v.strip()}".strip() for k, v in conn.esmtp_features.items())
-        # First line only (the server's name); the capabilities are listed separately.
+        result.capabilities = _capabilities(conn)
         first = (text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)).splitlines()[:1]
         detail = _reply(code, first[0] if first else "")
         if result.capabilities:
-            detail += " · " + _("%(n)s funzioni annunciate", n=len(result.capabilities))
-        if not result.add(step, code == 250, detail):
+            detail += " · " + _("funzioni: %(caps)s", caps=", ".join(result.capabilities))
+        if not result.add("ehlo", code == 250, detail):
             return result
         if tls_mode == "starttls":
-            step = "STARTTLS"
+            step = "tls"
             if not conn.has_extn("starttls"):
-                result.add(step, False, _("Il server non offre STARTTLS: scegli «nessuna» o «SSL/TLS»."))
+                result.add("tls", False, _("Il server non offre STARTTLS: scegli «SSL/TLS implicito» (porta 465) "
+                                           "o, solo su una rete interna, «nessuna»."))
                 return result
-            code, text = conn.starttls(context=context)
-            cipher = conn.sock.cipher() if hasattr(conn.sock, "cipher") else None
-            detail = _reply(code, text) + (f" · {cipher[1]} {cipher[0]}" if cipher else "")
-            result.add(step, True, detail)
-            code, text = conn.ehlo()
-            result.capabilities = sorted(f"{k.upper()} {v.strip()}".strip() for k, v in conn.esmtp_features.items())
+            try:
+                code, text = conn.starttls(context=context)
+            except (ssl.SSLError, OSError) as exc:
+                result.add("tls", False, _tls_failure(exc, host, port, tls_mode, timeout))
+                return result
+            result.add("tls", True, "STARTTLS " + _reply(code, text) + " · " + _tls_detail(conn.sock))
+            conn.ehlo()
+            result.capabilities = _capabilities(conn)
         if username:
-            step = _("Autenticazione come «%(user)s»", user=username)
-            if not conn.has_extn("auth"):
-                result.add(step, False, _("Il server non offre AUTH su questa connessione "
-                                          "(serve STARTTLS o SSL?)."))
-                return result
-            code, text = conn.login(username, password)
-            result.add(step, code in (235, 503), _reply(code, text))
+            step = "auth"
+            _authenticate(result, conn, username, password)
         else:
-            result.add(_("Autenticazione"), True, _("Nessun utente impostato: il server non è stato messo alla prova "
-                                                     "con credenziali."))
+            result.add("auth", True, _("Nessun utente impostato: il server non è stato messo alla prova "
+                                       "con credenziali."))
     except Exception as exc:  # every failure is reported to the admin, nothing else happens
         result.add(step, False, explain_error(exc, host, port, timeout))
     finally:
-        if conn is not None:
-            try:
-                conn.quit()
-            except Exception:  # the server may already have closed the connection
-                conn.close()
+        try:
+            conn.quit()
+        except Exception:  # the server may already have closed the connection
+            conn.close()
+    return result
+
+
+def check_imap(settings: ImapSettings, folder: str, result: CheckResult | None = None) -> CheckResult:
+    """IMAP: connect (TLS with the certificate, or plain on loopback when allowed), log in, open the folder."""
+    result = result if result is not None else CheckResult()
+    s = settings
+    folder = folder or "INBOX"
+    conn: imaplib.IMAP4 | None = None
+    try:
+        if s.allow_plaintext_loopback and is_loopback(s.host):
+            conn = imaplib.IMAP4(s.host, s.port, timeout=s.timeout)
+            detail = _("connesso in chiaro (solo loopback)")
+        else:
+            conn = imaplib.IMAP4_SSL(s.host, s.port, ssl_context=client_context(s.ca_pem, s.ca_file),
+                                     timeout=s.timeout)
+            detail = _tls_detail(conn.sock)
+        welcome = conn.welcome.decode("utf-8", "replace") if isinstance(conn.welcome, bytes) else str(conn.welcome)
+        result.add("imap_connect", True, f"{s.host}:{s.port} · {detail} · {welcome[:120]}")
+    except ssl.SSLCertVerificationError as exc:
+        result.add("imap_connect", False, explain_certificate_error(
+            exc, s.host, fetch_certificate(s.host, s.port, "ssl", s.timeout)))
+        return result
+    except (OSError, imaplib.IMAP4.error) as exc:
+        result.add("imap_connect", False, explain_error(exc, s.host, s.port, s.timeout))
+        return result
+    try:
+        try:
+            conn.login(s.username, s.password)
+        except imaplib.IMAP4.error as exc:
+            result.add("imap_login", False, _("Accesso rifiutato per «%(user)s»: %(error)s", user=s.username,
+                                              error=str(exc)))
+            return result
+        result.add("imap_login", True, _("accesso come «%(user)s»", user=s.username))
+        status, data = conn.select(encode_folder(folder), readonly=True)
+        if status != "OK":
+            reason = b" ".join(d for d in data if isinstance(d, bytes)).decode("utf-8", "replace")
+            result.add("imap_select", False, _("Cartella «%(folder)s» non disponibile: %(reason)s", folder=folder,
+                                               reason=reason or status), label=LABELS["imap_select"])
+            return result
+        count = data[0].decode() if data and isinstance(data[0], bytes) else "?"
+        result.add("imap_select", True, _("cartella «%(folder)s» aperta: %(count)s messaggi", folder=folder,
+                                          count=count))
+    except (OSError, imaplib.IMAP4.error) as exc:
+        result.add("imap_select", False, explain_error(exc, s.host, s.port, s.timeout))
+    finally:
+        try:
+            conn.logout()
+        except Exception:  # noqa: BLE001 - closing a broken connection
+            pass
     return result
