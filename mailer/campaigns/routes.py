@@ -280,7 +280,7 @@ def filter_builder():
     """htmx: add or remove a condition; answers the builder fragment (conditions and result)."""
     raw = conditions_from_form(request.form)
     add = request.form.get("add", "")
-    remove = request.form.get("remove", type=db_id)
+    remove = request.form.get("remove", type=int)  # a condition's index, not an id
     if remove is not None and 0 <= remove < len(raw):
         raw.pop(remove)
     context_fresh = None
