@@ -373,3 +373,14 @@ def test_template_editor_refusals(app, client, auth, editor, smtp_server):
     _set_email(app, "mario")
     assert client.post("/modelli/FATTURA/it/prova", data=_draft(editor), headers=HX).status_code == 403
     assert smtp_server.messages == []
+
+
+def test_the_audit_log_names_the_test_send(app, client, auth, world, smtp_server):
+    """The administrator reads in the audit log who sent a test of which delivery to which address."""
+    auth.login("mario", roles=["operator"], clearance=1)
+    _set_email(app, "mario")
+    client.post(f"/invii/{world['batch']}/recapiti/{world['d'][0]}/prova", headers=HX)
+    auth.logout()
+    auth.login("admin")
+    page = client.get("/admin/registro/").get_data(as_text=True)
+    assert "Prova inviata a sé (Invia una prova a me)" in page and ME in page
