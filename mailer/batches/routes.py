@@ -372,7 +372,7 @@ def send_test(batch_id: int, delivery_id: int):
 
 
 def test_send_answer(result, back: str):
-    """The result next to the button (htmx), or flashed on the page it came from."""
+    """The result next to the button (htmx), or flashed on the page it came from (also the template editor's)."""
     if htmx:
         return render_template("_test_send_result.html", result=result)
     flash(result.message, "success" if result.ok else "error")

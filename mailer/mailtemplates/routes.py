@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from ..batches.routes import test_send_answer
 from ..extensions import db
 from ..inputs import db_id
 from ..models import TEMPLATE_LANGUAGES, Contact, Document, DocumentType, EmailTemplate, MailAccount, TemplateVersion
@@ -187,7 +188,6 @@ def preview(code: str, language: str):
 def send_test(code: str, language: str):
     """«Invia una prova a me»: the text being edited, rendered on the previewed document and contact, sent
     through the preview's account with the document's attachments to the administrator's own address."""
-    from ..batches.routes import test_send_answer
     doc_type = _type_or_404(code, language)
     setup = _preview_setup(doc_type, language, request.form)
     back = url_for(".edit", code=code, language=language, preview_doc=request.form.get("preview_doc") or None)
