@@ -384,3 +384,28 @@ def test_the_audit_log_names_the_test_send(app, client, auth, world, smtp_server
     auth.login("admin")
     page = client.get("/admin/registro/").get_data(as_text=True)
     assert "Prova inviata a sé (Invia una prova a me)" in page and ME in page
+
+
+def test_a_sent_delivery_keeps_its_message_id_and_digest(app, client, auth, world, smtp_server):
+    """After the batch left: the test carries the same files and bodies as the message that left, under its own
+    Message-ID; the delivery's Message-ID, digest, attempts and its documents' sent date do not move."""
+    with app.app_context():
+        batch = db.session.get(Batch, world["batch"])
+        batch.status = "approved"
+        db.session.commit()
+        sending.start_sending(batch)
+        db.session.remove()
+    run_jobs(app, 8.0)
+    did = world["d"][1]
+    before = _snapshot(app, did)
+    assert before["status"] == "sent" and before["message_id"] and before["message_sha256"]
+    assert all(sent_at is not None for _id, sent_at in before["documents"])
+    left = next(m.message for m in smtp_server.messages if "bianchi@cliente.example" in m.rcpt_tos)
+    auth.login("laura", roles=["manager"], clearance=1)
+    _set_email(app, "laura")
+    assert "Prova inviata" in client.post(f"/invii/{world['batch']}/recapiti/{did}/prova", headers=HX).get_data(as_text=True)
+    test = next(m.message for m in smtp_server.messages if m.rcpt_tos == [ME])
+    assert test["Message-ID"] != left["Message-ID"] == before["message_id"]
+    assert _parts(test) == _parts(left)
+    assert test["Subject"] == "[PROVA] " + left["Subject"]
+    assert _snapshot(app, did) == before
