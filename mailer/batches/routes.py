@@ -13,7 +13,8 @@ from ..inputs import db_id, db_ids, page_number
 from ..models import (BATCH_STATUSES, DELIVERY_STATUSES, SUMMARY_STATES, TRUST_STATUSES, Agent, Batch, Category,
                       Delivery, DocumentType, MailAccount, Receipt, Zone)
 from ..security import require_roles
-from ..services import approval, batch_summary, batch_views, pec_trust, preparation, receipt_log, sending, tracking
+from ..services import (approval, batch_summary, batch_views, pec_trust, preparation, receipt_log, sending, test_send,
+                        tracking)
 from ..services.audit import audit
 from ..services.audit_log import page_arg
 from ..tracking.routes import receipt_download
@@ -355,6 +356,28 @@ def preview(batch_id: int, delivery_id: int):
     template = "batches/_preview.html" if htmx else "batches/preview.html"
     return render_template(template, batch=batch, d=delivery, account=account, STATUS=DELIVERY_STATUSES,
                            came_back=_came_back(delivery), TRUST=TRUST_STATUSES)
+
+
+@bp.route("/<int:batch_id>/recapiti/<int:delivery_id>/prova", methods=["POST"])
+def send_test(batch_id: int, delivery_id: int):
+    """«Invia una prova a me»: the delivery's exact message to the user's own address; never counted as sent."""
+    batch = _batch(batch_id)
+    delivery = _delivery(batch, delivery_id)
+    try:
+        spec, account = test_send.delivery_test_spec(delivery, current_user)
+        result = test_send.send_spec(spec, account, delivery, current_user, batch_id=batch.id)
+    except test_send.TestSendError as exc:
+        db.session.rollback()
+        result = test_send.TestSendResult(False, str(exc))
+    return test_send_answer(result, url_for("batches.preview", batch_id=batch.id, delivery_id=delivery.id))
+
+
+def test_send_answer(result, back: str):
+    """The result next to the button (htmx), or flashed on the page it came from (also the template editor's)."""
+    if htmx:
+        return render_template("_test_send_result.html", result=result)
+    flash(result.message, "success" if result.ok else "error")
+    return redirect(back)
 
 
 def _came_back(delivery: Delivery) -> list[tuple[Receipt, object]]:

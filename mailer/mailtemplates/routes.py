@@ -5,11 +5,15 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from ..batches.routes import test_send_answer
 from ..extensions import db
 from ..inputs import db_id
 from ..models import TEMPLATE_LANGUAGES, Contact, Document, DocumentType, EmailTemplate, MailAccount, TemplateVersion
 from ..security import clearance, require_roles
 from ..services import mail_templates as svc
+from ..services import test_send
+from ..services.sending import document_attachments
+from ..transport.message import MessageSpec
 from ..services.audit import audit
 
 bp = Blueprint("templates", __name__)
@@ -178,6 +182,38 @@ def preview(code: str, language: str):
                                     request.form.get("body_text", ""), setup["context"], account=setup["account"])
     return render_template("mailtemplates/_preview.html", doc_type=doc_type, language=language, mail=mail,
                            preview_errors=errors, **setup)
+
+
+@bp.route("/<code>/<language>/prova", methods=["POST"])
+def send_test(code: str, language: str):
+    """«Invia una prova a me»: the text being edited, rendered on the previewed document and contact, sent
+    through the preview's account with the document's attachments to the administrator's own address."""
+    doc_type = _type_or_404(code, language)
+    setup = _preview_setup(doc_type, language, request.form)
+    back = url_for(".edit", code=code, language=language, preview_doc=request.form.get("preview_doc") or None)
+    try:
+        test_send.recipient_of(current_user)
+        account = setup["account"]
+        if account is None:
+            raise test_send.TestSendError("Nessun account di invio attivo: creane uno per inviare una prova.")
+        mail, errors = svc.render_draft(request.form.get("subject", ""), request.form.get("body_html", ""),
+                                        request.form.get("body_text", ""), setup["context"], account=account)
+        if errors:
+            raise test_send.TestSendError("Il modello così non si può usare: correggi gli errori indicati "
+                                          "nell'anteprima e riprova.")
+        document = setup["document"]
+        spec = MessageSpec(
+            from_address=account.from_address, from_name=account.from_name, to=[], subject=mail.subject,
+            html=mail.html, text=mail.text, message_id="", date="", reply_to=doc_type.reply_to or "",
+            attachments=document_attachments([document]) if document is not None else [])
+        spec = test_send.as_test(spec, current_user, account)
+        contact = setup["contact"]
+        result = test_send.send_spec(spec, account, document or doc_type, current_user, template=code,
+                                     language=language, contact_id=contact.id if contact else None)
+    except test_send.TestSendError as exc:
+        db.session.rollback()
+        result = test_send.TestSendResult(False, str(exc))
+    return test_send_answer(result, back)
 
 
 @bp.route("/<code>/<language>/versioni/<int:number>")

@@ -37,6 +37,7 @@ ACTION_NAMES: dict[str, str] = {
     "batch.include": "Destinatari inclusi", "batch.reroute": "Anagrafica reindirizzata", "batch.export": "Export esiti",
     "delivery.mark_sent": "Recapito segnato come inviato", "delivery.resend": "Recapito rimesso in coda",
     "delivery.download_message": "Messaggio inviato scaricato", "receipt.download": "Ricevuta scaricata",
+    "delivery.test_send": "Prova inviata a sé (Invia una prova a me)",
     "mailbox.poll": "Lettura casella richiesta", "receipt.confirm": "Ricevuta PEC sospetta confermata e applicata",
     "pec_trust.add": "Certificato PEC aggiunto", "pec_trust.remove": "Certificato PEC rimosso",
     "campaign.prepare": "Campagna preparata", "segment.save": "Filtro salvato", "segment.delete": "Filtro eliminato",

@@ -663,16 +663,7 @@ class Sender:
 def message_spec(delivery: Delivery, account: MailAccount, cache: dict | None = None) -> MessageSpec:
     """The inputs of a delivery's message: headers, bodies, attachments (PDFs from the database)."""
     cache = {} if cache is None else cache
-    attachments = []
-    for document in delivery.documents:
-        # A delivery already sent is rebuilt with the files it carried, even if an import replaced them since.
-        pdf_sha, extras = files_sent_with(document, delivery)
-        if document.type.attach_pdf and pdf_sha:
-            content_type, data = _blob(pdf_sha, cache)
-            attachments.append(Attachment(pdf_filename(document), content_type or "application/pdf", data))
-        for filename, sha in extras:
-            content_type, data = _blob(sha, cache)
-            attachments.append(Attachment(filename, content_type, data))
+    attachments = document_attachments(delivery.documents, delivery, cache)
     if not delivery.documents and delivery.batch_id is not None:
         # Campaign batches attach the generic documents of their campaign (none for document batches).
         from .campaigns import attachments_for_batch
@@ -686,6 +677,36 @@ def message_spec(delivery: Delivery, account: MailAccount, cache: dict | None = 
         text=delivery.body_text, message_id=delivery.message_id, date=delivery.message_date,
         headers=dict(delivery.extra_headers or {}), attachments=attachments,
     )
+
+
+def document_attachments(documents, delivery: Delivery | None = None, cache: dict | None = None) -> list[Attachment]:
+    """The files a message carries for its documents: each PDF (when its type attaches it) and extra files.
+
+    With a delivery, as that delivery carried them (a delivery already sent is rebuilt with the files it
+    carried, even if an import replaced them since); without one (a template preview), the current files.
+    """
+    cache = {} if cache is None else cache
+    attachments = []
+    for document in documents:
+        if delivery is not None:
+            pdf_sha, extras = files_sent_with(document, delivery)
+        else:
+            pdf_sha, extras = document.pdf_sha256, [(a.filename, a.blob_sha256) for a in document.attachments]
+        if document.type.attach_pdf and pdf_sha:
+            content_type, data = _blob(pdf_sha, cache)
+            attachments.append(Attachment(pdf_filename(document), content_type or "application/pdf", data))
+        for filename, sha in extras:
+            content_type, data = _blob(sha, cache)
+            attachments.append(Attachment(filename, content_type, data))
+    return attachments
+
+
+def reserve_one(account: MailAccount) -> float:
+    """Take one message from the account's per-minute/per-day budget, as the senders do (0 = taken,
+    else the seconds to wait): a message outside a batch (a test send) counts against the same limits."""
+    limits = _AccountLimits(account.id, account.from_address, account.max_connections or 1,
+                            account.rate_per_minute or 0, account.rate_per_day or 0)
+    return _reserve(limits, 1)[2]
 
 
 def pdf_filename(document: Document) -> str:

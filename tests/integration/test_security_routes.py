@@ -98,6 +98,7 @@ EXPECTED: dict[tuple[str, str], dict] = {
     ("templates.edit", "GET"): admin_only(),
     ("templates.edit", "POST"): admin_only(422),
     ("templates.preview", "POST"): admin_only(),
+    ("templates.send_test", "POST"): admin_only(302),  # «Invia una prova a me»: result flashed on the editor
     ("templates.version", "GET"): admin_only(),
     ("templates.restore", "POST"): admin_only(302),
     ("templates.settings", "POST"): admin_only(SKIP),  # an empty form is a valid "all off"
@@ -137,6 +138,7 @@ EXPECTED: dict[tuple[str, str], dict] = {
     ("batches.detail", "GET"): office(),
     ("batches.progress", "GET"): office(286),  # finished batch: stop polling
     ("batches.preview", "GET"): office(),
+    ("batches.send_test", "POST"): office(302),  # «Invia una prova a me»: no address / no server, said on the page
     ("batches.body", "GET"): office(),
     ("batches.attachment", "GET"): office(),
     ("batches.message_source", "GET"): office(),
