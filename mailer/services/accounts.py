@@ -6,7 +6,7 @@ from email_validator import EmailNotValidError, validate_email
 from ..extensions import db
 from ..models import MailAccount
 from ..transport.smtp_check import CheckResult, check_smtp
-from . import pec_trust
+from . import oauth_tokens, pec_trust
 from .audit import audit
 from .crypto import decrypt_secret, encrypt_secret
 
@@ -147,6 +147,8 @@ def check_account(account: MailAccount, timeout: float | None = None) -> CheckRe
         result.add("Password", False, str(exc))
         return result
     kwargs = {"timeout": timeout} if timeout else {}
+    if oauth_tokens.is_oauth(account):
+        kwargs["token_provider"] = oauth_tokens.token_provider(account)
     result = check_smtp(account.host, account.port, account.tls_mode, account.username, password, **kwargs)
     audit("account.test", account, ok=result.ok)
     return result

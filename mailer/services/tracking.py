@@ -19,7 +19,7 @@ from ..extensions import db
 from ..models import Contact, Delivery, MailAccount, MailboxState, Receipt, utcnow
 from ..transport.imap import ImapError, ImapMailbox, ImapSettings
 from ..transport.inbound import InboundMessage, read_message
-from . import pec_trust
+from . import oauth_tokens, pec_trust
 from .audit import audit
 from .blobs import store_blob
 from .crypto import decrypt_secret
@@ -330,6 +330,7 @@ def imap_settings(account: MailAccount) -> ImapSettings:
         allow_plaintext_loopback=bool(config.get("IMAP_PLAINTEXT_LOOPBACK", False)),
         ca_file=config.get("IMAP_CA_FILE", "") or "",
         timeout=float(config.get("IMAP_TIMEOUT_SECONDS", 60)),
+        token_provider=oauth_tokens.token_provider(account) if oauth_tokens.is_oauth(account) else None,
     )
 
 

@@ -18,6 +18,8 @@ import ssl
 import time
 from dataclasses import dataclass
 
+from .xoauth2 import OAuthError, TokenProvider, smtp_xoauth2
+
 SMTP_TIMEOUT = 60
 _BARE_EOL = re.compile(rb"(?:\r\n|\n|\r(?!\n))")
 _LEADING_DOT = re.compile(rb"(?m)^\.")
@@ -44,6 +46,7 @@ class SmtpSettings:
     username: str = ""
     password: str = ""
     timeout: float = SMTP_TIMEOUT
+    token_provider: TokenProvider | None = None  # XOAUTH2 instead of the password (mailer.services.oauth_tokens)
 
 
 def _reply_text(raw) -> str:
@@ -76,7 +79,7 @@ class SmtpSession:
                 conn.starttls(context=context)
                 conn.ehlo()
             if s.username:
-                conn.login(s.username, s.password)
+                smtp_login(conn, s.username, s.password, s.token_provider)
         except BaseException:
             _close_quietly(conn)
             raise
@@ -101,6 +104,9 @@ class SmtpSession:
         except smtplib.SMTPAuthenticationError as exc:
             self.conn = None
             return SendOutcome("permanent", exc.smtp_code, "Autenticazione rifiutata: " + _reply_text(exc.smtp_error))
+        except OAuthError as exc:
+            self.conn = None
+            return SendOutcome("temporary" if exc.temporary else "permanent", None, str(exc))
         except smtplib.SMTPResponseException as exc:
             self.conn = None
             kind = "temporary" if 400 <= exc.smtp_code < 500 else "permanent"
@@ -114,7 +120,7 @@ class SmtpSession:
             # so open a new one and try once more straight away.
             try:
                 self.open()
-            except (OSError, smtplib.SMTPException):
+            except (OSError, smtplib.SMTPException, OAuthError):
                 return outcome
             outcome = self._transaction(envelope_from, recipients, data)
         self.last_used = time.monotonic()
@@ -195,6 +201,15 @@ class SmtpSession:
         if self.conn is not None:
             _close_quietly(self.conn)
         self.conn = None
+
+
+def smtp_login(conn: smtplib.SMTP, username: str, password: str = "",
+               token_provider: TokenProvider | None = None):
+    """Log in after EHLO/STARTTLS: XOAUTH2 with a provider's token when given, else the password (LOGIN/PLAIN).
+    The sender and «Prova connessione» both log in here."""
+    if token_provider is not None:
+        return smtp_xoauth2(conn, username, token_provider)
+    return conn.login(username, password)
 
 
 def _close_quietly(conn: smtplib.SMTP) -> None:

@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
 
+from .smtp import smtp_login
+from .xoauth2 import OAuthError
+
 CHECK_TIMEOUT = 8.0
 
 
@@ -57,6 +60,8 @@ def _reply(code: int | None, message: bytes | str | None) -> str:
 
 def explain_error(exc: BaseException, host: str, port: int, timeout: float) -> str:
     """An Italian explanation of a connection or protocol error (never includes the password)."""
+    if isinstance(exc, OAuthError):
+        return str(exc)
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         return _("Credenziali rifiutate dal server: %(reply)s", reply=_reply(exc.smtp_code, exc.smtp_error))
     if isinstance(exc, smtplib.SMTPNotSupportedError):
@@ -82,7 +87,7 @@ def explain_error(exc: BaseException, host: str, port: int, timeout: float) -> s
 
 
 def check_smtp(host: str, port: int, tls_mode: str, username: str = "", password: str = "",
-               timeout: float = CHECK_TIMEOUT) -> CheckResult:
+               timeout: float = CHECK_TIMEOUT, token_provider=None) -> CheckResult:
     """Connect, greet (EHLO), start TLS when asked, log in when a user is set; then QUIT."""
     result = CheckResult()
     conn: smtplib.SMTP | None = None
@@ -125,7 +130,9 @@ def check_smtp(host: str, port: int, tls_mode: str, username: str = "", password
                 result.add(step, False, _("Il server non offre AUTH su questa connessione "
                                           "(serve STARTTLS o SSL?)."))
                 return result
-            code, text = conn.login(username, password)
+            if token_provider is not None:
+                step = _("Autenticazione XOAUTH2 come «%(user)s»", user=username)
+            code, text = smtp_login(conn, username, password, token_provider)
             result.add(step, code in (235, 503), _reply(code, text))
         else:
             result.add(_("Autenticazione"), True, _("Nessun utente impostato: il server non è stato messo alla prova "
