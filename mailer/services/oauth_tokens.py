@@ -200,6 +200,44 @@ def _store_rotated_refresh_token(account: MailAccount, refresh_token: str) -> No
     db.session.commit()
 
 
+# ------------------------------------------------------------------ Microsoft delegated: the one-time consent
+
+FLOW_TTL = 900  # seconds an administrator has to complete the consent at Microsoft
+
+
+def start_authorization(account: MailAccount, redirect_uri: str, user_id: int) -> str:
+    """Begin the authorisation-code flow (PKCE) for a delegated Microsoft account; return where to send the
+    administrator. The flow waits in Redis (encrypted), bound to the account and to this user."""
+    flow = ms_application(account).initiate_auth_code_flow(MS_DELEGATED_SCOPES, redirect_uri=redirect_uri)
+    payload = json.dumps({"flow": flow, "account_id": account.id, "user_id": user_id})
+    get_redis().set(f"recapito:oauth-flow:{flow['state']}", encrypt_secret(payload), ex=FLOW_TTL)
+    return flow["auth_uri"]
+
+
+def finish_authorization(args, user_id: int) -> MailAccount:
+    """The provider's redirect back: exchange the code, keep the refresh token (encrypted). The caller commits."""
+    from ..extensions import db
+
+    raw = get_redis().getdel(f"recapito:oauth-flow:{args.get('state', '')}") if args.get("state") else None
+    if not raw:
+        raise OAuthError("Richiesta di autorizzazione sconosciuta o scaduta (15 minuti): riparti dalla pagina "
+                         "dell'account con «Autorizza con Microsoft».")
+    saved = json.loads(decrypt_secret(raw.decode() if isinstance(raw, bytes) else raw))
+    account = db.session.get(MailAccount, saved["account_id"])
+    if account is None or saved["user_id"] != user_id:
+        raise OAuthError("Questa autorizzazione è stata avviata da un altro utente o per un account eliminato.")
+    if args.get("error"):
+        raise OAuthError(_explain_text(f"{args.get('error')} {args.get('error_description', '')}", account))
+    try:
+        result = ms_application(account).acquire_token_by_auth_code_flow(saved["flow"], dict(args))
+    except requests.RequestException as exc:
+        raise OAuthError(f"Server dei token {endpoint(account)} non raggiungibile: riprova.", temporary=True) from exc
+    if "refresh_token" not in result:
+        raise OAuthError(_explain_text(f"{result.get('error', '')} {result.get('error_description', '')}", account))
+    account.oauth_refresh_token_encrypted = encrypt_secret(result["refresh_token"])
+    return account
+
+
 def _fetch_google(account: MailAccount) -> tuple[str, int]:
     import google.auth.exceptions
     import google.auth.transport.requests

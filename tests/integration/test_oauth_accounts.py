@@ -179,3 +179,83 @@ def test_revoked_grant_fails_the_delivery_with_italian_reason(app_ctx, xoauth_sm
     assert statuses(batch_id) == {RECIPIENTS[0]: "failed"}
     delivery = db.session.scalar(db.select(Delivery).where(Delivery.batch_id == batch_id))
     assert "ripeti l'autorizzazione dalla pagina dell'account" in delivery.smtp_reason
+
+
+def _form(**overrides) -> dict:
+    form = {"name": "Microsoft 365", "kind": "smtp", "host": "smtp.office365.com", "port": "587",
+            "tls_mode": "starttls", "username": MAILBOX, "from_address": MAILBOX, "from_name": "Azienda",
+            "max_connections": "2", "rate_per_minute": "30", "rate_per_day": "10000", "max_message_mb": "25",
+            "max_recipients": "100", "imap_port": "993", "imap_folder": "INBOX", "imap_after": "seen",
+            "active": "1", "auth_kind": "ms_app", "oauth_tenant": TENANT, "oauth_client_id": MS_CLIENT[0],
+            "oauth_secret": "segreto-dal-modulo", "oauth_endpoint": ""}
+    form.update(overrides)
+    return form
+
+
+def test_account_form_saves_oauth_settings_with_write_only_secret(app, client, auth):
+    """The form takes the authentication kind and its fields; the secret is stored encrypted, never shown back."""
+    auth.login("admin", roles=("admin",))
+    page = client.get("/admin/accounts/new").get_data(as_text=True)
+    assert 'name="auth_kind"' in page and "js/account_auth.js" in page
+    response = client.post("/admin/accounts/new", data=_form())
+    assert response.status_code == 302
+    with app.app_context():
+        account = db.session.scalar(db.select(MailAccount).where(MailAccount.name == "Microsoft 365"))
+        assert account.auth_kind == "ms_app" and account.oauth_tenant == TENANT
+        assert account.oauth_secret_encrypted and "segreto-dal-modulo" not in account.oauth_secret_encrypted
+        assert oauth_tokens.decrypt_secret(account.oauth_secret_encrypted) == "segreto-dal-modulo"
+        account_id = account.id
+        from mailer.models import AuditEvent
+        logged = " ".join(str(e.details) for e in db.session.scalars(db.select(AuditEvent)))
+        assert "segreto-dal-modulo" not in logged and "oauth_secret" in logged
+    page = client.get(f"/admin/accounts/{account_id}").get_data(as_text=True)
+    assert "segreto-dal-modulo" not in page and "Un segreto è salvato (cifrato)" in page
+    # A blank secret keeps the stored one.
+    assert client.post(f"/admin/accounts/{account_id}", data=_form(oauth_secret="")).status_code == 302
+    with app.app_context():
+        stored = db.session.get(MailAccount, account_id).oauth_secret_encrypted
+        assert oauth_tokens.decrypt_secret(stored) == "segreto-dal-modulo"
+
+
+@pytest.mark.parametrize("overrides, field, message", [
+    ({"oauth_tenant": ""}, "oauth_tenant", "ID della directory (tenant)"),
+    ({"oauth_secret": ""}, "oauth_secret", "Inserisci il segreto del client"),
+    ({"auth_kind": "google_service", "oauth_secret": "{non json"}, "oauth_secret", "file JSON della chiave"),
+    ({"oauth_endpoint": "http://login.example"}, "oauth_endpoint", "https://"),
+    ({"auth_kind": "boh"}, "auth_kind", "Tipo di autenticazione non valido"),
+])
+def test_account_form_oauth_errors_name_the_field(app, client, auth, overrides, field, message):
+    auth.login("admin", roles=("admin",))
+    response = client.post("/admin/accounts/new", data=_form(**overrides))
+    assert response.status_code == 422
+    assert message in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count(MailAccount.id))) == 0
+
+
+def test_ms_delegated_consent_then_send(app, client, auth, xoauth_smtp, oauth_provider):
+    """«Autorizza con Microsoft» redirects to the authority; the callback exchanges the code (PKCE flow by MSAL),
+    keeps the refresh token encrypted, and the account then sends with refreshed tokens."""
+    import urllib.parse
+    with app.app_context():
+        account_id = oauth_account(xoauth_smtp, oauth_provider, "ms_delegated").id
+    auth.login("admin", roles=("admin",))
+    response = client.post(f"/admin/accounts/{account_id}/oauth")
+    assert response.status_code == 302
+    target = urllib.parse.urlsplit(response.headers["Location"])
+    assert target.path == f"/{TENANT}/oauth2/v2.0/authorize"
+    query = dict(urllib.parse.parse_qsl(target.query))
+    assert query["code_challenge_method"] == "S256" and "offline_access" in query["scope"]
+    code = oauth_provider.new_auth_code(query["redirect_uri"])  # the administrator consents at Microsoft
+    back = client.get(urllib.parse.urlsplit(query["redirect_uri"]).path, query_string={"code": code, "state": query["state"]})
+    assert back.status_code == 302 and back.headers["Location"].endswith(f"/admin/accounts/{account_id}")
+    assert oauth_provider.grants("authorization_code") == 1
+    # The same state cannot be used twice.
+    again = client.get(urllib.parse.urlsplit(query["redirect_uri"]).path, query_string={"code": code, "state": query["state"]})
+    assert again.status_code == 302 and again.headers["Location"].endswith("/admin/accounts")
+    with app.app_context():
+        account = db.session.get(MailAccount, account_id)
+        assert account.oauth_refresh_token_encrypted
+        batch_id = send_batch(app, account, RECIPIENTS[:1])
+        assert statuses(batch_id) == {RECIPIENTS[0]: "sent"}
+    assert oauth_provider.grants("refresh_token") == 1
