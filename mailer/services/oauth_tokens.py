@@ -12,9 +12,11 @@ import functools
 import hashlib
 import json
 import time
+import warnings
 
 import requests
 from flask import current_app
+from redis.exceptions import RedisError
 
 from ..models import MailAccount
 from ..queue import get_redis
@@ -63,9 +65,9 @@ def http_session() -> requests.Session:
 
 def _cache_key(account: MailAccount) -> str:
     """Redis key of an account's token: changes whenever a setting that yields the token changes."""
+    # Not the refresh token: Microsoft rotates it at every use, and the access token stays good meanwhile.
     parts = [account.auth_kind, account.oauth_tenant, account.oauth_client_id, account.oauth_secret_encrypted,
-             account.oauth_refresh_token_encrypted, account.oauth_endpoint, account.username,
-             account.imap_username]
+             account.oauth_endpoint, account.username, account.imap_username]
     digest = hashlib.sha256("\x00".join(p or "" for p in parts).encode()).hexdigest()[:24]
     return f"recapito:oauth:{account.id}:{digest}"
 
@@ -94,7 +96,18 @@ def forget_token(account: MailAccount) -> None:
 
 
 def access_token(account: MailAccount, force: bool = False) -> str:
-    """A valid access token for the account's mailbox: from the shared cache, or fetched (once) from the provider."""
+    """A valid access token for the account's mailbox: from the shared cache, or fetched (once) from the provider.
+
+    Redis unreachable: the token is fetched without the cache (sending goes on; the resilience watchdog
+    deals with Redis itself)."""
+    try:
+        return _cached_or_fetched(account, force)
+    except RedisError:
+        current_app.logger.warning("oauth: Redis unavailable, token for account %s fetched without cache", account.id)
+        return _fetch(account)[0]
+
+
+def _cached_or_fetched(account: MailAccount, force: bool) -> str:
     redis = get_redis()
     key = _cache_key(account)
     if force:
@@ -109,8 +122,8 @@ def access_token(account: MailAccount, force: bool = False) -> str:
             return token
         token, expires_in = _fetch(account)
         expires_at = time.time() + max(0, int(expires_in))
-        ttl = max(1, int(expires_in))
-        redis.set(key, encrypt_secret(json.dumps({"token": token, "expires_at": expires_at})), ex=ttl)
+        redis.set(key, encrypt_secret(json.dumps({"token": token, "expires_at": expires_at})),
+                  ex=max(1, int(expires_in)))
         current_app.logger.info("oauth: new token for account %s (expires in %ss)", account.id, expires_in)
         return token
 
@@ -192,12 +205,13 @@ def _fetch_microsoft(account: MailAccount) -> tuple[str, int]:
 
 
 def _store_rotated_refresh_token(account: MailAccount, refresh_token: str) -> None:
-    """Microsoft may hand out a new refresh token: keep it (encrypted), through a session of our own."""
+    """Microsoft may hand out a new refresh token: keep it (encrypted) in a transaction of its own, so the
+    caller's session (a sender's claims) is not committed along with it."""
     from ..extensions import db
 
-    db.session.execute(db.update(MailAccount).where(MailAccount.id == account.id)
-                       .values(oauth_refresh_token_encrypted=encrypt_secret(refresh_token)))
-    db.session.commit()
+    with db.engine.begin() as conn:
+        conn.execute(db.update(MailAccount).where(MailAccount.id == account.id)
+                     .values(oauth_refresh_token_encrypted=encrypt_secret(refresh_token)))
 
 
 # ------------------------------------------------------------------ Microsoft delegated: the one-time consent
@@ -208,7 +222,12 @@ FLOW_TTL = 900  # seconds an administrator has to complete the consent at Micros
 def start_authorization(account: MailAccount, redirect_uri: str, user_id: int) -> str:
     """Begin the authorisation-code flow (PKCE) for a delegated Microsoft account; return where to send the
     administrator. The flow waits in Redis (encrypted), bound to the account and to this user."""
-    flow = ms_application(account).initiate_auth_code_flow(MS_DELEGATED_SCOPES, redirect_uri=redirect_uri)
+    # response_mode=query: Microsoft's cross-site form_post would arrive without our SameSite=Lax session
+    # cookie; the code is useless without the PKCE verifier, which stays in Redis bound to this user.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="response_mode='form_post' is recommended")
+        flow = ms_application(account).initiate_auth_code_flow(MS_DELEGATED_SCOPES, redirect_uri=redirect_uri,
+                                                                response_mode="query")
     payload = json.dumps({"flow": flow, "account_id": account.id, "user_id": user_id})
     get_redis().set(f"recapito:oauth-flow:{flow['state']}", encrypt_secret(payload), ex=FLOW_TTL)
     return flow["auth_uri"]

@@ -259,3 +259,17 @@ def test_ms_delegated_consent_then_send(app, client, auth, xoauth_smtp, oauth_pr
         batch_id = send_batch(app, account, RECIPIENTS[:1])
         assert statuses(batch_id) == {RECIPIENTS[0]: "sent"}
     assert oauth_provider.grants("refresh_token") == 1
+
+
+def test_delegated_token_survives_refresh_token_rotation(app_ctx, xoauth_smtp, oauth_provider):
+    """Microsoft hands out a new refresh token with each access token: it is kept (encrypted), and the cached
+    access token is still used by the next job that loads the account afresh."""
+    account = oauth_account(xoauth_smtp, oauth_provider, "ms_delegated",
+                            oauth_refresh_token_encrypted=encrypt_secret(oauth_provider.new_refresh_token()))
+    account_id, before = account.id, account.oauth_refresh_token_encrypted
+    first = oauth_tokens.access_token(account)
+    db.session.remove()
+    reloaded = db.session.get(MailAccount, account_id)
+    assert reloaded.oauth_refresh_token_encrypted != before  # rotated and stored
+    assert oauth_tokens.access_token(reloaded) == first
+    assert oauth_provider.grants("refresh_token") == 1
