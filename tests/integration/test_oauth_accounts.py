@@ -273,3 +273,15 @@ def test_delegated_token_survives_refresh_token_rotation(app_ctx, xoauth_smtp, o
     assert reloaded.oauth_refresh_token_encrypted != before  # rotated and stored
     assert oauth_tokens.access_token(reloaded) == first
     assert oauth_provider.grants("refresh_token") == 1
+
+
+def test_connection_test_logs_in_with_xoauth2(app, client, auth, xoauth_smtp, oauth_provider):
+    """«Prova connessione» on a good Microsoft app account: the XOAUTH2 step with the server's 235."""
+    import html
+    with app.app_context():
+        account_id = oauth_account(xoauth_smtp, oauth_provider).id
+    auth.login("admin", roles=("admin",))
+    text = html.unescape(client.post(f"/admin/accounts/{account_id}/test").get_data(as_text=True))
+    assert f"Autenticazione XOAUTH2 come «{MAILBOX}»" in text and "235" in text
+    assert "Connessione riuscita" in text
+    assert oauth_provider.grants("client_credentials") == 1
