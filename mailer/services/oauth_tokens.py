@@ -11,6 +11,7 @@ import calendar
 import functools
 import hashlib
 import json
+import re
 import time
 import warnings
 
@@ -181,13 +182,30 @@ def ms_application(account: MailAccount, secret: str | None = None):
     if secret is None:
         secret = _secret(account, "oauth_secret_encrypted", "il segreto dell'applicazione (client secret)")
     authority = f"{endpoint(account)}/{account.oauth_tenant}"
+    credential = certificate_credential(secret) or secret
     try:
         return msal.ConfidentialClientApplication(
-            account.oauth_client_id, client_credential=secret, authority=authority,
+            account.oauth_client_id, client_credential=credential, authority=authority,
             instance_discovery=False, validate_authority=False, http_client=http_session(),
             token_cache=msal.TokenCache())  # a fresh cache: the shared one is ours, in Redis
     except ValueError as exc:
         raise OAuthError(_explain_text(str(exc) + " " + str(exc.__context__ or ""), account)) from exc
+
+
+_PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z ]+)-----[^-]+-----END \1-----")
+
+
+def certificate_credential(secret: str) -> dict | None:
+    """A certificate instead of a client secret: the PEM with the private key and its certificate (as
+    uploaded to the app registration). MSAL signs a client assertion (PS256, x5t#S256) with it."""
+    if "-----BEGIN" not in secret:
+        return None
+    blocks = {m.group(1): m.group(0) for m in _PEM_BLOCK.finditer(secret)}
+    key = next((blocks[k] for k in blocks if k.endswith("PRIVATE KEY")), None)
+    if key is None or "CERTIFICATE" not in blocks:
+        raise OAuthError("Per l'accesso con certificato incolla il PEM con la chiave privata (non cifrata) e il "
+                         "certificato caricato nella registrazione dell'app.")
+    return {"private_key": key, "public_certificate": blocks["CERTIFICATE"]}
 
 
 def _fetch_microsoft(account: MailAccount) -> tuple[str, int]:

@@ -285,3 +285,12 @@ def test_connection_test_logs_in_with_xoauth2(app, client, auth, xoauth_smtp, oa
     assert f"Autenticazione XOAUTH2 come «{MAILBOX}»" in text and "235" in text
     assert "Connessione riuscita" in text
     assert oauth_provider.grants("client_credentials") == 1
+
+
+def test_ms_app_with_certificate(app_ctx, xoauth_smtp, oauth_provider):
+    """Microsoft app-only with a certificate instead of a secret: MSAL signs the client assertion, the message leaves."""
+    account = oauth_account(xoauth_smtp, oauth_provider,
+                            oauth_secret_encrypted=encrypt_secret(oauth_provider.client_certificate_pem()))
+    batch_id = send_batch(app_ctx, account, RECIPIENTS[:1])
+    assert statuses(batch_id) == {RECIPIENTS[0]: "sent"}, reasons(batch_id)
+    assert oauth_provider.grants("client_credentials") == 1

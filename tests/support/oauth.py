@@ -72,6 +72,7 @@ class TokenEndpoint:
         self.refresh_tokens: set[str] = set()
         self.auth_codes: dict[str, str] = {}
         self.service_accounts: dict[str, rsa.RSAPublicKey] = {}
+        self.client_certificates: dict[str, x509.Certificate] = {}  # client id -> certificate
         self.expires_in = 3600
         self.tokens: dict[str, dict] = {}  # access token -> {"expires_at", "subject", "revoked"}
         self.token_requests: list[dict] = []
@@ -157,6 +158,8 @@ class TokenEndpoint:
         if grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
             return self._jwt_bearer(form.get("assertion", ""))
         client, secret = form.get("client_id", ""), form.get("client_secret", "")
+        if form.get("client_assertion"):
+            secret = self._client_assertion(client, path, form["client_assertion"])
         if self.clients.get(client) != secret:
             return 401, {"error": "invalid_client",
                          "error_description": "AADSTS7000215: Invalid client secret provided."}
@@ -172,6 +175,34 @@ class TokenEndpoint:
                 return 400, {"error": "invalid_grant", "error_description": "AADSTS70000: bad code."}
             return 200, self._issue("*", refresh=True)
         return 400, {"error": "unsupported_grant_type"}
+
+    def _client_assertion(self, client: str, path: str, assertion: str) -> str:
+        """A certificate-signed client assertion (RFC 7523), as Entra checks it: the secret if it is good."""
+        cert = self.client_certificates.get(client)
+        if cert is None:
+            return ""
+        thumb = base64.urlsafe_b64encode(cert.fingerprint(hashes.SHA256())).rstrip(b"=").decode()
+        if (jwt.get_unverified_header(assertion).get("x5t#S256") or "").rstrip("=") != thumb:
+            return ""
+        try:
+            jwt.decode(assertion, cert.public_key(), algorithms=["PS256", "RS256"], audience=self.base + path,
+                       issuer=client)
+        except jwt.PyJWTError:
+            return ""
+        return self.clients[client]
+
+    def client_certificate_pem(self, client: str = MS_CLIENT[0]) -> str:
+        """A key + self-signed certificate registered for the client (what one uploads to the app registration)."""
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        now = dt.datetime.now(dt.timezone.utc)
+        name = _name("recapito-app", "Azienda")
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+                .not_valid_after(now + dt.timedelta(days=365)).sign(key, hashes.SHA256()))
+        self.client_certificates[client] = cert
+        return (key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()).decode()
+                + cert.public_bytes(serialization.Encoding.PEM).decode())
 
     def _jwt_bearer(self, assertion: str) -> tuple[int, dict]:
         try:
