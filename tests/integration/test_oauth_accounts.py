@@ -294,3 +294,16 @@ def test_ms_app_with_certificate(app_ctx, xoauth_smtp, oauth_provider):
     batch_id = send_batch(app_ctx, account, RECIPIENTS[:1])
     assert statuses(batch_id) == {RECIPIENTS[0]: "sent"}, reasons(batch_id)
     assert oauth_provider.grants("client_credentials") == 1
+
+
+def test_imap_settings_of_an_oauth_account_use_its_tokens(app_ctx, xoauth_smtp, oauth_provider):
+    """The mailbox reader logs in with XOAUTH2 too: its settings carry the account's token provider."""
+    from mailer.services.tracking import imap_settings
+    account = oauth_account(xoauth_smtp, oauth_provider, imap_host="outlook.office365.com")
+    settings = imap_settings(account)
+    assert settings.token_provider is not None and settings.username == MAILBOX
+    token = settings.token_provider()
+    assert oauth_provider.valid(token, MAILBOX) and settings.token_provider() == token
+    assert settings.token_provider(force=True) != token and oauth_provider.grants() == 2
+    password_account = make_account(xoauth_smtp, name="Password", password="x")
+    assert imap_settings(password_account).token_provider is None
