@@ -28,6 +28,10 @@ class Config:
     # Key used to encrypt SMTP/IMAP passwords at rest (Fernet, urlsafe base64, 32 bytes).
     # Kept outside the database; derived from SECRET_KEY when not given.
     CREDENTIALS_KEY = os.environ.get("CREDENTIALS_KEY", "")
+    # OAuth2 (XOAUTH2) accounts: an extra CA bundle for the token endpoint (a private/sovereign stand-in;
+    # the system store otherwise) and how many seconds before expiry a cached token is fetched again.
+    OAUTH_CA_BUNDLE = os.environ.get("OAUTH_CA_BUNDLE", "")
+    OAUTH_REFRESH_MARGIN = _int("OAUTH_REFRESH_MARGIN", 300)
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL", "")
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -11,7 +11,7 @@ from ..models import DocumentType, MailAccount, User
 from ..reference import PRIVACY_LEVELS, ROLES
 from ..security import clearance, require_roles
 from ..services import accounts as account_service
-from ..services import classification
+from ..services import classification, oauth_tokens
 from ..services import company as company_service
 from ..services import presets as preset_service
 from ..services.audit import audit
@@ -259,7 +259,8 @@ def _account_context(account: MailAccount | None, values: dict, errors: dict) ->
     return {"account": account, "values": values, "errors": errors, "kinds": account_service.KINDS,
             "tls_modes": account_service.TLS_MODES, "imap_after": account_service.IMAP_AFTER,
             "presets": preset_service.PRESETS, "preset": preset_service.get_preset(values.get("preset", "")),
-            "ca_summary": account_service.ca_bundle_summary(values.get("tls_ca_pem") or "")}
+            "ca_summary": account_service.ca_bundle_summary(values.get("tls_ca_pem") or ""),
+            "auth_kinds": oauth_tokens.AUTH_KINDS}
 
 
 @bp.route("/accounts")
@@ -302,13 +303,13 @@ def _account_form(account: MailAccount | None):
     if errors:
         shown = dict(values)
         shown["max_message_mb"] = request.form.get("max_message_mb", "")
-        if account is not None:
-            shown["has_password"] = bool(account.password_encrypted)
-            shown["has_imap_password"] = bool(account.imap_password_encrypted)
+        shown.update(account_service.stored_secrets(account))
         return render_template("admin/account_form.html", **_account_context(account, shown, errors)), 422
     saved = account_service.save_account(account, values, password=request.form.get("password", ""),
                                          imap_password=request.form.get("imap_password", ""),
-                                         clear_password=request.form.get("clear_password") == "1")
+                                         clear_password=request.form.get("clear_password") == "1",
+                                         oauth_secret=request.form.get("oauth_secret", ""),
+                                         oauth_refresh_token=request.form.get("oauth_refresh_token", ""))
     db.session.commit()
     flash(_("Account «%(name)s» salvato. Prova la connessione per controllarlo.", name=saved.name), "success")
     return redirect(url_for("admin.account_edit", account_id=saved.id))
@@ -323,6 +324,35 @@ def account_test(account_id: int):
     if htmx:
         return render_template("admin/_account_test.html", account=account, result=result)
     return render_template("admin/account_test.html", account=account, result=result)
+
+
+@bp.route("/accounts/<int:account_id>/oauth", methods=["POST"])
+def account_oauth_start(account_id: int):
+    """Microsoft delegated: send the administrator to Microsoft to grant access once (authorisation code)."""
+    account = db.session.get(MailAccount, account_id) or abort(404)
+    if account.auth_kind != "ms_delegated":
+        abort(404)
+    try:
+        target = oauth_tokens.start_authorization(
+            account, url_for("admin.account_oauth_callback", _external=True), current_user.id)
+    except oauth_tokens.OAuthError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("admin.account_edit", account_id=account.id))
+    return redirect(target)
+
+
+@bp.route("/accounts/oauth/callback")
+def account_oauth_callback():
+    """Where Microsoft sends the administrator back (register this address as the app's redirect URI)."""
+    try:
+        account = oauth_tokens.finish_authorization(request.args, current_user.id)
+    except oauth_tokens.OAuthError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("admin.accounts"))
+    audit("account.oauth_authorized", account, secrets_changed=["oauth_refresh_token"])
+    db.session.commit()
+    flash(_("Autorizzazione di Microsoft salvata per «%(name)s»: prova la connessione.", name=account.name), "success")
+    return redirect(url_for("admin.account_edit", account_id=account.id))
 
 
 # --- zones, agents, categories -------------------------------------------------------------------

@@ -46,6 +46,17 @@ class MailAccount(db.Model):
     # Extra certificate authorities (PEM) trusted for this account's SMTP and IMAP servers, e.g. an
     # on-premises server with a company CA; stored here so every worker on any host uses the same.
     tls_ca_pem: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # How SMTP and IMAP log in: password (LOGIN/PLAIN) or XOAUTH2 with a token from the provider
+    # (ms_app | ms_delegated | google_service | google_delegated: mailer.services.oauth_tokens).
+    auth_kind: Mapped[str] = mapped_column(String(20), default="password", server_default="password")
+    oauth_tenant: Mapped[str] = mapped_column(String(120), default="", server_default="")
+    oauth_client_id: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    # Client secret (Microsoft, Google delegated) or the service account's JSON key (Google), encrypted.
+    oauth_secret_encrypted: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # Delegated kinds: the refresh token obtained once by an administrator, encrypted.
+    oauth_refresh_token_encrypted: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # Authority host (Microsoft) or token endpoint (Google); empty = the provider's public one.
+    oauth_endpoint: Mapped[str] = mapped_column(String(255), default="", server_default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 

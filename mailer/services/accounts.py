@@ -1,6 +1,8 @@
 """Sending accounts (ordinary SMTP and PEC): validation, saving with encrypted passwords, testing."""
 from __future__ import annotations
 
+import json
+
 from email_validator import EmailNotValidError, validate_email
 
 from ..extensions import db
@@ -8,7 +10,7 @@ from ..models import MailAccount
 from ..transport.imap import ImapError
 from ..transport.smtp_check import CheckResult, check_imap, check_smtp
 from ..transport.tls import InvalidCaBundle, certificate_info, parse_ca_bundle
-from . import pec_trust
+from . import oauth_tokens, pec_trust
 from .audit import audit
 from .crypto import decrypt_secret, encrypt_secret
 
@@ -27,12 +29,12 @@ LIMITS = {
     "imap_port": ("Porta IMAP", 1, 65535),
 }
 TEXT_FIELDS = ("name", "host", "username", "from_address", "from_name", "imap_host", "imap_username",
-               "imap_folder")
+               "imap_folder", "oauth_tenant", "oauth_client_id", "oauth_endpoint")
 # What the audit trail records about an account (never the passwords).
 AUDITED = ("name", "kind", "host", "port", "tls_mode", "username", "from_address", "from_name",
            "max_connections", "rate_per_minute", "rate_per_day", "max_message_bytes", "max_recipients",
            "imap_host", "imap_port", "imap_username", "imap_folder", "imap_after", "verp", "is_default", "active",
-           "pec_system_domains", "tls_ca_pem")
+           "pec_system_domains", "tls_ca_pem", "auth_kind", "oauth_tenant", "oauth_client_id", "oauth_endpoint")
 
 
 def form_values(account: MailAccount | None) -> dict:
@@ -41,11 +43,10 @@ def form_values(account: MailAccount | None) -> dict:
         return {**{k: "" for k in TEXT_FIELDS}, "kind": "smtp", "port": 587, "tls_mode": "starttls", "max_connections": 2,
                 "rate_per_minute": 60, "rate_per_day": 5000, "max_message_mb": 20, "max_recipients": 50,
                 "imap_port": 993, "imap_folder": "INBOX", "imap_after": "seen", "active": True,
-                "pec_system_domains": "", "tls_ca_pem": ""}
+                "pec_system_domains": "", "tls_ca_pem": "", "auth_kind": "password"}
     values = {k: getattr(account, k) for k in AUDITED if k != "max_message_bytes"}
     values["max_message_mb"] = max(1, account.max_message_bytes // (1024 * 1024))
-    values["has_password"] = bool(account.password_encrypted)
-    values["has_imap_password"] = bool(account.imap_password_encrypted)
+    values.update(stored_secrets(account))
     return values
 
 
@@ -57,6 +58,55 @@ def ca_bundle_summary(pem: str) -> list[str]:
         return [str(exc)]
     from cryptography.hazmat.primitives.serialization import Encoding
     return [certificate_info(cert.public_bytes(Encoding.DER)).describe() for cert in certs]
+
+
+def stored_secrets(account: MailAccount | None) -> dict:
+    """Which secrets an account has (never their values): for the form's «salvato» notes."""
+    if account is None:
+        return {}
+    return {"has_password": bool(account.password_encrypted),
+            "has_imap_password": bool(account.imap_password_encrypted),
+            "has_oauth_secret": bool(account.oauth_secret_encrypted),
+            "has_refresh_token": bool(account.oauth_refresh_token_encrypted)}
+
+
+def _validate_oauth(form, values: dict, errors: dict, account: MailAccount | None) -> None:
+    """The authentication block: the fields each OAuth2 kind needs (secrets: given now or already stored)."""
+    kind = values["auth_kind"]
+    if kind not in oauth_tokens.AUTH_KINDS:
+        errors["auth_kind"] = "Tipo di autenticazione non valido."
+        return
+    if kind == "password":
+        return
+    if not values["username"]:
+        errors["username"] = "Con OAuth2 l'utente è l'indirizzo della casella (es. fatture@azienda.it)."
+    endpoint = values["oauth_endpoint"]
+    if endpoint and (not endpoint.startswith("https://") or " " in endpoint):
+        errors["oauth_endpoint"] = "Serve un indirizzo https:// (vuoto: quello pubblico del fornitore)."
+    secret = (form.get("oauth_secret") or "").strip()
+    has_secret = bool(secret) or bool(account is not None and account.oauth_secret_encrypted)
+    if kind.startswith("ms_"):
+        if not values["oauth_tenant"] or " " in values["oauth_tenant"]:
+            errors["oauth_tenant"] = "Indica l'ID della directory (tenant) o il dominio, es. azienda.onmicrosoft.com."
+    if kind in ("ms_app", "ms_delegated", "google_delegated"):
+        if not values["oauth_client_id"]:
+            errors["oauth_client_id"] = "Indica l'ID dell'applicazione (client)."
+        if not has_secret:
+            errors["oauth_secret"] = "Inserisci il segreto del client (client secret)."
+    if kind == "google_service":
+        if secret:
+            try:
+                info = json.loads(secret)
+                if not (isinstance(info, dict) and info.get("client_email") and info.get("private_key")):
+                    raise ValueError
+            except ValueError:
+                errors["oauth_secret"] = ("Incolla il file JSON della chiave del service account così com'è "
+                                          "(contiene «client_email» e «private_key»).")
+        elif not has_secret:
+            errors["oauth_secret"] = "Incolla la chiave JSON del service account."
+    if kind == "google_delegated" and not (form.get("oauth_refresh_token") or "").strip() \
+            and not (account is not None and account.oauth_refresh_token_encrypted):
+        errors["oauth_refresh_token"] = "Inserisci il refresh token ottenuto con il consenso della casella."
 
 
 def validate_account(form, account: MailAccount | None, ca_upload: bytes | None = None) -> tuple[dict, dict]:
@@ -72,6 +122,8 @@ def validate_account(form, account: MailAccount | None, ca_upload: bytes | None 
     values["active"] = form.get("active") in ("1", "on", "y")
     values["is_default"] = form.get("is_default") in ("1", "on", "y")
     values["verp"] = form.get("verp") in ("1", "on", "y")
+    values["auth_kind"] = form.get("auth_kind", "password") or "password"
+    _validate_oauth(form, values, errors, account)
     if values["kind"] not in KINDS:
         errors["kind"] = "Tipo di account non valido."
     if values["tls_mode"] not in TLS_MODES:
@@ -135,7 +187,7 @@ def validate_account(form, account: MailAccount | None, ca_upload: bytes | None 
 
 
 def save_account(account: MailAccount | None, values: dict, password: str = "", imap_password: str = "",
-                 clear_password: bool = False) -> MailAccount:
+                 clear_password: bool = False, oauth_secret: str = "", oauth_refresh_token: str = "") -> MailAccount:
     """Create or update an account (the caller commits). A blank password keeps the stored one."""
     created = account is None
     if account is None:
@@ -154,6 +206,12 @@ def save_account(account: MailAccount | None, values: dict, password: str = "", 
     if imap_password:
         account.imap_password_encrypted = encrypt_secret(imap_password)
         changed_secrets.append("imap_password")
+    if oauth_secret.strip():
+        account.oauth_secret_encrypted = encrypt_secret(oauth_secret.strip())
+        changed_secrets.append("oauth_secret")
+    if oauth_refresh_token.strip():
+        account.oauth_refresh_token_encrypted = encrypt_secret(oauth_refresh_token.strip())
+        changed_secrets.append("oauth_refresh_token")
     if values.get("is_default"):
         db.session.execute(db.update(MailAccount).where(MailAccount.kind == values["kind"])
                            .values(is_default=False))
@@ -178,6 +236,8 @@ def check_account(account: MailAccount, timeout: float | None = None) -> CheckRe
         result.add("password", False, str(exc))
         return result
     kwargs = {"timeout": timeout} if timeout else {}
+    if oauth_tokens.is_oauth(account):
+        kwargs["token_provider"] = oauth_tokens.token_provider(account)
     check_smtp(account.host, account.port, account.tls_mode, account.username, password,
                ca_pem=account.tls_ca_pem or "", result=result, **kwargs)
     if account.imap_host:

@@ -31,6 +31,7 @@ from ..models import Batch, Blob, Delivery, Document, MailAccount, delivery_docu
 from ..queue import get_queue, get_redis
 from ..transport.message import Attachment, MessageSpec, address_domain, build_message
 from ..transport.smtp import SMTP_TIMEOUT, SendOutcome, SmtpSession, SmtpSettings
+from . import oauth_tokens
 from .audit import audit
 from .crypto import decrypt_secret
 from .document_versions import files_sent_with
@@ -225,7 +226,8 @@ def smtp_settings(account: MailAccount) -> SmtpSettings:
     return SmtpSettings(host=account.host, port=account.port, tls_mode=account.tls_mode,
                         username=account.username, password=decrypt_secret(account.password_encrypted),
                         timeout=float(current_app.config.get("SMTP_TIMEOUT", SMTP_TIMEOUT)),
-                        ca_pem=account.tls_ca_pem or "")
+                        ca_pem=account.tls_ca_pem or "",
+                        token_provider=oauth_tokens.token_provider(account) if oauth_tokens.is_oauth(account) else None)
 
 
 # Reserve up to ARGV[1] messages of an account's per-minute (KEYS[1]) and per-day (KEYS[2]) budget;

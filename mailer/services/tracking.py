@@ -19,7 +19,7 @@ from ..extensions import db
 from ..models import Contact, Delivery, MailAccount, MailboxState, Receipt, utcnow
 from ..transport.imap import ImapError, ImapMailbox, ImapSettings
 from ..transport.inbound import InboundMessage, read_message
-from . import pec_trust
+from . import oauth_tokens, pec_trust
 from .audit import audit
 from .blobs import store_blob
 from .crypto import decrypt_secret
@@ -331,6 +331,7 @@ def imap_settings(account: MailAccount) -> ImapSettings:
         ca_file=config.get("IMAP_CA_FILE", "") or "",
         ca_pem=account.tls_ca_pem or "",
         timeout=float(config.get("IMAP_TIMEOUT_SECONDS", 60)),
+        token_provider=oauth_tokens.token_provider(account) if oauth_tokens.is_oauth(account) else None,
     )
 
 

@@ -14,6 +14,7 @@ import ssl
 from dataclasses import dataclass
 
 from .tls import client_context, explain_certificate_error, fetch_certificate
+from .xoauth2 import OAuthError, TokenProvider, imap_xoauth2
 
 IMAP_TIMEOUT = 60.0
 
@@ -34,6 +35,7 @@ class ImapSettings:
     ca_file: str = ""  # extra CA to trust (a private server); the system store otherwise
     ca_pem: str = ""  # the account's own CAs (PEM text, stored with the account)
     timeout: float = IMAP_TIMEOUT
+    token_provider: TokenProvider | None = None  # XOAUTH2 instead of the password
 
 
 def is_loopback(host: str) -> bool:
@@ -99,9 +101,17 @@ class ImapMailbox:
         except (OSError, socket.timeout, imaplib.IMAP4.error) as exc:
             raise ImapError(f"Server IMAP {s.host}:{s.port} non raggiungibile: {exc}") from exc
         try:
-            conn.login(s.username, s.password)
+            if s.token_provider is not None:
+                imap_xoauth2(conn, s.username, s.token_provider)
+            else:
+                conn.login(s.username, s.password)
+        except OAuthError as exc:
+            _logout_quietly(conn)
+            raise ImapError(f"Accesso IMAP per «{s.username}»: {exc}") from exc
         except imaplib.IMAP4.error as exc:
             _logout_quietly(conn)
+            if s.token_provider is not None:
+                raise ImapError(f"Accesso IMAP XOAUTH2 rifiutato per «{s.username}»: {exc}") from exc
             raise ImapError(f"Accesso IMAP rifiutato per «{s.username}»: controlla utente e password.") from exc
         self.conn = conn
         self.capabilities = {c.upper() for c in (conn.capabilities or ())}

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 
 from .tls import client_context, explain_certificate_error, fetch_certificate
+from .xoauth2 import OAuthError, TokenProvider, smtp_xoauth2
 
 SMTP_TIMEOUT = 60
 _BARE_EOL = re.compile(rb"(?:\r\n|\n|\r(?!\n))")
@@ -47,6 +48,7 @@ class SmtpSettings:
     password: str = ""
     timeout: float = SMTP_TIMEOUT
     ca_pem: str = ""  # the account's own CAs (PEM), trusted on top of the system's
+    token_provider: TokenProvider | None = None  # XOAUTH2 instead of the password (mailer.services.oauth_tokens)
 
 
 def _reply_text(raw) -> str:
@@ -79,7 +81,7 @@ class SmtpSession:
                 conn.starttls(context=context)
                 conn.ehlo()
             if s.username:
-                conn.login(s.username, s.password)
+                smtp_login(conn, s.username, s.password, s.token_provider)
         except BaseException:
             _close_quietly(conn)
             raise
@@ -110,6 +112,9 @@ class SmtpSession:
         except smtplib.SMTPAuthenticationError as exc:
             self.conn = None
             return SendOutcome("permanent", exc.smtp_code, "Autenticazione rifiutata: " + _reply_text(exc.smtp_error))
+        except OAuthError as exc:
+            self.conn = None
+            return SendOutcome("temporary" if exc.temporary else "permanent", None, str(exc))
         except smtplib.SMTPResponseException as exc:
             self.conn = None
             kind = "temporary" if 400 <= exc.smtp_code < 500 else "permanent"
@@ -123,7 +128,7 @@ class SmtpSession:
             # so open a new one and try once more straight away.
             try:
                 self.open()
-            except (OSError, smtplib.SMTPException):
+            except (OSError, smtplib.SMTPException, OAuthError):
                 return outcome
             outcome = self._transaction(envelope_from, recipients, data)
         self.last_used = time.monotonic()
@@ -204,6 +209,15 @@ class SmtpSession:
         if self.conn is not None:
             _close_quietly(self.conn)
         self.conn = None
+
+
+def smtp_login(conn: smtplib.SMTP, username: str, password: str = "",
+               token_provider: TokenProvider | None = None):
+    """Log in after EHLO/STARTTLS: XOAUTH2 with a provider's token when given, else the password (LOGIN/PLAIN).
+    The sender and «Prova connessione» both log in here."""
+    if token_provider is not None:
+        return smtp_xoauth2(conn, username, token_provider)
+    return conn.login(username, password)
 
 
 def _close_quietly(conn: smtplib.SMTP) -> None:

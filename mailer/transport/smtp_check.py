@@ -15,6 +15,8 @@ from flask_babel import gettext as _
 
 from .imap import ImapSettings, encode_folder, is_loopback
 from .tls import client_context, explain_certificate_error, fetch_certificate, peer_certificate
+from .smtp import smtp_login
+from .xoauth2 import OAuthError, imap_xoauth2
 
 CHECK_TIMEOUT = 8.0
 
@@ -96,6 +98,8 @@ def _reply(code: int | None, message: bytes | str | None) -> str:
 
 def explain_error(exc: BaseException, host: str, port: int, timeout: float) -> str:
     """An Italian explanation of a connection or protocol error (never includes the password)."""
+    if isinstance(exc, OAuthError):
+        return str(exc)
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         return _("Credenziali rifiutate dal server: %(reply)s", reply=_reply(exc.smtp_code, exc.smtp_error))
     if isinstance(exc, smtplib.SMTPNotSupportedError):
@@ -196,7 +200,8 @@ def _capabilities(conn: smtplib.SMTP) -> list[str]:
 
 
 def check_smtp(host: str, port: int, tls_mode: str, username: str = "", password: str = "",
-               timeout: float = CHECK_TIMEOUT, ca_pem: str = "", result: CheckResult | None = None) -> CheckResult:
+               timeout: float = CHECK_TIMEOUT, ca_pem: str = "", result: CheckResult | None = None,
+               token_provider=None) -> CheckResult:
     """DNS, TCP, TLS (implicit or STARTTLS) with the certificate, greeting, EHLO, AUTH; then QUIT."""
     result = result if result is not None else CheckResult()
     if not _resolve(result, host, port):
@@ -251,7 +256,14 @@ def check_smtp(host: str, port: int, tls_mode: str, username: str = "", password
             result.capabilities = _capabilities(conn)
         if username:
             step = "auth"
-            _authenticate(result, conn, username, password)
+            if token_provider is None:
+                _authenticate(result, conn, username, password)
+            elif not conn.has_extn("auth"):
+                result.add("auth", False, _("Il server non offre AUTH su questa connessione (serve STARTTLS o SSL?)."))
+            else:
+                code, text = smtp_login(conn, username, password, token_provider)
+                result.add("auth", code in (235, 503), _("%(reply)s · XOAUTH2 come «%(user)s»",
+                                                          reply=_reply(code, text), user=username))
         else:
             result.add("auth", True, _("Nessun utente impostato: il server non è stato messo alla prova "
                                        "con credenziali."))
@@ -290,8 +302,11 @@ def check_imap(settings: ImapSettings, folder: str, result: CheckResult | None =
         return result
     try:
         try:
-            conn.login(s.username, s.password)
-        except imaplib.IMAP4.error as exc:
+            if s.token_provider is not None:
+                imap_xoauth2(conn, s.username, s.token_provider)
+            else:
+                conn.login(s.username, s.password)
+        except (imaplib.IMAP4.error, OAuthError) as exc:
             result.add("imap_login", False, _("Accesso rifiutato per «%(user)s»: %(error)s", user=s.username,
                                               error=str(exc)))
             return result

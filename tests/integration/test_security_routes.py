@@ -79,6 +79,8 @@ EXPECTED: dict[tuple[str, str], dict] = {
     ("admin.account_edit", "GET"): admin_only(),
     ("admin.account_edit", "POST"): admin_only(422),
     ("admin.account_test", "POST"): admin_only(200),  # connection refused, reported on the page
+    ("admin.account_oauth_start", "POST"): admin_only(404),  # not a delegated Microsoft account
+    ("admin.account_oauth_callback", "GET"): admin_only(302),  # no flow started: back to the accounts
     ("admin.tables", "GET"): admin_only(),
     ("admin.table_add", "POST"): admin_only(422),  # no code, no name
     ("admin.table_update", "POST"): admin_only(422),  # no name
