@@ -152,3 +152,39 @@ def test_a_periodic_job_already_running_is_skipped_and_its_lock_freed_after(app_
     with pytest.raises(AttributeError):
         run_exclusive("recapito-missing", "mailer.jobs.sending:no_such_job")
     assert not redis.exists("recapito:periodic:recapito-missing")
+
+
+def test_a_due_time_waits_while_a_batch_of_its_type_is_still_being_prepared(app_ctx, smtp_server):
+    """Two due times close together (or a catch-up): a preparation still running has not linked its
+    documents yet, so a second batch would take the same documents. The later due time waits (it is not
+    used up) and runs at the next tick once the first batch is prepared; then nothing is left to send."""
+    from mailer.services.schedules import run_due_schedules
+    office_data(smtp_server)
+    db.session.get(DocumentType, "DDT").schedule_cron = "*/10 * * * *"
+    db.session.commit()
+    first = run_due_schedules(datetime(2026, 11, 10, 18, 0, 5))
+    assert len(first) == 1 and db.session.get(Batch, first[0]).status == "preparing"  # its job not run yet
+    assert run_due_schedules(datetime(2026, 11, 10, 18, 10, 5)) == []
+    assert db.session.get(DocumentType, "DDT").schedule_last_run == datetime(2026, 11, 10, 18, 0)
+    from tests.integration.test_schedules import _work
+    _work(app_ctx)
+    assert db.session.get(Batch, first[0]).status == "ready"
+    assert run_due_schedules(datetime(2026, 11, 10, 18, 11)) == []  # caught up: nothing left to send
+    assert db.session.get(DocumentType, "DDT").schedule_last_run == datetime(2026, 11, 10, 18, 10)
+    assert db.session.scalar(db.select(db.func.count(Batch.id))) == 1
+
+
+def test_a_batch_left_preparing_for_hours_does_not_hold_the_schedule_back(app_ctx, smtp_server):
+    """A preparation whose job was lost (Redis restarted empty) stays "preparing": past the preparation's
+    job timeout it no longer blocks its type's schedule."""
+    from datetime import timedelta
+
+    from mailer.models import utcnow
+    from mailer.services.schedules import PREPARATION_TIMEOUT, run_due_schedules
+    office_data(smtp_server)
+    db.session.get(DocumentType, "DDT").schedule_cron = "*/10 * * * *"
+    db.session.commit()
+    lost = run_due_schedules(datetime(2026, 11, 10, 18, 0, 5))[0]
+    db.session.get(Batch, lost).created_at = utcnow() - PREPARATION_TIMEOUT - timedelta(minutes=1)
+    db.session.commit()
+    assert len(run_due_schedules(datetime(2026, 11, 10, 18, 10, 5))) == 1
