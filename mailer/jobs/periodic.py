@@ -1,14 +1,22 @@
 """Recurring work, run by `flask --app app scheduler` (an rq CronScheduler enqueuing on our queue)."""
 from __future__ import annotations
 
+import logging
+import os
+import socket
+import threading
 import time
+from importlib import import_module
 
 import click
 from flask import Flask, current_app
+from redis.exceptions import LockError
 from rq.cron import CronScheduler
 from rq.exceptions import StopRequested
 
-from ..queue import REDIS_DOWN, wait_for_redis
+from ..queue import REDIS_DOWN, get_redis, wait_for_redis
+
+log = logging.getLogger(__name__)
 
 WATCHDOG_SECONDS = 30  # WATCHDOG_SECONDS in the configuration overrides
 SCHEDULES_SECONDS = 60
@@ -19,6 +27,48 @@ def schedules_job() -> list[int]:
     """Prepare the batches whose per-type schedule fell due."""
     from ..services.schedules import run_due_schedules
     return run_due_schedules()
+
+
+# A periodic job holds its lock for this long and renews it every third of it while it runs: a worker
+# killed mid-job frees the job within this time, whatever the job's own timeout.
+PERIODIC_LOCK_SECONDS = 60
+
+
+def run_exclusive(name: str, target: str) -> object:
+    """Run the periodic job `target` ("module:function") unless a run of it is going on anywhere.
+
+    Every `flask scheduler` enqueues its own copy of each recurring job (two by mistake, one per host,
+    means two copies per tick): the copy that finds the job's Redis lock held returns {"skipped": name}
+    without doing anything. The lock expires by itself (Redis clock, not the host's) if its holder dies.
+    """
+    lock = get_redis().lock(f"recapito:periodic:{name}", timeout=PERIODIC_LOCK_SECONDS, blocking=False)
+    if not lock.acquire():
+        log.info("periodic job %s: already running elsewhere, this copy is skipped", name)
+        return {"skipped": name}
+    done = threading.Event()
+
+    def renew():
+        while not done.wait(PERIODIC_LOCK_SECONDS / 3):
+            try:
+                lock.reacquire()
+            except (LockError, *REDIS_DOWN):
+                log.warning("periodic job %s: its lock could not be renewed", name)
+    threading.Thread(target=renew, name=f"lock-{name}", daemon=True).start()
+    try:
+        module, function = target.split(":")
+        return getattr(import_module(module), function)()
+    finally:
+        done.set()
+        try:
+            lock.release()
+        except (LockError, *REDIS_DOWN):
+            pass  # expired or Redis away: it frees itself
+
+
+def _register(scheduler, func, queue: str, interval: int, job_timeout: int, name: str):
+    """Register `func` to be run every `interval` s through `run_exclusive` (one run at a time)."""
+    return scheduler.register(run_exclusive, queue, args=(name, f"{func.__module__}:{func.__name__}"),
+                              interval=interval, job_timeout=job_timeout, name=name)
 
 
 class ResilientCronScheduler(CronScheduler):
@@ -59,18 +109,20 @@ class ResilientCronScheduler(CronScheduler):
 
 def build_scheduler():
     """A CronScheduler with every recurring job of Recapito registered."""
-    from ..queue import get_redis
     from .sending import watchdog_job
-    from .spool import register_cron
+    from .spool import SPOOL_JOB_NAME, import_spool_job
     from .tracking import poll_mailboxes_job
-    queue = current_app.config["RQ_QUEUE"]
-    scheduler = ResilientCronScheduler(connection=get_redis(), name="recapito-cron")
-    watchdog = int(current_app.config.get("WATCHDOG_SECONDS", WATCHDOG_SECONDS))
-    scheduler.register(watchdog_job, queue, interval=watchdog, job_timeout=300, name="recapito-watchdog")
-    scheduler.register(schedules_job, queue, interval=SCHEDULES_SECONDS, job_timeout=600, name="recapito-schedules")
-    register_cron(scheduler, queue)
-    scheduler.register(poll_mailboxes_job, queue, interval=int(current_app.config.get("IMAP_POLL_SECONDS", MAILBOX_SECONDS)),
-                       job_timeout=1800, name="recapito-mailboxes")
+    config = current_app.config
+    queue = config["RQ_QUEUE"]
+    # One name per process: two schedulers must not share (and unregister) one registration in Redis.
+    scheduler = ResilientCronScheduler(connection=get_redis(),
+                                       name=f"recapito-cron:{socket.gethostname()}:{os.getpid()}")
+    _register(scheduler, watchdog_job, queue, int(config.get("WATCHDOG_SECONDS", WATCHDOG_SECONDS)), 300,
+              "recapito-watchdog")
+    _register(scheduler, schedules_job, queue, SCHEDULES_SECONDS, 600, "recapito-schedules")
+    _register(scheduler, import_spool_job, queue, int(config.get("SPOOL_INTERVAL_SECONDS", 60)), 1800, SPOOL_JOB_NAME)
+    _register(scheduler, poll_mailboxes_job, queue, int(config.get("IMAP_POLL_SECONDS", MAILBOX_SECONDS)), 1800,
+              "recapito-mailboxes")
     return scheduler
 
 

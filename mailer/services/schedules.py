@@ -14,9 +14,12 @@ from sqlalchemy import or_, select, update
 
 from ..extensions import db
 from ..formatting import ROME
-from ..models import DocumentType
+from ..models import Batch, DocumentType, utcnow
 from .preparation import PreparationError, Selection, create_batch
 
+# A preparation job runs at most this long (its job timeout): an older batch still "preparing" lost its job
+# (e.g. Redis restarted empty) and must not hold its type's schedule back for ever.
+PREPARATION_TIMEOUT = timedelta(hours=1)
 # A schedule that never ran yet does not catch up a due time older than this (it was just set).
 FIRST_RUN_WINDOW = timedelta(minutes=30)
 
@@ -47,6 +50,14 @@ def _claim(code: str, fire: datetime) -> bool:
     return bool(changed)
 
 
+def _being_prepared(code: str) -> bool:
+    """Whether a batch of the type is still being prepared: its documents are not linked to it yet, so a
+    new batch would take them again. The due time waits (unclaimed) for the next tick."""
+    preparing = db.session.scalars(select(Batch.type_codes).where(
+        Batch.status == "preparing", Batch.created_at >= utcnow() - PREPARATION_TIMEOUT)).all()
+    return any(code in (codes or []) for codes in preparing)
+
+
 def run_due_schedules(now: datetime | None = None) -> list[int]:
     """Create the batches whose schedule fell due; each due time runs once. Returns batch ids.
 
@@ -66,7 +77,7 @@ def run_due_schedules(now: datetime | None = None) -> list[int]:
         if doc_type.schedule_last_run is not None and fire <= doc_type.schedule_last_run:
             continue
         code, name = doc_type.code, doc_type.name
-        if not _claim(code, fire):
+        if _being_prepared(code) or not _claim(code, fire):
             continue
         selection = Selection(type_codes=[code], date_to=fire.date(), only_unsent=True)
         try:

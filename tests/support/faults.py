@@ -148,7 +148,7 @@ def check_exactly_once(batch_id: int, server, allowed=("sent", "uncertain")) -> 
 class WorkerProcess:
     """A real `flask --app app worker` process on the test's database and Redis."""
 
-    def __init__(self, app, tmp_path: Path, scheduler: bool = False, **env):
+    def __init__(self, app, tmp_path: Path, scheduler: bool = False, log_name: str = "worker.log", **env):
         self.env = {
             **os.environ,
             "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
@@ -161,19 +161,22 @@ class WorkerProcess:
             **{k: str(v) for k, v in env.items()},
         }
         self.scheduler = scheduler
-        self.log = tmp_path / "worker.log"
+        self.log = tmp_path / log_name
         self.proc: subprocess.Popen | None = None
         self.started = 0
 
     def start(self) -> "WorkerProcess":
         """Start one worker process."""
-        args = [sys.executable, "-m", "flask", "--app", "app", "worker"]
-        if not self.scheduler:
-            args.append("--without-scheduler")
+        args = self.command()
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         self.started += 1
         return self
+
+    def command(self) -> list[str]:
+        """The command line of the process."""
+        args = [sys.executable, "-m", "flask", "--app", "app", "worker"]
+        return args if self.scheduler else [*args, "--without-scheduler"]
 
     def kill(self) -> None:
         """SIGKILL: no clean-up of any kind."""
@@ -201,3 +204,11 @@ class WorkerProcess:
             return self.log.read_text(errors="replace")[-chars:]
         except OSError:
             return ""
+
+
+class SchedulerProcess(WorkerProcess):
+    """A real `flask --app app scheduler` process (the recurring jobs' scheduler) on the test's database/Redis."""
+
+    def command(self) -> list[str]:
+        """The command line of the process."""
+        return [sys.executable, "-m", "flask", "--app", "app", "scheduler"]
