@@ -62,16 +62,22 @@ def _wkhtmltopdf(html: bytes) -> bytes:
     return subprocess.run(["wkhtmltopdf", "-q", "-", "-"], input=html, capture_output=True, check=True).stdout
 
 
+def _uploaded_pdf(app, client, pdf: bytes, name: str) -> tuple[int, int]:
+    """Upload a PDF as a new document: (document id, version id)."""
+    response = _upload(client, pdf, name)
+    assert response.status_code == 302
+    doc_id = int(re.search(r"/documenti/(\d+)", response.headers["Location"]).group(1))
+    with app.app_context():
+        return doc_id, db.session.scalar(db.select(GenericDocumentVersion.id))
+
+
 def test_pdf_preview_is_an_image(app, client, auth, monkeypatch):
     """The preview of a PDF page is a PNG made on the server (no PDF code runs in the browser), with no
     system tool: the PATH holds nothing (no pdftoppm), the Python wheel renders it."""
     pdf = _wkhtmltopdf(b"<h1>Listino</h1>")
     monkeypatch.setenv("PATH", "/nonexistent")
     auth.login("giulia", roles=["sales"])
-    response = _upload(client, pdf, "listino.pdf")
-    doc_id = int(re.search(r"/documenti/(\d+)", response.headers["Location"]).group(1))
-    with app.app_context():
-        version_id = db.session.scalar(db.select(GenericDocumentVersion.id))
+    doc_id, version_id = _uploaded_pdf(app, client, pdf, "listino.pdf")
     page = client.get(f"/campagne/documenti/{doc_id}").get_data(as_text=True)
     assert f"/versioni/{version_id}/pagina-1.png" in page
     response = client.get(f"/campagne/documenti/{doc_id}/versioni/{version_id}/pagina-1.png")
@@ -91,10 +97,7 @@ def test_pdf_preview_page_count_bounds(app, client, auth, monkeypatch):
                                                         for i in range(2, 8)))
     monkeypatch.setenv("PATH", "/nonexistent")
     auth.login("giulia", roles=["sales"])
-    response = _upload(client, pdf, "catalogo.pdf")
-    doc_id = int(re.search(r"/documenti/(\d+)", response.headers["Location"]).group(1))
-    with app.app_context():
-        version_id = db.session.scalar(db.select(GenericDocumentVersion.id))
+    doc_id, version_id = _uploaded_pdf(app, client, pdf, "catalogo.pdf")
     page = client.get(f"/campagne/documenti/{doc_id}").get_data(as_text=True)
     assert page.count("pagina-") == 5 and "Mostrate le prime 5 pagine di 7." in page
     for number in (1, 5):
@@ -107,11 +110,7 @@ def test_damaged_pdf_preview_says_so(app, client, auth):
     and its page address answers 404, not an error."""
     damaged = _wkhtmltopdf(b"<h1>Listino</h1>")[:300]
     auth.login("giulia", roles=["sales"])
-    response = _upload(client, damaged, "rotto.pdf")
-    assert response.status_code == 302
-    doc_id = int(re.search(r"/documenti/(\d+)", response.headers["Location"]).group(1))
-    with app.app_context():
-        version_id = db.session.scalar(db.select(GenericDocumentVersion.id))
+    doc_id, version_id = _uploaded_pdf(app, client, damaged, "rotto.pdf")
     page = client.get(f"/campagne/documenti/{doc_id}").get_data(as_text=True)
     assert "non si può mostrare in anteprima" in page and "pagina-1.png" not in page
     assert client.get(f"/campagne/documenti/{doc_id}/versioni/{version_id}/pagina-1.png").status_code == 404
