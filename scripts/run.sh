@@ -109,7 +109,7 @@ start scheduler "${FLASK[@]}" scheduler
 start web .venv/bin/gunicorn --bind "$HOST:$PORT" --workers "${WEB_WORKERS:-2}" --threads 4 \
   --graceful-timeout 5 --keep-alive 15 --access-logfile - app:app
 wait_port gunicorn "$HOST" "$PORT" 30 "${PIDS[-1]}"
-[ -n "${CAPTURE_PID:-}" ] && wait_port "server di cattura" "$CAPTURE_HOST" "$CAPTURE_PORT" 15 "$CAPTURE_PID"
+[ -n "${CAPTURE_PID:-}" ] && wait_port "server di cattura" "$CAPTURE_HOST" "$CAPTURE_PORT" 30 "$CAPTURE_PID"
 
 for _ in $(seq 1 50); do
   code=$(.venv/bin/python -c "import urllib.request,sys
