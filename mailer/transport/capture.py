@@ -36,7 +36,7 @@ REJECT_RE = re.compile(r"^rifiuta(?:[.+_-][^@]*)?@", re.IGNORECASE)
 DEFER_RE = re.compile(r"^riprova(?:[.+_-][^@]*)?@", re.IGNORECASE)
 REJECT_REPLY = "550 5.1.1 Casella inesistente (rifiuto dimostrativo del server di cattura)"
 DEFER_REPLY = "451 4.7.1 Riprova tra poco (rinvio dimostrativo del server di cattura, {n} di {of})"
-DEFER_TIMES = 2
+DEFER_TIMES = 1  # with the default SEND_RETRY_BACKOFF the demo sends it on the 2nd attempt, a minute later
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
@@ -296,10 +296,11 @@ def register(app) -> None:
         port = port or app.config["CAPTURE_SMTP_PORT"]
         directory = directory or app.config["CAPTURE_DIR"]
         click.echo(f"Server SMTP di cattura su {host}:{port}, messaggi in {directory} (Ctrl-C per fermarlo).")
-        click.echo("Errori dimostrativi: rifiuta@… risponde 550 5.1.1, riprova@… 451 4.7.1 le prime "
-                   f"{app.config.get('CAPTURE_DEFER_TIMES', DEFER_TIMES)} volte.")
+        times = int(app.config.get("CAPTURE_DEFER_TIMES", DEFER_TIMES))
+        click.echo("Errori dimostrativi: rifiuta@… risponde 550 5.1.1, riprova@… 451 4.7.1 "
+                   + ("la prima volta." if times == 1 else f"le prime {times} volte."))
         try:
-            serve_forever(directory, host, port, int(app.config.get("CAPTURE_DEFER_TIMES", DEFER_TIMES)))
+            serve_forever(directory, host, port, times)
         except OSError as exc:
             raise click.ClickException(f"Non riesco ad ascoltare su {host}:{port}: {exc.strerror or exc}") from exc
         click.echo("Server di cattura fermato.")

@@ -105,3 +105,15 @@ def test_demo_batch_shows_a_failure_and_a_retry(app, tmp_path):
         controller.stop()
     kept = capture.list_captured(tmp_path / "captured")[0]
     assert sorted(a.split("@")[0] for m in kept for a in m.rcpt_tos if a.startswith("ri")) == ["riprova"]
+
+
+def test_capture_server_default_defers_once(tmp_path):
+    """By default «riprova@…» is deferred once: with the default retry times the demo sends it a minute later."""
+    controller = capture.make_controller(str(tmp_path / "captured"), "127.0.0.1", free_port())
+    controller.start()
+    try:
+        with pytest.raises(smtplib.SMTPRecipientsRefused):
+            _send(controller, "riprova@prove.example.com")
+        assert _send(controller, "riprova@prove.example.com") == {}
+    finally:
+        controller.stop()
