@@ -49,6 +49,7 @@ class Config:
     CAPTURE_SMTP_HOST = os.environ.get("CAPTURE_SMTP_HOST", "127.0.0.1")
     CAPTURE_SMTP_PORT = _int("CAPTURE_SMTP_PORT", 2525)
     CAPTURE_DIR = os.environ.get("CAPTURE_DIR", "")  # default: <instance>/captured
+    CAPTURE_DEFER_TIMES = _int("CAPTURE_DEFER_TIMES", 1)  # «riprova@…» answered 451 this many times first
     DEMO_PASSWORD = os.environ.get("DEMO_PASSWORD", "demo")
 
     BABEL_DEFAULT_LOCALE = "it"

@@ -15,43 +15,44 @@ STOPPING=0
 
 say() { printf '>> %s\n' "$*"; }
 
+stop_one() {
+  # stop_one PID SECONDS: TERM, wait up to SECONDS, then KILL (its whole process group: gunicorn's workers too).
+  local pid="$1" tries=$(($2 * 10))
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 "$tries"); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
 stop_all() {
-  # TERM to every child but Redis at once (the worker stops its scheduler, gunicorn its workers),
-  # wait up to 10 s, KILL what is left; Redis last, so the worker can say goodbye to it.
+  # One child at a time, in order: web, scheduler, worker, capture server, Redis last (the others say
+  # goodbye to it). The children run in their own process groups, so a Ctrl-C reaches only this script.
   [ "$STOPPING" = 1 ] && return
   STOPPING=1
   trap '' INT TERM
-  if [ ${#PIDS[@]} -gt 0 ]; then
-    say "Arresto: ${NAMES[*]}"
-    local redis_pid="" pid i
+  local name i
+  for name in web scheduler worker capture redis; do
     for i in "${!PIDS[@]}"; do
-      if [ "${NAMES[$i]}" = redis ]; then redis_pid="${PIDS[$i]}"; else kill -TERM "${PIDS[$i]}" 2>/dev/null || true; fi
+      [ "${NAMES[$i]}" = "$name" ] || continue
+      say "Fermo $name"
+      stop_one "${PIDS[$i]}" 10
     done
-    for pid in "${PIDS[@]}"; do
-      [ "$pid" = "$redis_pid" ] && continue
-      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -KILL "$pid" 2>/dev/null || true
-      wait "$pid" 2>/dev/null || true
-    done
-    if [ -n "$redis_pid" ]; then
-      kill -TERM "$redis_pid" 2>/dev/null || true
-      for _ in $(seq 1 50); do kill -0 "$redis_pid" 2>/dev/null || break; sleep 0.1; done
-      kill -KILL "$redis_pid" 2>/dev/null || true
-      wait "$redis_pid" 2>/dev/null || true
-    fi
-  fi
+  done
   rm -rf "$RUNDIR"
   say "Fermato tutto."
 }
 trap stop_all EXIT
-trap 'exit 130' INT
+trap 'exit 0' INT
 trap 'exit 143' TERM
 
 start() {
-  # start NAME COMMAND...: run in the background, remember the pid
+  # start NAME COMMAND...: run in the background in its own process group (job control on just for the
+  # fork: a terminal's Ctrl-C then reaches this script only, which stops the children in order), remember the pid
   local name="$1"; shift
-  "$@" &
+  set -m
+  "$@" </dev/null &
   PIDS+=("$!")
+  set +m
   NAMES+=("$name")
 }
 
@@ -108,7 +109,7 @@ start scheduler "${FLASK[@]}" scheduler
 start web .venv/bin/gunicorn --bind "$HOST:$PORT" --workers "${WEB_WORKERS:-2}" --threads 4 \
   --graceful-timeout 5 --keep-alive 15 --access-logfile - app:app
 wait_port gunicorn "$HOST" "$PORT" 30 "${PIDS[-1]}"
-[ -n "${CAPTURE_PID:-}" ] && wait_port "server di cattura" "$CAPTURE_HOST" "$CAPTURE_PORT" 15 "$CAPTURE_PID"
+[ -n "${CAPTURE_PID:-}" ] && wait_port "server di cattura" "$CAPTURE_HOST" "$CAPTURE_PORT" 30 "$CAPTURE_PID"
 
 for _ in $(seq 1 50); do
   code=$(.venv/bin/python -c "import urllib.request,sys

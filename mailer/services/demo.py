@@ -326,6 +326,7 @@ class _Builder:
         contact_id = self.next_id(Contact.__table__)
         has_erp_code = "erp_code" in Contact.__table__.c
         self.customers: list[int] = []
+        self.failure_party: int | None = None
         self.suppliers: list[int] = []
         self.party_info: dict[int, dict] = {}
         used_slugs: set[str] = set()
@@ -360,14 +361,19 @@ class _Builder:
             self.party_info[party_id] = {"kind": kind, "terms": terms, "vat": vat, "dich": False}
             valid_types = {code for code, t in self.types.items()
                            if t.counterpart == "any" or t.counterpart == kind or kind == "both"}
-            for contact in self._contacts_for(kind, domain, defaults, valid_types):
+            failures = is_customer and index == 0  # the first customer shows the failure screens
+            if failures:
+                self.failure_party = party_id
+                party_rows[-1]["active"] = True
+            for contact in self._contacts_for(kind, domain, defaults, valid_types, failures):
                 contact_rows.append({
                     "id": contact_id, "party_id": party_id, "function_id": functions[contact["function"]].id,
                     "name": contact["name"], "phone": contact["phone"], "email": contact["email"],
                     "is_pec": contact["is_pec"], "pec_flag_manual": False, "from_inipec": False,
                     "privacy_level": contact["privacy"], "marketing_consent": contact["consent"],
                     "consent_date": contact["consent_date"], "consent_source": contact["consent_source"],
-                    "opted_out_at": contact["opted_out_at"], "bounce_count": 0, "notes": "", "active": True,
+                    "opted_out_at": contact["opted_out_at"], "bounce_count": 0, "notes": contact.get("notes", ""),
+                    "active": True,
                     "created_at": now, "updated_at": now,
                     **({"erp_code": f"{party_rows[-1]['erp_code']}-{len(contact_rows) % 100:02d}"} if has_erp_code else {}),
                 })
@@ -400,8 +406,12 @@ class _Builder:
             return f"+39 3{rng.randint(20, 49)} {rng.randint(100, 999)} {rng.randint(1000, 9999)}"
         return f"+39 0{rng.randint(10, 99)} {rng.randint(100, 999)} {rng.randint(100, 9999):04d}"
 
-    def _contacts_for(self, kind: str, domain: str, defaults: dict, valid_types: set[str]) -> list[dict]:
-        """2-5 contacts: always administration, then sales/purchasing, logistics, quality, management."""
+    def _contacts_for(self, kind: str, domain: str, defaults: dict, valid_types: set[str],
+                      failures: bool = False) -> list[dict]:
+        """2-5 contacts: always administration, then sales/purchasing, logistics, quality, management.
+
+        With `failures`, at most 3 ordinary ones plus «rifiuta@» and «riprova@», who receive what the
+        administration receives: the capture server refuses the first (550) and defers the second (451)."""
         rng = self.rng
         wanted = ["amministrazione"]
         if kind in ("customer", "both"):
@@ -409,6 +419,8 @@ class _Builder:
         else:
             extra = ["commerciale", "logistica", "qualita", "direzione"]
         count = rng.choices([2, 3, 4, 5], weights=[30, 35, 25, 10])[0]
+        if failures:
+            count = min(count, 3)
         wanted += rng.sample(extra, min(count - 1, len(extra)))
         pec = rng.random() < 0.14
         contacts = []
@@ -445,6 +457,18 @@ class _Builder:
                 "opted_out_at": when if opted_out else None,
                 "tags": rng.sample(self.tags, rng.choices([0, 1, 2], weights=[50, 35, 15])[0]),
             })
+        if failures:
+            types = sorted(set(contacts[0]["types"]) | ({"FATTURA"} & valid_types))
+            for local, name, note in (
+                    ("rifiuta", "Prova rifiuto", "Contatto dimostrativo: il server di cattura rifiuta i suoi "
+                     "messaggi (550 5.1.1, errore definitivo) per mostrare un invio fallito."),
+                    ("riprova", "Prova rinvio", "Contatto dimostrativo: il server di cattura rinvia i suoi "
+                     "messaggi le prime volte (451 4.7.1, errore temporaneo) per mostrare un nuovo tentativo.")):
+                contacts.append({
+                    "function": "amministrazione", "name": name, "email": f"{local}@{domain}", "is_pec": False,
+                    "phone": "", "types": types, "privacy": 0, "consent": False, "consent_date": None,
+                    "consent_source": "", "opted_out_at": None, "tags": [], "notes": note,
+                })
         if pec:  # the administration gets its certified mailbox for PEC documents
             slug = domain.split(".")[0]
             pec_domain = rng.choice(PEC_DOMAINS[:12])
@@ -485,10 +509,12 @@ class _Builder:
             dates = sorted(_weekday(start + timedelta(days=rng.randint(0, 365))) for _ in range(count))
             dates = [d if d <= self.today else self.today for d in dates]
             sequence: dict[int, int] = {}
-            for day in dates:
+            for position, day in enumerate(dates, 1):
                 sequence[day.year] = sequence.get(day.year, 0) + 1
                 number = f"{NUMBER_PREFIX[code]}{sequence[day.year]:05d}"
-                self._document(code, number, day)
+                # The newest invoice goes to the customer with the failing contacts (see _contacts_for).
+                last_invoice = code == "FATTURA" and position == len(dates)
+                self._document(code, number, day, self.failure_party if last_invoice else None)
             self.per_type[code] = count
         self._flush(final=True)
         self.report.counts.update(documents=self.doc_count, lines=self.line_count)
@@ -505,10 +531,10 @@ class _Builder:
                 return self.rng.choices(self.suppliers, cum_weights=self.supplier_weights)[0]
         return self.rng.choices(self.customers, cum_weights=self.customer_weights)[0]
 
-    def _document(self, code: str, number: str, day: date) -> None:
-        """One document row and its lines."""
+    def _document(self, code: str, number: str, day: date, party: int | None = None) -> None:
+        """One document row and its lines (for `party`, still to send, or for one picked at random)."""
         rng = self.rng
-        party = self._pick_party(code)
+        chosen, party = party, party or self._pick_party(code)
         if code == "DICHIARAZIONE_INTENTO":
             self.per_type["_dich"] = self.per_type.get("_dich", 0) + 1
         info = self.party_info[party]
@@ -603,6 +629,7 @@ class _Builder:
         if code in ("ESTRATTO_CONTO", "INSOLUTO", "AVVISO_BONIFICO"):
             extra["total_due"] = str(money(total))
         sent = day < self.today - timedelta(days=10) or (day < self.today - timedelta(days=2) and rng.random() < 0.5)
+        sent = sent and chosen is None  # a document placed on purpose (the demo failures) is still to send
         sent_at = datetime.combine(day + timedelta(days=1), datetime.min.time()) + timedelta(hours=8, minutes=rng.randint(0, 90)) if sent else None
         created = datetime.combine(day, datetime.min.time()) + timedelta(hours=17)
         self.doc_rows.append({

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import subprocess
 import unicodedata
 import zipfile
 import zlib
@@ -175,29 +174,48 @@ def add_version(document: GenericDocument, upload: CheckedFile, user: User | Non
     return version
 
 
+# Page previews: 70 dpi, and never a bitmap wider or taller than this (a poster-sized page would
+# otherwise make a bitmap of hundreds of megabytes).
+MAX_PREVIEW_SIDE = 1600
+
+
 def pdf_page_png(data: bytes, page: int = 1, dpi: int = 70) -> bytes | None:
-    """One page of a PDF as PNG (pdftoppm, no active content reaches the browser); None if it fails."""
-    import tempfile
-    from pathlib import Path
-    with tempfile.TemporaryDirectory(prefix="recapito-preview-") as tmp:
-        source = Path(tmp) / "in.pdf"
-        source.write_bytes(data)
+    """One page of a PDF as PNG, rendered in-process by PDFium (the pypdfium2 wheel: no system tool,
+    no PDF code reaches the browser); None when the PDF is damaged or the page does not exist."""
+    import pypdfium2 as pdfium
+    try:
+        pdf = pdfium.PdfDocument(data)
+    except Exception:  # noqa: BLE001 — PdfiumError or anything else: a damaged PDF just gets no preview
+        return None
+    try:
+        if not 1 <= page <= len(pdf):
+            return None
+        pdf_page = pdf[page - 1]
         try:
-            result = subprocess.run(["pdftoppm", "-f", str(page), "-l", str(page), "-r", str(dpi), "-png",
-                                     "-singlefile", str(source), str(Path(tmp) / "page")],
-                                    capture_output=True, timeout=20, check=False)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        out = Path(tmp) / "page.png"
-        if result.returncode != 0 or not out.exists():
-            return None
-        return out.read_bytes()
+            width, height = pdf_page.get_size()
+            longest = max(width, height, 1.0)
+            scale = min(dpi / 72, MAX_PREVIEW_SIDE / longest)
+            bitmap = pdf_page.render(scale=scale, may_draw_forms=False)
+            image = bitmap.to_pil()
+            out = io.BytesIO()
+            image.save(out, format="PNG", optimize=False)
+            return out.getvalue()
+        finally:
+            pdf_page.close()
+    except Exception:  # noqa: BLE001
+        return None
+    finally:
+        pdf.close()
 
 
 def pdf_page_count(data: bytes) -> int:
-    """Number of pages of a PDF (0 when it cannot be read)."""
+    """Number of pages of a PDF as PDFium (which renders the previews) reads it; 0 when it cannot."""
+    import pypdfium2 as pdfium
     try:
-        from pypdf import PdfReader
-        return len(PdfReader(io.BytesIO(data)).pages)
+        pdf = pdfium.PdfDocument(data)
     except Exception:  # noqa: BLE001 — a damaged PDF just gets no preview
         return 0
+    try:
+        return len(pdf)
+    finally:
+        pdf.close()

@@ -3,6 +3,11 @@
 `flask --app app capture-server` runs it on CAPTURE_SMTP_HOST:CAPTURE_SMTP_PORT. Nothing is relayed:
 demo data and development point their sending accounts here, and the admin page "Posta catturata"
 reads the files back. AUTH is accepted without TLS for any credentials (it is a local sink).
+
+So that a demo shows failures too, two kinds of address are answered like a real server would refuse
+them (the demo data has such contacts): «rifiuta@…» (or «rifiuta.qualcosa@…») gets a permanent
+550 5.1.1 every time, «riprova@…» a temporary 451 4.7.1 the first CAPTURE_DEFER_TIMES times (counted per
+address while the server runs), then its message is kept.
 """
 from __future__ import annotations
 
@@ -26,6 +31,12 @@ from aiosmtpd.smtp import AuthResult
 # Names we write: <UTC timestamp>-<random hex>.eml; anything else in the folder is ignored.
 MESSAGE_ID_RE = re.compile(r"^\d{8}T\d{6}\d{6}Z-[0-9a-f]{12}$")
 DATA_SIZE_LIMIT = 64 * 1024 * 1024
+# Demo failures: the local part is the word, alone or followed by . + - _ and more.
+REJECT_RE = re.compile(r"^rifiuta(?:[.+_-][^@]*)?@", re.IGNORECASE)
+DEFER_RE = re.compile(r"^riprova(?:[.+_-][^@]*)?@", re.IGNORECASE)
+REJECT_REPLY = "550 5.1.1 Casella inesistente (rifiuto dimostrativo del server di cattura)"
+DEFER_REPLY = "451 4.7.1 Riprova tra poco (rinvio dimostrativo del server di cattura, {n} di {of})"
+DEFER_TIMES = 1  # with the default SEND_RETRY_BACKOFF the demo sends it on the 2nd attempt, a minute later
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
@@ -59,10 +70,26 @@ def store_message(directory: str | os.PathLike, mail_from: str, rcpt_tos: list[s
 
 
 class CaptureHandler:
-    """aiosmtpd handler: accept every recipient and store every message."""
+    """aiosmtpd handler: accept every recipient (but the demo failures) and store every message."""
 
-    def __init__(self, directory: str | os.PathLike):
+    def __init__(self, directory: str | os.PathLike, defer_times: int = DEFER_TIMES):
         self.directory = directory
+        self.defer_times = max(0, int(defer_times))
+        self.deferred: dict[str, int] = {}  # address -> times answered 451 (the handler runs in one thread)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        """Refuse «rifiuta@…» for good, defer «riprova@…» the first times, accept the rest."""
+        if REJECT_RE.match(address or ""):
+            return REJECT_REPLY
+        if DEFER_RE.match(address or ""):
+            key = address.lower()
+            done = self.deferred.get(key, 0)
+            if done < self.defer_times:
+                self.deferred[key] = done + 1
+                return DEFER_REPLY.format(n=done + 1, of=self.defer_times)
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         """Store the message as received (original bytes, not re-encoded)."""
@@ -83,19 +110,20 @@ def _accept_any(server, session, envelope, mechanism, auth_data):
     return AuthResult(success=True, handled=False, auth_data=auth_data)
 
 
-def make_controller(directory: str, host: str = "127.0.0.1", port: int = 2525) -> Controller:
+def make_controller(directory: str, host: str = "127.0.0.1", port: int = 2525,
+                    defer_times: int = DEFER_TIMES) -> Controller:
     """A Controller (background thread) for the capture server; call .start() and .stop()."""
     return Controller(
-        CaptureHandler(directory), hostname=host, port=port, server_hostname="recapito-cattura.local",
+        CaptureHandler(directory, defer_times), hostname=host, port=port, server_hostname="recapito-cattura.local",
         ident="Recapito capture server", authenticator=_accept_any, auth_require_tls=False,
         auth_required=False, data_size_limit=DATA_SIZE_LIMIT, ready_timeout=10,
     )
 
 
-def serve_forever(directory: str, host: str, port: int) -> None:
+def serve_forever(directory: str, host: str, port: int, defer_times: int = DEFER_TIMES) -> None:
     """Run the capture server until SIGINT or SIGTERM."""
     stop = threading.Event()
-    controller = make_controller(directory, host, port)
+    controller = make_controller(directory, host, port, defer_times)
     controller.start()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -268,8 +296,11 @@ def register(app) -> None:
         port = port or app.config["CAPTURE_SMTP_PORT"]
         directory = directory or app.config["CAPTURE_DIR"]
         click.echo(f"Server SMTP di cattura su {host}:{port}, messaggi in {directory} (Ctrl-C per fermarlo).")
+        times = int(app.config.get("CAPTURE_DEFER_TIMES", DEFER_TIMES))
+        click.echo("Errori dimostrativi: rifiuta@… risponde 550 5.1.1, riprova@… 451 4.7.1 "
+                   + ("la prima volta." if times == 1 else f"le prime {times} volte."))
         try:
-            serve_forever(directory, host, port)
+            serve_forever(directory, host, port, times)
         except OSError as exc:
             raise click.ClickException(f"Non riesco ad ascoltare su {host}:{port}: {exc.strerror or exc}") from exc
         click.echo("Server di cattura fermato.")

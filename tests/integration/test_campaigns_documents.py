@@ -56,20 +56,61 @@ def test_size_limit(app, client, auth):
     assert response.status_code == 400 and "File troppo grande" in response.get_data(as_text=True)
 
 
-def test_pdf_preview_is_an_image(app, client, auth):
-    """The preview of a PDF page is a PNG made on the server (no PDF code runs in the browser)."""
-    import shutil
-    if not shutil.which("pdftoppm"):
-        pytest.skip("pdftoppm assente")
-    from mailer.pdf import engine  # noqa: F401  (wkhtmltopdf is what the app uses: make a real PDF with it)
+def _wkhtmltopdf(html: bytes) -> bytes:
+    """A real PDF made by wkhtmltopdf (what the app uses)."""
     import subprocess
-    pdf = subprocess.run(["wkhtmltopdf", "-q", "-", "-"], input=b"<h1>Listino</h1>", capture_output=True).stdout
-    auth.login("giulia", roles=["sales"])
-    response = _upload(client, pdf, "listino.pdf")
+    return subprocess.run(["wkhtmltopdf", "-q", "-", "-"], input=html, capture_output=True, check=True).stdout
+
+
+def _uploaded_pdf(app, client, pdf: bytes, name: str) -> tuple[int, int]:
+    """Upload a PDF as a new document: (document id, version id)."""
+    response = _upload(client, pdf, name)
+    assert response.status_code == 302
     doc_id = int(re.search(r"/documenti/(\d+)", response.headers["Location"]).group(1))
     with app.app_context():
-        version_id = db.session.scalar(db.select(GenericDocumentVersion.id))
+        return doc_id, db.session.scalar(db.select(GenericDocumentVersion.id))
+
+
+def test_pdf_preview_is_an_image(app, client, auth, monkeypatch):
+    """The preview of a PDF page is a PNG made on the server (no PDF code runs in the browser), with no
+    system tool: the PATH holds nothing (no pdftoppm), the Python wheel renders it."""
+    pdf = _wkhtmltopdf(b"<h1>Listino</h1>")
+    monkeypatch.setenv("PATH", "/nonexistent")
+    auth.login("giulia", roles=["sales"])
+    doc_id, version_id = _uploaded_pdf(app, client, pdf, "listino.pdf")
     page = client.get(f"/campagne/documenti/{doc_id}").get_data(as_text=True)
     assert f"/versioni/{version_id}/pagina-1.png" in page
     response = client.get(f"/campagne/documenti/{doc_id}/versioni/{version_id}/pagina-1.png")
     assert response.status_code == 200 and response.data.startswith(b"\x89PNG")
+    from PIL import Image
+    image = Image.open(io.BytesIO(response.data))
+    assert image.format == "PNG" and 500 <= image.width <= 700 and image.height > image.width  # A4 at 70 dpi
+    assert image.convert("L").getextrema()[0] < 100  # something is drawn, not a blank page
+    # Only the pages that exist, and at most the first five.
+    assert client.get(f"/campagne/documenti/{doc_id}/versioni/{version_id}/pagina-2.png").status_code == 404
+    assert client.get(f"/campagne/documenti/{doc_id}/versioni/{version_id}/pagina-6.png").status_code == 404
+
+
+def test_pdf_preview_page_count_bounds(app, client, auth, monkeypatch):
+    """A 7-page PDF shows five page images and says so; each renders without system tools."""
+    pdf = _wkhtmltopdf(b'<h1>Pagina 1</h1>' + b"".join(b'<h1 style="page-break-before: always">Pagina %d</h1>' % i
+                                                        for i in range(2, 8)))
+    monkeypatch.setenv("PATH", "/nonexistent")
+    auth.login("giulia", roles=["sales"])
+    doc_id, version_id = _uploaded_pdf(app, client, pdf, "catalogo.pdf")
+    page = client.get(f"/campagne/documenti/{doc_id}").get_data(as_text=True)
+    assert page.count("pagina-") == 5 and "Mostrate le prime 5 pagine di 7." in page
+    for number in (1, 5):
+        response = client.get(f"/campagne/documenti/{doc_id}/versioni/{version_id}/pagina-{number}.png")
+        assert response.status_code == 200 and response.data.startswith(b"\x89PNG")
+
+
+def test_damaged_pdf_preview_says_so(app, client, auth):
+    """A damaged PDF (right header, broken body) gets an Italian message instead of broken images,
+    and its page address answers 404, not an error."""
+    damaged = _wkhtmltopdf(b"<h1>Listino</h1>")[:300]
+    auth.login("giulia", roles=["sales"])
+    doc_id, version_id = _uploaded_pdf(app, client, damaged, "rotto.pdf")
+    page = client.get(f"/campagne/documenti/{doc_id}").get_data(as_text=True)
+    assert "non si può mostrare in anteprima" in page and "pagina-1.png" not in page
+    assert client.get(f"/campagne/documenti/{doc_id}/versioni/{version_id}/pagina-1.png").status_code == 404

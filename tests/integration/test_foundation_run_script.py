@@ -69,7 +69,8 @@ def test_run_script_starts_everything_and_ctrl_c_stops_it(tmp_path):
             conn.sendmail("a@example.com", ["b@example.com"], b"Subject: prova make run\r\n\r\nciao\r\n")
         assert list((tmp_path / "captured").glob("*.eml"))
     finally:
-        proc.send_signal(signal.SIGINT)
+        # Ctrl-C in a terminal: SIGINT to the whole foreground process group, not only to the script.
+        os.killpg(proc.pid, signal.SIGINT)
         try:
             proc.wait(30)
         except subprocess.TimeoutExpired:
@@ -77,6 +78,13 @@ def test_run_script_starts_everything_and_ctrl_c_stops_it(tmp_path):
             raise
         log.close()
     time.sleep(0.3)
-    assert _session_processes(proc.pid) == [], (tmp_path / "run.log").read_text()[-3000:]
+    output = (tmp_path / "run.log").read_text()
+    assert _session_processes(proc.pid) == [], output[-3000:]
     assert _status(f"http://127.0.0.1:{port}/healthz") == 0
-    assert "Fermato tutto" in (tmp_path / "run.log").read_text()
+    assert "Fermato tutto" in output
+    # Quietly and in order: no child noticed the Ctrl-C before the script stopped it.
+    assert proc.returncode == 0, output[-3000:]
+    assert "ERRORE" not in output and "Traceback" not in output, output[-3000:]
+    order = ["web", "scheduler", "worker", "capture", "redis"]
+    stopped = [line.split("Fermo ", 1)[1].split()[0] for line in output.splitlines() if line.startswith(">> Fermo ")]
+    assert stopped == order, output[-3000:]

@@ -95,3 +95,35 @@ def test_document_within_the_bound_is_accepted(monkeypatch):
     data = zip_bomb({"[Content_Types].xml": b"<Types/>", "word/document.xml": b"<w:document/>"},
                     "word/media/image1.bin", 8 << 20)
     assert detect_kind(data, "offerta.docx") == "docx"
+
+
+def _blank_pdf(width_pt: float, height_pt: float, pages: int = 1) -> bytes:
+    """A PDF of blank pages of the given size (points)."""
+    import io as _io
+    from pypdf import PdfWriter
+    writer = PdfWriter()
+    for _ in range(pages):
+        writer.add_blank_page(width=width_pt, height=height_pt)
+    out = _io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_pdf_page_png_size_is_bounded():
+    """A page of 5 × 5 metres is not rendered at 70 dpi (a 14 000-pixel bitmap): the longest side is capped."""
+    from PIL import Image
+    from mailer.services.generic_documents import MAX_PREVIEW_SIDE, pdf_page_png
+    png = pdf_page_png(_blank_pdf(72 * 200, 72 * 100))
+    assert png is not None and png.startswith(b"\x89PNG")
+    image = Image.open(__import__("io").BytesIO(png))
+    assert image.width == MAX_PREVIEW_SIDE and image.height == MAX_PREVIEW_SIDE // 2
+
+
+def test_pdf_page_png_bounds_and_garbage():
+    """Pages outside the document and bytes that are not a PDF give None (no exception)."""
+    from mailer.services.generic_documents import pdf_page_count, pdf_page_png
+    pdf = _blank_pdf(595, 842, pages=2)
+    assert pdf_page_count(pdf) == 2
+    assert pdf_page_png(pdf, 2) is not None
+    assert pdf_page_png(pdf, 3) is None and pdf_page_png(pdf, 0) is None
+    assert pdf_page_png(b"%PDF-1.4 rotto") is None and pdf_page_count(b"%PDF-1.4 rotto") == 0
