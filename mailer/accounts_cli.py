@@ -17,7 +17,8 @@ accounts_cli = AppGroup("accounts", help="Account di invio (SMTP/PEC).")
 # option name -> form field (every setting of the form can be given)
 _OPTIONS = ("kind", "host", "port", "tls_mode", "username", "from_address", "from_name", "max_connections",
             "rate_per_minute", "rate_per_day", "max_message_mb", "max_recipients", "imap_host", "imap_port",
-            "imap_username", "imap_folder", "imap_after")
+            "imap_username", "imap_folder", "imap_after", "auth_kind", "oauth_tenant", "oauth_client_id",
+            "oauth_endpoint")
 
 
 def _account_row(account) -> dict:
@@ -79,9 +80,20 @@ def list_command(as_json):
 @click.option("--verp/--no-verp", default=False, help="Indirizzo di ritorno per recapito (solo ordinari).")
 @click.option("--default", "is_default", is_flag=True, help="Predefinito per il suo tipo.")
 @click.option("--inactive", is_flag=True, help="Crea l'account disattivato.")
+@click.option("--auth-kind", type=click.Choice(["password", "ms_app", "ms_delegated", "google_service",
+                                                "google_delegated"]), default=None,
+              help="Autenticazione: password, oppure OAuth2 (XOAUTH2) di Microsoft 365 o Google.")
+@click.option("--oauth-tenant", default=None, help="Microsoft 365: ID della directory (tenant) o dominio.")
+@click.option("--oauth-client-id", default=None, help="ID dell'applicazione (client).")
+@click.option("--oauth-endpoint", default=None, help="Authority o token endpoint (vuoto: quello del fornitore).")
+@click.option("--oauth-secret-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="File con il segreto del client, la chiave JSON del service account o il certificato PEM.")
+@click.option("--oauth-refresh-token-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="Google delegato: file con il refresh token.")
 @click.option("--password-stdin", is_flag=True,
               help="Legge la password SMTP dalla prima riga dello standard input e, se c'è, quella IMAP dalla seconda.")
-def add_command(name, preset, pec_domains, ca_file, verp, is_default, inactive, password_stdin, **options):
+def add_command(name, preset, pec_domains, ca_file, verp, is_default, inactive, password_stdin,
+                oauth_secret_file, oauth_refresh_token_file, **options):
     """Add a sending account (the same checks as the form); secrets never on the command line."""
     from .extensions import db
     from .models import MailAccount
@@ -103,16 +115,19 @@ def add_command(name, preset, pec_domains, ca_file, verp, is_default, inactive, 
         lines = sys.stdin.read().splitlines()
         password = lines[0] if lines else ""
         imap_password = lines[1] if len(lines) > 1 else ""
+    # OAuth2 secrets from files (never on the command line); the form's checks read them as typed.
+    form["oauth_secret"] = oauth_secret_file.read_text(encoding="utf-8").strip() if oauth_secret_file else ""
+    form["oauth_refresh_token"] = (oauth_refresh_token_file.read_text(encoding="utf-8").strip()
+                                   if oauth_refresh_token_file else "")
     upload = ca_file.read_bytes() if ca_file else None
     values, errors = account_service.validate_account(form, None, ca_upload=upload)
     if errors:
         for field, message in errors.items():
             click.echo(f"--{field.replace('_', '-')} ({field}): {message}", err=True)
         raise click.ClickException("Account non creato: correggi i valori indicati.")
-    account = account_service.save_account(None, values, password=password, imap_password=imap_password)
-    auth_kind = form.get("auth_kind")
-    if auth_kind and hasattr(account, "auth_kind"):
-        account.auth_kind = auth_kind
+    account = account_service.save_account(None, values, password=password, imap_password=imap_password,
+                                           oauth_secret=form["oauth_secret"],
+                                           oauth_refresh_token=form["oauth_refresh_token"])
     db.session.commit()
     click.echo(f"Account «{account.name}» creato ({account.host}:{account.port}, {account.tls_mode}). "
                f"Provalo con: flask --app app accounts test \"{account.name}\"")

@@ -307,3 +307,38 @@ def test_imap_settings_of_an_oauth_account_use_its_tokens(app_ctx, xoauth_smtp, 
     assert settings.token_provider(force=True) != token and oauth_provider.grants() == 2
     password_account = make_account(xoauth_smtp, name="Password", password="x")
     assert imap_settings(password_account).token_provider is None
+
+
+def test_cli_sets_up_a_microsoft_account_and_tests_it(app, runner, xoauth_smtp, oauth_provider, tmp_path):
+    """`accounts add --preset microsoft365 --auth-kind ms_app` with the secret from a file, then `accounts test
+    --json`: the XOAUTH2 login works; the secret is stored encrypted and never printed."""
+    import json
+    secret_file = tmp_path / "secret.txt"
+    secret_file.write_text(MS_CLIENT[1] + "\n")
+    added = runner.invoke(args=[
+        "accounts", "add", "--name", "M365 CLI", "--preset", "microsoft365", "--host", xoauth_smtp.host,
+        "--port", str(xoauth_smtp.port), "--tls-mode", "none", "--username", MAILBOX, "--from-address", MAILBOX,
+        "--imap-host", "", "--auth-kind", "ms_app", "--oauth-tenant", TENANT, "--oauth-client-id", MS_CLIENT[0],
+        "--oauth-endpoint", oauth_provider.base, "--oauth-secret-file", str(secret_file)])
+    assert added.exit_code == 0, added.output
+    assert MS_CLIENT[1] not in added.output
+    with app.app_context():
+        account = db.session.scalar(db.select(MailAccount).where(MailAccount.name == "M365 CLI"))
+        assert account.auth_kind == "ms_app" and account.oauth_secret_encrypted
+        assert MS_CLIENT[1] not in account.oauth_secret_encrypted
+    tested = runner.invoke(args=["accounts", "test", "M365 CLI", "--json"])
+    result = json.loads(tested.output)
+    assert tested.exit_code == 0 and result["ok"], tested.output
+    auth = next(step for step in result["steps"] if step["step"] == "auth")
+    assert "XOAUTH2" in auth["detail"] and "235" in auth["detail"]
+
+
+def test_cli_oauth_account_without_its_secret_names_the_field(app, runner, xoauth_smtp, oauth_provider):
+    """An ms_app account with no secret: refused naming --oauth-secret, nothing written."""
+    added = runner.invoke(args=[
+        "accounts", "add", "--name", "M365 senza segreto", "--preset", "microsoft365", "--username", MAILBOX,
+        "--from-address", MAILBOX, "--auth-kind", "ms_app", "--oauth-tenant", TENANT,
+        "--oauth-client-id", MS_CLIENT[0]])
+    assert added.exit_code != 0 and "--oauth-secret" in added.output
+    with app.app_context():
+        assert db.session.scalar(db.select(MailAccount).where(MailAccount.name == "M365 senza segreto")) is None
