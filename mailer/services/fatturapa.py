@@ -625,6 +625,7 @@ def import_fatturapa(data: bytes, filename: str, *, replace: bool = False, repla
             raise FatturaPAError(exc.errors["number"]) from exc
         except IntakeError as exc:
             raise FatturaPAError(str(exc)) from exc
+        document.sdi_file_name = os.path.basename(filename)[:255] or None  # SdI notifications name it
         summaries.append({
             "file": filename,
             "document_type": invoice.document_type,

@@ -1,0 +1,157 @@
+"""SdI notifications (issue 20, points 1 and 4): reading, matching, duplicates, CLI, state, pages."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from mailer.extensions import db
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "sdi"
+RC = DATA / "IT01234567890_11111_RC_001.xml"
+MC = DATA / "IT01234567890_11112_MC_001.xml"
+NS = DATA / "IT01234567890_11113_NS_001.xml"
+NE = DATA / "IT01234567890_11114_NE_001.xml"
+DT = DATA / "IT01234567890_11115_DT_001.xml"
+AT = DATA / "IT01234567890_11116_AT_001.xml"
+
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>
+<RicevutaConsegna><IdentificativoSdI>&lol2;</IdentificativoSdI></RicevutaConsegna>"""
+XXE = b"""<?xml version="1.0"?>
+<!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
+<RicevutaConsegna><NomeFile>&xxe;</NomeFile></RicevutaConsegna>"""
+
+
+def _sign(data: bytes) -> bytes:
+    """A CAdES-like enveloping signature (.p7m, DER), as the SdI signs its notifications."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.serialization import pkcs7
+
+    from tests.support.pec_ca import make_ca, make_signer
+    signer = make_signer(make_ca(), common_name="sdi.example")
+    return (pkcs7.PKCS7SignatureBuilder().set_data(data).add_signer(signer.cert, signer.key, hashes.SHA256())
+            .sign(serialization.Encoding.DER, [pkcs7.PKCS7Options.Binary]))
+
+
+def _import_invoice(samples_dir, name):
+    from mailer.services.fatturapa import import_fatturapa
+    path = samples_dir / "fatturapa" / name
+    summaries = import_fatturapa(path.read_bytes(), str(path))
+    db.session.commit()
+    return [s["_document_id"] for s in summaries]
+
+
+@pytest.mark.parametrize("path,kind,sdi_id,invoice_file", [
+    (RC, "RC", "111", "IT01234567890_FPR02.xml"), (MC, "MC", "112", "IT01234567890_FPR02.xml"),
+    (NS, "NS", "113", "IT01234567890_FPR06.xml"), (NE, "NE", "114", "IT01234567890_FPA01.xml"),
+    (DT, "DT", "115", "IT01234567890_FPA03.xml"), (AT, "AT", "116", "IT99999999999_00001.xml"),
+])
+def test_every_kind_is_read(app_ctx, path, kind, sdi_id, invoice_file):
+    from mailer.services.sdi import looks_like_notification, parse_notification
+    parsed = parse_notification(path.read_bytes(), path.name)
+    assert (parsed["kind"], parsed["sdi_id"], parsed["invoice_file"]) == (kind, sdi_id, invoice_file)
+    assert looks_like_notification(path.name)
+    assert looks_like_notification("notifica.xml", path.read_bytes())
+
+
+def test_details_ns_ne_rc(app_ctx):
+    from datetime import datetime
+
+    from mailer.services.sdi import parse_notification
+    ns = parse_notification(NS.read_bytes(), NS.name)
+    assert [(e["code"], e["description"]) for e in ns["errors"]] == [
+        ("00404", "Fattura duplicata"), ("00305", "IdFiscaleIVA del CessionarioCommittente non valido")]
+    assert ns["errors"][1]["hint"] == "Verificare la partita IVA del cliente"
+    ne = parse_notification(NE.read_bytes(), NE.name)
+    assert ne["outcome"] == "EC02" and "ordine" in ne["description"]
+    rc = parse_notification(RC.read_bytes(), RC.name)
+    assert rc["notified_at"] == datetime(2026, 11, 30, 9, 5)  # DataOraConsegna, in UTC
+    assert parse_notification(DT.read_bytes(), DT.name)["notified_at"] is None
+
+
+def test_signed_p7m_and_base64(app_ctx):
+    import base64
+
+    from mailer.services.sdi import parse_notification
+    signed = _sign(NS.read_bytes())
+    assert parse_notification(signed, "IT01234567890_11113_NS_001.xml.p7m")["kind"] == "NS"
+    assert parse_notification(base64.encodebytes(signed), "x.xml.p7m")["sdi_id"] == "113"
+
+
+@pytest.mark.parametrize("data,reason", [
+    (BILLION_LAUGHS, "DTD o delle entità"),
+    (XXE, "DTD o delle entità"),
+    (b"not xml at all \x00\x01", "non è XML"),
+    (b"\x30\x82\x01\x00garbage", "p7m"),
+    (b"<" + b"a" * (9 * 1024 * 1024) + b"/>", "troppo grande"),
+    (b"<ns:FatturaElettronica xmlns:ns='x'/>", "non è una notifica SdI"),
+    (RC.read_bytes().replace(b"<NomeFile>IT01234567890_FPR02.xml</NomeFile>", b""), "senza NomeFile"),
+    (NS.read_bytes().replace(b"ListaErrori", b"Altro"), "senza ListaErrori"),
+    (NE.read_bytes().replace(b"EC02", b"EC99"), "esito sconosciuto"),
+    (RC.read_bytes().replace(b"2026-11-30T10:05:00.000+01:00", b"ieri"), "data e ora non valida"),
+    (RC.read_bytes().replace(b"IT01234567890_FPR02.xml", b"../../etc/passwd"), "NomeFile non valido"),
+])
+def test_forged_or_malformed_refused_nothing_written(app_ctx, tmp_path, data, reason):
+    from mailer.models import Blob, SdiNotification
+    from mailer.services.sdi import import_sdi_paths
+    path = tmp_path / "IT01234567890_11111_RC_001.xml"
+    path.write_bytes(data)
+    blobs = db.session.scalar(select(func.count()).select_from(Blob))
+    results, ok = import_sdi_paths([str(path)])
+    assert not ok and reason in results[0]["error"], results
+    assert db.session.scalar(select(func.count()).select_from(SdiNotification)) == 0
+    assert db.session.scalar(select(func.count()).select_from(Blob)) == blobs
+
+
+def test_cli_matches_by_invoice_file_and_keeps_unmatched(runner, app, samples_dir, tmp_path):
+    with app.app_context():
+        fpr02 = _import_invoice(samples_dir, "IT01234567890_FPR02.xml")
+        fpr_ns = _import_invoice(samples_dir, "IT01234567890_FPR06.xml")
+    signed = tmp_path / "IT01234567890_11113_NS_001.xml.p7m"
+    signed.write_bytes(_sign(NS.read_bytes()))
+    broken = tmp_path / "IT01234567890_11117_RC_001.xml"
+    broken.write_bytes(b"<RicevutaConsegna>")
+    result = runner.invoke(args=["import-sdi", str(RC), str(signed), str(AT), str(broken), "--json"])
+    assert result.exit_code == 1, result.output
+    rows = [json.loads(line) for line in result.output.strip().splitlines()]
+    assert rows[0] == {"file": str(RC), "kind": "RC", "sdi_id": "111", "invoice_file": "IT01234567890_FPR02.xml",
+                       "documents": fpr02, "duplicate": False}
+    assert rows[1]["kind"] == "NS" and rows[1]["documents"] == fpr_ns
+    assert rows[1]["errors"][0] == {"code": "00404", "description": "Fattura duplicata"}
+    assert rows[2]["documents"] == [] and rows[2]["kind"] == "AT"
+    assert rows[3]["file"] == str(broken) and "XML non valido" in rows[3]["error"]
+    # the same notification again: a duplicate, not a second row
+    again = runner.invoke(args=["import-sdi", str(RC), "--json"])
+    assert again.exit_code == 0 and json.loads(again.output)["duplicate"] is True
+    with app.app_context():
+        from mailer.models import SdiNotification
+        assert db.session.scalar(select(func.count()).select_from(SdiNotification)) == 3
+        assert db.session.scalar(select(SdiNotification.invoice_file).where(SdiNotification.kind == "AT")) \
+            == "IT99999999999_00001.xml"
+
+
+def test_sdi_state_is_the_latest_notification(app_ctx, samples_dir):
+    from mailer.models import Document
+    from mailer.services.sdi import import_notification, sdi_state, state_condition
+    fpr02 = _import_invoice(samples_dir, "IT01234567890_FPR02.xml")
+    fpr_ns = _import_invoice(samples_dir, "IT01234567890_FPR06.xml")
+    fpa01 = _import_invoice(samples_dir, "IT01234567890_FPA01.xml")
+    assert db.session.get(Document, fpr02[0]).sdi_file_name == "IT01234567890_FPR02.xml"
+    assert sdi_state(fpr02 + fpr_ns + fpa01) == {}
+    import_notification(MC.read_bytes(), MC.name)
+    import_notification(NS.read_bytes(), NS.name)
+    db.session.commit()
+    assert sdi_state(fpr02 + fpr_ns + fpa01) == {**{i: "MC" for i in fpr02}, **{i: "NS" for i in fpr_ns}}
+    import_notification(RC.read_bytes(), RC.name)
+    db.session.commit()
+    assert sdi_state(fpr02) == {i: "RC" for i in fpr02}
+    ids = fpr02 + fpr_ns + fpa01
+
+    def filtered(state):
+        return sorted(db.session.scalars(select(Document.id).where(Document.id.in_(ids), state_condition(state))))
+    assert filtered("NS") == sorted(fpr_ns)
+    assert filtered("RC") == sorted(fpr02)
+    assert filtered("none") == sorted(fpa01)
