@@ -98,7 +98,17 @@ def parse_notification(data: bytes, filename: str = "") -> dict:
             "description": description}
 
 
-def _name_variants(name: str) -> list[str]:
+def clean_file_name(value) -> str | None:
+    """The invoice file name the ERP gives (API ``sdi_file_name``): None, or a plain file name."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > 255 or re.search(r"[\x00-\x1f\x7f/\\]", value) \
+            or value.strip() != value:
+        raise SdiError("nome del file FatturaPA non valido: un nome di file senza cartelle, al massimo 255 caratteri")
+    return value
+
+
+def name_variants(name: str) -> list[str]:
     """A file name with and without its signature suffix (the SdI may name either)."""
     base = name[:-4] if name.lower().endswith(".p7m") else name
     return [base, base + ".p7m"]
@@ -106,7 +116,7 @@ def _name_variants(name: str) -> list[str]:
 
 def matching_documents(invoice_file: str) -> list[int]:
     """Ids of the documents that came in that invoice file."""
-    return list(db.session.scalars(select(Document.id).where(Document.sdi_file_name.in_(_name_variants(invoice_file)))
+    return list(db.session.scalars(select(Document.id).where(Document.sdi_file_name.in_(name_variants(invoice_file)))
                                    .order_by(Document.id)))
 
 
@@ -170,7 +180,7 @@ def history(document: Document) -> list[SdiNotification]:
     if not document.sdi_file_name:
         return []
     return list(db.session.scalars(select(SdiNotification).where(
-        SdiNotification.invoice_file.in_(_name_variants(document.sdi_file_name))).order_by(SdiNotification.id.desc())))
+        SdiNotification.invoice_file.in_(name_variants(document.sdi_file_name))).order_by(SdiNotification.id.desc())))
 
 
 def sdi_state(document_ids) -> dict[int, str]:
@@ -182,14 +192,14 @@ def sdi_state(document_ids) -> dict[int, str]:
         Document.id.in_(ids), Document.sdi_file_name.is_not(None))).all())
     if not names:
         return {}
-    wanted = {variant for name in names.values() for variant in _name_variants(name)}
+    wanted = {variant for name in names.values() for variant in name_variants(name)}
     latest: dict[str, str] = {}
     for invoice_file, kind in db.session.execute(
             select(SdiNotification.invoice_file, SdiNotification.kind)
             .where(SdiNotification.invoice_file.in_(wanted)).order_by(SdiNotification.id)):
-        latest[_name_variants(invoice_file)[0]] = kind  # later rows win
-    return {doc_id: latest[_name_variants(name)[0]] for doc_id, name in names.items()
-            if _name_variants(name)[0] in latest}
+        latest[name_variants(invoice_file)[0]] = kind  # later rows win
+    return {doc_id: latest[name_variants(name)[0]] for doc_id, name in names.items()
+            if name_variants(name)[0] in latest}
 
 
 def state_condition(state: str):

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from mailer.extensions import db
+from tests.support.documents import bearer, make_token  # noqa: F401  (fixture)
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "sdi"
 RC = DATA / "IT01234567890_11111_RC_001.xml"
@@ -155,3 +156,93 @@ def test_sdi_state_is_the_latest_notification(app_ctx, samples_dir):
     assert filtered("NS") == sorted(fpr_ns)
     assert filtered("RC") == sorted(fpr02)
     assert filtered("none") == sorted(fpa01)
+
+
+def test_pages_show_sdi_history_state_and_unmatched(client, auth, app, samples_dir):
+    from mailer.services.sdi import import_notification
+    with app.app_context():
+        fpr02 = _import_invoice(samples_dir, "IT01234567890_FPR02.xml")
+        fpr_ns = _import_invoice(samples_dir, "IT01234567890_FPR06.xml")
+        fpa01 = _import_invoice(samples_dir, "IT01234567890_FPA01.xml")
+        for path in (MC, NS, AT):
+            import_notification(path.read_bytes(), path.name)
+        db.session.commit()
+    auth.login("operator")
+    detail = client.get(f"/documenti/{fpr_ns[0]}").get_data(as_text=True)
+    assert "Notifica di scarto" in detail and "00404" in detail and "Fattura duplicata" in detail
+    assert "Verificare la partita IVA del cliente" in detail
+    mc = client.get(f"/documenti/{fpr02[0]}").get_data(as_text=True)
+    assert "Mancata consegna" in mc and "area riservata" in mc
+    # the list filtered by SdI state
+    listed = client.get("/documenti/?sdi=NS").get_data(as_text=True)
+    assert f"/documenti/{fpr_ns[0]}\"" in listed and f"/documenti/{fpr02[0]}\"" not in listed
+    assert "SdI NS" in listed
+    none = client.get("/documenti/?sdi=none").get_data(as_text=True)
+    assert f"/documenti/{fpa01[0]}\"" in none and f"/documenti/{fpr_ns[0]}\"" not in none
+    # the notifications page: matched ones link to their documents, the unmatched one says so
+    page = client.get("/documenti/sdi")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "IT99999999999_00001.xml" in text and "nessun documento" in text
+    assert f"/documenti/{fpr_ns[0]}\"" in text
+
+
+def test_sales_may_not_see_notifications(client, auth):
+    auth.login("sales", roles=["sales"])
+    assert client.get("/documenti/sdi").status_code == 403
+
+
+def test_api_posts_notifications_and_sets_sdi_file_name(client, app, make_token):
+    import base64
+
+    from mailer.models import SdiNotification
+    token = make_token(scopes=("documents:write", "parties:write", "sdi:write"))
+    other = make_token(scopes=("documents:write",))
+    assert client.post("/api/v1/parties", json={"code": "C0001", "name": "Rossi Forniture S.r.l."},
+                       headers=bearer(token)).status_code == 201
+    doc = {"type": "FATTURA", "number": "2026/7", "date": "2026-11-30", "party_code": "C0001",
+           "sdi_file_name": "IT01234567890_FPR02.xml"}
+    bad = client.post("/api/v1/documents", json={**doc, "number": "2026/8", "sdi_file_name": "../x.xml"},
+                      headers=bearer(token))
+    assert bad.status_code == 422 and "sdi_file_name" in bad.get_json()["fields"]
+    created = client.post("/api/v1/documents", json=doc, headers=bearer(token))
+    assert created.status_code == 201 and created.get_json()["sdi_file_name"] == "IT01234567890_FPR02.xml"
+    body = {"file_name": MC.name, "content_base64": base64.b64encode(_sign(MC.read_bytes())).decode()}
+    assert client.post("/api/v1/sdi-notifications", json=body, headers=bearer(other)).status_code == 403
+    response = client.post("/api/v1/sdi-notifications", json=body, headers=bearer(token))
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["kind"] == "MC" and response.get_json()["documents"] == [created.get_json()["id"]]
+    again = client.post("/api/v1/sdi-notifications", json=body, headers=bearer(token))
+    assert again.status_code == 200 and again.get_json()["duplicate"] is True
+    forged = client.post("/api/v1/sdi-notifications", headers=bearer(token),
+                         json={"file_name": "x.xml", "content_base64": base64.b64encode(XXE).decode()})
+    assert forged.status_code == 422 and "DTD" in forged.get_json()["fields"]["content_base64"]
+    with app.app_context():
+        rows = db.session.scalars(select(SdiNotification)).all()
+        assert [(n.kind, n.source) for n in rows] == [("MC", "api")]
+
+
+def test_spool_recognises_notifications_by_name_and_root(app, samples_dir):
+    import os
+
+    from mailer.models import Document, SdiNotification
+    from mailer.services.spool import import_spool
+    app.config["SPOOL_MIN_AGE_SECONDS"] = 0
+    folder = app.config["SPOOL_DIR"]
+    os.makedirs(folder, exist_ok=True)
+    (Path(folder) / "IT01234567890_FPR02.xml").write_bytes(
+        (samples_dir / "fatturapa" / "IT01234567890_FPR02.xml").read_bytes())
+    (Path(folder) / "IT01234567890_11112_MC_001.xml.p7m").write_bytes(_sign(MC.read_bytes()))
+    (Path(folder) / "esito.xml").write_bytes(NS.read_bytes())  # recognised by its root element
+    (Path(folder) / "IT01234567890_11117_RC_001.xml").write_bytes(XXE)
+    with app.app_context():
+        report = import_spool()
+        kinds = sorted(i.get("sdi_kind", "") for i in report.imported)
+        assert kinds == ["", "MC", "NS"], report.imported
+        assert [e["file"] for e in report.errors] == ["IT01234567890_11117_RC_001.xml"]
+        assert "DTD" in report.errors[0]["error"]
+        doc = db.session.scalar(select(Document).where(Document.sdi_file_name == "IT01234567890_FPR02.xml"))
+        mc = db.session.scalar(select(SdiNotification).where(SdiNotification.kind == "MC"))
+        assert doc is not None and mc.source == "spool"
+        from mailer.services.sdi import sdi_state
+        assert sdi_state([doc.id]) == {doc.id: "MC"}
