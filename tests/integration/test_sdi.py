@@ -246,3 +246,24 @@ def test_spool_recognises_notifications_by_name_and_root(app, samples_dir):
         assert doc is not None and mc.source == "spool"
         from mailer.services.sdi import sdi_state
         assert sdi_state([doc.id]) == {doc.id: "MC"}
+
+
+def test_batch_review_shows_sdi_state_next_to_documents(app, client, auth):
+    from types import SimpleNamespace
+
+    from mailer.models import Document
+    from mailer.services.sdi import import_notification
+    from tests.support.batches import make_account, make_sending_batch
+    with app.app_context():
+        account = make_account(SimpleNamespace(host="127.0.0.1", port=1))
+        batch = make_sending_batch(account, ["a@cliente.example", "b@cliente.example"], status="ready")
+        batch_id = batch.id
+        first, second = db.session.scalars(select(Document).order_by(Document.id)).all()
+        first.sdi_file_name = "IT01234567890_FPR06.xml"  # the NS file names it
+        second.sdi_file_name = "IT01234567890_FPR02.xml"
+        import_notification(NS.read_bytes(), NS.name)
+        import_notification(RC.read_bytes(), RC.name)
+        db.session.commit()
+    auth.login("admin")
+    text = client.get(f"/invii/{batch_id}").get_data(as_text=True)
+    assert "SdI NS" in text and "SdI RC" in text, text[:2000]
