@@ -267,3 +267,14 @@ def test_batch_review_shows_sdi_state_next_to_documents(app, client, auth):
     auth.login("admin")
     text = client.get(f"/invii/{batch_id}").get_data(as_text=True)
     assert "SdI NS" in text and "SdI RC" in text, text[:2000]
+
+
+def test_upload_page_records_the_file_name(client, auth, app, samples_dir):
+    from mailer.models import Document
+    auth.login("operator")
+    with open(samples_dir / "fatturapa" / "IT01234567890_FPR02.xml", "rb") as handle:
+        response = client.post("/documenti/import", data={"files": [(handle, "IT01234567890_FPR02.xml")]},
+                               content_type="multipart/form-data")
+    assert response.status_code == 200
+    with app.app_context():
+        assert db.session.scalars(select(Document.sdi_file_name)).all() == ["IT01234567890_FPR02.xml"]
