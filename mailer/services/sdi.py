@@ -15,7 +15,7 @@ from sqlalchemy import or_, select
 
 from ..extensions import db
 from ..models import SDI_KINDS, Document, SdiNotification
-from .fatturapa import MAX_FILE_BYTES, FatturaPAError, _find, _text, parse_xml, unwrap
+from .fatturapa import FatturaPAError, _text, parse_xml, unwrap
 
 NAMESPACE = "http://www.fatturapa.gov.it/sdi/messaggi/v1.0"
 ROOTS = {
@@ -152,27 +152,15 @@ def import_notification(data: bytes, filename: str, source: str = "cli") -> dict
 def import_sdi_paths(paths: list[str], source: str = "cli") -> tuple[list[dict], bool]:
     """Import files one by one, each in its own transaction; returns (results, all ok)."""
     from .audit import audit
-    results, ok = [], True
-    for path in paths:
-        try:
-            with open(path, "rb") as handle:
-                data = handle.read(MAX_FILE_BYTES + 1)
-            summary = import_notification(data, path, source=source)
-            if not summary["duplicate"]:
-                audit("sdi.import", None, file=os.path.basename(path), kind=summary["kind"],
-                      sdi_id=summary["sdi_id"], notification_id=summary["_id"])
-            db.session.commit()
-            results.append(summary)
-        except (SdiError, OSError) as exc:
-            db.session.rollback()
-            ok = False
-            reason = str(exc) if isinstance(exc, SdiError) else f"file non leggibile ({exc.strerror or exc})"
-            results.append({"file": path, "error": reason})
-    return results, ok
+    from .fatturapa import import_files
 
-
-def _latest_first():
-    return (SdiNotification.notified_at.is_(None), SdiNotification.notified_at.desc(), SdiNotification.id.desc())
+    def one(data: bytes, path: str) -> list[dict]:
+        summary = import_notification(data, path, source=source)
+        if not summary["duplicate"]:
+            audit("sdi.import", None, file=os.path.basename(path), kind=summary["kind"],
+                  sdi_id=summary["sdi_id"], notification_id=summary["_id"])
+        return [summary]
+    return import_files(paths, one, SdiError)
 
 
 def history(document: Document) -> list[SdiNotification]:
