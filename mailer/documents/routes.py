@@ -157,11 +157,17 @@ def sdi_notifications():
     visible = {t.code for t in _visible_types()}
     names = {v for n in notifications for v in sdi.name_variants(n.invoice_file)}
     by_file: dict[str, list[Document]] = {}
+    hidden: set[str] = set()  # invoice files with documents of a type this user may not see
     if names:
         for document in db.session.scalars(db.select(Document).where(
-                Document.sdi_file_name.in_(names), Document.type_code.in_(visible)).order_by(Document.id)).unique():
-            by_file.setdefault(sdi.name_variants(document.sdi_file_name)[0], []).append(document)
-    rows = [(n, by_file.get(sdi.name_variants(n.invoice_file)[0], [])) for n in notifications]
+                Document.sdi_file_name.in_(names)).order_by(Document.id)).unique():
+            key = sdi.name_variants(document.sdi_file_name)[0]
+            if document.type_code in visible:
+                by_file.setdefault(key, []).append(document)
+            else:
+                hidden.add(key)
+    rows = [(n, by_file.get(sdi.name_variants(n.invoice_file)[0], []), sdi.name_variants(n.invoice_file)[0] in hidden)
+            for n in notifications]
     return render_template("documents/sdi.html", rows=rows, sdi_kinds=SDI_KINDS, mc_text=sdi.MC_TEXT)
 
 

@@ -278,3 +278,15 @@ def test_upload_page_records_the_file_name(client, auth, app, samples_dir):
     assert response.status_code == 200
     with app.app_context():
         assert db.session.scalars(select(Document.sdi_file_name)).all() == ["IT01234567890_FPR02.xml"]
+
+
+def test_notifications_page_hides_documents_of_types_the_user_may_not_see(client, auth, app, samples_dir):
+    from mailer.services.sdi import import_notification
+    with app.app_context():
+        fpr02 = _import_invoice(samples_dir, "IT01234567890_FPR02.xml")
+        import_notification(RC.read_bytes(), RC.name)
+        db.session.commit()
+    auth.login("ddt_only", roles=["operator"], send_types=["DDT"])
+    text = client.get("/documenti/sdi").get_data(as_text=True)
+    assert f"/documenti/{fpr02[0]}\"" not in text
+    assert "documenti di un tipo che non puoi vedere" in text and "nessun documento" not in text
