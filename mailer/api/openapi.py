@@ -21,6 +21,8 @@ def openapi_spec(server_url: str) -> dict:
     document_in = {"type": "object", "required": ["type", "number", "date", "party_code"], "properties": {
         "type": {"type": "string", "enum": DOCUMENT_TYPE_CODES},
         "number": {"type": "string", "maxLength": 40}, "date": {"type": "string", "format": "date"},
+        "sdi_file_name": {"type": "string", "nullable": True, "maxLength": 255,
+                          "description": "nome del file FatturaPA inviato allo SdI: le notifiche SdI lo citano"},
         "year": {"type": "integer", "description": "predefinito: anno della data"},
         "party_code": {"type": "string", "description": "codice anagrafica del gestionale"},
         "currency": {"type": "string", "example": "EUR"},
@@ -70,6 +72,17 @@ def openapi_spec(server_url: str) -> dict:
                     "unit_price": money, "discount_pct": money, "vat_rate": money,
                     "amount": {**money, "description": "predefinito: quantità × prezzo − sconto"}}},
                 "DocumentIn": document_in,
+                "SdiNotificationIn": {"type": "object", "required": ["file_name", "content_base64"], "properties": {
+                    "file_name": {"type": "string", "maxLength": 255, "example": "IT01234567890_11111_RC_001.xml"},
+                    "content_base64": {"type": "string", "description": "il file (XML o .p7m) in base64"}}},
+                "SdiNotification": {"type": "object", "required": ["kind", "sdi_id", "invoice_file", "documents"],
+                                    "properties": {
+                    "file": {"type": "string"}, "kind": {"type": "string", "enum": ["RC", "MC", "NS", "NE", "DT", "AT"]},
+                    "sdi_id": {"type": "string"}, "invoice_file": {"type": "string"},
+                    "documents": {"type": "array", "items": {"type": "integer"}}, "duplicate": {"type": "boolean"},
+                    "outcome": {"type": "string"},
+                    "errors": {"type": "array", "items": {"type": "object", "properties": {
+                        "code": {"type": "string"}, "description": {"type": "string"}}}}}},
                 # The answer: what was sent in, plus what Recapito knows (null where nothing is known yet).
                 "Document": {"type": "object", "required": ["id", "type", "number", "year", "date"], "properties": {
                     **{k: v for k, v in document_in["properties"].items()
@@ -128,6 +141,14 @@ def openapi_spec(server_url: str) -> dict:
                 {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
                 "responses": {"200": {"description": "PDF", "content": {"application/pdf": {}}}, "404": error,
                               "503": error, **errors}}},
+            "/sdi-notifications": {
+                "post": {"summary": "Carica una notifica SdI (RC, MC, NS, NE, DT, AT; XML o .p7m); ambito sdi:write",
+                         "description": "Abbinata ai documenti per nome del file FatturaPA (NomeFile); la stessa "
+                                        "notifica caricata di nuovo non crea un doppione (200, duplicate true).",
+                         "requestBody": {"required": True, **_json(_ref("SdiNotificationIn"))},
+                         "responses": {"201": {"description": "importata", **_json(_ref("SdiNotification"))},
+                                       "200": {"description": "già importata", **_json(_ref("SdiNotification"))},
+                                       **errors}}},
             "/parties": {
                 "post": {"summary": "Crea o aggiorna un'anagrafica per codice; ambito parties:write",
                          "requestBody": {"required": True, **_json(_ref("Party"))},

@@ -16,6 +16,7 @@ from ..extensions import csrf, db
 from ..inputs import DB_INT_MAX
 from ..models import ApiToken, Contact, ContactFunction, Document, DocumentType, Party, utcnow
 from ..reference import DOCUMENT_TYPE_CODES, PEC_DOMAINS
+from ..services import sdi
 from ..services.audit import audit
 from ..web import content_disposition
 from ..services.intake import (DocumentConflict, IntakeError, document_as_dict, parse_document_payload, parse_party_payload,
@@ -156,6 +157,10 @@ def put_document():
         data = parse_document_payload(payload)
     except IntakeError as exc:
         return api_error(422, "dati non validi", exc.errors)
+    try:
+        sdi_file_name = sdi.clean_file_name(payload.get("sdi_file_name"))
+    except sdi.SdiError as exc:
+        return api_error(422, "dati non validi", {"sdi_file_name": str(exc)})
     pdf_b64 = payload.get("pdf_base64")
     if pdf_b64:
         try:
@@ -175,11 +180,46 @@ def put_document():
     except IntakeError as exc:
         db.session.rollback()
         return api_error(422, "dati non validi", exc.errors)
+    if "sdi_file_name" in payload:
+        document.sdi_file_name = sdi_file_name
     audit("document.api_upsert", document, username=actor, created=created)
     db.session.commit()
     response = jsonify(document_as_dict(document))
     response.status_code = 201 if created else 200
     response.headers["Location"] = url_for("api.get_document", document_id=document.id)
+    return response
+
+
+@bp.route("/sdi-notifications", methods=["POST"])
+def post_sdi_notification():
+    """An SdI notification file (RC, MC, NS, NE, DT, AT; XML or .p7m, base64); ambito sdi:write."""
+    if (denied := require_scope("sdi:write")) is not None:
+        return denied
+    payload = _json_body()
+    if isinstance(payload, Response):
+        return payload
+    file_name, content = payload.get("file_name"), payload.get("content_base64")
+    try:
+        file_name = sdi.clean_file_name(file_name) or ""
+    except sdi.SdiError as exc:
+        return api_error(422, "dati non validi", {"file_name": str(exc)})
+    if not isinstance(content, str) or not content:
+        return api_error(422, "dati non validi", {"content_base64": "manca il contenuto del file (base64)"})
+    try:
+        data = base64.b64decode(content, validate=True)
+    except (binascii.Error, ValueError):
+        return api_error(422, "dati non validi", {"content_base64": "base64 non valido"})
+    try:
+        summary = sdi.import_notification(data, file_name, source="api")
+    except sdi.SdiError as exc:
+        db.session.rollback()
+        return api_error(422, "notifica non valida", {"content_base64": str(exc)})
+    if not summary["duplicate"]:
+        audit("sdi.import", None, username=f"api:{g.api_token.name}", file=file_name, kind=summary["kind"],
+              sdi_id=summary["sdi_id"], notification_id=summary["_id"])
+    db.session.commit()
+    response = jsonify(sdi.public_summary(summary))
+    response.status_code = 200 if summary["duplicate"] else 201
     return response
 
 

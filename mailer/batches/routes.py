@@ -10,11 +10,11 @@ from flask_login import current_user
 
 from ..extensions import db, htmx
 from ..inputs import db_id, db_ids, page_number
-from ..models import (BATCH_STATUSES, DELIVERY_STATUSES, SUMMARY_STATES, TRUST_STATUSES, Agent, Batch, Category,
-                      Delivery, DocumentType, MailAccount, Receipt, Zone)
+from ..models import (BATCH_STATUSES, DELIVERY_STATUSES, SDI_KINDS, SUMMARY_STATES, TRUST_STATUSES, Agent, Batch,
+                      Category, Delivery, DocumentType, MailAccount, Receipt, Zone)
 from ..security import require_roles
-from ..services import (approval, batch_summary, batch_views, pec_trust, preparation, receipt_log, sending, test_send,
-                        tracking)
+from ..services import (approval, batch_summary, batch_views, pec_trust, preparation, receipt_log, sdi, sending,
+                        test_send, tracking)
 from ..services.audit import audit
 from ..services.audit_log import page_arg
 from ..tracking.routes import receipt_download
@@ -180,6 +180,7 @@ def _detail_context(batch: Batch) -> dict:
         "summary": approval.approval_summary(batch, current_user) if batch.status == "ready" else {},
         "can_discard": approval.may_discard(batch, current_user),
         "receipts": {} if reviewing else tracking.receipts_by_delivery([r.id for r in rows]),
+        "sdi_states": sdi.sdi_state({doc.id for r in rows for doc in r.documents}), "sdi_kinds": SDI_KINDS,
     }
 
 

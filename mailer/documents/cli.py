@@ -90,5 +90,29 @@ def pdf_render_command(all_missing, ids):
 def register(app: Flask) -> None:
     """Attach the commands to the app."""
     app.cli.add_command(import_fatturapa_command)
+    app.cli.add_command(import_sdi_command)
     app.cli.add_command(spool_cli)
     app.cli.add_command(pdf_cli)
+
+
+@click.command("import-sdi")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Una riga JSON per file.")
+@with_appcontext
+def import_sdi_command(paths, as_json):
+    """Import SdI notifications (RC, MC, NS, NE, DT, AT; .xml, .xml.p7m); exit status 1 when any file failed."""
+    from ..services.sdi import import_sdi_paths, label, public_summary
+    results, ok = import_sdi_paths(list(paths), source="cli")
+    for result in results:
+        if as_json:
+            click.echo(json.dumps(public_summary(result), ensure_ascii=False))
+        elif "error" in result:
+            click.echo(f"ERRORE {result['file']}: {result['error']}", err=True)
+        else:
+            docs = ", ".join(str(i) for i in result["documents"]) or "nessun documento"
+            extra = " (già importata)" if result["duplicate"] else ""
+            click.echo(f"{result['file']}: {result['kind']} {label(result['kind'])} – SdI {result['sdi_id']} – "
+                       f"fattura {result['invoice_file']} – documenti: {docs}{extra}")
+            for error in result.get("errors", []):
+                click.echo(f"  {error['code']}: {error['description']}")
+    sys.exit(0 if ok else 1)

@@ -9,10 +9,10 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_login import current_user
 
 from ..extensions import db, htmx
-from ..models import (Blob, Delivery, Document, DocumentAttachment, DocumentType, Party,
-                      delivery_documents)
+from ..models import (SDI_KINDS, Blob, Delivery, Document, DocumentAttachment, DocumentType, Party,
+                      SdiNotification, delivery_documents)
 from ..security import clearance, require_roles
-from ..services import batch_views
+from ..services import batch_views, sdi
 from ..services.audit import audit
 from ..web import content_disposition
 
@@ -48,6 +48,7 @@ class Filters:
     date_to: date | None = None
     party: str = ""
     sent: str = ""
+    sdi: str = ""
     page: int = 1
 
     @classmethod
@@ -63,14 +64,16 @@ class Filters:
         except ValueError:
             page = 1
         sent = args.get("sent", "")
+        sdi = args.get("sdi", "")
         return cls(type=args.get("type", "").strip().upper(), date_from=as_date("from"), date_to=as_date("to"),
-                   party=args.get("party", "").strip()[:100], sent=sent if sent in ("yes", "no") else "", page=page)
+                   party=args.get("party", "").strip()[:100], sent=sent if sent in ("yes", "no") else "",
+                   sdi=sdi if sdi == "none" or sdi in SDI_KINDS else "", page=page)
 
     def to_args(self, **override) -> dict:
         """Query-string arguments (for links)."""
         args = {"type": self.type, "from": self.date_from.isoformat() if self.date_from else "",
                 "to": self.date_to.isoformat() if self.date_to else "", "party": self.party, "sent": self.sent,
-                "page": self.page}
+                "sdi": self.sdi, "page": self.page}
         args.update(override)
         return {k: v for k, v in args.items() if v not in ("", None)}
 
@@ -93,6 +96,8 @@ def _query(filters: Filters, type_codes: list[str]):
         query = query.where(Document.sent_at.is_not(None))
     elif filters.sent == "no":
         query = query.where(Document.sent_at.is_(None))
+    if filters.sdi:
+        query = query.where(sdi.state_condition(filters.sdi))
     return query
 
 
@@ -109,6 +114,7 @@ def index():
         query.order_by(Document.date.desc(), Document.id.desc()).limit(PAGE_SIZE).offset((filters.page - 1) * PAGE_SIZE)
     ).unique().all()
     context = {"documents": documents, "filters": filters, "total": total, "pages": pages, "types": types,
+               "sdi_states": sdi.sdi_state(d.id for d in documents), "sdi_kinds": SDI_KINDS,
                "can_prepare": current_user.has_role("operator", "manager")}
     if htmx and htmx.target == "documents-table":
         return render_template("documents/_table.html", **context)
@@ -139,7 +145,30 @@ def detail(document_id: int):
     current_sent_at = max((d.sent_at for d in deliveries if d.sent_at and d.status == "sent"
                            and (last_replaced is None or d.sent_at > last_replaced)), default=None)
     return render_template("documents/detail.html", doc=document, deliveries=deliveries,
-                           has_batches=False, current_sent_at=current_sent_at)
+                           has_batches=False, current_sent_at=current_sent_at,
+                           sdi_history=sdi.history(document), sdi_kinds=SDI_KINDS, mc_text=sdi.MC_TEXT)
+
+
+@bp.route("/sdi")
+def sdi_notifications():
+    """SdI notifications received, latest first, with the documents they matched (or none)."""
+    notifications = db.session.scalars(
+        db.select(SdiNotification).order_by(SdiNotification.id.desc()).limit(500)).all()
+    visible = {t.code for t in _visible_types()}
+    names = {v for n in notifications for v in sdi.name_variants(n.invoice_file)}
+    by_file: dict[str, list[Document]] = {}
+    hidden: set[str] = set()  # invoice files with documents of a type this user may not see
+    if names:
+        for document in db.session.scalars(db.select(Document).where(
+                Document.sdi_file_name.in_(names)).order_by(Document.id)).unique():
+            key = sdi.name_variants(document.sdi_file_name)[0]
+            if document.type_code in visible:
+                by_file.setdefault(key, []).append(document)
+            else:
+                hidden.add(key)
+    rows = [(n, by_file.get(sdi.name_variants(n.invoice_file)[0], []), sdi.name_variants(n.invoice_file)[0] in hidden)
+            for n in notifications]
+    return render_template("documents/sdi.html", rows=rows, sdi_kinds=SDI_KINDS, mc_text=sdi.MC_TEXT)
 
 
 @bp.route("/<int:document_id>/pdf")

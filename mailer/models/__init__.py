@@ -8,7 +8,7 @@ from .campaign import Campaign, GenericDocument, GenericDocumentVersion, SavedFi
 from .contact import (Contact, ContactChange, ContactFunction, Tag, contact_document_types,
                       contact_tags, function_document_types)
 from .document import (Blob, Document, DocumentAttachment, DocumentLine, DocumentType, DocumentVersion,
-                       Product, ProductCategory)
+                       Product, ProductCategory, SDI_KINDS, SdiNotification)
 from .party import Agent, Category, Party, Zone
 from .template import TEMPLATE_LANGUAGES, EmailTemplate, TemplateVersion
 from .tracking import (PEC_RECEIPT_TYPES, RECEIPT_KINDS, RECEIPT_OUTCOMES, TRUST_STATUSES, MailboxState,
@@ -24,5 +24,5 @@ __all__ = [
     "Product", "ProductCategory", "TEMPLATE_LANGUAGES", "Tag", "TemplateVersion", "User", "UserSession", "Zone", "contact_document_types", "contact_tags",
     "delivery_documents", "function_document_types", "user_document_types", "utcnow",
     "MailboxState", "PEC_RECEIPT_TYPES", "RECEIPT_KINDS", "RECEIPT_OUTCOMES", "Receipt",
-    "PecTrustedCertificate", "TRUST_STATUSES",
+    "PecTrustedCertificate", "TRUST_STATUSES", "SDI_KINDS", "SdiNotification",
 ]

@@ -17,6 +17,7 @@ API_SCOPES: dict[str, str] = {
     "parties:write": "Caricare e aggiornare anagrafiche",
     "contacts:read": "Leggere i contatti (fino al livello di riservatezza del token)",
     "contacts:write": "Caricare e aggiornare contatti (fino al livello di riservatezza del token)",
+    "sdi:write": "Caricare le notifiche del Sistema di Interscambio (SdI)",
 }
 
 

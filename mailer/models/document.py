@@ -96,6 +96,8 @@ class Document(db.Model):
     extra: Mapped[dict] = mapped_column(JSON, default=dict)
     source: Mapped[str] = mapped_column(String(20), default="api")  # api|fatturapa|spool|demo|upload
     source_ref: Mapped[str] = mapped_column(String(255), default="")
+    # The name the FatturaPA file had when it went to the SdI: SdI notifications name it (NomeFile).
+    sdi_file_name: Mapped[str | None] = mapped_column(String(255), index=True)
     pdf_sha256: Mapped[str | None] = mapped_column(ForeignKey("blobs.sha256"))
     pdf_rendered: Mapped[bool] = mapped_column(Boolean, default=False)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
@@ -175,3 +177,30 @@ class DocumentVersion(db.Model):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
     superseded_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     superseded_by: Mapped[str] = mapped_column(String(120), default="")  # source of the replacement (api, spool...)
+
+
+SDI_KINDS = {
+    "RC": "Ricevuta di consegna", "MC": "Mancata consegna", "NS": "Notifica di scarto",
+    "NE": "Notifica di esito", "DT": "Decorrenza termini", "AT": "Attestazione di trasmissione",
+}
+
+
+class SdiNotification(db.Model):
+    """A notification of the Sistema di Interscambio about an invoice file (matched by NomeFile)."""
+
+    __tablename__ = "sdi_notifications"
+    __table_args__ = (UniqueConstraint("kind", "sdi_id", "message_id", name="uq_sdi_notifications_message"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(2))  # SDI_KINDS
+    sdi_id: Mapped[str] = mapped_column(String(20))  # IdentificativoSdI
+    invoice_file: Mapped[str] = mapped_column(String(255), index=True)  # NomeFile
+    message_id: Mapped[str] = mapped_column(String(20))
+    file_name: Mapped[str] = mapped_column(String(255), default="")
+    # DataOraConsegna (RC) or DataOraRicezione, in UTC; NE/DT carry none
+    notified_at: Mapped[datetime | None] = mapped_column(DateTime)
+    errors: Mapped[list] = mapped_column(JSON, default=list)  # NS: [{"code", "description", "hint"}]
+    outcome: Mapped[str] = mapped_column(String(10), default="")  # NE: EC01 accettata / EC02 rifiutata
+    description: Mapped[str] = mapped_column(Text, default="")  # Descrizione / Note of the file
+    blob_sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
+    source: Mapped[str] = mapped_column(String(20), default="cli")  # cli|api|spool
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -625,6 +625,7 @@ def import_fatturapa(data: bytes, filename: str, *, replace: bool = False, repla
             raise FatturaPAError(exc.errors["number"]) from exc
         except IntakeError as exc:
             raise FatturaPAError(str(exc)) from exc
+        document.sdi_file_name = os.path.basename(filename)[:255] or None  # SdI notifications name it
         summaries.append({
             "file": filename,
             "document_type": invoice.document_type,
@@ -650,21 +651,33 @@ def import_fatturapa_paths(paths: list[str], replace: bool = False, replace_hint
     A file that fails gives ``{"file", "error"}`` and is rolled back alone; the others are imported.
     """
     from .audit import audit
+
+    def one(data: bytes, path: str) -> list[dict]:
+        summaries = import_fatturapa(data, path, replace=replace, replace_hint=replace_hint)
+        for summary in summaries:
+            audit("document.import_fatturapa", None, file=os.path.basename(path), number=summary["number"],
+                  document_id=summary["_document_id"])
+        return summaries
+    return import_files(paths, one, FatturaPAError)
+
+
+def import_files(paths: list[str], import_one, error_class: type[Exception]) -> tuple[list[dict], bool]:
+    """Run ``import_one(data, path) -> [summary, ...]`` on each file in its own transaction; (results, all ok).
+
+    A file that fails (``error_class`` or unreadable) gives ``{"file", "error"}`` and is rolled back alone.
+    """
     results, ok = [], True
     for path in paths:
         try:
             with open(path, "rb") as handle:
                 data = handle.read(MAX_FILE_BYTES + 1)
-            summaries = import_fatturapa(data, path, replace=replace, replace_hint=replace_hint)
-            for summary in summaries:
-                audit("document.import_fatturapa", None, file=os.path.basename(path), number=summary["number"],
-                      document_id=summary["_document_id"])
+            summaries = import_one(data, path)
             db.session.commit()
             results.extend(summaries)
-        except (FatturaPAError, OSError) as exc:
+        except (error_class, OSError) as exc:
             db.session.rollback()
             ok = False
-            reason = str(exc) if isinstance(exc, FatturaPAError) else f"file non leggibile ({exc.strerror or exc})"
+            reason = str(exc) if isinstance(exc, error_class) else f"file non leggibile ({exc.strerror or exc})"
             results.append({"file": path, "error": reason})
     return results, ok
 

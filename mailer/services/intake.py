@@ -501,6 +501,7 @@ def document_as_dict(document: Document) -> dict:
         "due_dates": document.due_dates or [],
         "extra": document.extra or {},
         "source": document.source,
+        "sdi_file_name": document.sdi_file_name,
         "has_pdf": bool(document.pdf_sha256),
         "pdf_sha256": document.pdf_sha256,
         "pdf_rendered": document.pdf_rendered,

@@ -325,11 +325,22 @@ def _import_pdf(path: str, name: str, sidecar: str | None, sha: str) -> dict:
 
 
 def _import_fatturapa(path: str, name: str) -> list[dict]:
-    """A FatturaPA file dropped in the spool folder."""
+    """A FatturaPA file dropped in the spool folder, or an SdI notification (by its name or root element)."""
     from .fatturapa import FatturaPAError, import_fatturapa
     from .fatturapa import MAX_FILE_BYTES
+    from . import sdi
     with open(path, "rb") as handle:
         data = handle.read(MAX_FILE_BYTES + 1)
+    if sdi.looks_like_notification(name, data):
+        try:
+            summary = sdi.import_notification(data, name, source="spool")
+        except sdi.SdiError as exc:
+            raise ValueError(str(exc)) from exc
+        if not summary["duplicate"]:
+            audit("sdi.import", None, file=name, kind=summary["kind"], sdi_id=summary["sdi_id"],
+                  notification_id=summary["_id"])
+        return [{"sdi_kind": summary["kind"], "type": "SdI " + summary["kind"], "number": summary["invoice_file"],
+                 "documents": summary["documents"], "already_imported": summary["duplicate"]}]
     try:
         summaries = import_fatturapa(data, name, replace_hint=FATTURAPA_REPLACE_HINT)
     except FatturaPAError as exc:

@@ -74,7 +74,7 @@ def test_api_conforms_to_its_openapi_description(api_schema, mode):
     from schemathesis.generation import GenerationMode
     generation = GenerationMode.POSITIVE if mode == "positive" else GenerationMode.NEGATIVE
     operations = _operations(api_schema)
-    assert len(operations) == 14
+    assert len(operations) == 15
     for operation in operations:
         @given(case=operation.as_strategy(generation_mode=generation))
         @settings(max_examples=15, deadline=None, derandomize=True, phases=[Phase.explicit, Phase.generate],

@@ -133,6 +133,7 @@ EXPECTED: dict[tuple[str, str], dict] = {
     ("documents.import_page", "GET"): office(),
     ("documents.import_page", "POST"): office(200),  # "choose a file" message
     ("documents.spool_run", "POST"): office(302),  # empty spool folder: nothing to do
+    ("documents.sdi_notifications", "GET"): office(),
     # batches: operators and managers; sales only campaign batches (this one is a documents batch)
     ("batches.index", "GET"): office(),
     ("batches.new", "GET"): office(),
@@ -189,6 +190,7 @@ EXPECTED: dict[tuple[str, str], dict] = {
     ("api.ping", "GET"): API_NO_TOKEN,
     ("api.list_documents", "GET"): API_NO_TOKEN,
     ("api.put_document", "POST"): API_NO_TOKEN,
+    ("api.post_sdi_notification", "POST"): API_NO_TOKEN,
     ("api.put_document", "PUT"): API_NO_TOKEN,
     ("api.get_document", "GET"): API_NO_TOKEN,
     ("api.get_document_by_key", "GET"): API_NO_TOKEN,
