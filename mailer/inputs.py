@@ -46,6 +46,13 @@ def page_number(value: Any) -> int:
     return number
 
 
+def checks_own_text(view):
+    """Mark a view that refuses NUL and lone surrogates itself, next to the field (e.g. the live filter count,
+    which answers with the condition's error in place): the request-wide check leaves it alone."""
+    view._checks_own_text = True
+    return view
+
+
 def bad_text(fields: Iterable[tuple[str, Any]]) -> tuple[str, str] | None:
     """The first (field, Italian reason) whose text holds NUL or a lone surrogate, or None."""
     for name, value in fields:

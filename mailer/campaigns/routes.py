@@ -9,7 +9,7 @@ from flask_login import current_user
 from flask_wtf.csrf import ValidationError, validate_csrf
 
 from ..extensions import csrf, db, htmx
-from ..inputs import db_id, db_ids
+from ..inputs import checks_own_text, db_id, db_ids
 from ..models import BATCH_STATUSES, GenericDocument, GenericDocumentVersion, SavedFilter
 from ..security import public_endpoint, require_roles
 from ..services import campaigns as svc
@@ -296,6 +296,7 @@ def filter_builder():
 
 
 @bp.route("/filtri/conteggio", methods=["POST"])
+@checks_own_text
 def filter_count():
     """htmx: the live count and sample for the conditions as typed, and each condition's error (out of band)."""
     raw = conditions_from_form(request.form)
@@ -303,6 +304,7 @@ def filter_count():
 
 
 @bp.route("/filtri/articoli")
+@checks_own_text
 def product_picker():
     """Product picker of the "bought" condition: search by code or description, and by product category.
 
