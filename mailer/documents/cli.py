@@ -26,15 +26,21 @@ def import_fatturapa_command(paths, as_json, replace):
     from ..services.fatturapa import import_fatturapa_paths, public_summary
     results, ok = import_fatturapa_paths(list(paths), replace=replace,
                                          replace_hint="per sostituirlo ripeti il comando con --replace")
+    _report(results, ok, as_json, public_summary, lambda result: click.echo(
+        f"{result['file']}: {result['document_type']} n. {result['number']} del {result['date']} "
+        f"– {result['customer_name']} – totale {result['total']} {result['currency']} "
+        f"({result['lines']} righe, {result['attachments']} allegati)"))
+
+
+def _report(results: list[dict], ok: bool, as_json: bool, summary, echo_imported) -> None:
+    """One line per file (JSON, an error on stderr, or `echo_imported`'s text); exit status 1 when any failed."""
     for result in results:
         if as_json:
-            click.echo(json.dumps(public_summary(result), ensure_ascii=False))
+            click.echo(json.dumps(summary(result), ensure_ascii=False))
         elif "error" in result:
             click.echo(f"ERRORE {result['file']}: {result['error']}", err=True)
         else:
-            click.echo(f"{result['file']}: {result['document_type']} n. {result['number']} del {result['date']} "
-                       f"– {result['customer_name']} – totale {result['total']} {result['currency']} "
-                       f"({result['lines']} righe, {result['attachments']} allegati)")
+            echo_imported(result)
     sys.exit(0 if ok else 1)
 
 
@@ -103,16 +109,12 @@ def import_sdi_command(paths, as_json):
     """Import SdI notifications (RC, MC, NS, NE, DT, AT; .xml, .xml.p7m); exit status 1 when any file failed."""
     from ..services.sdi import import_sdi_paths, label, public_summary
     results, ok = import_sdi_paths(list(paths), source="cli")
-    for result in results:
-        if as_json:
-            click.echo(json.dumps(public_summary(result), ensure_ascii=False))
-        elif "error" in result:
-            click.echo(f"ERRORE {result['file']}: {result['error']}", err=True)
-        else:
-            docs = ", ".join(str(i) for i in result["documents"]) or "nessun documento"
-            extra = " (già importata)" if result["duplicate"] else ""
-            click.echo(f"{result['file']}: {result['kind']} {label(result['kind'])} – SdI {result['sdi_id']} – "
-                       f"fattura {result['invoice_file']} – documenti: {docs}{extra}")
-            for error in result.get("errors", []):
-                click.echo(f"  {error['code']}: {error['description']}")
-    sys.exit(0 if ok else 1)
+
+    def echo_imported(result: dict) -> None:
+        docs = ", ".join(str(i) for i in result["documents"]) or "nessun documento"
+        extra = " (già importata)" if result["duplicate"] else ""
+        click.echo(f"{result['file']}: {result['kind']} {label(result['kind'])} – SdI {result['sdi_id']} – "
+                   f"fattura {result['invoice_file']} – documenti: {docs}{extra}")
+        for error in result.get("errors", []):
+            click.echo(f"  {error['code']}: {error['description']}")
+    _report(results, ok, as_json, public_summary, echo_imported)
