@@ -7,6 +7,7 @@ missed or wrong; then how many messages flufl.bounce recognises on its own and w
 least its addresses on every one. The last line is one JSON object with the figures.
 Usage: .venv/bin/python benchmarks/bounces.py
 """
+
 from __future__ import annotations
 
 import json
@@ -16,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support.bounce_corpus import flufl_coverage, measure  # noqa: E402
+from tests.support.bounce_corpus import flufl_coverage, measure
 
 
 def main() -> None:
@@ -27,16 +28,24 @@ def main() -> None:
         figures = measure(constructed=constructed)
         summary[name] = figures.as_dict()
         print(f"== {name}: {figures.bounces} rimbalzi, {figures.non_bounces} non rimbalzi")
-        print(f"   riconosciuti {figures.percent(figures.recognised)}%, destinatari giusti "
-              f"{figures.percent(figures.recipients_right)}%, permanenza giusta {figures.percent(figures.permanence_right)}%, "
-              f"falsi positivi {len(figures.false_positives)}")
-        for label, items in (("non riconosciuti", figures.missed), ("destinatari sbagliati", figures.wrong_recipients),
-                             ("permanenza sbagliata", figures.wrong_permanence), ("falsi positivi", figures.false_positives)):
+        print(
+            f"   riconosciuti {figures.percent(figures.recognised)}%, destinatari giusti "
+            f"{figures.percent(figures.recipients_right)}%, permanenza giusta {figures.percent(figures.permanence_right)}%, "
+            f"falsi positivi {len(figures.false_positives)}"
+        )
+        for label, items in (
+            ("non riconosciuti", figures.missed),
+            ("destinatari sbagliati", figures.wrong_recipients),
+            ("permanenza sbagliata", figures.wrong_permanence),
+            ("falsi positivi", figures.false_positives),
+        ):
             for item in items:
                 print(f"   {label}: {item}")
     recognised, short = flufl_coverage()
-    print(f"== flufl.bounce da solo riconosce {recognised} messaggi; noi ne manchiamo o nominiamo meno indirizzi su "
-          f"{len(short)}")
+    print(
+        f"== flufl.bounce da solo riconosce {recognised} messaggi; noi ne manchiamo o nominiamo meno indirizzi su "
+        f"{len(short)}"
+    )
     for item in short:
         print(f"   {item}")
     summary["flufl_recognised"] = recognised

@@ -22,6 +22,7 @@ Measured on 2 cores (shared with other work), SQLite: with the workers at normal
 pages were waiting for CPU taken by the senders. The workers now lower their own priority
 (WORKER_NICE, default 10): p95 ~160-190 ms, no errors, sending as fast (~250-380 msg/s).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -67,41 +68,110 @@ def build_batch(sink_port: int, n: int) -> tuple[int, list[int]]:
     from sqlalchemy import insert
 
     from mailer.extensions import db
-    from mailer.models import (Batch, Blob, Contact, Delivery, Document, MailAccount, Party, delivery_documents)
+    from mailer.models import Batch, Blob, Contact, Delivery, Document, MailAccount, Party, delivery_documents
+
     demo_parties = list(db.session.scalars(db.select(Party.id).order_by(Party.id)))
-    base = {m: (db.session.scalar(db.select(db.func.max(m.id))) or 0) + 1 for m in (Party, Contact, Document, Delivery)}
-    account = MailAccount(name="Sink del carico", kind="smtp", host="127.0.0.1", port=sink_port, tls_mode="none",
-                          from_address="fatture@azienda.example", from_name="Azienda", max_connections=WORKERS,
-                          rate_per_minute=10_000_000, rate_per_day=100_000_000)
+    base = {
+        m: (db.session.scalar(db.select(db.func.max(m.id))) or 0) + 1
+        for m in (Party, Contact, Document, Delivery)
+    }
+    account = MailAccount(
+        name="Sink del carico",
+        kind="smtp",
+        host="127.0.0.1",
+        port=sink_port,
+        tls_mode="none",
+        from_address="fatture@azienda.example",
+        from_name="Azienda",
+        max_connections=WORKERS,
+        rate_per_minute=10_000_000,
+        rate_per_day=100_000_000,
+    )
     db.session.add(account)
     batch = Batch(kind="documents", name="Carico 10.000", status="approved", type_codes=["FATTURA"])
     db.session.add(batch)
     db.session.flush()
     for start in range(0, n, 2000):
         ids = range(start, min(n, start + 2000))
-        db.session.execute(insert(Party), [{"id": base[Party] + i, "erp_code": f"L{i:06d}",
-                                            "name": f"Cliente Carico {i} S.r.l.", "kind": "customer",
-                                            "city": "Brescia", "province": "BS"} for i in ids])
-        db.session.execute(insert(Contact), [{"id": base[Contact] + i, "party_id": base[Party] + i,
-                                              "name": f"Amministrazione {i}", "email": f"amm{i}@carico.example"}
-                                             for i in ids])
+        db.session.execute(
+            insert(Party),
+            [
+                {
+                    "id": base[Party] + i,
+                    "erp_code": f"L{i:06d}",
+                    "name": f"Cliente Carico {i} S.r.l.",
+                    "kind": "customer",
+                    "city": "Brescia",
+                    "province": "BS",
+                }
+                for i in ids
+            ],
+        )
+        db.session.execute(
+            insert(Contact),
+            [
+                {
+                    "id": base[Contact] + i,
+                    "party_id": base[Party] + i,
+                    "name": f"Amministrazione {i}",
+                    "email": f"amm{i}@carico.example",
+                }
+                for i in ids
+            ],
+        )
         blobs = [_pdf(i) for i in ids]
-        db.session.execute(insert(Blob), [{"sha256": hashlib.sha256(b).hexdigest(), "size": len(b),
-                                           "content_type": "application/pdf", "data": b} for b in blobs])
-        db.session.execute(insert(Document), [{
-            "id": base[Document] + i, "type_code": "FATTURA", "number": f"L{i + 1}", "year": 2026,
-            "date": date(2026, 11, 28), "party_id": base[Party] + i, "total": 122,
-            "pdf_sha256": hashlib.sha256(b).hexdigest()} for i, b in zip(ids, blobs)])
-        db.session.execute(insert(Delivery), [{
-            "id": base[Delivery] + i, "batch_id": batch.id, "party_id": base[Party] + i,
-            "contact_id": base[Contact] + i, "recipient_email": f"amm{i}@carico.example",
-            "recipient_name": f"Amministrazione {i}", "account_id": account.id, "account_reason": "Ordinario",
-            "status": "pending", "subject": f"Fattura n. L{i + 1} del 28/11/2026",
-            "body_text": f"Gentile cliente,\nin allegato la fattura n. L{i + 1} di 122,00 €.\n",
-            "body_html": f"<p>Gentile cliente,</p><p>in allegato la fattura n. L{i + 1} di 122,00 €.</p>",
-        } for i in ids])
-        db.session.execute(insert(delivery_documents), [{"delivery_id": base[Delivery] + i,
-                                                         "document_id": base[Document] + i} for i in ids])
+        db.session.execute(
+            insert(Blob),
+            [
+                {
+                    "sha256": hashlib.sha256(b).hexdigest(),
+                    "size": len(b),
+                    "content_type": "application/pdf",
+                    "data": b,
+                }
+                for b in blobs
+            ],
+        )
+        db.session.execute(
+            insert(Document),
+            [
+                {
+                    "id": base[Document] + i,
+                    "type_code": "FATTURA",
+                    "number": f"L{i + 1}",
+                    "year": 2026,
+                    "date": date(2026, 11, 28),
+                    "party_id": base[Party] + i,
+                    "total": 122,
+                    "pdf_sha256": hashlib.sha256(b).hexdigest(),
+                }
+                for i, b in zip(ids, blobs)
+            ],
+        )
+        db.session.execute(
+            insert(Delivery),
+            [
+                {
+                    "id": base[Delivery] + i,
+                    "batch_id": batch.id,
+                    "party_id": base[Party] + i,
+                    "contact_id": base[Contact] + i,
+                    "recipient_email": f"amm{i}@carico.example",
+                    "recipient_name": f"Amministrazione {i}",
+                    "account_id": account.id,
+                    "account_reason": "Ordinario",
+                    "status": "pending",
+                    "subject": f"Fattura n. L{i + 1} del 28/11/2026",
+                    "body_text": f"Gentile cliente,\nin allegato la fattura n. L{i + 1} di 122,00 €.\n",
+                    "body_html": f"<p>Gentile cliente,</p><p>in allegato la fattura n. L{i + 1} di 122,00 €.</p>",
+                }
+                for i in ids
+            ],
+        )
+        db.session.execute(
+            insert(delivery_documents),
+            [{"delivery_id": base[Delivery] + i, "document_id": base[Document] + i} for i in ids],
+        )
         db.session.commit()
     return batch.id, demo_parties
 
@@ -125,9 +195,12 @@ class User(threading.Thread):
         """Log in through the real form (CSRF token from the page)."""
         page = self.http.get(f"{self.base}/auth/login", timeout=30)
         token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-        answer = self.http.post(f"{self.base}/auth/login", data={"username": self.username, "password": "demo",
-                                                                 "csrf_token": token}, allow_redirects=False,
-                                timeout=30)
+        answer = self.http.post(
+            f"{self.base}/auth/login",
+            data={"username": self.username, "password": "demo", "csrf_token": token},
+            allow_redirects=False,
+            timeout=30,
+        )
         if answer.status_code != 302 or "/auth/login" in answer.headers.get("Location", ""):
             raise RuntimeError(f"login of {self.username} failed: {answer.status_code}")
 
@@ -157,7 +230,9 @@ class User(threading.Thread):
                     return
                 started = time.perf_counter()
                 try:
-                    answer = self.http.get(self.base + path, headers=headers, timeout=30, allow_redirects=False)
+                    answer = self.http.get(
+                        self.base + path, headers=headers, timeout=30, allow_redirects=False
+                    )
                     elapsed = (time.perf_counter() - started) * 1000
                     if answer.status_code not in (200, 286):
                         self.errors.append(f"{name} {path}: HTTP {answer.status_code}")
@@ -195,35 +270,90 @@ def main() -> None:
     sink_port, web_port = free_port(), free_port()
     procs: list[subprocess.Popen] = []
     log = open(work / "processes.log", "ab")
-    sink = subprocess.Popen([sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{sink_port}",
-                             "-c", "aiosmtpd.handlers.Sink"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sink = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            f"127.0.0.1:{sink_port}",
+            "-c",
+            "aiosmtpd.handlers.Sink",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     procs.append(sink)
     try:
         wait_port(sink_port)
         db_url = os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{work / 'load.db'}"
-        env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": redis.url, "SECRET_KEY": SECRET,
-               "INSTANCE_PATH": str(work / "instance"), "DEMO_PASSWORD": "demo", "PYTHONPATH": str(ROOT),
-               "CAPTURE_SMTP_PORT": str(sink_port)}
+        env = {
+            **os.environ,
+            "DATABASE_URL": db_url,
+            "REDIS_URL": redis.url,
+            "SECRET_KEY": SECRET,
+            "INSTANCE_PATH": str(work / "instance"),
+            "DEMO_PASSWORD": "demo",
+            "PYTHONPATH": str(ROOT),
+            "CAPTURE_SMTP_PORT": str(sink_port),
+        }
         env.pop("RECAPITO_ENV", None)
-        app = create_app({"SQLALCHEMY_DATABASE_URI": db_url, "REDIS_URL": redis.url, "SECRET_KEY": SECRET,
-                          "INSTANCE_PATH": str(work / "instance")})
+        app = create_app(
+            {
+                "SQLALCHEMY_DATABASE_URI": db_url,
+                "REDIS_URL": redis.url,
+                "SECRET_KEY": SECRET,
+                "INSTANCE_PATH": str(work / "instance"),
+            }
+        )
         with app.app_context():
             upgrade()
             ensure_reference_data()
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "flask", "--app", "app", "demo-data"], cwd=ROOT, env=env,
-                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "-m", "flask", "--app", "app", "demo-data"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         with app.app_context():
             batch_id, party_ids = build_batch(sink_port, MESSAGES)
         print(f"dati: demo + {MESSAGES} recapiti con PDF in {time.perf_counter() - t0:.1f} s")
 
-        procs.append(subprocess.Popen(
-            [str(ROOT / ".venv/bin/gunicorn"), "--bind", f"127.0.0.1:{web_port}", "--workers", str(WEB_WORKERS),
-             "--threads", "4", "--graceful-timeout", "5", "--keep-alive", "15", "app:app"], cwd=ROOT, env=env,
-            stdout=log, stderr=log))
+        procs.append(
+            subprocess.Popen(
+                [
+                    str(ROOT / ".venv/bin/gunicorn"),
+                    "--bind",
+                    f"127.0.0.1:{web_port}",
+                    "--workers",
+                    str(WEB_WORKERS),
+                    "--threads",
+                    "4",
+                    "--graceful-timeout",
+                    "5",
+                    "--keep-alive",
+                    "15",
+                    "app:app",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=log,
+            )
+        )
         for _ in range(WORKERS):
-            procs.append(subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "worker",
-                                           "--without-scheduler"], cwd=ROOT, env=env, stdout=log, stderr=log))
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "flask", "--app", "app", "worker", "--without-scheduler"],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=log,
+                    stderr=log,
+                )
+            )
         wait_port(web_port, 30)
         base = f"http://127.0.0.1:{web_port}"
         with app.app_context():
@@ -256,8 +386,13 @@ def main() -> None:
             for user in users:
                 user.join(60)
             db.session.remove()
-            counts = dict(db.session.execute(db.select(Delivery.status, db.func.count(Delivery.id))
-                                             .where(Delivery.batch_id == batch_id).group_by(Delivery.status)).all())
+            counts = dict(
+                db.session.execute(
+                    db.select(Delivery.status, db.func.count(Delivery.id))
+                    .where(Delivery.batch_id == batch_id)
+                    .group_by(Delivery.status)
+                ).all()
+            )
     finally:
         for proc in reversed(procs):
             proc.terminate()
@@ -278,24 +413,38 @@ def main() -> None:
     by_page: dict[str, list[float]] = defaultdict(list)
     for name, ms in samples:
         by_page[name].append(ms)
-    print(f"{USERS} utenti, pausa {THINK[0]}-{THINK[1]} ms tra le pagine, gunicorn {WEB_WORKERS}x4 thread, "
-          f"{WORKERS} worker di invio, database {'PostgreSQL' if db_url.startswith('postgresql') else 'SQLite'}")
+    print(
+        f"{USERS} utenti, pausa {THINK[0]}-{THINK[1]} ms tra le pagine, gunicorn {WEB_WORKERS}x4 thread, "
+        f"{WORKERS} worker di invio, database {'PostgreSQL' if db_url.startswith('postgresql') else 'SQLite'}"
+    )
     print(f"{'pagina':16} {'n':>6} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
     for name in sorted(by_page):
         values = by_page[name]
-        print(f"{name:16} {len(values):6d} {statistics.median(values):8.1f} {_percentile(values, 95):8.1f} "
-              f"{max(values):8.1f}")
+        print(
+            f"{name:16} {len(values):6d} {statistics.median(values):8.1f} {_percentile(values, 95):8.1f} "
+            f"{max(values):8.1f}"
+        )
     all_ms = [ms for _n, ms in samples]
     sent = counts.get("sent", 0)
-    print(f"totale: {len(all_ms)} pagine in {elapsed:.1f} s ({len(all_ms) / elapsed:.1f}/s), errori {len(errors)}")
-    print(f"invio sotto carico: {sent} di {MESSAGES} inviati in {elapsed:.1f} s ({sent / elapsed:.0f} msg/s), "
-          f"stati {counts}, lotto {status}")
+    print(
+        f"totale: {len(all_ms)} pagine in {elapsed:.1f} s ({len(all_ms) / elapsed:.1f}/s), errori {len(errors)}"
+    )
+    print(
+        f"invio sotto carico: {sent} di {MESSAGES} inviati in {elapsed:.1f} s ({sent / elapsed:.0f} msg/s), "
+        f"stati {counts}, lotto {status}"
+    )
     for line in errors[:10]:
         print("  errore:", line)
-    result = {"p50_ms": round(statistics.median(all_ms), 1) if all_ms else None,
-              "p95_ms": round(_percentile(all_ms, 95), 1) if all_ms else None,
-              "errors": len(errors), "requests": len(all_ms), "users": USERS,
-              "send_msgs_per_s": round(sent / elapsed, 1), "sent": sent, "messages": MESSAGES}
+    result = {
+        "p50_ms": round(statistics.median(all_ms), 1) if all_ms else None,
+        "p95_ms": round(_percentile(all_ms, 95), 1) if all_ms else None,
+        "errors": len(errors),
+        "requests": len(all_ms),
+        "users": USERS,
+        "send_msgs_per_s": round(sent / elapsed, 1),
+        "sent": sent,
+        "messages": MESSAGES,
+    }
     if sent != MESSAGES:
         result["error"] = f"inviati {sent} su {MESSAGES} (lotto {status})"
     print(json.dumps(result))

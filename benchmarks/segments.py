@@ -10,6 +10,7 @@ Prints median and p95 per filter; the last line is one JSON object with the over
 Usage: .venv/bin/python benchmarks/segments.py [--db /tmp/x.db] [--rebuild] [--runs 30]
        (--database-url postgresql+psycopg://… to run it on PostgreSQL; the database must be empty)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,46 +25,117 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-PARTIES, CONTACTS_PER_PARTY, LINES, PRODUCTS, CATEGORIES, ZONES, AGENTS = 20_000, 5, 1_000_000, 1_000, 20, 12, 30
+PARTIES, CONTACTS_PER_PARTY, LINES, PRODUCTS, CATEGORIES, ZONES, AGENTS = (
+    20_000,
+    5,
+    1_000_000,
+    1_000,
+    20,
+    12,
+    30,
+)
 LINES_PER_DOC = 8
 
 
 def build(app, echo) -> None:
     """Fill the empty migrated database with the synthetic data."""
     from mailer.extensions import db
-    from mailer.models import (Agent, Category, Contact, Document, DocumentLine, Party, Product, ProductCategory,
-                               Zone)
+    from mailer.models import (
+        Agent,
+        Category,
+        Contact,
+        Document,
+        DocumentLine,
+        Party,
+        Product,
+        ProductCategory,
+        Zone,
+    )
+
     rng = random.Random(7)
     today = date.today()
     conn = db.session.connection()
 
     def insert(model, rows):
         for start in range(0, len(rows), 20_000):
-            conn.execute(model.__table__.insert(), rows[start:start + 20_000])
+            conn.execute(model.__table__.insert(), rows[start : start + 20_000])
 
     t0 = time.perf_counter()
     insert(Zone, [{"id": i, "code": f"Z{i}", "name": f"Zona {i}"} for i in range(1, ZONES + 1)])
-    insert(Agent, [{"id": i, "code": f"A{i}", "name": f"Agente {i}", "email": ""} for i in range(1, AGENTS + 1)])
+    insert(
+        Agent, [{"id": i, "code": f"A{i}", "name": f"Agente {i}", "email": ""} for i in range(1, AGENTS + 1)]
+    )
     insert(Category, [{"id": i, "code": f"K{i}", "name": f"Categoria {i}"} for i in range(1, 6)])
-    insert(ProductCategory, [{"id": i, "code": f"PC{i}", "name": f"Famiglia {i}"} for i in range(1, CATEGORIES + 1)])
-    insert(Product, [{"id": i, "code": f"P{i:05d}", "description": f"Articolo {i}", "unit": "PZ",
-                      "category_id": 1 + i % CATEGORIES} for i in range(1, PRODUCTS + 1)])
+    insert(
+        ProductCategory,
+        [{"id": i, "code": f"PC{i}", "name": f"Famiglia {i}"} for i in range(1, CATEGORIES + 1)],
+    )
+    insert(
+        Product,
+        [
+            {
+                "id": i,
+                "code": f"P{i:05d}",
+                "description": f"Articolo {i}",
+                "unit": "PZ",
+                "category_id": 1 + i % CATEGORIES,
+            }
+            for i in range(1, PRODUCTS + 1)
+        ],
+    )
     from datetime import datetime
+
     now = datetime.now().replace(microsecond=0)
     provinces = ["MI", "BG", "BS", "TO", "VR", "PD", "BO", "FI", "RM", "NA", "BA", "PA"]
-    insert(Party, [{"id": i, "erp_code": f"C{i:06d}", "kind": "customer" if i % 10 else "supplier",
-                    "name": f"Cliente {i:06d} S.r.l.", "vat_number": "", "tax_code": "", "address": "",
-                    "zip_code": "", "city": f"Città {i % 400}", "province": provinces[i % len(provinces)],
-                    "country": "IT", "language": "it", "zone_id": 1 + i % ZONES, "agent_id": 1 + i % AGENTS,
-                    "category_id": 1 + i % 5, "active": True, "created_at": now, "updated_at": now}
-                   for i in range(1, PARTIES + 1)])
+    insert(
+        Party,
+        [
+            {
+                "id": i,
+                "erp_code": f"C{i:06d}",
+                "kind": "customer" if i % 10 else "supplier",
+                "name": f"Cliente {i:06d} S.r.l.",
+                "vat_number": "",
+                "tax_code": "",
+                "address": "",
+                "zip_code": "",
+                "city": f"Città {i % 400}",
+                "province": provinces[i % len(provinces)],
+                "country": "IT",
+                "language": "it",
+                "zone_id": 1 + i % ZONES,
+                "agent_id": 1 + i % AGENTS,
+                "category_id": 1 + i % 5,
+                "active": True,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for i in range(1, PARTIES + 1)
+        ],
+    )
     contacts = []
     for i in range(1, PARTIES * CONTACTS_PER_PARTY + 1):
-        contacts.append({"id": i, "party_id": 1 + (i - 1) // CONTACTS_PER_PARTY, "erp_code": "", "name": f"Contatto {i}",
-                         "phone": "", "email": f"c{i}@example.com", "is_pec": i % 17 == 0, "pec_flag_manual": False,
-                         "from_inipec": False, "privacy_level": i % 4, "marketing_consent": i % 3 == 0,
-                         "consent_source": "", "bounce_count": 0, "notes": "", "active": i % 23 != 0,
-                         "created_at": now, "updated_at": now})
+        contacts.append(
+            {
+                "id": i,
+                "party_id": 1 + (i - 1) // CONTACTS_PER_PARTY,
+                "erp_code": "",
+                "name": f"Contatto {i}",
+                "phone": "",
+                "email": f"c{i}@example.com",
+                "is_pec": i % 17 == 0,
+                "pec_flag_manual": False,
+                "from_inipec": False,
+                "privacy_level": i % 4,
+                "marketing_consent": i % 3 == 0,
+                "consent_source": "",
+                "bounce_count": 0,
+                "notes": "",
+                "active": i % 23 != 0,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
     insert(Contact, contacts)
     echo(f"anagrafiche e contatti: {time.perf_counter() - t0:.1f} s")
     docs, lines = [], []
@@ -73,18 +145,48 @@ def build(app, echo) -> None:
         doc_id += 1
         party = rng.randint(1, PARTIES)
         day = today - timedelta(days=rng.randint(0, 729))
-        docs.append({"id": doc_id, "type_code": "FATTURA" if doc_id % 5 else "DDT", "number": str(doc_id),
-                     "year": day.year, "date": day, "party_id": party, "currency": "EUR", "total_net": 0,
-                     "total_vat": 0, "total": 0, "due_dates": [], "extra": {}, "source": "demo", "source_ref": "",
-                     "pdf_rendered": False, "created_at": now, "updated_at": now})
+        docs.append(
+            {
+                "id": doc_id,
+                "type_code": "FATTURA" if doc_id % 5 else "DDT",
+                "number": str(doc_id),
+                "year": day.year,
+                "date": day,
+                "party_id": party,
+                "currency": "EUR",
+                "total_net": 0,
+                "total_vat": 0,
+                "total": 0,
+                "due_dates": [],
+                "extra": {},
+                "source": "demo",
+                "source_ref": "",
+                "pdf_rendered": False,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
         for n in range(1, LINES_PER_DOC + 1):
             line_id += 1
             product = rng.randint(1, PRODUCTS)
             qty = rng.randint(1, 50)
             price = 1 + product % 90
-            lines.append({"id": line_id, "document_id": doc_id, "line_no": n, "product_id": product,
-                          "product_code": f"P{product:05d}", "description": "", "quantity": qty, "unit": "PZ",
-                          "unit_price": price, "discount_pct": 0, "vat_rate": 22, "amount": qty * price})
+            lines.append(
+                {
+                    "id": line_id,
+                    "document_id": doc_id,
+                    "line_no": n,
+                    "product_id": product,
+                    "product_code": f"P{product:05d}",
+                    "description": "",
+                    "quantity": qty,
+                    "unit": "PZ",
+                    "unit_price": price,
+                    "discount_pct": 0,
+                    "vat_rate": 22,
+                    "amount": qty * price,
+                }
+            )
         if len(lines) >= 100_000:
             insert(Document, docs)
             insert(DocumentLine, lines)
@@ -130,6 +232,7 @@ def main() -> None:
         os.remove(args.db)
     os.environ.setdefault("SECRET_KEY", "benchmark-only-secret")
     from flask_migrate import upgrade
+
     from mailer import create_app
     from mailer.extensions import db
     from mailer.models import Party
@@ -142,11 +245,13 @@ def main() -> None:
             print("costruzione dei dati (una volta sola)…", flush=True)
             build(app, lambda m: print("  " + m, flush=True))
         filters = {
-            "A. ha acquistato l'articolo P00042 negli ultimi 12 mesi":
-                [{"type": "bought", "products": ["P00042"], "months": 12}],
-            "B. categoria 7, almeno 1.000 €, zona 3, ultimi 12 mesi":
-                [{"type": "bought", "category": 7, "min_amount": "1000", "months": 12},
-                 {"type": "zone", "ids": [3]}],
+            "A. ha acquistato l'articolo P00042 negli ultimi 12 mesi": [
+                {"type": "bought", "products": ["P00042"], "months": 12}
+            ],
+            "B. categoria 7, almeno 1.000 €, zona 3, ultimi 12 mesi": [
+                {"type": "bought", "category": 7, "min_amount": "1000", "months": 12},
+                {"type": "zone", "ids": [3]},
+            ],
         }
         all_runs: list[float] = []
         for label, conds in filters.items():
@@ -154,10 +259,18 @@ def main() -> None:
             result = segments.count(conds, 3)
             runs = timed(lambda: segments.count(conds, 3), args.runs)
             all_runs += runs
-            print(f"{label}: {result.parties} anagrafiche, {result.contacts} contatti · "
-                  f"mediana {statistics.median(runs):.1f} ms · p95 {p95(runs):.1f} ms")
-        print(json.dumps({"count_median_ms": round(statistics.median(all_runs), 1),
-                          "count_p95_ms": round(p95(all_runs), 1)}))
+            print(
+                f"{label}: {result.parties} anagrafiche, {result.contacts} contatti · "
+                f"mediana {statistics.median(runs):.1f} ms · p95 {p95(runs):.1f} ms"
+            )
+        print(
+            json.dumps(
+                {
+                    "count_median_ms": round(statistics.median(all_runs), 1),
+                    "count_p95_ms": round(p95(all_runs), 1),
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """Recapito: the e-mail dispatch module. `create_app()` builds the Flask application."""
+
 from __future__ import annotations
 
 import os
@@ -59,9 +60,11 @@ def create_app(test_config: dict[str, Any] | type | None = None) -> Flask:
 
     from . import models  # noqa: F401  (register the tables)
     from .web import register_web
+
     register_web(app)
 
     from .cli import register_cli
+
     register_cli(app)
     return app
 
@@ -81,11 +84,18 @@ def _check_production(app: Flask) -> None:
 def _trust_proxy(app: Flask) -> None:
     """Behind a configured reverse proxy, take the client's address (and scheme, host) from its headers;
     without PROXY_FIX_* they are ignored, since any client could write them."""
-    hops = {name: int(app.config.get(f"PROXY_FIX_X_{name.upper()}") or 0) for name in ("for", "proto", "host")}
+    hops = {
+        name: int(app.config.get(f"PROXY_FIX_X_{name.upper()}") or 0) for name in ("for", "proto", "host")
+    }
     if any(hops.values()):
         from werkzeug.middleware.proxy_fix import ProxyFix
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops["for"], x_proto=hops["proto"],  # type: ignore[method-assign]
-                                x_host=hops["host"])
+
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app,
+            x_for=hops["for"],
+            x_proto=hops["proto"],  # type: ignore[method-assign]
+            x_host=hops["host"],
+        )
 
 
 def _check_credentials_key(key: str) -> None:
@@ -93,6 +103,7 @@ def _check_credentials_key(key: str) -> None:
     if not key:
         return
     from cryptography.fernet import Fernet
+
     try:
         Fernet(key.encode() if isinstance(key, str) else key)
     except (ValueError, TypeError) as exc:
@@ -120,6 +131,7 @@ def _tune_sqlite(engine, busy_timeout_ms: int = 15000) -> None:
 def _load_user(user_id: str):
     """Load the user named in the session; a stale session version logs the user out."""
     from .models import User
+
     try:
         uid, version = user_id.split(":", 1)
         user = db.session.get(User, int(uid))
@@ -128,6 +140,7 @@ def _load_user(user_id: str):
     if user is None or str(user.session_version) != version or not user.active:
         return None
     from .services.users import session_is_open
+
     if not session_is_open(user.id, session.get("sid")):  # ended by a logout, maybe on another host
         return None
     return user
@@ -140,5 +153,3 @@ def _unauthorized():
         return {"error": "Sessione scaduta: accedi di nuovo."}, 401, {"HX-Redirect": url_for("auth.login")}
     flash("Accedi per continuare.", "info")
     return redirect(url_for("auth.login", next=request.full_path if request.method == "GET" else None))
-
-

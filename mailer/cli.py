@@ -1,4 +1,5 @@
 """Command-line commands: `flask --app app <command>`."""
+
 from __future__ import annotations
 
 import socket
@@ -16,26 +17,47 @@ users_cli = AppGroup("users", help="Gestione utenti.")
 
 @users_cli.command("create")
 @click.argument("username")
-@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True, help="Password (chiesta se manca).")
+@click.option(
+    "--password", prompt=True, hide_input=True, confirmation_prompt=True, help="Password (chiesta se manca)."
+)
 @click.option("--full-name", default="", help="Nome e cognome.")
 @click.option("--email", default="", help="Indirizzo e-mail.")
-@click.option("--role", "roles", multiple=True, type=click.Choice(list(ROLE_NAMES)), default=["admin"],
-              show_default=True, help="Ruolo (ripetibile).")
-@click.option("--clearance", default=3, show_default=True, type=click.IntRange(0, 3), help="Livello di riservatezza.")
-@click.option("--all-types/--no-types", default=True, show_default=True, help="Può inviare ogni tipo di documento.")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    type=click.Choice(list(ROLE_NAMES)),
+    default=["admin"],
+    show_default=True,
+    help="Ruolo (ripetibile).",
+)
+@click.option(
+    "--clearance", default=3, show_default=True, type=click.IntRange(0, 3), help="Livello di riservatezza."
+)
+@click.option(
+    "--all-types/--no-types", default=True, show_default=True, help="Può inviare ogni tipo di documento."
+)
 def create_user_command(username, password, full_name, email, roles, clearance, all_types):
     """Create a user (the first admin, typically)."""
     from .models import DocumentType
     from .services.reference import ensure_reference_data
     from .services.users import create_user, validate_new_password
+
     ensure_reference_data()
     problem = validate_new_password(password)
     if problem:
         raise click.ClickException(problem)
     types = [t.code for t in db.session.scalars(db.select(DocumentType))] if all_types else []
     try:
-        user = create_user(username, password, full_name=full_name, email=email, roles=list(roles),
-                           clearance=clearance, send_types=types)
+        user = create_user(
+            username,
+            password,
+            full_name=full_name,
+            email=email,
+            roles=list(roles),
+            clearance=clearance,
+            send_types=types,
+        )
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     db.session.commit()
@@ -49,6 +71,7 @@ def create_user_command(username, password, full_name, email, roles, clearance, 
 def worker_command(burst, name, with_scheduler):
     """Run an RQ worker with the application context (start more on other hosts)."""
     from .jobs.worker import run_worker
+
     ok = run_worker(burst=burst, name=name, with_scheduler=with_scheduler)
     sys.exit(0 if ok else 1)
 
@@ -57,6 +80,7 @@ def worker_command(burst, name, with_scheduler):
 def seed_command():
     """Insert the reference data (document types, contact functions, company)."""
     from .services.reference import ensure_reference_data
+
     ensure_reference_data()
     click.echo("Dati di riferimento presenti.")
 
@@ -68,6 +92,7 @@ def seed_command():
 def wait_for_port_command(host, port, timeout):
     """Wait until a TCP port answers (used by the run script)."""
     import time
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -86,6 +111,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(wait_for_port_command)
     for extra in CLI_MODULES:
         import importlib
+
         module = importlib.import_module(extra)
         module.register(app)
 
@@ -101,4 +127,3 @@ CLI_MODULES: list[str] = [
     "mailer.tracking.cli",
     "mailer.accounts_cli",
 ]
-

@@ -1,4 +1,5 @@
 """Configuration read from the environment (and from instance/config.py)."""
+
 from __future__ import annotations
 
 import os
@@ -55,8 +56,9 @@ class Config:
     BABEL_DEFAULT_LOCALE = "it"
     BABEL_DEFAULT_TIMEZONE = "Europe/Rome"
     # Catalogs live at the top of the project (translations/<lang>/LC_MESSAGES/messages.po); see README.
-    BABEL_TRANSLATION_DIRECTORIES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                                 "translations")
+    BABEL_TRANSLATION_DIRECTORIES = os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "translations"
+    )
     LANGUAGES = ["it", "en"]
 
     SESSION_COOKIE_HTTPONLY = True
@@ -128,6 +130,8 @@ class TestConfig(Config):
     ARGON2_COST = (1, 8, 1)
     SECRET_KEY = "test-secret-key-not-for-production"
     LOGIN_MAX_FAILURES = 5
-    LOGIN_FIRST_DELAY_SECONDS = 30  # a test's next try comes well within the first wait, however slow the machine
+    LOGIN_FIRST_DELAY_SECONDS = (
+        30  # a test's next try comes well within the first wait, however slow the machine
+    )
     SEND_RETRY_BACKOFF = "0,0,0"
     SUMMARY_RETRY_INTERVALS = "0,0"

@@ -1,7 +1,8 @@
 """Italian formatting of dates and amounts (dd/mm/yyyy, 1.234,56 €)."""
+
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
@@ -47,7 +48,7 @@ def it_date(value) -> str:
 def to_local(value: datetime) -> datetime:
     """Convert a naive UTC datetime from the database to Italian local time."""
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     return value.astimezone(ROME)
 
 

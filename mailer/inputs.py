@@ -5,6 +5,7 @@ encode a lone surrogate (valid in JSON as "\\ud800", not valid Unicode). Each of
 PostgreSQL only. Ids are bounded where they are read (`db_id`, the `<int:…>` URL converter); texts are
 checked once for every request (`bad_text`), before any view runs.
 """
+
 from __future__ import annotations
 
 import re
@@ -58,8 +59,11 @@ def bad_text(fields: Iterable[tuple[str, Any]]) -> tuple[str, str] | None:
     for name, value in fields:
         for text in (name, value):
             if isinstance(text, str) and (match := _BAD_CHARS.search(text)):
-                reason = ("contiene un carattere nullo (NUL)" if match.group() == "\x00"
-                          else "contiene un carattere Unicode non valido (surrogato isolato)")
+                reason = (
+                    "contiene un carattere nullo (NUL)"
+                    if match.group() == "\x00"
+                    else "contiene un carattere Unicode non valido (surrogato isolato)"
+                )
                 return _BAD_CHARS.sub("\ufffd", str(name)), reason
     return None
 

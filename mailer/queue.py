@@ -1,9 +1,10 @@
 """Redis and RQ access shared by the web app, the CLI and the workers."""
+
 from __future__ import annotations
 
 import logging
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from flask import current_app, g, has_app_context
 from redis import Redis
@@ -34,8 +35,13 @@ def get_queue(name: str | None = None) -> Queue:
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
 
 
-def wait_for_redis(redis: Redis, who: str, logger: logging.Logger | logging.LoggerAdapter | None = None,
-                   stop: Callable[[], bool] | None = None, max_delay: float = 5.0) -> bool:
+def wait_for_redis(
+    redis: Redis,
+    who: str,
+    logger: logging.Logger | logging.LoggerAdapter | None = None,
+    stop: Callable[[], bool] | None = None,
+    max_delay: float = 5.0,
+) -> bool:
     """Block until Redis answers PING, polling with a growing pause (up to max_delay s); False when
     stop() asked to give up first. Logs once when the wait starts and once when Redis is back, never
     a line per try: an outage of minutes must not flood the log."""

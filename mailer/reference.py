@@ -1,4 +1,5 @@
 """Reference data shared by migrations, seeding and the UI (plain data, no models)."""
+
 from __future__ import annotations
 
 # code, Italian name, English name, counterpart, goes by PEC by default
@@ -24,7 +25,11 @@ GROUPED_BY_DEFAULT = {"DDT"}
 CONTACT_FUNCTIONS: list[tuple[str, str, list[str]]] = [
     ("commerciale", "Commerciale / vendite", ["OFFERTA", "ORDINE_CLIENTE"]),
     ("acquisti", "Ufficio acquisti", ["ORDINE_FORNITORE", "ORDINE_CLIENTE", "OFFERTA"]),
-    ("amministrazione", "Amministrazione", ["FATTURA", "NOTA_CREDITO", "ESTRATTO_CONTO", "INSOLUTO", "AVVISO_BONIFICO", "DICHIARAZIONE_INTENTO"]),
+    (
+        "amministrazione",
+        "Amministrazione",
+        ["FATTURA", "NOTA_CREDITO", "ESTRATTO_CONTO", "INSOLUTO", "AVVISO_BONIFICO", "DICHIARAZIONE_INTENTO"],
+    ),
     ("logistica", "Logistica / magazzino", ["DDT", "ENTRATA_MERCE"]),
     ("qualita", "Ufficio qualità", []),
     ("direzione", "Direzione", []),
@@ -56,14 +61,43 @@ PARTY_KIND_NAMES = dict(PARTY_KINDS)
 
 # Known PEC provider domains; an address on one of these (or a sub-domain) is PEC.
 PEC_DOMAINS: list[str] = [
-    "pec.it", "legalmail.it", "postecert.it", "arubapec.it", "sicurezzapostale.it",
-    "pec.aruba.it", "cert.legalmail.it", "pec.libero.it", "registerpec.it", "pecimprese.it",
-    "gigapec.it", "mypec.eu", "pec.cgn.it", "casellapec.com", "pec-email.com", "cgn.legalmail.it",
-    "pec.buffetti.it", "postacertificata.gov.it", "pcert.postecert.it", "pec.fatturapa.it",
-    "messaggipec.it", "pec.actalis.it", "namirialpec.it", "sicurezzapostale.com", "ticertifica.it",
-    "pecditta.com", "pec.commercialisti.it", "pec.avvocati.it", "pec.ordineavvocati.it",
-    "ingpec.eu", "pec.ordineingegneri.it", "epap.sicurezzapostale.it", "pec.notariato.it",
-    "pec.rupar.puglia.it", "certmail.it", "pec.it.aruba.it", "pecveneto.it",
+    "pec.it",
+    "legalmail.it",
+    "postecert.it",
+    "arubapec.it",
+    "sicurezzapostale.it",
+    "pec.aruba.it",
+    "cert.legalmail.it",
+    "pec.libero.it",
+    "registerpec.it",
+    "pecimprese.it",
+    "gigapec.it",
+    "mypec.eu",
+    "pec.cgn.it",
+    "casellapec.com",
+    "pec-email.com",
+    "cgn.legalmail.it",
+    "pec.buffetti.it",
+    "postacertificata.gov.it",
+    "pcert.postecert.it",
+    "pec.fatturapa.it",
+    "messaggipec.it",
+    "pec.actalis.it",
+    "namirialpec.it",
+    "sicurezzapostale.com",
+    "ticertifica.it",
+    "pecditta.com",
+    "pec.commercialisti.it",
+    "pec.avvocati.it",
+    "pec.ordineavvocati.it",
+    "ingpec.eu",
+    "pec.ordineingegneri.it",
+    "epap.sicurezzapostale.it",
+    "pec.notariato.it",
+    "pec.rupar.puglia.it",
+    "certmail.it",
+    "pec.it.aruba.it",
+    "pecveneto.it",
 ]
 
 # The main PEC providers: the domains of their users' mailboxes and of their certified system, the domain
@@ -75,17 +109,42 @@ PEC_DOMAINS: list[str] = [
 # of your own account and correct the account's list (Amministrazione › Account di invio).
 # (name, mailbox domains, system domains, where the provider documents it)
 PEC_PROVIDERS: list[tuple[str, tuple[str, ...], tuple[str, ...], str]] = [
-    ("Aruba PEC", ("pec.it", "arubapec.it", "pec.aruba.it", "gigapec.it", "casellapec.com", "pec.it.aruba.it"),
-     ("pec.aruba.it",), "https://guide.pec.it/servizio-pec/caratteristiche-servizio-pec/"
-                        "processo-invio-ricezione-messaggio-certificato.aspx"),
-    ("InfoCert Legalmail", ("legalmail.it", "cert.legalmail.it", "cgn.legalmail.it"), ("legalmail.it",),
-     "https://www.legalmail.it/ (guida Legalmail: ricevute da posta-certificata@legalmail.it)"),
-    ("Register.it", ("registerpec.it", "pec.register.it"), ("registerpec.it", "pec.register.it"),
-     "https://www.register.it/pec/ (guida PEC Register.it)"),
-    ("Poste Italiane", ("postecert.it", "pec.poste.it", "pcert.postecert.it"), ("postecert.it",),
-     "https://www.postecert.it/ (manuale operativo Postecert PEC)"),
-    ("Namirial", ("sicurezzapostale.it", "sicurezzapostale.com", "namirialpec.it", "epap.sicurezzapostale.it"),
-     ("sicurezzapostale.it",), "https://www.namirial.com/it/pec/ (manuale operativo PEC Namirial)"),
-    ("Actalis", ("pec.actalis.it",), ("pec.actalis.it",), "https://www.actalis.com/ (manuale operativo PEC Actalis)"),
+    (
+        "Aruba PEC",
+        ("pec.it", "arubapec.it", "pec.aruba.it", "gigapec.it", "casellapec.com", "pec.it.aruba.it"),
+        ("pec.aruba.it",),
+        "https://guide.pec.it/servizio-pec/caratteristiche-servizio-pec/"
+        "processo-invio-ricezione-messaggio-certificato.aspx",
+    ),
+    (
+        "InfoCert Legalmail",
+        ("legalmail.it", "cert.legalmail.it", "cgn.legalmail.it"),
+        ("legalmail.it",),
+        "https://www.legalmail.it/ (guida Legalmail: ricevute da posta-certificata@legalmail.it)",
+    ),
+    (
+        "Register.it",
+        ("registerpec.it", "pec.register.it"),
+        ("registerpec.it", "pec.register.it"),
+        "https://www.register.it/pec/ (guida PEC Register.it)",
+    ),
+    (
+        "Poste Italiane",
+        ("postecert.it", "pec.poste.it", "pcert.postecert.it"),
+        ("postecert.it",),
+        "https://www.postecert.it/ (manuale operativo Postecert PEC)",
+    ),
+    (
+        "Namirial",
+        ("sicurezzapostale.it", "sicurezzapostale.com", "namirialpec.it", "epap.sicurezzapostale.it"),
+        ("sicurezzapostale.it",),
+        "https://www.namirial.com/it/pec/ (manuale operativo PEC Namirial)",
+    ),
+    (
+        "Actalis",
+        ("pec.actalis.it",),
+        ("pec.actalis.it",),
+        "https://www.actalis.com/ (manuale operativo PEC Actalis)",
+    ),
     ("Sogei (SdI)", ("pec.fatturapa.it",), ("pcert.sogei.it",), "ricevute reali in shared/samples/pec"),
 ]

@@ -1,8 +1,9 @@
 """Access checks shared by every blueprint: roles, privacy clearance, send permissions."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
-from typing import Callable
 
 from flask import abort
 from flask_login import current_user
@@ -20,6 +21,7 @@ def public_endpoint(view: Callable) -> Callable:
 
 def role_required(*roles: str) -> Callable:
     """Decorator: the current user must have one of the roles (admin passes every check)."""
+
     def decorator(view: Callable) -> Callable:
         @wraps(view)
         def wrapped(*args, **kwargs):
@@ -28,7 +30,9 @@ def role_required(*roles: str) -> Callable:
             if not current_user.has_role(*roles):
                 abort(403)
             return view(*args, **kwargs)
+
         return wrapped
+
     return decorator
 
 

@@ -1,7 +1,8 @@
 """Web wiring: blueprints, the login gate, security headers, template helpers, error pages."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import Flask, flash, has_request_context, render_template, request, session
 from flask_login import current_user, logout_user
@@ -65,11 +66,12 @@ def register_web(app: Flask) -> None:
         if not current_user.is_authenticated:
             return app.login_manager.unauthorized()
         # Idle timeout: a session unused for SESSION_IDLE_MINUTES ends.
-        now = datetime.now(timezone.utc).timestamp()
+        now = datetime.now(UTC).timestamp()
         last = session.get("seen", now)
         if now - last > app.config["SESSION_IDLE_MINUTES"] * 60:
             from .extensions import db
             from .services.users import close_session
+
             close_session(session.get("sid"))
             db.session.commit()
             logout_user()
@@ -101,7 +103,9 @@ def register_web(app: Flask) -> None:
         if request.blueprint == "api":
             return {"error": "dati non validi", "fields": {field: reason}}, 422
         status = 400 if request.method == "GET" else 422
-        return _error_page(status, "Dato non valido", f"Il campo «{field}» {reason}: correggi il valore e riprova.")
+        return _error_page(
+            status, "Dato non valido", f"Il campo «{field}» {reason}: correggi il valore e riprova."
+        )
 
     @app.after_request
     def security_headers(response):
@@ -129,11 +133,20 @@ def register_web(app: Flask) -> None:
     def globals_for_templates():
         """Values every page needs: company, demo banner, names of roles and levels."""
         from .services.reference import get_company
-        common = {"ROLE_NAMES": ROLE_NAMES, "PRIVACY_NAMES": PRIVACY_NAMES, "PARTY_KIND_NAMES": PARTY_KIND_NAMES}
+
+        common = {
+            "ROLE_NAMES": ROLE_NAMES,
+            "PRIVACY_NAMES": PRIVACY_NAMES,
+            "PARTY_KIND_NAMES": PARTY_KIND_NAMES,
+        }
         if not has_request_context():
             # Templates rendered by jobs (e-mail summaries): no user, no navigation.
-            return {**common, "company": get_company(), "nav_items": [],
-                    "has_endpoint": lambda endpoint: endpoint in app.view_functions}
+            return {
+                **common,
+                "company": get_company(),
+                "nav_items": [],
+                "has_endpoint": lambda endpoint: endpoint in app.view_functions,
+            }
         company = None
         if current_user.is_authenticated:
             company = get_company()
@@ -147,8 +160,11 @@ def register_web(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(error):
         """A state change without a valid CSRF token."""
-        return _error_page(400, "Richiesta non valida", "Il modulo è scaduto o non è stato inviato da questa "
-                           "applicazione. Ricarica la pagina e riprova.")
+        return _error_page(
+            400,
+            "Richiesta non valida",
+            "Il modulo è scaduto o non è stato inviato da questa applicazione. Ricarica la pagina e riprova.",
+        )
 
     @app.errorhandler(403)
     def forbidden(error):
@@ -164,10 +180,15 @@ def register_web(app: Flask) -> None:
     def server_error(error):
         """An unexpected failure: an Italian page, never Werkzeug's English one; the session is rolled back first."""
         from .extensions import db
+
         db.session.rollback()
         try:
-            return _error_page(500, "Errore interno", "Qualcosa non ha funzionato. Riprova tra poco; se si ripete, "
-                               "avvisa l'amministratore indicando l'ora e che cosa stavi facendo.")
+            return _error_page(
+                500,
+                "Errore interno",
+                "Qualcosa non ha funzionato. Riprova tra poco; se si ripete, "
+                "avvisa l'amministratore indicando l'ora e che cosa stavi facendo.",
+            )
         except Exception:  # the page itself cannot be drawn (database down): plain text, still in Italian
             return "Errore interno: riprova tra poco.", 500, {"Content-Type": "text/plain; charset=utf-8"}
 
@@ -185,6 +206,7 @@ def content_disposition(filename: str, kind: str = "attachment") -> str:
     nor the WSGI server, which writes headers in Latin-1.
     """
     from urllib.parse import quote
+
     ascii_name = "".join(c if 32 < ord(c) < 127 and c not in '"\\;' else "_" for c in filename) or "file"
     return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
 
@@ -213,8 +235,7 @@ def _nav_items(app: Flask) -> list[tuple[str, str, str]]:
         ("admin.index", "Amministrazione", "admin"),
     ]
     return [
-        (endpoint, label, roles) for endpoint, label, roles in entries
+        (endpoint, label, roles)
+        for endpoint, label, roles in entries
         if endpoint in app.view_functions and (not roles or current_user.has_role(*roles.split(",")))
     ]
-
-

@@ -1,4 +1,5 @@
 """Fixtures: app with a fresh migrated database per test, private Redis, logged-in clients."""
+
 from __future__ import annotations
 
 import os
@@ -15,6 +16,22 @@ from mailer.extensions import db as _db
 from mailer.queue import get_redis
 from tests.support.client import CsrfClient
 from tests.support.services import PrivateRedis, create_postgres_database, drop_postgres_database
+
+# Area fixtures live in tests/support/<area>.py and are registered here once, so a test module
+# asks for them by name instead of importing them (an import shadowed by the argument).
+pytest_plugins = [
+    "tests.support.browser",
+    "tests.support.campaigns",
+    "tests.support.contacts",
+    "tests.support.documents",
+    "tests.support.faults",
+    "tests.support.imap",
+    "tests.support.oauth",
+    "tests.support.resilience",
+    "tests.support.security",
+    "tests.support.smtp",
+    "tests.support.tls",
+]
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples"
 SAMPLES = Path(os.environ.get("RECAPITO_SAMPLES", SAMPLES))
@@ -46,6 +63,7 @@ def redis_server(session_tmp):
 def _migrate(url: str, instance: Path) -> None:
     """Build the schema with the migrations, as production does."""
     from flask_migrate import upgrade
+
     app = create_app({**_config_dict(), "SQLALCHEMY_DATABASE_URI": url, "INSTANCE_PATH": str(instance)})
     with app.app_context():
         upgrade()
@@ -94,6 +112,7 @@ def build_test_app(url: str, redis_url: str, tmp: Path):
     application = create_app(config)
     application.test_client_class = CsrfClient
     from mailer.services.reference import ensure_reference_data
+
     with application.app_context():
         get_redis().flushdb()
         ensure_reference_data()
@@ -141,21 +160,42 @@ def runner(app):
     return app.test_cli_runner()
 
 
-ALL_TYPES = ["DDT", "FATTURA", "NOTA_CREDITO", "OFFERTA", "ORDINE_CLIENTE", "ORDINE_FORNITORE", "ENTRATA_MERCE",
-             "ESTRATTO_CONTO", "AVVISO_BONIFICO", "INSOLUTO", "DICHIARAZIONE_INTENTO", "GENERICO"]
+ALL_TYPES = [
+    "DDT",
+    "FATTURA",
+    "NOTA_CREDITO",
+    "OFFERTA",
+    "ORDINE_CLIENTE",
+    "ORDINE_FORNITORE",
+    "ENTRATA_MERCE",
+    "ESTRATTO_CONTO",
+    "AVVISO_BONIFICO",
+    "INSOLUTO",
+    "DICHIARAZIONE_INTENTO",
+    "GENERICO",
+]
 PASSWORD = "password-di-prova"
 
 
 @pytest.fixture
 def make_user(app):
     """Factory: make_user('mario', roles=['operator'], clearance=1, send_types=[...])."""
+
     def factory(username: str, roles=("operator",), clearance: int = 1, send_types=None, password=PASSWORD):
         from mailer.services.users import create_user
+
         with app.app_context():
-            user = create_user(username, password, full_name=username.title(), roles=list(roles),
-                               clearance=clearance, send_types=list(ALL_TYPES if send_types is None else send_types))
+            user = create_user(
+                username,
+                password,
+                full_name=username.title(),
+                roles=list(roles),
+                clearance=clearance,
+                send_types=list(ALL_TYPES if send_types is None else send_types),
+            )
             _db.session.commit()
             return user.id
+
     return factory
 
 
@@ -166,7 +206,9 @@ class AuthActions:
         self._client = client
         self._make_user = make_user
 
-    def login(self, username: str = "admin", roles=None, clearance: int = 3, send_types=None, create: bool = True):
+    def login(
+        self, username: str = "admin", roles=None, clearance: int = 3, send_types=None, create: bool = True
+    ):
         """Create (unless create=False) and log in a user; roles default to the username when it is a role."""
         if create:
             if roles is None:

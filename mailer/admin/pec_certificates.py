@@ -1,5 +1,6 @@
 """Amministrazione › Certificati PEC: the trust store of PEC providers' certificates (upload PEM/DER, list,
 remove; audited). A PEC receipt changes a delivery only when its signature chains to one of these."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -21,8 +22,12 @@ def admins_only():
 
 def _page(error: str = "", status: int = 200):
     """The list with the upload form (and the upload's error next to its field)."""
-    return render_template("pec_certificates/index.html", certificates=pec_trust.trusted_certificates(),
-                           error=error, now=utcnow()), status
+    return render_template(
+        "pec_certificates/index.html",
+        certificates=pec_trust.trusted_certificates(),
+        error=error,
+        now=utcnow(),
+    ), status
 
 
 @bp.route("/", methods=["GET", "POST"])
@@ -40,8 +45,11 @@ def index():
         return _page(f"«{upload.filename}»: {exc}", 422)
     db.session.commit()
     if added:
-        flash(("Aggiunti i certificati: " if len(added) > 1 else "Aggiunto il certificato: ")
-              + "; ".join(c.subject for c in added), "success")
+        flash(
+            ("Aggiunti i certificati: " if len(added) > 1 else "Aggiunto il certificato: ")
+            + "; ".join(c.subject for c in added),
+            "success",
+        )
     if present:
         flash(f"Già presente: {'; '.join(c.subject for c in present)}", "info")
     return redirect(url_for("pec_certificates.index"))
@@ -54,5 +62,8 @@ def remove(certificate_id: int):
     subject = row.subject
     pec_trust.remove_certificate(row)
     db.session.commit()
-    flash(f"Certificato rimosso: {subject}. Le ricevute future firmate solo da esso saranno «sospette».", "success")
+    flash(
+        f"Certificato rimosso: {subject}. Le ricevute future firmate solo da esso saranno «sospette».",
+        "success",
+    )
     return redirect(url_for("pec_certificates.index"))

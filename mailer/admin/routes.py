@@ -1,8 +1,18 @@
 """Administration: users, company, sending accounts, zones/agents/categories, captured mail (admin role only)."""
+
 from __future__ import annotations
 
-from flask import (Blueprint, abort, current_app, flash, make_response, redirect, render_template,
-                   request, url_for)
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -24,8 +34,10 @@ bp = Blueprint("admin", __name__)
 
 CAPTURED_PAGE_SIZE = 50
 # The captured HTML body is shown in a sandboxed iframe with no scripts, no network, no forms.
-CAPTURED_HTML_CSP = ("default-src 'none'; img-src data: cid:; style-src 'unsafe-inline'; font-src data:; "
-                     "frame-ancestors 'self'; base-uri 'none'; form-action 'none'; sandbox")
+CAPTURED_HTML_CSP = (
+    "default-src 'none'; img-src data: cid:; style-src 'unsafe-inline'; font-src data:; "
+    "frame-ancestors 'self'; base-uri 'none'; form-action 'none'; sandbox"
+)
 
 
 @bp.before_request
@@ -47,6 +59,7 @@ def index():
 
 # --- users ---------------------------------------------------------------------------------------
 
+
 def _user_form_context(user: User | None, values: dict | None = None, errors: dict | None = None) -> dict:
     """What the user form needs: the choices and the current (or submitted) values."""
     types = db.session.scalars(db.select(DocumentType).order_by(DocumentType.position)).all()
@@ -60,8 +73,14 @@ def _user_form_context(user: User | None, values: dict | None = None, errors: di
             "send_types": sorted(user.send_type_codes) if user else [],
             "active": user.active if user else True,
         }
-    return {"user": user, "values": values, "errors": errors or {}, "types": types, "roles": ROLES,
-            "levels": [(level, name) for level, name in PRIVACY_LEVELS if level <= clearance()]}
+    return {
+        "user": user,
+        "values": values,
+        "errors": errors or {},
+        "types": types,
+        "roles": ROLES,
+        "levels": [(level, name) for level, name in PRIVACY_LEVELS if level <= clearance()],
+    }
 
 
 def _submitted_user_values() -> dict:
@@ -83,7 +102,9 @@ def _submitted_user_values() -> dict:
 
 def _admin_count() -> int:
     """Active administrators (to say why the last one is locked)."""
-    return sum(1 for u in db.session.scalars(db.select(User).where(User.active.is_(True))) if "admin" in u.role_list)
+    return sum(
+        1 for u in db.session.scalars(db.select(User).where(User.active.is_(True))) if "admin" in u.role_list
+    )
 
 
 @bp.route("/users")
@@ -115,14 +136,26 @@ def user_new():
         errors["clearance"] = _("Non puoi dare a un utente un livello di riservatezza superiore al tuo.")
     if not errors:
         try:
-            user = create_user(values["username"], password, full_name=values["full_name"], email=values["email"],
-                               roles=values["roles"], clearance=values["clearance"], send_types=values["send_types"])
+            user = create_user(
+                values["username"],
+                password,
+                full_name=values["full_name"],
+                email=values["email"],
+                roles=values["roles"],
+                clearance=values["clearance"],
+                send_types=values["send_types"],
+            )
         except ValueError as exc:
             errors["username"] = str(exc)
         else:
             user.active = values["active"]
-            audit("user.create", user, roles=values["roles"], clearance=values["clearance"],
-                  send_types=sorted(values["send_types"]))
+            audit(
+                "user.create",
+                user,
+                roles=values["roles"],
+                clearance=values["clearance"],
+                send_types=sorted(values["send_types"]),
+            )
             db.session.commit()
             flash(_("Utente «%(name)s» creato.", name=user.username), "success")
             return redirect(url_for("admin.users"))
@@ -144,9 +177,15 @@ def user_edit(user_id: int):
     try:
         if values["clearance"] > clearance():
             raise ValueError(_("Non puoi dare a un utente un livello di riservatezza superiore al tuo."))
-        changes = update_user(user, full_name=values["full_name"], email=values["email"], roles=values["roles"],
-                              clearance=values["clearance"], send_types=values["send_types"],
-                              active=values["active"])
+        changes = update_user(
+            user,
+            full_name=values["full_name"],
+            email=values["email"],
+            roles=values["roles"],
+            clearance=values["clearance"],
+            send_types=values["send_types"],
+            active=values["active"],
+        )
     except ValueError as exc:
         db.session.rollback()
         user = db.session.get(User, user_id)
@@ -156,9 +195,17 @@ def user_edit(user_id: int):
         return render_template("admin/user_edit.html", **context), 422
     db.session.commit()
     if inline:
-        return render_template("admin/_user_row.html", u=user, saved=bool(changes),
-                               type_count=len(_user_form_context(user)["types"]), admin_count=_admin_count())
-    flash(_("Utente «%(name)s» aggiornato.", name=user.username) if changes else _("Nessuna modifica."), "success")
+        return render_template(
+            "admin/_user_row.html",
+            u=user,
+            saved=bool(changes),
+            type_count=len(_user_form_context(user)["types"]),
+            admin_count=_admin_count(),
+        )
+    flash(
+        _("Utente «%(name)s» aggiornato.", name=user.username) if changes else _("Nessuna modifica."),
+        "success",
+    )
     return redirect(url_for("admin.users"))
 
 
@@ -203,6 +250,7 @@ def user_password(user_id: int):
 
 # --- company -------------------------------------------------------------------------------------
 
+
 @bp.route("/company", methods=["GET", "POST"])
 def company():
     """Company data used by every PDF and e-mail, and the sending rules (four eyes, soft spam)."""
@@ -236,8 +284,9 @@ def company_logo():
         company_service.set_logo(row, data)
     except ValueError as exc:
         db.session.rollback()
-        return render_template("admin/company.html", values=company_service.form_values(row), errors={},
-                               logo_error=str(exc)), 422
+        return render_template(
+            "admin/company.html", values=company_service.form_values(row), errors={}, logo_error=str(exc)
+        ), 422
     db.session.commit()
     flash(_("Logo aggiornato."), "success")
     return redirect(url_for("admin.company"))
@@ -254,22 +303,32 @@ def company_logo_remove():
 
 # --- sending accounts ----------------------------------------------------------------------------
 
+
 def _account_context(account: MailAccount | None, values: dict, errors: dict) -> dict:
     """What the account form needs."""
-    return {"account": account, "values": values, "errors": errors, "kinds": account_service.KINDS,
-            "tls_modes": account_service.TLS_MODES, "imap_after": account_service.IMAP_AFTER,
-            "presets": preset_service.PRESETS, "preset": preset_service.get_preset(values.get("preset", "")),
-            "ca_summary": account_service.ca_bundle_summary(values.get("tls_ca_pem") or ""),
-            "auth_kinds": oauth_tokens.AUTH_KINDS}
+    return {
+        "account": account,
+        "values": values,
+        "errors": errors,
+        "kinds": account_service.KINDS,
+        "tls_modes": account_service.TLS_MODES,
+        "imap_after": account_service.IMAP_AFTER,
+        "presets": preset_service.PRESETS,
+        "preset": preset_service.get_preset(values.get("preset", "")),
+        "ca_summary": account_service.ca_bundle_summary(values.get("tls_ca_pem") or ""),
+        "auth_kinds": oauth_tokens.AUTH_KINDS,
+    }
 
 
 @bp.route("/accounts")
 def accounts():
     """Sending accounts, each with «prova connessione»."""
-    rows = db.session.scalars(db.select(MailAccount).order_by(MailAccount.active.desc(), MailAccount.kind,
-                                                              MailAccount.name)).all()
-    return render_template("admin/accounts.html", accounts=rows, kinds=account_service.KINDS,
-                           tls_modes=account_service.TLS_MODES)
+    rows = db.session.scalars(
+        db.select(MailAccount).order_by(MailAccount.active.desc(), MailAccount.kind, MailAccount.name)
+    ).all()
+    return render_template(
+        "admin/accounts.html", accounts=rows, kinds=account_service.KINDS, tls_modes=account_service.TLS_MODES
+    )
 
 
 @bp.route("/accounts/new", methods=["GET", "POST"])
@@ -287,29 +346,38 @@ def account_edit(account_id: int):
 def _account_form(account: MailAccount | None):
     """Show, validate and save the account form."""
     if request.method == "GET":
-        return render_template("admin/account_form.html",
-                               **_account_context(account, account_service.form_values(account), {}))
+        return render_template(
+            "admin/account_form.html", **_account_context(account, account_service.form_values(account), {})
+        )
     if request.form.get("apply_preset"):
         # Choosing a provider re-renders the form filled with its settings; nothing is saved yet.
-        values = preset_service.apply_preset(request.form.to_dict(), request.form.get("preset", ""),
-                                             has_auth_kind=hasattr(MailAccount, "auth_kind"))
+        values = preset_service.apply_preset(
+            request.form.to_dict(),
+            request.form.get("preset", ""),
+            has_auth_kind=hasattr(MailAccount, "auth_kind"),
+        )
         if account is not None:
             values["has_password"] = bool(account.password_encrypted)
             values["has_imap_password"] = bool(account.imap_password_encrypted)
         return render_template("admin/account_form.html", **_account_context(account, values, {}))
     upload = request.files.get("tls_ca_file")
-    values, errors = account_service.validate_account(request.form, account,
-                                                      ca_upload=upload.read(64 * 1024) if upload else None)
+    values, errors = account_service.validate_account(
+        request.form, account, ca_upload=upload.read(64 * 1024) if upload else None
+    )
     if errors:
         shown = dict(values)
         shown["max_message_mb"] = request.form.get("max_message_mb", "")
         shown.update(account_service.stored_secrets(account))
         return render_template("admin/account_form.html", **_account_context(account, shown, errors)), 422
-    saved = account_service.save_account(account, values, password=request.form.get("password", ""),
-                                         imap_password=request.form.get("imap_password", ""),
-                                         clear_password=request.form.get("clear_password") == "1",
-                                         oauth_secret=request.form.get("oauth_secret", ""),
-                                         oauth_refresh_token=request.form.get("oauth_refresh_token", ""))
+    saved = account_service.save_account(
+        account,
+        values,
+        password=request.form.get("password", ""),
+        imap_password=request.form.get("imap_password", ""),
+        clear_password=request.form.get("clear_password") == "1",
+        oauth_secret=request.form.get("oauth_secret", ""),
+        oauth_refresh_token=request.form.get("oauth_refresh_token", ""),
+    )
     db.session.commit()
     flash(_("Account «%(name)s» salvato. Prova la connessione per controllarlo.", name=saved.name), "success")
     return redirect(url_for("admin.account_edit", account_id=saved.id))
@@ -334,7 +402,8 @@ def account_oauth_start(account_id: int):
         abort(404)
     try:
         target = oauth_tokens.start_authorization(
-            account, url_for("admin.account_oauth_callback", _external=True), current_user.id)
+            account, url_for("admin.account_oauth_callback", _external=True), current_user.id
+        )
     except oauth_tokens.OAuthError as exc:
         flash(str(exc), "error")
         return redirect(url_for("admin.account_edit", account_id=account.id))
@@ -351,19 +420,37 @@ def account_oauth_callback():
         return redirect(url_for("admin.accounts"))
     audit("account.oauth_authorized", account, secrets_changed=["oauth_refresh_token"])
     db.session.commit()
-    flash(_("Autorizzazione di Microsoft salvata per «%(name)s»: prova la connessione.", name=account.name), "success")
+    flash(
+        _("Autorizzazione di Microsoft salvata per «%(name)s»: prova la connessione.", name=account.name),
+        "success",
+    )
     return redirect(url_for("admin.account_edit", account_id=account.id))
 
 
 # --- zones, agents, categories -------------------------------------------------------------------
 
-def _tables_page(status: int = 200, kind: str = "", entry_id: int | None = None, values: dict | None = None,
-                 errors: dict | None = None, problem: str = ""):
+
+def _tables_page(
+    status: int = 200,
+    kind: str = "",
+    entry_id: int | None = None,
+    values: dict | None = None,
+    errors: dict | None = None,
+    problem: str = "",
+):
     """The page with the three tables; `kind`/`entry_id` say which form the values, errors or problem belong to."""
     sections = [(t, classification.entries(t)) for t in classification.TABLES.values()]
-    return render_template("admin/tables.html", sections=sections, failed={
-        "kind": kind, "entry_id": entry_id, "values": values or {}, "errors": errors or {}, "problem": problem,
-    }), status
+    return render_template(
+        "admin/tables.html",
+        sections=sections,
+        failed={
+            "kind": kind,
+            "entry_id": entry_id,
+            "values": values or {},
+            "errors": errors or {},
+            "problem": problem,
+        },
+    ), status
 
 
 def _table_or_404(kind: str) -> classification.Table:
@@ -386,8 +473,9 @@ def tables():
 def table_add(kind: str):
     """Add a zone, agent or category."""
     t = _table_or_404(kind)
-    row, errors = classification.create_entry(t, request.form.get("code", ""), request.form.get("name", ""),
-                                              request.form.get("email", ""))
+    row, errors = classification.create_entry(
+        t, request.form.get("code", ""), request.form.get("name", ""), request.form.get("email", "")
+    )
     if errors:
         db.session.rollback()
         return _tables_page(422, kind, None, request.form.to_dict(), errors)
@@ -401,12 +489,17 @@ def table_update(kind: str, entry_id: int):
     """Rename a zone, agent or category (and change an agent's e-mail); the code stays."""
     t = _table_or_404(kind)
     row = _entry_or_404(t, entry_id)
-    changes, errors = classification.update_entry(t, row, request.form.get("name", ""), request.form.get("email", ""))
+    changes, errors = classification.update_entry(
+        t, row, request.form.get("name", ""), request.form.get("email", "")
+    )
     if errors:
         db.session.rollback()
         return _tables_page(422, kind, entry_id, request.form.to_dict(), errors)
     db.session.commit()
-    flash(f"{t.noun.capitalize()} «{row.code}» salvat{t.ending}." if changes else _("Nessuna modifica."), "success")
+    flash(
+        f"{t.noun.capitalize()} «{row.code}» salvat{t.ending}." if changes else _("Nessuna modifica."),
+        "success",
+    )
     return redirect(url_for("admin.tables", _anchor=f"{kind}-{row.id}"))
 
 
@@ -427,6 +520,7 @@ def table_delete(kind: str, entry_id: int):
 
 # --- captured mail -------------------------------------------------------------------------------
 
+
 def _capture_dir() -> str:
     """Where the capture server keeps its messages."""
     return current_app.config["CAPTURE_DIR"]
@@ -435,7 +529,9 @@ def _capture_dir() -> str:
 @bp.before_request
 def captured_needs_top_clearance():
     """Captured messages are whole e-mails to any recipient: only an admin at the highest privacy level reads them."""
-    if (request.endpoint or "").startswith("admin.captured") and clearance() < max(lvl for lvl, _n in PRIVACY_LEVELS):
+    if (request.endpoint or "").startswith("admin.captured") and clearance() < max(
+        lvl for lvl, _n in PRIVACY_LEVELS
+    ):
         abort(403)
 
 
@@ -447,11 +543,19 @@ def captured():
         page = max(1, int(request.args.get("page", "1")))
     except ValueError:
         page = 1
-    items, total = capture.list_captured(_capture_dir(), (page - 1) * CAPTURED_PAGE_SIZE, CAPTURED_PAGE_SIZE, query)
+    items, total = capture.list_captured(
+        _capture_dir(), (page - 1) * CAPTURED_PAGE_SIZE, CAPTURED_PAGE_SIZE, query
+    )
     pages = max(1, -(-total // CAPTURED_PAGE_SIZE))
-    context = {"items": items, "total": total, "page": page, "pages": pages, "q": query,
-               "capture_host": current_app.config["CAPTURE_SMTP_HOST"],
-               "capture_port": current_app.config["CAPTURE_SMTP_PORT"]}
+    context = {
+        "items": items,
+        "total": total,
+        "page": page,
+        "pages": pages,
+        "q": query,
+        "capture_host": current_app.config["CAPTURE_SMTP_HOST"],
+        "capture_port": current_app.config["CAPTURE_SMTP_PORT"],
+    }
     if _wants("captured-list"):
         return render_template("admin/_captured_list.html", **context)
     return render_template("admin/captured.html", **context)
@@ -466,8 +570,13 @@ def _message_or_404(message_id: str) -> capture.CapturedMessage:
 def captured_message(message_id: str):
     """One captured message: envelope, headers, bodies, attachments."""
     message = _message_or_404(message_id)
-    return render_template("admin/captured_message.html", m=message, text=message.body("plain"),
-                           has_html=message.body("html") is not None, parts=message.parts())
+    return render_template(
+        "admin/captured_message.html",
+        m=message,
+        text=message.body("plain"),
+        has_html=message.body("html") is not None,
+        parts=message.parts(),
+    )
 
 
 @bp.route("/captured/<message_id>/html")
@@ -518,4 +627,5 @@ def captured_clear():
 def _disposition(filename: str) -> str:
     """Content-Disposition: attachment with an ASCII fallback and the UTF-8 name (RFC 6266)."""
     from ..web import content_disposition
+
     return content_disposition(filename)

@@ -4,6 +4,7 @@ Public to the login gate (PUBLIC_BLUEPRINTS) and exempt from CSRF: every request
 with ``Authorization: Bearer <token>``; the token's scopes decide what it may do and its privacy
 clearance which contacts it may see or write.
 """
+
 from __future__ import annotations
 
 import base64
@@ -18,9 +19,17 @@ from ..models import ApiToken, Contact, ContactFunction, Document, DocumentType,
 from ..reference import DOCUMENT_TYPE_CODES, PEC_DOMAINS
 from ..services import sdi
 from ..services.audit import audit
+from ..services.intake import (
+    DocumentConflict,
+    IntakeError,
+    document_as_dict,
+    parse_document_payload,
+    parse_party_payload,
+    to_text,
+    upsert_document,
+    upsert_party,
+)
 from ..web import content_disposition
-from ..services.intake import (DocumentConflict, IntakeError, document_as_dict, parse_document_payload, parse_party_payload,
-                               to_text, upsert_document, upsert_party)
 from .openapi import openapi_spec
 
 bp = Blueprint("api", __name__)
@@ -54,16 +63,28 @@ def authenticate():
         return None
     limit = int(current_app.config.get("API_MAX_BODY_BYTES", DEFAULT_MAX_BODY))
     if request.content_length is not None and request.content_length > limit:
-        return api_error(413, f"richiesta troppo grande (limite {limit // (1024 * 1024)} MB)", {"body": "troppo grande"})
+        return api_error(
+            413, f"richiesta troppo grande (limite {limit // (1024 * 1024)} MB)", {"body": "troppo grande"}
+        )
     header = request.headers.get("Authorization", "")
-    secret = header[7:].strip() if header.lower().startswith("bearer ") else request.headers.get("X-API-Token", "")
+    secret = (
+        header[7:].strip() if header.lower().startswith("bearer ") else request.headers.get("X-API-Token", "")
+    )
     if not secret:
-        return api_error(401, "token mancante: usa l'intestazione Authorization: Bearer <token>",
-                         {"Authorization": "mancante"}, WWW_Authenticate='Bearer realm="recapito"')
+        return api_error(
+            401,
+            "token mancante: usa l'intestazione Authorization: Bearer <token>",
+            {"Authorization": "mancante"},
+            WWW_Authenticate='Bearer realm="recapito"',
+        )
     token = db.session.scalar(db.select(ApiToken).where(ApiToken.token_hash == hash_token(secret)))
     if token is None or not token.active or token.revoked_at is not None:
-        return api_error(401, "token non valido o revocato", {"Authorization": "non valido"},
-                         WWW_Authenticate='Bearer realm="recapito", error="invalid_token"')
+        return api_error(
+            401,
+            "token non valido o revocato",
+            {"Authorization": "non valido"},
+            WWW_Authenticate='Bearer realm="recapito", error="invalid_token"',
+        )
     now = utcnow()
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         token.last_used_at = now
@@ -117,7 +138,9 @@ def openapi():
 def ping():
     """Check the token: its name, scopes and clearance."""
     token = g.api_token
-    return jsonify({"token": token.name, "scopes": token.scope_list, "privacy_clearance": token.privacy_clearance})
+    return jsonify(
+        {"token": token.name, "scopes": token.scope_list, "privacy_clearance": token.privacy_clearance}
+    )
 
 
 # ---------------------------------------------------------------- documents
@@ -172,8 +195,14 @@ def put_document():
         data.pdf = pdf
     actor = f"api:{g.api_token.name}"
     try:
-        document, created = upsert_document(data, source="api", source_ref=f"token:{g.api_token.name}",
-                                            replace=replace, replace_hint=REPLACE_HINT, actor=actor)
+        document, created = upsert_document(
+            data,
+            source="api",
+            source_ref=f"token:{g.api_token.name}",
+            replace=replace,
+            replace_hint=REPLACE_HINT,
+            actor=actor,
+        )
     except DocumentConflict as exc:
         db.session.rollback()
         return api_error(409, "il documento esiste già con un'altra anagrafica o altri totali", exc.errors)
@@ -215,8 +244,15 @@ def post_sdi_notification():
         db.session.rollback()
         return api_error(422, "notifica non valida", {"content_base64": str(exc)})
     if not summary["duplicate"]:
-        audit("sdi.import", None, username=f"api:{g.api_token.name}", file=file_name, kind=summary["kind"],
-              sdi_id=summary["sdi_id"], notification_id=summary["_id"])
+        audit(
+            "sdi.import",
+            None,
+            username=f"api:{g.api_token.name}",
+            file=file_name,
+            kind=summary["kind"],
+            sdi_id=summary["sdi_id"],
+            notification_id=summary["_id"],
+        )
     db.session.commit()
     response = jsonify(sdi.public_summary(summary))
     response.status_code = 200 if summary["duplicate"] else 201
@@ -243,8 +279,12 @@ def list_documents():
         query = query.where(Document.sent_at.is_not(None) if value == "true" else Document.sent_at.is_(None))
     limit, offset = _paging()
     total = db.session.scalar(db.select(db.func.count()).select_from(query.subquery()))
-    rows = db.session.scalars(query.order_by(Document.date.desc(), Document.id.desc()).limit(limit).offset(offset)).unique()
-    return jsonify({"total": total, "limit": limit, "offset": offset, "items": [document_as_dict(d) for d in rows]})
+    rows = db.session.scalars(
+        query.order_by(Document.date.desc(), Document.id.desc()).limit(limit).offset(offset)
+    ).unique()
+    return jsonify(
+        {"total": total, "limit": limit, "offset": offset, "items": [document_as_dict(d) for d in rows]}
+    )
 
 
 @bp.route("/documents/<int:document_id>")
@@ -263,8 +303,11 @@ def get_document_by_key(type_code: str, year: int, number: str):
     """One document by type, year and number (the ERP's own key)."""
     if (denied := require_scope("documents:read")) is not None:
         return denied
-    document = db.session.scalar(db.select(Document).where(
-        Document.type_code == type_code.upper(), Document.year == year, Document.number == number))
+    document = db.session.scalar(
+        db.select(Document).where(
+            Document.type_code == type_code.upper(), Document.year == year, Document.number == number
+        )
+    )
     if document is None:
         return api_error(404, "documento non trovato", {"number": number})
     return jsonify(document_as_dict(document))
@@ -280,14 +323,18 @@ def document_pdf(document_id: int):
         return api_error(404, "documento non trovato", {"id": str(document_id)})
     from ..models import Blob
     from ..pdf import PdfRenderError, ensure_pdfs
+
     try:
         sha = ensure_pdfs([document.id]).get(document.id)
     except PdfRenderError as exc:
         return api_error(503, f"PDF non disponibile: {exc}")
     blob = db.session.get(Blob, sha)
     filename = f"{document.type_code}-{document.year}-{document.number}.pdf".replace("/", "-")
-    return Response(blob.data, mimetype="application/pdf",
-                    headers={"Content-Disposition": content_disposition(filename, "inline"), "ETag": sha})
+    return Response(
+        blob.data,
+        mimetype="application/pdf",
+        headers={"Content-Disposition": content_disposition(filename, "inline"), "ETag": sha},
+    )
 
 
 # ---------------------------------------------------------------- parties
@@ -295,10 +342,20 @@ def document_pdf(document_id: int):
 
 def _party_dict(party: Party) -> dict:
     """The JSON shape of a party."""
-    return {"code": party.erp_code, "name": party.name, "kind": party.kind, "vat_number": party.vat_number,
-            "tax_code": party.tax_code, "address": party.address, "zip_code": party.zip_code, "city": party.city,
-            "province": party.province, "country": party.country, "language": party.language,
-            "active": party.active}
+    return {
+        "code": party.erp_code,
+        "name": party.name,
+        "kind": party.kind,
+        "vat_number": party.vat_number,
+        "tax_code": party.tax_code,
+        "address": party.address,
+        "zip_code": party.zip_code,
+        "city": party.city,
+        "province": party.province,
+        "country": party.country,
+        "language": party.language,
+        "active": party.active,
+    }
 
 
 @bp.route("/parties", methods=["POST", "PUT"])
@@ -329,11 +386,15 @@ def list_parties():
     query = db.select(Party)
     if q := request.args.get("q", "").strip():
         like = f"%{q}%"
-        query = query.where(db.or_(Party.name.ilike(like), Party.erp_code.ilike(like), Party.vat_number.ilike(like)))
+        query = query.where(
+            db.or_(Party.name.ilike(like), Party.erp_code.ilike(like), Party.vat_number.ilike(like))
+        )
     limit, offset = _paging()
     total = db.session.scalar(db.select(db.func.count()).select_from(query.subquery()))
     rows = db.session.scalars(query.order_by(Party.name, Party.id).limit(limit).offset(offset)).unique()
-    return jsonify({"total": total, "limit": limit, "offset": offset, "items": [_party_dict(p) for p in rows]})
+    return jsonify(
+        {"total": total, "limit": limit, "offset": offset, "items": [_party_dict(p) for p in rows]}
+    )
 
 
 @bp.route("/parties/<code>")
@@ -352,17 +413,26 @@ def get_party(code: str):
 
 def _contact_dict(contact: Contact) -> dict:
     """The JSON shape of a contact."""
-    return {"id": contact.id, "code": getattr(contact, "erp_code", ""), "name": contact.name,
-            "function": contact.function.code if contact.function else None, "email": contact.email,
-            "phone": contact.phone, "is_pec": contact.is_pec, "privacy_level": contact.privacy_level,
-            "document_types": sorted(contact.document_type_codes), "marketing_consent": contact.marketing_consent,
-            "active": contact.active}
+    return {
+        "id": contact.id,
+        "code": getattr(contact, "erp_code", ""),
+        "name": contact.name,
+        "function": contact.function.code if contact.function else None,
+        "email": contact.email,
+        "phone": contact.phone,
+        "is_pec": contact.is_pec,
+        "privacy_level": contact.privacy_level,
+        "document_types": sorted(contact.document_type_codes),
+        "marketing_consent": contact.marketing_consent,
+        "active": contact.active,
+    }
 
 
 def _visible_contacts(party: Party):
     """Query of the party's contacts within the token's clearance."""
-    return db.select(Contact).where(Contact.party_id == party.id,
-                                    Contact.privacy_level <= g.api_token.privacy_clearance)
+    return db.select(Contact).where(
+        Contact.party_id == party.id, Contact.privacy_level <= g.api_token.privacy_clearance
+    )
 
 
 @bp.route("/parties/<code>/contacts")
@@ -395,6 +465,7 @@ def put_contact(code: str):
     phone = to_text(payload.get("phone"), "phone", errors, max_len=40)
     if email:
         from email_validator import EmailNotValidError, validate_email
+
         try:
             email = validate_email(email, check_deliverability=False).normalized.lower()
         except EmailNotValidError as exc:
@@ -409,14 +480,18 @@ def put_contact(code: str):
     elif not isinstance(level, int) or isinstance(level, bool) or not 0 <= level <= 3:
         errors["privacy_level"] = "livello da 0 a 3"
     elif level > g.api_token.privacy_clearance:
-        errors["privacy_level"] = f"superiore al livello di riservatezza del token ({g.api_token.privacy_clearance})"
+        errors["privacy_level"] = (
+            f"superiore al livello di riservatezza del token ({g.api_token.privacy_clearance})"
+        )
     types = payload.get("document_types")
     if types is not None:
         if not isinstance(types, list) or any(t not in DOCUMENT_TYPE_CODES for t in types):
             errors["document_types"] = f"lista di codici tra: {', '.join(DOCUMENT_TYPE_CODES)}"
     function = None
     if payload.get("function"):
-        function = db.session.scalar(db.select(ContactFunction).where(ContactFunction.code == str(payload["function"])))
+        function = db.session.scalar(
+            db.select(ContactFunction).where(ContactFunction.code == str(payload["function"]))
+        )
         if function is None:
             errors["function"] = f"funzione sconosciuta «{payload['function']}»"
     for flag in ("is_pec", "marketing_consent", "active"):
@@ -431,8 +506,11 @@ def put_contact(code: str):
     # Only contacts the token may see: one above its clearance is neither modified nor revealed (an
     # answer that differed would tell that it exists); the token gets a contact of its own, as the
     # CSV import does, and a batch still sends one message per address (preparation.Router).
-    contact = db.session.scalar(db.select(Contact).where(
-        Contact.party_id == party.id, key, Contact.privacy_level <= g.api_token.privacy_clearance).limit(1))
+    contact = db.session.scalar(
+        db.select(Contact)
+        .where(Contact.party_id == party.id, key, Contact.privacy_level <= g.api_token.privacy_clearance)
+        .limit(1)
+    )
     created = contact is None
     if created:
         contact = Contact(party_id=party.id)

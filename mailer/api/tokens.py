@@ -1,4 +1,5 @@
 """Admin page of the API tokens (/api/v1/tokens): create (the secret is shown once), revoke."""
+
 from __future__ import annotations
 
 import secrets
@@ -27,8 +28,11 @@ def index():
     secret = None
     form = {"name": "", "scopes": ["documents:read", "documents:write"], "clearance": "0"}
     if request.method == "POST":
-        form = {"name": request.form.get("name", "").strip(), "scopes": request.form.getlist("scopes"),
-                "clearance": request.form.get("clearance", "0")}
+        form = {
+            "name": request.form.get("name", "").strip(),
+            "scopes": request.form.getlist("scopes"),
+            "clearance": request.form.get("clearance", "0"),
+        }
         if not form["name"]:
             errors["name"] = "Indica un nome (es. «Gestionale sede»)."
         elif len(form["name"]) > 120:
@@ -41,19 +45,34 @@ def index():
             errors["clearance"] = "Non puoi dare a un token un livello superiore al tuo."
         if not errors:
             secret = "rk_" + secrets.token_urlsafe(32)
-            token = ApiToken(name=form["name"], token_hash=hash_token(secret), prefix=secret[:10],
-                             scopes=",".join(s for s in API_SCOPES if s in form["scopes"]),
-                             privacy_clearance=int(form["clearance"]), created_by_id=_user_id())
+            token = ApiToken(
+                name=form["name"],
+                token_hash=hash_token(secret),
+                prefix=secret[:10],
+                scopes=",".join(s for s in API_SCOPES if s in form["scopes"]),
+                privacy_clearance=int(form["clearance"]),
+                created_by_id=_user_id(),
+            )
             db.session.add(token)
             db.session.flush()
-            audit("api_token.create", token, name=token.name, scopes=token.scopes,
-                  privacy_clearance=token.privacy_clearance)
+            audit(
+                "api_token.create",
+                token,
+                name=token.name,
+                scopes=token.scopes,
+                privacy_clearance=token.privacy_clearance,
+            )
             db.session.commit()
             form = {"name": "", "scopes": ["documents:read", "documents:write"], "clearance": "0"}
-    tokens = db.session.scalars(db.select(ApiToken).order_by(ApiToken.created_at.desc(), ApiToken.id.desc())).unique().all()
+    tokens = (
+        db.session.scalars(db.select(ApiToken).order_by(ApiToken.created_at.desc(), ApiToken.id.desc()))
+        .unique()
+        .all()
+    )
     status = 422 if errors else 200
-    return render_template("api/tokens.html", tokens=tokens, scopes=API_SCOPES, errors=errors, form=form,
-                           secret=secret), status
+    return render_template(
+        "api/tokens.html", tokens=tokens, scopes=API_SCOPES, errors=errors, form=form, secret=secret
+    ), status
 
 
 @bp.route("/<int:token_id>/revoke", methods=["POST"])
@@ -74,4 +93,5 @@ def revoke(token_id: int):
 def _user_id() -> int | None:
     """The current user's id."""
     from flask_login import current_user
+
     return current_user.id if current_user.is_authenticated else None

@@ -1,4 +1,5 @@
 """The audit log: who did what and when — filterable, paged, exportable (administrators only)."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -25,8 +26,13 @@ def index():
     """Events newest first with filters (user, action, period, object); the table is also a fragment."""
     filters = svc.AuditFilters.from_args(request.args)
     result = svc.search_events(filters)
-    context = {"filters": filters, "result": result, "action_label": svc.action_label,
-               "details_label": svc.details_label, "object_type_label": svc.object_type_label}
+    context = {
+        "filters": filters,
+        "result": result,
+        "action_label": svc.action_label,
+        "details_label": svc.details_label,
+        "object_type_label": svc.object_type_label,
+    }
     if htmx and htmx.target == "audit-results":
         return render_template("auditlog/_results.html", **context)
     return render_template("auditlog/index.html", choices=svc.filter_choices(), **context)

@@ -1,20 +1,53 @@
 """Batches: prepare, review, approve, send, follow, results."""
+
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
 
-from flask import (Blueprint, Response, abort, flash, make_response, redirect, render_template, request,
-                   url_for)
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 
 from ..extensions import db, htmx
 from ..inputs import db_id, db_ids, page_number
-from ..models import (BATCH_STATUSES, DELIVERY_STATUSES, SDI_KINDS, SUMMARY_STATES, TRUST_STATUSES, Agent, Batch,
-                      Category, Delivery, DocumentType, MailAccount, Receipt, Zone)
+from ..models import (
+    BATCH_STATUSES,
+    DELIVERY_STATUSES,
+    SDI_KINDS,
+    SUMMARY_STATES,
+    TRUST_STATUSES,
+    Agent,
+    Batch,
+    Category,
+    Delivery,
+    DocumentType,
+    MailAccount,
+    Receipt,
+    Zone,
+)
 from ..security import require_roles
-from ..services import (approval, batch_summary, batch_views, pec_trust, preparation, receipt_log, sdi, sending,
-                        test_send, tracking)
+from ..services import (
+    approval,
+    batch_summary,
+    batch_views,
+    pec_trust,
+    preparation,
+    receipt_log,
+    sdi,
+    sending,
+    test_send,
+    tracking,
+)
 from ..services.audit import audit
 from ..services.audit_log import page_arg
 from ..tracking.routes import receipt_download
@@ -47,9 +80,12 @@ RESULT_FILTERS = {
 def office_only():
     """Batches are for operators and managers (admin passes); sales open the campaign batches they
     prepared (_batch applies batch_views.may_open_batch to every batch page and command)."""
-    if current_user.is_authenticated and current_user.has_role("sales") and \
-            not current_user.has_role("operator", "manager") and \
-            (request.view_args or {}).get("batch_id") is not None:
+    if (
+        current_user.is_authenticated
+        and current_user.has_role("sales")
+        and not current_user.has_role("operator", "manager")
+        and (request.view_args or {}).get("batch_id") is not None
+    ):
         return  # approval and sending commands still check for a manager further down
     require_roles("operator", "manager")
 
@@ -79,8 +115,13 @@ def index():
     """The batches the user may open, newest first, a page at a time, with their state and counts."""
     filters = BatchFilters.from_args(request.args)
     result = batch_views.batch_page(current_user, [filters.stato] if filters.stato else None, filters.page)
-    return render_template("batches/index.html", result=result, filters=filters, status=filters.stato,
-                           BATCH_STATUSES=BATCH_STATUSES)
+    return render_template(
+        "batches/index.html",
+        result=result,
+        filters=filters,
+        status=filters.stato,
+        BATCH_STATUSES=BATCH_STATUSES,
+    )
 
 
 @dataclass
@@ -91,7 +132,7 @@ class BatchFilters:
     page: int = 1
 
     @classmethod
-    def from_args(cls, args) -> "BatchFilters":
+    def from_args(cls, args) -> BatchFilters:
         """Read leniently: an unknown state or a malformed page is ignored."""
         stato = args.get("stato", "")
         return cls(stato=stato if stato in BATCH_STATUSES else "", page=page_arg(args))
@@ -105,8 +146,11 @@ class BatchFilters:
 @bp.route("/nuovo", methods=["GET", "POST"])
 def new():
     """Choose what to prepare: types, period, party filters, not yet sent; or documents picked elsewhere."""
-    types = [t for t in db.session.scalars(db.select(DocumentType).order_by(DocumentType.position))
-             if current_user.may_send(t.code)]
+    types = [
+        t
+        for t in db.session.scalars(db.select(DocumentType).order_by(DocumentType.position))
+        if current_user.may_send(t.code)
+    ]
     errors: dict[str, str] = {}
     form = request.form if request.method == "POST" else request.args
     if request.method == "POST":
@@ -122,8 +166,12 @@ def new():
                 category_id=request.form.get("category_id", type=db_id),
                 document_ids=document_ids,
             )
-            batch = preparation.create_batch(selection, current_user, name=request.form.get("name", "").strip()[:200],
-                                             base_url=request.host_url)
+            batch = preparation.create_batch(
+                selection,
+                current_user,
+                name=request.form.get("name", "").strip()[:200],
+                base_url=request.host_url,
+            )
         except preparation.PreparationError as exc:
             errors["form"] = str(exc)
         except ValueError:
@@ -132,7 +180,10 @@ def new():
             flash("Preparazione avviata: puoi seguirla qui sotto.", "info")
             return redirect(url_for("batches.detail", batch_id=batch.id))
     return render_template(
-        "batches/new.html", types=types, errors=errors, form=form,
+        "batches/new.html",
+        types=types,
+        errors=errors,
+        form=form,
         zones=db.session.scalars(db.select(Zone).order_by(Zone.name)).all(),
         agents=db.session.scalars(db.select(Agent).order_by(Agent.name)).all(),
         categories=db.session.scalars(db.select(Category).order_by(Category.name)).all(),
@@ -144,8 +195,12 @@ def detail(batch_id: int):
     """The batch page: progress, review (before approval) or results (after)."""
     batch = _batch(batch_id)
     if htmx and htmx.target == "batch-summary":
-        return render_template("batches/_summary.html", batch=batch, SUMMARY_STATES=SUMMARY_STATES,
-                               can_act=current_user.has_role("manager", "admin"))
+        return render_template(
+            "batches/_summary.html",
+            batch=batch,
+            SUMMARY_STATES=SUMMARY_STATES,
+            can_act=current_user.has_role("manager", "admin"),
+        )
     context = _detail_context(batch)
     if htmx and htmx.target == "delivery-table":
         return render_template("batches/_deliveries.html", **context)
@@ -162,17 +217,35 @@ def _detail_context(batch: Batch) -> dict:
     if view not in filters:
         view = next(iter(filters))
     statuses = filters[view][0]
-    rows, total = batch_views.delivery_rows(batch.id, current_user, statuses, search, limit=100, offset=(page - 1) * 100,
-                                            tracking=None if reviewing else view)
+    rows, total = batch_views.delivery_rows(
+        batch.id,
+        current_user,
+        statuses,
+        search,
+        limit=100,
+        offset=(page - 1) * 100,
+        tracking=None if reviewing else view,
+    )
     if view == "warnings":
         rows = [r for r in rows if r.warnings]
     counts = batch_views.counts(batch.id, current_user)
     problems = approval.approval_problems(batch, current_user) if batch.status == "ready" else []
     accounts = {a.id: a for a in db.session.scalars(db.select(MailAccount))}
     return {
-        "batch": batch, "rows": rows, "total": total, "page": page, "view": view, "search": search,
-        "filters": filters, "counts": counts, "problems": problems, "progress": batch_views.progress(batch, current_user),
-        "reviewing": reviewing, "accounts": accounts, "STATUS": DELIVERY_STATUSES, "BATCH_STATUSES": BATCH_STATUSES,
+        "batch": batch,
+        "rows": rows,
+        "total": total,
+        "page": page,
+        "view": view,
+        "search": search,
+        "filters": filters,
+        "counts": counts,
+        "problems": problems,
+        "progress": batch_views.progress(batch, current_user),
+        "reviewing": reviewing,
+        "accounts": accounts,
+        "STATUS": DELIVERY_STATUSES,
+        "BATCH_STATUSES": BATCH_STATUSES,
         "SUMMARY_STATES": SUMMARY_STATES,
         "can_approve": batch.status == "ready" and not problems,
         "reviewed": approval.review_fingerprint(batch.id) if batch.status == "ready" and not problems else "",
@@ -180,7 +253,8 @@ def _detail_context(batch: Batch) -> dict:
         "summary": approval.approval_summary(batch, current_user) if batch.status == "ready" else {},
         "can_discard": approval.may_discard(batch, current_user),
         "receipts": {} if reviewing else tracking.receipts_by_delivery([r.id for r in rows]),
-        "sdi_states": sdi.sdi_state({doc.id for r in rows for doc in r.documents}), "sdi_kinds": SDI_KINDS,
+        "sdi_states": sdi.sdi_state({doc.id for r in rows for doc in r.documents}),
+        "sdi_kinds": SDI_KINDS,
     }
 
 
@@ -189,9 +263,14 @@ def progress(batch_id: int):
     """The self-replacing progress widget; 286 stops polling, HX-Refresh when the state changed."""
     batch = _batch(batch_id)
     seen = request.args.get("stato", "")
-    response = make_response(render_template("batches/_progress.html", batch=batch,
-                                             progress=batch_views.progress(batch, current_user),
-                                             BATCH_STATUSES=BATCH_STATUSES))
+    response = make_response(
+        render_template(
+            "batches/_progress.html",
+            batch=batch,
+            progress=batch_views.progress(batch, current_user),
+            BATCH_STATUSES=BATCH_STATUSES,
+        )
+    )
     if seen and seen != batch.status:
         response.headers["HX-Refresh"] = "true"
     elif batch.status not in ("preparing", "sending"):
@@ -218,27 +297,40 @@ def approve(batch_id: int):
 
     def run():
         # The review page's fingerprint: required, so an approval always covers what was seen.
-        approval.approve_batch(batch, current_user, reviewed=request.form.get("reviewed", ""),
-                               confirm_resend=request.form.get("confirm_resend") == "1")
+        approval.approve_batch(
+            batch,
+            current_user,
+            reviewed=request.form.get("reviewed", ""),
+            confirm_resend=request.form.get("confirm_resend") == "1",
+        )
         if request.form.get("send_now") == "1":
             sending.start_sending(batch, current_user)
-    return _act(batch, run, "Invio approvato." + (" Invio avviato." if request.form.get("send_now") == "1" else ""))
+
+    return _act(
+        batch, run, "Invio approvato." + (" Invio avviato." if request.form.get("send_now") == "1" else "")
+    )
 
 
 @bp.route("/<int:batch_id>/scarta", methods=["POST"])
 def discard(batch_id: int):
     """Discard a batch waiting for approval (its preparer, managers, admins): its documents are free again."""
     batch = _batch(batch_id)
-    return _act(batch, lambda: approval.discard_batch(batch, current_user),
-                "Invio scartato: nulla partirà e i suoi documenti si possono preparare di nuovo.")
+    return _act(
+        batch,
+        lambda: approval.discard_batch(batch, current_user),
+        "Invio scartato: nulla partirà e i suoi documenti si possono preparare di nuovo.",
+    )
 
 
 @bp.route("/<int:batch_id>/respingi", methods=["POST"])
 def reject(batch_id: int):
     """Reject with a reason."""
     batch = _batch(batch_id)
-    return _act(batch, lambda: approval.reject_batch(batch, current_user, request.form.get("reason", "")),
-                "Invio respinto.")
+    return _act(
+        batch,
+        lambda: approval.reject_batch(batch, current_user, request.form.get("reason", "")),
+        "Invio respinto.",
+    )
 
 
 def _manager_only():
@@ -284,8 +376,11 @@ def resend_summary(batch_id: int):
     """Send the end-of-batch summary again to whoever it did not reach."""
     _manager_only()
     batch = _batch(batch_id)
-    return _act(batch, lambda: batch_summary.resend_summary(batch, current_user),
-                "Riepilogo rimesso in coda: parte tra pochi istanti.")
+    return _act(
+        batch,
+        lambda: batch_summary.resend_summary(batch, current_user),
+        "Riepilogo rimesso in coda: parte tra pochi istanti.",
+    )
 
 
 @bp.route("/<int:batch_id>/ritenta", methods=["POST"])
@@ -297,6 +392,7 @@ def retry(batch_id: int):
 
     def run():
         result["n"] = sending.retry_failed(batch, current_user)
+
     response = _act(batch, run, "Nuovo tentativo avviato per i falliti.")
     if result.get("n") == 0:
         flash("Nessun recapito fallito da ritentare.", "info")
@@ -310,8 +406,11 @@ def resolve(batch_id: int, delivery_id: int):
     batch = _batch(batch_id)
     delivery = _delivery(batch, delivery_id)
     action = request.form.get("action", "")
-    return _act(batch, lambda: sending.resolve_uncertain(delivery, action, current_user),
-                "Recapito rimesso in coda." if action == "resend" else "Recapito segnato come inviato.")
+    return _act(
+        batch,
+        lambda: sending.resolve_uncertain(delivery, action, current_user),
+        "Recapito rimesso in coda." if action == "resend" else "Recapito segnato come inviato.",
+    )
 
 
 @bp.route("/<int:batch_id>/escludi", methods=["POST"])
@@ -342,6 +441,7 @@ def reroute(batch_id: int, party_id: int):
 
     def run():
         result["n"] = preparation.reroute_party(batch, party_id)
+
     response = _act(batch, run, "Anagrafica reindirizzata.")
     if result.get("n") == 0:
         flash("Ancora nessun contatto riceve questi documenti: correggi i contatti e riprova.", "warning")
@@ -355,8 +455,15 @@ def preview(batch_id: int, delivery_id: int):
     delivery = _delivery(batch, delivery_id)
     account = db.session.get(MailAccount, delivery.account_id) if delivery.account_id else None
     template = "batches/_preview.html" if htmx else "batches/preview.html"
-    return render_template(template, batch=batch, d=delivery, account=account, STATUS=DELIVERY_STATUSES,
-                           came_back=_came_back(delivery), TRUST=TRUST_STATUSES)
+    return render_template(
+        template,
+        batch=batch,
+        d=delivery,
+        account=account,
+        STATUS=DELIVERY_STATUSES,
+        came_back=_came_back(delivery),
+        TRUST=TRUST_STATUSES,
+    )
 
 
 @bp.route("/<int:batch_id>/recapiti/<int:delivery_id>/prova", methods=["POST"])
@@ -402,7 +509,8 @@ def body(batch_id: int, delivery_id: int):
     delivery = _delivery(batch, delivery_id)
     response = Response(delivery.body_html or f"<pre>{delivery.body_text}</pre>", mimetype="text/html")
     response.headers["Content-Security-Policy"] = (
-        "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'self'")
+        "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'self'"
+    )
     return response
 
 
@@ -413,10 +521,12 @@ def attachment(batch_id: int, delivery_id: int, document_id: int):
     delivery = _delivery(batch, delivery_id)
     document = next((d for d in delivery.documents if d.id == document_id), None)
     from ..services.document_versions import files_sent_with
+
     pdf_sha = files_sent_with(document, delivery)[0] if document is not None else None
     if not pdf_sha:
         abort(404)
     from ..models import Blob
+
     blob = db.session.get(Blob, pdf_sha)
     response = Response(blob.data, mimetype="application/pdf")
     response.headers["Content-Disposition"] = f'inline; filename="{sending.pdf_filename(document)}"'
@@ -456,7 +566,10 @@ def export(batch_id: int, fmt: str):
     """Results as CSV or XLSX."""
     batch = _batch(batch_id)
     if fmt == "csv":
-        data, mimetype = batch_views.export_csv(batch.id, current_user), "text/csv"  # Werkzeug adds "; charset=utf-8"
+        data, mimetype = (
+            batch_views.export_csv(batch.id, current_user),
+            "text/csv",
+        )  # Werkzeug adds "; charset=utf-8"
     elif fmt == "xlsx":
         data = batch_views.export_xlsx(batch.id, current_user)
         mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -467,5 +580,3 @@ def export(batch_id: int, fmt: str):
     response = Response(data, mimetype=mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="invio-{batch.id}-esiti.{fmt}"'
     return response
-
-

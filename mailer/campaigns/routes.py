@@ -1,10 +1,20 @@
 """Campaigns: generic documents, the filter builder, campaigns, and the public unsubscribe page."""
+
 from __future__ import annotations
 
 import re
 
-from flask import (Blueprint, Response, abort, flash, make_response, redirect, render_template, request,
-                   url_for)
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 from flask_wtf.csrf import ValidationError, validate_csrf
 
@@ -29,9 +39,9 @@ PUBLIC = {"campaigns.unsubscribe"}
 def sales_only():
     """Campaigns are for sales and managers (admin passes); the unsubscribe page is for anyone."""
     if request.endpoint in PUBLIC:
-        return None
+        return
     require_roles(*ROLES)
-    return None
+    return
 
 
 @bp.app_context_processor
@@ -42,22 +52,33 @@ def campaign_helpers():
 
 # ---------------------------------------------------------------- home
 
+
 @bp.route("/")
 def index():
     """Campaigns with their batch state, and the way to documents and filters."""
     rows = svc.campaign_rows(current_user)
-    return render_template("campaigns/index.html", rows=rows, BATCH_STATUSES=BATCH_STATUSES,
-                           filters=svc.visible_filters(current_user),
-                           documents=_documents())
+    return render_template(
+        "campaigns/index.html",
+        rows=rows,
+        BATCH_STATUSES=BATCH_STATUSES,
+        filters=svc.visible_filters(current_user),
+        documents=_documents(),
+    )
 
 
 def _documents() -> list[GenericDocument]:
     """Generic documents not archived, newest first."""
-    return list(db.session.scalars(db.select(GenericDocument).where(GenericDocument.archived.is_(False))
-                                   .order_by(GenericDocument.updated_at.desc())))
+    return list(
+        db.session.scalars(
+            db.select(GenericDocument)
+            .where(GenericDocument.archived.is_(False))
+            .order_by(GenericDocument.updated_at.desc())
+        )
+    )
 
 
 # ---------------------------------------------------------------- generic documents
+
 
 @bp.route("/documenti", methods=["GET", "POST"])
 def documents():
@@ -78,13 +99,26 @@ def documents():
             except gd.UploadError as exc:
                 errors["file"] = str(exc)
         if not errors:
-            document = gd.create_document(title, form.get("description", ""), form.get("commercial") == "1",
-                                          checked, current_user, note=form.get("note", ""))
+            document = gd.create_document(
+                title,
+                form.get("description", ""),
+                form.get("commercial") == "1",
+                checked,
+                current_user,
+                note=form.get("note", ""),
+            )
             db.session.commit()
             flash(f"Documento «{document.title}» caricato.", "success")
             return redirect(url_for("campaigns.document", document_id=document.id))
-    return render_template("campaigns/documents.html", documents=_documents(), errors=errors, form=form,
-                           KINDS=gd.KINDS, accept=gd.ACCEPT, limit_mb=gd.max_bytes() // 1048576), (400 if errors else 200)
+    return render_template(
+        "campaigns/documents.html",
+        documents=_documents(),
+        errors=errors,
+        form=form,
+        KINDS=gd.KINDS,
+        accept=gd.ACCEPT,
+        limit_mb=gd.max_bytes() // 1048576,
+    ), (400 if errors else 200)
 
 
 def _document(document_id: int) -> GenericDocument:
@@ -136,9 +170,17 @@ def document(document_id: int):
     if shown is not None and shown.kind == "pdf":
         blob = load_blob(shown.blob_sha256)
         pages = gd.pdf_page_count(blob.data) if blob else 0
-    return render_template("campaigns/document.html", document=document, shown=shown, pages=min(pages, 5),
-                           total_pages=pages, errors=errors, KINDS=gd.KINDS, accept=gd.ACCEPT,
-                           limit_mb=gd.max_bytes() // 1048576), (400 if errors else 200)
+    return render_template(
+        "campaigns/document.html",
+        document=document,
+        shown=shown,
+        pages=min(pages, 5),
+        total_pages=pages,
+        errors=errors,
+        KINDS=gd.KINDS,
+        accept=gd.ACCEPT,
+        limit_mb=gd.max_bytes() // 1048576,
+    ), (400 if errors else 200)
 
 
 @bp.route("/documenti/<int:document_id>/versioni/<int:version_id>/file")
@@ -173,8 +215,20 @@ def version_page(document_id: int, version_id: int, page: int):
 
 # ---------------------------------------------------------------- filter builder
 
-CONDITION_FIELDS = ("value", "months", "from", "to", "min_qty", "min_amount", "min", "max", "days", "products",
-                    "category", "values")
+CONDITION_FIELDS = (
+    "value",
+    "months",
+    "from",
+    "to",
+    "min_qty",
+    "min_amount",
+    "min",
+    "max",
+    "days",
+    "products",
+    "category",
+    "values",
+)
 
 
 def conditions_from_form(form) -> list[dict]:
@@ -218,8 +272,14 @@ def _evaluate(raw: list[dict]) -> dict:
 
 def _builder_context(raw: list[dict], saved: SavedFilter | None = None) -> dict:
     """Everything the builder fragment needs."""
-    return {"raw": raw, "choices": segments.choices(), "TYPES": segments.CONDITION_TYPES, "saved": saved,
-            "describe": segments.describe, **_evaluate(raw)}
+    return {
+        "raw": raw,
+        "choices": segments.choices(),
+        "TYPES": segments.CONDITION_TYPES,
+        "saved": saved,
+        "describe": segments.describe,
+        **_evaluate(raw),
+    }
 
 
 @bp.route("/filtri")
@@ -253,8 +313,9 @@ def filter_edit(filter_id: int | None = None):
         if saved is not None and not svc.may_edit_filter(saved, current_user):
             abort(403)
         try:
-            row = svc.save_filter(saved, request.form.get("name", ""), raw, request.form.get("shared") == "1",
-                                  current_user)
+            row = svc.save_filter(
+                saved, request.form.get("name", ""), raw, request.form.get("shared") == "1", current_user
+            )
         except segments.SegmentError:
             db.session.rollback()
             errors["conditions"] = "Correggi le condizioni segnate."
@@ -270,9 +331,14 @@ def filter_edit(filter_id: int | None = None):
         raw = list(saved.conditions) if saved else [{"type": "kind", "value": "customer"}]
         name, shared = (saved.name, saved.shared) if saved else ("", False)
     context = _builder_context(raw, saved)
-    return render_template("campaigns/filter.html", name=name, shared=shared, form_errors=errors,
-                           can_edit=saved is None or svc.may_edit_filter(saved, current_user),
-                           **context), (400 if errors else 200)
+    return render_template(
+        "campaigns/filter.html",
+        name=name,
+        shared=shared,
+        form_errors=errors,
+        can_edit=saved is None or svc.may_edit_filter(saved, current_user),
+        **context,
+    ), (400 if errors else 200)
 
 
 @bp.route("/filtri/costruttore", methods=["POST"])
@@ -285,8 +351,12 @@ def filter_builder():
         raw.pop(remove)
     context_fresh = None
     if add in segments.CONDITION_TYPES and len(raw) < segments.MAX_CONDITIONS:
-        defaults = {"bought": {"months": "12"}, "turnover": {"months": "12"}, "dormant": {"days": "90"},
-                    "kind": {"value": "customer"}}
+        defaults = {
+            "bought": {"months": "12"},
+            "turnover": {"months": "12"},
+            "dormant": {"days": "90"},
+            "kind": {"value": "customer"},
+        }
         raw.append({"type": add, **defaults.get(add, {})})
         context_fresh = len(raw) - 1
     context = _builder_context(raw)
@@ -319,12 +389,18 @@ def product_picker():
     target = request.args.get("per", "")
     if not re.fullmatch(r"c\d{1,2}-products", target):
         target = ""
-    context = {"matches": segments.search_products(text, category_id), "q": text, "category_id": category_id,
-               "target": target, "searched": bool(text.strip() or category_arg)}
+    context = {
+        "matches": segments.search_products(text, category_id),
+        "q": text,
+        "category_id": category_id,
+        "target": target,
+        "searched": bool(text.strip() or category_arg),
+    }
     if htmx and htmx.target == f"{target or 'product'}-picker":
         return render_template("campaigns/_products.html", **context)
-    return render_template("campaigns/products.html", categories=segments.choices()["product_categories"],
-                           **context)
+    return render_template(
+        "campaigns/products.html", categories=segments.choices()["product_categories"], **context
+    )
 
 
 @bp.route("/filtri/<int:filter_id>/elimina", methods=["POST"])
@@ -344,9 +420,12 @@ def filter_delete(filter_id: int):
 
 # ---------------------------------------------------------------- campaigns
 
-DEFAULT_BODY = ("<p>Gentile {% if contatto.nome %}{{ contatto.nome }}{% else %}cliente{% endif %},</p>\n"
-                "<p>in allegato trova {% for d in campagna.documenti %}«{{ d.titolo }}»{% if not loop.last %}, "
-                "{% endif %}{% endfor %}.</p>\n<p>Cordiali saluti<br>{{ utente.nome }}</p>")
+DEFAULT_BODY = (
+    "<p>Gentile {% if contatto.nome %}{{ contatto.nome }}{% else %}cliente{% endif %},</p>\n"
+    "<p>in allegato trova {% for d in campagna.documenti %}«{{ d.titolo }}»{% if not loop.last %}, "
+    "{% endif %}{% endfor %}.</p>\n<p>Cordiali saluti<br>{{ utente.nome }}</p>"
+)
+
 
 @bp.route("/nuova", methods=["GET", "POST"])
 def new():
@@ -356,16 +435,24 @@ def new():
     if request.method == "POST":
         try:
             campaign = svc.create_campaign(
-                current_user, name=form.get("name", ""), filter_id=form.get("filter_id", type=db_id),
+                current_user,
+                name=form.get("name", ""),
+                filter_id=form.get("filter_id", type=db_id),
                 document_ids=db_ids(form.getlist("document_id")),
-                subject=form.get("subject", ""), body_html=form.get("body_html", ""),
-                commercial=form.get("commercial") == "1", account_id=form.get("account_id", type=db_id),
-                base_url=request.host_url)
+                subject=form.get("subject", ""),
+                body_html=form.get("body_html", ""),
+                commercial=form.get("commercial") == "1",
+                account_id=form.get("account_id", type=db_id),
+                base_url=request.host_url,
+            )
         except svc.CampaignError as exc:
             db.session.rollback()
             errors = exc.errors
         else:
-            flash("Preparazione della campagna avviata: controlla i destinatari e chiedi l'approvazione.", "info")
+            flash(
+                "Preparazione della campagna avviata: controlla i destinatari e chiedi l'approvazione.",
+                "info",
+            )
             return redirect(url_for("batches.detail", batch_id=campaign.batch_id))
     preview = None
     chosen = form.get("filter_id", type=db_id)
@@ -376,18 +463,30 @@ def new():
         except ValueError:
             preview = None
     return render_template(
-        "campaigns/new.html", form=form, errors=errors, filters=svc.visible_filters(current_user),
-        documents=_documents(), accounts=svc.accounts_for_campaigns(), company=get_company(), preview=preview,
-        placeholders=[("campagna.nome", "nome della campagna"), ("contatto.nome", "nome del destinatario"),
-                      ("anagrafica.ragione_sociale", "ragione sociale del cliente"),
-                      ("campagna.documenti", "elenco dei documenti allegati (titolo, file)"),
-                      ("azienda.ragione_sociale", "la nostra azienda"), ("utente.nome", "chi prepara la campagna"),
-                      ("disiscrizione_url", "link per disiscriversi")],
-        selected_docs=set(db_ids(form.getlist("document_id"))), default_body=DEFAULT_BODY,
+        "campaigns/new.html",
+        form=form,
+        errors=errors,
+        filters=svc.visible_filters(current_user),
+        documents=_documents(),
+        accounts=svc.accounts_for_campaigns(),
+        company=get_company(),
+        preview=preview,
+        placeholders=[
+            ("campagna.nome", "nome della campagna"),
+            ("contatto.nome", "nome del destinatario"),
+            ("anagrafica.ragione_sociale", "ragione sociale del cliente"),
+            ("campagna.documenti", "elenco dei documenti allegati (titolo, file)"),
+            ("azienda.ragione_sociale", "la nostra azienda"),
+            ("utente.nome", "chi prepara la campagna"),
+            ("disiscrizione_url", "link per disiscriversi"),
+        ],
+        selected_docs=set(db_ids(form.getlist("document_id"))),
+        default_body=DEFAULT_BODY,
     ), (400 if errors else 200)
 
 
 # ---------------------------------------------------------------- public: unsubscribe
+
 
 @bp.route("/disiscrizione/<token>", methods=["GET", "POST"])
 @public_endpoint
@@ -409,9 +508,15 @@ def unsubscribe(token: str):
         done = True
         if one_click:
             return Response("Disiscrizione registrata.\n", mimetype="text/plain")
-    response = make_response(render_template(
-        "campaigns/unsubscribe.html", state="done" if done or contact.opted_out_at else "ask", token=token,
-        company=get_company(), email=mask_email(contact.email)))
+    response = make_response(
+        render_template(
+            "campaigns/unsubscribe.html",
+            state="done" if done or contact.opted_out_at else "ask",
+            token=token,
+            company=get_company(),
+            email=mask_email(contact.email),
+        )
+    )
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
     return response

@@ -1,5 +1,6 @@
 """CLI: `flask --app app import-parties FILE`, `flask --app app import-contacts FILE`, and
 `flask --app app tables list|add` for the zones, agents and categories those imports refer to."""
+
 from __future__ import annotations
 
 import os
@@ -15,6 +16,7 @@ def _run(kind: str, path: str, dry_run: bool, username: str | None) -> None:
     """Import a file and print the report; exit 1 when the file has bad rows."""
     from ..models import User
     from ..services.party_import import ImportFileError, run_import
+
     user = None
     clearance = 3  # the command line is the server's administrator
     if username:
@@ -25,7 +27,9 @@ def _run(kind: str, path: str, dry_run: bool, username: str | None) -> None:
     with open(path, "rb") as handle:
         data = handle.read()
     try:
-        report = run_import(kind, data, os.path.basename(path), user=user, clearance=clearance, dry_run=dry_run)
+        report = run_import(
+            kind, data, os.path.basename(path), user=user, clearance=clearance, dry_run=dry_run
+        )
     except ImportFileError as exc:
         raise click.ClickException(str(exc)) from exc
     if report.ignored_columns:
@@ -33,12 +37,17 @@ def _run(kind: str, path: str, dry_run: bool, username: str | None) -> None:
     for error in report.errors:
         click.echo(f"Riga {error.line}: {'; '.join(error.reasons)}", err=True)
     if report.errors:
-        click.echo(f"{len(report.errors)} righe con errori su {report.rows}: nessuna modifica scritta.", err=True)
+        click.echo(
+            f"{len(report.errors)} righe con errori su {report.rows}: nessuna modifica scritta.", err=True
+        )
         raise SystemExit(1)
     verb = "Verifica riuscita (nessuna modifica scritta)" if dry_run else "Import completato"
-    click.echo(f"{verb}: {report.rows} righe, {report.created} nuove, {report.updated} da aggiornare"
-               if dry_run else f"{verb}: {report.rows} righe, {report.created} nuove, {report.updated} aggiornate, "
-               f"{report.unchanged} invariate.")
+    click.echo(
+        f"{verb}: {report.rows} righe, {report.created} nuove, {report.updated} da aggiornare"
+        if dry_run
+        else f"{verb}: {report.rows} righe, {report.created} nuove, {report.updated} aggiornate, "
+        f"{report.unchanged} invariate."
+    )
 
 
 @click.command("import-parties")
@@ -55,8 +64,12 @@ def import_parties_command(path, dry_run, username):
 @with_appcontext
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--dry-run", is_flag=True, help="Controlla il file e mostra gli errori senza scrivere nulla.")
-@click.option("--user", "username", default=None,
-              help="Importa a nome di questo utente (registro attività e suo livello di riservatezza).")
+@click.option(
+    "--user",
+    "username",
+    default=None,
+    help="Importa a nome di questo utente (registro attività e suo livello di riservatezza).",
+)
 def import_contacts_command(path, dry_run, username):
     """Import contacts from a CSV or XLSX file (parties must exist)."""
     _run("contacts", path, dry_run, username)
@@ -71,6 +84,7 @@ TABLE_KEYS = click.Choice(["zones", "agents", "categories"])
 def tables_list_command(kind):
     """Print the rows of a table: code, name (e-mail for agents) and how many parties use each."""
     from ..services import classification
+
     t = classification.table(kind)
     for entry in classification.entries(t):
         email = f"\t{entry.row.email}" if t.has_email else ""
@@ -85,6 +99,7 @@ def tables_list_command(kind):
 def tables_add_command(kind, code, name, email):
     """Add a zone, agent or category (same checks and audit as the admin page)."""
     from ..services import classification
+
     t = classification.table(kind)
     row, errors = classification.create_entry(t, code, name, email)
     if errors:

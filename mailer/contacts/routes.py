@@ -1,11 +1,21 @@
 """Pages of the contacts area: party list and search, party page with inline contact editing,
 coverage per document type, import and export, contact functions."""
+
 from __future__ import annotations
 
 from datetime import datetime
 
-from flask import (Blueprint, Response, abort, flash, make_response, redirect, render_template, request,
-                   url_for)
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 
 from ..extensions import db, htmx
@@ -44,6 +54,7 @@ def _functions() -> list[ContactFunction]:
 
 # --- list, search, export ------------------------------------------------------------------------
 
+
 @bp.route("/")
 def parties():
     """Customers and suppliers with active search, filters, sorting and paging."""
@@ -80,6 +91,7 @@ def export(fmt: str):
 
 # --- party page and inline contact editing -------------------------------------------------------
 
+
 def _party_or_404(party_id: int):
     """The party or 404."""
     party = svc.get_party(party_id)
@@ -102,25 +114,52 @@ def _form_context(party, contact=None, values=None, errors=None, preset_types=No
         if contact is not None:
             values = _values_from_contact(contact)
         else:
-            values = {"name": "", "function": "", "phone": "", "email": "", "pec": "auto",
-                      "document_types": list(preset_types or []), "tags": "", "privacy_level": "0",
-                      "marketing_consent": False, "consent_date": "", "consent_source": "",
-                      "opted_out": False, "notes": "", "erp_code": ""}
-    return {"party": party, "contact": contact, "values": values, "errors": errors or {},
-            "document_types": _document_types(), "functions": _functions(),
-            "privacy_levels": [(lvl, name) for lvl, name in PRIVACY_LEVELS if lvl <= current_user.privacy_clearance],
-            "defaults_by_function": {str(f.id): [t.code for t in f.default_types] for f in _functions()}}
+            values = {
+                "name": "",
+                "function": "",
+                "phone": "",
+                "email": "",
+                "pec": "auto",
+                "document_types": list(preset_types or []),
+                "tags": "",
+                "privacy_level": "0",
+                "marketing_consent": False,
+                "consent_date": "",
+                "consent_source": "",
+                "opted_out": False,
+                "notes": "",
+                "erp_code": "",
+            }
+    return {
+        "party": party,
+        "contact": contact,
+        "values": values,
+        "errors": errors or {},
+        "document_types": _document_types(),
+        "functions": _functions(),
+        "privacy_levels": [
+            (lvl, name) for lvl, name in PRIVACY_LEVELS if lvl <= current_user.privacy_clearance
+        ],
+        "defaults_by_function": {str(f.id): [t.code for t in f.default_types] for f in _functions()},
+    }
 
 
 def _values_from_contact(contact) -> dict:
     """Form values of an existing contact."""
     return {
-        "name": contact.name, "function": str(contact.function_id or ""), "phone": contact.phone,
-        "email": contact.email, "pec": ("si" if contact.is_pec else "no") if contact.pec_flag_manual else "auto",
-        "document_types": sorted(contact.document_type_codes), "tags": ", ".join(sorted(t.name for t in contact.tags)),
-        "privacy_level": str(contact.privacy_level), "marketing_consent": contact.marketing_consent,
+        "name": contact.name,
+        "function": str(contact.function_id or ""),
+        "phone": contact.phone,
+        "email": contact.email,
+        "pec": ("si" if contact.is_pec else "no") if contact.pec_flag_manual else "auto",
+        "document_types": sorted(contact.document_type_codes),
+        "tags": ", ".join(sorted(t.name for t in contact.tags)),
+        "privacy_level": str(contact.privacy_level),
+        "marketing_consent": contact.marketing_consent,
         "consent_date": contact.consent_date.strftime("%Y-%m-%d") if contact.consent_date else "",
-        "consent_source": contact.consent_source, "opted_out": bool(contact.opted_out_at), "notes": contact.notes,
+        "consent_source": contact.consent_source,
+        "opted_out": bool(contact.opted_out_at),
+        "notes": contact.notes,
         "erp_code": contact.erp_code,
     }
 
@@ -128,20 +167,32 @@ def _values_from_contact(contact) -> dict:
 def _values_from_form(form) -> dict:
     """Form values as typed, to show them back with the errors."""
     return {
-        "name": form.get("name", ""), "function": form.get("function", ""), "phone": form.get("phone", ""),
-        "email": form.get("email", ""), "pec": form.get("pec", "auto"), "document_types": form.getlist("document_types"),
-        "tags": form.get("tags", ""), "privacy_level": form.get("privacy_level", "0"),
-        "marketing_consent": form.get("marketing_consent") == "1", "consent_date": form.get("consent_date", ""),
-        "consent_source": form.get("consent_source", ""), "opted_out": form.get("opted_out") == "1",
-        "notes": form.get("notes", ""), "erp_code": form.get("erp_code", ""),
+        "name": form.get("name", ""),
+        "function": form.get("function", ""),
+        "phone": form.get("phone", ""),
+        "email": form.get("email", ""),
+        "pec": form.get("pec", "auto"),
+        "document_types": form.getlist("document_types"),
+        "tags": form.get("tags", ""),
+        "privacy_level": form.get("privacy_level", "0"),
+        "marketing_consent": form.get("marketing_consent") == "1",
+        "consent_date": form.get("consent_date", ""),
+        "consent_source": form.get("consent_source", ""),
+        "opted_out": form.get("opted_out") == "1",
+        "notes": form.get("notes", ""),
+        "erp_code": form.get("erp_code", ""),
     }
 
 
 def _party_page(party, status=200, **form):
     """The full party page (optionally with the new-contact form open)."""
     return render_template(
-        "contacts/party.html", party=party, contacts=svc.party_contacts(party.id, current_user),
-        history=svc.party_history(party.id, current_user), may_edit=_may_edit(), **form,
+        "contacts/party.html",
+        party=party,
+        contacts=svc.party_contacts(party.id, current_user),
+        history=svc.party_history(party.id, current_user),
+        may_edit=_may_edit(),
+        **form,
     ), status
 
 
@@ -181,9 +232,16 @@ def create_contact(party_id: int):
     if not htmx:
         flash(f"Contatto «{svc.contact_label(contact)}» aggiunto.", "success")
         return redirect(url_for(".party", party_id=party.id))
-    response = make_response(render_template(
-        "contacts/_contacts_section.html", party=party, contacts=svc.party_contacts(party.id, current_user),
-        history=svc.party_history(party.id, current_user), may_edit=True, highlight=contact.id))
+    response = make_response(
+        render_template(
+            "contacts/_contacts_section.html",
+            party=party,
+            contacts=svc.party_contacts(party.id, current_user),
+            history=svc.party_history(party.id, current_user),
+            may_edit=True,
+            highlight=contact.id,
+        )
+    )
     response.headers["HX-Retarget"] = "#party-contacts"
     response.headers["HX-Reswap"] = "outerHTML"
     return response
@@ -216,7 +274,9 @@ def update_contact(contact_id: int):
     contact = _contact_or_404(contact_id)
     clean, errors = svc.validate_contact(svc.ContactInput.from_form(request.form), current_user)
     if errors:
-        context = _form_context(contact.party, contact=contact, values=_values_from_form(request.form), errors=errors)
+        context = _form_context(
+            contact.party, contact=contact, values=_values_from_form(request.form), errors=errors
+        )
         if htmx:
             return render_template("contacts/_contact_form.html", **context)
         return _party_page(contact.party, status=422, edit_form=context)
@@ -227,8 +287,13 @@ def update_contact(contact_id: int):
         return redirect(url_for(".party", party_id=contact.party_id))
     if contact.privacy_level > current_user.privacy_clearance:  # cannot happen: validation forbids it
         abort(403)
-    return render_template("contacts/_contact_saved.html", contact=contact, may_edit=True,
-                           history=svc.party_history(contact.party_id, current_user), party=contact.party)
+    return render_template(
+        "contacts/_contact_saved.html",
+        contact=contact,
+        may_edit=True,
+        history=svc.party_history(contact.party_id, current_user),
+        party=contact.party,
+    )
 
 
 @bp.route("/contacts/<int:contact_id>/delete", methods=["POST"])
@@ -243,9 +308,12 @@ def delete_contact(contact_id: int):
     if not htmx:
         flash(f"Contatto «{label}» eliminato.", "success")
         return redirect(url_for(".party", party_id=party.id))
-    return render_template("contacts/_contact_deleted.html", party=party,
-                           history=svc.party_history(party.id, current_user),
-                           count=len(svc.party_contacts(party.id, current_user)))
+    return render_template(
+        "contacts/_contact_deleted.html",
+        party=party,
+        history=svc.party_history(party.id, current_user),
+        count=len(svc.party_contacts(party.id, current_user)),
+    )
 
 
 @bp.route("/contacts/check-email")
@@ -260,6 +328,7 @@ def check_email():
 
 
 # --- coverage ------------------------------------------------------------------------------------
+
 
 @bp.route("/coverage")
 def coverage():
@@ -276,19 +345,28 @@ def coverage_type(type_code: str):
     page = max(1, svc._int_or_none(request.args.get("page")) or 1)
     parties, total = svc.uncovered_parties(type_code, current_user, page=page)
     pages = max(1, -(-total // svc.PER_PAGE))
-    return render_template("contacts/coverage_type.html", doc_type=doc_type, parties=parties, total=total,
-                           page=page, pages=pages, may_edit=_may_edit())
+    return render_template(
+        "contacts/coverage_type.html",
+        doc_type=doc_type,
+        parties=parties,
+        total=total,
+        page=page,
+        pages=pages,
+        may_edit=_may_edit(),
+    )
 
 
 # --- import --------------------------------------------------------------------------------------
+
 
 @bp.route("/import", methods=["GET", "POST"])
 @role_required(*svc.IMPORT_ROLES)
 def import_file():
     """Upload a CSV/XLSX file: it is checked first (dry run) and applied only after confirmation."""
     if request.method == "GET":
-        return render_template("contacts/import.html", report=None, party_columns=PARTY_COLUMNS,
-                               contact_columns=CONTACT_COLUMNS)
+        return render_template(
+            "contacts/import.html", report=None, party_columns=PARTY_COLUMNS, contact_columns=CONTACT_COLUMNS
+        )
     kind = request.form.get("kind")
     upload = request.files.get("file")
     error = None
@@ -297,22 +375,42 @@ def import_file():
     elif upload is None or not upload.filename:
         error = "Scegli il file da importare (.csv o .xlsx)."
     if error:
-        return render_template("contacts/import.html", report=None, error=error, party_columns=PARTY_COLUMNS,
-                               contact_columns=CONTACT_COLUMNS), 422
+        return render_template(
+            "contacts/import.html",
+            report=None,
+            error=error,
+            party_columns=PARTY_COLUMNS,
+            contact_columns=CONTACT_COLUMNS,
+        ), 422
     data = upload.read()
     try:
         report = run_import(kind, data, upload.filename, user=current_user, dry_run=True)
     except ImportFileError as exc:
-        return render_template("contacts/import.html", report=None, error=str(exc), party_columns=PARTY_COLUMNS,
-                               contact_columns=CONTACT_COLUMNS), 422
+        return render_template(
+            "contacts/import.html",
+            report=None,
+            error=str(exc),
+            party_columns=PARTY_COLUMNS,
+            contact_columns=CONTACT_COLUMNS,
+        ), 422
     sha = None
     if report.ok:
-        content_type = "text/csv" if upload.filename.lower().endswith((".csv", ".txt")) else \
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        content_type = (
+            "text/csv"
+            if upload.filename.lower().endswith((".csv", ".txt"))
+            else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        )
         sha = store_blob(data, content_type)
         db.session.commit()
-    return render_template("contacts/import.html", report=report, sha=sha, kind=kind, filename=upload.filename,
-                           party_columns=PARTY_COLUMNS, contact_columns=CONTACT_COLUMNS), 200 if report.ok else 422
+    return render_template(
+        "contacts/import.html",
+        report=report,
+        sha=sha,
+        kind=kind,
+        filename=upload.filename,
+        party_columns=PARTY_COLUMNS,
+        contact_columns=CONTACT_COLUMNS,
+    ), 200 if report.ok else 422
 
 
 @bp.route("/import/apply", methods=["POST"])
@@ -327,18 +425,34 @@ def import_apply():
     try:
         report = run_import(kind, blob.data, filename, user=current_user, dry_run=False)
     except ImportFileError as exc:
-        return render_template("contacts/import.html", report=None, error=str(exc), party_columns=PARTY_COLUMNS,
-                               contact_columns=CONTACT_COLUMNS), 422
+        return render_template(
+            "contacts/import.html",
+            report=None,
+            error=str(exc),
+            party_columns=PARTY_COLUMNS,
+            contact_columns=CONTACT_COLUMNS,
+        ), 422
     if not report.applied:
-        return render_template("contacts/import.html", report=report, sha=None, kind=kind, filename=filename,
-                               party_columns=PARTY_COLUMNS, contact_columns=CONTACT_COLUMNS), 422
+        return render_template(
+            "contacts/import.html",
+            report=report,
+            sha=None,
+            kind=kind,
+            filename=filename,
+            party_columns=PARTY_COLUMNS,
+            contact_columns=CONTACT_COLUMNS,
+        ), 422
     what = "anagrafiche" if kind == "parties" else "contatti"
-    flash(f"Import {what} completato: {report.created} nuovi, {report.updated} aggiornati, "
-          f"{report.unchanged} invariati.", "success")
+    flash(
+        f"Import {what} completato: {report.created} nuovi, {report.updated} aggiornati, "
+        f"{report.unchanged} invariati.",
+        "success",
+    )
     return redirect(url_for(".parties"))
 
 
 # --- functions -----------------------------------------------------------------------------------
+
 
 @bp.route("/functions", methods=["GET", "POST"])
 @role_required("admin")
@@ -350,15 +464,30 @@ def functions():
         function = db.session.get(ContactFunction, function_id) if function_id else None
         if function_id and function is None:
             abort(404)
-        saved, errors = svc.save_function(function, request.form.get("code", ""), request.form.get("name", ""),
-                                          request.form.getlist("types"))
+        saved, errors = svc.save_function(
+            function,
+            request.form.get("code", ""),
+            request.form.get("name", ""),
+            request.form.getlist("types"),
+        )
         if not errors:
-            audit("contacts.function_saved", saved, code=saved.code, types=[t.code for t in saved.default_types])
+            audit(
+                "contacts.function_saved", saved, code=saved.code, types=[t.code for t in saved.default_types]
+            )
             db.session.commit()
             flash(f"Funzione «{saved.name}» salvata.", "success")
             return redirect(url_for(".functions"))
-        values = {"function_id": function_id, "code": request.form.get("code", ""),
-                  "name": request.form.get("name", ""), "types": request.form.getlist("types")}
+        values = {
+            "function_id": function_id,
+            "code": request.form.get("code", ""),
+            "name": request.form.get("name", ""),
+            "types": request.form.getlist("types"),
+        }
         status = 422
-    return render_template("contacts/functions.html", functions=_functions(), document_types=_document_types(),
-                           errors=errors, values=values), status
+    return render_template(
+        "contacts/functions.html",
+        functions=_functions(),
+        document_types=_document_types(),
+        errors=errors,
+        values=values,
+    ), status

@@ -1,4 +1,5 @@
 """Commands of the documents area: FatturaPA import, spool folder, PDF rendering."""
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,11 @@ pdf_cli = AppGroup("pdf", help="PDF dei documenti.")
 @click.command("import-fatturapa")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Una riga JSON per documento.")
-@click.option("--replace", is_flag=True,
-              help="Sostituisci i documenti con lo stesso tipo, anno e numero ma di un altro cliente o con altri totali.")
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Sostituisci i documenti con lo stesso tipo, anno e numero ma di un altro cliente o con altri totali.",
+)
 @with_appcontext
 def import_fatturapa_command(paths, as_json, replace):
     """Import FatturaPA files (.xml, .xml.p7m); exit status 1 when any file could not be imported.
@@ -24,12 +28,21 @@ def import_fatturapa_command(paths, as_json, replace):
     A document that exists for another customer or with other totals is refused unless --replace.
     """
     from ..services.fatturapa import import_fatturapa_paths, public_summary
-    results, ok = import_fatturapa_paths(list(paths), replace=replace,
-                                         replace_hint="per sostituirlo ripeti il comando con --replace")
-    _report(results, ok, as_json, public_summary, lambda result: click.echo(
-        f"{result['file']}: {result['document_type']} n. {result['number']} del {result['date']} "
-        f"– {result['customer_name']} – totale {result['total']} {result['currency']} "
-        f"({result['lines']} righe, {result['attachments']} allegati)"))
+
+    results, ok = import_fatturapa_paths(
+        list(paths), replace=replace, replace_hint="per sostituirlo ripeti il comando con --replace"
+    )
+    _report(
+        results,
+        ok,
+        as_json,
+        public_summary,
+        lambda result: click.echo(
+            f"{result['file']}: {result['document_type']} n. {result['number']} del {result['date']} "
+            f"– {result['customer_name']} – totale {result['total']} {result['currency']} "
+            f"({result['lines']} righe, {result['attachments']} allegati)"
+        ),
+    )
 
 
 def _report(results: list[dict], ok: bool, as_json: bool, summary, echo_imported) -> None:
@@ -49,6 +62,7 @@ def _report(results: list[dict], ok: bool, as_json: bool, summary, echo_imported
 def spool_import_command(as_json):
     """Import now what is ready in the spool folder (exit 1 when a file went to error/)."""
     from ..services.spool import import_spool
+
     report = import_spool()
     if as_json:
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False))
@@ -56,11 +70,15 @@ def spool_import_command(as_json):
         if report.skipped_busy:
             click.echo("Un'altra importazione è in corso: riprova tra poco.")
         for item in report.imported:
-            click.echo(f"importato {item['file']}: {item['type']} n. {item['number']}"
-                       f"{' (già presente)' if item.get('already_imported') else ''}")
+            click.echo(
+                f"importato {item['file']}: {item['type']} n. {item['number']}"
+                f"{' (già presente)' if item.get('already_imported') else ''}"
+            )
         for item in report.errors:
             click.echo(f"ERRORE {item['file']}: {item['error']}", err=True)
-        click.echo(f"{len(report.imported)} importati, {len(report.errors)} in errore, {report.resumed} ripresi.")
+        click.echo(
+            f"{len(report.imported)} importati, {len(report.errors)} in errore, {report.resumed} ripresi."
+        )
     sys.exit(1 if report.errors else 0)
 
 
@@ -68,14 +86,18 @@ def spool_import_command(as_json):
 def spool_status_command():
     """Show the spool folder and its counts."""
     from ..services.spool import spool_status
+
     click.echo(json.dumps(spool_status(), ensure_ascii=False, indent=2))
 
 
 @spool_cli.command("schedule")
-@click.option("--interval", type=int, default=None, help="Secondi tra due importazioni (SPOOL_INTERVAL_SECONDS).")
+@click.option(
+    "--interval", type=int, default=None, help="Secondi tra due importazioni (SPOOL_INTERVAL_SECONDS)."
+)
 def spool_schedule_command(interval):
     """Run the rq cron scheduler that enqueues the spool import periodically (a worker runs it)."""
     from ..jobs.spool import run_cron_scheduler
+
     run_cron_scheduler(interval)
 
 
@@ -87,6 +109,7 @@ def pdf_render_command(all_missing, ids):
     from ..extensions import db
     from ..models import Document
     from ..pdf import ensure_pdfs
+
     if all_missing:
         ids = list(db.session.scalars(db.select(Document.id).where(Document.pdf_sha256.is_(None))))
     result = ensure_pdfs(list(ids))
@@ -108,13 +131,17 @@ def register(app: Flask) -> None:
 def import_sdi_command(paths, as_json):
     """Import SdI notifications (RC, MC, NS, NE, DT, AT; .xml, .xml.p7m); exit status 1 when any file failed."""
     from ..services.sdi import import_sdi_paths, label, public_summary
+
     results, ok = import_sdi_paths(list(paths), source="cli")
 
     def echo_imported(result: dict) -> None:
         docs = ", ".join(str(i) for i in result["documents"]) or "nessun documento"
         extra = " (già importata)" if result["duplicate"] else ""
-        click.echo(f"{result['file']}: {result['kind']} {label(result['kind'])} – SdI {result['sdi_id']} – "
-                   f"fattura {result['invoice_file']} – documenti: {docs}{extra}")
+        click.echo(
+            f"{result['file']}: {result['kind']} {label(result['kind'])} – SdI {result['sdi_id']} – "
+            f"fattura {result['invoice_file']} – documenti: {docs}{extra}"
+        )
         for error in result.get("errors", []):
             click.echo(f"  {error['code']}: {error['description']}")
+
     _report(results, ok, as_json, public_summary, echo_imported)

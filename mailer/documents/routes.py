@@ -1,4 +1,5 @@
 """Documents page: filters, PDF preview, sends; FatturaPA upload and spool folder status."""
+
 from __future__ import annotations
 
 import math
@@ -9,8 +10,17 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_login import current_user
 
 from ..extensions import db, htmx
-from ..models import (SDI_KINDS, Blob, Delivery, Document, DocumentAttachment, DocumentType, Party,
-                      SdiNotification, delivery_documents)
+from ..models import (
+    SDI_KINDS,
+    Blob,
+    Delivery,
+    Document,
+    DocumentAttachment,
+    DocumentType,
+    Party,
+    SdiNotification,
+    delivery_documents,
+)
 from ..security import clearance, require_roles
 from ..services import batch_views, sdi
 from ..services.audit import audit
@@ -52,36 +62,53 @@ class Filters:
     page: int = 1
 
     @classmethod
-    def from_args(cls, args) -> "Filters":
+    def from_args(cls, args) -> Filters:
         """Parse the query string leniently (bad values are ignored)."""
+
         def as_date(name):
             try:
                 return date.fromisoformat(args.get(name, ""))
             except ValueError:
                 return None
+
         try:
             page = max(1, int(args.get("page", 1)))
         except ValueError:
             page = 1
         sent = args.get("sent", "")
         sdi = args.get("sdi", "")
-        return cls(type=args.get("type", "").strip().upper(), date_from=as_date("from"), date_to=as_date("to"),
-                   party=args.get("party", "").strip()[:100], sent=sent if sent in ("yes", "no") else "",
-                   sdi=sdi if sdi == "none" or sdi in SDI_KINDS else "", page=page)
+        return cls(
+            type=args.get("type", "").strip().upper(),
+            date_from=as_date("from"),
+            date_to=as_date("to"),
+            party=args.get("party", "").strip()[:100],
+            sent=sent if sent in ("yes", "no") else "",
+            sdi=sdi if sdi == "none" or sdi in SDI_KINDS else "",
+            page=page,
+        )
 
     def to_args(self, **override) -> dict:
         """Query-string arguments (for links)."""
-        args = {"type": self.type, "from": self.date_from.isoformat() if self.date_from else "",
-                "to": self.date_to.isoformat() if self.date_to else "", "party": self.party, "sent": self.sent,
-                "sdi": self.sdi, "page": self.page}
+        args = {
+            "type": self.type,
+            "from": self.date_from.isoformat() if self.date_from else "",
+            "to": self.date_to.isoformat() if self.date_to else "",
+            "party": self.party,
+            "sent": self.sent,
+            "sdi": self.sdi,
+            "page": self.page,
+        }
         args.update(override)
         return {k: v for k, v in args.items() if v not in ("", None)}
 
 
 def _query(filters: Filters, type_codes: list[str]):
     """The filtered documents query."""
-    query = (db.select(Document).join(Party, Party.id == Document.party_id)
-             .where(Document.type_code.in_(type_codes)))
+    query = (
+        db.select(Document)
+        .join(Party, Party.id == Document.party_id)
+        .where(Document.type_code.in_(type_codes))
+    )
     if filters.type:
         query = query.where(Document.type_code == filters.type)
     if filters.date_from:
@@ -90,8 +117,14 @@ def _query(filters: Filters, type_codes: list[str]):
         query = query.where(Document.date <= filters.date_to)
     if filters.party:
         like = f"%{filters.party}%"
-        query = query.where(db.or_(Party.name.ilike(like), Party.erp_code.ilike(like), Party.vat_number.ilike(like),
-                                   Document.number.ilike(like)))
+        query = query.where(
+            db.or_(
+                Party.name.ilike(like),
+                Party.erp_code.ilike(like),
+                Party.vat_number.ilike(like),
+                Document.number.ilike(like),
+            )
+        )
     if filters.sent == "yes":
         query = query.where(Document.sent_at.is_not(None))
     elif filters.sent == "no":
@@ -110,12 +143,25 @@ def index():
     total = db.session.scalar(db.select(db.func.count()).select_from(query.subquery())) or 0
     pages = max(1, math.ceil(total / PAGE_SIZE))
     filters.page = min(filters.page, pages)
-    documents = db.session.scalars(
-        query.order_by(Document.date.desc(), Document.id.desc()).limit(PAGE_SIZE).offset((filters.page - 1) * PAGE_SIZE)
-    ).unique().all()
-    context = {"documents": documents, "filters": filters, "total": total, "pages": pages, "types": types,
-               "sdi_states": sdi.sdi_state(d.id for d in documents), "sdi_kinds": SDI_KINDS,
-               "can_prepare": current_user.has_role("operator", "manager")}
+    documents = (
+        db.session.scalars(
+            query.order_by(Document.date.desc(), Document.id.desc())
+            .limit(PAGE_SIZE)
+            .offset((filters.page - 1) * PAGE_SIZE)
+        )
+        .unique()
+        .all()
+    )
+    context = {
+        "documents": documents,
+        "filters": filters,
+        "total": total,
+        "pages": pages,
+        "types": types,
+        "sdi_states": sdi.sdi_state(d.id for d in documents),
+        "sdi_kinds": SDI_KINDS,
+        "can_prepare": current_user.has_role("operator", "manager"),
+    }
     if htmx and htmx.target == "documents-table":
         return render_template("documents/_table.html", **context)
     return render_template("documents/index.html", **context)
@@ -135,39 +181,65 @@ def _document_or_403(document_id: int) -> Document:
 def detail(document_id: int):
     """One document: data, PDF preview, attachments, where and when it was sent."""
     document = _document_or_403(document_id)
-    deliveries = db.session.scalars(
-        db.select(Delivery).join(delivery_documents, delivery_documents.c.delivery_id == Delivery.id)
-        .where(delivery_documents.c.document_id == document.id, batch_views.visible_to(clearance()))
-        .order_by(Delivery.sent_at.desc().nulls_last(), Delivery.id.desc())
-    ).unique().all()
+    deliveries = (
+        db.session.scalars(
+            db.select(Delivery)
+            .join(delivery_documents, delivery_documents.c.delivery_id == Delivery.id)
+            .where(delivery_documents.c.document_id == document.id, batch_views.visible_to(clearance()))
+            .order_by(Delivery.sent_at.desc().nulls_last(), Delivery.id.desc())
+        )
+        .unique()
+        .all()
+    )
     # With earlier versions, the current one counts as sent only by a delivery after the last replacement.
     last_replaced = document.versions[-1].superseded_at if document.versions else None
-    current_sent_at = max((d.sent_at for d in deliveries if d.sent_at and d.status == "sent"
-                           and (last_replaced is None or d.sent_at > last_replaced)), default=None)
-    return render_template("documents/detail.html", doc=document, deliveries=deliveries,
-                           has_batches=False, current_sent_at=current_sent_at,
-                           sdi_history=sdi.history(document), sdi_kinds=SDI_KINDS, mc_text=sdi.MC_TEXT)
+    current_sent_at = max(
+        (
+            d.sent_at
+            for d in deliveries
+            if d.sent_at and d.status == "sent" and (last_replaced is None or d.sent_at > last_replaced)
+        ),
+        default=None,
+    )
+    return render_template(
+        "documents/detail.html",
+        doc=document,
+        deliveries=deliveries,
+        has_batches=False,
+        current_sent_at=current_sent_at,
+        sdi_history=sdi.history(document),
+        sdi_kinds=SDI_KINDS,
+        mc_text=sdi.MC_TEXT,
+    )
 
 
 @bp.route("/sdi")
 def sdi_notifications():
     """SdI notifications received, latest first, with the documents they matched (or none)."""
     notifications = db.session.scalars(
-        db.select(SdiNotification).order_by(SdiNotification.id.desc()).limit(500)).all()
+        db.select(SdiNotification).order_by(SdiNotification.id.desc()).limit(500)
+    ).all()
     visible = {t.code for t in _visible_types()}
     names = {v for n in notifications for v in sdi.name_variants(n.invoice_file)}
     by_file: dict[str, list[Document]] = {}
     hidden: set[str] = set()  # invoice files with documents of a type this user may not see
     if names:
-        for document in db.session.scalars(db.select(Document).where(
-                Document.sdi_file_name.in_(names)).order_by(Document.id)).unique():
+        for document in db.session.scalars(
+            db.select(Document).where(Document.sdi_file_name.in_(names)).order_by(Document.id)
+        ).unique():
             key = sdi.name_variants(document.sdi_file_name)[0]
             if document.type_code in visible:
                 by_file.setdefault(key, []).append(document)
             else:
                 hidden.add(key)
-    rows = [(n, by_file.get(sdi.name_variants(n.invoice_file)[0], []), sdi.name_variants(n.invoice_file)[0] in hidden)
-            for n in notifications]
+    rows = [
+        (
+            n,
+            by_file.get(sdi.name_variants(n.invoice_file)[0], []),
+            sdi.name_variants(n.invoice_file)[0] in hidden,
+        )
+        for n in notifications
+    ]
     return render_template("documents/sdi.html", rows=rows, sdi_kinds=SDI_KINDS, mc_text=sdi.MC_TEXT)
 
 
@@ -176,6 +248,7 @@ def pdf(document_id: int):
     """The PDF inline (rendered from its template first when the document came without one)."""
     document = _document_or_403(document_id)
     from ..pdf import PdfRenderError, ensure_pdfs
+
     try:
         sha = ensure_pdfs([document.id])[document.id]
     except PdfRenderError as exc:
@@ -191,7 +264,9 @@ def _pdf_response(sha: str, filename: str) -> Response:
     response.headers["Cache-Control"] = "private, no-store"
     response.headers["ETag"] = sha
     # The PDF viewer needs its own frame-able context; nothing else in the answer can run.
-    response.headers["Content-Security-Policy"] = "default-src 'none'; object-src 'self'; frame-ancestors 'self'"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; object-src 'self'; frame-ancestors 'self'"
+    )
     return response
 
 
@@ -202,7 +277,9 @@ def version_pdf(document_id: int, number: int):
     version = next((v for v in document.versions if v.number == number), None)
     if version is None or not version.pdf_sha256:
         abort(404)
-    return _pdf_response(version.pdf_sha256, f"{document.type_code}-{document.year}-{document.number}-v{number}.pdf")
+    return _pdf_response(
+        version.pdf_sha256, f"{document.type_code}-{document.year}-{document.number}-v{number}.pdf"
+    )
 
 
 @bp.route("/<int:document_id>/attachments/<int:attachment_id>")
@@ -213,14 +290,18 @@ def attachment(document_id: int, attachment_id: int):
     if item is None or item.document_id != document.id:
         abort(404)
     blob = db.session.get(Blob, item.blob_sha256)
-    return Response(blob.data, mimetype="application/octet-stream",
-                    headers={"Content-Disposition": content_disposition(item.filename)})
+    return Response(
+        blob.data,
+        mimetype="application/octet-stream",
+        headers={"Content-Disposition": content_disposition(item.filename)},
+    )
 
 
 @bp.route("/import", methods=["GET", "POST"])
 def import_page():
     """Upload FatturaPA files (.xml / .xml.p7m); shows what each became, or why it was refused."""
-    from ..services.fatturapa import FatturaPAError, MAX_FILE_BYTES, import_fatturapa, public_summary
+    from ..services.fatturapa import MAX_FILE_BYTES, FatturaPAError, import_fatturapa, public_summary
+
     results = []
     replace = request.form.get("replace") == "1"
     if request.method == "POST":
@@ -231,31 +312,49 @@ def import_page():
             name = upload.filename.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
             data = upload.read(MAX_FILE_BYTES + 1)
             try:
-                summaries = import_fatturapa(data, name, replace=replace, replace_hint=(
-                    "per sostituirlo spunta «Sostituisci i documenti esistenti» e importa di nuovo il file"))
+                summaries = import_fatturapa(
+                    data,
+                    name,
+                    replace=replace,
+                    replace_hint=(
+                        "per sostituirlo spunta «Sostituisci i documenti esistenti» e importa di nuovo il file"
+                    ),
+                )
                 for summary in summaries:
-                    audit("document.import_fatturapa", None, file=name, number=summary["number"],
-                          document_id=summary["_document_id"])
+                    audit(
+                        "document.import_fatturapa",
+                        None,
+                        file=name,
+                        number=summary["number"],
+                        document_id=summary["_document_id"],
+                    )
                 db.session.commit()
-                results.extend({**public_summary(s), "document_id": s["_document_id"], "created": s["_created"]}
-                               for s in summaries)
+                results.extend(
+                    {**public_summary(s), "document_id": s["_document_id"], "created": s["_created"]}
+                    for s in summaries
+                )
             except FatturaPAError as exc:
                 db.session.rollback()
                 results.append({"file": name, "error": str(exc)})
     from ..services.spool import spool_status
+
     status = spool_status()
-    return render_template("documents/import.html", results=results, spool=status), (200 if not any(
-        "error" in r for r in results) else 422)
+    return render_template("documents/import.html", results=results, spool=status), (
+        200 if not any("error" in r for r in results) else 422
+    )
 
 
 @bp.route("/spool/run", methods=["POST"])
 def spool_run():
     """Import the spool folder now (the scheduled job does it anyway every minute)."""
     from ..services.spool import import_spool
+
     report = import_spool()
     if report.skipped_busy:
         flash("Un'importazione della cartella di spool è già in corso: riprova tra poco.", "info")
     else:
-        flash(f"Cartella di spool: {len(report.imported)} documenti importati, {len(report.errors)} file in errore.",
-              "warning" if report.errors else "success")
+        flash(
+            f"Cartella di spool: {len(report.imported)} documenti importati, {len(report.errors)} file in errore.",
+            "warning" if report.errors else "success",
+        )
     return redirect(url_for("documents.import_page"))

@@ -1,4 +1,5 @@
 """Jobs of batch preparation."""
+
 from __future__ import annotations
 
 from ..services import preparation

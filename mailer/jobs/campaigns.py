@@ -1,4 +1,5 @@
 """Jobs of campaign preparation."""
+
 from __future__ import annotations
 
 from ..services import campaigns

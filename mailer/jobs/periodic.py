@@ -1,4 +1,5 @@
 """Recurring work, run by `flask --app app scheduler` (an rq CronScheduler enqueuing on our queue)."""
+
 from __future__ import annotations
 
 import logging
@@ -26,6 +27,7 @@ MAILBOX_SECONDS = 120  # PEC receipts and bounces (IMAP_POLL_SECONDS overrides)
 def schedules_job() -> list[int]:
     """Prepare the batches whose per-type schedule fell due."""
     from ..services.schedules import run_due_schedules
+
     return run_due_schedules()
 
 
@@ -53,6 +55,7 @@ def run_exclusive(name: str, target: str) -> object:
                 lock.reacquire()
             except (LockError, *REDIS_DOWN):
                 log.warning("periodic job %s: its lock could not be renewed", name)
+
     threading.Thread(target=renew, name=f"lock-{name}", daemon=True).start()
     try:
         module, function = target.split(":")
@@ -67,8 +70,14 @@ def run_exclusive(name: str, target: str) -> object:
 
 def _register(scheduler, func, queue: str, interval: int, job_timeout: int, name: str):
     """Register `func` to be run every `interval` s through `run_exclusive` (one run at a time)."""
-    return scheduler.register(run_exclusive, queue, args=(name, f"{func.__module__}:{func.__name__}"),
-                              interval=interval, job_timeout=job_timeout, name=name)
+    return scheduler.register(
+        run_exclusive,
+        queue,
+        args=(name, f"{func.__module__}:{func.__name__}"),
+        interval=interval,
+        job_timeout=job_timeout,
+        name=name,
+    )
 
 
 class ResilientCronScheduler(CronScheduler):
@@ -112,17 +121,38 @@ def build_scheduler():
     from .sending import watchdog_job
     from .spool import SPOOL_JOB_NAME, import_spool_job
     from .tracking import poll_mailboxes_job
+
     config = current_app.config
     queue = config["RQ_QUEUE"]
     # One name per process: two schedulers must not share (and unregister) one registration in Redis.
-    scheduler = ResilientCronScheduler(connection=get_redis(),
-                                       name=f"recapito-cron:{socket.gethostname()}:{os.getpid()}")
-    _register(scheduler, watchdog_job, queue, int(config.get("WATCHDOG_SECONDS", WATCHDOG_SECONDS)), 300,
-              "recapito-watchdog")
+    scheduler = ResilientCronScheduler(
+        connection=get_redis(), name=f"recapito-cron:{socket.gethostname()}:{os.getpid()}"
+    )
+    _register(
+        scheduler,
+        watchdog_job,
+        queue,
+        int(config.get("WATCHDOG_SECONDS", WATCHDOG_SECONDS)),
+        300,
+        "recapito-watchdog",
+    )
     _register(scheduler, schedules_job, queue, SCHEDULES_SECONDS, 600, "recapito-schedules")
-    _register(scheduler, import_spool_job, queue, int(config.get("SPOOL_INTERVAL_SECONDS", 60)), 1800, SPOOL_JOB_NAME)
-    _register(scheduler, poll_mailboxes_job, queue, int(config.get("IMAP_POLL_SECONDS", MAILBOX_SECONDS)), 1800,
-              "recapito-mailboxes")
+    _register(
+        scheduler,
+        import_spool_job,
+        queue,
+        int(config.get("SPOOL_INTERVAL_SECONDS", 60)),
+        1800,
+        SPOOL_JOB_NAME,
+    )
+    _register(
+        scheduler,
+        poll_mailboxes_job,
+        queue,
+        int(config.get("IMAP_POLL_SECONDS", MAILBOX_SECONDS)),
+        1800,
+        "recapito-mailboxes",
+    )
     return scheduler
 
 

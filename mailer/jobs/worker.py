@@ -1,4 +1,5 @@
 """The RQ worker that runs inside the Flask application context, and survives Redis restarts."""
+
 from __future__ import annotations
 
 import os
@@ -28,8 +29,9 @@ class ResilientRQScheduler(RQScheduler):
             try:
                 return super().work()
             except REDIS_DOWN:
-                if not wait_for_redis(self.connection, f"scheduler {self.name}", self.log,
-                                      stop=lambda: self._stop_requested):
+                if not wait_for_redis(
+                    self.connection, f"scheduler {self.name}", self.log, stop=lambda: self._stop_requested
+                ):
                     return None
 
 
@@ -50,8 +52,9 @@ class AppWorker(SimpleWorker):
         try:
             return super().execute_job(job, queue)
         except REDIS_DOWN as exc:
-            self.log.warning("Worker %s: Redis lost while finishing job %s (%s): waiting for Redis",
-                             self.name, job.id, exc)
+            self.log.warning(
+                "Worker %s: Redis lost while finishing job %s (%s): waiting for Redis", self.name, job.id, exc
+            )
             wait_for_redis(self.connection, f"worker {self.name}", self.log)
         finally:
             db.session.remove()
@@ -71,10 +74,13 @@ class AppWorker(SimpleWorker):
     def _start_scheduler(self, burst=False, logging_level="INFO", date_format=None, log_format=None):
         """rq's own start of the scheduler, with the scheduler that outlives Redis outages."""
         from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
+
         self.scheduler = ResilientRQScheduler(
-            self.queues, connection=self.connection,
+            self.queues,
+            connection=self.connection,
             logging_level=logging_level if logging_level is not None else self.log.level,
-            date_format=date_format or DEFAULT_LOGGING_DATE_FORMAT, log_format=log_format or DEFAULT_LOGGING_FORMAT,
+            date_format=date_format or DEFAULT_LOGGING_DATE_FORMAT,
+            log_format=log_format or DEFAULT_LOGGING_FORMAT,
             serializer=self.serializer,
         )
         self.scheduler.acquire_locks()
@@ -116,7 +122,9 @@ def run_worker(burst: bool = False, name: str | None = None, with_scheduler: boo
     worker_name = name or f"{socket.gethostname()}.{os.getpid()}"
     restarts = 0
     while True:
-        worker = AppWorker([queue], connection=redis, name=f"{worker_name}.{restarts}" if restarts else worker_name)
+        worker = AppWorker(
+            [queue], connection=redis, name=f"{worker_name}.{restarts}" if restarts else worker_name
+        )
         try:
             worked = bool(worker.work(burst=burst, with_scheduler=with_scheduler, logging_level="INFO"))
             # rq marks a signal either way: _stop_requested when busy, only the request date when idle.

@@ -1,4 +1,5 @@
 """Dashboard and health check."""
+
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, render_template
@@ -29,9 +30,15 @@ def dashboard():
     recent = batch_views.newest_batches(openable, Batch.status.in_(["sending", "done", "cancelled"]), limit=5)
     # Counted within the user's clearance, as everywhere else: hidden recipients are not counted.
     outcome = batch_views.counts_by_batch([b.id for b in recent], current_user)
-    return render_template("main/dashboard.html", unsent=unsent, waiting=waiting, recent=recent, outcome=outcome,
-                           chart=batch_views.last_30_days(current_user), type_names=dict(
-                               db.session.execute(db.select(DocumentType.code, DocumentType.name)).all()))
+    return render_template(
+        "main/dashboard.html",
+        unsent=unsent,
+        waiting=waiting,
+        recent=recent,
+        outcome=outcome,
+        chart=batch_views.last_30_days(current_user),
+        type_names=dict(db.session.execute(db.select(DocumentType.code, DocumentType.name)).all()),
+    )
 
 
 def health_report() -> tuple[dict, bool]:
@@ -56,7 +63,11 @@ def health_report() -> tuple[dict, bool]:
         report["workers"] = {"ok": count > 0, "count": count}
     except Exception as exc:
         report["redis"] = {"ok": False, "error": type(exc).__name__}
-        report["workers"] = {"ok": False, "count": 0, "error": "Redis non raggiungibile: worker non verificabili"}
+        report["workers"] = {
+            "ok": False,
+            "count": 0,
+            "error": "Redis non raggiungibile: worker non verificabili",
+        }
     return report, all(part["ok"] for part in report.values())
 
 

@@ -1,4 +1,5 @@
 """Sending accounts (ordinary SMTP and PEC) and company settings."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -1,4 +1,5 @@
 """Tokens the ERP uses to call the HTTP API: stored hashed, each with scopes and a privacy clearance."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -1,4 +1,5 @@
 """Audit trail: who did what, when."""
+
 from __future__ import annotations
 
 from datetime import datetime

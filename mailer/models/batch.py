@@ -1,4 +1,5 @@
 """Batches of sends and their deliveries (one per recipient message)."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -1,10 +1,22 @@
 """Generic documents (price lists, notices…) with versions, saved contact filters, campaigns."""
+
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import (JSON, Boolean, Column, DateTime, ForeignKey, Index, Integer, String, Table, Text,
-                        UniqueConstraint)
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -34,11 +46,16 @@ class GenericDocument(db.Model):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
     created_by = relationship("User", lazy="joined")
-    versions = relationship("GenericDocumentVersion", back_populates="document", lazy="selectin",
-                            order_by="GenericDocumentVersion.number.desc()", cascade="all, delete-orphan")
+    versions = relationship(
+        "GenericDocumentVersion",
+        back_populates="document",
+        lazy="selectin",
+        order_by="GenericDocumentVersion.number.desc()",
+        cascade="all, delete-orphan",
+    )
 
     @property
-    def current(self) -> "GenericDocumentVersion | None":
+    def current(self) -> GenericDocumentVersion | None:
         """The latest version (what a new campaign attaches)."""
         return self.versions[0] if self.versions else None
 

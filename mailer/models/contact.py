@@ -1,4 +1,5 @@
 """Contacts of a party: who receives which documents."""
+
 from __future__ import annotations
 
 from datetime import datetime

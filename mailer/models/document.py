@@ -1,11 +1,24 @@
 """Document types, documents from the ERP, their lines, products and stored files."""
+
 from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import (JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, LargeBinary,
-                        Numeric, String, Text, UniqueConstraint)
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -107,12 +120,15 @@ class Document(db.Model):
     type = relationship("DocumentType", lazy="joined")
     party = relationship("Party", lazy="joined")
     lines = relationship(
-        "DocumentLine", order_by="DocumentLine.line_no", cascade="all, delete-orphan",
+        "DocumentLine",
+        order_by="DocumentLine.line_no",
+        cascade="all, delete-orphan",
         back_populates="document",
     )
     attachments = relationship("DocumentAttachment", cascade="all, delete-orphan")
-    versions = relationship("DocumentVersion", order_by="DocumentVersion.number", cascade="all, delete-orphan",
-                            lazy="select")
+    versions = relationship(
+        "DocumentVersion", order_by="DocumentVersion.number", cascade="all, delete-orphan", lazy="select"
+    )
 
 
 class DocumentLine(db.Model):
@@ -176,12 +192,18 @@ class DocumentVersion(db.Model):
     source_ref: Mapped[str] = mapped_column(String(255), default="")
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
     superseded_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    superseded_by: Mapped[str] = mapped_column(String(120), default="")  # source of the replacement (api, spool...)
+    superseded_by: Mapped[str] = mapped_column(
+        String(120), default=""
+    )  # source of the replacement (api, spool...)
 
 
 SDI_KINDS = {
-    "RC": "Ricevuta di consegna", "MC": "Mancata consegna", "NS": "Notifica di scarto",
-    "NE": "Notifica di esito", "DT": "Decorrenza termini", "AT": "Attestazione di trasmissione",
+    "RC": "Ricevuta di consegna",
+    "MC": "Mancata consegna",
+    "NS": "Notifica di scarto",
+    "NE": "Notifica di esito",
+    "DT": "Decorrenza termini",
+    "AT": "Attestazione di trasmissione",
 }
 
 

@@ -1,4 +1,5 @@
 """Customers and suppliers (anagrafiche) and their classification."""
+
 from __future__ import annotations
 
 from datetime import datetime

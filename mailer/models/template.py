@@ -1,4 +1,5 @@
 """E-mail templates per document type and language, with immutable numbered versions."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -23,8 +24,9 @@ class EmailTemplate(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     type = relationship("DocumentType", lazy="joined")
-    versions = relationship("TemplateVersion", back_populates="template", order_by="TemplateVersion.number.desc()",
-                            lazy="select")
+    versions = relationship(
+        "TemplateVersion", back_populates="template", order_by="TemplateVersion.number.desc()", lazy="select"
+    )
 
 
 class TemplateVersion(db.Model):

@@ -1,9 +1,21 @@
 """Delivery tracking: what we read from the mailboxes (PEC receipts, bounces) and how far we got."""
+
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -98,13 +110,17 @@ class Receipt(db.Model):
     uid: Mapped[int | None] = mapped_column(BigInteger)
     file_name: Mapped[str] = mapped_column(String(255), default="")
     kind: Mapped[str] = mapped_column(String(20), default="other")  # RECEIPT_KINDS
-    receipt_type: Mapped[str] = mapped_column(String(40), default="")  # X-Ricevuta, or permanent|temporary for bounces
+    receipt_type: Mapped[str] = mapped_column(
+        String(40), default=""
+    )  # X-Ricevuta, or permanent|temporary for bounces
     outcome: Mapped[str] = mapped_column(String(20), default="ignored")  # RECEIPT_OUTCOMES
     referenced_message_id: Mapped[str] = mapped_column(String(255), default="")  # the original, without <>
     message_id: Mapped[str] = mapped_column(String(255), default="")  # of the receipt itself
     sender: Mapped[str] = mapped_column(String(254), default="")
     subject: Mapped[str] = mapped_column(String(500), default="")
-    event_at: Mapped[datetime | None] = mapped_column(DateTime)  # when the provider/server says it happened (UTC)
+    event_at: Mapped[datetime | None] = mapped_column(
+        DateTime
+    )  # when the provider/server says it happened (UTC)
     received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     reason: Mapped[str] = mapped_column(Text, default="")  # errore-esteso, diagnostic code
     notes: Mapped[str] = mapped_column(Text, default="")  # why suspect / malformed / not applied

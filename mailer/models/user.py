@@ -1,4 +1,5 @@
 """Users, roles, send permissions and login throttling."""
+
 from __future__ import annotations
 
 from datetime import datetime

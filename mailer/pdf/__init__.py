@@ -5,9 +5,25 @@ Other areas call:
 - ``render_document_pdf(document) -> bytes`` / ``render_documents(documents) -> [bytes]``.
 - ``render_document_html(document) -> str``: the same page as HTML.
 """
-from .engine import PdfRenderError, html_to_pdfs, normalise_pdf
-from .render import (TEMPLATES, build_context, ensure_pdfs, render_document_html, render_document_pdf,
-                     render_documents)
 
-__all__ = ["PdfRenderError", "TEMPLATES", "build_context", "ensure_pdfs", "html_to_pdfs", "normalise_pdf",
-           "render_document_html", "render_document_pdf", "render_documents"]
+from .engine import PdfRenderError, html_to_pdfs, normalise_pdf
+from .render import (
+    TEMPLATES,
+    build_context,
+    ensure_pdfs,
+    render_document_html,
+    render_document_pdf,
+    render_documents,
+)
+
+__all__ = [
+    "TEMPLATES",
+    "PdfRenderError",
+    "build_context",
+    "ensure_pdfs",
+    "html_to_pdfs",
+    "normalise_pdf",
+    "render_document_html",
+    "render_document_pdf",
+    "render_documents",
+]

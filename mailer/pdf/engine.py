@@ -30,6 +30,7 @@ digits in place (same length, so the cross-reference offsets stay valid) with a 
 Safety: ``--disable-local-file-access`` (the page cannot read files; images are data: URIs),
 no JavaScript, and the HTML is written to a private temporary directory.
 """
+
 from __future__ import annotations
 
 import os
@@ -46,15 +47,23 @@ from xml.sax.saxutils import escape
 BASE_OPTIONS = [
     "--quiet",
     "--disable-javascript",
-    "--javascript-delay", "0",
+    "--javascript-delay",
+    "0",
     "--disable-local-file-access",
-    "--encoding", "utf-8",
-    "--page-size", "A4",
-    "--margin-top", "12mm",
-    "--margin-bottom", "14mm",
-    "--margin-left", "14mm",
-    "--margin-right", "14mm",
-    "--dpi", "96",
+    "--encoding",
+    "utf-8",
+    "--page-size",
+    "A4",
+    "--margin-top",
+    "12mm",
+    "--margin-bottom",
+    "14mm",
+    "--margin-left",
+    "14mm",
+    "--margin-right",
+    "14mm",
+    "--dpi",
+    "96",
 ]
 CREATION_DATE = re.compile(rb"/CreationDate \(D:(\d{14})")
 FIXED_DATE = b"20000101000000"
@@ -86,9 +95,11 @@ def fontconfig_file(workdir: str) -> str:
     system = os.environ.get("FONTCONFIG_FILE") or SYSTEM_FONTCONFIG
     path = os.path.join(workdir, "fonts.conf")
     with open(path, "w", encoding="utf-8") as handle:
-        handle.write('<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "urn:fontconfig:fonts.dtd">\n'
-                     f'<fontconfig>\n  <include ignore_missing="yes">{escape(system)}</include>\n'
-                     f'  <dir>{escape(FONTS_DIR)}</dir>\n</fontconfig>\n')
+        handle.write(
+            '<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "urn:fontconfig:fonts.dtd">\n'
+            f'<fontconfig>\n  <include ignore_missing="yes">{escape(system)}</include>\n'
+            f"  <dir>{escape(FONTS_DIR)}</dir>\n</fontconfig>\n"
+        )
     return path
 
 
@@ -97,8 +108,14 @@ class _Converter:
 
     def __init__(self, binary: str, workdir: str, env: dict, number: int):
         self.stderr = open(os.path.join(workdir, f"stderr{number}.txt"), "w+b")
-        self.proc = subprocess.Popen([binary, "--read-args-from-stdin"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.DEVNULL, stderr=self.stderr, env=env, cwd=workdir)
+        self.proc = subprocess.Popen(
+            [binary, "--read-args-from-stdin"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=self.stderr,
+            env=env,
+            cwd=workdir,
+        )
         self.count = 0
 
     def send(self, line: str) -> None:
@@ -133,9 +150,15 @@ class _Converter:
         self.stderr.close()
 
 
-def html_to_pdfs(pages: Iterable[str], *, processes: int = 2, binary: str | None = None,
-                 stamps: list[bytes] | None = None, extra_options: list[str] | None = None,
-                 count: int | None = None) -> list[bytes]:
+def html_to_pdfs(
+    pages: Iterable[str],
+    *,
+    processes: int = 2,
+    binary: str | None = None,
+    stamps: list[bytes] | None = None,
+    extra_options: list[str] | None = None,
+    count: int | None = None,
+) -> list[bytes]:
     """Render each HTML page to its own PDF; returns the PDFs in the same order.
 
     ``pages`` may be a generator: each page is handed to a wkhtmltopdf process as soon as it is
@@ -168,8 +191,12 @@ def html_to_pdfs(pages: Iterable[str], *, processes: int = 2, binary: str | None
         os.chmod(workdir, 0o700)
         # QT_HASH_SEED=0: Qt orders fonts through a QHash whose seed is random per process; a fixed seed
         # makes the object order, hence the bytes, the same on every run.
-        env = {**os.environ, "XDG_RUNTIME_DIR": workdir, "QT_HASH_SEED": "0",
-               "FONTCONFIG_FILE": fontconfig_file(workdir)}
+        env = {
+            **os.environ,
+            "XDG_RUNTIME_DIR": workdir,
+            "QT_HASH_SEED": "0",
+            "FONTCONFIG_FILE": fontconfig_file(workdir),
+        }
         watchdog.start()
         for index, html in enumerate(pages):
             with open(os.path.join(workdir, f"in{index}.html"), "w", encoding="utf-8") as handle:
@@ -183,8 +210,10 @@ def html_to_pdfs(pages: Iterable[str], *, processes: int = 2, binary: str | None
                 if timed_out.is_set():
                     raise PdfRenderError(f"wkhtmltopdf non ha finito entro {limit:.0f} s") from exc
                 converter.proc.wait()
-                raise PdfRenderError(f"wkhtmltopdf è terminato con codice {converter.proc.returncode}: "
-                                     f"{converter.error_text()}") from exc
+                raise PdfRenderError(
+                    f"wkhtmltopdf è terminato con codice {converter.proc.returncode}: "
+                    f"{converter.error_text()}"
+                ) from exc
             total = index + 1
         for converter in converters:
             try:
@@ -217,4 +246,5 @@ def html_to_pdfs(pages: Iterable[str], *, processes: int = 2, binary: str | None
 def naive_html_to_pdf(html: str) -> bytes:
     """One pdfkit call with default options (what the benchmark compares against)."""
     import pdfkit
+
     return pdfkit.from_string(html, False, options={"quiet": ""})

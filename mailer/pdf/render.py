@@ -1,4 +1,5 @@
 """Documents → HTML (one Italian template per type) → PDF; ``ensure_pdfs`` stores what is missing."""
+
 from __future__ import annotations
 
 import base64
@@ -58,19 +59,38 @@ def _issuer(document: Document, company: Company, logo: str) -> dict:
     if supplier:
         ours = company.vat_number and company.vat_number.removeprefix("IT") == supplier.get("vat_number")
         return {
-            "name": supplier.get("name", ""), "address": supplier.get("address", ""),
-            "zip_code": supplier.get("zip_code", ""), "city": supplier.get("city", ""),
-            "province": supplier.get("province", ""), "country": supplier.get("country", ""),
-            "vat_number": ((supplier.get("vat_country") or "") + supplier.get("vat_number", "")) if supplier.get("vat_number") else "",
-            "tax_code": supplier.get("tax_code", ""), "phone": supplier.get("phone", ""),
-            "email": supplier.get("email", ""), "website": "", "iban": "", "rea": supplier.get("rea", ""),
+            "name": supplier.get("name", ""),
+            "address": supplier.get("address", ""),
+            "zip_code": supplier.get("zip_code", ""),
+            "city": supplier.get("city", ""),
+            "province": supplier.get("province", ""),
+            "country": supplier.get("country", ""),
+            "vat_number": ((supplier.get("vat_country") or "") + supplier.get("vat_number", ""))
+            if supplier.get("vat_number")
+            else "",
+            "tax_code": supplier.get("tax_code", ""),
+            "phone": supplier.get("phone", ""),
+            "email": supplier.get("email", ""),
+            "website": "",
+            "iban": "",
+            "rea": supplier.get("rea", ""),
             "logo": logo if ours else "",
         }
     return {
-        "name": company.name, "address": company.address, "zip_code": company.zip_code, "city": company.city,
-        "province": company.province, "country": "", "vat_number": company.vat_number,
-        "tax_code": company.tax_code, "phone": company.phone, "email": company.email,
-        "website": company.website, "iban": company.iban, "rea": "", "logo": logo,
+        "name": company.name,
+        "address": company.address,
+        "zip_code": company.zip_code,
+        "city": company.city,
+        "province": company.province,
+        "country": "",
+        "vat_number": company.vat_number,
+        "tax_code": company.tax_code,
+        "phone": company.phone,
+        "email": company.email,
+        "website": company.website,
+        "iban": company.iban,
+        "rea": "",
+        "logo": logo,
     }
 
 
@@ -78,17 +98,33 @@ def _vat_summary(document: Document) -> list[dict]:
     """VAT summary from `extra` (FatturaPA, ERP) or computed from the lines, per rate."""
     given = (document.extra or {}).get("vat_summary")
     if given:
-        return [{"rate": _dec(r.get("rate")), "nature": r.get("nature", ""), "taxable": _dec(r.get("taxable")),
-                 "tax": _dec(r.get("tax")), "esigibilita": r.get("esigibilita", ""),
-                 "reference": r.get("reference", "")} for r in given]
+        return [
+            {
+                "rate": _dec(r.get("rate")),
+                "nature": r.get("nature", ""),
+                "taxable": _dec(r.get("taxable")),
+                "tax": _dec(r.get("tax")),
+                "esigibilita": r.get("esigibilita", ""),
+                "reference": r.get("reference", ""),
+            }
+            for r in given
+        ]
     buckets: OrderedDict[Decimal, list[Decimal]] = OrderedDict()
     for line in document.lines:
         bucket = buckets.setdefault(Decimal(line.vat_rate), [D0, D0])
         bucket[0] += Decimal(line.amount)
     out = []
     for rate, (taxable, _tax) in sorted(buckets.items()):
-        out.append({"rate": rate, "nature": "", "taxable": taxable,
-                    "tax": (taxable * rate / 100).quantize(Decimal("0.01")), "esigibilita": "", "reference": ""})
+        out.append(
+            {
+                "rate": rate,
+                "nature": "",
+                "taxable": taxable,
+                "tax": (taxable * rate / 100).quantize(Decimal("0.01")),
+                "esigibilita": "",
+                "reference": "",
+            }
+        )
     return out
 
 
@@ -174,6 +210,7 @@ def render_document_html(document: Document, company: Company | None = None, log
     """The HTML of a document's PDF (also usable as an HTML preview)."""
     if company is None:
         from ..services.reference import get_company
+
         company = get_company()
     if logo is None:
         logo = logo_data_uri(company)
@@ -195,8 +232,11 @@ def _preload(documents: list[Document], chunk: int = 500) -> None:
     """
     ids = [d.id for d in documents if d.id is not None]
     for start in range(0, len(ids), chunk):
-        db.session.scalars(db.select(Document).where(Document.id.in_(ids[start:start + chunk]))
-                           .options(selectinload(Document.lines))).unique().all()
+        db.session.scalars(
+            db.select(Document)
+            .where(Document.id.in_(ids[start : start + chunk]))
+            .options(selectinload(Document.lines))
+        ).unique().all()
 
 
 def render_documents(documents: list[Document]) -> list[bytes]:
@@ -205,6 +245,7 @@ def render_documents(documents: list[Document]) -> list[bytes]:
     The HTML of each document is produced while wkhtmltopdf already converts the previous ones.
     """
     from ..services.reference import get_company
+
     documents = list(documents)
     if not documents:
         return []
@@ -213,8 +254,13 @@ def render_documents(documents: list[Document]) -> list[bytes]:
     _preload(documents)
     stamps = [_stamp(d) for d in documents]
     pages = (render_document_html(d, company, logo) for d in documents)
-    return html_to_pdfs(pages, count=len(documents), processes=int(current_app.config.get("PDF_PROCESSES", 2)),
-                        binary=current_app.config.get("WKHTMLTOPDF"), stamps=stamps)
+    return html_to_pdfs(
+        pages,
+        count=len(documents),
+        processes=int(current_app.config.get("PDF_PROCESSES", 2)),
+        binary=current_app.config.get("WKHTMLTOPDF"),
+        stamps=stamps,
+    )
 
 
 def render_document_pdf(document: Document) -> bytes:
@@ -231,7 +277,7 @@ def ensure_pdfs(document_ids: list[int], chunk: int = 200) -> dict[int, str]:
     result: dict[int, str] = {}
     ids = list(dict.fromkeys(int(i) for i in document_ids))
     for start in range(0, len(ids), chunk):
-        part = ids[start:start + chunk]
+        part = ids[start : start + chunk]
         documents = db.session.scalars(db.select(Document).where(Document.id.in_(part))).unique().all()
         missing = [d for d in documents if not d.pdf_sha256]
         for document in documents:

@@ -1,4 +1,5 @@
 """Sending accounts (ordinary SMTP and PEC): validation, saving with encrypted passwords, testing."""
+
 from __future__ import annotations
 
 import json
@@ -28,22 +29,72 @@ LIMITS = {
     "max_recipients": ("Destinatari per messaggio", 1, 1000),
     "imap_port": ("Porta IMAP", 1, 65535),
 }
-TEXT_FIELDS = ("name", "host", "username", "from_address", "from_name", "imap_host", "imap_username",
-               "imap_folder", "oauth_tenant", "oauth_client_id", "oauth_endpoint")
+TEXT_FIELDS = (
+    "name",
+    "host",
+    "username",
+    "from_address",
+    "from_name",
+    "imap_host",
+    "imap_username",
+    "imap_folder",
+    "oauth_tenant",
+    "oauth_client_id",
+    "oauth_endpoint",
+)
 # What the audit trail records about an account (never the passwords).
-AUDITED = ("name", "kind", "host", "port", "tls_mode", "username", "from_address", "from_name",
-           "max_connections", "rate_per_minute", "rate_per_day", "max_message_bytes", "max_recipients",
-           "imap_host", "imap_port", "imap_username", "imap_folder", "imap_after", "verp", "is_default", "active",
-           "pec_system_domains", "tls_ca_pem", "auth_kind", "oauth_tenant", "oauth_client_id", "oauth_endpoint")
+AUDITED = (
+    "name",
+    "kind",
+    "host",
+    "port",
+    "tls_mode",
+    "username",
+    "from_address",
+    "from_name",
+    "max_connections",
+    "rate_per_minute",
+    "rate_per_day",
+    "max_message_bytes",
+    "max_recipients",
+    "imap_host",
+    "imap_port",
+    "imap_username",
+    "imap_folder",
+    "imap_after",
+    "verp",
+    "is_default",
+    "active",
+    "pec_system_domains",
+    "tls_ca_pem",
+    "auth_kind",
+    "oauth_tenant",
+    "oauth_client_id",
+    "oauth_endpoint",
+)
 
 
 def form_values(account: MailAccount | None) -> dict:
     """Form values for an account (new accounts get sensible defaults); passwords are never included."""
     if account is None:
-        return {**{k: "" for k in TEXT_FIELDS}, "kind": "smtp", "port": 587, "tls_mode": "starttls", "max_connections": 2,
-                "rate_per_minute": 60, "rate_per_day": 5000, "max_message_mb": 20, "max_recipients": 50,
-                "imap_port": 993, "imap_folder": "INBOX", "imap_after": "seen", "active": True,
-                "pec_system_domains": "", "tls_ca_pem": "", "auth_kind": "password"}
+        return {
+            **dict.fromkeys(TEXT_FIELDS, ""),
+            "kind": "smtp",
+            "port": 587,
+            "tls_mode": "starttls",
+            "max_connections": 2,
+            "rate_per_minute": 60,
+            "rate_per_day": 5000,
+            "max_message_mb": 20,
+            "max_recipients": 50,
+            "imap_port": 993,
+            "imap_folder": "INBOX",
+            "imap_after": "seen",
+            "active": True,
+            "pec_system_domains": "",
+            "tls_ca_pem": "",
+            "auth_kind": "password",
+        }
     values = {k: getattr(account, k) for k in AUDITED if k != "max_message_bytes"}
     values["max_message_mb"] = max(1, account.max_message_bytes // (1024 * 1024))
     values.update(stored_secrets(account))
@@ -57,6 +108,7 @@ def ca_bundle_summary(pem: str) -> list[str]:
     except InvalidCaBundle as exc:
         return [str(exc)]
     from cryptography.hazmat.primitives.serialization import Encoding
+
     return [certificate_info(cert.public_bytes(Encoding.DER)).describe() for cert in certs]
 
 
@@ -64,10 +116,12 @@ def stored_secrets(account: MailAccount | None) -> dict:
     """Which secrets an account has (never their values): for the form's «salvato» notes."""
     if account is None:
         return {}
-    return {"has_password": bool(account.password_encrypted),
-            "has_imap_password": bool(account.imap_password_encrypted),
-            "has_oauth_secret": bool(account.oauth_secret_encrypted),
-            "has_refresh_token": bool(account.oauth_refresh_token_encrypted)}
+    return {
+        "has_password": bool(account.password_encrypted),
+        "has_imap_password": bool(account.imap_password_encrypted),
+        "has_oauth_secret": bool(account.oauth_secret_encrypted),
+        "has_refresh_token": bool(account.oauth_refresh_token_encrypted),
+    }
 
 
 def _validate_oauth(form, values: dict, errors: dict, account: MailAccount | None) -> None:
@@ -87,7 +141,9 @@ def _validate_oauth(form, values: dict, errors: dict, account: MailAccount | Non
     has_secret = bool(secret) or bool(account is not None and account.oauth_secret_encrypted)
     if kind.startswith("ms_"):
         if not values["oauth_tenant"] or " " in values["oauth_tenant"]:
-            errors["oauth_tenant"] = "Indica l'ID della directory (tenant) o il dominio, es. azienda.onmicrosoft.com."
+            errors["oauth_tenant"] = (
+                "Indica l'ID della directory (tenant) o il dominio, es. azienda.onmicrosoft.com."
+            )
     if kind in ("ms_app", "ms_delegated", "google_delegated"):
         if not values["oauth_client_id"]:
             errors["oauth_client_id"] = "Indica l'ID dell'applicazione (client)."
@@ -100,12 +156,17 @@ def _validate_oauth(form, values: dict, errors: dict, account: MailAccount | Non
                 if not (isinstance(info, dict) and info.get("client_email") and info.get("private_key")):
                     raise ValueError
             except ValueError:
-                errors["oauth_secret"] = ("Incolla il file JSON della chiave del service account così com'è "
-                                          "(contiene «client_email» e «private_key»).")
+                errors["oauth_secret"] = (
+                    "Incolla il file JSON della chiave del service account così com'è "
+                    "(contiene «client_email» e «private_key»)."
+                )
         elif not has_secret:
             errors["oauth_secret"] = "Incolla la chiave JSON del service account."
-    if kind == "google_delegated" and not (form.get("oauth_refresh_token") or "").strip() \
-            and not (account is not None and account.oauth_refresh_token_encrypted):
+    if (
+        kind == "google_delegated"
+        and not (form.get("oauth_refresh_token") or "").strip()
+        and not (account is not None and account.oauth_refresh_token_encrypted)
+    ):
         errors["oauth_refresh_token"] = "Inserisci il refresh token ottenuto con il consenso della casella."
 
 
@@ -154,12 +215,21 @@ def validate_account(form, account: MailAccount | None, ca_upload: bytes | None 
         values["from_address"] = validate_email(values["from_address"], check_deliverability=False).normalized
     except EmailNotValidError:
         errors["from_address"] = "Indirizzo del mittente non valido."
-    if values["kind"] == "pec" and values["username"] and "@" in values["username"] \
-            and values["username"].lower() != values["from_address"].lower() and "from_address" not in errors:
-        errors["from_address"] = "Per la PEC il mittente deve coincidere con la casella (utente) dell'account."
+    if (
+        values["kind"] == "pec"
+        and values["username"]
+        and "@" in values["username"]
+        and values["username"].lower() != values["from_address"].lower()
+        and "from_address" not in errors
+    ):
+        errors["from_address"] = (
+            "Per la PEC il mittente deve coincidere con la casella (utente) dell'account."
+        )
     if values["verp"] and values["kind"] == "pec":
-        errors["verp"] = ("Non con la PEC: il mittente della busta deve coincidere con quello del messaggio; "
-                          "le ricevute si abbinano per Message-ID.")
+        errors["verp"] = (
+            "Non con la PEC: il mittente della busta deve coincidere con quello del messaggio; "
+            "le ricevute si abbinano per Message-ID."
+        )
     # PEC: the provider's certified-system domains (receipts from elsewhere stay «sospette»); prefilled
     # with the known provider's when left empty.
     domains, problem = pec_trust.parse_domains(form.get("pec_system_domains") or "")
@@ -173,7 +243,9 @@ def validate_account(form, account: MailAccount | None, ca_upload: bytes | None 
         try:
             values["tls_ca_pem"] = ca_upload.decode("ascii").strip()
         except UnicodeDecodeError:
-            errors["tls_ca_pem"] = "Il file caricato non è un certificato PEM (testo «-----BEGIN CERTIFICATE-----»)."
+            errors["tls_ca_pem"] = (
+                "Il file caricato non è un certificato PEM (testo «-----BEGIN CERTIFICATE-----»)."
+            )
     if "tls_ca_pem" not in errors:
         try:
             parse_ca_bundle(values["tls_ca_pem"])
@@ -186,8 +258,15 @@ def validate_account(form, account: MailAccount | None, ca_upload: bytes | None 
     return values, errors
 
 
-def save_account(account: MailAccount | None, values: dict, password: str = "", imap_password: str = "",
-                 clear_password: bool = False, oauth_secret: str = "", oauth_refresh_token: str = "") -> MailAccount:
+def save_account(
+    account: MailAccount | None,
+    values: dict,
+    password: str = "",
+    imap_password: str = "",
+    clear_password: bool = False,
+    oauth_secret: str = "",
+    oauth_refresh_token: str = "",
+) -> MailAccount:
     """Create or update an account (the caller commits). A blank password keeps the stored one."""
     created = account is None
     if account is None:
@@ -213,14 +292,19 @@ def save_account(account: MailAccount | None, values: dict, password: str = "", 
         account.oauth_refresh_token_encrypted = encrypt_secret(oauth_refresh_token.strip())
         changed_secrets.append("oauth_refresh_token")
     if values.get("is_default"):
-        db.session.execute(db.update(MailAccount).where(MailAccount.kind == values["kind"])
-                           .values(is_default=False))
+        db.session.execute(
+            db.update(MailAccount).where(MailAccount.kind == values["kind"]).values(is_default=False)
+        )
         account.is_default = True
     db.session.flush()
     changes = {k: [before[k], getattr(account, k)] for k in AUDITED if before[k] != getattr(account, k)}
     # The audit only says that a secret changed, never its value.
-    audit("account.create" if created else "account.update", account, changes=changes,
-          secrets_changed=changed_secrets)
+    audit(
+        "account.create" if created else "account.update",
+        account,
+        changes=changes,
+        secrets_changed=changed_secrets,
+    )
     return account
 
 
@@ -229,6 +313,7 @@ def check_account(account: MailAccount, timeout: float | None = None) -> CheckRe
     import dataclasses
 
     from .tracking import imap_settings
+
     result = CheckResult()
     try:
         password = decrypt_secret(account.password_encrypted)
@@ -238,8 +323,16 @@ def check_account(account: MailAccount, timeout: float | None = None) -> CheckRe
     kwargs = {"timeout": timeout} if timeout else {}
     if oauth_tokens.is_oauth(account):
         kwargs["token_provider"] = oauth_tokens.token_provider(account)
-    check_smtp(account.host, account.port, account.tls_mode, account.username, password,
-               ca_pem=account.tls_ca_pem or "", result=result, **kwargs)
+    check_smtp(
+        account.host,
+        account.port,
+        account.tls_mode,
+        account.username,
+        password,
+        ca_pem=account.tls_ca_pem or "",
+        result=result,
+        **kwargs,
+    )
     if account.imap_host:
         try:
             settings = imap_settings(account)

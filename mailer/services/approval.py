@@ -1,4 +1,5 @@
 """Review and approval of a prepared batch: exclude/include, approve (four-eyes), reject."""
+
 from __future__ import annotations
 
 import hashlib
@@ -23,16 +24,19 @@ class ResendNotConfirmed(ApprovalError):
 
 def resend_count(batch_id: int, user: User | None = None) -> int:
     """Messages waiting to go that carry a document already sent (those the user may see)."""
-    query = select(db.func.count(Delivery.id)).where(Delivery.batch_id == batch_id, Delivery.status == "pending",
-                                                     Delivery.already_sent_at.is_not(None))
+    query = select(db.func.count(Delivery.id)).where(
+        Delivery.batch_id == batch_id, Delivery.status == "pending", Delivery.already_sent_at.is_not(None)
+    )
     return db.session.scalar(batch_views.visible(query, user)) or 0
 
 
 def approval_summary(batch: Batch, user: User | None) -> dict[str, int]:
     """What the approval box states: re-sends, documents with no recipient, exclusions (visible ones only)."""
-    query = select(Delivery.status, Delivery.exclusion_reason, db.func.count(Delivery.id)).where(
-        Delivery.batch_id == batch.id, Delivery.status.in_(["norecipient", "excluded"])).group_by(
-        Delivery.status, Delivery.exclusion_reason)
+    query = (
+        select(Delivery.status, Delivery.exclusion_reason, db.func.count(Delivery.id))
+        .where(Delivery.batch_id == batch.id, Delivery.status.in_(["norecipient", "excluded"]))
+        .group_by(Delivery.status, Delivery.exclusion_reason)
+    )
     summary = {"resends": resend_count(batch.id, user), "norecipient": 0, "excluded": 0, "unpreparable": 0}
     for status, reason, count in db.session.execute(batch_views.visible(query, user)):
         summary["norecipient" if status == "norecipient" else "excluded"] += count
@@ -53,15 +57,22 @@ def approval_problems(batch: Batch, user: User | None) -> list[str]:
         if denied:
             problems.append(f"Non sei autorizzato a inviare: {', '.join(denied)}.")
         if get_company().four_eyes and batch.created_by_id == user.id:
-            problems.append("Controllo a quattro occhi: l'invio deve essere approvato da chi non l'ha preparato.")
-        hidden = db.session.scalar(select(db.func.count(Delivery.id)).where(
-            Delivery.batch_id == batch.id, Delivery.status == "pending",
-            ~batch_views.visible_to(user.privacy_clearance)))
+            problems.append(
+                "Controllo a quattro occhi: l'invio deve essere approvato da chi non l'ha preparato."
+            )
+        hidden = db.session.scalar(
+            select(db.func.count(Delivery.id)).where(
+                Delivery.batch_id == batch.id,
+                Delivery.status == "pending",
+                ~batch_views.visible_to(user.privacy_clearance),
+            )
+        )
         if hidden:
             # Only that they cannot: neither that hidden recipients exist nor counts that include them.
             return problems + ["Non puoi approvare questo invio."]
-    pending = db.session.scalar(select(db.func.count(Delivery.id)).where(
-        Delivery.batch_id == batch.id, Delivery.status == "pending"))
+    pending = db.session.scalar(
+        select(db.func.count(Delivery.id)).where(Delivery.batch_id == batch.id, Delivery.status == "pending")
+    )
     if not pending:
         problems.append("Non c'è nessun messaggio da inviare.")
     problems.extend(blocking_problems(batch))
@@ -76,15 +87,23 @@ def review_fingerprint(batch_id: int) -> str:
     batch the approver has not seen.
     """
     digest = hashlib.sha256()
-    rows = db.session.execute(select(Delivery.id, Delivery.status, Delivery.recipient_email, Delivery.cc,
-                                     Delivery.account_id).where(Delivery.batch_id == batch_id).order_by(Delivery.id))
+    rows = db.session.execute(
+        select(Delivery.id, Delivery.status, Delivery.recipient_email, Delivery.cc, Delivery.account_id)
+        .where(Delivery.batch_id == batch_id)
+        .order_by(Delivery.id)
+    )
     for row in rows:
         digest.update(repr(tuple(row)).encode())
     return digest.hexdigest()[:32]
 
 
-def approve_batch(batch: Batch, user: User | None, automatic: bool = False, reviewed: str | None = None,
-                  confirm_resend: bool = False) -> None:
+def approve_batch(
+    batch: Batch,
+    user: User | None,
+    automatic: bool = False,
+    reviewed: str | None = None,
+    confirm_resend: bool = False,
+) -> None:
     """Approve (user None only for automatic approval of scheduled, auto-approved types).
 
     `reviewed`: the fingerprint of what the approver saw (the web form always sends it); when given,
@@ -100,14 +119,17 @@ def approve_batch(batch: Batch, user: User | None, automatic: bool = False, revi
     if resends and not confirm_resend:
         raise ResendNotConfirmed(
             f"L'invio contiene {resends} {'messaggio' if resends == 1 else 'messaggi'} con documenti già inviati: "
-            "controlla gli avvisi «Già inviato» e conferma esplicitamente il reinvio per approvarlo.")
+            "controlla gli avvisi «Già inviato» e conferma esplicitamente il reinvio per approvarlo."
+        )
     _leave_ready(batch, status="approved", approved_by_id=user.id if user else None, approved_at=utcnow())
     # Compared after taking the batch out of "ready" (same transaction): a change committed up to
     # that moment is seen here, and none can follow it (changes need the batch still "ready").
     if reviewed is not None and reviewed != review_fingerprint(batch.id):
         db.session.rollback()
-        raise ApprovalError("L'invio è cambiato dopo che l'hai aperto (destinatari esclusi, inclusi o "
-                            "reinstradati da un altro utente): ricontrolla la pagina e approva di nuovo.")
+        raise ApprovalError(
+            "L'invio è cambiato dopo che l'hai aperto (destinatari esclusi, inclusi o "
+            "reinstradati da un altro utente): ricontrolla la pagina e approva di nuovo."
+        )
     audit("batch.approve", batch, user=user, automatic=automatic, resends=resends)
     db.session.commit()
 
@@ -119,8 +141,12 @@ def _leave_ready(batch: Batch, **values) -> None:
     it twice, approve what another just rejected (its documents already free for a new batch) or
     cancelled.
     """
-    changed = db.session.execute(update(Batch).where(Batch.id == batch.id, Batch.status == "ready")
-                                 .values(**values).execution_options(synchronize_session=False)).rowcount
+    changed = db.session.execute(
+        update(Batch)
+        .where(Batch.id == batch.id, Batch.status == "ready")
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
     if not changed:
         db.session.rollback()
         raise ApprovalError("L'invio non è più in attesa di approvazione: ricarica la pagina.")
@@ -138,10 +164,15 @@ def discard_batch(batch: Batch, user: User) -> None:
     if batch.status != "ready":
         raise ApprovalError("Si può scartare solo un invio in attesa di approvazione.")
     if not may_discard(batch, user):
-        raise ApprovalError("Può scartare l'invio solo chi l'ha preparato, un responsabile o un amministratore.")
+        raise ApprovalError(
+            "Può scartare l'invio solo chi l'ha preparato, un responsabile o un amministratore."
+        )
     _leave_ready(batch, status="cancelled", finished_at=utcnow())
-    cancelled = db.session.execute(update(Delivery).where(Delivery.batch_id == batch.id, Delivery.status == "pending")
-                                   .values(status="cancelled")).rowcount
+    cancelled = db.session.execute(
+        update(Delivery)
+        .where(Delivery.batch_id == batch.id, Delivery.status == "pending")
+        .values(status="cancelled")
+    ).rowcount
     audit("batch.discard", batch, user=user, cancelled=cancelled)
     db.session.commit()
 
@@ -155,7 +186,9 @@ def reject_batch(batch: Batch, user: User, reason: str) -> None:
         raise ApprovalError("Si può respingere solo un invio in attesa di approvazione.")
     if not user.has_role("manager", "admin"):
         raise ApprovalError("Solo un responsabile può respingere.")
-    _leave_ready(batch, status="rejected", rejected_by_id=user.id, rejected_at=utcnow(), rejected_reason=reason[:2000])
+    _leave_ready(
+        batch, status="rejected", rejected_by_id=user.id, rejected_at=utcnow(), rejected_reason=reason[:2000]
+    )
     audit("batch.reject", batch, user=user, reason=reason[:200])
     db.session.commit()
 
@@ -168,23 +201,36 @@ def set_excluded(batch: Batch, delivery_ids: list[int], excluded: bool, user: Us
         raise ApprovalError("Seleziona almeno un destinatario.")
     # The batch must still be waiting in the database, not just in hand: nothing changes once approved.
     still_ready = select(Batch.id).where(Batch.id == batch.id, Batch.status == "ready").scalar_subquery()
-    visible = (Delivery.batch_id == still_ready) & Delivery.id.in_(delivery_ids) & \
-        batch_views.visible_to(user.privacy_clearance)
+    visible = (
+        (Delivery.batch_id == still_ready)
+        & Delivery.id.in_(delivery_ids)
+        & batch_views.visible_to(user.privacy_clearance)
+    )
     # "troppo grande" / "nessun account" flags survive an exclude + include round trip.
     blocking = Delivery.exclusion_reason.in_(["troppo grande", "nessun account"])
     if excluded:
-        count = db.session.execute(update(Delivery).where(visible, Delivery.status == "pending", blocking)
-                                   .values(status="excluded")).rowcount
-        count += db.session.execute(update(Delivery).where(visible, Delivery.status == "pending", ~blocking).values(
-            status="excluded", exclusion_reason=f"Escluso da {user.username}")).rowcount
+        count = db.session.execute(
+            update(Delivery).where(visible, Delivery.status == "pending", blocking).values(status="excluded")
+        ).rowcount
+        count += db.session.execute(
+            update(Delivery)
+            .where(visible, Delivery.status == "pending", ~blocking)
+            .values(status="excluded", exclusion_reason=f"Escluso da {user.username}")
+        ).rowcount
     else:
         # A contact who unsubscribed stays out: their campaign delivery cannot be included again.
         # Nor can a document that could not be prepared (no e-mail, no PDF was made for it).
-        visible = visible & Delivery.exclusion_reason.notin_(["Disiscritto dalle comunicazioni", UNPREPARABLE])
-        count = db.session.execute(update(Delivery).where(visible, Delivery.status == "excluded", blocking)
-                                   .values(status="pending")).rowcount
-        count += db.session.execute(update(Delivery).where(visible, Delivery.status == "excluded", ~blocking)
-                                    .values(status="pending", exclusion_reason="")).rowcount
+        visible = visible & Delivery.exclusion_reason.notin_(
+            ["Disiscritto dalle comunicazioni", UNPREPARABLE]
+        )
+        count = db.session.execute(
+            update(Delivery).where(visible, Delivery.status == "excluded", blocking).values(status="pending")
+        ).rowcount
+        count += db.session.execute(
+            update(Delivery)
+            .where(visible, Delivery.status == "excluded", ~blocking)
+            .values(status="pending", exclusion_reason="")
+        ).rowcount
     audit("batch.exclude" if excluded else "batch.include", batch, user=user, count=count)
     db.session.commit()
     return count

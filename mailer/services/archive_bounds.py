@@ -4,6 +4,7 @@ One rule for every place that takes an Office file: the contacts/parties import 
 generic documents that are sent (DOCX, XLSX, ODT, and FatturaPA/API attachments, which pass the
 same checks).
 """
+
 from __future__ import annotations
 
 import io

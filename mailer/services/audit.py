@@ -1,4 +1,5 @@
 """Writing audit events."""
+
 from __future__ import annotations
 
 from typing import Any

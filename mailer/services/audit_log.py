@@ -1,14 +1,16 @@
 """Reading the audit trail: filters, pages and exports for the administrator's audit log page."""
+
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, Mapping
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from ..extensions import db
-from ..inputs import page_number
 from ..formatting import ROME, it_datetime
+from ..inputs import page_number
 from ..models import AuditEvent
 
 PER_PAGE = 50
@@ -16,42 +18,87 @@ EXPORT_LIMIT = 100_000
 
 # Italian names of the audited actions (anything not listed shows its code).
 ACTION_NAMES: dict[str, str] = {
-    "login": "Accesso", "login.failed": "Accesso fallito", "login.throttled": "Accesso rimandato (troppi tentativi)",
+    "login": "Accesso",
+    "login.failed": "Accesso fallito",
+    "login.throttled": "Accesso rimandato (troppi tentativi)",
     "logout": "Uscita",
-    "user.create": "Utente creato", "user.update": "Utente modificato (ruoli, permessi, riservatezza)",
+    "user.create": "Utente creato",
+    "user.update": "Utente modificato (ruoli, permessi, riservatezza)",
     "user.password_reset": "Password reimpostata",
-    "contact.create": "Contatto aggiunto", "contact.update": "Contatto modificato", "contact.delete": "Contatto eliminato",
-    "contact.api_upsert": "Contatto dall'API", "contact.unsubscribe": "Disiscrizione",
-    "contacts.import_parties": "Import anagrafiche", "contacts.import_contacts": "Import contatti",
-    "contacts.export": "Export contatti/anagrafiche", "contacts.function_saved": "Funzione salvata",
+    "contact.create": "Contatto aggiunto",
+    "contact.update": "Contatto modificato",
+    "contact.delete": "Contatto eliminato",
+    "contact.api_upsert": "Contatto dall'API",
+    "contact.unsubscribe": "Disiscrizione",
+    "contacts.import_parties": "Import anagrafiche",
+    "contacts.import_contacts": "Import contatti",
+    "contacts.export": "Export contatti/anagrafiche",
+    "contacts.function_saved": "Funzione salvata",
     "party.api_upsert": "Anagrafica dall'API",
-    "zone.create": "Zona aggiunta", "zone.update": "Zona modificata", "zone.delete": "Zona eliminata",
-    "agent.create": "Agente aggiunto", "agent.update": "Agente modificato", "agent.delete": "Agente eliminato",
-    "category.create": "Categoria aggiunta", "category.update": "Categoria modificata",
+    "zone.create": "Zona aggiunta",
+    "zone.update": "Zona modificata",
+    "zone.delete": "Zona eliminata",
+    "agent.create": "Agente aggiunto",
+    "agent.update": "Agente modificato",
+    "agent.delete": "Agente eliminato",
+    "category.create": "Categoria aggiunta",
+    "category.update": "Categoria modificata",
     "category.delete": "Categoria eliminata",
-    "document.api_upsert": "Documento dall'API", "document.import_fatturapa": "Import FatturaPA",
+    "document.api_upsert": "Documento dall'API",
+    "document.import_fatturapa": "Import FatturaPA",
     "document.import_spool": "Import dalla cartella di spool",
-    "batch.prepare": "Invio preparato", "batch.approve": "Invio approvato", "batch.reject": "Invio respinto",
-    "batch.send": "Invio avviato", "batch.pause": "Invio in pausa", "batch.resume": "Invio ripreso",
-    "batch.cancel": "Invio annullato", "batch.retry": "Nuovo tentativo dei falliti", "batch.exclude": "Destinatari esclusi",
-    "batch.include": "Destinatari inclusi", "batch.reroute": "Anagrafica reindirizzata", "batch.export": "Export esiti",
-    "delivery.mark_sent": "Recapito segnato come inviato", "delivery.resend": "Recapito rimesso in coda",
-    "delivery.download_message": "Messaggio inviato scaricato", "receipt.download": "Ricevuta scaricata",
+    "batch.prepare": "Invio preparato",
+    "batch.approve": "Invio approvato",
+    "batch.reject": "Invio respinto",
+    "batch.send": "Invio avviato",
+    "batch.pause": "Invio in pausa",
+    "batch.resume": "Invio ripreso",
+    "batch.cancel": "Invio annullato",
+    "batch.retry": "Nuovo tentativo dei falliti",
+    "batch.exclude": "Destinatari esclusi",
+    "batch.include": "Destinatari inclusi",
+    "batch.reroute": "Anagrafica reindirizzata",
+    "batch.export": "Export esiti",
+    "delivery.mark_sent": "Recapito segnato come inviato",
+    "delivery.resend": "Recapito rimesso in coda",
+    "delivery.download_message": "Messaggio inviato scaricato",
+    "receipt.download": "Ricevuta scaricata",
     "delivery.test_send": "Prova inviata a sé (Invia una prova a me)",
-    "mailbox.poll": "Lettura casella richiesta", "receipt.confirm": "Ricevuta PEC sospetta confermata e applicata",
-    "pec_trust.add": "Certificato PEC aggiunto", "pec_trust.remove": "Certificato PEC rimosso",
-    "campaign.prepare": "Campagna preparata", "segment.save": "Filtro salvato", "segment.delete": "Filtro eliminato",
-    "generic_document.create": "Documento generico caricato", "generic_document.version": "Nuova versione di documento",
+    "mailbox.poll": "Lettura casella richiesta",
+    "receipt.confirm": "Ricevuta PEC sospetta confermata e applicata",
+    "pec_trust.add": "Certificato PEC aggiunto",
+    "pec_trust.remove": "Certificato PEC rimosso",
+    "campaign.prepare": "Campagna preparata",
+    "segment.save": "Filtro salvato",
+    "segment.delete": "Filtro eliminato",
+    "generic_document.create": "Documento generico caricato",
+    "generic_document.version": "Nuova versione di documento",
     "generic_document.archive": "Documento generico archiviato/ripristinato",
-    "account.create": "Account di invio creato", "account.update": "Account di invio modificato",
-    "account.test": "Prova connessione", "account.signature": "Firma salvata",
-    "company.update": "Dati azienda modificati", "company.logo": "Logo caricato", "company.logo_removed": "Logo rimosso",
-    "template.save": "Modello e-mail salvato", "document_type.settings": "Impostazioni di invio salvate",
-    "api_token.create": "Token API creato", "api_token.revoke": "Token API revocato",
-    "captured.clear": "Posta catturata svuotata", "audit.export": "Export del registro",
+    "account.create": "Account di invio creato",
+    "account.update": "Account di invio modificato",
+    "account.test": "Prova connessione",
+    "account.signature": "Firma salvata",
+    "company.update": "Dati azienda modificati",
+    "company.logo": "Logo caricato",
+    "company.logo_removed": "Logo rimosso",
+    "template.save": "Modello e-mail salvato",
+    "document_type.settings": "Impostazioni di invio salvate",
+    "api_token.create": "Token API creato",
+    "api_token.revoke": "Token API revocato",
+    "captured.clear": "Posta catturata svuotata",
+    "audit.export": "Export del registro",
 }
 
-EXPORT_HEADER = ["Data e ora", "Utente", "Azione", "Codice azione", "Oggetto", "Id oggetto", "Indirizzo IP", "Dettagli"]
+EXPORT_HEADER = [
+    "Data e ora",
+    "Utente",
+    "Azione",
+    "Codice azione",
+    "Oggetto",
+    "Id oggetto",
+    "Indirizzo IP",
+    "Dettagli",
+]
 
 
 def _parse_date(value: str | None) -> date | None:
@@ -64,7 +111,7 @@ def _parse_date(value: str | None) -> date | None:
 
 def _local_midnight_utc(day: date) -> datetime:
     """Midnight of an Italian day, as the naive UTC the database stores."""
-    return datetime.combine(day, time(), tzinfo=ROME).astimezone(timezone.utc).replace(tzinfo=None)
+    return datetime.combine(day, time(), tzinfo=ROME).astimezone(UTC).replace(tzinfo=None)
 
 
 def page_arg(args: Mapping[str, str]) -> int:
@@ -88,27 +135,39 @@ class AuditFilters:
     page: int = 1
 
     @classmethod
-    def from_args(cls, args: Mapping[str, str]) -> "AuditFilters":
+    def from_args(cls, args: Mapping[str, str]) -> AuditFilters:
         """Read the filters from a query string leniently (bad values are ignored)."""
         page = page_arg(args)
-        return cls(user=(args.get("user") or "").strip()[:64], action=(args.get("action") or "").strip()[:60],
-                   date_from=_parse_date(args.get("from")), date_to=_parse_date(args.get("to")),
-                   object_type=(args.get("object_type") or "").strip()[:40],
-                   object_id=(args.get("object_id") or "").strip()[:64], page=page)
+        return cls(
+            user=(args.get("user") or "").strip()[:64],
+            action=(args.get("action") or "").strip()[:60],
+            date_from=_parse_date(args.get("from")),
+            date_to=_parse_date(args.get("to")),
+            object_type=(args.get("object_type") or "").strip()[:40],
+            object_id=(args.get("object_id") or "").strip()[:64],
+            page=page,
+        )
 
     def to_args(self, **override: Any) -> dict:
         """Query-string arguments (for links and exports), without empty values."""
-        args = {"user": self.user, "action": self.action,
-                "from": self.date_from.isoformat() if self.date_from else "",
-                "to": self.date_to.isoformat() if self.date_to else "",
-                "object_type": self.object_type, "object_id": self.object_id, "page": self.page}
+        args = {
+            "user": self.user,
+            "action": self.action,
+            "from": self.date_from.isoformat() if self.date_from else "",
+            "to": self.date_to.isoformat() if self.date_to else "",
+            "object_type": self.object_type,
+            "object_id": self.object_id,
+            "page": self.page,
+        }
         args.update(override)
         return {k: v for k, v in args.items() if v not in ("", None)}
 
     @property
     def active(self) -> bool:
         """True when any filter is set."""
-        return bool(self.user or self.action or self.date_from or self.date_to or self.object_type or self.object_id)
+        return bool(
+            self.user or self.action or self.date_from or self.date_to or self.object_type or self.object_id
+        )
 
 
 def _query(filters: AuditFilters):
@@ -148,29 +207,56 @@ def search_events(filters: AuditFilters, per_page: int = PER_PAGE) -> AuditPage:
     total = db.session.scalar(db.select(db.func.count()).select_from(query.subquery())) or 0
     pages = max(1, -(-total // per_page))
     page = min(filters.page, pages)
-    events = list(db.session.scalars(query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
-                                     .limit(per_page).offset((page - 1) * per_page)))
+    events = list(
+        db.session.scalars(
+            query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+        )
+    )
     return AuditPage(events=events, total=total, page=page, pages=pages)
 
 
 def filter_choices() -> dict[str, list[str]]:
     """The actions, users and object types present in the log (for the filter menus)."""
+
     def distinct(column) -> list[str]:
         return [v for v in db.session.scalars(db.select(column).distinct().order_by(column)) if v]
+
     actions = distinct(AuditEvent.action)
     groups = sorted({a.split(".", 1)[0] + "." for a in actions if "." in a})
-    return {"actions": actions, "groups": groups, "users": distinct(AuditEvent.username),
-            "object_types": distinct(AuditEvent.object_type)}
+    return {
+        "actions": actions,
+        "groups": groups,
+        "users": distinct(AuditEvent.username),
+        "object_types": distinct(AuditEvent.object_type),
+    }
 
 
 # Italian names of the objects an event refers to (the log stores the model's class name).
 OBJECT_TYPE_NAMES = {
-    "Agent": "Agente", "ApiToken": "Token API", "Batch": "Invio", "Campaign": "Campagna",
-    "Category": "Categoria", "Company": "Azienda", "Contact": "Contatto", "ContactFunction": "Funzione",
-    "Delivery": "Recapito", "Document": "Documento", "DocumentType": "Tipo di documento",
-    "EmailTemplate": "Modello e-mail", "GenericDocument": "Documento generico", "MailAccount": "Account di invio",
-    "Party": "Anagrafica", "PecTrustedCertificate": "Certificato PEC", "Receipt": "Ricevuta", "SavedFilter": "Filtro", "Tag": "Caratteristica",
-    "TemplateVersion": "Versione del modello", "User": "Utente", "Zone": "Zona",
+    "Agent": "Agente",
+    "ApiToken": "Token API",
+    "Batch": "Invio",
+    "Campaign": "Campagna",
+    "Category": "Categoria",
+    "Company": "Azienda",
+    "Contact": "Contatto",
+    "ContactFunction": "Funzione",
+    "Delivery": "Recapito",
+    "Document": "Documento",
+    "DocumentType": "Tipo di documento",
+    "EmailTemplate": "Modello e-mail",
+    "GenericDocument": "Documento generico",
+    "MailAccount": "Account di invio",
+    "Party": "Anagrafica",
+    "PecTrustedCertificate": "Certificato PEC",
+    "Receipt": "Ricevuta",
+    "SavedFilter": "Filtro",
+    "Tag": "Caratteristica",
+    "TemplateVersion": "Versione del modello",
+    "User": "Utente",
+    "Zone": "Zona",
 }
 
 
@@ -195,19 +281,58 @@ def details_text(details: Any) -> str:
 
 # How the page names the detail keys the areas write (unknown keys are shown as they are).
 DETAIL_NAMES = {
-    "archived": "archiviato", "automatic": "automatica", "batch_id": "invio", "changes": "modifiche",
-    "clearance": "livello", "code": "codice", "commercial": "commerciale", "content_type": "tipo di file",
-    "count": "quanti", "created": "creati", "delivery_id": "recapito", "document_id": "documento",
-    "address_failures": "errori dall'indirizzo", "errors": "errori", "failures": "errori dell'utente",
-    "fields": "campi", "file": "file", "filename": "file", "format": "formato",
-    "ip_address": "indirizzo IP", "job_id": "lavoro", "kind": "genere", "language": "lingua", "name": "nome",
-    "number": "numero", "ok": "riuscito", "party_id": "anagrafica", "reason": "motivo", "removed": "rimossi",
-    "roles": "ruoli", "rows": "righe", "scopes": "ambiti", "secrets_changed": "segreti cambiati",
-    "shared": "condiviso", "size": "dimensione", "stopped": "fermati", "title": "titolo", "type_code": "tipo",
-    "types": "tipi", "updated": "aggiornati", "user": "utente", "username": "utente", "via": "tramite",
-    "what": "cosa", "subject": "soggetto", "issuer": "emittente", "sha256": "impronta SHA-256",
-    "not_after": "valido fino al", "receipt_type": "tipo di ricevuta", "suspect_reasons": "motivi del sospetto",
-    "outcome": "esito", "wait_seconds": "attesa (secondi)",
+    "archived": "archiviato",
+    "automatic": "automatica",
+    "batch_id": "invio",
+    "changes": "modifiche",
+    "clearance": "livello",
+    "code": "codice",
+    "commercial": "commerciale",
+    "content_type": "tipo di file",
+    "count": "quanti",
+    "created": "creati",
+    "delivery_id": "recapito",
+    "document_id": "documento",
+    "address_failures": "errori dall'indirizzo",
+    "errors": "errori",
+    "failures": "errori dell'utente",
+    "fields": "campi",
+    "file": "file",
+    "filename": "file",
+    "format": "formato",
+    "ip_address": "indirizzo IP",
+    "job_id": "lavoro",
+    "kind": "genere",
+    "language": "lingua",
+    "name": "nome",
+    "number": "numero",
+    "ok": "riuscito",
+    "party_id": "anagrafica",
+    "reason": "motivo",
+    "removed": "rimossi",
+    "roles": "ruoli",
+    "rows": "righe",
+    "scopes": "ambiti",
+    "secrets_changed": "segreti cambiati",
+    "shared": "condiviso",
+    "size": "dimensione",
+    "stopped": "fermati",
+    "title": "titolo",
+    "type_code": "tipo",
+    "types": "tipi",
+    "updated": "aggiornati",
+    "user": "utente",
+    "username": "utente",
+    "via": "tramite",
+    "what": "cosa",
+    "subject": "soggetto",
+    "issuer": "emittente",
+    "sha256": "impronta SHA-256",
+    "not_after": "valido fino al",
+    "receipt_type": "tipo di ricevuta",
+    "suspect_reasons": "motivi del sospetto",
+    "outcome": "esito",
+    "wait_seconds": "attesa (secondi)",
 }
 
 
@@ -233,10 +358,15 @@ def details_label(details: Any) -> str:
     parts = []
     for key, value in details.items():
         if key == "changes" and isinstance(value, dict):
-            value = "; ".join(
-                f"{field}: {_detail_value(change[0])} → {_detail_value(change[1])}"
-                if isinstance(change, list) and len(change) == 2 else f"{field}: {_detail_value(change)}"
-                for field, change in value.items()) or "nessuna"
+            value = (
+                "; ".join(
+                    f"{field}: {_detail_value(change[0])} → {_detail_value(change[1])}"
+                    if isinstance(change, list) and len(change) == 2
+                    else f"{field}: {_detail_value(change)}"
+                    for field, change in value.items()
+                )
+                or "nessuna"
+            )
             parts.append(f"modifiche: {value}")
             continue
         parts.append(f"{DETAIL_NAMES.get(key, key)}: {_detail_value(value)}")
@@ -245,7 +375,19 @@ def details_label(details: Any) -> str:
 
 def export_rows(filters: AuditFilters) -> list[list[Any]]:
     """Every matching event (newest first, up to EXPORT_LIMIT) as export rows."""
-    events = db.session.scalars(_query(filters).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
-                                .limit(EXPORT_LIMIT))
-    return [[it_datetime(e.at), e.username, action_label(e.action), e.action, e.object_type, e.object_id, e.ip,
-             details_text(e.details)] for e in events]
+    events = db.session.scalars(
+        _query(filters).order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(EXPORT_LIMIT)
+    )
+    return [
+        [
+            it_datetime(e.at),
+            e.username,
+            action_label(e.action),
+            e.action,
+            e.object_type,
+            e.object_id,
+            e.ip,
+            details_text(e.details),
+        ]
+        for e in events
+    ]

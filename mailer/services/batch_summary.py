@@ -7,6 +7,7 @@ at the first attempt. Temporary failures (4xx, no connection) are retried by RQ 
 is kept on the batch (`summary_status`, `summary_error`, `summary_messages`) and shown on its page.
 Each reader gets the recipients and counts their own clearance allows, as on the batch page.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -54,9 +55,15 @@ def summary_job_id(batch_id: int) -> str:
 def enqueue_summary(batch_id: int) -> None:
     """Queue the summary job with its retries (the batch's summary_status is already committed)."""
     from ..jobs.sending import batch_summary_job
+
     intervals = retry_intervals()
-    get_queue().enqueue(batch_summary_job, batch_id, retry=Retry(max=len(intervals), interval=intervals),
-                        job_id=summary_job_id(batch_id), description=f"riepilogo invio {batch_id}")
+    get_queue().enqueue(
+        batch_summary_job,
+        batch_id,
+        retry=Retry(max=len(intervals), interval=intervals),
+        job_id=summary_job_id(batch_id),
+        description=f"riepilogo invio {batch_id}",
+    )
 
 
 def note_summary_crash(batch_id: int, exc: BaseException) -> None:
@@ -76,10 +83,15 @@ def resend_summary(batch: Batch, user=None) -> None:
     reached, with their Message-IDs; raises SendingError (Italian) when there is nothing to resend."""
     from .audit import audit
     from .sending import SendingError
+
     if batch.status != "done" or batch.summary_status != "failed":
-        raise SendingError("Il riepilogo non si può inviare di nuovo: lo si fa solo quando non è stato inviato.")
-    batch.summary_messages = {k: {**v, "status": "pending" if v.get("status") != "sent" else "sent"}
-                              for k, v in (batch.summary_messages or {}).items()}
+        raise SendingError(
+            "Il riepilogo non si può inviare di nuovo: lo si fa solo quando non è stato inviato."
+        )
+    batch.summary_messages = {
+        k: {**v, "status": "pending" if v.get("status") != "sent" else "sent"}
+        for k, v in (batch.summary_messages or {}).items()
+    }
     batch.summary_status, batch.summary_error = "pending", ""
     audit("batch.summary_resend", batch, user=user)
     db.session.commit()
@@ -93,10 +105,14 @@ def recover_summaries(grace_seconds: float = 120) -> dict[str, int]:
     from rq.job import Job, JobStatus
 
     from ..queue import get_redis
+
     report = {"requeued": 0, "failed": 0}
     cutoff = utcnow() - timedelta(seconds=grace_seconds)
-    waiting = db.session.scalars(db.select(Batch).where(
-        Batch.summary_status.in_(["pending", "sending", "retrying"]), Batch.finished_at <= cutoff)).all()
+    waiting = db.session.scalars(
+        db.select(Batch).where(
+            Batch.summary_status.in_(["pending", "sending", "retrying"]), Batch.finished_at <= cutoff
+        )
+    ).all()
     for batch in waiting:
         try:
             job = Job.fetch(summary_job_id(batch.id), connection=get_redis())
@@ -116,8 +132,11 @@ def recover_summaries(grace_seconds: float = 120) -> dict[str, int]:
 def summary_account() -> MailAccount | None:
     """The company's ordinary sending account: the default one, else the first active non-PEC one."""
     return db.session.scalars(
-        db.select(MailAccount).where(MailAccount.active.is_(True), MailAccount.kind != "pec")
-        .order_by(MailAccount.is_default.desc(), MailAccount.id).limit(1)).first()
+        db.select(MailAccount)
+        .where(MailAccount.active.is_(True), MailAccount.kind != "pec")
+        .order_by(MailAccount.is_default.desc(), MailAccount.id)
+        .limit(1)
+    ).first()
 
 
 def person_name(user: User | None, fallback: str = "-") -> str:
@@ -147,26 +166,41 @@ def _message(batch: Batch, reader: User, account: MailAccount, entry: dict) -> b
     clearance = int(reader.privacy_clearance)
     counts = batch_counts(batch.id, clearance)
     failed = db.session.scalars(
-        db.select(Delivery).where(Delivery.batch_id == batch.id, Delivery.status.in_(FAILED_STATES),
-                                  visible_to(clearance)).order_by(Delivery.id).limit(200)).all()
+        db.select(Delivery)
+        .where(Delivery.batch_id == batch.id, Delivery.status.in_(FAILED_STATES), visible_to(clearance))
+        .order_by(Delivery.id)
+        .limit(200)
+    ).all()
     failed_total = sum(counts.get(s, 0) for s in FAILED_STATES)
-    context = {"batch": batch, "counts": counts, "failed": failed, "failed_total": failed_total,
-               "STATUS": DELIVERY_STATUSES, "reader_name": person_name(reader), "url": results_url(batch),
-               "prepared_by": person_name(batch.created_by, "pianificazione automatica"),
-               "approved_by": person_name(batch.approved_by, "approvazione automatica")}
+    context = {
+        "batch": batch,
+        "counts": counts,
+        "failed": failed,
+        "failed_total": failed_total,
+        "STATUS": DELIVERY_STATUSES,
+        "reader_name": person_name(reader),
+        "url": results_url(batch),
+        "prepared_by": person_name(batch.created_by, "pianificazione automatica"),
+        "approved_by": person_name(batch.approved_by, "approvazione automatica"),
+    }
     attachments = []
     if failed_total:
         csv_data = export_csv(batch.id, reader, statuses=list(FAILED_STATES))
         attachments.append(Attachment(f"invio-{batch.id}-non-recapitati.csv", "text/csv", csv_data))
     company = get_company()
-    return build_message(MessageSpec(
-        from_address=account.from_address, from_name=company.name or account.from_name,
-        to=[(person_name(reader, ""), reader.email)],
-        subject=f"Recapito: esito dell'invio n. {batch.id} – {counts.get('sent', 0)} inviati, {failed_total} falliti",
-        html=render_template("email/batch_summary.html", **context),
-        text=render_template("email/batch_summary.txt", **context),
-        message_id=entry["message_id"], date=entry["date"], attachments=attachments,
-    ))
+    return build_message(
+        MessageSpec(
+            from_address=account.from_address,
+            from_name=company.name or account.from_name,
+            to=[(person_name(reader, ""), reader.email)],
+            subject=f"Recapito: esito dell'invio n. {batch.id} – {counts.get('sent', 0)} inviati, {failed_total} falliti",
+            html=render_template("email/batch_summary.html", **context),
+            text=render_template("email/batch_summary.txt", **context),
+            message_id=entry["message_id"],
+            date=entry["date"],
+            attachments=attachments,
+        )
+    )
 
 
 def _finish(batch: Batch, status: str, error: str = "") -> str:
@@ -198,19 +232,32 @@ def send_batch_summary(batch_id: int, retries_left: int | None = None) -> str:
         return _finish(batch, "none", "Chi ha preparato e approvato l'invio non ha un indirizzo e-mail.")
     account = summary_account()
     if account is None:
-        return _finish(batch, "failed", "Nessun account di invio ordinario attivo: aggiungine uno in "
-                                        "Amministrazione › Account di invio.")
+        return _finish(
+            batch,
+            "failed",
+            "Nessun account di invio ordinario attivo: aggiungine uno in Amministrazione › Account di invio.",
+        )
     from .sending import smtp_settings
+
     try:
         settings = smtp_settings(account)
     except ValueError as exc:
         return _finish(batch, "failed", f"Account «{account.name}»: {exc}")
     entries = {k: dict(v) for k, v in (batch.summary_messages or {}).items()}
     for reader in readers:
-        entries.setdefault(reader.email.lower(), {
-            "message_id": make_msgid(idstring=f"rcp-riepilogo{batch.id}", domain=address_domain(account.from_address)),
-            "date": format_datetime(datetime.now().astimezone()), "status": "pending", "code": None, "reason": "",
-            "name": person_name(reader)})
+        entries.setdefault(
+            reader.email.lower(),
+            {
+                "message_id": make_msgid(
+                    idstring=f"rcp-riepilogo{batch.id}", domain=address_domain(account.from_address)
+                ),
+                "date": format_datetime(datetime.now().astimezone()),
+                "status": "pending",
+                "code": None,
+                "reason": "",
+                "name": person_name(reader),
+            },
+        )
     # Durable before any byte leaves: a retry (or a new worker) sends the same Message-ID and Date.
     batch.summary_messages = entries
     batch.summary_status = "sending"
@@ -222,10 +269,18 @@ def send_batch_summary(batch_id: int, retries_left: int | None = None) -> str:
             entry = entries[reader.email.lower()]
             if entry["status"] in ("sent", "failed"):  # reached, or refused for good (5xx): not retried
                 continue
-            outcome = session.send(account.from_address, [reader.email], _message(batch, reader, account, entry))
-            entry.update(status="sent" if outcome.kind == "sent" else
-                         "failed" if outcome.kind == "permanent" else "temporary",
-                         code=outcome.code, reason=outcome.text[:500])
+            outcome = session.send(
+                account.from_address, [reader.email], _message(batch, reader, account, entry)
+            )
+            entry.update(
+                status="sent"
+                if outcome.kind == "sent"
+                else "failed"
+                if outcome.kind == "permanent"
+                else "temporary",
+                code=outcome.code,
+                reason=outcome.text[:500],
+            )
     finally:
         session.close()
     batch.summary_messages = {k: dict(v) for k, v in entries.items()}

@@ -1,25 +1,41 @@
 """Read-side of batches for pages, exports and the CLI: counts, progress, rows, chart data."""
+
 from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
-
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import and_, exists, false, func, not_, or_, select, true
 from sqlalchemy.orm import aliased
 
 from ..extensions import db
-from ..models import (DELIVERY_STATUSES, Batch, Contact, Delivery, Document, MailAccount, Party, delivery_documents,
-                      utcnow)
 from ..formatting import it_datetime
+from ..models import (
+    DELIVERY_STATUSES,
+    Batch,
+    Contact,
+    Delivery,
+    Document,
+    MailAccount,
+    Party,
+    delivery_documents,
+    utcnow,
+)
 
 # What the CLI and exports call each state.
 REPORT_STATUS = {
-    "sent": "sent", "failed": "failed", "uncertain": "uncertain", "excluded": "excluded",
-    "norecipient": "excluded", "cancelled": "excluded", "bounced": "failed",
-    "pending": "pending", "queued": "pending", "sending": "pending",
+    "sent": "sent",
+    "failed": "failed",
+    "uncertain": "uncertain",
+    "excluded": "excluded",
+    "norecipient": "excluded",
+    "cancelled": "excluded",
+    "bounced": "failed",
+    "pending": "pending",
+    "queued": "pending",
+    "sending": "pending",
 }
 
 
@@ -33,8 +49,11 @@ def visible_to(clearance: int, entity=Delivery):
     (contacts.delete_contact raises it first).
     """
     contact = aliased(Contact)
-    raised = (select(contact.id).where(contact.id == entity.contact_id, contact.privacy_level > int(clearance))
-              .correlate_except(contact))
+    raised = (
+        select(contact.id)
+        .where(contact.id == entity.contact_id, contact.privacy_level > int(clearance))
+        .correlate_except(contact)
+    )
     return and_(entity.privacy_level <= int(clearance), not_(exists(raised)))
 
 
@@ -45,11 +64,13 @@ def visible(query, user):
 
 def visible_delivery(batch_id: int, delivery_id: int, user) -> Delivery | None:
     """One delivery of the batch, if the user's clearance allows it (None for hidden and missing alike)."""
-    return db.session.scalar(visible(select(Delivery).where(Delivery.id == delivery_id,
-                                                            Delivery.batch_id == batch_id), user))
+    return db.session.scalar(
+        visible(select(Delivery).where(Delivery.id == delivery_id, Delivery.batch_id == batch_id), user)
+    )
 
 
 # ---------------------------------------------------------------- who opens which batch
+
 
 def may_open_batch(user, batch: Batch) -> bool:
     """The batch is the user's to open (the rule of `openable_batches`, for one batch in hand).
@@ -63,7 +84,9 @@ def may_open_batch(user, batch: Batch) -> bool:
     if not user.may_open_types(batch.type_codes):
         return False
     if batch.kind == "campaign":
-        return user.has_role("manager") or (batch.created_by_id is not None and batch.created_by_id == user.id)
+        return user.has_role("manager") or (
+            batch.created_by_id is not None and batch.created_by_id == user.id
+        )
     return user.has_role("operator", "manager")
 
 
@@ -83,16 +106,21 @@ def openable_batches(user):
         return true()
     campaign = true() if user.has_role("manager") else (Batch.created_by_id == user.id)
     documents = true() if user.has_role("operator", "manager") else false()
-    return and_(_types_allowed(user), or_(and_(Batch.kind == "campaign", campaign),
-                                          and_(Batch.kind != "campaign", documents)))
+    return and_(
+        _types_allowed(user),
+        or_(and_(Batch.kind == "campaign", campaign), and_(Batch.kind != "campaign", documents)),
+    )
 
 
 def counts_by_batch(batch_ids: list[int], user=None) -> dict[int, dict[str, int]]:
     """Deliveries per batch and state in one grouped query (only those the user may see)."""
     if not batch_ids:
         return {}
-    query = (select(Delivery.batch_id, Delivery.status, db.func.count(Delivery.id))
-             .where(Delivery.batch_id.in_(batch_ids)).group_by(Delivery.batch_id, Delivery.status))
+    query = (
+        select(Delivery.batch_id, Delivery.status, db.func.count(Delivery.id))
+        .where(Delivery.batch_id.in_(batch_ids))
+        .group_by(Delivery.batch_id, Delivery.status)
+    )
     result: dict[int, dict[str, int]] = {batch_id: {} for batch_id in batch_ids}
     for batch_id, status, n in db.session.execute(visible(query, user)).all():
         result[batch_id][status] = n
@@ -116,8 +144,15 @@ def newest_batches(*conditions, limit: int, offset: int = 0) -> list[Batch]:
     The window is chosen on ids alone (sorting whole rows, with their JSON columns and the joined
     users, cost SQLite three times as much on 5,000 batches); the rows are loaded afterwards.
     """
-    ids = list(db.session.scalars(select(Batch.id).where(*conditions)
-                                  .order_by(Batch.created_at.desc(), Batch.id.desc()).limit(limit).offset(offset)))
+    ids = list(
+        db.session.scalars(
+            select(Batch.id)
+            .where(*conditions)
+            .order_by(Batch.created_at.desc(), Batch.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+    )
     if not ids:
         return []
     rows = {b.id: b for b in db.session.scalars(select(Batch).where(Batch.id.in_(ids)))}
@@ -133,8 +168,13 @@ def batch_page(user, statuses: list[str] | None = None, page: int = 1, per_page:
     pages = max(1, -(-total // per_page))
     page = min(max(1, page), pages)
     batches = newest_batches(*conditions, limit=per_page, offset=(page - 1) * per_page)
-    return BatchPage(batches=batches, total=total, page=page, pages=pages,
-                     counts=counts_by_batch([b.id for b in batches], user))
+    return BatchPage(
+        batches=batches,
+        total=total,
+        page=page,
+        pages=pages,
+        counts=counts_by_batch([b.id for b in batches], user),
+    )
 
 
 def counts(batch_id: int, user=None) -> dict[str, int]:
@@ -149,18 +189,41 @@ def progress(batch: Batch, user=None) -> dict:
     if batch.status == "preparing":
         total = batch.progress_total or 0
         done = batch.progress_done or 0
-        return {"phase": "preparing", "done": done, "total": total,
-                "percent": int(100 * done / total) if total else 0, "rate": None, "eta": None, "counts": {}}
+        return {
+            "phase": "preparing",
+            "done": done,
+            "total": total,
+            "percent": int(100 * done / total) if total else 0,
+            "rate": None,
+            "eta": None,
+            "counts": {},
+        }
     c = counts(batch.id, user)
     finished = sum(c.get(s, 0) for s in ("sent", "failed", "uncertain", "cancelled", "bounced"))
     total = finished + sum(c.get(s, 0) for s in ("queued", "sending", "pending"))
     since = utcnow() - timedelta(seconds=60)
-    recent = db.session.scalar(visible(select(db.func.count(Delivery.id)).where(
-        Delivery.batch_id == batch.id, Delivery.sent_at >= since), user)) or 0
+    recent = (
+        db.session.scalar(
+            visible(
+                select(db.func.count(Delivery.id)).where(
+                    Delivery.batch_id == batch.id, Delivery.sent_at >= since
+                ),
+                user,
+            )
+        )
+        or 0
+    )
     left = total - finished
     eta = int(left / (recent / 60)) if recent and left else None
-    return {"phase": "sending", "done": finished, "total": total,
-            "percent": int(100 * finished / total) if total else 100, "rate": recent, "eta": eta, "counts": c}
+    return {
+        "phase": "sending",
+        "done": finished,
+        "total": total,
+        "percent": int(100 * finished / total) if total else 100,
+        "rate": recent,
+        "eta": eta,
+        "counts": c,
+    }
 
 
 # Results filters on what came back after sending (PEC receipts, bounces), by view key.
@@ -172,8 +235,15 @@ TRACKING_FILTERS = {
 }
 
 
-def delivery_rows(batch_id: int, user, statuses: list[str] | None = None, search: str = "",
-                  limit: int = 200, offset: int = 0, tracking: str | None = None) -> tuple[list[Delivery], int]:
+def delivery_rows(
+    batch_id: int,
+    user,
+    statuses: list[str] | None = None,
+    search: str = "",
+    limit: int = 200,
+    offset: int = 0,
+    tracking: str | None = None,
+) -> tuple[list[Delivery], int]:
     """Deliveries of a batch for a table, with their total (`tracking`: a TRACKING_FILTERS key)."""
     query = visible(select(Delivery).where(Delivery.batch_id == batch_id), user)
     if statuses:
@@ -183,14 +253,30 @@ def delivery_rows(batch_id: int, user, statuses: list[str] | None = None, search
     if search:
         like = f"%{search.lower()}%"
         query = query.outerjoin(Party, Party.id == Delivery.party_id).where(
-            db.or_(db.func.lower(Delivery.recipient_email).like(like), db.func.lower(Party.name).like(like)))
+            db.or_(db.func.lower(Delivery.recipient_email).like(like), db.func.lower(Party.name).like(like))
+        )
     total = db.session.scalar(select(db.func.count()).select_from(query.order_by(None).subquery()))
     rows = list(db.session.scalars(query.order_by(Delivery.id).limit(limit).offset(offset)))
     return rows, total or 0
 
 
-REPORT_FIELDS = ["recipient", "name", "party", "documents", "status", "account", "attempts", "smtp_code", "reason",
-                 "message_id", "sent_at", "pec_accepted_at", "pec_delivered_at", "pec_failed_at", "bounced_at"]
+REPORT_FIELDS = [
+    "recipient",
+    "name",
+    "party",
+    "documents",
+    "status",
+    "account",
+    "attempts",
+    "smtp_code",
+    "reason",
+    "message_id",
+    "sent_at",
+    "pec_accepted_at",
+    "pec_delivered_at",
+    "pec_failed_at",
+    "bounced_at",
+]
 
 
 def report_records(batch_id: int, user=None, statuses: list[str] | None = None) -> list[dict]:
@@ -204,39 +290,79 @@ def report_records(batch_id: int, user=None, statuses: list[str] | None = None) 
     for d in rows:
         # What came back after sending says more than the SMTP "250 OK" of the sending.
         reason = d.bounce_reason or d.pec_failure_reason or d.smtp_reason or d.exclusion_reason or ""
-        records.append({
-            "recipient": d.recipient_email, "name": d.recipient_name, "party": d.party.name if d.party else "",
-            "documents": ", ".join(f"{doc.type_code} {doc.number}" for doc in d.documents),
-            "status": REPORT_STATUS.get(d.status, d.status), "account": accounts.get(d.account_id, ""),
-            "attempts": d.attempts, "smtp_code": d.smtp_code, "reason": reason,
-            "message_id": (d.message_id or "").strip("<>"),
-            "message_date": d.message_date or "",
-            "sent_at": d.sent_at.isoformat() if d.sent_at else None,
-            "pec_accepted_at": d.pec_accepted_at.isoformat() if d.pec_accepted_at else None,
-            "pec_delivered_at": d.pec_delivered_at.isoformat() if d.pec_delivered_at else None,
-            "pec_failed_at": d.pec_failed_at.isoformat() if d.pec_failed_at else None,
-            "bounced_at": d.bounced_at.isoformat() if d.bounced_at else None,
-            "state_it": DELIVERY_STATUSES.get(d.status, d.status),
-        })
+        records.append(
+            {
+                "recipient": d.recipient_email,
+                "name": d.recipient_name,
+                "party": d.party.name if d.party else "",
+                "documents": ", ".join(f"{doc.type_code} {doc.number}" for doc in d.documents),
+                "status": REPORT_STATUS.get(d.status, d.status),
+                "account": accounts.get(d.account_id, ""),
+                "attempts": d.attempts,
+                "smtp_code": d.smtp_code,
+                "reason": reason,
+                "message_id": (d.message_id or "").strip("<>"),
+                "message_date": d.message_date or "",
+                "sent_at": d.sent_at.isoformat() if d.sent_at else None,
+                "pec_accepted_at": d.pec_accepted_at.isoformat() if d.pec_accepted_at else None,
+                "pec_delivered_at": d.pec_delivered_at.isoformat() if d.pec_delivered_at else None,
+                "pec_failed_at": d.pec_failed_at.isoformat() if d.pec_failed_at else None,
+                "bounced_at": d.bounced_at.isoformat() if d.bounced_at else None,
+                "state_it": DELIVERY_STATUSES.get(d.status, d.status),
+            }
+        )
     return records
 
 
-EXPORT_HEADERS = ["Destinatario", "Nome", "Anagrafica", "Documenti", "Esito", "Account", "Tentativi", "Codice SMTP",
-                  "Motivo", "Message-ID", "Inviato il", "PEC accettata", "PEC consegnata", "PEC mancata consegna",
-                  "Rimbalzata"]
+EXPORT_HEADERS = [
+    "Destinatario",
+    "Nome",
+    "Anagrafica",
+    "Documenti",
+    "Esito",
+    "Account",
+    "Tentativi",
+    "Codice SMTP",
+    "Motivo",
+    "Message-ID",
+    "Inviato il",
+    "PEC accettata",
+    "PEC consegnata",
+    "PEC mancata consegna",
+    "Rimbalzata",
+]
 
 
 def _export_row(record: dict) -> list:
     """A record as an export row (Italian state and dates)."""
+
     def when(value):
         from datetime import datetime
+
         return it_datetime(datetime.fromisoformat(value)) if value else ""
+
     from .contacts import _safe_cell  # names and server answers come from outside: no formulas in Excel
-    return [_safe_cell(v) for v in (
-        record["recipient"], record["name"], record["party"], record["documents"], record["state_it"],
-        record["account"], record["attempts"], record["smtp_code"] or "", record["reason"], record["message_id"],
-        when(record["sent_at"]), when(record["pec_accepted_at"]), when(record["pec_delivered_at"]),
-        when(record["pec_failed_at"]), when(record["bounced_at"]))]
+
+    return [
+        _safe_cell(v)
+        for v in (
+            record["recipient"],
+            record["name"],
+            record["party"],
+            record["documents"],
+            record["state_it"],
+            record["account"],
+            record["attempts"],
+            record["smtp_code"] or "",
+            record["reason"],
+            record["message_id"],
+            when(record["sent_at"]),
+            when(record["pec_accepted_at"]),
+            when(record["pec_delivered_at"]),
+            when(record["pec_failed_at"]),
+            when(record["bounced_at"]),
+        )
+    ]
 
 
 def export_csv(batch_id: int, user, statuses: list[str] | None = None) -> bytes:
@@ -252,6 +378,7 @@ def export_csv(batch_id: int, user, statuses: list[str] | None = None) -> bytes:
 def export_xlsx(batch_id: int, user) -> bytes:
     """Results as an Excel workbook."""
     from openpyxl import Workbook
+
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = f"Invio {batch_id}"
@@ -273,8 +400,10 @@ def last_30_days(user=None) -> dict:
         select(day, Document.type_code, Delivery.status, db.func.count(db.distinct(Delivery.id)))
         .join(delivery_documents, delivery_documents.c.delivery_id == Delivery.id)
         .join(Document, Document.id == delivery_documents.c.document_id)
-        .where(Delivery.status.in_(["sent", "failed", "bounced"]),
-               db.func.coalesce(Delivery.sent_at, Delivery.claimed_at) >= start)
+        .where(
+            Delivery.status.in_(["sent", "failed", "bounced"]),
+            db.func.coalesce(Delivery.sent_at, Delivery.claimed_at) >= start,
+        )
         .group_by(day, Document.type_code, Delivery.status)
     )
     per_day: dict[str, dict[str, int]] = {}

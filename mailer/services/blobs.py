@@ -1,4 +1,5 @@
 """Content-addressed file storage in the database."""
+
 from __future__ import annotations
 
 import hashlib
@@ -18,7 +19,9 @@ def store_blob(data: bytes, content_type: str = "application/octet-stream") -> s
     if dialect == "postgresql":
         db.session.execute(pg_insert(Blob).values(**values).on_conflict_do_nothing(index_elements=["sha256"]))
     elif dialect == "sqlite":
-        db.session.execute(sqlite_insert(Blob).values(**values).on_conflict_do_nothing(index_elements=["sha256"]))
+        db.session.execute(
+            sqlite_insert(Blob).values(**values).on_conflict_do_nothing(index_elements=["sha256"])
+        )
     elif db.session.get(Blob, sha) is None:
         db.session.add(Blob(**values))
     return sha

@@ -5,6 +5,7 @@ Codes are stored upper-case and are unique regardless of case, because the party
 them case-insensitively (`zona` «nord» finds the zone «NORD»). A code never changes once created:
 it is the key the ERP uses. Deleting is refused while parties or saved filters still use the row.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -49,13 +50,55 @@ class Table:
 
 
 TABLES: dict[str, Table] = {
-    "zones": Table("zones", Zone, "zone_id", "zone", "zone", "Zone", "zona", "una zona", "la zona", "della zona",
-                   "un'altra zona", "usata", "NORD", "Nord Italia"),
-    "agents": Table("agents", Agent, "agent_id", "agent", "agent", "Agenti", "agente", "un agente", "l'agente",
-                    "dell'agente", "un altro agente", "usato", "AG01", "Mario Rossi", has_email=True),
-    "categories": Table("categories", Category, "category_id", "category", "category", "Categorie", "categoria",
-                        "una categoria", "la categoria", "della categoria", "un'altra categoria", "usata",
-                        "INGR", "Ingrosso"),
+    "zones": Table(
+        "zones",
+        Zone,
+        "zone_id",
+        "zone",
+        "zone",
+        "Zone",
+        "zona",
+        "una zona",
+        "la zona",
+        "della zona",
+        "un'altra zona",
+        "usata",
+        "NORD",
+        "Nord Italia",
+    ),
+    "agents": Table(
+        "agents",
+        Agent,
+        "agent_id",
+        "agent",
+        "agent",
+        "Agenti",
+        "agente",
+        "un agente",
+        "l'agente",
+        "dell'agente",
+        "un altro agente",
+        "usato",
+        "AG01",
+        "Mario Rossi",
+        has_email=True,
+    ),
+    "categories": Table(
+        "categories",
+        Category,
+        "category_id",
+        "category",
+        "category",
+        "Categorie",
+        "categoria",
+        "una categoria",
+        "la categoria",
+        "della categoria",
+        "un'altra categoria",
+        "usata",
+        "INGR",
+        "Ingrosso",
+    ),
 }
 
 
@@ -75,8 +118,11 @@ def table(key: str) -> Table | None:
 def entries(t: Table) -> list[Entry]:
     """Every row of the table by code, each with the number of parties that use it."""
     column = getattr(Party, t.party_column)
-    counts = dict(db.session.execute(select(column, func.count(Party.id)).where(column.is_not(None))
-                                     .group_by(column)).all())
+    counts = dict(
+        db.session.execute(
+            select(column, func.count(Party.id)).where(column.is_not(None)).group_by(column)
+        ).all()
+    )
     rows = db.session.scalars(select(t.model).order_by(t.model.code)).all()
     return [Entry(row, counts.get(row.id, 0)) for row in rows]
 
@@ -161,9 +207,14 @@ def update_entry(t: Table, row: Any, name: str, email: str = "") -> tuple[dict, 
 
 def usage(t: Table, row: Any) -> tuple[int, list[str]]:
     """How many parties use the row, and the names of the saved filters that name it."""
-    parties = db.session.scalar(select(func.count(Party.id)).where(getattr(Party, t.party_column) == row.id)) or 0
-    filters = [f.name for f in db.session.scalars(select(SavedFilter).order_by(SavedFilter.name))
-               if any(c.get("type") == t.condition and row.id in (c.get("ids") or []) for c in f.conditions or [])]
+    parties = (
+        db.session.scalar(select(func.count(Party.id)).where(getattr(Party, t.party_column) == row.id)) or 0
+    )
+    filters = [
+        f.name
+        for f in db.session.scalars(select(SavedFilter).order_by(SavedFilter.name))
+        if any(c.get("type") == t.condition and row.id in (c.get("ids") or []) for c in f.conditions or [])
+    ]
     return parties, filters
 
 
@@ -175,8 +226,10 @@ def delete_problem(t: Table, row: Any) -> str | None:
         reasons.append(f"da {parties} anagrafic{'a' if parties == 1 else 'he'}")
     if filters:
         shown = ", ".join(f"«{n}»" for n in filters[:5]) + (" …" if len(filters) > 5 else "")
-        reasons.append(f"da {len(filters)} filtr{'o' if len(filters) == 1 else 'i'} salvat{'o' if len(filters) == 1 else 'i'} "
-                       f"({shown})")
+        reasons.append(
+            f"da {len(filters)} filtr{'o' if len(filters) == 1 else 'i'} salvat{'o' if len(filters) == 1 else 'i'} "
+            f"({shown})"
+        )
     if not reasons:
         return None
     fix = []
@@ -184,8 +237,10 @@ def delete_problem(t: Table, row: Any) -> str | None:
         fix.append(f"assegna a quelle anagrafiche {t.another} nel gestionale e reimportale")
     if filters:
         fix.append("togli la condizione da quei filtri")
-    return (f"Non si può eliminare {t.the_noun} «{row.code}»: è {t.used} {' e '.join(reasons)}. "
-            f"Prima {' e '.join(fix)}.")
+    return (
+        f"Non si può eliminare {t.the_noun} «{row.code}»: è {t.used} {' e '.join(reasons)}. "
+        f"Prima {' e '.join(fix)}."
+    )
 
 
 def delete_entry(t: Table, row: Any) -> str | None:

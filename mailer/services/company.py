@@ -1,4 +1,5 @@
 """Company data (name, address, P.IVA, logo) used by every PDF and e-mail."""
+
 from __future__ import annotations
 
 from stdnum.exceptions import ValidationError
@@ -9,8 +10,19 @@ from .audit import audit
 from .blobs import store_blob
 
 LOGO_MAX_BYTES = 2 * 1024 * 1024
-COMPANY_FIELDS = ("name", "address", "zip_code", "city", "province", "vat_number", "tax_code",
-                  "phone", "email", "website", "iban")
+COMPANY_FIELDS = (
+    "name",
+    "address",
+    "zip_code",
+    "city",
+    "province",
+    "vat_number",
+    "tax_code",
+    "phone",
+    "email",
+    "website",
+    "iban",
+)
 # Sending rules, shown as checkboxes: approval by someone other than the preparer (approval.py), and the
 # soft-spam exception for commercial campaigns to existing customers (campaigns.py).
 COMPANY_FLAGS = ("four_eyes", "soft_spam_allowed")
@@ -33,7 +45,9 @@ def normalise_vat(value: str) -> str:
     try:
         return iva.validate(value)
     except ValidationError as exc:
-        raise ValueError("Partita IVA non valida: servono 11 cifre con la cifra di controllo corretta.") from exc
+        raise ValueError(
+            "Partita IVA non valida: servono 11 cifre con la cifra di controllo corretta."
+        ) from exc
 
 
 def form_values(company: Company) -> dict:
@@ -76,7 +90,9 @@ def validate_company(form: dict, company: Company | None = None) -> tuple[dict, 
         else:
             valid = codicefiscale.is_valid(code)
         if not valid:
-            errors["tax_code"] = "Codice fiscale non valido (16 caratteri per le persone, 11 cifre per le società)."
+            errors["tax_code"] = (
+                "Codice fiscale non valido (16 caratteri per le persone, 11 cifre per le società)."
+            )
         values["tax_code"] = code
     values["province"] = values["province"].upper()
     if values["province"] and (len(values["province"]) != 2 or not values["province"].isalpha()):

@@ -5,21 +5,37 @@ Privacy: a user sees a contact only when `Contact.privacy_level <= user.privacy_
 Every query here takes the clearance (or the user) and applies that rule; other areas call
 `visible_contacts_query(user)` / `visible_contacts_filter(clearance)` instead of querying Contact directly.
 """
+
 from __future__ import annotations
 
 import csv
 import io
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Iterable, Mapping
+from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, or_, select, update
+from sqlalchemy import Select, exists, func, or_, select, update
 
 from ..extensions import db
 from ..inputs import db_id
-from ..models import (Agent, Category, Contact, ContactChange, ContactFunction, Delivery, DocumentType, Party, Tag,
-                      User, Zone, contact_document_types, contact_tags, utcnow)
+from ..models import (
+    Agent,
+    Category,
+    Contact,
+    ContactChange,
+    ContactFunction,
+    Delivery,
+    DocumentType,
+    Party,
+    Tag,
+    User,
+    Zone,
+    contact_document_types,
+    contact_tags,
+    utcnow,
+)
 from ..reference import PARTY_KIND_NAMES, PRIVACY_NAMES
 from .validation import InvalidValue, is_pec_address, normalize_email
 
@@ -39,11 +55,18 @@ SORTS = {
     "city": (Party.city, Party.name, Party.id),
     "-city": (Party.city.desc(), Party.name, Party.id),
 }
-SORT_LABELS = {"name": "Ragione sociale (A-Z)", "-name": "Ragione sociale (Z-A)", "code": "Codice",
-               "-code": "Codice (decrescente)", "city": "Città (A-Z)", "-city": "Città (Z-A)"}
+SORT_LABELS = {
+    "name": "Ragione sociale (A-Z)",
+    "-name": "Ragione sociale (Z-A)",
+    "code": "Codice",
+    "-code": "Codice (decrescente)",
+    "city": "Città (A-Z)",
+    "-city": "Città (Z-A)",
+}
 
 
 # --- privacy -------------------------------------------------------------------------------------
+
 
 def clearance_of(user_or_clearance: Any) -> int:
     """A clearance from a user (its privacy_clearance), an int, or -1 for nobody."""
@@ -71,13 +94,17 @@ def get_visible_contact(contact_id: int, user_or_clearance: Any) -> Contact | No
 
 def party_contacts(party_id: int, user_or_clearance: Any) -> list[Contact]:
     """The party's contacts visible to the user, by name."""
-    return list(db.session.scalars(
-        visible_contacts_query(user_or_clearance).where(Contact.party_id == party_id)
-        .order_by(Contact.name, Contact.id)
-    ))
+    return list(
+        db.session.scalars(
+            visible_contacts_query(user_or_clearance)
+            .where(Contact.party_id == party_id)
+            .order_by(Contact.name, Contact.id)
+        )
+    )
 
 
 # --- search --------------------------------------------------------------------------------------
+
 
 def _escape_like(text: str) -> str:
     """Escape LIKE wildcards typed by the user."""
@@ -116,7 +143,7 @@ class PartyFilters:
     page: int = 1
 
     @classmethod
-    def from_args(cls, args: Mapping[str, Any]) -> "PartyFilters":
+    def from_args(cls, args: Mapping[str, Any]) -> PartyFilters:
         """Read the filters from a query string (unknown or malformed values are ignored)."""
         sort = args.get("sort") or "name"
         kind = args.get("kind") or ""
@@ -135,23 +162,41 @@ class PartyFilters:
 
     def to_args(self, **override: Any) -> dict[str, Any]:
         """The filters as query-string arguments (empty ones left out), for links and exports."""
-        values = {"q": self.q, "kind": self.kind, "zone": self.zone_id, "agent": self.agent_id,
-                  "category": self.category_id, "province": self.province, "city": self.city,
-                  "tag": self.tag_id, "sort": self.sort if self.sort != "name" else "", "page": self.page}
+        values = {
+            "q": self.q,
+            "kind": self.kind,
+            "zone": self.zone_id,
+            "agent": self.agent_id,
+            "category": self.category_id,
+            "province": self.province,
+            "city": self.city,
+            "tag": self.tag_id,
+            "sort": self.sort if self.sort != "name" else "",
+            "page": self.page,
+        }
         values.update(override)
         return {k: v for k, v in values.items() if v not in (None, "") and not (k == "page" and v == 1)}
 
     @property
     def narrowed(self) -> bool:
         """True when a filter other than the text search already narrows the parties."""
-        return bool(self.zone_id or self.agent_id or self.category_id or self.province or self.city
-                    or self.tag_id)
+        return bool(
+            self.zone_id or self.agent_id or self.category_id or self.province or self.city or self.tag_id
+        )
 
     @property
     def active(self) -> bool:
         """True when any filter narrows the list."""
-        return bool(self.q or self.kind or self.zone_id or self.agent_id or self.category_id
-                    or self.province or self.city or self.tag_id)
+        return bool(
+            self.q
+            or self.kind
+            or self.zone_id
+            or self.agent_id
+            or self.category_id
+            or self.province
+            or self.city
+            or self.tag_id
+        )
 
 
 def party_conditions(filters: PartyFilters, user_or_clearance: Any) -> list:
@@ -175,20 +220,28 @@ def party_conditions(filters: PartyFilters, user_or_clearance: Any) -> list:
     if filters.city:
         conds.append(func.lower(Party.city) == filters.city.lower())
     if filters.tag_id:
-        conds.append(Party.id.in_(
-            select(Contact.party_id).join(contact_tags, contact_tags.c.contact_id == Contact.id)
-            .where(contact_tags.c.tag_id == filters.tag_id, visible)
-        ))
+        conds.append(
+            Party.id.in_(
+                select(Contact.party_id)
+                .join(contact_tags, contact_tags.c.contact_id == Contact.id)
+                .where(contact_tags.c.tag_id == filters.tag_id, visible)
+            )
+        )
     if filters.q:
         q = filters.q
-        party_match = [_contains(Party.name, q), _contains(Party.erp_code, q), _contains(Party.vat_number, q),
-                       _contains(Party.city, q)]
+        party_match = [
+            _contains(Party.name, q),
+            _contains(Party.erp_code, q),
+            _contains(Party.vat_number, q),
+            _contains(Party.city, q),
+        ]
         if len(q) >= MIN_CONTACT_SEARCH:
             contact_match = or_(_contains(Contact.name, q), _contains(Contact.email, q))
             if filters.narrowed:
                 # Few parties left: look up each one's contacts through the party_id index.
-                party_match.append(exists(select(Contact.id).where(
-                    Contact.party_id == Party.id, visible, contact_match)))
+                party_match.append(
+                    exists(select(Contact.id).where(Contact.party_id == Party.id, visible, contact_match))
+                )
             else:
                 # Whole list: one pass over the covering index ix_contacts_search.
                 party_match.append(Party.id.in_(select(Contact.party_id).where(visible, contact_match)))
@@ -229,10 +282,17 @@ def search_parties(filters: PartyFilters, user_or_clearance: Any, per_page: int 
 
     def fetch(page: int) -> list:
         # One pass: the window count gives the total along with the page.
-        return db.session.execute(
-            select(Party, func.count().over().label("total")).where(*conds).order_by(*SORTS[filters.sort])
-            .limit(per_page).offset((page - 1) * per_page)
-        ).unique().all()
+        return (
+            db.session.execute(
+                select(Party, func.count().over().label("total"))
+                .where(*conds)
+                .order_by(*SORTS[filters.sort])
+                .limit(per_page)
+                .offset((page - 1) * per_page)
+            )
+            .unique()
+            .all()
+        )
 
     page = filters.page
     rows = fetch(page)
@@ -250,15 +310,21 @@ def search_parties(filters: PartyFilters, user_or_clearance: Any, per_page: int 
     ids = [p.id for p in parties]
     if ids:
         visible = visible_contacts_filter(user_or_clearance)
-        result.contact_counts = dict(db.session.execute(
-            select(Contact.party_id, func.count(Contact.id)).where(Contact.party_id.in_(ids), visible)
-            .group_by(Contact.party_id)
-        ).all())
+        result.contact_counts = dict(
+            db.session.execute(
+                select(Contact.party_id, func.count(Contact.id))
+                .where(Contact.party_id.in_(ids), visible)
+                .group_by(Contact.party_id)
+            ).all()
+        )
         if len(filters.q) >= MIN_CONTACT_SEARCH:
             rows = db.session.execute(
                 select(Contact.party_id, Contact.name, Contact.email)
-                .where(Contact.party_id.in_(ids), visible,
-                       or_(_contains(Contact.name, filters.q), _contains(Contact.email, filters.q)))
+                .where(
+                    Contact.party_id.in_(ids),
+                    visible,
+                    or_(_contains(Contact.name, filters.q), _contains(Contact.email, filters.q)),
+                )
                 .order_by(Contact.name)
             ).all()
             for party_id, name, email in rows:
@@ -277,8 +343,12 @@ def filter_choices() -> dict[str, list]:
         "zones": list(db.session.scalars(select(Zone).order_by(Zone.name))),
         "agents": list(db.session.scalars(select(Agent).order_by(Agent.name))),
         "categories": list(db.session.scalars(select(Category).order_by(Category.name))),
-        "provinces": [p for p in db.session.scalars(
-            select(Party.province).where(Party.province != "").distinct().order_by(Party.province))],
+        "provinces": [
+            p
+            for p in db.session.scalars(
+                select(Party.province).where(Party.province != "").distinct().order_by(Party.province)
+            )
+        ],
         "tags": list(db.session.scalars(select(Tag).order_by(Tag.name))),
     }
 
@@ -286,10 +356,19 @@ def filter_choices() -> dict[str, list]:
 # --- contact edits -------------------------------------------------------------------------------
 
 FIELD_LABELS = {
-    "erp_code": "Codice gestionale", "name": "Nome", "function": "Funzione", "phone": "Telefono",
-    "email": "E-mail", "is_pec": "PEC", "document_types": "Documenti ricevuti", "tags": "Caratteristiche",
-    "privacy_level": "Riservatezza", "marketing_consent": "Consenso marketing",
-    "consent_date": "Data consenso", "consent_source": "Fonte consenso", "opted_out": "Disiscritto",
+    "erp_code": "Codice gestionale",
+    "name": "Nome",
+    "function": "Funzione",
+    "phone": "Telefono",
+    "email": "E-mail",
+    "is_pec": "PEC",
+    "document_types": "Documenti ricevuti",
+    "tags": "Caratteristiche",
+    "privacy_level": "Riservatezza",
+    "marketing_consent": "Consenso marketing",
+    "consent_date": "Data consenso",
+    "consent_source": "Fonte consenso",
+    "opted_out": "Disiscritto",
     "notes": "Note",
 }
 PHONE_CHARS = set("0123456789 +/-().")
@@ -315,16 +394,23 @@ class ContactInput:
     erp_code: str = ""
 
     @classmethod
-    def from_form(cls, form: Any) -> "ContactInput":
+    def from_form(cls, form: Any) -> ContactInput:
         """Read the contact form (a werkzeug MultiDict)."""
         return cls(
-            name=form.get("name", ""), function=form.get("function", ""), phone=form.get("phone", ""),
-            email=form.get("email", ""), pec=form.get("pec", "auto"),
-            document_types=form.getlist("document_types"), tags=form.get("tags", ""),
+            name=form.get("name", ""),
+            function=form.get("function", ""),
+            phone=form.get("phone", ""),
+            email=form.get("email", ""),
+            pec=form.get("pec", "auto"),
+            document_types=form.getlist("document_types"),
+            tags=form.get("tags", ""),
             privacy_level=form.get("privacy_level", "0"),
-            marketing_consent=form.get("marketing_consent") == "1", consent_date=form.get("consent_date", ""),
-            consent_source=form.get("consent_source", ""), opted_out=form.get("opted_out") == "1",
-            notes=form.get("notes", ""), erp_code=form.get("erp_code", ""),
+            marketing_consent=form.get("marketing_consent") == "1",
+            consent_date=form.get("consent_date", ""),
+            consent_source=form.get("consent_source", ""),
+            opted_out=form.get("opted_out") == "1",
+            notes=form.get("notes", ""),
+            erp_code=form.get("erp_code", ""),
         )
 
 
@@ -339,9 +425,12 @@ def parse_date(value: str) -> date:
     raise InvalidValue("Data non valida: usa gg/mm/aaaa (es. 31/01/2025).")
 
 
-def validate_contact(data: ContactInput, user_or_clearance: Any,
-                     functions: dict[str, ContactFunction] | None = None,
-                     type_codes: set[str] | None = None) -> tuple[dict, dict[str, str]]:
+def validate_contact(
+    data: ContactInput,
+    user_or_clearance: Any,
+    functions: dict[str, ContactFunction] | None = None,
+    type_codes: set[str] | None = None,
+) -> tuple[dict, dict[str, str]]:
     """Check every field; return (clean values, {field: Italian message}). Nothing is written."""
     clearance = clearance_of(user_or_clearance)
     errors: dict[str, str] = {}
@@ -418,8 +507,10 @@ def validate_contact(data: ContactInput, user_or_clearance: Any,
     if level not in PRIVACY_NAMES:
         errors["privacy_level"] = "Livello di riservatezza non valido (da 0 a 3)."
     elif level > clearance:
-        errors["privacy_level"] = ("Non puoi assegnare un livello di riservatezza superiore al tuo "
-                                   f"({PRIVACY_NAMES.get(clearance, clearance)}).")
+        errors["privacy_level"] = (
+            "Non puoi assegnare un livello di riservatezza superiore al tuo "
+            f"({PRIVACY_NAMES.get(clearance, clearance)})."
+        )
     clean["privacy_level"] = level
 
     clean["marketing_consent"] = bool(data.marketing_consent)
@@ -436,7 +527,9 @@ def validate_contact(data: ContactInput, user_or_clearance: Any,
         if not data.consent_date:
             errors["consent_date"] = "Con il consenso marketing indica la data in cui è stato dato."
         if not clean["consent_source"]:
-            errors["consent_source"] = "Con il consenso marketing indica la fonte (es. modulo web, contratto)."
+            errors["consent_source"] = (
+                "Con il consenso marketing indica la fonte (es. modulo web, contratto)."
+            )
     if len(clean["consent_source"]) > 120:
         errors["consent_source"] = "Fonte troppo lunga (al massimo 120 caratteri)."
     clean["opted_out"] = bool(data.opted_out)
@@ -489,8 +582,10 @@ def _tags_by_name(names: Iterable[str]) -> list[Tag]:
     names = list(names)
     if not names:
         return []
-    existing = {t.name.lower(): t for t in db.session.scalars(
-        select(Tag).where(func.lower(Tag.name).in_([n.lower() for n in names])))}
+    existing = {
+        t.name.lower(): t
+        for t in db.session.scalars(select(Tag).where(func.lower(Tag.name).in_([n.lower() for n in names])))
+    }
     result = []
     for name in names:
         tag = existing.get(name.lower())
@@ -519,12 +614,16 @@ def _assign(contact: Contact, clean: dict, types: dict[str, DocumentType] | None
     contact.privacy_level = clean["privacy_level"]
     if clean["marketing_consent"]:
         contact.marketing_consent = True
-        contact.consent_date = datetime.combine(clean["consent_date"], datetime.min.time()) \
-            if clean["consent_date"] else contact.consent_date
+        contact.consent_date = (
+            datetime.combine(clean["consent_date"], datetime.min.time())
+            if clean["consent_date"]
+            else contact.consent_date
+        )
     else:
         contact.marketing_consent = False
-        contact.consent_date = datetime.combine(clean["consent_date"], datetime.min.time()) \
-            if clean["consent_date"] else None
+        contact.consent_date = (
+            datetime.combine(clean["consent_date"], datetime.min.time()) if clean["consent_date"] else None
+        )
     contact.consent_source = clean["consent_source"]
     if clean["opted_out"] and not contact.opted_out_at:
         contact.opted_out_at = utcnow()
@@ -533,32 +632,56 @@ def _assign(contact: Contact, clean: dict, types: dict[str, DocumentType] | None
     contact.notes = clean["notes"]
 
 
-def _record(contact: Contact, action: str, before: dict[str, str], after: dict[str, str],
-            levels: tuple[int, ...], user: Any, audited: bool = True) -> ContactChange | None:
+def _record(
+    contact: Contact,
+    action: str,
+    before: dict[str, str],
+    after: dict[str, str],
+    levels: tuple[int, ...],
+    user: Any,
+    audited: bool = True,
+) -> ContactChange | None:
     """Add a history entry with the fields that changed (None when nothing did), and an audit event.
 
     The audit event names the changed fields only, never their values: the audit log is read by
     administrators whose clearance may be lower than the contact's level. Imports pass
     audited=False (they write one audit event for the whole file).
     """
-    changes = {k: [before.get(k, ""), after.get(k, "")] for k in FIELD_LABELS
-               if before.get(k, "") != after.get(k, "")}
+    changes = {
+        k: [before.get(k, ""), after.get(k, "")]
+        for k in FIELD_LABELS
+        if before.get(k, "") != after.get(k, "")
+    }
     if not changes and action == "update":
         return None
     if audited:
         from .audit import audit
-        audit(f"contact.{action}", contact, user=user, party_id=contact.party_id, fields=sorted(changes),
-              privacy_level=max(levels))
+
+        audit(
+            f"contact.{action}",
+            contact,
+            user=user,
+            party_id=contact.party_id,
+            fields=sorted(changes),
+            privacy_level=max(levels),
+        )
     changes["_contact"] = contact_label(contact)
-    entry = ContactChange(contact_id=contact.id, party_id=contact.party_id, action=action,
-                          user_id=getattr(user, "id", None), changes=json.dumps(changes, ensure_ascii=False),
-                          privacy_level=max(levels), at=utcnow())
+    entry = ContactChange(
+        contact_id=contact.id,
+        party_id=contact.party_id,
+        action=action,
+        user_id=getattr(user, "id", None),
+        changes=json.dumps(changes, ensure_ascii=False),
+        privacy_level=max(levels),
+        at=utcnow(),
+    )
     db.session.add(entry)
     return entry
 
 
-def create_contact(party: Party, clean: dict, user: Any, types: dict[str, DocumentType] | None = None,
-                   audited: bool = True) -> Contact:
+def create_contact(
+    party: Party, clean: dict, user: Any, types: dict[str, DocumentType] | None = None, audited: bool = True
+) -> Contact:
     """Add a contact to the party and record its creation (the caller commits)."""
     contact = Contact(party_id=party.id)
     contact.party = party
@@ -569,15 +692,30 @@ def create_contact(party: Party, clean: dict, user: Any, types: dict[str, Docume
     return contact
 
 
-def update_contact(contact: Contact, clean: dict, user: Any, types: dict[str, DocumentType] | None = None,
-                   audited: bool = True) -> bool:
+def update_contact(
+    contact: Contact,
+    clean: dict,
+    user: Any,
+    types: dict[str, DocumentType] | None = None,
+    audited: bool = True,
+) -> bool:
     """Apply validated values and record what changed; True when anything did (the caller commits)."""
     before = contact_snapshot(contact)
     old_level = contact.privacy_level
     _assign(contact, clean, types)
     db.session.flush()
-    return _record(contact, "update", before, contact_snapshot(contact),
-                   (old_level, contact.privacy_level), user, audited) is not None
+    return (
+        _record(
+            contact,
+            "update",
+            before,
+            contact_snapshot(contact),
+            (old_level, contact.privacy_level),
+            user,
+            audited,
+        )
+        is not None
+    )
 
 
 def delete_contact(contact: Contact, user: Any) -> None:
@@ -585,9 +723,12 @@ def delete_contact(contact: Contact, user: Any) -> None:
     _record(contact, "delete", contact_snapshot(contact), {}, (contact.privacy_level,), user)
     # Its deliveries lose the link (SET NULL) and are hidden by their own copy of the level from now
     # on (batch_views.visible_to): a contact made confidential since preparation keeps them hidden.
-    db.session.execute(update(Delivery).where(Delivery.contact_id == contact.id,
-                                              Delivery.privacy_level < contact.privacy_level)
-                       .values(privacy_level=contact.privacy_level).execution_options(synchronize_session=False))
+    db.session.execute(
+        update(Delivery)
+        .where(Delivery.contact_id == contact.id, Delivery.privacy_level < contact.privacy_level)
+        .values(privacy_level=contact.privacy_level)
+        .execution_options(synchronize_session=False)
+    )
     db.session.delete(contact)
 
 
@@ -613,9 +754,13 @@ def party_history(party_id: int, user_or_clearance: Any, limit: int = 100) -> li
         select(ContactChange, User.username)
         .outerjoin(User, User.id == ContactChange.user_id)
         .outerjoin(Contact, Contact.id == ContactChange.contact_id)
-        .where(ContactChange.party_id == party_id, ContactChange.privacy_level <= clearance,
-               or_(Contact.id.is_(None), Contact.privacy_level <= clearance))
-        .order_by(ContactChange.at.desc(), ContactChange.id.desc()).limit(limit)
+        .where(
+            ContactChange.party_id == party_id,
+            ContactChange.privacy_level <= clearance,
+            or_(Contact.id.is_(None), Contact.privacy_level <= clearance),
+        )
+        .order_by(ContactChange.at.desc(), ContactChange.id.desc())
+        .limit(limit)
     ).all()
     entries = []
     for change, username in rows:
@@ -624,14 +769,25 @@ def party_history(party_id: int, user_or_clearance: Any, limit: int = 100) -> li
         except ValueError:
             data = {}
         label = data.pop("_contact", "")
-        fields = [(FIELD_LABELS.get(k, k), str(v[0] or ""), str(v[1] or "")) for k, v in data.items()
-                  if isinstance(v, list) and len(v) == 2]
-        entries.append(HistoryEntry(at=change.at, action=change.action, username=username or "sistema",
-                                    contact=label, changes=fields))
+        fields = [
+            (FIELD_LABELS.get(k, k), str(v[0] or ""), str(v[1] or ""))
+            for k, v in data.items()
+            if isinstance(v, list) and len(v) == 2
+        ]
+        entries.append(
+            HistoryEntry(
+                at=change.at,
+                action=change.action,
+                username=username or "sistema",
+                contact=label,
+                changes=fields,
+            )
+        )
     return entries
 
 
 # --- coverage ------------------------------------------------------------------------------------
+
 
 def _kinds_for(counterpart: str) -> tuple[str, ...]:
     """Party kinds a document type is sent to."""
@@ -645,9 +801,15 @@ def _kinds_for(counterpart: str) -> tuple[str, ...]:
 def _covered_condition(type_code: str, user_or_clearance: Any):
     """EXISTS a visible active contact with an e-mail that receives the type, for Party."""
     return exists(
-        select(Contact.id).join(contact_document_types, contact_document_types.c.contact_id == Contact.id)
-        .where(Contact.party_id == Party.id, contact_document_types.c.document_type_code == type_code,
-               Contact.active.is_(True), Contact.email != "", visible_contacts_filter(user_or_clearance))
+        select(Contact.id)
+        .join(contact_document_types, contact_document_types.c.contact_id == Contact.id)
+        .where(
+            Contact.party_id == Party.id,
+            contact_document_types.c.document_type_code == type_code,
+            Contact.active.is_(True),
+            Contact.email != "",
+            visible_contacts_filter(user_or_clearance),
+        )
     )
 
 
@@ -663,15 +825,22 @@ class CoverageRow:
 def coverage_summary(user_or_clearance: Any) -> list[CoverageRow]:
     """For each document type: active parties it goes to, and how many have nobody (visible) receiving it."""
     types = list(db.session.scalars(select(DocumentType).order_by(DocumentType.position)))
-    by_kind = dict(db.session.execute(
-        select(Party.kind, func.count(Party.id)).where(Party.active.is_(True)).group_by(Party.kind)).all())
+    by_kind = dict(
+        db.session.execute(
+            select(Party.kind, func.count(Party.id)).where(Party.active.is_(True)).group_by(Party.kind)
+        ).all()
+    )
     covered = db.session.execute(
         select(contact_document_types.c.document_type_code, Party.kind, func.count(func.distinct(Party.id)))
         .select_from(contact_document_types)
         .join(Contact, Contact.id == contact_document_types.c.contact_id)
         .join(Party, Party.id == Contact.party_id)
-        .where(Party.active.is_(True), Contact.active.is_(True), Contact.email != "",
-               visible_contacts_filter(user_or_clearance))
+        .where(
+            Party.active.is_(True),
+            Contact.active.is_(True),
+            Contact.email != "",
+            visible_contacts_filter(user_or_clearance),
+        )
         .group_by(contact_document_types.c.document_type_code, Party.kind)
     ).all()
     covered_by: dict[tuple[str, str], int] = {(code, kind): n for code, kind, n in covered}
@@ -684,57 +853,129 @@ def coverage_summary(user_or_clearance: Any) -> list[CoverageRow]:
     return rows
 
 
-def uncovered_parties(type_code: str, user_or_clearance: Any, page: int = 1,
-                      per_page: int = PER_PAGE) -> tuple[list[Party], int]:
+def uncovered_parties(
+    type_code: str, user_or_clearance: Any, page: int = 1, per_page: int = PER_PAGE
+) -> tuple[list[Party], int]:
     """Active parties the type goes to with nobody visible receiving it (a page, and the total)."""
     doc_type = db.session.get(DocumentType, type_code)
     if doc_type is None:
         return [], 0
-    conds = [Party.active.is_(True), Party.kind.in_(_kinds_for(doc_type.counterpart)),
-             ~_covered_condition(type_code, user_or_clearance)]
+    conds = [
+        Party.active.is_(True),
+        Party.kind.in_(_kinds_for(doc_type.counterpart)),
+        ~_covered_condition(type_code, user_or_clearance),
+    ]
     total = db.session.scalar(select(func.count()).select_from(Party).where(*conds)) or 0
-    parties = list(db.session.scalars(
-        select(Party).where(*conds).order_by(Party.name, Party.id).limit(per_page).offset((page - 1) * per_page)
-    ).unique())
+    parties = list(
+        db.session.scalars(
+            select(Party)
+            .where(*conds)
+            .order_by(Party.name, Party.id)
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+        ).unique()
+    )
     return parties, total
 
 
 # --- export --------------------------------------------------------------------------------------
 
-PARTY_EXPORT_COLUMNS = ["codice", "ragione_sociale", "tipo", "partita_iva", "codice_fiscale", "indirizzo",
-                        "cap", "citta", "provincia", "nazione", "lingua", "zona", "agente", "categoria", "attivo"]
-CONTACT_EXPORT_COLUMNS = ["codice_anagrafica", "ragione_sociale", "codice_contatto", "nome", "funzione",
-                          "telefono", "email", "pec", "documenti", "caratteristiche", "riservatezza",
-                          "consenso_marketing", "data_consenso", "fonte_consenso", "disiscritto", "note"]
+PARTY_EXPORT_COLUMNS = [
+    "codice",
+    "ragione_sociale",
+    "tipo",
+    "partita_iva",
+    "codice_fiscale",
+    "indirizzo",
+    "cap",
+    "citta",
+    "provincia",
+    "nazione",
+    "lingua",
+    "zona",
+    "agente",
+    "categoria",
+    "attivo",
+]
+CONTACT_EXPORT_COLUMNS = [
+    "codice_anagrafica",
+    "ragione_sociale",
+    "codice_contatto",
+    "nome",
+    "funzione",
+    "telefono",
+    "email",
+    "pec",
+    "documenti",
+    "caratteristiche",
+    "riservatezza",
+    "consenso_marketing",
+    "data_consenso",
+    "fonte_consenso",
+    "disiscritto",
+    "note",
+]
 KIND_EXPORT = {"customer": "cliente", "supplier": "fornitore", "both": "entrambi"}
 
 
-def export_rows(what: str, filters: PartyFilters, user_or_clearance: Any) -> tuple[list[str], list[list[Any]]]:
+def export_rows(
+    what: str, filters: PartyFilters, user_or_clearance: Any
+) -> tuple[list[str], list[list[Any]]]:
     """Header and rows of the filtered list: parties, or their visible contacts (import-compatible columns)."""
     conds = party_conditions(filters, user_or_clearance)
     party_query = select(Party).where(*conds).order_by(*SORTS[filters.sort])
     if what == "parties":
         rows = []
         for p in db.session.scalars(party_query).unique():
-            rows.append([p.erp_code, p.name, KIND_EXPORT.get(p.kind, p.kind), p.vat_number, p.tax_code, p.address,
-                         p.zip_code, p.city, p.province, p.country, p.language,
-                         p.zone.code if p.zone else "", p.agent.code if p.agent else "",
-                         p.category.code if p.category else "", "si" if p.active else "no"])
+            rows.append(
+                [
+                    p.erp_code,
+                    p.name,
+                    KIND_EXPORT.get(p.kind, p.kind),
+                    p.vat_number,
+                    p.tax_code,
+                    p.address,
+                    p.zip_code,
+                    p.city,
+                    p.province,
+                    p.country,
+                    p.language,
+                    p.zone.code if p.zone else "",
+                    p.agent.code if p.agent else "",
+                    p.category.code if p.category else "",
+                    "si" if p.active else "no",
+                ]
+            )
         return PARTY_EXPORT_COLUMNS, rows
     ids = select(Party.id).where(*conds)
     contacts = db.session.scalars(
-        visible_contacts_query(user_or_clearance).join(Party, Party.id == Contact.party_id)
-        .where(Contact.party_id.in_(ids)).order_by(Party.name, Party.id, Contact.name, Contact.id)
+        visible_contacts_query(user_or_clearance)
+        .join(Party, Party.id == Contact.party_id)
+        .where(Contact.party_id.in_(ids))
+        .order_by(Party.name, Party.id, Contact.name, Contact.id)
     ).unique()
     rows = []
     for c in contacts:
-        rows.append([c.party.erp_code, c.party.name, c.erp_code, c.name, c.function.code if c.function else "",
-                     c.phone, c.email, "si" if c.is_pec else "no",
-                     ",".join(sorted(t.code for t in c.document_types)) or "nessuno",
-                     ",".join(sorted(t.name for t in c.tags)), c.privacy_level,
-                     "si" if c.marketing_consent else "no",
-                     c.consent_date.strftime("%d/%m/%Y") if c.consent_date else "", c.consent_source,
-                     "si" if c.opted_out_at else "no", c.notes])
+        rows.append(
+            [
+                c.party.erp_code,
+                c.party.name,
+                c.erp_code,
+                c.name,
+                c.function.code if c.function else "",
+                c.phone,
+                c.email,
+                "si" if c.is_pec else "no",
+                ",".join(sorted(t.code for t in c.document_types)) or "nessuno",
+                ",".join(sorted(t.name for t in c.tags)),
+                c.privacy_level,
+                "si" if c.marketing_consent else "no",
+                c.consent_date.strftime("%d/%m/%Y") if c.consent_date else "",
+                c.consent_source,
+                "si" if c.opted_out_at else "no",
+                c.notes,
+            ]
+        )
     return CONTACT_EXPORT_COLUMNS, rows
 
 
@@ -771,6 +1012,7 @@ def to_csv(header: list[str], rows: list[list[Any]]) -> bytes:
 def to_xlsx(header: list[str], rows: list[list[Any]], title: str = "Export") -> bytes:
     """An XLSX workbook with one sheet."""
     from openpyxl import Workbook
+
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(title[:31])
     sheet.append(header)
@@ -783,8 +1025,10 @@ def to_xlsx(header: list[str], rows: list[list[Any]], title: str = "Export") -> 
 
 # --- functions -----------------------------------------------------------------------------------
 
-def save_function(function: ContactFunction | None, code: str, name: str,
-                  type_codes: list[str]) -> tuple[ContactFunction | None, dict[str, str]]:
+
+def save_function(
+    function: ContactFunction | None, code: str, name: str, type_codes: list[str]
+) -> tuple[ContactFunction | None, dict[str, str]]:
     """Create or change a contact function and its default document types (the caller commits)."""
     errors: dict[str, str] = {}
     code = (code or "").strip().lower()

@@ -1,4 +1,5 @@
 """Encryption at rest for account passwords (Fernet), with a key kept outside the database."""
+
 from __future__ import annotations
 
 import base64
@@ -12,7 +13,9 @@ def _fernet() -> Fernet:
     """Build the Fernet object from CREDENTIALS_KEY, or derive one from SECRET_KEY."""
     key = current_app.config.get("CREDENTIALS_KEY") or ""
     if not key:
-        digest = hashlib.sha256(("recapito-credentials:" + current_app.config["SECRET_KEY"]).encode()).digest()
+        digest = hashlib.sha256(
+            ("recapito-credentials:" + current_app.config["SECRET_KEY"]).encode()
+        ).digest()
         key = base64.urlsafe_b64encode(digest).decode()
     return Fernet(key.encode() if isinstance(key, str) else key)
 
@@ -31,4 +34,6 @@ def decrypt_secret(token: str) -> str:
     try:
         return _fernet().decrypt(token.encode("ascii")).decode("utf-8")
     except InvalidToken as exc:
-        raise ValueError("La password salvata non si può decifrare: la chiave CREDENTIALS_KEY è cambiata?") from exc
+        raise ValueError(
+            "La password salvata non si può decifrare: la chiave CREDENTIALS_KEY è cambiata?"
+        ) from exc

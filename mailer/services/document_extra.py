@@ -6,6 +6,7 @@ preparation with that document fail. Here each known key is checked and normalis
 decimal strings "1234.50", dates as ISO "YYYY-MM-DD"); unknown keys pass untouched (the ERP may keep
 its own data there, no template reads them).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -13,31 +14,79 @@ from typing import Any
 from .intake import to_date, to_decimal
 
 # Lists of objects, with the kind of each field the templates read (other fields pass untouched).
-ITEM = {"number": "text", "date": "date", "due_date": "date", "amount": "number", "paid": "number",
-        "balance": "number", "debit": "number", "credit": "number", "days_overdue": "int"}
+ITEM = {
+    "number": "text",
+    "date": "date",
+    "due_date": "date",
+    "amount": "number",
+    "paid": "number",
+    "balance": "number",
+    "debit": "number",
+    "credit": "number",
+    "days_overdue": "int",
+}
 OBJECT_LISTS: dict[str, dict[str, str]] = {
-    "open_items": ITEM,       # ESTRATTO_CONTO
-    "overdue_items": ITEM,    # INSOLUTO
-    "paid_items": ITEM,       # AVVISO_BONIFICO
+    "open_items": ITEM,  # ESTRATTO_CONTO
+    "overdue_items": ITEM,  # INSOLUTO
+    "paid_items": ITEM,  # AVVISO_BONIFICO
     "references": {"kind": "text", "number": "text", "date": "date", "cig": "text", "cup": "text"},
-    "vat_summary": {"rate": "number", "nature": "text", "taxable": "number", "tax": "number",
-                    "esigibilita": "text", "reference": "text"},
+    "vat_summary": {
+        "rate": "number",
+        "nature": "text",
+        "taxable": "number",
+        "tax": "number",
+        "esigibilita": "text",
+        "reference": "text",
+    },
     "withholding": {"type": "text", "rate": "number", "amount": "number"},
-    "payments": {"due_date": "date", "method": "text", "method_label": "text", "amount": "number", "iban": "text",
-                 "bank": "text", "beneficiary": "text"},
+    "payments": {
+        "due_date": "date",
+        "method": "text",
+        "method_label": "text",
+        "amount": "number",
+        "iban": "text",
+        "bank": "text",
+        "beneficiary": "text",
+    },
     "welfare_fund": {"type": "text", "rate": "number", "amount": "number"},
 }
 OBJECTS: dict[str, dict[str, str]] = {
-    "customer": {}, "supplier": {}, "line_natures": {},
+    "customer": {},
+    "supplier": {},
+    "line_natures": {},
     "stamp_duty": {"amount": "number", "virtual": "text"},
     "fatturapa": {"bodies": "int", "body_index": "int"},
 }
 DATES = ("valid_until", "delivery_date", "value_date", "protocol_date", "as_of", "supplier_ddt_date")
 NUMBERS = ("ceiling", "weight_kg", "open_balance", "overdue_total")
-TEXTS = ("title", "subject", "body", "intro", "destination", "reference", "agent", "payment_terms", "delivery_terms",
-         "delivery_address", "transport_reason", "carrier", "goods_appearance", "transport_start", "protocol", "period",
-         "operation", "discrepancies", "supplier_ddt", "customer_order", "iban", "cro", "note", "packages", "level",
-         "grace_days")
+TEXTS = (
+    "title",
+    "subject",
+    "body",
+    "intro",
+    "destination",
+    "reference",
+    "agent",
+    "payment_terms",
+    "delivery_terms",
+    "delivery_address",
+    "transport_reason",
+    "carrier",
+    "goods_appearance",
+    "transport_start",
+    "protocol",
+    "period",
+    "operation",
+    "discrepancies",
+    "supplier_ddt",
+    "customer_order",
+    "iban",
+    "cro",
+    "note",
+    "packages",
+    "level",
+    "grace_days",
+)
 MAX_ITEMS = 5000
 
 
@@ -65,8 +114,10 @@ def _object(value: Any, fields: dict[str, str], name: str, errors: dict[str, str
     if not isinstance(value, dict):
         errors[name] = "deve essere un oggetto {…}"
         return value
-    return {key: _field(item, fields[key], f"{name}.{key}", errors) if key in fields else item
-            for key, item in value.items()}
+    return {
+        key: _field(item, fields[key], f"{name}.{key}", errors) if key in fields else item
+        for key, item in value.items()
+    }
 
 
 def validate_extra(extra: dict, errors: dict[str, str], prefix: str = "extra") -> dict:

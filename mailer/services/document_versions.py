@@ -5,6 +5,7 @@ already sent (its PDF or attachments), the files that went out are kept in a ``D
 (with party, total and dates), so the record stays proof: a delivery sent before the replacement
 is rebuilt, shown and downloaded with the files it really carried.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -43,26 +44,50 @@ def capture(document: Document) -> SentFiles | None:
     if document.sent_at is None:
         return None
     party = document.party
-    return SentFiles(pdf_sha256=document.pdf_sha256, attachments=attachment_list(document),
-                     party_id=document.party_id, party_name=party.name if party else "",
-                     party_code=party.erp_code if party else "", date=document.date, currency=document.currency,
-                     total=document.total, source=document.source, source_ref=document.source_ref,
-                     sent_at=document.sent_at)
+    return SentFiles(
+        pdf_sha256=document.pdf_sha256,
+        attachments=attachment_list(document),
+        party_id=document.party_id,
+        party_name=party.name if party else "",
+        party_code=party.erp_code if party else "",
+        date=document.date,
+        currency=document.currency,
+        total=document.total,
+        source=document.source,
+        source_ref=document.source_ref,
+        sent_at=document.sent_at,
+    )
 
 
-def keep_if_changed(document: Document, before: SentFiles | None, superseded_by: str) -> DocumentVersion | None:
+def keep_if_changed(
+    document: Document, before: SentFiles | None, superseded_by: str
+) -> DocumentVersion | None:
     """Store ``before`` as a version when the document's files changed since (the caller commits)."""
     if before is None:
         return None
     if before.pdf_sha256 == document.pdf_sha256 and before.attachments == attachment_list(document):
         return None
-    last = db.session.scalar(db.select(db.func.max(DocumentVersion.number))
-                             .where(DocumentVersion.document_id == document.id)) or 0
+    last = (
+        db.session.scalar(
+            db.select(db.func.max(DocumentVersion.number)).where(DocumentVersion.document_id == document.id)
+        )
+        or 0
+    )
     version = DocumentVersion(
-        document_id=document.id, number=last + 1, party_id=before.party_id, party_name=before.party_name[:200],
-        party_code=before.party_code[:32], date=before.date, currency=before.currency, total=before.total,
-        pdf_sha256=before.pdf_sha256, attachments=before.attachments, source=before.source,
-        source_ref=before.source_ref[:255], sent_at=before.sent_at, superseded_at=utcnow(),
+        document_id=document.id,
+        number=last + 1,
+        party_id=before.party_id,
+        party_name=before.party_name[:200],
+        party_code=before.party_code[:32],
+        date=before.date,
+        currency=before.currency,
+        total=before.total,
+        pdf_sha256=before.pdf_sha256,
+        attachments=before.attachments,
+        source=before.source,
+        source_ref=before.source_ref[:255],
+        sent_at=before.sent_at,
+        superseded_at=utcnow(),
         superseded_by=superseded_by[:120],
     )
     db.session.add(version)

@@ -5,6 +5,7 @@ entities, size limit) and namespace-agnostic (any prefix). The supplier, custome
 payments, withholding, stamp duty and the original XML are kept in ``Document.extra`` so the
 courtesy copy (copia di cortesia) can show them; ``Allegati`` become DocumentAttachment rows.
 """
+
 from __future__ import annotations
 
 import base64
@@ -23,8 +24,15 @@ from defusedxml import DefusedXmlException
 from ..extensions import db
 from ..models import Company, Party
 from .generic_documents import KINDS, UploadError, detect_kind
-from .intake import (DocumentConflict, DocumentInput, IntakeError, ensure_pec_contact, find_party, money,
-                     upsert_document)
+from .intake import (
+    DocumentConflict,
+    DocumentInput,
+    IntakeError,
+    ensure_pec_contact,
+    find_party,
+    money,
+    upsert_document,
+)
 
 MAX_FILE_BYTES = 8 * 1024 * 1024  # a signed, base64 envelope of a 5 MB invoice stays below this
 MAX_XML_BYTES = 5 * 1024 * 1024  # SdI refuses files above 5 MB
@@ -42,31 +50,61 @@ _LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 MAX_NUMBER_CHARS = 40  # Document.number; FatturaPA allows 20
 
 TIPO_DOCUMENTO = {
-    "TD01": "Fattura", "TD02": "Acconto/anticipo su fattura", "TD03": "Acconto/anticipo su parcella",
-    "TD04": "Nota di credito", "TD05": "Nota di debito", "TD06": "Parcella",
-    "TD07": "Fattura semplificata", "TD08": "Nota di credito semplificata", "TD09": "Nota di debito semplificata",
+    "TD01": "Fattura",
+    "TD02": "Acconto/anticipo su fattura",
+    "TD03": "Acconto/anticipo su parcella",
+    "TD04": "Nota di credito",
+    "TD05": "Nota di debito",
+    "TD06": "Parcella",
+    "TD07": "Fattura semplificata",
+    "TD08": "Nota di credito semplificata",
+    "TD09": "Nota di debito semplificata",
     "TD16": "Integrazione fattura reverse charge interno",
     "TD17": "Integrazione/autofattura per acquisto servizi dall'estero",
     "TD18": "Integrazione per acquisto di beni intracomunitari",
     "TD19": "Integrazione/autofattura per acquisto di beni ex art. 17 c.2 DPR 633/72",
     "TD20": "Autofattura per regolarizzazione e integrazione delle fatture",
-    "TD21": "Autofattura per splafonamento", "TD22": "Estrazione beni da Deposito IVA",
-    "TD23": "Estrazione beni da Deposito IVA con versamento dell'IVA", "TD24": "Fattura differita (art. 21 c.4 lett. a)",
-    "TD25": "Fattura differita (art. 21 c.4 terzo periodo lett. b)", "TD26": "Cessione di beni ammortizzabili e passaggi interni",
-    "TD27": "Fattura per autoconsumo o cessioni gratuite senza rivalsa", "TD28": "Acquisti da San Marino con IVA",
+    "TD21": "Autofattura per splafonamento",
+    "TD22": "Estrazione beni da Deposito IVA",
+    "TD23": "Estrazione beni da Deposito IVA con versamento dell'IVA",
+    "TD24": "Fattura differita (art. 21 c.4 lett. a)",
+    "TD25": "Fattura differita (art. 21 c.4 terzo periodo lett. b)",
+    "TD26": "Cessione di beni ammortizzabili e passaggi interni",
+    "TD27": "Fattura per autoconsumo o cessioni gratuite senza rivalsa",
+    "TD28": "Acquisti da San Marino con IVA",
 }
 CREDIT_NOTE_CODES = {"TD04", "TD08"}  # TD08 is the simplified credit note
 CONDIZIONI_PAGAMENTO = {"TP01": "Pagamento a rate", "TP02": "Pagamento completo", "TP03": "Anticipo"}
 MODALITA_PAGAMENTO = {
-    "MP01": "Contanti", "MP02": "Assegno", "MP03": "Assegno circolare", "MP04": "Contanti presso Tesoreria",
-    "MP05": "Bonifico", "MP06": "Vaglia cambiario", "MP07": "Bollettino bancario", "MP08": "Carta di pagamento",
-    "MP09": "RID", "MP10": "RID utenze", "MP11": "RID veloce", "MP12": "RIBA", "MP13": "MAV",
-    "MP14": "Quietanza erario", "MP15": "Giroconto su conti di contabilità speciale", "MP16": "Domiciliazione bancaria",
-    "MP17": "Domiciliazione postale", "MP18": "Bollettino di c/c postale", "MP19": "SEPA Direct Debit",
-    "MP20": "SEPA Direct Debit CORE", "MP21": "SEPA Direct Debit B2B", "MP22": "Trattenuta su somme già riscosse",
+    "MP01": "Contanti",
+    "MP02": "Assegno",
+    "MP03": "Assegno circolare",
+    "MP04": "Contanti presso Tesoreria",
+    "MP05": "Bonifico",
+    "MP06": "Vaglia cambiario",
+    "MP07": "Bollettino bancario",
+    "MP08": "Carta di pagamento",
+    "MP09": "RID",
+    "MP10": "RID utenze",
+    "MP11": "RID veloce",
+    "MP12": "RIBA",
+    "MP13": "MAV",
+    "MP14": "Quietanza erario",
+    "MP15": "Giroconto su conti di contabilità speciale",
+    "MP16": "Domiciliazione bancaria",
+    "MP17": "Domiciliazione postale",
+    "MP18": "Bollettino di c/c postale",
+    "MP19": "SEPA Direct Debit",
+    "MP20": "SEPA Direct Debit CORE",
+    "MP21": "SEPA Direct Debit B2B",
+    "MP22": "Trattenuta su somme già riscosse",
     "MP23": "PagoPA",
 }
-ESIGIBILITA = {"I": "IVA ad esigibilità immediata", "D": "IVA ad esigibilità differita", "S": "Scissione dei pagamenti"}
+ESIGIBILITA = {
+    "I": "IVA ad esigibilità immediata",
+    "D": "IVA ad esigibilità differita",
+    "S": "Scissione dei pagamenti",
+}
 
 
 class FatturaPAError(ValueError):
@@ -100,8 +138,9 @@ class ParsedInvoice:
 def unwrap(data: bytes, filename: str = "") -> bytes:
     """Return the XML inside: strips a base64 layer and a CAdES (.p7m) envelope when present."""
     if len(data) > MAX_FILE_BYTES:
-        raise FatturaPAError(f"file troppo grande ({len(data) / 1048576:.1f} MB; il limite è "
-                             f"{MAX_FILE_BYTES // 1048576} MB)")
+        raise FatturaPAError(
+            f"file troppo grande ({len(data) / 1048576:.1f} MB; il limite è {MAX_FILE_BYTES // 1048576} MB)"
+        )
     stripped = data.lstrip(b"\xef\xbb\xbf \t\r\n")
     if stripped.startswith(b"<"):
         return data
@@ -121,6 +160,7 @@ def unwrap(data: bytes, filename: str = "") -> bytes:
 def _p7m_content(der: bytes) -> bytes:
     """The signed content of a CMS/PKCS#7 SignedData (the signature itself is not verified here)."""
     from asn1crypto import cms
+
     try:
         info = cms.ContentInfo.load(der)
         if info["content_type"].native != "signed_data":
@@ -141,15 +181,18 @@ def _p7m_content(der: bytes) -> bytes:
 def parse_xml(xml: bytes) -> Element:
     """Parse without DTDs, entities or external references; tags lose their namespace prefix."""
     if len(xml) > MAX_XML_BYTES:
-        raise FatturaPAError(f"XML troppo grande ({len(xml) / 1048576:.1f} MB; il limite SdI è "
-                             f"{MAX_XML_BYTES // 1048576} MB)")
+        raise FatturaPAError(
+            f"XML troppo grande ({len(xml) / 1048576:.1f} MB; il limite SdI è {MAX_XML_BYTES // 1048576} MB)"
+        )
     if xml.startswith(b"\xef\xbb\xbf"):
         xml = xml[3:]
     try:
         root = SafeET.fromstring(xml, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exc:
-        raise FatturaPAError("il file XML contiene una DTD o delle entità (possibile attacco di espansione "
-                             "o entità esterne): rifiutato per sicurezza") from exc
+        raise FatturaPAError(
+            "il file XML contiene una DTD o delle entità (possibile attacco di espansione "
+            "o entità esterne): rifiutato per sicurezza"
+        ) from exc
     except ParseError as exc:
         line, column = getattr(exc, "position", (0, 0))
         raise FatturaPAError(f"XML non valido (riga {line}, colonna {column})") from exc
@@ -173,8 +216,9 @@ def _text(node: Element | None, path: str = "") -> str:
     return (element.text or "").strip() if element is not None and element.text else ""
 
 
-def _dec(node: Element | None, path: str, default: Decimal | None = None,
-         limit: Decimal = MAX_AMOUNT) -> Decimal | None:
+def _dec(
+    node: Element | None, path: str, default: Decimal | None = None, limit: Decimal = MAX_AMOUNT
+) -> Decimal | None:
     """Decimal at path (FatturaPA uses a dot), or default; NaN, infinities and |value| >= limit are errors."""
     text = _text(node, path)
     if not text:
@@ -240,7 +284,8 @@ def _subject(node: Element | None) -> dict:
     ids = _first(_find(node, "IdentificativiFiscali"), anagrafica)
     names = _first(_find(anagrafica, "Anagrafica"), _find(node, "AltriDatiIdentificativi"), node)
     name = _text(names, "Denominazione") or " ".join(
-        x for x in (_text(names, "Nome"), _text(names, "Cognome")) if x)
+        x for x in (_text(names, "Nome"), _text(names, "Cognome")) if x
+    )
     sede = _first(_find(node, "Sede"), _find(node, "AltriDatiIdentificativi/Sede"))
     street = " ".join(x for x in (_text(sede, "Indirizzo"), _text(sede, "NumeroCivico")) if x)
     return {
@@ -256,7 +301,9 @@ def _subject(node: Element | None) -> dict:
         "regime": _text(anagrafica, "RegimeFiscale") or _text(node, "RegimeFiscale"),
         "phone": _text(node, "Contatti/Telefono"),
         "email": _text(node, "Contatti/Email"),
-        "rea": " ".join(x for x in (_text(node, "IscrizioneREA/Ufficio"), _text(node, "IscrizioneREA/NumeroREA")) if x),
+        "rea": " ".join(
+            x for x in (_text(node, "IscrizioneREA/Ufficio"), _text(node, "IscrizioneREA/NumeroREA")) if x
+        ),
     }
 
 
@@ -281,11 +328,14 @@ def parse_fatturapa(data: bytes, filename: str = "") -> list[ParsedInvoice]:
     if not (customer.get("vat_number") or customer.get("tax_code")):
         raise FatturaPAError("il cessionario/committente non ha né partita IVA né codice fiscale")
     if _LINE_BREAKS.search(customer.get("name", "")):
-        raise FatturaPAError(f"il nome del cessionario/committente «{_shown(customer['name'])}» contiene un a capo "
-                             "o un carattere di controllo")
+        raise FatturaPAError(
+            f"il nome del cessionario/committente «{_shown(customer['name'])}» contiene un a capo "
+            "o un carattere di controllo"
+        )
     pec = _text(trasmissione, "PECDestinatario")
     if pec:
         from .validation import InvalidValue, normalize_email
+
         try:
             pec = normalize_email(pec)
         except InvalidValue as exc:
@@ -295,9 +345,14 @@ def parse_fatturapa(data: bytes, filename: str = "") -> list[ParsedInvoice]:
         raise FatturaPAError("nessun FatturaElettronicaBody nel file")
     xml_sha = hashlib.sha256(xml).hexdigest()
     common = {
-        "formato": formato, "versione": version, "file": os.path.basename(filename), "xml_sha256": xml_sha,
-        "codice_destinatario": _text(trasmissione, "CodiceDestinatario"), "pec_destinatario": pec,
-        "progressivo_invio": _text(trasmissione, "ProgressivoInvio"), "bodies": len(bodies),
+        "formato": formato,
+        "versione": version,
+        "file": os.path.basename(filename),
+        "xml_sha256": xml_sha,
+        "codice_destinatario": _text(trasmissione, "CodiceDestinatario"),
+        "pec_destinatario": pec,
+        "progressivo_invio": _text(trasmissione, "ProgressivoInvio"),
+        "bodies": len(bodies),
     }
     simplified = kind == "FatturaElettronicaSemplificata"
     invoices = []
@@ -307,9 +362,13 @@ def parse_fatturapa(data: bytes, filename: str = "") -> list[ParsedInvoice]:
         invoice.customer = customer
         invoice.supplier = supplier
         invoice.pec_destinatario = pec
-        invoice.extra["fatturapa"] = {**common, "body_index": index, "tipo_documento": invoice.tipo_documento,
-                                      "tipo_documento_label": TIPO_DOCUMENTO.get(invoice.tipo_documento, invoice.tipo_documento),
-                                      **invoice.extra.get("fatturapa", {})}
+        invoice.extra["fatturapa"] = {
+            **common,
+            "body_index": index,
+            "tipo_documento": invoice.tipo_documento,
+            "tipo_documento_label": TIPO_DOCUMENTO.get(invoice.tipo_documento, invoice.tipo_documento),
+            **invoice.extra.get("fatturapa", {}),
+        }
         invoice.extra["supplier"] = supplier
         invoice.extra["customer"] = customer
         invoices.append(invoice)
@@ -333,11 +392,15 @@ def _general(body: Element, index: int, count: int) -> tuple[Element, str, str, 
     if not number:
         raise FatturaPAError(f"{_where(index, count)}: manca il numero del documento")
     if len(number) > MAX_NUMBER_CHARS:
-        raise FatturaPAError(f"{_where(index, count)}: il Numero ha {len(number)} caratteri, al massimo "
-                             f"{MAX_NUMBER_CHARS} (accorciarlo potrebbe farlo coincidere con un altro documento)")
+        raise FatturaPAError(
+            f"{_where(index, count)}: il Numero ha {len(number)} caratteri, al massimo "
+            f"{MAX_NUMBER_CHARS} (accorciarlo potrebbe farlo coincidere con un altro documento)"
+        )
     if _LINE_BREAKS.search(number):
-        raise FatturaPAError(f"{_where(index, count)}: il Numero «{_shown(number)}» contiene un a capo o un carattere "
-                             "di controllo")
+        raise FatturaPAError(
+            f"{_where(index, count)}: il Numero «{_shown(number)}» contiene un a capo o un carattere "
+            "di controllo"
+        )
     doc_date = _date(general, "Data", f"{_where(index, count)}, data del documento")
     return general, tipo, number, doc_date, _text(general, "Divisa") or "EUR"
 
@@ -358,16 +421,22 @@ def _parse_body(body: Element, index: int, count: int) -> ParsedInvoice:
             raise FatturaPAError(f"{_where(index, count)}, linea {position}: {exc}") from exc
     summary = []
     for element in body.findall("DatiBeniServizi/DatiRiepilogo"):
-        summary.append({
-            "rate": _s(_dec(element, "AliquotaIVA", Decimal("0"))),
-            "nature": _text(element, "Natura"),
-            "taxable": _s(_dec(element, "ImponibileImporto", Decimal("0"))),
-            "tax": _s(_dec(element, "Imposta", Decimal("0"))),
-            "esigibilita": _text(element, "EsigibilitaIVA"),
-            "reference": _text(element, "RiferimentoNormativo"),
-        })
-    total_net = _bounded(sum((Decimal(s["taxable"]) for s in summary), Decimal("0")), "imponibile", _where(index, count))
-    total_vat = _bounded(sum((Decimal(s["tax"]) for s in summary), Decimal("0")), "imposta", _where(index, count))
+        summary.append(
+            {
+                "rate": _s(_dec(element, "AliquotaIVA", Decimal("0"))),
+                "nature": _text(element, "Natura"),
+                "taxable": _s(_dec(element, "ImponibileImporto", Decimal("0"))),
+                "tax": _s(_dec(element, "Imposta", Decimal("0"))),
+                "esigibilita": _text(element, "EsigibilitaIVA"),
+                "reference": _text(element, "RiferimentoNormativo"),
+            }
+        )
+    total_net = _bounded(
+        sum((Decimal(s["taxable"]) for s in summary), Decimal("0")), "imponibile", _where(index, count)
+    )
+    total_vat = _bounded(
+        sum((Decimal(s["tax"]) for s in summary), Decimal("0")), "imposta", _where(index, count)
+    )
     declared = _dec(general, "ImportoTotaleDocumento")
     total = money(declared) if declared is not None else money(total_net + total_vat)
     payments, due_dates, terms = [], [], []
@@ -378,25 +447,42 @@ def _parse_body(body: Element, index: int, count: int) -> ParsedInvoice:
         for detail in block.findall("DettaglioPagamento"):
             method = _text(detail, "ModalitaPagamento")
             payment = {
-                "condition": condition, "method": method, "method_label": MODALITA_PAGAMENTO.get(method, method),
+                "condition": condition,
+                "method": method,
+                "method_label": MODALITA_PAGAMENTO.get(method, method),
                 "due_date": _opt_date(detail, "DataScadenzaPagamento"),
                 "amount": _s(_dec(detail, "ImportoPagamento")),
-                "iban": _text(detail, "IBAN"), "bank": _text(detail, "IstitutoFinanziario"),
+                "iban": _text(detail, "IBAN"),
+                "bank": _text(detail, "IstitutoFinanziario"),
                 "beneficiary": _text(detail, "Beneficiario"),
             }
             payments.append(payment)
             if payment["due_date"] and payment["amount"]:
-                due_dates.append({"date": payment["due_date"], "amount": payment["amount"],
-                                  "method": payment["method_label"]})
+                due_dates.append(
+                    {
+                        "date": payment["due_date"],
+                        "amount": payment["amount"],
+                        "method": payment["method_label"],
+                    }
+                )
     withholding = [
-        {"type": _text(w, "TipoRitenuta"), "amount": _s(_dec(w, "ImportoRitenuta")),
-         "rate": _s(_dec(w, "AliquotaRitenuta")), "reason": _text(w, "CausalePagamento")}
+        {
+            "type": _text(w, "TipoRitenuta"),
+            "amount": _s(_dec(w, "ImportoRitenuta")),
+            "rate": _s(_dec(w, "AliquotaRitenuta")),
+            "reason": _text(w, "CausalePagamento"),
+        }
         for w in general.findall("DatiRitenuta")
     ]
     stamp = _find(general, "DatiBollo")
     welfare = [
-        {"type": _text(c, "TipoCassa"), "rate": _s(_dec(c, "AlCassa")), "amount": _s(_dec(c, "ImportoContributoCassa")),
-         "taxable": _s(_dec(c, "ImponibileCassa")), "vat_rate": _s(_dec(c, "AliquotaIVA"))}
+        {
+            "type": _text(c, "TipoCassa"),
+            "rate": _s(_dec(c, "AlCassa")),
+            "amount": _s(_dec(c, "ImportoContributoCassa")),
+            "taxable": _s(_dec(c, "ImponibileCassa")),
+            "vat_rate": _s(_dec(c, "AliquotaIVA")),
+        }
         for c in general.findall("DatiCassaPrevidenziale")
     ]
     extra = {
@@ -404,7 +490,9 @@ def _parse_body(body: Element, index: int, count: int) -> ParsedInvoice:
         "payment_terms": ", ".join(dict.fromkeys(terms)),
         "payments": payments,
         "withholding": withholding,
-        "stamp_duty": {"virtual": _text(stamp, "BolloVirtuale"), "amount": _s(_dec(stamp, "ImportoBollo"))} if stamp is not None else None,
+        "stamp_duty": {"virtual": _text(stamp, "BolloVirtuale"), "amount": _s(_dec(stamp, "ImportoBollo"))}
+        if stamp is not None
+        else None,
         "welfare_fund": welfare,
         "rounding": _s(_dec(general, "Arrotondamento")),
         "notes": [_text(c) for c in general.findall("Causale") if _text(c)],
@@ -412,9 +500,19 @@ def _parse_body(body: Element, index: int, count: int) -> ParsedInvoice:
         "total_declared": declared is not None,
     }
     invoice = ParsedInvoice(
-        tipo_documento=tipo, document_type=_doc_type(tipo), number=number, date=doc_date, currency=currency,
-        total=total, total_net=money(total_net), total_vat=money(total_vat), customer={}, supplier={},
-        lines=lines, extra=extra, due_dates=due_dates,
+        tipo_documento=tipo,
+        document_type=_doc_type(tipo),
+        number=number,
+        date=doc_date,
+        currency=currency,
+        total=total,
+        total_net=money(total_net),
+        total_vat=money(total_vat),
+        customer={},
+        supplier={},
+        lines=lines,
+        extra=extra,
+        due_dates=due_dates,
     )
     invoice.attachments = _attachments(body, index, count)
     return invoice
@@ -450,15 +548,34 @@ def _detail_line(element: Element, default_no: int) -> dict:
 def _references(body: Element) -> list[dict]:
     """Orders, contracts, DDT and linked invoices the body refers to."""
     out = []
-    labels = {"DatiOrdineAcquisto": "Ordine", "DatiContratto": "Contratto", "DatiConvenzione": "Convenzione",
-              "DatiRicezione": "Ricezione", "DatiFattureCollegate": "Fattura collegata"}
+    labels = {
+        "DatiOrdineAcquisto": "Ordine",
+        "DatiContratto": "Contratto",
+        "DatiConvenzione": "Convenzione",
+        "DatiRicezione": "Ricezione",
+        "DatiFattureCollegate": "Fattura collegata",
+    }
     for tag, label in labels.items():
         for element in body.findall(f"DatiGenerali/{tag}"):
-            out.append({"kind": label, "number": _text(element, "IdDocumento"), "date": _opt_date(element, "Data"),
-                        "cig": _text(element, "CodiceCIG"), "cup": _text(element, "CodiceCUP")})
+            out.append(
+                {
+                    "kind": label,
+                    "number": _text(element, "IdDocumento"),
+                    "date": _opt_date(element, "Data"),
+                    "cig": _text(element, "CodiceCIG"),
+                    "cup": _text(element, "CodiceCUP"),
+                }
+            )
     for element in body.findall("DatiGenerali/DatiDDT"):
-        out.append({"kind": "DDT", "number": _text(element, "NumeroDDT"), "date": _opt_date(element, "DataDDT"),
-                    "cig": "", "cup": ""})
+        out.append(
+            {
+                "kind": "DDT",
+                "number": _text(element, "NumeroDDT"),
+                "date": _opt_date(element, "DataDDT"),
+                "cig": "",
+                "cup": "",
+            }
+        )
     return out
 
 
@@ -466,7 +583,9 @@ def _attachments(body: Element, index: int, count: int) -> list[tuple[str, bytes
     """Allegati as (file name, bytes, content type)."""
     out = []
     for position, element in enumerate(body.findall("Allegati"), start=1):
-        name = _attachment_name(_text(element, "NomeAttachment"), _text(element, "FormatoAttachment"), position)
+        name = _attachment_name(
+            _text(element, "NomeAttachment"), _text(element, "FormatoAttachment"), position
+        )
         try:
             content = base64.b64decode(re.sub(r"\s+", "", _text(element, "Attachment")), validate=True)
         except (binascii.Error, ValueError) as exc:
@@ -479,9 +598,11 @@ def _attachments(body: Element, index: int, count: int) -> list[tuple[str, bytes
         except UploadError as exc:
             raise FatturaPAError(f"{_where(index, count)}: allegato «{name}» rifiutato: {exc}") from exc
         extension, content_type = KINDS[kind][:2]
-        if not name.lower().endswith("." + extension) and not (kind == "jpeg" and name.lower().endswith(".jpeg")):
+        if not name.lower().endswith("." + extension) and not (
+            kind == "jpeg" and name.lower().endswith(".jpeg")
+        ):
             stem = name.rsplit(".", 1)[0] if "." in name else name
-            name = f"{stem[:254 - len(extension)]}.{extension}"  # the detected kind's extension, within 255
+            name = f"{stem[: 254 - len(extension)]}.{extension}"  # the detected kind's extension, within 255
         out.append((name, content, content_type))
     return out
 
@@ -497,7 +618,7 @@ def _attachment_name(raw: str, fmt: str, position: int) -> str:
         name = f"{name}.{fmt}"
     stem, dot, ext = name.rpartition(".")
     if len(name) > 255:
-        name = f"{stem[:254 - len(ext)]}.{ext}" if dot and len(ext) <= 10 else name[:255]
+        name = f"{stem[: 254 - len(ext)]}.{ext}" if dot and len(ext) <= 10 else name[:255]
     return name
 
 
@@ -510,40 +631,84 @@ def _parse_simplified_body(body: Element, index: int, count: int) -> ParsedInvoi
         rate = _dec(element, "DatiIVA/Aliquota", limit=MAX_RATE)
         tax = _dec(element, "DatiIVA/Imposta")
         if rate is not None and not Decimal("0") <= rate <= Decimal("100"):
-            raise FatturaPAError(f"{_where(index, count)}, riga {position}: Aliquota {rate} non valida (da 0 a 100)")
+            raise FatturaPAError(
+                f"{_where(index, count)}, riga {position}: Aliquota {rate} non valida (da 0 a 100)"
+            )
         if tax is None:
             tax = gross - gross / (1 + (rate or Decimal("0")) / 100)
         if rate is None:
             base = gross - tax
             rate = (tax * 100 / base).quantize(Decimal("0.01")) if base else Decimal("0")
             if not Decimal("0") <= rate <= Decimal("100"):
-                raise FatturaPAError(f"{_where(index, count)}, riga {position}: l'imposta {tax} non corrisponde "
-                                     f"a un'aliquota tra 0 e 100 sull'importo {gross}")
+                raise FatturaPAError(
+                    f"{_where(index, count)}, riga {position}: l'imposta {tax} non corrisponde "
+                    f"a un'aliquota tra 0 e 100 sull'importo {gross}"
+                )
         tax = money(tax)
         net = money(gross - tax)
         nature = _text(element, "Natura")
-        lines.append({
-            "line_no": position, "product_code": "", "description": _text(element, "Descrizione"),
-            "quantity": Decimal("1"), "unit": "", "unit_price": net, "discount_pct": Decimal("0"),
-            "vat_rate": rate, "amount": net, "nature": nature,
-        })
+        lines.append(
+            {
+                "line_no": position,
+                "product_code": "",
+                "description": _text(element, "Descrizione"),
+                "quantity": Decimal("1"),
+                "unit": "",
+                "unit_price": net,
+                "discount_pct": Decimal("0"),
+                "vat_rate": rate,
+                "amount": net,
+                "nature": nature,
+            }
+        )
         key = (str(money(rate)), nature)
         bucket = by_rate.setdefault(key, [Decimal("0"), Decimal("0")])
         bucket[0] += net
         bucket[1] += tax
-    summary = [{"rate": k[0], "nature": k[1], "taxable": _s(v[0]), "tax": _s(v[1]), "esigibilita": "", "reference": ""}
-               for k, v in by_rate.items()]
-    total_net = _bounded(sum((Decimal(s["taxable"]) for s in summary), Decimal("0")), "imponibile", _where(index, count))
-    total_vat = _bounded(sum((Decimal(s["tax"]) for s in summary), Decimal("0")), "imposta", _where(index, count))
+    summary = [
+        {
+            "rate": k[0],
+            "nature": k[1],
+            "taxable": _s(v[0]),
+            "tax": _s(v[1]),
+            "esigibilita": "",
+            "reference": "",
+        }
+        for k, v in by_rate.items()
+    ]
+    total_net = _bounded(
+        sum((Decimal(s["taxable"]) for s in summary), Decimal("0")), "imponibile", _where(index, count)
+    )
+    total_vat = _bounded(
+        sum((Decimal(s["tax"]) for s in summary), Decimal("0")), "imposta", _where(index, count)
+    )
     extra = {
-        "vat_summary": summary, "payment_terms": "", "payments": [], "withholding": [], "stamp_duty": None,
-        "welfare_fund": [], "rounding": "", "notes": [], "references": _references(body),
-        "total_declared": False, "simplified": True,
+        "vat_summary": summary,
+        "payment_terms": "",
+        "payments": [],
+        "withholding": [],
+        "stamp_duty": None,
+        "welfare_fund": [],
+        "rounding": "",
+        "notes": [],
+        "references": _references(body),
+        "total_declared": False,
+        "simplified": True,
     }
     invoice = ParsedInvoice(
-        tipo_documento=tipo, document_type=_doc_type(tipo), number=number, date=doc_date, currency=currency,
-        total=money(total_net + total_vat), total_net=money(total_net), total_vat=money(total_vat),
-        customer={}, supplier={}, lines=lines, extra=extra, due_dates=[],
+        tipo_documento=tipo,
+        document_type=_doc_type(tipo),
+        number=number,
+        date=doc_date,
+        currency=currency,
+        total=money(total_net + total_vat),
+        total_net=money(total_net),
+        total_vat=money(total_vat),
+        customer={},
+        supplier={},
+        lines=lines,
+        extra=extra,
+        due_dates=[],
     )
     invoice.attachments = _attachments(body, index, count)
     return invoice
@@ -567,9 +732,16 @@ def customer_party(customer: dict) -> tuple[Party, bool]:
         code = f"{base[:28]}-{n}"
     country = (customer.get("country") or customer.get("vat_country") or "IT")[:2].upper()
     party = Party(
-        erp_code=code, kind="customer", name=(customer.get("name") or vat or cf)[:200], vat_number=vat[:20],
-        tax_code=cf[:20], address=customer.get("address", "")[:200], zip_code=customer.get("zip_code", "")[:10],
-        city=customer.get("city", "")[:100], province=customer.get("province", "")[:2], country=country,
+        erp_code=code,
+        kind="customer",
+        name=(customer.get("name") or vat or cf)[:200],
+        vat_number=vat[:20],
+        tax_code=cf[:20],
+        address=customer.get("address", "")[:200],
+        zip_code=customer.get("zip_code", "")[:10],
+        city=customer.get("city", "")[:100],
+        province=customer.get("province", "")[:2],
+        country=country,
     )
     db.session.add(party)
     db.session.flush()
@@ -589,11 +761,15 @@ def check_issuer(supplier: dict) -> None:
     if ours in ids or (company.tax_code and company.tax_code.strip().upper() in ids):
         return
     who = f"«{supplier.get('name') or '?'}» (P.IVA {country}{vat or supplier.get('tax_code') or '?'})"
-    raise FatturaPAError(f"fattura emessa da {who}, non dalla nostra azienda (P.IVA {ours} nei dati dell'azienda): "
-                         "è la fattura di un fornitore, non una nostra da inviare ai clienti")
+    raise FatturaPAError(
+        f"fattura emessa da {who}, non dalla nostra azienda (P.IVA {ours} nei dati dell'azienda): "
+        "è la fattura di un fornitore, non una nostra da inviare ai clienti"
+    )
 
 
-def import_fatturapa(data: bytes, filename: str, *, replace: bool = False, replace_hint: str = "") -> list[dict]:
+def import_fatturapa(
+    data: bytes, filename: str, *, replace: bool = False, replace_hint: str = ""
+) -> list[dict]:
     """Parse and write every body of a file (caller commits); returns one summary per document.
 
     A document with the same type/year/number of another customer or with other totals is refused
@@ -603,6 +779,7 @@ def import_fatturapa(data: bytes, filename: str, *, replace: bool = False, repla
     invoices = parse_fatturapa(data, filename)
     check_issuer(invoices[0].supplier)
     from .blobs import store_blob
+
     xml_sha = store_blob(unwrap(data, filename), "application/xml")
     summaries = []
     for invoice in invoices:
@@ -611,41 +788,61 @@ def import_fatturapa(data: bytes, filename: str, *, replace: bool = False, repla
             ensure_pec_contact(party, invoice.pec_destinatario, "FATTURA")
         lines = [{k: v for k, v in line.items() if k != "nature"} for line in invoice.lines]
         invoice.extra["fatturapa"]["xml_sha256"] = xml_sha
-        invoice.extra["line_natures"] = {str(line["line_no"]): line["nature"] for line in invoice.lines if line["nature"]}
+        invoice.extra["line_natures"] = {
+            str(line["line_no"]): line["nature"] for line in invoice.lines if line["nature"]
+        }
         data_in = DocumentInput(
-            type_code=invoice.document_type, number=invoice.number, date=invoice.date, year=invoice.date.year,
-            party=party, currency=invoice.currency[:3], total_net=invoice.total_net, total_vat=invoice.total_vat,
-            total=invoice.total, due_dates=invoice.due_dates, extra=invoice.extra, lines=lines,
+            type_code=invoice.document_type,
+            number=invoice.number,
+            date=invoice.date,
+            year=invoice.date.year,
+            party=party,
+            currency=invoice.currency[:3],
+            total_net=invoice.total_net,
+            total_vat=invoice.total_vat,
+            total=invoice.total,
+            due_dates=invoice.due_dates,
+            extra=invoice.extra,
+            lines=lines,
             attachments=invoice.attachments,
         )
         try:
-            document, created = upsert_document(data_in, source="fatturapa", source_ref=os.path.basename(filename),
-                                                replace=replace, replace_hint=replace_hint)
+            document, created = upsert_document(
+                data_in,
+                source="fatturapa",
+                source_ref=os.path.basename(filename),
+                replace=replace,
+                replace_hint=replace_hint,
+            )
         except DocumentConflict as exc:
             raise FatturaPAError(exc.errors["number"]) from exc
         except IntakeError as exc:
             raise FatturaPAError(str(exc)) from exc
         document.sdi_file_name = os.path.basename(filename)[:255] or None  # SdI notifications name it
-        summaries.append({
-            "file": filename,
-            "document_type": invoice.document_type,
-            "tipo_documento": invoice.tipo_documento,
-            "number": invoice.number,
-            "date": invoice.date.isoformat(),
-            "total": f"{invoice.total:.2f}",
-            "currency": invoice.currency,
-            "customer_name": invoice.customer.get("name", ""),
-            "customer_vat": invoice.customer.get("vat_number") or None,
-            "customer_cf": invoice.customer.get("tax_code") or None,
-            "lines": len(invoice.lines),
-            "attachments": len(invoice.attachments),
-            "_document_id": document.id,
-            "_created": created,
-        })
+        summaries.append(
+            {
+                "file": filename,
+                "document_type": invoice.document_type,
+                "tipo_documento": invoice.tipo_documento,
+                "number": invoice.number,
+                "date": invoice.date.isoformat(),
+                "total": f"{invoice.total:.2f}",
+                "currency": invoice.currency,
+                "customer_name": invoice.customer.get("name", ""),
+                "customer_vat": invoice.customer.get("vat_number") or None,
+                "customer_cf": invoice.customer.get("tax_code") or None,
+                "lines": len(invoice.lines),
+                "attachments": len(invoice.attachments),
+                "_document_id": document.id,
+                "_created": created,
+            }
+        )
     return summaries
 
 
-def import_fatturapa_paths(paths: list[str], replace: bool = False, replace_hint: str = "") -> tuple[list[dict], bool]:
+def import_fatturapa_paths(
+    paths: list[str], replace: bool = False, replace_hint: str = ""
+) -> tuple[list[dict], bool]:
     """Import files one by one, each in its own transaction; returns (results, all ok).
 
     A file that fails gives ``{"file", "error"}`` and is rolled back alone; the others are imported.
@@ -655,9 +852,15 @@ def import_fatturapa_paths(paths: list[str], replace: bool = False, replace_hint
     def one(data: bytes, path: str) -> list[dict]:
         summaries = import_fatturapa(data, path, replace=replace, replace_hint=replace_hint)
         for summary in summaries:
-            audit("document.import_fatturapa", None, file=os.path.basename(path), number=summary["number"],
-                  document_id=summary["_document_id"])
+            audit(
+                "document.import_fatturapa",
+                None,
+                file=os.path.basename(path),
+                number=summary["number"],
+                document_id=summary["_document_id"],
+            )
         return summaries
+
     return import_files(paths, one, FatturaPAError)
 
 
@@ -677,7 +880,9 @@ def import_files(paths: list[str], import_one, error_class: type[Exception]) -> 
         except (error_class, OSError) as exc:
             db.session.rollback()
             ok = False
-            reason = str(exc) if isinstance(exc, error_class) else f"file non leggibile ({exc.strerror or exc})"
+            reason = (
+                str(exc) if isinstance(exc, error_class) else f"file non leggibile ({exc.strerror or exc})"
+            )
             results.append({"file": path, "error": reason})
     return results, ok
 

@@ -5,6 +5,7 @@ decided by the bytes: magic numbers, and for the zip formats the entries inside 
 no macros). The name the user gave is only used, cleaned, as the file name in the e-mail, with
 the extension of the detected kind.
 """
+
 from __future__ import annotations
 
 import io
@@ -44,8 +45,11 @@ class UploadError(ValueError):
 
 def max_bytes() -> int:
     """Upload limit of one generic document."""
-    return int(current_app.config.get("GENERIC_DOCUMENT_MAX_BYTES")
-               or os.environ.get("GENERIC_DOCUMENT_MAX_BYTES") or DEFAULT_MAX_BYTES)
+    return int(
+        current_app.config.get("GENERIC_DOCUMENT_MAX_BYTES")
+        or os.environ.get("GENERIC_DOCUMENT_MAX_BYTES")
+        or DEFAULT_MAX_BYTES
+    )
 
 
 def _zip_kind(data: bytes) -> str | None:
@@ -57,13 +61,18 @@ def _zip_kind(data: bytes) -> str | None:
             raise UploadError("Archivio con troppi elementi: non sembra un documento.")
         unpacked = unpacked_size(archive)
         if unpacked > MAX_UNPACKED_BYTES:  # a zip bomb: bounded as the imports are (archive_bounds)
-            raise UploadError(f"Il documento, decompresso, supera {MAX_UNPACKED_BYTES // 1048576} MB "
-                              f"({unpacked // 1048576} MB dichiarati): non sembra un documento da inviare.")
+            raise UploadError(
+                f"Il documento, decompresso, supera {MAX_UNPACKED_BYTES // 1048576} MB "
+                f"({unpacked // 1048576} MB dichiarati): non sembra un documento da inviare."
+            )
         if any(n.lower().endswith("vbaproject.bin") for n in names):
             raise UploadError("Il documento contiene macro: salvalo senza macro (DOCX/XLSX) e riprova.")
         if "mimetype" in names:
             info = archive.getinfo("mimetype")
-            if info.file_size < 200 and archive.read("mimetype").strip() == b"application/vnd.oasis.opendocument.text":
+            if (
+                info.file_size < 200
+                and archive.read("mimetype").strip() == b"application/vnd.oasis.opendocument.text"
+            ):
                 return "odt"
         if "[Content_Types].xml" in names:
             if "word/document.xml" in names:
@@ -73,7 +82,9 @@ def _zip_kind(data: bytes) -> str | None:
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
         raise UploadError("Archivio danneggiato: il file non si può aprire.") from exc
     except NotImplementedError as exc:  # zipfile: an unknown compression method (a RuntimeError: first)
-        raise UploadError("Archivio compresso in un modo non supportato: salvalo di nuovo come DOCX, XLSX o ODT.") from exc
+        raise UploadError(
+            "Archivio compresso in un modo non supportato: salvalo di nuovo come DOCX, XLSX o ODT."
+        ) from exc
     except RuntimeError as exc:  # zipfile: "File ... is encrypted, password required for extraction"
         raise UploadError("Documento cifrato con una password: salvalo senza password e riprova.") from exc
     return None
@@ -101,7 +112,11 @@ def detect_kind(data: bytes, filename: str = "") -> str:
         if filename.lower().endswith(".doc"):
             return "doc"
         raise UploadError("File Office 97-2003 accettato solo come documento Word (.doc).")
-    if head.startswith(b"MZ") or head.startswith(b"\x7fELF") or head[:4] in (b"\xcf\xfa\xed\xfe", b"\xca\xfe\xba\xbe"):
+    if (
+        head.startswith(b"MZ")
+        or head.startswith(b"\x7fELF")
+        or head[:4] in (b"\xcf\xfa\xed\xfe", b"\xca\xfe\xba\xbe")
+    ):
         raise UploadError("Il file è un programma eseguibile, non un documento: caricamento rifiutato.")
     ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
     if ext in ("pdf", "docx", "doc", "odt", "xlsx", "png", "jpg", "jpeg", "gif", "webp"):
@@ -138,19 +153,26 @@ def check_upload(data: bytes, filename: str) -> CheckedFile:
         raise UploadError("Il file è vuoto.")
     limit = max_bytes()
     if len(data) > limit:
-        raise UploadError(f"File troppo grande: {len(data) / 1048576:.1f} MB, il limite è {limit / 1048576:.0f} MB.")
+        raise UploadError(
+            f"File troppo grande: {len(data) / 1048576:.1f} MB, il limite è {limit / 1048576:.0f} MB."
+        )
     kind = detect_kind(data, filename)
     return CheckedFile(data=data, kind=kind, filename=clean_filename(filename, kind))
 
 
-def create_document(title: str, description: str, commercial: bool, upload: CheckedFile, user: User | None,
-                    note: str = "") -> GenericDocument:
+def create_document(
+    title: str, description: str, commercial: bool, upload: CheckedFile, user: User | None, note: str = ""
+) -> GenericDocument:
     """A new generic document with its first version (the caller commits)."""
     title = " ".join((title or "").split())[:200]
     if not title:
         raise UploadError("Il titolo è obbligatorio.")
-    document = GenericDocument(title=title, description=(description or "").strip()[:2000],
-                               commercial=bool(commercial), created_by_id=getattr(user, "id", None))
+    document = GenericDocument(
+        title=title,
+        description=(description or "").strip()[:2000],
+        commercial=bool(commercial),
+        created_by_id=getattr(user, "id", None),
+    )
     db.session.add(document)
     db.session.flush()
     add_version(document, upload, user, note)
@@ -158,15 +180,30 @@ def create_document(title: str, description: str, commercial: bool, upload: Chec
     return document
 
 
-def add_version(document: GenericDocument, upload: CheckedFile, user: User | None, note: str = "") -> GenericDocumentVersion:
+def add_version(
+    document: GenericDocument, upload: CheckedFile, user: User | None, note: str = ""
+) -> GenericDocumentVersion:
     """Store a new version; older ones stay (campaigns point at the exact version they sent)."""
     sha = store_blob(upload.data, upload.content_type)
-    last = db.session.scalar(db.select(db.func.max(GenericDocumentVersion.number))
-                             .where(GenericDocumentVersion.document_id == document.id)) or 0
-    version = GenericDocumentVersion(document_id=document.id, number=last + 1, filename=upload.filename,
-                                     kind=upload.kind, content_type=upload.content_type, size=len(upload.data),
-                                     blob_sha256=sha, note=(note or "").strip()[:200],
-                                     uploaded_by_id=getattr(user, "id", None))
+    last = (
+        db.session.scalar(
+            db.select(db.func.max(GenericDocumentVersion.number)).where(
+                GenericDocumentVersion.document_id == document.id
+            )
+        )
+        or 0
+    )
+    version = GenericDocumentVersion(
+        document_id=document.id,
+        number=last + 1,
+        filename=upload.filename,
+        kind=upload.kind,
+        content_type=upload.content_type,
+        size=len(upload.data),
+        blob_sha256=sha,
+        note=(note or "").strip()[:200],
+        uploaded_by_id=getattr(user, "id", None),
+    )
     db.session.add(version)
     db.session.flush()
     db.session.expire(document, ["versions"])
@@ -183,6 +220,7 @@ def pdf_page_png(data: bytes, page: int = 1, dpi: int = 70) -> bytes | None:
     """One page of a PDF as PNG, rendered in-process by PDFium (the pypdfium2 wheel: no system tool,
     no PDF code reaches the browser); None when the PDF is damaged or the page does not exist."""
     import pypdfium2 as pdfium
+
     try:
         pdf = pdfium.PdfDocument(data)
     except Exception:  # noqa: BLE001 — PdfiumError or anything else: a damaged PDF just gets no preview
@@ -211,6 +249,7 @@ def pdf_page_png(data: bytes, page: int = 1, dpi: int = 70) -> bytes | None:
 def pdf_page_count(data: bytes) -> int:
     """Number of pages of a PDF as PDFium (which renders the previews) reads it; 0 when it cannot."""
     import pypdfium2 as pdfium
+
     try:
         pdf = pdfium.PdfDocument(data)
     except Exception:  # noqa: BLE001 — a damaged PDF just gets no preview

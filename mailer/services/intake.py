@@ -4,6 +4,7 @@ Every intake path ends here, so the rules are the same everywhere: a document is
 type + year + number (sending it again updates it, never duplicates it), a party by its ERP code.
 Validation collects errors per field (``lines[2].quantity``) before anything is written.
 """
+
 from __future__ import annotations
 
 import base64
@@ -17,8 +18,17 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from ..extensions import db
-from ..models import (Contact, Delivery, Document, DocumentAttachment, DocumentLine, DocumentType, Party,
-                      Product, delivery_documents)
+from ..models import (
+    Contact,
+    Delivery,
+    Document,
+    DocumentAttachment,
+    DocumentLine,
+    DocumentType,
+    Party,
+    Product,
+    delivery_documents,
+)
 from ..reference import DOCUMENT_TYPE_CODES
 from .audit import audit
 from .blobs import store_blob
@@ -68,8 +78,15 @@ MAX_PERCENT = Decimal("1e4")  # discounts Numeric(7, 3)
 MAX_LINE_NO = 2_147_483_647  # an INTEGER column
 
 
-def to_decimal(value: Any, name: str, errors: dict[str, str], *, required: bool = False,
-               default: Decimal | None = Decimal("0"), limit: Decimal = MAX_NUMBER) -> Decimal | None:
+def to_decimal(
+    value: Any,
+    name: str,
+    errors: dict[str, str],
+    *,
+    required: bool = False,
+    default: Decimal | None = Decimal("0"),
+    limit: Decimal = MAX_NUMBER,
+) -> Decimal | None:
     """Parse a number given as JSON number or string ("1234.5"; also Italian "1.234,50")."""
     if value is None or value == "":
         if required:
@@ -113,8 +130,15 @@ def to_date(value: Any, name: str, errors: dict[str, str], *, required: bool = F
 LINE_BREAKS = re.compile(r"[\r\n\x0b\x0c\x85\u2028\u2029]")
 
 
-def to_text(value: Any, name: str, errors: dict[str, str], *, max_len: int, required: bool = False,
-            multiline: bool = False) -> str:
+def to_text(
+    value: Any,
+    name: str,
+    errors: dict[str, str],
+    *,
+    max_len: int,
+    required: bool = False,
+    multiline: bool = False,
+) -> str:
     """A trimmed string no longer than max_len; one line unless ``multiline``."""
     if value is None:
         value = ""
@@ -159,8 +183,14 @@ def parse_document_payload(payload: Any) -> DocumentInput:
     currency = to_text(payload.get("currency") or "EUR", "currency", errors, max_len=3).upper()
     if currency and not re.fullmatch(r"[A-Z]{3}", currency):
         errors["currency"] = "codice valuta ISO di 3 lettere (es. EUR)"
-    data = DocumentInput(type_code=type_code, number=number, date=doc_date or date(1970, 1, 1), year=year,
-                         party_code=party_code, currency=currency or "EUR")
+    data = DocumentInput(
+        type_code=type_code,
+        number=number,
+        date=doc_date or date(1970, 1, 1),
+        year=year,
+        party_code=party_code,
+        currency=currency or "EUR",
+    )
     lines = payload.get("lines") or []
     if not isinstance(lines, list):
         errors["lines"] = "deve essere una lista"
@@ -174,7 +204,9 @@ def parse_document_payload(payload: Any) -> DocumentInput:
     computed_vat = sum((line["amount"] * line["vat_rate"] / 100 for line in data.lines), Decimal("0"))
     data.total_net = money(to_decimal(payload.get("total_net"), "total_net", errors, default=computed_net))
     data.total_vat = money(to_decimal(payload.get("total_vat"), "total_vat", errors, default=computed_vat))
-    data.total = money(to_decimal(payload.get("total"), "total", errors, default=data.total_net + data.total_vat))
+    data.total = money(
+        to_decimal(payload.get("total"), "total", errors, default=data.total_net + data.total_vat)
+    )
     data.open_amount = money(to_decimal(payload.get("open_amount"), "open_amount", errors, default=None))
     for key in ("total_net", "total_vat", "total"):  # the defaults are sums: check them too
         if abs(getattr(data, key)) >= MAX_NUMBER:
@@ -185,12 +217,15 @@ def parse_document_payload(payload: Any) -> DocumentInput:
         amount = to_decimal(item.get("amount"), f"{name}.amount", errors, required=True)
         method = to_text(item.get("method"), f"{name}.method", errors, max_len=80)
         if due_date and amount is not None:
-            data.due_dates.append({"date": due_date.isoformat(), "amount": str(money(amount)), "method": method})
+            data.due_dates.append(
+                {"date": due_date.isoformat(), "amount": str(money(amount)), "method": method}
+            )
     extra = payload.get("extra") or {}
     if not isinstance(extra, dict):
         errors["extra"] = "deve essere un oggetto"
         extra = {}
     from .document_extra import validate_extra  # it uses this module's parsers
+
     data.extra = validate_extra(extra, errors)
     data.attachments = _parse_attachments(payload.get("attachments"), errors)
     if errors:
@@ -201,13 +236,16 @@ def parse_document_payload(payload: Any) -> DocumentInput:
 MAX_ATTACHMENTS = 20
 
 
-def _objects(raw: Any, field_name: str, shape: str, errors: dict[str, str],
-             limit: int | None = None) -> Iterator[tuple[str, dict]]:
+def _objects(
+    raw: Any, field_name: str, shape: str, errors: dict[str, str], limit: int | None = None
+) -> Iterator[tuple[str, dict]]:
     """(``field[i]``, item) for each object of a JSON list; errors name the list or the item."""
     if not raw:
         return
     if not isinstance(raw, list) or (limit is not None and len(raw) > limit):
-        errors[field_name] = "deve essere una lista" + (f" di al massimo {limit} oggetti {shape}" if limit else "")
+        errors[field_name] = "deve essere una lista" + (
+            f" di al massimo {limit} oggetti {shape}" if limit else ""
+        )
         return
     for index, item in enumerate(raw):
         name = f"{field_name}[{index}]"
@@ -220,6 +258,7 @@ def _objects(raw: Any, field_name: str, shape: str, errors: dict[str, str],
 def _parse_attachments(raw: Any, errors: dict[str, str]) -> list[tuple[str, bytes, str]]:
     """[{filename, content_base64}] checked as generic uploads are (by content: no programs, HTML, macros)."""
     from .generic_documents import UploadError, check_upload
+
     out = []
     for name, item in _objects(raw, "attachments", "{filename, content_base64}", errors, MAX_ATTACHMENTS):
         filename = to_text(item.get("filename"), f"{name}.filename", errors, max_len=255, required=True)
@@ -243,17 +282,24 @@ def _parse_line(raw: Any, index: int, errors: dict[str, str]) -> dict:
     if not isinstance(raw, dict):
         errors[name] = "deve essere un oggetto"
         return {"amount": Decimal("0"), "vat_rate": Decimal("0")}
-    quantity = to_decimal(raw.get("quantity"), f"{name}.quantity", errors, default=Decimal("0"), limit=MAX_QUANTITY)
-    price = to_decimal(raw.get("unit_price"), f"{name}.unit_price", errors, default=Decimal("0"), limit=MAX_QUANTITY)
-    discount = to_decimal(raw.get("discount_pct"), f"{name}.discount_pct", errors, default=Decimal("0"),
-                          limit=MAX_PERCENT)
+    quantity = to_decimal(
+        raw.get("quantity"), f"{name}.quantity", errors, default=Decimal("0"), limit=MAX_QUANTITY
+    )
+    price = to_decimal(
+        raw.get("unit_price"), f"{name}.unit_price", errors, default=Decimal("0"), limit=MAX_QUANTITY
+    )
+    discount = to_decimal(
+        raw.get("discount_pct"), f"{name}.discount_pct", errors, default=Decimal("0"), limit=MAX_PERCENT
+    )
     vat_rate = to_decimal(raw.get("vat_rate"), f"{name}.vat_rate", errors, default=Decimal("22"))
     if vat_rate is not None and not Decimal("0") <= vat_rate <= Decimal("100"):
         errors[f"{name}.vat_rate"] = "aliquota tra 0 e 100"
     zero = Decimal("0")
     default_amount = (quantity or zero) * (price or zero) * (1 - (discount or zero) / 100)
     amount = to_decimal(raw.get("amount"), f"{name}.amount", errors, default=default_amount)
-    if amount is not None and abs(amount) >= MAX_NUMBER:  # the default, quantity × price, is not checked above
+    if (
+        amount is not None and abs(amount) >= MAX_NUMBER
+    ):  # the default, quantity × price, is not checked above
         errors[f"{name}.amount"] = "numero fuori dai limiti"
         amount = Decimal("0")
     line_no = raw.get("line_no", index + 1)
@@ -263,7 +309,9 @@ def _parse_line(raw: Any, index: int, errors: dict[str, str]) -> dict:
     return {
         "line_no": line_no,
         "product_code": to_text(raw.get("product_code"), f"{name}.product_code", errors, max_len=40),
-        "description": to_text(raw.get("description"), f"{name}.description", errors, max_len=4000, multiline=True),
+        "description": to_text(
+            raw.get("description"), f"{name}.description", errors, max_len=4000, multiline=True
+        ),
         "quantity": quantity or Decimal("0"),
         "unit": to_text(raw.get("unit"), f"{name}.unit", errors, max_len=10),
         "unit_price": price or Decimal("0"),
@@ -276,6 +324,7 @@ def _parse_line(raw: Any, index: int, errors: dict[str, str]) -> dict:
 def parse_party_payload(payload: Any) -> dict:
     """Validate a JSON party; raise IntakeError naming every bad field."""
     from stdnum.it import codicefiscale, iva
+
     errors: dict[str, str] = {}
     if not isinstance(payload, dict):
         raise IntakeError({"body": "serve un oggetto JSON"})
@@ -296,7 +345,9 @@ def parse_party_payload(payload: Any) -> dict:
         errors["kind"] = "customer, supplier o both"
     vat = out["vat_number"].removeprefix("IT") if out["country"] == "IT" else out["vat_number"]
     if vat and out["country"] == "IT" and not iva.is_valid(vat):
-        errors["vat_number"] = f"partita IVA «{out['vat_number']}» non valida (11 cifre con cifra di controllo)"
+        errors["vat_number"] = (
+            f"partita IVA «{out['vat_number']}» non valida (11 cifre con cifra di controllo)"
+        )
     out["vat_number"] = vat
     tax = out["tax_code"]
     if tax and out["country"] == "IT" and not (iva.is_valid(tax) or codicefiscale.is_valid(tax)):
@@ -328,7 +379,10 @@ def find_party(vat_number: str = "", tax_code: str = "") -> Party | None:
         if not value:
             continue
         party = db.session.scalar(
-            db.select(Party).where(db.or_(Party.vat_number == value, Party.tax_code == value)).order_by(Party.id).limit(1)
+            db.select(Party)
+            .where(db.or_(Party.vat_number == value, Party.tax_code == value))
+            .order_by(Party.id)
+            .limit(1)
         )
         if party is not None:
             return party
@@ -342,8 +396,15 @@ def ensure_pec_contact(party: Party, address: str, type_code: str = "FATTURA") -
         db.select(Contact).where(Contact.party_id == party.id, db.func.lower(Contact.email) == address)
     )
     if contact is None:
-        contact = Contact(party_id=party.id, name="PEC fatturazione", email=address, is_pec=True,
-                          pec_flag_manual=True, privacy_level=0, notes="Da PECDestinatario della FatturaPA")
+        contact = Contact(
+            party_id=party.id,
+            name="PEC fatturazione",
+            email=address,
+            is_pec=True,
+            pec_flag_manual=True,
+            privacy_level=0,
+            notes="Da PECDestinatario della FatturaPA",
+        )
         db.session.add(contact)
     contact.is_pec = True
     doc_type = db.session.get(DocumentType, type_code)
@@ -377,22 +438,53 @@ def _described(type_code: str, number: str, year: int) -> str:
 def _party_and_total(party: Party, total: Decimal, currency: str) -> str:
     """«Rossi S.r.l.» (C0001), totale 30,50 €."""
     from ..formatting import it_money
+
     return f"«{party.name}» ({party.erp_code}), totale {it_money(total, currency)}"
 
 
 def _content_key(document: Document) -> str:
     """What a rendered PDF depends on, to tell whether an update changes it."""
-    lines = [(line.line_no, line.product_code, line.description, Decimal(line.quantity), line.unit,
-              Decimal(line.unit_price), Decimal(line.discount_pct), Decimal(line.vat_rate), Decimal(line.amount))
-             for line in document.lines]
-    return json.dumps([document.party_id, str(document.date), document.currency, str(money(document.total_net)),
-                       str(money(document.total_vat)), str(money(document.total)), str(money(document.open_amount)),
-                       document.due_dates or [], document.extra or {}, [[str(x) for x in line] for line in lines]],
-                      sort_keys=True, default=str)
+    lines = [
+        (
+            line.line_no,
+            line.product_code,
+            line.description,
+            Decimal(line.quantity),
+            line.unit,
+            Decimal(line.unit_price),
+            Decimal(line.discount_pct),
+            Decimal(line.vat_rate),
+            Decimal(line.amount),
+        )
+        for line in document.lines
+    ]
+    return json.dumps(
+        [
+            document.party_id,
+            str(document.date),
+            document.currency,
+            str(money(document.total_net)),
+            str(money(document.total_vat)),
+            str(money(document.total)),
+            str(money(document.open_amount)),
+            document.due_dates or [],
+            document.extra or {},
+            [[str(x) for x in line] for line in lines],
+        ],
+        sort_keys=True,
+        default=str,
+    )
 
 
-def upsert_document(data: DocumentInput, *, source: str, source_ref: str = "", replace: bool = False,
-                    replace_hint: str = "", actor: str = "") -> tuple[Document, bool]:
+def upsert_document(
+    data: DocumentInput,
+    *,
+    source: str,
+    source_ref: str = "",
+    replace: bool = False,
+    replace_hint: str = "",
+    actor: str = "",
+) -> tuple[Document, bool]:
     """Create or update the document type+year+number; returns (document, created). Caller commits.
 
     The very same document again (same party, same totals) updates it. Another party or other totals
@@ -409,8 +501,9 @@ def upsert_document(data: DocumentInput, *, source: str, source_ref: str = "", r
         if party is None:
             raise IntakeError({"party_code": f"anagrafica «{data.party_code}» sconosciuta: caricala prima"})
     document = db.session.scalar(
-        db.select(Document).where(Document.type_code == data.type_code, Document.year == data.year,
-                                  Document.number == data.number)
+        db.select(Document).where(
+            Document.type_code == data.type_code, Document.year == data.year, Document.number == data.number
+        )
     )
     created = document is None
     replaced: dict = {}
@@ -421,25 +514,48 @@ def upsert_document(data: DocumentInput, *, source: str, source_ref: str = "", r
     else:
         old_party = document.party
         if document.party_id != party.id or any(
-                money(getattr(document, k)) != money(getattr(data, k)) for k in ("total_net", "total_vat", "total")):
+            money(getattr(document, k)) != money(getattr(data, k))
+            for k in ("total_net", "total_vat", "total")
+        ):
             if not replace:
-                raise DocumentConflict({"number": (
-                    f"{_described(data.type_code, data.number, data.year)} esiste già per "
-                    f"{_party_and_total(old_party, document.total, document.currency)}; quello importato è per "
-                    f"{_party_and_total(party, data.total, data.currency)}. Non è stato sostituito"
-                    f"{': ' + replace_hint if replace_hint else ' (chiedi esplicitamente la sostituzione)'}.")})
+                raise DocumentConflict(
+                    {
+                        "number": (
+                            f"{_described(data.type_code, data.number, data.year)} esiste già per "
+                            f"{_party_and_total(old_party, document.total, document.currency)}; quello importato è per "
+                            f"{_party_and_total(party, data.total, data.currency)}. Non è stato sostituito"
+                            f"{': ' + replace_hint if replace_hint else ' (chiedi esplicitamente la sostituzione)'}."
+                        )
+                    }
+                )
             leaving = db.session.scalar(
-                db.select(db.func.count()).select_from(delivery_documents)
+                db.select(db.func.count())
+                .select_from(delivery_documents)
                 .join(Delivery, Delivery.id == delivery_documents.c.delivery_id)
-                .where(delivery_documents.c.document_id == document.id, Delivery.status.in_(("queued", "sending"))))
+                .where(
+                    delivery_documents.c.document_id == document.id,
+                    Delivery.status.in_(("queued", "sending")),
+                )
+            )
             if leaving:
-                raise IntakeError({"number": (
-                    f"{_described(data.type_code, data.number, data.year)} è in corso di invio ({leaving} messaggi in "
-                    "coda): non si può sostituire ora. Aspetta la fine dell'invio o annullalo, poi riprova.")})
-            replaced = {"old_party": old_party.erp_code, "new_party": party.erp_code,
-                        "old_party_name": old_party.name, "new_party_name": party.name,
-                        "old_total": str(money(document.total)), "new_total": str(money(data.total)),
-                        "source": source, "source_ref": source_ref[:255]}
+                raise IntakeError(
+                    {
+                        "number": (
+                            f"{_described(data.type_code, data.number, data.year)} è in corso di invio ({leaving} messaggi in "
+                            "coda): non si può sostituire ora. Aspetta la fine dell'invio o annullalo, poi riprova."
+                        )
+                    }
+                )
+            replaced = {
+                "old_party": old_party.erp_code,
+                "new_party": party.erp_code,
+                "old_party_name": old_party.name,
+                "new_party_name": party.name,
+                "old_total": str(money(document.total)),
+                "new_total": str(money(data.total)),
+                "source": source,
+                "source_ref": source_ref[:255],
+            }
         before = capture(document)
         old_content = _content_key(document)
     document.date = data.date
@@ -468,8 +584,13 @@ def upsert_document(data: DocumentInput, *, source: str, source_ref: str = "", r
     db.session.flush()
     version = keep_if_changed(document, before, superseded_by=source)
     if replaced:
-        audit("document.replace", document, username=actor[:64],
-              version_kept=version.number if version else None, **replaced)
+        audit(
+            "document.replace",
+            document,
+            username=actor[:64],
+            version_kept=version.number if version else None,
+            **replaced,
+        )
     return document, created
 
 
@@ -477,9 +598,15 @@ def _make_line(line: dict) -> DocumentLine:
     """A DocumentLine from validated values, linked to its product when it has a code."""
     product = _product_for(line["product_code"], line["description"], line["unit"])
     return DocumentLine(
-        line_no=line["line_no"], product_id=product.id if product else None, product_code=line["product_code"],
-        description=line["description"], quantity=line["quantity"], unit=line["unit"],
-        unit_price=line["unit_price"], discount_pct=line["discount_pct"], vat_rate=line["vat_rate"],
+        line_no=line["line_no"],
+        product_id=product.id if product else None,
+        product_code=line["product_code"],
+        description=line["description"],
+        quantity=line["quantity"],
+        unit=line["unit"],
+        unit_price=line["unit_price"],
+        discount_pct=line["discount_pct"],
+        vat_rate=line["vat_rate"],
         amount=line["amount"],
     )
 
@@ -507,9 +634,17 @@ def document_as_dict(document: Document) -> dict:
         "pdf_rendered": document.pdf_rendered,
         "sent_at": document.sent_at.isoformat() + "Z" if document.sent_at else None,
         "lines": [
-            {"line_no": line.line_no, "product_code": line.product_code, "description": line.description,
-             "quantity": str(line.quantity), "unit": line.unit, "unit_price": str(line.unit_price),
-             "discount_pct": str(line.discount_pct), "vat_rate": str(line.vat_rate), "amount": str(line.amount)}
+            {
+                "line_no": line.line_no,
+                "product_code": line.product_code,
+                "description": line.description,
+                "quantity": str(line.quantity),
+                "unit": line.unit,
+                "unit_price": str(line.unit_price),
+                "discount_pct": str(line.discount_pct),
+                "vat_rate": str(line.vat_rate),
+                "amount": str(line.amount),
+            }
             for line in document.lines
         ],
         "attachments": [{"filename": a.filename, "sha256": a.blob_sha256} for a in document.attachments],

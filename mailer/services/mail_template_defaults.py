@@ -4,16 +4,22 @@ Plain texts an office sends as they are: no promotion in transactional types, ev
 guarded by `{% if %}`, amounts with |it_money and dates with |it_date. Placeholders: see
 mail_templates.SCHEMA. The plain-text body is left empty: it is derived from the HTML.
 """
+
 from __future__ import annotations
 
 MONEY = "|it_money(documento.valuta)"
 
-GREETING_IT = ("<p>{% if contatto.nome %}Gentile {{ contatto.nome }},{% else %}"
-               "Spett.le {{ anagrafica.ragione_sociale }},{% endif %}</p>\n")
-GREETING_EN = ("<p>{% if contatto.nome %}Dear {{ contatto.nome }},{% else %}"
-               "Dear Sir or Madam,{% endif %}</p>\n")
+GREETING_IT = (
+    "<p>{% if contatto.nome %}Gentile {{ contatto.nome }},{% else %}"
+    "Spett.le {{ anagrafica.ragione_sociale }},{% endif %}</p>\n"
+)
+GREETING_EN = (
+    "<p>{% if contatto.nome %}Dear {{ contatto.nome }},{% else %}Dear Sir or Madam,{% endif %}</p>\n"
+)
 CLOSING_IT = "<p>Restiamo a disposizione per qualsiasi chiarimento.</p>\n<p>Cordiali saluti.</p>\n"
-CLOSING_EN = "<p>Should you have any questions, please do not hesitate to contact us.</p>\n<p>Kind regards,</p>\n"
+CLOSING_EN = (
+    "<p>Should you have any questions, please do not hesitate to contact us.</p>\n<p>Kind regards,</p>\n"
+)
 
 # Documents grouped in one e-mail (e.g. the day's DDTs): a table of them.
 LIST_IT = (
@@ -23,9 +29,11 @@ LIST_IT = (
 )
 LIST_EN = LIST_IT.replace("Documento", "Document").replace("<th>Data", "<th>Date").replace("n. {{", "no. {{")
 
-DUE_IT = ("{% if documento.scadenze|length > 1 %}\n<p>Scadenze di pagamento:</p>\n<ul>\n"
-          "{% for s in documento.scadenze %}\n<li>{{ s.data|it_date }}: {{ s.importo" + MONEY + " }}"
-          "{% if s.modalita %} ({{ s.modalita }}){% endif %}</li>\n{% endfor %}\n</ul>\n{% endif %}\n")
+DUE_IT = (
+    "{% if documento.scadenze|length > 1 %}\n<p>Scadenze di pagamento:</p>\n<ul>\n"
+    "{% for s in documento.scadenze %}\n<li>{{ s.data|it_date }}: {{ s.importo" + MONEY + " }}"
+    "{% if s.modalita %} ({{ s.modalita }}){% endif %}</li>\n{% endfor %}\n</ul>\n{% endif %}\n"
+)
 DUE_EN = DUE_IT.replace("Scadenze di pagamento", "Payment instalments")
 
 
@@ -52,36 +60,46 @@ IT: dict[str, tuple[str, str]] = {
     "DDT": (
         "{% if numero_documenti > 1 %}Documenti di trasporto del {{ oggi|it_date }}{% else %}"
         "DDT n. {{ documento.numero }} del {{ documento.data|it_date }}{% endif %} – {{ azienda.ragione_sociale }}",
-        GREETING_IT + _single_or_many(
+        GREETING_IT
+        + _single_or_many(
             "<p>in allegato Vi trasmettiamo il documento di trasporto n. <strong>{{ documento.numero }}</strong> "
             "del {{ documento.data|it_date }} relativo alla merce in consegna"
             "{% if documento.riferimento %} ({{ documento.riferimento }}){% endif %}.</p>\n",
-            "<p>in allegato Vi trasmettiamo i documenti di trasporto relativi alla merce in consegna:</p>\n" + LIST_IT,
-        ) + "<p>Vi preghiamo di segnalarci tempestivamente eventuali differenze o danni riscontrati al ricevimento.</p>\n"
+            "<p>in allegato Vi trasmettiamo i documenti di trasporto relativi alla merce in consegna:</p>\n"
+            + LIST_IT,
+        )
+        + "<p>Vi preghiamo di segnalarci tempestivamente eventuali differenze o danni riscontrati al ricevimento.</p>\n"
         + CLOSING_IT,
     ),
     "FATTURA": (
         "{% if numero_documenti > 1 %}Fatture{% else %}Fattura n. {{ documento.numero }} del "
         "{{ documento.data|it_date }}{% endif %} – {{ azienda.ragione_sociale }}",
-        GREETING_IT + _single_or_many(
+        GREETING_IT
+        + _single_or_many(
             "<p>in allegato Vi trasmettiamo la copia di cortesia in PDF della fattura n. "
             "<strong>{{ documento.numero }}</strong> del {{ documento.data|it_date }} di "
             "<strong>{{ documento.totale" + MONEY + " }}</strong>{% if documento.prima_scadenza %}, "
             "scadenza {{ documento.prima_scadenza|it_date }}{% endif %}.</p>\n" + DUE_IT,
-            "<p>in allegato Vi trasmettiamo le copie di cortesia in PDF delle seguenti fatture:</p>\n" + LIST_IT,
-        ) + "<p>L'originale della fattura elettronica Vi è stato recapitato tramite il Sistema di Interscambio "
+            "<p>in allegato Vi trasmettiamo le copie di cortesia in PDF delle seguenti fatture:</p>\n"
+            + LIST_IT,
+        )
+        + "<p>L'originale della fattura elettronica Vi è stato recapitato tramite il Sistema di Interscambio "
         "(SdI); questa copia non ha valore fiscale.</p>\n"
-        "{% if azienda.iban %}<p>Per i pagamenti con bonifico: IBAN {{ azienda.iban }}.</p>\n{% endif %}" + CLOSING_IT,
+        "{% if azienda.iban %}<p>Per i pagamenti con bonifico: IBAN {{ azienda.iban }}.</p>\n{% endif %}"
+        + CLOSING_IT,
     ),
     "NOTA_CREDITO": (
         "Nota di credito n. {{ documento.numero }} del {{ documento.data|it_date }} – {{ azienda.ragione_sociale }}",
-        GREETING_IT + _single_or_many(
+        GREETING_IT
+        + _single_or_many(
             "<p>in allegato Vi trasmettiamo la copia di cortesia della nota di credito n. "
             "<strong>{{ documento.numero }}</strong> del {{ documento.data|it_date }} di "
             "<strong>{{ documento.totale" + MONEY + " }}</strong>"
             "{% if documento.riferimento %}, relativa a {{ documento.riferimento }}{% endif %}.</p>\n",
-            "<p>in allegato Vi trasmettiamo le copie di cortesia delle seguenti note di credito:</p>\n" + LIST_IT,
-        ) + "<p>L'originale elettronico Vi è stato recapitato tramite il Sistema di Interscambio (SdI).</p>\n"
+            "<p>in allegato Vi trasmettiamo le copie di cortesia delle seguenti note di credito:</p>\n"
+            + LIST_IT,
+        )
+        + "<p>L'originale elettronico Vi è stato recapitato tramite il Sistema di Interscambio (SdI).</p>\n"
         + CLOSING_IT,
     ),
     "OFFERTA": (
@@ -113,8 +131,7 @@ IT: dict[str, tuple[str, str]] = {
     ),
     "ENTRATA_MERCE": (
         "Ricevimento merce – documento n. {{ documento.numero }} del {{ documento.data|it_date }}",
-        GREETING_IT
-        + "<p>Vi comunichiamo di aver ricevuto la merce{% if documento.riferimento %} relativa a "
+        GREETING_IT + "<p>Vi comunichiamo di aver ricevuto la merce{% if documento.riferimento %} relativa a "
         "{{ documento.riferimento }}{% endif %}. In allegato il nostro documento di entrata merce n. "
         "<strong>{{ documento.numero }}</strong> del {{ documento.data|it_date }} con le quantità registrate.</p>\n"
         "<p>Vi preghiamo di verificarlo: le eventuali differenze rispetto al Vostro DDT vanno regolate con "
@@ -125,8 +142,10 @@ IT: dict[str, tuple[str, str]] = {
         GREETING_IT
         + "<p>in allegato Vi inviamo l'estratto conto delle partite aperte al {{ documento.data|it_date }}."
         "{% if documento.partite_aperte %} Il saldo a nostro credito è di <strong>{{ documento.saldo_aperto"
-        + MONEY + " }}</strong>.{% endif %}</p>\n"
-        "{% if documento.partite_aperte %}\n" + _items_table("documento.partite_aperte", "it")
+        + MONEY
+        + " }}</strong>.{% endif %}</p>\n"
+        "{% if documento.partite_aperte %}\n"
+        + _items_table("documento.partite_aperte", "it")
         + "{% else %}\n<p>Alla data indicata non risultano partite aperte.</p>\n{% endif %}\n"
         "<p>Vi preghiamo di verificarlo e di segnalarci eventuali differenze.</p>\n" + CLOSING_IT,
     ),
@@ -137,7 +156,8 @@ IT: dict[str, tuple[str, str]] = {
         "<strong>{{ documento.totale" + MONEY + " }}</strong>{% if documento.riferimento %} "
         "({{ documento.riferimento }}){% endif %}.</p>\n"
         "{% if documento.partite_pagate %}\n<p>Documenti pagati:</p>\n"
-        + _items_table("documento.partite_pagate", "it") + "{% endif %}\n"
+        + _items_table("documento.partite_pagate", "it")
+        + "{% endif %}\n"
         "<p>In allegato la distinta del pagamento.</p>\n" + CLOSING_IT,
     ),
     "INSOLUTO": (
@@ -145,7 +165,9 @@ IT: dict[str, tuple[str, str]] = {
         GREETING_IT
         + "<p>da un controllo della nostra contabilità risultano ancora da saldare le seguenti partite, "
         "scadute alla data del {{ documento.data|it_date }}:</p>\n"
-        "{% if documento.partite_scadute %}\n" + _items_table("documento.partite_scadute", "it") + "{% endif %}\n"
+        "{% if documento.partite_scadute %}\n"
+        + _items_table("documento.partite_scadute", "it")
+        + "{% endif %}\n"
         "<p>Il totale scaduto è di <strong>{{ documento.totale_scaduto" + MONEY + " }}</strong>. "
         "Vi preghiamo di provvedere al pagamento quanto prima"
         "{% if azienda.iban %} con bonifico sul conto IBAN {{ azienda.iban }}{% endif %}.</p>\n"
@@ -159,7 +181,8 @@ IT: dict[str, tuple[str, str]] = {
         + "<p>in allegato Vi trasmettiamo la nostra dichiarazione d'intento n. <strong>{{ documento.numero }}"
         "</strong> del {{ documento.data|it_date }}{% if documento.protocollo %}, protocollo di ricezione "
         "dell'Agenzia delle Entrate n. {{ documento.protocollo }}{% endif %}"
-        "{% if documento.plafond %}, per acquisti senza applicazione dell'IVA fino a {{ documento.plafond" + MONEY
+        "{% if documento.plafond %}, per acquisti senza applicazione dell'IVA fino a {{ documento.plafond"
+        + MONEY
         + " }}{% endif %}.</p>\n"
         "<p>Vi chiediamo di emettere le fatture relative senza applicazione dell'IVA ai sensi dell'art. 8, "
         "comma 1, lettera c) del D.P.R. 633/1972, riportando in fattura gli estremi della dichiarazione.</p>\n"
@@ -180,34 +203,42 @@ EN: dict[str, tuple[str, str]] = {
         "{% if numero_documenti > 1 %}Delivery notes of {{ oggi|it_date }}{% else %}"
         "Delivery note no. {{ documento.numero }} of {{ documento.data|it_date }}{% endif %} – "
         "{{ azienda.ragione_sociale }}",
-        GREETING_EN + _single_or_many(
+        GREETING_EN
+        + _single_or_many(
             "<p>please find attached delivery note no. <strong>{{ documento.numero }}</strong> of "
             "{{ documento.data|it_date }} for the goods being delivered"
             "{% if documento.riferimento %} ({{ documento.riferimento }}){% endif %}.</p>\n",
             "<p>please find attached the delivery notes for the goods being delivered:</p>\n" + LIST_EN,
-        ) + "<p>Please let us know promptly of any discrepancy or damage found on receipt.</p>\n" + CLOSING_EN,
+        )
+        + "<p>Please let us know promptly of any discrepancy or damage found on receipt.</p>\n"
+        + CLOSING_EN,
     ),
     "FATTURA": (
         "{% if numero_documenti > 1 %}Invoices{% else %}Invoice no. {{ documento.numero }} of "
         "{{ documento.data|it_date }}{% endif %} – {{ azienda.ragione_sociale }}",
-        GREETING_EN + _single_or_many(
+        GREETING_EN
+        + _single_or_many(
             "<p>please find attached a PDF copy of invoice no. <strong>{{ documento.numero }}</strong> of "
             "{{ documento.data|it_date }} for <strong>{{ documento.totale" + MONEY + " }}</strong>"
             "{% if documento.prima_scadenza %}, due on {{ documento.prima_scadenza|it_date }}{% endif %}.</p>\n"
             + DUE_EN,
             "<p>please find attached PDF copies of the following invoices:</p>\n" + LIST_EN,
-        ) + "<p>The legally valid electronic invoice is delivered through the Italian exchange system (SdI); "
+        )
+        + "<p>The legally valid electronic invoice is delivered through the Italian exchange system (SdI); "
         "this copy is for your convenience.</p>\n"
-        "{% if azienda.iban %}<p>Bank transfer details: IBAN {{ azienda.iban }}.</p>\n{% endif %}" + CLOSING_EN,
+        "{% if azienda.iban %}<p>Bank transfer details: IBAN {{ azienda.iban }}.</p>\n{% endif %}"
+        + CLOSING_EN,
     ),
     "NOTA_CREDITO": (
         "Credit note no. {{ documento.numero }} of {{ documento.data|it_date }} – {{ azienda.ragione_sociale }}",
-        GREETING_EN + _single_or_many(
+        GREETING_EN
+        + _single_or_many(
             "<p>please find attached credit note no. <strong>{{ documento.numero }}</strong> of "
             "{{ documento.data|it_date }} for <strong>{{ documento.totale" + MONEY + " }}</strong>"
             "{% if documento.riferimento %}, relating to {{ documento.riferimento }}{% endif %}.</p>\n",
             "<p>please find attached the following credit notes:</p>\n" + LIST_EN,
-        ) + CLOSING_EN,
+        )
+        + CLOSING_EN,
     ),
     "OFFERTA": (
         "Quotation no. {{ documento.numero }} of {{ documento.data|it_date }} – {{ azienda.ragione_sociale }}",
@@ -245,9 +276,11 @@ EN: dict[str, tuple[str, str]] = {
         "Statement of account at {{ documento.data|it_date }} – {{ azienda.ragione_sociale }}",
         GREETING_EN
         + "<p>please find attached the statement of your open items at {{ documento.data|it_date }}."
-        "{% if documento.partite_aperte %} The balance due is <strong>{{ documento.saldo_aperto" + MONEY
+        "{% if documento.partite_aperte %} The balance due is <strong>{{ documento.saldo_aperto"
+        + MONEY
         + " }}</strong>.{% endif %}</p>\n"
-        "{% if documento.partite_aperte %}\n" + _items_table("documento.partite_aperte", "en")
+        "{% if documento.partite_aperte %}\n"
+        + _items_table("documento.partite_aperte", "en")
         + "{% else %}\n<p>There are no open items at that date.</p>\n{% endif %}\n"
         "<p>Please check it and let us know of any difference.</p>\n" + CLOSING_EN,
     ),
@@ -258,14 +291,17 @@ EN: dict[str, tuple[str, str]] = {
         "favour of <strong>{{ documento.totale" + MONEY + " }}</strong>{% if documento.riferimento %} "
         "({{ documento.riferimento }}){% endif %}.</p>\n"
         "{% if documento.partite_pagate %}\n<p>Documents paid:</p>\n"
-        + _items_table("documento.partite_pagate", "en") + "{% endif %}\n"
+        + _items_table("documento.partite_pagate", "en")
+        + "{% endif %}\n"
         "<p>The payment details are attached.</p>\n" + CLOSING_EN,
     ),
     "INSOLUTO": (
         "Payment reminder – {{ anagrafica.ragione_sociale }}",
         GREETING_EN
         + "<p>according to our records, the following items were still unpaid at {{ documento.data|it_date }}:</p>\n"
-        "{% if documento.partite_scadute %}\n" + _items_table("documento.partite_scadute", "en") + "{% endif %}\n"
+        "{% if documento.partite_scadute %}\n"
+        + _items_table("documento.partite_scadute", "en")
+        + "{% endif %}\n"
         "<p>The total overdue amount is <strong>{{ documento.totale_scaduto" + MONEY + " }}</strong>. "
         "We kindly ask you to settle it as soon as possible"
         "{% if azienda.iban %} by bank transfer to IBAN {{ azienda.iban }}{% endif %}.</p>\n"
@@ -279,14 +315,15 @@ EN: dict[str, tuple[str, str]] = {
         + "<p>please find attached our declaration of intent no. <strong>{{ documento.numero }}</strong> of "
         "{{ documento.data|it_date }}{% if documento.protocollo %}, Italian Revenue Agency receipt no. "
         "{{ documento.protocollo }}{% endif %}{% if documento.plafond %}, for VAT-free purchases up to "
-        "{{ documento.plafond" + MONEY + " }}{% endif %}.</p>\n<p>Please issue the related invoices without VAT under art. 8(1)(c) of "
+        "{{ documento.plafond"
+        + MONEY
+        + " }}{% endif %}.</p>\n<p>Please issue the related invoices without VAT under art. 8(1)(c) of "
         "Presidential Decree 633/1972, quoting the declaration details on the invoice.</p>\n" + CLOSING_EN,
     ),
     "GENERICO": (
         "{% if documento.titolo %}{{ documento.titolo }}{% else %}Document no. {{ documento.numero }}{% endif %}"
         " – {{ azienda.ragione_sociale }}",
-        GREETING_EN
-        + "<p>please find attached {% if documento.titolo %}the document “{{ documento.titolo }}”"
+        GREETING_EN + "<p>please find attached {% if documento.titolo %}the document “{{ documento.titolo }}”"
         "{% else %}document no. {{ documento.numero }} of {{ documento.data|it_date }}{% endif %}.</p>\n"
         + CLOSING_EN,
     ),
@@ -301,9 +338,14 @@ DEFAULT_TEMPLATES: dict[tuple[str, str], tuple[str, str]] = {
 def fallback_template(doc_type, language: str) -> tuple[str, str]:
     """Subject and body for a document type without a written default."""
     if language == "en":
-        return ("{{ documento.tipo_nome }} no. {{ documento.numero }} – {{ azienda.ragione_sociale }}",
-                GREETING_EN + "<p>please find attached {{ documento.tipo_nome|lower }} no. {{ documento.numero }} "
-                "of {{ documento.data|it_date }}.</p>\n" + CLOSING_EN)
-    return ("{{ documento.tipo_nome }} n. {{ documento.numero }} – {{ azienda.ragione_sociale }}",
-            GREETING_IT + "<p>in allegato Vi trasmettiamo il documento «{{ documento.tipo_nome }}» n. "
-            "{{ documento.numero }} del {{ documento.data|it_date }}.</p>\n" + CLOSING_IT)
+        return (
+            "{{ documento.tipo_nome }} no. {{ documento.numero }} – {{ azienda.ragione_sociale }}",
+            GREETING_EN
+            + "<p>please find attached {{ documento.tipo_nome|lower }} no. {{ documento.numero }} "
+            "of {{ documento.data|it_date }}.</p>\n" + CLOSING_EN,
+        )
+    return (
+        "{{ documento.tipo_nome }} n. {{ documento.numero }} – {{ azienda.ragione_sociale }}",
+        GREETING_IT + "<p>in allegato Vi trasmettiamo il documento «{{ documento.tipo_nome }}» n. "
+        "{{ documento.numero }} del {{ documento.data|it_date }}.</p>\n" + CLOSING_IT,
+    )

@@ -14,22 +14,24 @@ of loop iterations and a bounded output. Placeholders are checked at save time a
 ``SCHEMA`` (unknown names are reported with their line) and the template is test-rendered
 against a complete and a sparse sample, so it cannot fail later at send time.
 """
+
 from __future__ import annotations
 
 import contextvars
 import difflib
 import re
 import traceback
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import Any
 
 import html2text
 from jinja2 import StrictUndefined, TemplateAssertionError, TemplateSyntaxError, Undefined, nodes
-from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.compiler import CodeGenerator
+from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.filters import do_join, make_attrgetter, pass_eval_context
 from jinja2.runtime import LoopContext, markup_join, str_join
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -37,18 +39,28 @@ from markupsafe import Markup, escape, soft_str
 
 from .. import formatting
 from ..extensions import db
-from ..models import (TEMPLATE_LANGUAGES, Contact, Document, DocumentType, EmailTemplate, MailAccount, Party,
-                      TemplateVersion, User, utcnow)
+from ..models import (
+    TEMPLATE_LANGUAGES,
+    Contact,
+    Document,
+    DocumentType,
+    EmailTemplate,
+    MailAccount,
+    Party,
+    TemplateVersion,
+    User,
+    utcnow,
+)
 
 # --- limits -------------------------------------------------------------------------------------
 
-MAX_SOURCE_CHARS = 50_000        # per field, as typed by the admin
-MAX_OUTPUT_CHARS = 200_000       # per rendered field
-MAX_SUBJECT_CHARS = 300          # rendered subject (Delivery.subject holds 500)
-MAX_LOOP_ITERATIONS = 20_000     # all loops of one render together
-MAX_RANGE = 1_000                # range(n) in a template
-MAX_SEQUENCE_PRODUCT = 10_000    # "ab" * n, [x] * n
-MAX_LOOP_DEPTH = 3               # nested {% for %}
+MAX_SOURCE_CHARS = 50_000  # per field, as typed by the admin
+MAX_OUTPUT_CHARS = 200_000  # per rendered field
+MAX_SUBJECT_CHARS = 300  # rendered subject (Delivery.subject holds 500)
+MAX_LOOP_ITERATIONS = 20_000  # all loops of one render together
+MAX_RANGE = 1_000  # range(n) in a template
+MAX_SEQUENCE_PRODUCT = 10_000  # "ab" * n, [x] * n
+MAX_LOOP_DEPTH = 3  # nested {% for %}
 MAX_SIGNATURE_CHARS = 20_000
 
 FIELD_NAMES = {"subject": "Oggetto", "body_html": "Corpo HTML", "body_text": "Testo semplice"}
@@ -112,10 +124,18 @@ PARTITA = {
     "scaduta": "vero se la scadenza è precedente alla data del documento",
     "giorni_ritardo": "giorni di ritardo alla data del documento (0 se non scaduta)",
 }
-SCADENZA = {"data": "data della scadenza", "importo": "importo della rata", "modalita": "modalità di pagamento"}
+SCADENZA = {
+    "data": "data della scadenza",
+    "importo": "importo della rata",
+    "modalita": "modalità di pagamento",
+}
 RIGA = {
-    "codice": "codice articolo", "descrizione": "descrizione", "quantita": "quantità (usa |it_number(3))",
-    "um": "unità di misura", "prezzo": "prezzo unitario", "importo": "importo della riga",
+    "codice": "codice articolo",
+    "descrizione": "descrizione",
+    "quantita": "quantità (usa |it_number(3))",
+    "um": "unità di misura",
+    "prezzo": "prezzo unitario",
+    "importo": "importo della riga",
 }
 DOCUMENTO = {
     "tipo": "codice del tipo (FATTURA, DDT…)",
@@ -144,26 +164,47 @@ DOCUMENTO = {
 }
 SCHEMA: dict[str, Any] = {
     "azienda": {
-        "ragione_sociale": "ragione sociale della nostra azienda", "indirizzo": "indirizzo", "cap": "CAP",
-        "citta": "città", "provincia": "provincia", "piva": "partita IVA", "codice_fiscale": "codice fiscale",
-        "telefono": "telefono", "email": "e-mail", "sito": "sito web", "iban": "IBAN per i pagamenti",
+        "ragione_sociale": "ragione sociale della nostra azienda",
+        "indirizzo": "indirizzo",
+        "cap": "CAP",
+        "citta": "città",
+        "provincia": "provincia",
+        "piva": "partita IVA",
+        "codice_fiscale": "codice fiscale",
+        "telefono": "telefono",
+        "email": "e-mail",
+        "sito": "sito web",
+        "iban": "IBAN per i pagamenti",
     },
     "anagrafica": {
-        "codice": "codice cliente/fornitore nel gestionale", "ragione_sociale": "ragione sociale",
-        "piva": "partita IVA", "codice_fiscale": "codice fiscale", "indirizzo": "indirizzo", "cap": "CAP",
-        "citta": "città", "provincia": "provincia", "nazione": "nazione (IT…)",
-        "cliente": "vero se è un cliente", "fornitore": "vero se è un fornitore",
+        "codice": "codice cliente/fornitore nel gestionale",
+        "ragione_sociale": "ragione sociale",
+        "piva": "partita IVA",
+        "codice_fiscale": "codice fiscale",
+        "indirizzo": "indirizzo",
+        "cap": "CAP",
+        "citta": "città",
+        "provincia": "provincia",
+        "nazione": "nazione (IT…)",
+        "cliente": "vero se è un cliente",
+        "fornitore": "vero se è un fornitore",
     },
     "contatto": {
-        "nome": "nome del contatto (può essere vuoto: usa {% if contatto.nome %})", "email": "indirizzo e-mail",
-        "funzione": "funzione (Amministrazione, Logistica…)", "telefono": "telefono",
+        "nome": "nome del contatto (può essere vuoto: usa {% if contatto.nome %})",
+        "email": "indirizzo e-mail",
+        "funzione": "funzione (Amministrazione, Logistica…)",
+        "telefono": "telefono",
     },
     "documento": DOCUMENTO,
     "documenti": [DOCUMENTO],
     "numero_documenti": "quanti documenti sono in questa e-mail (più di uno se raggruppati)",
     "totale_documenti": "somma dei totali dei documenti",
     "utente": {"nome": "nome di chi prepara l'invio", "email": "sua e-mail"},
-    "mittente": {"nome": "nome dell'account di invio", "email": "indirizzo del mittente", "pec": "vero se PEC"},
+    "mittente": {
+        "nome": "nome dell'account di invio",
+        "email": "indirizzo del mittente",
+        "pec": "vero se PEC",
+    },
     "oggi": "data di oggi",
 }
 
@@ -179,7 +220,9 @@ SCHEMA: dict[str, Any] = {
 EXTRA_ITEM_KEYS = ("number", "date", "due_date", "amount", "paid", "balance")
 
 
-def placeholder_rows(schema: dict | None = None, prefix: str = "", _seen: dict | None = None) -> list[tuple[str, str]]:
+def placeholder_rows(
+    schema: dict | None = None, prefix: str = "", _seen: dict | None = None
+) -> list[tuple[str, str]]:
     """The documented placeholders as (path, description) rows; list items as `name[].field`.
 
     A structure already listed (documenti = documento, the three kinds of partite) is referred to, not repeated."""
@@ -207,8 +250,11 @@ def placeholder_rows(schema: dict | None = None, prefix: str = "", _seen: dict |
 
 
 PLACEHOLDER_GROUPS = [
-    ("contatto", "Destinatario"), ("anagrafica", "Cliente / fornitore"), ("documento", "Documento"),
-    ("azienda", "La nostra azienda"), ("altro", "Altro"),
+    ("contatto", "Destinatario"),
+    ("anagrafica", "Cliente / fornitore"),
+    ("documento", "Documento"),
+    ("azienda", "La nostra azienda"),
+    ("altro", "Altro"),
 ]
 
 
@@ -224,14 +270,61 @@ def placeholder_groups() -> list[tuple[str, list[tuple[str, str]]]]:
 # --- the sandbox --------------------------------------------------------------------------------
 
 SAFE_FILTERS = {
-    "abs", "capitalize", "count", "d", "default", "dictsort", "e", "escape", "first", "float", "groupby",
-    "int", "join", "last", "length", "list", "lower", "map", "max", "min", "reject", "rejectattr", "reverse",
-    "round", "select", "selectattr", "sort", "string", "striptags", "sum", "title", "trim", "truncate",
-    "unique", "upper", "wordcount",
+    "abs",
+    "capitalize",
+    "count",
+    "d",
+    "default",
+    "dictsort",
+    "e",
+    "escape",
+    "first",
+    "float",
+    "groupby",
+    "int",
+    "join",
+    "last",
+    "length",
+    "list",
+    "lower",
+    "map",
+    "max",
+    "min",
+    "reject",
+    "rejectattr",
+    "reverse",
+    "round",
+    "select",
+    "selectattr",
+    "sort",
+    "string",
+    "striptags",
+    "sum",
+    "title",
+    "trim",
+    "truncate",
+    "unique",
+    "upper",
+    "wordcount",
 }
 SAFE_METHODS = {
-    "upper", "lower", "title", "capitalize", "strip", "lstrip", "rstrip", "startswith", "endswith",
-    "split", "isdigit", "items", "keys", "values", "get", "cycle", "changed",
+    "upper",
+    "lower",
+    "title",
+    "capitalize",
+    "strip",
+    "lstrip",
+    "rstrip",
+    "startswith",
+    "endswith",
+    "split",
+    "isdigit",
+    "items",
+    "keys",
+    "values",
+    "get",
+    "cycle",
+    "changed",
 }
 FORBIDDEN_NODES: dict[type, str] = {
     nodes.Extends: "{% extends %} non è consentito: il modello non può leggere altri file",
@@ -312,8 +405,10 @@ def _finalize(value):
     """Every {{ … }} passes here before becoming text: no repr of a function («<function … at 0x…>»)."""
     # (an Undefined is callable too, but raises its own error, e.g. the sandbox's, when printed)
     if (callable(value) and not isinstance(value, Undefined)) or isinstance(value, LoopContext):
-        raise TemplateOutputError("un segnaposto stampa una funzione, non un valore: aggiungi le parentesi "
-                                  "(es. testo.upper()) o scegli il dato giusto")
+        raise TemplateOutputError(
+            "un segnaposto stampa una funzione, non un valore: aggiungi le parentesi "
+            "(es. testo.upper()) o scegli il dato giusto"
+        )
     _check_text_size(value)
     return value
 
@@ -364,13 +459,22 @@ class RecapitoSandbox(ImmutableSandboxedEnvironment):
         if operator == "*":
             for seq, times in ((left, right), (right, left)):
                 n = _size(seq)
-                if n is not None and isinstance(times, int) and (
+                if (
+                    n is not None
+                    and isinstance(times, int)
+                    and (
                         n * max(times, 0) > MAX_SEQUENCE_PRODUCT
-                        or _text_size(seq, MAX_OUTPUT_CHARS) * max(times, 0) > MAX_OUTPUT_CHARS):
+                        or _text_size(seq, MAX_OUTPUT_CHARS) * max(times, 0) > MAX_OUTPUT_CHARS
+                    )
+                ):
                     raise SecurityError("ripetizione troppo lunga")
         elif operator == "**":
-            if not isinstance(left, (int, float, Decimal)) or not isinstance(right, (int, float, Decimal)) \
-                    or abs(right) > 100 or abs(left) > 10**12:
+            if (
+                not isinstance(left, (int, float, Decimal))
+                or not isinstance(right, (int, float, Decimal))
+                or abs(right) > 100
+                or abs(left) > 10**12
+            ):
                 raise SecurityError("potenza non consentita")
         elif operator == "%" and isinstance(left, str):
             raise SecurityError("la formattazione con % non è consentita")
@@ -378,7 +482,7 @@ class RecapitoSandbox(ImmutableSandboxedEnvironment):
 
     def wrap_str_format(self, value):
         """No str.format / format_map at all: a width like {:>999999999} would allocate without bound."""
-        return None
+        return
 
     def is_safe_attribute(self, obj, attr, value):
         """Underscore attributes are refused by the sandbox; of the methods, only harmless ones pass."""
@@ -389,12 +493,23 @@ class RecapitoSandbox(ImmutableSandboxedEnvironment):
 
 def _make_env(autoescape: bool) -> RecapitoSandbox:
     """A sandbox with our filters, no loader, strict undefined."""
-    env = RecapitoSandbox(autoescape=autoescape, undefined=StrictUndefined, loader=None,
-                          trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False, finalize=_finalize)
+    env = RecapitoSandbox(
+        autoescape=autoescape,
+        undefined=StrictUndefined,
+        loader=None,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+        finalize=_finalize,
+    )
     env.filters = {name: f for name, f in env.filters.items() if name in SAFE_FILTERS}
     env.filters.update(join=_bounded_join, string=_bounded_string)
-    env.filters.update(it_date=formatting.it_date, it_datetime=formatting.it_datetime,
-                       it_money=formatting.it_money, it_number=formatting.it_number)
+    env.filters.update(
+        it_date=formatting.it_date,
+        it_datetime=formatting.it_datetime,
+        it_money=formatting.it_money,
+        it_number=formatting.it_number,
+    )
     env.globals = {"range": _bounded_range, "_recapito_iter": _bounded_iter}
     return env
 
@@ -465,14 +580,23 @@ class _Checker:
                 if part is not None:
                     self.printed(part, scope)
         elif isinstance(node, nodes.Name) and node.name == "range" and "range" not in scope:
-            self.error(node, "«range» è una funzione, non un valore da stampare: usala in un ciclo, "
-                             "es. {% for n in range(1, 4) %}{{ n }}{% endfor %}")
+            self.error(
+                node,
+                "«range» è una funzione, non un valore da stampare: usala in un ciclo, "
+                "es. {% for n in range(1, 4) %}{{ n }}{% endfor %}",
+            )
         elif isinstance(node, nodes.Name) and node.name == "loop":
-            self.error(node, "«loop» è l'aiuto dei cicli, non un valore da stampare: usa loop.index, "
-                             "loop.first o loop.last")
+            self.error(
+                node,
+                "«loop» è l'aiuto dei cicli, non un valore da stampare: usa loop.index, "
+                "loop.first o loop.last",
+            )
         elif isinstance(node, nodes.Getattr) and node.attr in SAFE_METHODS:
-            self.error(node, f"«{_dotted(node)}» è una funzione, non un valore da stampare: aggiungi le "
-                             f"parentesi, es. {_dotted(node)}()")
+            self.error(
+                node,
+                f"«{_dotted(node)}» è una funzione, non un valore da stampare: aggiungi le "
+                f"parentesi, es. {_dotted(node)}()",
+            )
 
     def loop(self, node: nodes.For, scope: dict, depth: int) -> None:
         """A {% for %}: bind the target to the item schema; limit nesting; no recursive loops."""
@@ -507,7 +631,7 @@ class _Checker:
             if name in base:
                 return base[name]
             hint = difflib.get_close_matches(name, list(base), n=1)
-            suggestion = f" (forse «{_dotted(node)[:-len(name)]}{hint[0]}»?)" if hint else ""
+            suggestion = f" (forse «{_dotted(node)[: -len(name)]}{hint[0]}»?)" if hint else ""
             self.error(node, f"Segnaposto sconosciuto «{_dotted(node)}»{suggestion}")
             return ANY
         if isinstance(base, list):
@@ -541,8 +665,18 @@ class _Checker:
             self._children(node, scope, skip=node.node)
             if node.name in ("first", "last") and isinstance(base, list):
                 return base[0]
-            if node.name in ("default", "d", "sort", "reverse", "list", "unique", "select", "reject",
-                             "selectattr", "rejectattr"):
+            if node.name in (
+                "default",
+                "d",
+                "sort",
+                "reverse",
+                "list",
+                "unique",
+                "select",
+                "reject",
+                "selectattr",
+                "rejectattr",
+            ):
                 return base
             return ANY
         self._children(node, scope)
@@ -564,9 +698,14 @@ def _wrap_loops(tree: nodes.Template) -> None:
 
 
 _SYNTAX_TRANSLATIONS = [
-    (r"Unexpected end of template\..*innermost block that needs to be closed is '(\w+)'.*",
-     r"il modello finisce senza chiudere il blocco «\1» (manca {% end\1 %})"),
-    (r"(?i:unexpected end of template).*", "il modello finisce prima di chiudere un blocco (manca un {% end… %})"),
+    (
+        r"Unexpected end of template\..*innermost block that needs to be closed is '(\w+)'.*",
+        r"il modello finisce senza chiudere il blocco «\1» (manca {% end\1 %})",
+    ),
+    (
+        r"(?i:unexpected end of template).*",
+        "il modello finisce prima di chiudere un blocco (manca un {% end… %})",
+    ),
     (r"Encountered unknown tag '(\w+)'.*", r"tag sconosciuto «\1»"),
     (r"No filter named '(\w+)'.*", r"filtro «\1» non disponibile"),
     (r"No test named '(\w+)'.*", r"test «\1» non disponibile"),
@@ -590,7 +729,9 @@ def _compile_checked(field: str, source: str):
     """Parse, check and compile one field: (template or None, errors)."""
     env = _ENVS[_field_kind(field)]
     if len(source) > MAX_SOURCE_CHARS:
-        return None, [TemplateError(field, None, f"Testo troppo lungo (massimo {MAX_SOURCE_CHARS} caratteri)")]
+        return None, [
+            TemplateError(field, None, f"Testo troppo lungo (massimo {MAX_SOURCE_CHARS} caratteri)")
+        ]
     try:
         tree = env.parse(source)
     except TemplateSyntaxError as exc:
@@ -655,15 +796,34 @@ def _render_error(field: str, exc: Exception, sparse: bool) -> TemplateError:
     else:
         message = f"Il modello non si può generare ({type(exc).__name__}: {exc})"
     if sparse and not isinstance(exc, (SecurityError, TemplateLimitError, TemplateOutputError)):
-        message = ("Fallirebbe con un documento a cui mancano dati (senza contatto, scadenze o partite): "
-                   + message + ". Usa {% if … %} per i dati che possono mancare")
+        message = (
+            "Fallirebbe con un documento a cui mancano dati (senza contatto, scadenze o partite): "
+            + message
+            + ". Usa {% if … %} per i dati che possono mancare"
+        )
     return TemplateError(field, line, message)
 
 
 PROMOTIONAL_WORDS = [
-    "promozione", "promozioni", "promo", "in offerta speciale", "offerta speciale", "offerta limitata",
-    "sconto del", "codice sconto", "coupon", "newsletter", "saldi", "black friday", "approfitta",
-    "iscriviti", "special offer", "discount code", "limited offer", "sale ends", "subscribe",
+    "promozione",
+    "promozioni",
+    "promo",
+    "in offerta speciale",
+    "offerta speciale",
+    "offerta limitata",
+    "sconto del",
+    "codice sconto",
+    "coupon",
+    "newsletter",
+    "saldi",
+    "black friday",
+    "approfitta",
+    "iscriviti",
+    "special offer",
+    "discount code",
+    "limited offer",
+    "sale ends",
+    "subscribe",
 ]
 
 
@@ -676,7 +836,9 @@ def _promotional(text: str) -> str | None:
     return None
 
 
-def validate_template(subject: str, html: str, text: str, type_code: str | None = None) -> list[TemplateError]:
+def validate_template(
+    subject: str, html: str, text: str, type_code: str | None = None
+) -> list[TemplateError]:
     """All problems of a template, with field and line; an empty list means it can be saved."""
     errors: list[TemplateError] = []
     fields = {"subject": subject or "", "body_html": html or "", "body_text": text or ""}
@@ -699,8 +861,13 @@ def validate_template(subject: str, html: str, text: str, type_code: str | None 
             word = _promotional(source)
             if word:
                 line = next((i for i, row in enumerate(source.splitlines(), 1) if word in row.lower()), None)
-                errors.append(TemplateError(field, line, f"Contenuto promozionale («{word}») non ammesso in un "
-                                                         "documento transazionale"))
+                errors.append(
+                    TemplateError(
+                        field,
+                        line,
+                        f"Contenuto promozionale («{word}») non ammesso in un documento transazionale",
+                    )
+                )
     for sparse in (False, True):
         context = sample_context(type_code or "FATTURA", sparse=sparse)
         for field, template in compiled.items():
@@ -712,7 +879,11 @@ def validate_template(subject: str, html: str, text: str, type_code: str | None 
                 errors.append(_render_error(field, exc, sparse))
                 continue
             if field == "subject" and len(" ".join(output.split())) > MAX_SUBJECT_CHARS:
-                errors.append(TemplateError(field, None, f"Oggetto troppo lungo (massimo {MAX_SUBJECT_CHARS} caratteri)"))
+                errors.append(
+                    TemplateError(
+                        field, None, f"Oggetto troppo lungo (massimo {MAX_SUBJECT_CHARS} caratteri)"
+                    )
+                )
     return errors
 
 
@@ -726,6 +897,7 @@ def _is_commercial(type_code: str) -> bool:
 
 
 # --- context ------------------------------------------------------------------------------------
+
 
 def _dec(value) -> Decimal | None:
     """Decimal from a number or decimal string; None when empty or invalid."""
@@ -768,9 +940,18 @@ def _items(raw, reference: date | None) -> list[dict]:
         late = (reference - due).days if (due and reference and due < reference) else 0
         if isinstance(item.get("days_overdue"), int):
             late = max(item["days_overdue"], 0)
-        rows.append({"numero": str(item.get("number") or ""), "data": _day(item.get("date")), "scadenza": due,
-                     "importo": amount, "pagato": paid, "residuo": balance, "scaduta": late > 0,
-                     "giorni_ritardo": late})
+        rows.append(
+            {
+                "numero": str(item.get("number") or ""),
+                "data": _day(item.get("date")),
+                "scadenza": due,
+                "importo": amount,
+                "pagato": paid,
+                "residuo": balance,
+                "scaduta": late > 0,
+                "giorni_ritardo": late,
+            }
+        )
     return rows
 
 
@@ -786,38 +967,64 @@ def _references(raw, language: str) -> str:
         if isinstance(ref, dict) and ref.get("number"):
             when = formatting.it_date(ref.get("date")) if ref.get("date") else ""
             joiner = (" no. ", " of ") if language == "en" else (" n. ", " del ")
-            parts.append(f"{ref.get('kind') or ''}{joiner[0]}{ref['number']}{joiner[1] + when if when else ''}".strip())
+            parts.append(
+                f"{ref.get('kind') or ''}{joiner[0]}{ref['number']}{joiner[1] + when if when else ''}".strip()
+            )
     return "; ".join(parts)
 
 
 def document_context(doc: Document, language: str = "it") -> dict:
     """One document as the `documento` placeholder."""
     extra = doc.extra or {}
-    scadenze = [{"data": _day(d.get("date")), "importo": _dec(d.get("amount")), "modalita": d.get("method") or ""}
-                for d in (doc.due_dates or []) if isinstance(d, dict)]
+    scadenze = [
+        {"data": _day(d.get("date")), "importo": _dec(d.get("amount")), "modalita": d.get("method") or ""}
+        for d in (doc.due_dates or [])
+        if isinstance(d, dict)
+    ]
     dates = sorted(s["data"] for s in scadenze if s["data"])
     open_items = _items(extra.get("open_items"), doc.date)
     overdue = _items(extra.get("overdue_items"), doc.date)
     doc_type = doc.type
     return {
         "tipo": doc.type_code,
-        "tipo_nome": (doc_type.name_en if language == "en" and doc_type and doc_type.name_en
-                      else (doc_type.name if doc_type else doc.type_code)),
-        "numero": doc.number, "anno": doc.year, "data": doc.date, "valuta": doc.currency or "EUR",
-        "imponibile": doc.total_net, "iva": doc.total_vat, "totale": doc.total,
+        "tipo_nome": (
+            doc_type.name_en
+            if language == "en" and doc_type and doc_type.name_en
+            else (doc_type.name if doc_type else doc.type_code)
+        ),
+        "numero": doc.number,
+        "anno": doc.year,
+        "data": doc.date,
+        "valuta": doc.currency or "EUR",
+        "imponibile": doc.total_net,
+        "iva": doc.total_vat,
+        "totale": doc.total,
         "da_pagare": doc.open_amount if doc.open_amount is not None else doc.total,
-        "scadenze": scadenze, "prima_scadenza": dates[0] if dates else None,
+        "scadenze": scadenze,
+        "prima_scadenza": dates[0] if dates else None,
         "riferimento": str(extra.get("reference") or "") or _references(extra.get("references"), language),
-        "protocollo": str(extra.get("protocol") or ""), "plafond": _dec(extra.get("ceiling")),
+        "protocollo": str(extra.get("protocol") or ""),
+        "plafond": _dec(extra.get("ceiling")),
         "titolo": str(extra.get("title") or ""),
         "valida_fino": _day(extra.get("valid_until")),
-        "righe": [{"codice": line.product_code, "descrizione": line.description, "quantita": line.quantity,
-                   "um": line.unit, "prezzo": line.unit_price, "importo": line.amount} for line in doc.lines],
+        "righe": [
+            {
+                "codice": line.product_code,
+                "descrizione": line.description,
+                "quantita": line.quantity,
+                "um": line.unit,
+                "prezzo": line.unit_price,
+                "importo": line.amount,
+            }
+            for line in doc.lines
+        ],
         "partite_aperte": open_items,
-        "saldo_aperto": _dec(extra.get("open_balance")) if extra.get("open_balance") not in (None, "")
+        "saldo_aperto": _dec(extra.get("open_balance"))
+        if extra.get("open_balance") not in (None, "")
         else _sum(open_items, "residuo"),
         "partite_scadute": overdue,
-        "totale_scaduto": _dec(extra.get("overdue_total")) if extra.get("overdue_total") not in (None, "")
+        "totale_scaduto": _dec(extra.get("overdue_total"))
+        if extra.get("overdue_total") not in (None, "")
         else _sum(overdue, "residuo"),
         "partite_pagate": _items(extra.get("paid_items"), doc.date),
     }
@@ -826,15 +1033,31 @@ def document_context(doc: Document, language: str = "it") -> dict:
 def _company_context() -> dict:
     """Our company as the `azienda` placeholder."""
     from .reference import get_company
+
     c = get_company()
-    return {"ragione_sociale": c.name, "indirizzo": c.address, "cap": c.zip_code, "citta": c.city,
-            "provincia": c.province, "piva": c.vat_number, "codice_fiscale": c.tax_code, "telefono": c.phone,
-            "email": c.email, "sito": c.website, "iban": c.iban}
+    return {
+        "ragione_sociale": c.name,
+        "indirizzo": c.address,
+        "cap": c.zip_code,
+        "citta": c.city,
+        "provincia": c.province,
+        "piva": c.vat_number,
+        "codice_fiscale": c.tax_code,
+        "telefono": c.phone,
+        "email": c.email,
+        "sito": c.website,
+        "iban": c.iban,
+    }
 
 
-def build_context(documents: Iterable[Document | int], contact: Contact | None = None, party: Party | None = None,
-                  user: User | None = None, account: MailAccount | None = None,
-                  language: str | None = None) -> dict:
+def build_context(
+    documents: Iterable[Document | int],
+    contact: Contact | None = None,
+    party: Party | None = None,
+    user: User | None = None,
+    account: MailAccount | None = None,
+    language: str | None = None,
+) -> dict:
     """The placeholder values for one e-mail (see SCHEMA); documents are rows or ids, in display order."""
     docs = [d if isinstance(d, Document) else db.session.get(Document, int(d)) for d in documents]
     docs = [d for d in docs if d is not None]
@@ -845,21 +1068,39 @@ def build_context(documents: Iterable[Document | int], contact: Contact | None =
     doc_dicts = [document_context(d, language) for d in docs]
     return {
         "azienda": _company_context(),
-        "anagrafica": {"codice": party.erp_code, "ragione_sociale": party.name, "piva": party.vat_number,
-                       "codice_fiscale": party.tax_code, "indirizzo": party.address, "cap": party.zip_code,
-                       "citta": party.city, "provincia": party.province, "nazione": party.country,
-                       "cliente": party.is_customer, "fornitore": party.is_supplier},
-        "contatto": {"nome": contact.name if contact else "", "email": contact.email if contact else "",
-                     "funzione": contact.function.name if contact and contact.function else "",
-                     "telefono": contact.phone if contact else ""},
+        "anagrafica": {
+            "codice": party.erp_code,
+            "ragione_sociale": party.name,
+            "piva": party.vat_number,
+            "codice_fiscale": party.tax_code,
+            "indirizzo": party.address,
+            "cap": party.zip_code,
+            "citta": party.city,
+            "provincia": party.province,
+            "nazione": party.country,
+            "cliente": party.is_customer,
+            "fornitore": party.is_supplier,
+        },
+        "contatto": {
+            "nome": contact.name if contact else "",
+            "email": contact.email if contact else "",
+            "funzione": contact.function.name if contact and contact.function else "",
+            "telefono": contact.phone if contact else "",
+        },
         "documento": doc_dicts[0],
         "documenti": doc_dicts,
         "numero_documenti": len(doc_dicts),
         "totale_documenti": sum((d["totale"] or Decimal("0") for d in doc_dicts), Decimal("0")),
-        "utente": {"nome": (user.full_name or user.username) if user else "", "email": user.email if user else ""},
-        "mittente": {"nome": (account.from_name or account.name) if account else "",
-                     "email": account.from_address if account else "", "pec": bool(account and account.is_pec),
-                     "account_id": account.id if account else None},
+        "utente": {
+            "nome": (user.full_name or user.username) if user else "",
+            "email": user.email if user else "",
+        },
+        "mittente": {
+            "nome": (account.from_name or account.name) if account else "",
+            "email": account.from_address if account else "",
+            "pec": bool(account and account.is_pec),
+            "account_id": account.id if account else None,
+        },
         "oggi": utcnow().date(),
     }
 
@@ -867,42 +1108,118 @@ def build_context(documents: Iterable[Document | int], contact: Contact | None =
 def sample_context(type_code: str = "FATTURA", sparse: bool = False, language: str = "it") -> dict:
     """A made-up context with every placeholder (sparse: optional data missing), for checks and previews."""
     today = date(2026, 3, 31)
-    item = {"numero": "2026/118", "data": date(2026, 1, 15), "scadenza": date(2026, 2, 28),
-            "importo": Decimal("1830.00"), "pagato": Decimal("500.00"), "residuo": Decimal("1330.00"),
-            "scaduta": True, "giorni_ritardo": 31}
-    items = [] if sparse else [item, {**item, "numero": "2026/131", "scadenza": date(2026, 3, 31),
-                                      "pagato": Decimal("0"), "residuo": Decimal("1830.00"),
-                                      "scaduta": False, "giorni_ritardo": 0}]
+    item = {
+        "numero": "2026/118",
+        "data": date(2026, 1, 15),
+        "scadenza": date(2026, 2, 28),
+        "importo": Decimal("1830.00"),
+        "pagato": Decimal("500.00"),
+        "residuo": Decimal("1330.00"),
+        "scaduta": True,
+        "giorni_ritardo": 31,
+    }
+    items = (
+        []
+        if sparse
+        else [
+            item,
+            {
+                **item,
+                "numero": "2026/131",
+                "scadenza": date(2026, 3, 31),
+                "pagato": Decimal("0"),
+                "residuo": Decimal("1830.00"),
+                "scaduta": False,
+                "giorni_ritardo": 0,
+            },
+        ]
+    )
     doc = {
-        "tipo": type_code, "tipo_nome": type_code.replace("_", " ").title(), "numero": "2026/142", "anno": 2026,
-        "data": today, "valuta": "EUR", "imponibile": Decimal("1500.00"), "iva": Decimal("330.00"),
-        "totale": Decimal("1830.00"), "da_pagare": Decimal("1830.00"),
-        "scadenze": [] if sparse else [{"data": date(2026, 4, 30), "importo": Decimal("915.00"), "modalita": "RiBa"},
-                                       {"data": date(2026, 5, 31), "importo": Decimal("915.00"), "modalita": "RiBa"}],
+        "tipo": type_code,
+        "tipo_nome": type_code.replace("_", " ").title(),
+        "numero": "2026/142",
+        "anno": 2026,
+        "data": today,
+        "valuta": "EUR",
+        "imponibile": Decimal("1500.00"),
+        "iva": Decimal("330.00"),
+        "totale": Decimal("1830.00"),
+        "da_pagare": Decimal("1830.00"),
+        "scadenze": []
+        if sparse
+        else [
+            {"data": date(2026, 4, 30), "importo": Decimal("915.00"), "modalita": "RiBa"},
+            {"data": date(2026, 5, 31), "importo": Decimal("915.00"), "modalita": "RiBa"},
+        ],
         "prima_scadenza": None if sparse else date(2026, 4, 30),
-        "riferimento": "" if sparse else "Vs. ordine n. 45 del 10/03/2026", "titolo": "" if sparse else "Listino 2026",
-        "protocollo": "" if sparse else "26031712345678901-000001", "plafond": None if sparse else Decimal("150000.00"),
+        "riferimento": "" if sparse else "Vs. ordine n. 45 del 10/03/2026",
+        "titolo": "" if sparse else "Listino 2026",
+        "protocollo": "" if sparse else "26031712345678901-000001",
+        "plafond": None if sparse else Decimal("150000.00"),
         "valida_fino": None if sparse else date(2026, 4, 30),
-        "righe": [] if sparse else [{"codice": "A100", "descrizione": "Articolo di esempio", "quantita": Decimal("10"),
-                                     "um": "PZ", "prezzo": Decimal("150"), "importo": Decimal("1500.00")}],
-        "partite_aperte": items, "saldo_aperto": _sum(items, "residuo"),
-        "partite_scadute": items[:1], "totale_scaduto": _sum(items[:1], "residuo"), "partite_pagate": items,
+        "righe": []
+        if sparse
+        else [
+            {
+                "codice": "A100",
+                "descrizione": "Articolo di esempio",
+                "quantita": Decimal("10"),
+                "um": "PZ",
+                "prezzo": Decimal("150"),
+                "importo": Decimal("1500.00"),
+            }
+        ],
+        "partite_aperte": items,
+        "saldo_aperto": _sum(items, "residuo"),
+        "partite_scadute": items[:1],
+        "totale_scaduto": _sum(items[:1], "residuo"),
+        "partite_pagate": items,
     }
     docs = [doc] if sparse else [doc, {**doc, "numero": "2026/143"}]
     return {
-        "azienda": {"ragione_sociale": "Esempio S.r.l.", "indirizzo": "Via Roma 1", "cap": "20100", "citta": "Milano",
-                    "provincia": "MI", "piva": "IT01234567890", "codice_fiscale": "01234567890",
-                    "telefono": "02 1234567", "email": "info@esempio.it", "sito": "www.esempio.it",
-                    "iban": "" if sparse else "IT60X0542811101000000123456"},
-        "anagrafica": {"codice": "C0001", "ragione_sociale": "Cliente di Prova S.p.A.", "piva": "IT09876543210",
-                       "codice_fiscale": "", "indirizzo": "Via Verdi 2", "cap": "10100", "citta": "Torino",
-                       "provincia": "TO", "nazione": "IT", "cliente": True, "fornitore": False},
-        "contatto": {"nome": "" if sparse else "Maria Bianchi", "email": "amministrazione@cliente.example",
-                     "funzione": "" if sparse else "Amministrazione", "telefono": ""},
-        "documento": doc, "documenti": docs, "numero_documenti": len(docs),
+        "azienda": {
+            "ragione_sociale": "Esempio S.r.l.",
+            "indirizzo": "Via Roma 1",
+            "cap": "20100",
+            "citta": "Milano",
+            "provincia": "MI",
+            "piva": "IT01234567890",
+            "codice_fiscale": "01234567890",
+            "telefono": "02 1234567",
+            "email": "info@esempio.it",
+            "sito": "www.esempio.it",
+            "iban": "" if sparse else "IT60X0542811101000000123456",
+        },
+        "anagrafica": {
+            "codice": "C0001",
+            "ragione_sociale": "Cliente di Prova S.p.A.",
+            "piva": "IT09876543210",
+            "codice_fiscale": "",
+            "indirizzo": "Via Verdi 2",
+            "cap": "10100",
+            "citta": "Torino",
+            "provincia": "TO",
+            "nazione": "IT",
+            "cliente": True,
+            "fornitore": False,
+        },
+        "contatto": {
+            "nome": "" if sparse else "Maria Bianchi",
+            "email": "amministrazione@cliente.example",
+            "funzione": "" if sparse else "Amministrazione",
+            "telefono": "",
+        },
+        "documento": doc,
+        "documenti": docs,
+        "numero_documenti": len(docs),
         "totale_documenti": sum((d["totale"] for d in docs), Decimal("0")),
         "utente": {"nome": "Mario Rossi", "email": "mario.rossi@esempio.it"},
-        "mittente": {"nome": "Esempio S.r.l.", "email": "documenti@esempio.it", "pec": False, "account_id": None},
+        "mittente": {
+            "nome": "Esempio S.r.l.",
+            "email": "documenti@esempio.it",
+            "pec": False,
+            "account_id": None,
+        },
         "oggi": today,
     }
 
@@ -915,14 +1232,21 @@ def template_language(party: Party | None) -> str:
 
 # --- versions -----------------------------------------------------------------------------------
 
+
 def get_template(type_code: str, language: str, create: bool = True) -> EmailTemplate | None:
     """The template row of a type and language (created with its default version when missing)."""
-    template = db.session.scalar(db.select(EmailTemplate).where(EmailTemplate.type_code == type_code,
-                                                                EmailTemplate.language == language))
+    template = db.session.scalar(
+        db.select(EmailTemplate).where(
+            EmailTemplate.type_code == type_code, EmailTemplate.language == language
+        )
+    )
     if template is None and create:
         ensure_default_templates()
-        template = db.session.scalar(db.select(EmailTemplate).where(EmailTemplate.type_code == type_code,
-                                                                    EmailTemplate.language == language))
+        template = db.session.scalar(
+            db.select(EmailTemplate).where(
+                EmailTemplate.type_code == type_code, EmailTemplate.language == language
+            )
+        )
     return template
 
 
@@ -933,17 +1257,30 @@ def current_version(type_code: str, language: str) -> TemplateVersion:
     template = get_template(type_code, language)
     if template is None:
         raise LookupError(f"Nessun modello per il tipo {type_code}")
-    return db.session.scalar(db.select(TemplateVersion).where(TemplateVersion.template_id == template.id)
-                             .order_by(TemplateVersion.number.desc()).limit(1))
+    return db.session.scalar(
+        db.select(TemplateVersion)
+        .where(TemplateVersion.template_id == template.id)
+        .order_by(TemplateVersion.number.desc())
+        .limit(1)
+    )
 
 
 def snapshot_versions(type_codes: Iterable[str]) -> dict[str, dict[str, int]]:
     """Current version ids per type and language, to store in Batch.template_versions."""
-    return {code: {lang: current_version(code, lang).id for lang in TEMPLATE_LANGUAGES} for code in type_codes}
+    return {
+        code: {lang: current_version(code, lang).id for lang in TEMPLATE_LANGUAGES} for code in type_codes
+    }
 
 
-def save_version(type_code: str, language: str, subject: str, body_html: str, body_text: str,
-                 user: User | None, note: str = "") -> TemplateVersion:
+def save_version(
+    type_code: str,
+    language: str,
+    subject: str,
+    body_html: str,
+    body_text: str,
+    user: User | None,
+    note: str = "",
+) -> TemplateVersion:
     """Validate and store a new version (the caller commits); raises TemplateValidationError."""
     if language not in TEMPLATE_LANGUAGES:
         raise ValueError(f"Lingua non gestita: {language}")
@@ -958,13 +1295,25 @@ def save_version(type_code: str, language: str, subject: str, body_html: str, bo
     template = get_template(type_code, language)
     if template is None:
         raise LookupError(f"Tipo di documento sconosciuto: {type_code}")
-    last = db.session.scalar(db.select(db.func.max(TemplateVersion.number))
-                             .where(TemplateVersion.template_id == template.id)) or 0
-    version = TemplateVersion(template_id=template.id, number=last + 1, subject=subject, body_html=body_html,
-                              body_text=body_text, note=(note or "")[:200], created_by_id=getattr(user, "id", None))
+    last = (
+        db.session.scalar(
+            db.select(db.func.max(TemplateVersion.number)).where(TemplateVersion.template_id == template.id)
+        )
+        or 0
+    )
+    version = TemplateVersion(
+        template_id=template.id,
+        number=last + 1,
+        subject=subject,
+        body_html=body_html,
+        body_text=body_text,
+        note=(note or "")[:200],
+        created_by_id=getattr(user, "id", None),
+    )
     db.session.add(version)
     db.session.flush()
     from .audit import audit
+
     audit("template.save", version, type_code=type_code, language=language, number=version.number)
     return version
 
@@ -972,6 +1321,7 @@ def save_version(type_code: str, language: str, subject: str, body_html: str, bo
 def ensure_default_templates() -> int:
     """Create version 1 of every missing template from the defaults (idempotent; the caller commits)."""
     from sqlalchemy.exc import IntegrityError
+
     from .mail_template_defaults import DEFAULT_TEMPLATES, fallback_template
 
     existing = {(t.type_code, t.language) for t in db.session.scalars(db.select(EmailTemplate))}
@@ -980,14 +1330,24 @@ def ensure_default_templates() -> int:
         for language in TEMPLATE_LANGUAGES:
             if (doc_type.code, language) in existing:
                 continue
-            subject, html = DEFAULT_TEMPLATES.get((doc_type.code, language)) or fallback_template(doc_type, language)
+            subject, html = DEFAULT_TEMPLATES.get((doc_type.code, language)) or fallback_template(
+                doc_type, language
+            )
             try:
                 with db.session.begin_nested():
                     template = EmailTemplate(type_code=doc_type.code, language=language)
                     db.session.add(template)
                     db.session.flush()
-                    db.session.add(TemplateVersion(template_id=template.id, number=1, subject=subject,
-                                                   body_html=html, body_text="", note="Testo predefinito"))
+                    db.session.add(
+                        TemplateVersion(
+                            template_id=template.id,
+                            number=1,
+                            subject=subject,
+                            body_html=html,
+                            body_text="",
+                            note="Testo predefinito",
+                        )
+                    )
                     db.session.flush()
                 created += 1
             except IntegrityError:  # another process created it meanwhile
@@ -996,6 +1356,7 @@ def ensure_default_templates() -> int:
 
 
 # --- rendering ----------------------------------------------------------------------------------
+
 
 def _html_to_text(html: str) -> str:
     """Plain text from HTML (links kept, no line wrapping)."""
@@ -1012,10 +1373,24 @@ def default_signature_html() -> str:
     """Signature used when the sending account has none: company name and contacts."""
     c = _company_context()
     parts = [f"<strong>{escape(c['ragione_sociale'])}</strong>"]
-    address = " ".join(x for x in [c["indirizzo"], "-" if c["indirizzo"] else "", c["cap"], c["citta"],
-                                   f"({c['provincia']})" if c["provincia"] else ""] if x)
-    for value in (address, f"P.IVA {c['piva']}" if c["piva"] else "", f"Tel. {c['telefono']}" if c["telefono"] else "",
-                  c["email"], c["sito"]):
+    address = " ".join(
+        x
+        for x in [
+            c["indirizzo"],
+            "-" if c["indirizzo"] else "",
+            c["cap"],
+            c["citta"],
+            f"({c['provincia']})" if c["provincia"] else "",
+        ]
+        if x
+    )
+    for value in (
+        address,
+        f"P.IVA {c['piva']}" if c["piva"] else "",
+        f"Tel. {c['telefono']}" if c["telefono"] else "",
+        c["email"],
+        c["sito"],
+    ):
         if value:
             parts.append(str(escape(value)))
     return "<p>" + "<br>\n".join(parts) + "</p>"
@@ -1045,8 +1420,9 @@ def render_source(field: str, source: str, context: dict) -> str:
     return _run(_compiled(field, source), context)
 
 
-def render_version(version: TemplateVersion, context: dict, account: MailAccount | None = None,
-                   signature: bool = True) -> RenderedMail:
+def render_version(
+    version: TemplateVersion, context: dict, account: MailAccount | None = None, signature: bool = True
+) -> RenderedMail:
     """Render a saved version with a context; the account's signature is appended to both bodies."""
     subject = " ".join(_run(_compiled("subject", version.subject), context).split())[:500]
     html = _run(_compiled("body_html", version.body_html), context).strip()
@@ -1063,8 +1439,13 @@ def render_version(version: TemplateVersion, context: dict, account: MailAccount
     return RenderedMail(subject=subject, html=html, text=text, version_id=version.id)
 
 
-def render_for(type_code: str, language: str, context: dict, version: TemplateVersion | int | None = None,
-               account: MailAccount | None = None) -> RenderedMail:
+def render_for(
+    type_code: str,
+    language: str,
+    context: dict,
+    version: TemplateVersion | int | None = None,
+    account: MailAccount | None = None,
+) -> RenderedMail:
     """Render the e-mail of a type and language: the current version, or the given one (id or row)."""
     if version is None:
         version = current_version(type_code, language)
@@ -1075,8 +1456,9 @@ def render_for(type_code: str, language: str, context: dict, version: TemplateVe
     return render_version(version, context, account=account)
 
 
-def render_draft(subject: str, body_html: str, body_text: str, context: dict,
-                 account: MailAccount | None = None) -> tuple[RenderedMail | None, list[TemplateError]]:
+def render_draft(
+    subject: str, body_html: str, body_text: str, context: dict, account: MailAccount | None = None
+) -> tuple[RenderedMail | None, list[TemplateError]]:
     """Render unsaved text for the editor preview: (mail, []) or (None, errors) — never raises."""
     fields = {"subject": subject or "", "body_html": body_html or "", "body_text": body_text or ""}
     errors: list[TemplateError] = []
@@ -1098,8 +1480,12 @@ def render_draft(subject: str, body_html: str, body_text: str, context: dict,
     html = out["body_html"].strip()
     text = out["body_text"].strip() + "\n" if out["body_text"].strip() else _html_to_text(html)
     sig = signature_for(account)
-    return RenderedMail(subject=" ".join(out["subject"].split())[:500], html=f'{html}\n<div class="firma">\n{sig}\n</div>',
-                        text=f"{text}\n-- \n{_html_to_text(sig)}", version_id=None), []
+    return RenderedMail(
+        subject=" ".join(out["subject"].split())[:500],
+        html=f'{html}\n<div class="firma">\n{sig}\n</div>',
+        text=f"{text}\n-- \n{_html_to_text(sig)}",
+        version_id=None,
+    ), []
 
 
 def markup_lines(source: str, errors: list[TemplateError], field: str) -> list[tuple[int, str, list[str]]]:
@@ -1108,7 +1494,9 @@ def markup_lines(source: str, errors: list[TemplateError], field: str) -> list[t
     for err in errors:
         if err.field == field and err.line:
             by_line.setdefault(err.line, []).append(err.message)
-    return [(i, Markup.escape(row), by_line.get(i, [])) for i, row in enumerate((source or "").split("\n"), 1)]
+    return [
+        (i, Markup.escape(row), by_line.get(i, [])) for i, row in enumerate((source or "").split("\n"), 1)
+    ]
 
 
 # --- sending settings ---------------------------------------------------------------------------
@@ -1116,9 +1504,18 @@ def markup_lines(source: str, errors: list[TemplateError], field: str) -> list[t
 _EMAIL_RE = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
 
 
-def update_sending_settings(type_code: str, *, by_pec: bool, attach_pdf: bool, group_per_recipient: bool,
-                            reply_to: str, cc_address: str, account_id: int | None,
-                            schedule_cron: str | None = None, auto_approve: bool | None = None) -> dict[str, str]:
+def update_sending_settings(
+    type_code: str,
+    *,
+    by_pec: bool,
+    attach_pdf: bool,
+    group_per_recipient: bool,
+    reply_to: str,
+    cc_address: str,
+    account_id: int | None,
+    schedule_cron: str | None = None,
+    auto_approve: bool | None = None,
+) -> dict[str, str]:
     """Validate and apply a type's sending settings; returns {field: Italian error} (nothing written then).
 
     schedule_cron / auto_approve (automatic preparation) are left unchanged when None.
@@ -1139,18 +1536,32 @@ def update_sending_settings(type_code: str, *, by_pec: bool, attach_pdf: bool, g
         if account is None or not account.active:
             errors["account_id"] = "Account inesistente o disattivato."
         elif account.is_pec:
-            errors["account_id"] = ("Scegli un account ordinario: l'account PEC viene scelto da solo quando il "
-                                    "destinatario è PEC e il tipo va per PEC.")
+            errors["account_id"] = (
+                "Scegli un account ordinario: l'account PEC viene scelto da solo quando il "
+                "destinatario è PEC e il tipo va per PEC."
+            )
     if schedule_cron is not None:
         from .schedules import validate_cron
+
         schedule_cron = " ".join(schedule_cron.split())
         problem = validate_cron(schedule_cron)
         if problem:
             errors["schedule_cron"] = problem
     if errors:
         return errors
-    before = {k: getattr(doc_type, k) for k in ("by_pec", "attach_pdf", "group_per_recipient", "reply_to",
-                                                 "cc_address", "account_id", "schedule_cron", "auto_approve")}
+    before = {
+        k: getattr(doc_type, k)
+        for k in (
+            "by_pec",
+            "attach_pdf",
+            "group_per_recipient",
+            "reply_to",
+            "cc_address",
+            "account_id",
+            "schedule_cron",
+            "auto_approve",
+        )
+    }
     if schedule_cron is not None:
         doc_type.schedule_cron = schedule_cron
     if auto_approve is not None:
@@ -1163,6 +1574,11 @@ def update_sending_settings(type_code: str, *, by_pec: bool, attach_pdf: bool, g
     doc_type.account_id = account.id if account else None
     after = {k: getattr(doc_type, k) for k in before}
     from .audit import audit
-    audit("document_type.settings", doc_type, code=type_code,
-          changes={k: [before[k], after[k]] for k in before if before[k] != after[k]})
+
+    audit(
+        "document_type.settings",
+        doc_type,
+        code=type_code,
+        changes={k: [before[k], after[k]] for k in before if before[k] != after[k]},
+    )
     return {}

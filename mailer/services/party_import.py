@@ -4,14 +4,16 @@ Every row is checked first; a file with any bad row writes nothing (all-or-nothi
 lists each bad row with its line number and the reasons, in Italian. Rows are matched by ERP code
 (update-or-insert). The columns are documented in README.md ("Import anagrafiche e contatti").
 """
+
 from __future__ import annotations
 
 import csv
 import io
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -19,9 +21,23 @@ from ..extensions import db
 from ..models import Agent, Category, Contact, DocumentType, Party, Zone
 from .archive_bounds import MAX_UNPACKED_BYTES, unpacked_size
 from .audit import audit
-from .contacts import (ContactInput, _function_lookup, clearance_of, create_contact, unguard_cell, update_contact,
-                       validate_contact, visible_contacts_filter)
-from .validation import InvalidValue, is_pec_address, normalize_province, normalize_tax_code, normalize_vat_number
+from .contacts import (
+    ContactInput,
+    _function_lookup,
+    clearance_of,
+    create_contact,
+    unguard_cell,
+    update_contact,
+    validate_contact,
+    visible_contacts_filter,
+)
+from .validation import (
+    InvalidValue,
+    is_pec_address,
+    normalize_province,
+    normalize_tax_code,
+    normalize_vat_number,
+)
 
 # column -> (required, description); the description is what README.md says.
 PARTY_COLUMNS: dict[str, tuple[bool, str]] = {
@@ -43,19 +59,27 @@ PARTY_COLUMNS: dict[str, tuple[bool, str]] = {
 }
 CONTACT_COLUMNS: dict[str, tuple[bool, str]] = {
     "codice_anagrafica": (True, "codice dell'anagrafica a cui appartiene il contatto (deve esistere)"),
-    "codice_contatto": (False, "codice del contatto nel gestionale; è la chiave di aggiornamento, "
-                               "se manca la chiave è l'e-mail, se manca anche quella il nome"),
+    "codice_contatto": (
+        False,
+        "codice del contatto nel gestionale; è la chiave di aggiornamento, "
+        "se manca la chiave è l'e-mail, se manca anche quella il nome",
+    ),
     "nome": (False, "nome e cognome o descrizione (es. Ufficio acquisti); serve nome o e-mail"),
     "funzione": (False, "codice o nome di una funzione (commerciale, amministrazione, logistica…)"),
     "telefono": (False, "cifre, spazi e + / - ( )"),
     "email": (False, "indirizzo e-mail (sintassi controllata, senza interrogare il DNS)"),
     "pec": (False, "si/no; vuoto = riconosciuta dal dominio del provider PEC"),
-    "documenti": (False, "codici dei tipi di documento ricevuti separati da virgola (FATTURA,DDT); "
-                         "vuoto = quelli predefiniti della funzione per i contatti nuovi, invariati per "
-                         "quelli esistenti; «nessuno» = nessun documento"),
+    "documenti": (
+        False,
+        "codici dei tipi di documento ricevuti separati da virgola (FATTURA,DDT); "
+        "vuoto = quelli predefiniti della funzione per i contatti nuovi, invariati per "
+        "quelli esistenti; «nessuno» = nessun documento",
+    ),
     "caratteristiche": (False, "caratteristiche separate da virgola (create se mancano)"),
-    "riservatezza": (False, "0 pubblico, 1 interno, 2 riservato, 3 confidenziale; vuoto = 0; "
-                            "non oltre il livello di chi importa"),
+    "riservatezza": (
+        False,
+        "0 pubblico, 1 interno, 2 riservato, 3 confidenziale; vuoto = 0; non oltre il livello di chi importa",
+    ),
     "consenso_marketing": (False, "si/no; con si servono data_consenso e fonte_consenso"),
     "data_consenso": (False, "gg/mm/aaaa"),
     "fonte_consenso": (False, "da dove viene il consenso (modulo web, contratto…)"),
@@ -64,19 +88,47 @@ CONTACT_COLUMNS: dict[str, tuple[bool, str]] = {
 }
 # Header spellings seen in ERP exports -> our column names.
 ALIASES = {
-    "codice_cliente": "codice", "codice_fornitore": "codice", "cod": "codice", "codice_erp": "codice",
-    "ragione": "ragione_sociale", "denominazione": "ragione_sociale", "nome_anagrafica": "ragione_sociale",
-    "piva": "partita_iva", "p_iva": "partita_iva", "partitaiva": "partita_iva", "cf": "codice_fiscale",
-    "codicefiscale": "codice_fiscale", "comune": "citta", "localita": "citta", "prov": "provincia",
-    "paese": "nazione", "e_mail": "email", "mail": "email", "tel": "telefono", "cellulare": "telefono",
-    "anagrafica": "codice_anagrafica", "tipi_documento": "documenti", "tag": "caratteristiche",
-    "privacy": "riservatezza", "livello_riservatezza": "riservatezza",
+    "codice_cliente": "codice",
+    "codice_fornitore": "codice",
+    "cod": "codice",
+    "codice_erp": "codice",
+    "ragione": "ragione_sociale",
+    "denominazione": "ragione_sociale",
+    "nome_anagrafica": "ragione_sociale",
+    "piva": "partita_iva",
+    "p_iva": "partita_iva",
+    "partitaiva": "partita_iva",
+    "cf": "codice_fiscale",
+    "codicefiscale": "codice_fiscale",
+    "comune": "citta",
+    "localita": "citta",
+    "prov": "provincia",
+    "paese": "nazione",
+    "e_mail": "email",
+    "mail": "email",
+    "tel": "telefono",
+    "cellulare": "telefono",
+    "anagrafica": "codice_anagrafica",
+    "tipi_documento": "documenti",
+    "tag": "caratteristiche",
+    "privacy": "riservatezza",
+    "livello_riservatezza": "riservatezza",
 }
 YES = {"si", "sì", "s", "1", "true", "vero", "x", "yes", "y"}
 NO = {"no", "n", "0", "false", "falso", ""}
-KINDS = {"cliente": "customer", "c": "customer", "customer": "customer", "fornitore": "supplier",
-         "f": "supplier", "supplier": "supplier", "entrambi": "both", "e": "both", "both": "both",
-         "cliente e fornitore": "both", "": "customer"}
+KINDS = {
+    "cliente": "customer",
+    "c": "customer",
+    "customer": "customer",
+    "fornitore": "supplier",
+    "f": "supplier",
+    "supplier": "supplier",
+    "entrambi": "both",
+    "e": "both",
+    "both": "both",
+    "cliente e fornitore": "both",
+    "": "customer",
+}
 
 
 # Bounds on what a file may make us hold in memory (an XLSX is a zip: a few KB can declare a sheet of
@@ -147,25 +199,32 @@ def read_table(data: bytes, filename: str) -> Iterator[tuple[int, list[str]]]:
     name = (filename or "").lower()
     if name.endswith(".xlsx"):
         from openpyxl import load_workbook
+
         _check_unpacked_size(data)
         try:
             workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         except Exception as exc:  # openpyxl raises many types for a damaged file
-            raise ImportFileError(f"Il file XLSX non si apre ({type(exc).__name__}): è un foglio Excel valido?") from exc
+            raise ImportFileError(
+                f"Il file XLSX non si apre ({type(exc).__name__}): è un foglio Excel valido?"
+            ) from exc
         try:
             sheet = workbook.worksheets[0]
             width = min(sheet.max_column or MAX_COLUMNS, MAX_COLUMNS)
             rows = []
             for number, row in enumerate(sheet.iter_rows(values_only=True, max_col=width), start=1):
                 if number > MAX_ROWS:
-                    raise ImportFileError(f"Riga {number}: il foglio ha più di {MAX_ROWS} righe "
-                                          "(anche vuote): dividilo in più file.")
+                    raise ImportFileError(
+                        f"Riga {number}: il foglio ha più di {MAX_ROWS} righe "
+                        "(anche vuote): dividilo in più file."
+                    )
                 rows.append([_cell(v) for v in row] if any(v is not None for v in row) else [])
         except ImportFileError:
             raise
         except Exception as exc:  # a workbook that opens may still be damaged inside its sheet
-            raise ImportFileError(f"Il foglio del file XLSX è danneggiato ({type(exc).__name__}): "
-                                  "salvalo di nuovo da Excel e riprova.") from exc
+            raise ImportFileError(
+                f"Il foglio del file XLSX è danneggiato ({type(exc).__name__}): "
+                "salvalo di nuovo da Excel e riprova."
+            ) from exc
         finally:
             workbook.close()
         yield from enumerate(rows, start=1)
@@ -181,12 +240,16 @@ def read_table(data: bytes, filename: str) -> Iterator[tuple[int, list[str]]]:
         except UnicodeDecodeError:
             continue
     else:  # cp1252 leaves five byte values undefined: such a file is not text
-        raise ImportFileError("Il file non è un testo CSV leggibile (né UTF-8 né Windows-1252): "
-                              "esportalo di nuovo dal gestionale come CSV.")
+        raise ImportFileError(
+            "Il file non è un testo CSV leggibile (né UTF-8 né Windows-1252): "
+            "esportalo di nuovo dal gestionale come CSV."
+        )
     if "\x00" in text:
         line = text.count("\n", 0, text.index("\x00")) + 1
-        raise ImportFileError(f"Riga {line}: il file contiene caratteri nulli (NUL), quindi non è un testo CSV: "
-                              "esportalo di nuovo dal gestionale come CSV.")
+        raise ImportFileError(
+            f"Riga {line}: il file contiene caratteri nulli (NUL), quindi non è un testo CSV: "
+            "esportalo di nuovo dal gestionale come CSV."
+        )
     first_line = text.split("\n", 1)[0]
     delimiter = max([";", ",", "\t", "|"], key=first_line.count)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
@@ -198,8 +261,10 @@ def read_table(data: bytes, filename: str) -> Iterator[tuple[int, list[str]]]:
             _check_quotes_closed(text, delimiter, last_start, reader.line_num)
             return
         except csv.Error as exc:  # the only one left with newline="": a field over the size limit
-            raise ImportFileError(f"Riga {start}: un campo supera {csv.field_size_limit()} caratteri "
-                                  "(forse un apice «\"» aperto e mai chiuso): controlla il file.") from exc
+            raise ImportFileError(
+                f"Riga {start}: un campo supera {csv.field_size_limit()} caratteri "
+                '(forse un apice «"» aperto e mai chiuso): controlla il file.'
+            ) from exc
         yield start, [c.strip() for c in cells]
         last_start, start = start, reader.line_num + 1
 
@@ -233,24 +298,29 @@ def _unclosed_quote(record: str, delimiter: str) -> bool:
 def _check_quotes_closed(text: str, delimiter: str, last_start: int, last_line: int) -> None:
     """Refuse a CSV whose last record opens a quote that never closes (it would swallow every line after it)."""
     lines = io.StringIO(text, newline="").readlines()
-    if _unclosed_quote("".join(lines[last_start - 1:]), delimiter):
+    if _unclosed_quote("".join(lines[last_start - 1 :]), delimiter):
         span = ""
         if last_line > last_start:
             span = f": le righe {last_start}–{last_line} finirebbero tutte in un solo campo"
-        raise ImportFileError(f"Riga {last_start}: un apice «\"» si apre e non è mai chiuso{span}. "
-                              "Chiudi l'apice (o toglilo) e carica di nuovo il file.")
+        raise ImportFileError(
+            f'Riga {last_start}: un apice «"» si apre e non è mai chiuso{span}. '
+            "Chiudi l'apice (o toglilo) e carica di nuovo il file."
+        )
 
 
 def _check_unpacked_size(data: bytes) -> None:
     """Refuse an XLSX that would unpack beyond MAX_XLSX_UNPACKED_BYTES (a zip bomb), before reading it."""
     unpacked = unpacked_size(data)  # None: not a zip, load_workbook says so in its own words
     if unpacked is not None and unpacked > MAX_XLSX_UNPACKED_BYTES:
-        raise ImportFileError(f"Il file XLSX, decompresso, supera {MAX_XLSX_UNPACKED_BYTES // 1048576} MB: "
-                              "non sembra un elenco di anagrafiche o contatti (salvalo come CSV).")
+        raise ImportFileError(
+            f"Il file XLSX, decompresso, supera {MAX_XLSX_UNPACKED_BYTES // 1048576} MB: "
+            "non sembra un elenco di anagrafiche o contatti (salvalo come CSV)."
+        )
 
 
-def _records(data: bytes, filename: str, columns: dict[str, tuple[bool, str]],
-             report: ImportReport) -> Iterator[tuple[int, dict[str, str]]]:
+def _records(
+    data: bytes, filename: str, columns: dict[str, tuple[bool, str]], report: ImportReport
+) -> Iterator[tuple[int, dict[str, str]]]:
     """Yield (line, {column: value}) for the non-empty data rows; check the header first."""
     rows = read_table(data, filename)
     header_line, header = next(((n, c) for n, c in rows if any(c)), (0, []))
@@ -259,8 +329,10 @@ def _records(data: bytes, filename: str, columns: dict[str, tuple[bool, str]],
     names = [_norm_header(h) for h in header]
     missing = [c for c, (required, _) in columns.items() if required and c not in names]
     if missing:
-        raise ImportFileError(f"Riga {header_line}: mancano le colonne obbligatorie: {', '.join(missing)} "
-                              f"(intestazioni trovate: {', '.join(h for h in header if h) or 'nessuna'}).")
+        raise ImportFileError(
+            f"Riga {header_line}: mancano le colonne obbligatorie: {', '.join(missing)} "
+            f"(intestazioni trovate: {', '.join(h for h in header if h) or 'nessuna'})."
+        )
     seen: set[str] = set()
     for name in names:
         if name in seen and name in columns:
@@ -270,7 +342,14 @@ def _records(data: bytes, filename: str, columns: dict[str, tuple[bool, str]],
     for line, cells in rows:
         if not any(cells):
             continue
-        yield line, {n: (unguard_cell(cells[i]) if i < len(cells) else "") for i, n in enumerate(names) if n in columns}
+        yield (
+            line,
+            {
+                n: (unguard_cell(cells[i]) if i < len(cells) else "")
+                for i, n in enumerate(names)
+                if n in columns
+            },
+        )
 
 
 def _yes_no(value: str, label: str, reasons: list[str], default: bool) -> bool:
@@ -319,15 +398,20 @@ def import_parties(data: bytes, filename: str, user: Any = None, dry_run: bool =
             reasons.append(f"nazione «{country}» non valida (codice di due lettere, es. IT)")
             country = "IT"
         values: dict[str, Any] = {"erp_code": code, "name": name, "kind": kind, "country": country}
-        for column, attr, check in (("partita_iva", "vat_number", normalize_vat_number),
-                                    ("codice_fiscale", "tax_code", normalize_tax_code),
-                                    ("provincia", "province", normalize_province)):
+        for column, attr, check in (
+            ("partita_iva", "vat_number", normalize_vat_number),
+            ("codice_fiscale", "tax_code", normalize_tax_code),
+            ("provincia", "province", normalize_province),
+        ):
             try:
                 values[attr] = check(rec.get(column, ""), country)
             except InvalidValue as exc:
                 reasons.append(str(exc).rstrip("."))
-        for column, attr, limit in (("indirizzo", "address", 200), ("cap", "zip_code", 10),
-                                    ("citta", "city", 100)):
+        for column, attr, limit in (
+            ("indirizzo", "address", 200),
+            ("cap", "zip_code", 10),
+            ("citta", "city", 100),
+        ):
             value = " ".join(rec.get(column, "").split())
             if len(value) > limit:
                 reasons.append(f"{column}: troppo lungo (al massimo {limit} caratteri)")
@@ -336,11 +420,16 @@ def import_parties(data: bytes, filename: str, user: Any = None, dry_run: bool =
         if len(language) != 2 or not language.isalpha():
             reasons.append(f"lingua «{language}» non valida (due lettere, es. it)")
         values["language"] = language[:2]
-        for column, attr, table, label in (("zona", "zone_id", zones, "zona"), ("agente", "agent_id", agents, "agente"),
-                                           ("categoria", "category_id", categories, "categoria")):
+        for column, attr, table, label in (
+            ("zona", "zone_id", zones, "zona"),
+            ("agente", "agent_id", agents, "agente"),
+            ("categoria", "category_id", categories, "categoria"),
+        ):
             ref = rec.get(column, "").strip()
             if ref and ref.upper() not in table:
-                reasons.append(f"{label} «{ref}» sconosciuta" if label != "agente" else f"agente «{ref}» sconosciuto")
+                reasons.append(
+                    f"{label} «{ref}» sconosciuta" if label != "agente" else f"agente «{ref}» sconosciuto"
+                )
             values[attr] = table.get(ref.upper()) if ref else None
         values["active"] = _yes_no(rec.get("attivo", ""), "attivo", reasons, True)
         if reasons:
@@ -360,8 +449,15 @@ def import_parties(data: bytes, filename: str, user: Any = None, dry_run: bool =
             for attr, value in values.items():
                 if attr != "erp_code":
                     setattr(party, attr, value)
-    audit("contacts.import_parties", None, user=user, filename=filename, rows=report.rows,
-          created=report.created, updated=report.updated)
+    audit(
+        "contacts.import_parties",
+        None,
+        user=user,
+        filename=filename,
+        rows=report.rows,
+        created=report.created,
+        updated=report.updated,
+    )
     db.session.commit()
     report.applied = True
     return report
@@ -380,8 +476,9 @@ def _count_parties(report: ImportReport, rows: list[dict]) -> None:
             report.unchanged += 1
 
 
-def import_contacts(data: bytes, filename: str, user: Any = None, clearance: int | None = None,
-                    dry_run: bool = True) -> ImportReport:
+def import_contacts(
+    data: bytes, filename: str, user: Any = None, clearance: int | None = None, dry_run: bool = True
+) -> ImportReport:
     """Check (and unless dry_run, apply) a file of contacts; all-or-nothing.
 
     Only contacts within the importer's clearance are matched, so an import never reveals (nor
@@ -413,18 +510,36 @@ def import_contacts(data: bytes, filename: str, user: Any = None, clearance: int
         consent = _yes_no(rec.get("consenso_marketing", ""), "consenso_marketing", reasons, False)
         opted_out = _yes_no(rec.get("disiscritto", ""), "disiscritto", reasons, False)
         data_in = ContactInput(
-            name=rec.get("nome", ""), function=rec.get("funzione", ""), phone=rec.get("telefono", ""),
-            email=rec.get("email", ""), pec=rec.get("pec", "") or "auto", document_types=documents,
-            tags=rec.get("caratteristiche", ""), privacy_level=rec.get("riservatezza", "") or "0",
-            marketing_consent=consent, consent_date=rec.get("data_consenso", ""),
-            consent_source=rec.get("fonte_consenso", ""), opted_out=opted_out, notes=rec.get("note", ""),
+            name=rec.get("nome", ""),
+            function=rec.get("funzione", ""),
+            phone=rec.get("telefono", ""),
+            email=rec.get("email", ""),
+            pec=rec.get("pec", "") or "auto",
+            document_types=documents,
+            tags=rec.get("caratteristiche", ""),
+            privacy_level=rec.get("riservatezza", "") or "0",
+            marketing_consent=consent,
+            consent_date=rec.get("data_consenso", ""),
+            consent_source=rec.get("fonte_consenso", ""),
+            opted_out=opted_out,
+            notes=rec.get("note", ""),
             erp_code=rec.get("codice_contatto", ""),
         )
         clean, errors = validate_contact(data_in, level, functions, type_codes)
-        labels = {"name": "nome", "function": "funzione", "phone": "telefono", "email": "email", "pec": "pec",
-                  "document_types": "documenti", "tags": "caratteristiche", "privacy_level": "riservatezza",
-                  "consent_date": "data_consenso", "consent_source": "fonte_consenso", "notes": "note",
-                  "erp_code": "codice_contatto"}
+        labels = {
+            "name": "nome",
+            "function": "funzione",
+            "phone": "telefono",
+            "email": "email",
+            "pec": "pec",
+            "document_types": "documenti",
+            "tags": "caratteristiche",
+            "privacy_level": "riservatezza",
+            "consent_date": "data_consenso",
+            "consent_source": "fonte_consenso",
+            "notes": "note",
+            "erp_code": "codice_contatto",
+        }
         for key, message in errors.items():
             reasons.append(f"{labels.get(key, key)}: {message.rstrip('.')}")
         if clean["erp_code"]:
@@ -438,8 +553,11 @@ def import_contacts(data: bytes, filename: str, user: Any = None, clearance: int
         else:
             seen[key] = line
         if reasons:
-            report.errors.append(RowError(line=line, key=f"{party_code} {clean['name'] or clean['email']}".strip(),
-                                          reasons=reasons))
+            report.errors.append(
+                RowError(
+                    line=line, key=f"{party_code} {clean['name'] or clean['email']}".strip(), reasons=reasons
+                )
+            )
         else:
             clean_rows.append((party_id, key, clean, documents is None))
     existing = _existing_contacts({row[0] for row in clean_rows}, level)
@@ -453,16 +571,23 @@ def import_contacts(data: bytes, filename: str, user: Any = None, clearance: int
         report.updated = len(plan) - report.created
         return report
     types = {t.code: t for t in db.session.scalars(select(DocumentType))}
-    party_objs = {p.id: p for p in db.session.scalars(select(Party).where(Party.id.in_({p[0] for p in plan})))} \
-        if plan else {}
+    party_objs = (
+        {p.id: p for p in db.session.scalars(select(Party).where(Party.id.in_({p[0] for p in plan})))}
+        if plan
+        else {}
+    )
     for party_id, contact, clean, keep_types in plan:
         if contact is None:
             create_contact(party_objs[party_id], clean, user, types, audited=False)
         else:
             if keep_types:
                 clean = {**clean, "document_types": sorted(contact.document_type_codes)}
-            if clean["pec_flag_manual"] and not contact.pec_flag_manual and clean["is_pec"] == contact.is_pec \
-                    and clean["is_pec"] == is_pec_address(clean["email"]):
+            if (
+                clean["pec_flag_manual"]
+                and not contact.pec_flag_manual
+                and clean["is_pec"] == contact.is_pec
+                and clean["is_pec"] == is_pec_address(clean["email"])
+            ):
                 # The export writes sì/no also for a flag set automatically: the same value read back
                 # keeps it automatic (a round trip changes nothing).
                 clean = {**clean, "pec_flag_manual": False}
@@ -470,8 +595,15 @@ def import_contacts(data: bytes, filename: str, user: Any = None, clearance: int
                 report.updated += 1
             else:
                 report.unchanged += 1
-    audit("contacts.import_contacts", None, user=user, filename=filename, rows=report.rows,
-          created=report.created, updated=report.updated)
+    audit(
+        "contacts.import_contacts",
+        None,
+        user=user,
+        filename=filename,
+        rows=report.rows,
+        created=report.created,
+        updated=report.updated,
+    )
     db.session.commit()
     report.applied = True
     return report
@@ -482,10 +614,12 @@ def _existing_contacts(party_ids: set[int], clearance: int) -> dict[tuple, Conta
     result: dict[tuple, Contact] = {}
     ids = sorted(i for i in party_ids if i is not None)
     for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
+        chunk = ids[start : start + 500]
         for contact in db.session.scalars(
-                select(Contact).where(Contact.party_id.in_(chunk), visible_contacts_filter(clearance))
-                .order_by(Contact.id)):
+            select(Contact)
+            .where(Contact.party_id.in_(chunk), visible_contacts_filter(clearance))
+            .order_by(Contact.id)
+        ):
             if contact.erp_code:
                 result.setdefault((contact.party_id, "code", contact.erp_code.upper()), contact)
             if contact.email:
@@ -495,8 +629,14 @@ def _existing_contacts(party_ids: set[int], clearance: int) -> dict[tuple, Conta
     return result
 
 
-def run_import(kind: str, data: bytes, filename: str, user: Any = None, clearance: int | None = None,
-               dry_run: bool = True) -> ImportReport:
+def run_import(
+    kind: str,
+    data: bytes,
+    filename: str,
+    user: Any = None,
+    clearance: int | None = None,
+    dry_run: bool = True,
+) -> ImportReport:
     """Import a file of `parties` or `contacts`; a file that cannot be read raises ImportFileError."""
     if kind == "parties":
         return import_parties(data, filename, user=user, dry_run=dry_run)

@@ -1,6 +1,7 @@
 """Which PEC receipts may change a delivery: the trust store of providers' certificates (managed by the
 administrator, shipped empty), the provider domains of each PEC account, the check of one receipt, and
 the confirmation by a person of a receipt kept as «sospetta»."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ from datetime import datetime
 from cryptography import x509
 
 from ..extensions import db
-from ..models import Delivery, MailAccount, PecTrustedCertificate, Receipt, utcnow
+from ..models import Delivery, MailAccount, PecTrustedCertificate, utcnow
 from ..reference import PEC_PROVIDERS
 from ..transport.inbound import InboundMessage, read_message
 from ..transport.pec_signature import SignatureCheck, certificate_facts, check_pec_signature
@@ -27,6 +28,7 @@ class TrustStoreError(ValueError):
 
 # ---------------------------------------------------------------- trust store
 
+
 def parse_certificates(data: bytes) -> list[x509.Certificate]:
     """The certificates of a PEM file (one or more) or of a DER file; TrustStoreError otherwise."""
     if not data or not data.strip():
@@ -38,24 +40,35 @@ def parse_certificates(data: bytes) -> list[x509.Certificate]:
             return x509.load_pem_x509_certificates(data)
         return [x509.load_der_x509_certificate(data)]
     except ValueError as exc:
-        raise TrustStoreError("Il file non contiene un certificato X.509 leggibile (servono PEM o DER).") from exc
+        raise TrustStoreError(
+            "Il file non contiene un certificato X.509 leggibile (servono PEM o DER)."
+        ) from exc
 
 
-def add_certificates(data: bytes, user=None) -> tuple[list[PecTrustedCertificate], list[PecTrustedCertificate]]:
+def add_certificates(
+    data: bytes, user=None
+) -> tuple[list[PecTrustedCertificate], list[PecTrustedCertificate]]:
     """Add the file's certificates to the store: (added, already there). Audited; the caller commits."""
     added, present = [], []
     for cert in parse_certificates(data):
         facts = certificate_facts(cert)
-        existing = db.session.scalar(db.select(PecTrustedCertificate).where(
-            PecTrustedCertificate.sha256 == facts["sha256"]))
+        existing = db.session.scalar(
+            db.select(PecTrustedCertificate).where(PecTrustedCertificate.sha256 == facts["sha256"])
+        )
         if existing is not None:
             present.append(existing)
             continue
         row = PecTrustedCertificate(**facts, added_by_id=getattr(user, "id", None), added_at=utcnow())
         db.session.add(row)
         db.session.flush()
-        audit("pec_trust.add", row, subject=row.subject, issuer=row.issuer, sha256=row.sha256,
-              not_after=row.not_after.isoformat())
+        audit(
+            "pec_trust.add",
+            row,
+            subject=row.subject,
+            issuer=row.issuer,
+            sha256=row.sha256,
+            not_after=row.not_after.isoformat(),
+        )
         added.append(row)
     return added, present
 
@@ -68,16 +81,22 @@ def remove_certificate(row: PecTrustedCertificate) -> None:
 
 def trusted_certificates() -> list[PecTrustedCertificate]:
     """The store, by subject."""
-    return list(db.session.scalars(db.select(PecTrustedCertificate).order_by(
-        PecTrustedCertificate.subject, PecTrustedCertificate.id)))
+    return list(
+        db.session.scalars(
+            db.select(PecTrustedCertificate).order_by(PecTrustedCertificate.subject, PecTrustedCertificate.id)
+        )
+    )
 
 
 def trusted_pem() -> str:
     """The whole store as one PEM bundle ('' when empty)."""
-    return "".join(db.session.scalars(db.select(PecTrustedCertificate.pem).order_by(PecTrustedCertificate.id)))
+    return "".join(
+        db.session.scalars(db.select(PecTrustedCertificate.pem).order_by(PecTrustedCertificate.id))
+    )
 
 
 # ---------------------------------------------------------------- provider domains
+
 
 def provider_of(address: str) -> tuple[str, tuple[str, ...], tuple[str, ...], str] | None:
     """The known provider of a PEC mailbox (by its domain or a parent domain), or None."""
@@ -102,8 +121,9 @@ def parse_domains(text: str) -> tuple[list[str], str]:
         if token.startswith("posta-certificata@"):
             token = token.split("@", 1)[1]
         labels = token.split(".")
-        if len(labels) < 2 or not all(label and len(label) <= 63 and label.replace("-", "").isalnum()
-                                      for label in labels):
+        if len(labels) < 2 or not all(
+            label and len(label) <= 63 and label.replace("-", "").isalnum() for label in labels
+        ):
             return [], f"«{token}» non è un dominio (es. pec.aruba.it)."
         if token not in domains:
             domains.append(token)
@@ -131,6 +151,7 @@ def _in_domains(address: str, domains) -> bool:
 
 # ---------------------------------------------------------------- one receipt
 
+
 @dataclass
 class TrustVerdict:
     """The signature check and the reasons a receipt may not be applied ([] = genuine)."""
@@ -154,11 +175,15 @@ def check_receipt(raw: bytes, info: InboundMessage, delivery: Delivery | None) -
         if info.receipt_type not in SENDER_SIDE_TYPES:
             allowed |= _all_system_domains()
         if not allowed:
-            problems.append(f"mittente non del gestore: l'account «{account.name}» non ha domini del gestore PEC "
-                            "(Amministrazione › Account di invio)")
+            problems.append(
+                f"mittente non del gestore: l'account «{account.name}» non ha domini del gestore PEC "
+                "(Amministrazione › Account di invio)"
+            )
         elif not _in_domains(info.sender, allowed):
-            problems.append(f"mittente non del gestore: «{info.sender}» non è del sistema PEC di "
-                            f"{', '.join(sorted(allowed))}")
+            problems.append(
+                f"mittente non del gestore: «{info.sender}» non è del sistema PEC di "
+                f"{', '.join(sorted(allowed))}"
+            )
     return TrustVerdict(check, problems)
 
 
@@ -183,6 +208,14 @@ def certified_data(raw: bytes) -> CertifiedData | None:
     if not dati:
         return None
     errore = dati["errore_esteso"] or (dati["errore"] if dati["errore"] not in ("", "nessuno") else "")
-    return CertifiedData(tipo=dati["tipo"], when=dati["data"], mittente=dati["mittente"],
-                         destinatari=dati["destinatari"], consegna=dati["consegna"], gestore=dati["gestore"],
-                         identificativo=dati["identificativo"], msgid=dati["msgid"], errore=errore)
+    return CertifiedData(
+        tipo=dati["tipo"],
+        when=dati["data"],
+        mittente=dati["mittente"],
+        destinatari=dati["destinatari"],
+        consegna=dati["consegna"],
+        gestore=dati["gestore"],
+        identificativo=dati["identificativo"],
+        msgid=dati["msgid"],
+        errore=errore,
+    )

@@ -6,6 +6,7 @@ otherwise the ordinary one; the reason is stored with the delivery. Documents wi
 receive them become "senza destinatario" rows that name the party, so they can be fixed and
 re-routed without preparing the batch again.
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -16,8 +17,21 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
-from ..models import (Batch, Blob, Contact, Delivery, Document, DocumentAttachment, DocumentType, MailAccount,
-                      Party, User, contact_document_types, delivery_documents, utcnow)
+from ..models import (
+    Batch,
+    Blob,
+    Contact,
+    Delivery,
+    Document,
+    DocumentAttachment,
+    DocumentType,
+    MailAccount,
+    Party,
+    User,
+    contact_document_types,
+    delivery_documents,
+    utcnow,
+)
 from ..queue import get_queue
 from .audit import audit
 
@@ -25,7 +39,9 @@ ACTIVE_BATCH_STATES = ("preparing", "ready", "approved", "sending", "paused")
 PROGRESS_EVERY = 100
 
 
-UNPREPARABLE = "Documento non preparabile"  # exclusion reason of a document whose PDF or e-mail cannot be rendered
+UNPREPARABLE = (
+    "Documento non preparabile"  # exclusion reason of a document whose PDF or e-mail cannot be rendered
+)
 
 
 class PreparationError(Exception):
@@ -56,19 +72,26 @@ class Selection:
             "type_codes": self.type_codes,
             "date_from": self.date_from.isoformat() if self.date_from else None,
             "date_to": self.date_to.isoformat() if self.date_to else None,
-            "only_unsent": self.only_unsent, "party_ids": self.party_ids, "zone_id": self.zone_id,
-            "agent_id": self.agent_id, "category_id": self.category_id, "document_ids": self.document_ids,
+            "only_unsent": self.only_unsent,
+            "party_ids": self.party_ids,
+            "zone_id": self.zone_id,
+            "agent_id": self.agent_id,
+            "category_id": self.category_id,
+            "document_ids": self.document_ids,
         }
 
     @classmethod
-    def from_params(cls, params: dict) -> "Selection":
+    def from_params(cls, params: dict) -> Selection:
         """Rebuild from Batch.params."""
         return cls(
             type_codes=list(params.get("type_codes") or []),
             date_from=date.fromisoformat(params["date_from"]) if params.get("date_from") else None,
             date_to=date.fromisoformat(params["date_to"]) if params.get("date_to") else None,
-            only_unsent=bool(params.get("only_unsent", True)), party_ids=list(params.get("party_ids") or []),
-            zone_id=params.get("zone_id"), agent_id=params.get("agent_id"), category_id=params.get("category_id"),
+            only_unsent=bool(params.get("only_unsent", True)),
+            party_ids=list(params.get("party_ids") or []),
+            zone_id=params.get("zone_id"),
+            agent_id=params.get("agent_id"),
+            category_id=params.get("category_id"),
             document_ids=list(params.get("document_ids") or []),
         )
 
@@ -96,8 +119,14 @@ def check_permission(user: User | None, type_codes: list[str]) -> None:
         raise PreparationError(f"Non sei autorizzato a inviare: {', '.join(denied)}.")
 
 
-def create_batch(selection: Selection, user: User | None, name: str = "", enqueue: bool = True,
-                 scheduled: bool = False, base_url: str = "") -> Batch:
+def create_batch(
+    selection: Selection,
+    user: User | None,
+    name: str = "",
+    enqueue: bool = True,
+    scheduled: bool = False,
+    base_url: str = "",
+) -> Batch:
     """Record a batch to prepare and start its preparation job; returns the batch (status preparing).
 
     `base_url`: the address the batch was prepared from, for the links of its summary e-mail when
@@ -105,26 +134,37 @@ def create_batch(selection: Selection, user: User | None, name: str = "", enqueu
     if not selection.type_codes and not selection.document_ids:
         raise PreparationError("Scegli almeno un tipo di documento.")
     if selection.document_ids and not selection.type_codes:
-        selection.type_codes = sorted(set(db.session.scalars(
-            select(Document.type_code).where(Document.id.in_(selection.document_ids)))))
+        selection.type_codes = sorted(
+            set(db.session.scalars(select(Document.type_code).where(Document.id.in_(selection.document_ids))))
+        )
     if selection.date_from and selection.date_to and selection.date_from > selection.date_to:
         raise PreparationError("La data iniziale è successiva a quella finale.")
     check_permission(user, selection.type_codes)
     if not select_documents(selection):
         raise NothingToPrepare(nothing_message(selection))
-    params = {**selection.as_params(), **({"scheduled": True} if scheduled else {}),
-              **({"base_url": base_url.rstrip("/")} if base_url else {})}
-    batch = Batch(kind="documents", status="preparing", params=params,
-                  type_codes=selection.type_codes, created_by_id=user.id if user else None,
-                  name=name or _default_name(selection))
+    params = {
+        **selection.as_params(),
+        **({"scheduled": True} if scheduled else {}),
+        **({"base_url": base_url.rstrip("/")} if base_url else {}),
+    }
+    batch = Batch(
+        kind="documents",
+        status="preparing",
+        params=params,
+        type_codes=selection.type_codes,
+        created_by_id=user.id if user else None,
+        name=name or _default_name(selection),
+    )
     db.session.add(batch)
     db.session.flush()
     audit("batch.prepare", batch, user=user, types=selection.type_codes)
     db.session.commit()
     if enqueue:
         from ..jobs.batches import prepare_batch_job
-        job = get_queue().enqueue(prepare_batch_job, batch.id, job_timeout=3600,
-                                  description=f"preparazione invio {batch.id}")
+
+        job = get_queue().enqueue(
+            prepare_batch_job, batch.id, job_timeout=3600, description=f"preparazione invio {batch.id}"
+        )
         batch.job_id = job.id
         db.session.commit()
     return batch
@@ -133,12 +173,16 @@ def create_batch(selection: Selection, user: User | None, name: str = "", enqueu
 def nothing_message(selection: Selection) -> str:
     """Why a selection gives no batch, and what to do (Italian)."""
     if selection.document_ids:
-        return ("Nessun documento da preparare: i documenti scelti sono già in un invio da approvare o in corso "
-                "(scartalo o attendi che finisca).")
+        return (
+            "Nessun documento da preparare: i documenti scelti sono già in un invio da approvare o in corso "
+            "(scartalo o attendi che finisca)."
+        )
     which = "non ancora inviato " if selection.only_unsent else ""
-    return (f"Nessun documento da preparare: nessun documento {which}di questi tipi e periodo, fuori dagli invii "
-            "da approvare o in corso. Cambia tipi o periodo" + (", oppure scegli «tutti, anche già inviati»."
-                                                                 if selection.only_unsent else "."))
+    return (
+        f"Nessun documento da preparare: nessun documento {which}di questi tipi e periodo, fuori dagli invii "
+        "da approvare o in corso. Cambia tipi o periodo"
+        + (", oppure scegli «tutti, anche già inviati»." if selection.only_unsent else ".")
+    )
 
 
 def _default_name(selection: Selection) -> str:
@@ -190,12 +234,18 @@ def select_documents(selection: Selection, batch_id: int | None = None) -> list[
 
 # ---------------------------------------------------------------- accounts
 
+
 class AccountPicker:
     """Chooses the sending account of each message, with the reason in words."""
 
     def __init__(self):
-        accounts = list(db.session.scalars(select(MailAccount).where(MailAccount.active.is_(True))
-                                           .order_by(MailAccount.is_default.desc(), MailAccount.id)))
+        accounts = list(
+            db.session.scalars(
+                select(MailAccount)
+                .where(MailAccount.active.is_(True))
+                .order_by(MailAccount.is_default.desc(), MailAccount.id)
+            )
+        )
         self.by_id = {a.id: a for a in accounts}
         self.ordinary = next((a for a in accounts if a.kind != "pec"), None)
         self.pec = next((a for a in accounts if a.kind == "pec"), None)
@@ -224,6 +274,7 @@ class AccountPicker:
 
 
 # ---------------------------------------------------------------- the job
+
 
 def run_preparation(batch_id: int, fill=None) -> Batch:
     """Fill a batch with its deliveries; the batch ends "ready" (or "failed" with the reason).
@@ -271,10 +322,12 @@ def _prepare(batch: Batch) -> None:
 
     # 1. PDFs that are still missing (rendered in bulk, many per wkhtmltopdf call); a document whose
     #    PDF cannot be made is set aside with its reason, the others go on.
-    missing = list(db.session.scalars(select(Document.id).where(Document.id.in_(doc_ids), Document.pdf_sha256.is_(None))))
+    missing = list(
+        db.session.scalars(select(Document.id).where(Document.id.in_(doc_ids), Document.pdf_sha256.is_(None)))
+    )
     unpreparable: dict[int, str] = {}
     for start in range(0, len(missing), 200):
-        unpreparable.update(render_missing_pdfs(missing[start:start + 200]))
+        unpreparable.update(render_missing_pdfs(missing[start : start + 200]))
         batch.progress_done = len(doc_ids) - len(missing) + min(len(missing), start + 200)
         db.session.commit()
     batch.progress_done = len(doc_ids)
@@ -283,7 +336,7 @@ def _prepare(batch: Batch) -> None:
     # 2. Routing and e-mails.
     router = Router(batch, unpreparable)
     for start in range(0, len(doc_ids), PROGRESS_EVERY):
-        router.route(doc_ids[start:start + PROGRESS_EVERY])
+        router.route(doc_ids[start : start + PROGRESS_EVERY])
         batch.progress_done = len(doc_ids) + min(len(doc_ids), start + PROGRESS_EVERY)
         db.session.commit()
     router.finish()
@@ -302,6 +355,7 @@ def render_missing_pdfs(doc_ids: list[int]) -> dict[int, str]:
     """
     from ..pdf.render import ensure_pdfs, logo_data_uri, render_document_html
     from .reference import get_company
+
     company = get_company()
     logo = logo_data_uri(company)
     failed: dict[int, str] = {}
@@ -334,13 +388,21 @@ def _maybe_auto_approve(batch: Batch) -> None:
     """Scheduled batches of auto-approved types go out without waiting (never with a re-send: a person sees it)."""
     if not (batch.params or {}).get("scheduled"):
         return
-    if db.session.scalar(select(Delivery.id).where(Delivery.batch_id == batch.id, Delivery.status == "pending",
-                                                   Delivery.already_sent_at.is_not(None)).limit(1)):
+    if db.session.scalar(
+        select(Delivery.id)
+        .where(
+            Delivery.batch_id == batch.id, Delivery.status == "pending", Delivery.already_sent_at.is_not(None)
+        )
+        .limit(1)
+    ):
         return
-    types = list(db.session.scalars(select(DocumentType).where(DocumentType.code.in_(batch.type_codes or []))))
+    types = list(
+        db.session.scalars(select(DocumentType).where(DocumentType.code.in_(batch.type_codes or [])))
+    )
     if types and all(t.auto_approve for t in types):
         from .approval import approve_batch
         from .sending import start_sending
+
         approve_batch(batch, None, automatic=True)
         start_sending(batch)
 
@@ -350,6 +412,7 @@ class Router:
 
     def __init__(self, batch: Batch, unpreparable: dict[int, str] | None = None):
         from .mail_templates import build_context, document_context, render_for, template_language
+
         self.batch = batch
         self.unpreparable = dict(unpreparable or {})  # document id -> why it cannot be prepared
         self.set_aside: set[int] = set()  # documents whose "non preparabile" row is written
@@ -361,7 +424,7 @@ class Router:
         self.types = {t.code: t for t in db.session.scalars(select(DocumentType))}
         self.user = db.session.get(User, batch.created_by_id) if batch.created_by_id else None
         # Grouped types: (contact, type) -> documents, written at the end.
-        self.groups: "OrderedDict[tuple[int, str], list[Document]]" = OrderedDict()
+        self.groups: OrderedDict[tuple[int, str], list[Document]] = OrderedDict()
         self.contacts: dict[int, Contact] = {}
         self.sizes: dict[int, int] = {}  # document id -> bytes of its attachments
         self.previous: dict[int, list[tuple]] = {}  # document id -> earlier sends (see earlier_sends)
@@ -373,7 +436,9 @@ class Router:
 
     def _route(self, doc_ids: list[int]) -> None:
         """Route a chunk (see route), with the file sizes of its documents read in one query."""
-        documents = list(db.session.scalars(select(Document).where(Document.id.in_(doc_ids)).order_by(Document.id)))
+        documents = list(
+            db.session.scalars(select(Document).where(Document.id.in_(doc_ids)).order_by(Document.id))
+        )
         party_ids = {d.party_id for d in documents}
         recipients = self._recipients(party_ids)
         self.sizes.update(attachment_sizes(documents))
@@ -413,14 +478,23 @@ class Router:
         reason = self.unpreparable[document.id]
         if isinstance(document.extra, dict):  # name the fields of the wrong shape, as the API now does
             from .document_extra import validate_extra
+
             fields: dict[str, str] = {}
             validate_extra(document.extra, fields)
             if fields:
                 reason = "; ".join(f"{k}: {v}" for k, v in list(fields.items())[:5]) + f" ({reason})"
-        delivery = Delivery(batch_id=self.batch.id, party_id=document.party_id, status="excluded",
-                            exclusion_reason=UNPREPARABLE, subject="", privacy_level=0,
-                            warnings=[f"{document.type_code} {document.number}: non preparabile, {reason}"[:1000].rstrip(".")
-                                      + ". Correggi i dati nel gestionale e preparalo di nuovo."])
+        delivery = Delivery(
+            batch_id=self.batch.id,
+            party_id=document.party_id,
+            status="excluded",
+            exclusion_reason=UNPREPARABLE,
+            subject="",
+            privacy_level=0,
+            warnings=[
+                f"{document.type_code} {document.number}: non preparabile, {reason}"[:1000].rstrip(".")
+                + ". Correggi i dati nel gestionale e preparalo di nuovo."
+            ],
+        )
         delivery.documents = [document]
         db.session.add(delivery)
 
@@ -450,34 +524,54 @@ class Router:
 
     def _no_recipient(self, document: Document) -> None:
         """A document nobody receives: listed, not dropped."""
-        delivery = Delivery(batch_id=self.batch.id, party_id=document.party_id, status="norecipient",
-                            exclusion_reason="Nessun contatto attivo con e-mail riceve questo tipo di documento",
-                            subject="", privacy_level=0)
+        delivery = Delivery(
+            batch_id=self.batch.id,
+            party_id=document.party_id,
+            status="norecipient",
+            exclusion_reason="Nessun contatto attivo con e-mail riceve questo tipo di documento",
+            subject="",
+            privacy_level=0,
+        )
         delivery.documents = [document]
         db.session.add(delivery)
 
-    def _delivery(self, contact: Contact, doc_type: DocumentType, documents: list[Document]) -> Delivery | None:
+    def _delivery(
+        self, contact: Contact, doc_type: DocumentType, documents: list[Document]
+    ) -> Delivery | None:
         """One message to one contact (None when its e-mail cannot be rendered: its documents are set aside)."""
         account, reason, warnings = self.picker.pick(doc_type, contact)
         party = documents[0].party
         language = self.template_language(party)
         version_id = (self.batch.template_versions or {}).get(doc_type.code, {}).get(language)
         try:
-            context = self.build_context(documents, contact=contact, party=party, user=self.user, account=account,
-                                         language=language)
+            context = self.build_context(
+                documents, contact=contact, party=party, user=self.user, account=account, language=language
+            )
             rendered = self.render_for(doc_type.code, language, context, version=version_id, account=account)
         except Exception as exc:  # noqa: BLE001 — the documents are set aside with the reason
             for document in documents:
-                self.unpreparable.setdefault(document.id, f"e-mail non generabile: {type(exc).__name__}: {exc}")
+                self.unpreparable.setdefault(
+                    document.id, f"e-mail non generabile: {type(exc).__name__}: {exc}"
+                )
                 self._unpreparable(document)
             return None
         cc = doc_type.cc_address or ""
         delivery = Delivery(
-            batch_id=self.batch.id, party_id=party.id, contact_id=contact.id, recipient_email=contact.email,
-            recipient_name=contact.name, privacy_level=contact.privacy_level,
-            account_id=account.id if account else None, account_reason=reason, status="pending",
-            subject=rendered.subject, body_html=rendered.html, body_text=rendered.text,
-            cc=cc, reply_to=doc_type.reply_to or "", template_version_id=rendered.version_id,
+            batch_id=self.batch.id,
+            party_id=party.id,
+            contact_id=contact.id,
+            recipient_email=contact.email,
+            recipient_name=contact.name,
+            privacy_level=contact.privacy_level,
+            account_id=account.id if account else None,
+            account_reason=reason,
+            status="pending",
+            subject=rendered.subject,
+            body_html=rendered.html,
+            body_text=rendered.text,
+            cc=cc,
+            reply_to=doc_type.reply_to or "",
+            template_version_id=rendered.version_id,
         )
         delivery.documents = documents
         size = estimate_size(delivery, documents, self.sizes)
@@ -499,7 +593,9 @@ class Router:
         resent = resend_warnings(documents, self.previous, contact.privacy_level)
         warnings.extend(resent)
         if resent:
-            delivery.already_sent_at = max(when for d in documents for when, _, _ in self.previous.get(d.id, []))
+            delivery.already_sent_at = max(
+                when for d in documents for when, _, _ in self.previous.get(d.id, [])
+            )
         delivery.warnings = warnings
         db.session.add(delivery)
         return delivery
@@ -515,10 +611,16 @@ def earlier_sends(documents: list[Document]) -> dict[int, list[tuple]]:
     if not ids:
         return found
     rows = db.session.execute(
-        select(delivery_documents.c.document_id, Delivery.sent_at, Delivery.recipient_email, Delivery.privacy_level)
+        select(
+            delivery_documents.c.document_id,
+            Delivery.sent_at,
+            Delivery.recipient_email,
+            Delivery.privacy_level,
+        )
         .join(Delivery, Delivery.id == delivery_documents.c.delivery_id)
         .where(delivery_documents.c.document_id.in_(ids), Delivery.status == "sent")
-        .order_by(Delivery.sent_at, Delivery.id)).all()
+        .order_by(Delivery.sent_at, Delivery.id)
+    ).all()
     for doc_id, sent_at, address, level in rows:
         found.setdefault(doc_id, []).append((sent_at or utcnow(), address, level))
     for document in documents:
@@ -531,12 +633,15 @@ def resend_warnings(documents: list[Document], previous: dict[int, list[tuple]],
     """One warning per document already sent: when, and to whom (only addresses no more confidential than
     this delivery's recipient, so that the warning never shows a hidden address to who reviews it)."""
     from ..formatting import it_datetime
+
     out = []
     for document in documents:
         sends = previous.get(document.id)
         if not sends:
             continue
-        shown = [(when, address) for when, address, hidden_level in sends if address and hidden_level <= level]
+        shown = [
+            (when, address) for when, address, hidden_level in sends if address and hidden_level <= level
+        ]
         if shown:
             parts = [f"il {it_datetime(when)} a {address}" for when, address in shown[-3:]]
             more = f" (e altre {len(shown) - 3} volte)" if len(shown) > 3 else ""
@@ -554,12 +659,14 @@ def attachment_sizes(documents: list[Document]) -> dict[int, int]:
         return {}
     sizes = {d.id: 0 for d in documents}
     pdf_rows = db.session.execute(
-        select(Document.id, Blob.size).join(Blob, Blob.sha256 == Document.pdf_sha256)
+        select(Document.id, Blob.size)
+        .join(Blob, Blob.sha256 == Document.pdf_sha256)
         .join(DocumentType, DocumentType.code == Document.type_code)
         .where(Document.id.in_(ids), DocumentType.attach_pdf.is_(True))
     ).all()
     extra_rows = db.session.execute(
-        select(DocumentAttachment.document_id, Blob.size).join(Blob, Blob.sha256 == DocumentAttachment.blob_sha256)
+        select(DocumentAttachment.document_id, Blob.size)
+        .join(Blob, Blob.sha256 == DocumentAttachment.blob_sha256)
         .where(DocumentAttachment.document_id.in_(ids))
     ).all()
     for doc_id, size in list(pdf_rows) + list(extra_rows):
@@ -578,12 +685,18 @@ def estimate_size(delivery: Delivery, documents: list[Document], sizes: dict[int
 
 # ---------------------------------------------------------------- fixing "senza destinatario"
 
+
 def reroute_party(batch: Batch, party_id: int) -> int:
     """Route again the documents of one party that had no recipient; returns deliveries created."""
     if batch.status not in ("ready",):
         raise PreparationError("Si può reindirizzare solo un invio in attesa di approvazione.")
-    rows = list(db.session.scalars(select(Delivery).where(
-        Delivery.batch_id == batch.id, Delivery.party_id == party_id, Delivery.status == "norecipient")))
+    rows = list(
+        db.session.scalars(
+            select(Delivery).where(
+                Delivery.batch_id == batch.id, Delivery.party_id == party_id, Delivery.status == "norecipient"
+            )
+        )
+    )
     doc_ids = [d.id for row in rows for d in row.documents]
     if not doc_ids:
         return 0
@@ -591,7 +704,8 @@ def reroute_party(batch: Batch, party_id: int) -> int:
         db.session.delete(row)
     db.session.flush()
     routed = select(db.func.count(Delivery.id)).where(
-        Delivery.batch_id == batch.id, Delivery.party_id == party_id, Delivery.status != "norecipient")
+        Delivery.batch_id == batch.id, Delivery.party_id == party_id, Delivery.status != "norecipient"
+    )
     before = db.session.scalar(routed)
     router = Router(batch)
     router.route(doc_ids)
@@ -607,12 +721,15 @@ def blocking_problems(batch: Batch) -> list[str]:
     """Reasons that prevent approval (too large, no account)."""
     rows = db.session.execute(
         select(Delivery.exclusion_reason, db.func.count(Delivery.id))
-        .where(Delivery.batch_id == batch.id, Delivery.status == "pending",
-               Delivery.exclusion_reason.in_(["troppo grande", "nessun account"]))
+        .where(
+            Delivery.batch_id == batch.id,
+            Delivery.status == "pending",
+            Delivery.exclusion_reason.in_(["troppo grande", "nessun account"]),
+        )
         .group_by(Delivery.exclusion_reason)
     ).all()
-    messages = {"troppo grande": "messaggi oltre il limite di dimensione dell'account",
-                "nessun account": "messaggi senza un account di invio"}
+    messages = {
+        "troppo grande": "messaggi oltre il limite di dimensione dell'account",
+        "nessun account": "messaggi senza un account di invio",
+    }
     return [f"{count} {messages[reason]}: escludili o correggi prima di approvare" for reason, count in rows]
-
-

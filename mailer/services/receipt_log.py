@@ -8,19 +8,30 @@ names, because its original still carries that recipient. Receipts that name no 
 (unmatched, malformed, ignored) show whole only to the highest clearance; to everybody else who may
 open the page with their addresses masked and without their original (see `unmatched`).
 """
+
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from sqlalchemy import and_, exists, literal, not_, or_, select
 from sqlalchemy.orm import aliased, selectinload
 
 from ..extensions import db
 from ..inputs import db_ids
-from ..models import RECEIPT_KINDS, RECEIPT_OUTCOMES, Batch, Blob, Delivery, MailAccount, MailboxState, Receipt
+from ..models import (
+    RECEIPT_KINDS,
+    RECEIPT_OUTCOMES,
+    Batch,
+    Blob,
+    Delivery,
+    MailAccount,
+    MailboxState,
+    Receipt,
+)
 from .audit_log import page_arg
 from .batch_views import openable_batches, visible_to
 from .validation import mask_email
@@ -47,19 +58,30 @@ class ReceiptFilters:
     page: int = 1
 
     @classmethod
-    def from_args(cls, args: Mapping[str, str]) -> "ReceiptFilters":
+    def from_args(cls, args: Mapping[str, str]) -> ReceiptFilters:
         """Read the filters from a query string leniently (unknown values are ignored)."""
         outcome = (args.get("outcome") or "").strip()
         kind = (args.get("kind") or "").strip()
         account = (args.get("account") or "").strip()
         if account != FROM_FILE and not db_ids([account]):
             account = ""
-        return cls(outcome=outcome if outcome in RECEIPT_OUTCOMES else "", kind=kind if kind in RECEIPT_KINDS else "",
-                   account=account[:18], q=(args.get("q") or "").strip()[:200], page=page_arg(args))
+        return cls(
+            outcome=outcome if outcome in RECEIPT_OUTCOMES else "",
+            kind=kind if kind in RECEIPT_KINDS else "",
+            account=account[:18],
+            q=(args.get("q") or "").strip()[:200],
+            page=page_arg(args),
+        )
 
     def to_args(self, **override: Any) -> dict:
         """Query-string arguments (for links), without empty values."""
-        args = {"outcome": self.outcome, "kind": self.kind, "account": self.account, "q": self.q, "page": self.page}
+        args = {
+            "outcome": self.outcome,
+            "kind": self.kind,
+            "account": self.account,
+            "q": self.q,
+            "page": self.page,
+        }
         args.update(override)
         return {k: v for k, v in args.items() if v not in ("", None) and not (k == "page" and v == 1)}
 
@@ -73,15 +95,20 @@ def _hidden_delivery(delivery, user):
     """SQL condition: this (aliased) delivery is not for the user's eyes: above their clearance (as
     copied or as its contact's level is now: batch_views.visible_to), or in a batch they may not open
     (batch_views.openable_batches)."""
-    return or_(not_(visible_to(user.privacy_clearance, delivery)),
-               delivery.batch_id.in_(select(Batch.id).where(not_(openable_batches(user)))))
+    return or_(
+        not_(visible_to(user.privacy_clearance, delivery)),
+        delivery.batch_id.in_(select(Batch.id).where(not_(openable_batches(user)))),
+    )
 
 
 def _names_delivery(delivery):
     """SQL condition: a receipt kept without a link names this (aliased) delivery by its Message-ID."""
     bare = Receipt.referenced_message_id
-    return and_(Receipt.delivery_id.is_(None), bare != "",
-                or_(delivery.message_id == literal("<") + bare + literal(">"), delivery.message_id == bare))
+    return and_(
+        Receipt.delivery_id.is_(None),
+        bare != "",
+        or_(delivery.message_id == literal("<") + bare + literal(">"), delivery.message_id == bare),
+    )
 
 
 def visible(query, user):
@@ -136,12 +163,24 @@ def _query(filters: ReceiptFilters, user, with_outcome: bool = True):
         query = query.where(Receipt.account_id == int(filters.account))
     if filters.q:
         like = _like(filters.q)
-        found = or_(*(db.func.lower(column).like(like, escape="\\") for column in (
-            Receipt.subject, Receipt.sender, Receipt.referenced_message_id, Receipt.message_id, Receipt.file_name)))
+        found = or_(
+            *(
+                db.func.lower(column).like(like, escape="\\")
+                for column in (
+                    Receipt.subject,
+                    Receipt.sender,
+                    Receipt.referenced_message_id,
+                    Receipt.message_id,
+                    Receipt.file_name,
+                )
+            )
+        )
         if not sees_unmatched_whole(user):
             # What is masked on the page is not searchable either (a match would confirm it).
-            found = or_(and_(found, not_(unmatched())), and_(unmatched(), db.func.lower(Receipt.message_id).like(
-                like, escape="\\")))
+            found = or_(
+                and_(found, not_(unmatched())),
+                and_(unmatched(), db.func.lower(Receipt.message_id).like(like, escape="\\")),
+            )
         query = query.where(found)
     return query
 
@@ -165,15 +204,29 @@ def search_receipts(filters: ReceiptFilters, user, per_page: int | None = None) 
     total = db.session.scalar(select(db.func.count()).select_from(query.subquery())) or 0
     pages = max(1, -(-total // per_page))
     page = min(filters.page, pages)
-    receipts = list(db.session.scalars(query.options(selectinload(Receipt.delivery)).order_by(Receipt.received_at.desc(), Receipt.id.desc())
-                                       .limit(per_page).offset((page - 1) * per_page)))
+    receipts = list(
+        db.session.scalars(
+            query.options(selectinload(Receipt.delivery))
+            .order_by(Receipt.received_at.desc(), Receipt.id.desc())
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+        )
+    )
     # Per outcome under the other filters: the boxes say how many of each the outcome filter would give.
     counted = _query(filters, user, with_outcome=False).subquery()
-    by_outcome = dict(db.session.execute(select(counted.c.outcome, db.func.count()).group_by(counted.c.outcome)).all())
+    by_outcome = dict(
+        db.session.execute(select(counted.c.outcome, db.func.count()).group_by(counted.c.outcome)).all()
+    )
     masked: set[int] = set()
     if receipts and not sees_unmatched_whole(user):
-        masked = set(db.session.scalars(select(Receipt.id).where(Receipt.id.in_([r.id for r in receipts]), unmatched())))
-    return ReceiptPage(receipts=receipts, total=total, page=page, pages=pages, by_outcome=by_outcome, masked=masked)
+        masked = set(
+            db.session.scalars(
+                select(Receipt.id).where(Receipt.id.in_([r.id for r in receipts]), unmatched())
+            )
+        )
+    return ReceiptPage(
+        receipts=receipts, total=total, page=page, pages=pages, by_outcome=by_outcome, masked=masked
+    )
 
 
 def downloadable_receipt(receipt_id: int, user) -> Receipt | None:
@@ -203,14 +256,20 @@ def delivery_receipts(delivery: Delivery) -> list[Receipt]:
     bare = (delivery.message_id or "").strip().strip("<>")
     concerns = Receipt.delivery_id == delivery.id
     if bare:
-        concerns = or_(concerns, (Receipt.delivery_id.is_(None)) & (Receipt.kind == "pec-receipt")
-                       & (Receipt.referenced_message_id == bare))
+        concerns = or_(
+            concerns,
+            (Receipt.delivery_id.is_(None))
+            & (Receipt.kind == "pec-receipt")
+            & (Receipt.referenced_message_id == bare),
+        )
     return list(db.session.scalars(select(Receipt).where(concerns).order_by(Receipt.received_at, Receipt.id)))
 
 
 def receipt_filename(receipt: Receipt) -> str:
     """A download name that says what it is (only safe characters: the type comes from outside)."""
-    what = re.sub(r"[^a-z0-9-]+", "-", (receipt.receipt_type or receipt.kind or "messaggio").lower()).strip("-")
+    what = re.sub(r"[^a-z0-9-]+", "-", (receipt.receipt_type or receipt.kind or "messaggio").lower()).strip(
+        "-"
+    )
     prefix = f"ricevuta-{receipt.delivery_id}-" if receipt.delivery_id else "ricevuta-"
     return f"{prefix}{receipt.id}-{what or 'messaggio'}.eml"
 
@@ -231,8 +290,11 @@ class MailboxRow:
 
 def mailbox_rows() -> list[MailboxRow]:
     """Every active account the scheduler reads (IMAP settings present), with its folder's state."""
-    accounts = db.session.scalars(select(MailAccount).where(
-        MailAccount.active.is_(True), MailAccount.imap_host != "").order_by(MailAccount.name)).all()
+    accounts = db.session.scalars(
+        select(MailAccount)
+        .where(MailAccount.active.is_(True), MailAccount.imap_host != "")
+        .order_by(MailAccount.name)
+    ).all()
     states = {(s.account_id, s.folder): s for s in db.session.scalars(select(MailboxState))}
     rows = []
     for account in accounts:
@@ -253,5 +315,7 @@ def enqueue_poll(account: MailAccount):
     """Queue the reading of one account's mailbox: the job the scheduler's mailbox reading runs per account."""
     from ..jobs.tracking import poll_account_job
     from ..queue import get_queue
-    return get_queue().enqueue(poll_account_job, account.id, job_timeout=1800,
-                               description=f"lettura casella account {account.id}")
+
+    return get_queue().enqueue(
+        poll_account_job, account.id, job_timeout=1800, description=f"lettura casella account {account.id}"
+    )

@@ -1,4 +1,5 @@
 """Reference rows every installation needs: document types, contact functions, company."""
+
 from __future__ import annotations
 
 from ..extensions import db
@@ -11,9 +12,18 @@ def ensure_reference_data() -> None:
     existing = {t.code for t in db.session.scalars(db.select(DocumentType))}
     for position, (code, name, name_en, counterpart, by_pec) in enumerate(DOCUMENT_TYPES):
         if code not in existing:
-            db.session.add(DocumentType(code=code, name=name, name_en=name_en, counterpart=counterpart,
-                                        by_pec=by_pec, position=position,
-                                        group_per_recipient=code in GROUPED_BY_DEFAULT, commercial=False))
+            db.session.add(
+                DocumentType(
+                    code=code,
+                    name=name,
+                    name_en=name_en,
+                    counterpart=counterpart,
+                    by_pec=by_pec,
+                    position=position,
+                    group_per_recipient=code in GROUPED_BY_DEFAULT,
+                    commercial=False,
+                )
+            )
     db.session.flush()
     types = {t.code: t for t in db.session.scalars(db.select(DocumentType))}
     functions = {f.code for f in db.session.scalars(db.select(ContactFunction))}
@@ -23,6 +33,7 @@ def ensure_reference_data() -> None:
     if db.session.get(Company, 1) is None:
         db.session.add(Company(id=1))
     from .mail_templates import ensure_default_templates
+
     ensure_default_templates()  # version 1 of the e-mail template of every type and language
     db.session.commit()
 

@@ -5,6 +5,7 @@ so nothing is left behind by a run that found contacts missing or a batch that w
 missed while the scheduler was down is caught up at the next tick however late, once (the last due time
 run is stored per type). A run with nothing to send creates no batch.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -43,9 +44,14 @@ def _claim(code: str, fire: datetime) -> bool:
     """Record `fire` as the type's last run unless a run at or after it is recorded (compare and set):
     true for exactly one caller, however many schedulers tick at once."""
     changed = db.session.execute(
-        update(DocumentType).where(DocumentType.code == code, or_(DocumentType.schedule_last_run.is_(None),
-                                                                  DocumentType.schedule_last_run < fire))
-        .values(schedule_last_run=fire).execution_options(synchronize_session=False)).rowcount
+        update(DocumentType)
+        .where(
+            DocumentType.code == code,
+            or_(DocumentType.schedule_last_run.is_(None), DocumentType.schedule_last_run < fire),
+        )
+        .values(schedule_last_run=fire)
+        .execution_options(synchronize_session=False)
+    ).rowcount
     db.session.commit()
     return bool(changed)
 
@@ -53,8 +59,11 @@ def _claim(code: str, fire: datetime) -> bool:
 def _being_prepared(code: str) -> bool:
     """Whether a batch of the type is still being prepared: its documents are not linked to it yet, so a
     new batch would take them again. The due time waits (unclaimed) for the next tick."""
-    preparing = db.session.scalars(select(Batch.type_codes).where(
-        Batch.status == "preparing", Batch.created_at >= utcnow() - PREPARATION_TIMEOUT)).all()
+    preparing = db.session.scalars(
+        select(Batch.type_codes).where(
+            Batch.status == "preparing", Batch.created_at >= utcnow() - PREPARATION_TIMEOUT
+        )
+    ).all()
     return any(code in (codes or []) for codes in preparing)
 
 
@@ -81,7 +90,9 @@ def run_due_schedules(now: datetime | None = None) -> list[int]:
             continue
         selection = Selection(type_codes=[code], date_to=fire.date(), only_unsent=True)
         try:
-            batch = create_batch(selection, None, name=f"{name} del {fire:%d/%m/%Y} (automatico)", scheduled=True)
+            batch = create_batch(
+                selection, None, name=f"{name} del {fire:%d/%m/%Y} (automatico)", scheduled=True
+            )
         except PreparationError:  # nothing to send: no batch
             db.session.rollback()
             continue

@@ -5,11 +5,12 @@ FatturaPA file had (``Document.sdi_file_name``), so the two meet by that name. F
 (.p7m, base64) and parsed exactly as the FatturaPA reader does (no DTD, no entities, size limits).
 Unmatched notifications are kept all the same: the document may come later.
 """
+
 from __future__ import annotations
 
 import os
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import or_, select
 
@@ -19,15 +20,22 @@ from .fatturapa import FatturaPAError, _text, parse_xml, unwrap
 
 NAMESPACE = "http://www.fatturapa.gov.it/sdi/messaggi/v1.0"
 ROOTS = {
-    "RicevutaConsegna": "RC", "NotificaMancataConsegna": "MC", "NotificaScarto": "NS",
-    "NotificaEsito": "NE", "NotificaDecorrenzaTermini": "DT", "AttestazioneTrasmissioneFattura": "AT",
+    "RicevutaConsegna": "RC",
+    "NotificaMancataConsegna": "MC",
+    "NotificaScarto": "NS",
+    "NotificaEsito": "NE",
+    "NotificaDecorrenzaTermini": "DT",
+    "AttestazioneTrasmissioneFattura": "AT",
 }
 # IT01234567890_11111_RC_001.xml (or .xml.p7m): what the SdI calls its notification files
-NAME_PATTERN = re.compile(r"^[A-Z]{2}[A-Za-z0-9]{1,28}_[A-Za-z0-9]{1,5}_(RC|MC|NS|NE|DT|AT)_[0-9]{3}\.xml(\.p7m)?$",
-                          re.IGNORECASE)
+NAME_PATTERN = re.compile(
+    r"^[A-Z]{2}[A-Za-z0-9]{1,28}_[A-Za-z0-9]{1,5}_(RC|MC|NS|NE|DT|AT)_[0-9]{3}\.xml(\.p7m)?$", re.IGNORECASE
+)
 NE_OUTCOMES = {"EC01": "accettata dal committente", "EC02": "rifiutata dal committente"}
-MC_TEXT = ("La fattura è disponibile nell'area riservata «Fatture e Corrispettivi» del sito "
-           "dell'Agenzia delle Entrate del cliente.")
+MC_TEXT = (
+    "La fattura è disponibile nell'area riservata «Fatture e Corrispettivi» del sito "
+    "dell'Agenzia delle Entrate del cliente."
+)
 
 
 class SdiError(ValueError):
@@ -55,7 +63,7 @@ def _datetime(value: str, what: str) -> datetime | None:
     except ValueError as exc:
         raise SdiError(f"{what} non valida: «{value[:40]}»") from exc
     if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
     return moment
 
 
@@ -67,11 +75,15 @@ def parse_notification(data: bytes, filename: str = "") -> dict:
         raise SdiError(str(exc)) from exc
     kind = ROOTS.get(root.tag)
     if kind is None:
-        raise SdiError(f"non è una notifica SdI: l'elemento radice è «{str(root.tag)[:60]}» "
-                       f"(attesi {', '.join(ROOTS)})")
+        raise SdiError(
+            f"non è una notifica SdI: l'elemento radice è «{str(root.tag)[:60]}» (attesi {', '.join(ROOTS)})"
+        )
     fields = {}
-    for tag, what, size in (("IdentificativoSdI", "IdentificativoSdI", 20), ("NomeFile", "NomeFile", 255),
-                            ("MessageId", "MessageId", 20)):
+    for tag, what, size in (
+        ("IdentificativoSdI", "IdentificativoSdI", 20),
+        ("NomeFile", "NomeFile", 255),
+        ("MessageId", "MessageId", 20),
+    ):
         value = _text(root, tag)
         if not value:
             raise SdiError(f"notifica {kind} senza {what}")
@@ -82,29 +94,50 @@ def parse_notification(data: bytes, filename: str = "") -> dict:
     errors = []
     if kind == "NS":
         for error in root.iterfind("ListaErrori/Errore"):
-            errors.append({"code": _text(error, "Codice")[:10], "description": _text(error, "Descrizione")[:500],
-                           "hint": _text(error, "Suggerimento")[:500]})
+            errors.append(
+                {
+                    "code": _text(error, "Codice")[:10],
+                    "description": _text(error, "Descrizione")[:500],
+                    "hint": _text(error, "Suggerimento")[:500],
+                }
+            )
         if not errors:
             raise SdiError("notifica di scarto senza ListaErrori")
     outcome = ""
     if kind == "NE":
         outcome = _text(root, "EsitoCommittente/Esito")
         if outcome not in NE_OUTCOMES:
-            raise SdiError(f"notifica di esito con un esito sconosciuto: «{outcome[:10]}» (attesi EC01, EC02)")
-    description = (_text(root, "EsitoCommittente/Descrizione") or _text(root, "Descrizione")
-                   or _text(root, "Note"))[:2000]
-    return {"kind": kind, "sdi_id": fields["IdentificativoSdI"], "invoice_file": fields["NomeFile"],
-            "message_id": fields["MessageId"], "notified_at": when, "errors": errors, "outcome": outcome,
-            "description": description}
+            raise SdiError(
+                f"notifica di esito con un esito sconosciuto: «{outcome[:10]}» (attesi EC01, EC02)"
+            )
+    description = (
+        _text(root, "EsitoCommittente/Descrizione") or _text(root, "Descrizione") or _text(root, "Note")
+    )[:2000]
+    return {
+        "kind": kind,
+        "sdi_id": fields["IdentificativoSdI"],
+        "invoice_file": fields["NomeFile"],
+        "message_id": fields["MessageId"],
+        "notified_at": when,
+        "errors": errors,
+        "outcome": outcome,
+        "description": description,
+    }
 
 
 def clean_file_name(value) -> str | None:
     """The invoice file name the ERP gives (API ``sdi_file_name``): None, or a plain file name."""
     if value is None or value == "":
         return None
-    if not isinstance(value, str) or len(value) > 255 or re.search(r"[\x00-\x1f\x7f/\\]", value) \
-            or value.strip() != value:
-        raise SdiError("nome del file FatturaPA non valido: un nome di file senza cartelle, al massimo 255 caratteri")
+    if (
+        not isinstance(value, str)
+        or len(value) > 255
+        or re.search(r"[\x00-\x1f\x7f/\\]", value)
+        or value.strip() != value
+    ):
+        raise SdiError(
+            "nome del file FatturaPA non valido: un nome di file senza cartelle, al massimo 255 caratteri"
+        )
     return value
 
 
@@ -116,32 +149,55 @@ def name_variants(name: str) -> list[str]:
 
 def matching_documents(invoice_file: str) -> list[int]:
     """Ids of the documents that came in that invoice file."""
-    return list(db.session.scalars(select(Document.id).where(Document.sdi_file_name.in_(name_variants(invoice_file)))
-                                   .order_by(Document.id)))
+    return list(
+        db.session.scalars(
+            select(Document.id)
+            .where(Document.sdi_file_name.in_(name_variants(invoice_file)))
+            .order_by(Document.id)
+        )
+    )
 
 
 def import_notification(data: bytes, filename: str, source: str = "cli") -> dict:
     """Parse and store one notification (caller commits); a notification already stored is a duplicate."""
     from .blobs import store_blob
+
     parsed = parse_notification(data, filename)
-    existing = db.session.scalar(select(SdiNotification).where(
-        SdiNotification.kind == parsed["kind"], SdiNotification.sdi_id == parsed["sdi_id"],
-        SdiNotification.message_id == parsed["message_id"]))
+    existing = db.session.scalar(
+        select(SdiNotification).where(
+            SdiNotification.kind == parsed["kind"],
+            SdiNotification.sdi_id == parsed["sdi_id"],
+            SdiNotification.message_id == parsed["message_id"],
+        )
+    )
     if existing is None:
         existing = SdiNotification(
-            kind=parsed["kind"], sdi_id=parsed["sdi_id"], invoice_file=parsed["invoice_file"],
-            message_id=parsed["message_id"], file_name=os.path.basename(filename)[:255],
-            notified_at=parsed["notified_at"], errors=parsed["errors"], outcome=parsed["outcome"],
-            description=parsed["description"], blob_sha256=store_blob(data, "application/octet-stream"),
-            source=source)
+            kind=parsed["kind"],
+            sdi_id=parsed["sdi_id"],
+            invoice_file=parsed["invoice_file"],
+            message_id=parsed["message_id"],
+            file_name=os.path.basename(filename)[:255],
+            notified_at=parsed["notified_at"],
+            errors=parsed["errors"],
+            outcome=parsed["outcome"],
+            description=parsed["description"],
+            blob_sha256=store_blob(data, "application/octet-stream"),
+            source=source,
+        )
         db.session.add(existing)
         db.session.flush()
         duplicate = False
     else:
         duplicate = True
-    summary = {"file": filename, "kind": parsed["kind"], "sdi_id": parsed["sdi_id"],
-               "invoice_file": parsed["invoice_file"], "documents": matching_documents(parsed["invoice_file"]),
-               "duplicate": duplicate, "_id": existing.id}
+    summary = {
+        "file": filename,
+        "kind": parsed["kind"],
+        "sdi_id": parsed["sdi_id"],
+        "invoice_file": parsed["invoice_file"],
+        "documents": matching_documents(parsed["invoice_file"]),
+        "duplicate": duplicate,
+        "_id": existing.id,
+    }
     if parsed["kind"] == "NS":
         summary["errors"] = [{"code": e["code"], "description": e["description"]} for e in parsed["errors"]]
     if parsed["kind"] == "NE":
@@ -157,9 +213,16 @@ def import_sdi_paths(paths: list[str], source: str = "cli") -> tuple[list[dict],
     def one(data: bytes, path: str) -> list[dict]:
         summary = import_notification(data, path, source=source)
         if not summary["duplicate"]:
-            audit("sdi.import", None, file=os.path.basename(path), kind=summary["kind"],
-                  sdi_id=summary["sdi_id"], notification_id=summary["_id"])
+            audit(
+                "sdi.import",
+                None,
+                file=os.path.basename(path),
+                kind=summary["kind"],
+                sdi_id=summary["sdi_id"],
+                notification_id=summary["_id"],
+            )
         return [summary]
+
     return import_files(paths, one, SdiError)
 
 
@@ -167,8 +230,13 @@ def history(document: Document) -> list[SdiNotification]:
     """The notifications about a document's invoice file, latest first."""
     if not document.sdi_file_name:
         return []
-    return list(db.session.scalars(select(SdiNotification).where(
-        SdiNotification.invoice_file.in_(name_variants(document.sdi_file_name))).order_by(SdiNotification.id.desc())))
+    return list(
+        db.session.scalars(
+            select(SdiNotification)
+            .where(SdiNotification.invoice_file.in_(name_variants(document.sdi_file_name)))
+            .order_by(SdiNotification.id.desc())
+        )
+    )
 
 
 def sdi_state(document_ids) -> dict[int, str]:
@@ -176,27 +244,46 @@ def sdi_state(document_ids) -> dict[int, str]:
     ids = list(document_ids)
     if not ids:
         return {}
-    names = dict(db.session.execute(select(Document.id, Document.sdi_file_name).where(
-        Document.id.in_(ids), Document.sdi_file_name.is_not(None))).all())
+    names = dict(
+        db.session.execute(
+            select(Document.id, Document.sdi_file_name).where(
+                Document.id.in_(ids), Document.sdi_file_name.is_not(None)
+            )
+        ).all()
+    )
     if not names:
         return {}
     wanted = {variant for name in names.values() for variant in name_variants(name)}
     latest: dict[str, str] = {}
     for invoice_file, kind in db.session.execute(
-            select(SdiNotification.invoice_file, SdiNotification.kind)
-            .where(SdiNotification.invoice_file.in_(wanted)).order_by(SdiNotification.id)):
+        select(SdiNotification.invoice_file, SdiNotification.kind)
+        .where(SdiNotification.invoice_file.in_(wanted))
+        .order_by(SdiNotification.id)
+    ):
         latest[name_variants(invoice_file)[0]] = kind  # later rows win
-    return {doc_id: latest[name_variants(name)[0]] for doc_id, name in names.items()
-            if name_variants(name)[0] in latest}
+    return {
+        doc_id: latest[name_variants(name)[0]]
+        for doc_id, name in names.items()
+        if name_variants(name)[0] in latest
+    }
 
 
 def state_condition(state: str):
     """A condition on Document for the list filter: 'none' or a kind."""
-    latest_kind = (select(SdiNotification.kind)
-                   .where(or_(SdiNotification.invoice_file == Document.sdi_file_name,
-                              SdiNotification.invoice_file + ".p7m" == Document.sdi_file_name,
-                              SdiNotification.invoice_file == Document.sdi_file_name + ".p7m"))
-                   .order_by(SdiNotification.id.desc()).limit(1).correlate(Document).scalar_subquery())
+    latest_kind = (
+        select(SdiNotification.kind)
+        .where(
+            or_(
+                SdiNotification.invoice_file == Document.sdi_file_name,
+                SdiNotification.invoice_file + ".p7m" == Document.sdi_file_name,
+                SdiNotification.invoice_file == Document.sdi_file_name + ".p7m",
+            )
+        )
+        .order_by(SdiNotification.id.desc())
+        .limit(1)
+        .correlate(Document)
+        .scalar_subquery()
+    )
     if state == "none":
         return latest_kind.is_(None)
     return latest_kind == state

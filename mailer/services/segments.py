@@ -10,6 +10,7 @@ Sales statistics come from the lines of invoices (FATTURA): "bought" means invoi
 the net total of invoices minus credit notes. "No purchase for N days" means no invoice in the last
 N days (customers who never bought qualify too: combine with "bought" for dormant customers).
 """
+
 from __future__ import annotations
 
 import re
@@ -21,8 +22,23 @@ from typing import Any
 from sqlalchemy import and_, exists, func, or_, select
 
 from ..extensions import db
-from ..models import (Agent, Category, Contact, ContactFunction, Document, DocumentLine, DocumentType, Party,
-                      Product, ProductCategory, Tag, Zone, contact_document_types, contact_tags, utcnow)
+from ..models import (
+    Agent,
+    Category,
+    Contact,
+    ContactFunction,
+    Document,
+    DocumentLine,
+    DocumentType,
+    Party,
+    Product,
+    ProductCategory,
+    Tag,
+    Zone,
+    contact_document_types,
+    contact_tags,
+    utcnow,
+)
 from .contacts import clearance_of
 
 SALES_TYPES = ("FATTURA",)
@@ -58,8 +74,13 @@ class SegmentError(ValueError):
 # ---------------------------------------------------------------- parsing
 
 MAX_ID = 2**31 - 1  # ids are 32-bit columns: a larger number names nothing (and PostgreSQL refuses it)
-ID_LABELS = {"function": (ContactFunction, "funzione"), "tag": (Tag, "caratteristica"), "agent": (Agent, "agente"),
-             "zone": (Zone, "zona"), "category": (Category, "categoria cliente")}
+ID_LABELS = {
+    "function": (ContactFunction, "funzione"),
+    "tag": (Tag, "caratteristica"),
+    "agent": (Agent, "agente"),
+    "zone": (Zone, "zona"),
+    "category": (Category, "categoria cliente"),
+}
 
 
 def _existing_ids(model, values: Any, label: str) -> list[int]:
@@ -92,14 +113,24 @@ def _unknown_products(codes: list[str]) -> str | None:
         return None
     hints = []
     for text in missing[:3]:
-        like = db.session.scalars(select(Product).where(or_(
-            Product.code.icontains(text, autoescape=True), Product.description.icontains(text, autoescape=True)))
-            .order_by(Product.code).limit(3)).all()
+        like = db.session.scalars(
+            select(Product)
+            .where(
+                or_(
+                    Product.code.icontains(text, autoescape=True),
+                    Product.description.icontains(text, autoescape=True),
+                )
+            )
+            .order_by(Product.code)
+            .limit(3)
+        ).all()
         if like:
             hints.append(f"«{text}» è forse " + " o ".join(f"{p.code} ({p.description})" for p in like))
     hint = ("; " + "; ".join(hints)) if hints else ""
-    return (f"articoli inesistenti: {', '.join(missing[:5])}{hint}. Scrivi i codici articolo, "
-            "o cercali per descrizione con «Cerca un articolo»")
+    return (
+        f"articoli inesistenti: {', '.join(missing[:5])}{hint}. Scrivi i codici articolo, "
+        "o cercali per descrizione con «Cerca un articolo»"
+    )
 
 
 def _strings(values: Any) -> list[str]:
@@ -234,7 +265,9 @@ def clean_condition(raw: dict) -> dict:
             raise ValueError("indica almeno un estremo del fatturato")
         if low is not None and high is not None and low > high:
             raise ValueError("il minimo è maggiore del massimo")
-        out.update({"min": str(low) if low is not None else None, "max": str(high) if high is not None else None})
+        out.update(
+            {"min": str(low) if low is not None else None, "max": str(high) if high is not None else None}
+        )
         _period(raw, out)
     elif kind == "dormant":
         days = _positive_int(raw.get("days"), "Giorni", 3650)
@@ -261,6 +294,7 @@ def parse_conditions(raw: list[dict]) -> list[dict]:
 
 
 # ---------------------------------------------------------------- SQL
+
 
 def _months_ago(today: date, months: int) -> date:
     """The same day N months earlier (clamped to the month's end)."""
@@ -291,9 +325,13 @@ def _bought_parties(cond: dict, today: date):
     start, end = period_bounds(cond, today)
     query = select(docs.c.party_id).select_from(lines.join(docs, docs.c.id == lines.c.document_id))
     if cond.get("products"):
-        query = query.where(lines.c.product_id.in_(select(Product.id).where(Product.code.in_(cond["products"]))))
+        query = query.where(
+            lines.c.product_id.in_(select(Product.id).where(Product.code.in_(cond["products"])))
+        )
     else:
-        query = query.where(lines.c.product_id.in_(select(Product.id).where(Product.category_id == cond["category"])))
+        query = query.where(
+            lines.c.product_id.in_(select(Product.id).where(Product.category_id == cond["category"]))
+        )
     query = query.where(docs.c.type_code.in_(SALES_TYPES))
     if start:
         query = query.where(docs.c.date >= start)
@@ -313,8 +351,11 @@ def _turnover_parties(cond: dict, today: date):
     """Party ids whose net invoiced amount (less credit notes) in the period is in the range."""
     docs = Document.__table__
     start, end = period_bounds(cond, today)
-    signed = func.sum(func.coalesce(
-        db.case((docs.c.type_code.in_(CREDIT_TYPES), -docs.c.total_net), else_=docs.c.total_net), 0))
+    signed = func.sum(
+        func.coalesce(
+            db.case((docs.c.type_code.in_(CREDIT_TYPES), -docs.c.total_net), else_=docs.c.total_net), 0
+        )
+    )
     query = select(docs.c.party_id).where(docs.c.type_code.in_(SALES_TYPES + CREDIT_TYPES))
     if start:
         query = query.where(docs.c.date >= start)
@@ -355,12 +396,18 @@ def condition_clause(cond: dict, clearance: int, today: date):
     if kind == "function":
         return Contact.function_id.in_(cond["ids"])
     if kind == "doctype":
-        return exists(select(contact_document_types.c.contact_id).where(
-            contact_document_types.c.contact_id == Contact.id,
-            contact_document_types.c.document_type_code.in_(cond["codes"])))
+        return exists(
+            select(contact_document_types.c.contact_id).where(
+                contact_document_types.c.contact_id == Contact.id,
+                contact_document_types.c.document_type_code.in_(cond["codes"]),
+            )
+        )
     if kind == "tag":
-        return exists(select(contact_tags.c.contact_id).where(
-            contact_tags.c.contact_id == Contact.id, contact_tags.c.tag_id.in_(cond["ids"])))
+        return exists(
+            select(contact_tags.c.contact_id).where(
+                contact_tags.c.contact_id == Contact.id, contact_tags.c.tag_id.in_(cond["ids"])
+            )
+        )
     if kind == "bought":
         return Party.id.in_(_bought_parties(cond, today))
     if kind == "turnover":
@@ -368,15 +415,22 @@ def condition_clause(cond: dict, clearance: int, today: date):
     if kind == "dormant":
         since = today - timedelta(days=int(cond["days"]))
         docs = Document.__table__
-        return ~exists(select(docs.c.id).where(docs.c.party_id == Party.id, docs.c.type_code.in_(SALES_TYPES),
-                                               docs.c.date > since))
+        return ~exists(
+            select(docs.c.id).where(
+                docs.c.party_id == Party.id, docs.c.type_code.in_(SALES_TYPES), docs.c.date > since
+            )
+        )
     raise ValueError(kind)
 
 
 def base_conditions(user_or_clearance: Any) -> list:
     """What every segment requires: active party and contact, an e-mail address, within clearance."""
-    return [Party.active.is_(True), Contact.active.is_(True), Contact.email != "",
-            Contact.privacy_level <= clearance_of(user_or_clearance)]
+    return [
+        Party.active.is_(True),
+        Contact.active.is_(True),
+        Contact.email != "",
+        Contact.privacy_level <= clearance_of(user_or_clearance),
+    ]
 
 
 def contacts_select(conditions: list[dict], user_or_clearance: Any, today: date | None = None, columns=None):
@@ -384,7 +438,9 @@ def contacts_select(conditions: list[dict], user_or_clearance: Any, today: date 
     today = today or utcnow().date()
     clearance = clearance_of(user_or_clearance)
     columns = columns if columns is not None else [Contact.id, Contact.party_id]
-    query = select(*columns).select_from(Contact.__table__.join(Party.__table__, Party.id == Contact.party_id))
+    query = select(*columns).select_from(
+        Contact.__table__.join(Party.__table__, Party.id == Contact.party_id)
+    )
     clauses = base_conditions(clearance) + [condition_clause(c, clearance, today) for c in conditions]
     return query.where(*clauses)
 
@@ -399,19 +455,31 @@ class SegmentCount:
 
 def count(conditions: list[dict], user_or_clearance: Any, today: date | None = None) -> SegmentCount:
     """Live count of parties and contacts."""
-    query = contacts_select(conditions, user_or_clearance, today,
-                            columns=[func.count(Contact.id), func.count(func.distinct(Contact.party_id))])
+    query = contacts_select(
+        conditions,
+        user_or_clearance,
+        today,
+        columns=[func.count(Contact.id), func.count(func.distinct(Contact.party_id))],
+    )
     contacts, parties = db.session.execute(query).one()
     return SegmentCount(parties=parties or 0, contacts=contacts or 0)
 
 
-def sample(conditions: list[dict], user_or_clearance: Any, limit: int = SAMPLE_SIZE,
-           today: date | None = None) -> list[tuple[Contact, Party]]:
+def sample(
+    conditions: list[dict], user_or_clearance: Any, limit: int = SAMPLE_SIZE, today: date | None = None
+) -> list[tuple[Contact, Party]]:
     """A few of the selected contacts with their party, by party name."""
-    ids = contacts_select(conditions, user_or_clearance, today, columns=[Contact.id]) \
-        .order_by(Party.name, Contact.name, Contact.id).limit(limit)
-    rows = db.session.execute(select(Contact, Party).join(Party, Party.id == Contact.party_id)
-                              .where(Contact.id.in_(ids)).order_by(Party.name, Contact.name, Contact.id)).all()
+    ids = (
+        contacts_select(conditions, user_or_clearance, today, columns=[Contact.id])
+        .order_by(Party.name, Contact.name, Contact.id)
+        .limit(limit)
+    )
+    rows = db.session.execute(
+        select(Contact, Party)
+        .join(Party, Party.id == Contact.party_id)
+        .where(Contact.id.in_(ids))
+        .order_by(Party.name, Contact.name, Contact.id)
+    ).all()
     return [(c, p) for c, p in rows]
 
 
@@ -449,17 +517,22 @@ def describe(cond: dict) -> str:
     if kind == "city":
         return "Città: " + ", ".join(cond["values"])
     if kind == "bought":
-        what = ("articoli " + ", ".join(cond["products"])) if cond.get("products") else \
-            "categoria " + names(ProductCategory, [cond.get("category")])
+        what = (
+            ("articoli " + ", ".join(cond["products"]))
+            if cond.get("products")
+            else "categoria " + names(ProductCategory, [cond.get("category")])
+        )
         extra = []
         if cond.get("min_qty"):
             extra.append(f"almeno {cond['min_qty']} pezzi")
         if cond.get("min_amount"):
             from ..formatting import it_money
+
             extra.append(f"almeno {it_money(Decimal(cond['min_amount']))}")
         return f"Ha acquistato {what} {period()}" + (f" ({', '.join(extra)})" if extra else "")
     if kind == "turnover":
         from ..formatting import it_money
+
         low = it_money(Decimal(cond["min"])) if cond.get("min") else "0"
         high = it_money(Decimal(cond["max"])) if cond.get("max") else "∞"
         return f"Fatturato tra {low} e {high} {period()}"
@@ -477,7 +550,9 @@ def choices() -> dict[str, list]:
         "agents": db.session.scalars(select(Agent).order_by(Agent.name)).all(),
         "zones": db.session.scalars(select(Zone).order_by(Zone.name)).all(),
         "categories": db.session.scalars(select(Category).order_by(Category.name)).all(),
-        "product_categories": db.session.scalars(select(ProductCategory).order_by(ProductCategory.name)).all(),
+        "product_categories": db.session.scalars(
+            select(ProductCategory).order_by(ProductCategory.name)
+        ).all(),
     }
 
 
@@ -509,13 +584,18 @@ def search_products(text: str, category_id: int | None = None, limit: int = PICK
         return ProductMatches([], 0)
     query = select(Product)
     if text:
-        query = query.where(or_(Product.code.icontains(text, autoescape=True),
-                                Product.description.icontains(text, autoescape=True)))
+        query = query.where(
+            or_(
+                Product.code.icontains(text, autoescape=True),
+                Product.description.icontains(text, autoescape=True),
+            )
+        )
     if category_id is not None:
         query = query.where(Product.category_id == category_id)
     # One pass in code order (the code index) that stops after the cap: ids and codes, then the rows shown.
-    found = db.session.execute(query.with_only_columns(Product.id, Product.code).order_by(Product.code)
-                               .limit(PICKER_COUNT_CAP + 1)).all()
+    found = db.session.execute(
+        query.with_only_columns(Product.id, Product.code).order_by(Product.code).limit(PICKER_COUNT_CAP + 1)
+    ).all()
     total = len(found)
     shown = [row.id for row in found[:limit]]
     exact = next((row.id for row in found if row.code.upper() == text.upper()), None) if text else None
@@ -525,7 +605,9 @@ def search_products(text: str, category_id: int | None = None, limit: int = PICK
             lookup = lookup.where(Product.category_id == category_id)
         exact = db.session.scalars(lookup).first()
     if exact is not None:
-        shown = [exact] + [i for i in shown if i != exact][:limit - 1]
-    rows = {p.id: p for p in db.session.scalars(select(Product).where(Product.id.in_(shown)))} if shown else {}
+        shown = [exact] + [i for i in shown if i != exact][: limit - 1]
+    rows = (
+        {p.id: p for p in db.session.scalars(select(Product).where(Product.id.in_(shown)))} if shown else {}
+    )
     products = [rows[i] for i in shown]
     return ProductMatches(products, min(total, PICKER_COUNT_CAP), capped=total > PICKER_COUNT_CAP)

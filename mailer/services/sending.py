@@ -10,6 +10,7 @@ any byte goes to the SMTP server. If the sender dies, the delivery stays "sendin
 turns it into "uncertain" once the sender's heartbeat has expired. Nothing is ever resent on its own
 after it may have left.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -94,13 +95,15 @@ def max_attempts() -> int:
 
 # ---------------------------------------------------------------- batch commands
 
+
 def start_sending(batch: Batch, user=None) -> None:
     """Queue every pending delivery of an approved batch and start the senders."""
     if batch.status not in ("approved", "paused"):
         raise SendingError("Si può inviare solo un invio approvato.")
     now = utcnow()
     db.session.execute(
-        update(Delivery).where(Delivery.batch_id == batch.id, Delivery.status == "pending")
+        update(Delivery)
+        .where(Delivery.batch_id == batch.id, Delivery.status == "pending")
         .values(status="queued", next_attempt_at=None)
     )
     batch.status = "sending"
@@ -135,7 +138,8 @@ def cancel_sending(batch: Batch, user=None) -> None:
     if batch.status not in ("sending", "paused", "approved", "ready"):
         raise SendingError("Questo invio non si può annullare.")
     db.session.execute(
-        update(Delivery).where(Delivery.batch_id == batch.id, Delivery.status.in_(["queued", "pending"]))
+        update(Delivery)
+        .where(Delivery.batch_id == batch.id, Delivery.status.in_(["queued", "pending"]))
         .values(status="cancelled")
     )
     batch.status = "cancelled"
@@ -169,9 +173,12 @@ def resolve_uncertain(delivery: Delivery, action: str, user) -> None:
     if action not in ("sent", "resend"):
         raise SendingError("Azione sconosciuta.")
     # Compare and set: two people deciding at once (one "sent", one "resend") must not send it again.
-    if not db.session.execute(update(Delivery).where(Delivery.id == delivery.id, Delivery.status == "uncertain")
-                              .values(status="sent" if action == "sent" else "queued")
-                              .execution_options(synchronize_session=False)).rowcount:
+    if not db.session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery.id, Delivery.status == "uncertain")
+        .values(status="sent" if action == "sent" else "queued")
+        .execution_options(synchronize_session=False)
+    ).rowcount:
         db.session.rollback()
         raise SendingError("Questo recapito non ha un esito incerto.")
     delivery.resolved_by_id = user.id
@@ -199,9 +206,11 @@ def resolve_uncertain(delivery: Delivery, action: str, user) -> None:
 
 # ---------------------------------------------------------------- senders
 
+
 def dispatch(batch_id: int) -> int:
     """Enqueue senders for every account that has queued deliveries; returns how many."""
     from ..jobs.sending import run_sender_job
+
     rows = db.session.execute(
         db.select(Delivery.account_id, db.func.count(Delivery.id))
         .where(Delivery.batch_id == batch_id, Delivery.status == "queued")
@@ -215,19 +224,31 @@ def dispatch(batch_id: int) -> int:
         account = db.session.get(MailAccount, account_id)
         senders = max(1, min(account.max_connections or 1, (count + CHUNK - 1) // CHUNK))
         for index in range(senders):
-            queue.enqueue(run_sender_job, batch_id, account_id, index, senders,
-                          job_timeout=6 * 3600, description=f"invio {batch_id} account {account_id}")
+            queue.enqueue(
+                run_sender_job,
+                batch_id,
+                account_id,
+                index,
+                senders,
+                job_timeout=6 * 3600,
+                description=f"invio {batch_id} account {account_id}",
+            )
             started += 1
     return started
 
 
 def smtp_settings(account: MailAccount) -> SmtpSettings:
     """SMTP settings of an account, with the password decrypted."""
-    return SmtpSettings(host=account.host, port=account.port, tls_mode=account.tls_mode,
-                        username=account.username, password=decrypt_secret(account.password_encrypted),
-                        timeout=float(current_app.config.get("SMTP_TIMEOUT", SMTP_TIMEOUT)),
-                        ca_pem=account.tls_ca_pem or "",
-                        token_provider=oauth_tokens.token_provider(account) if oauth_tokens.is_oauth(account) else None)
+    return SmtpSettings(
+        host=account.host,
+        port=account.port,
+        tls_mode=account.tls_mode,
+        username=account.username,
+        password=decrypt_secret(account.password_encrypted),
+        timeout=float(current_app.config.get("SMTP_TIMEOUT", SMTP_TIMEOUT)),
+        ca_pem=account.tls_ca_pem or "",
+        token_provider=oauth_tokens.token_provider(account) if oauth_tokens.is_oauth(account) else None,
+    )
 
 
 # Reserve up to ARGV[1] messages of an account's per-minute (KEYS[1]) and per-day (KEYS[2]) budget;
@@ -254,8 +275,14 @@ def _reserve(limits, want: int) -> tuple[int, int, float]:
     minute = int(now // 60)
     day = time.strftime("%Y%m%d", time.gmtime(now))
     granted, full = get_redis().eval(
-        _RESERVE, 2, f"recapito:rate:{limits.id}:m:{minute}", f"recapito:rate:{limits.id}:d:{day}",
-        max(1, want), limits.rate_per_minute or 0, limits.rate_per_day or 0)
+        _RESERVE,
+        2,
+        f"recapito:rate:{limits.id}:m:{minute}",
+        f"recapito:rate:{limits.id}:d:{day}",
+        max(1, want),
+        limits.rate_per_minute or 0,
+        limits.rate_per_day or 0,
+    )
     if int(granted) > 0:
         return int(granted), minute, 0.0
     if int(full) == 2:
@@ -282,23 +309,37 @@ _DELIVERIES = Delivery.__table__
 _CLAIMED = (_DELIVERIES.c.message_id, _DELIVERIES.c.message_date, _DELIVERIES.c.attempts)
 _CLAIM = (
     _DELIVERIES.update()
-    .where(_DELIVERIES.c.id == bindparam("did"), _DELIVERIES.c.status == "queued",
-           or_(_DELIVERIES.c.next_attempt_at.is_(None), _DELIVERIES.c.next_attempt_at <= bindparam("now")))
-    .values(status="sending", claimed_at=bindparam("now"), claimed_by=bindparam("token"),
-            attempts=_DELIVERIES.c.attempts + 1,
-            message_id=func.coalesce(func.nullif(_DELIVERIES.c.message_id, ""), bindparam("new_id")),
-            message_date=func.coalesce(func.nullif(_DELIVERIES.c.message_date, ""), bindparam("new_date")))
+    .where(
+        _DELIVERIES.c.id == bindparam("did"),
+        _DELIVERIES.c.status == "queued",
+        or_(_DELIVERIES.c.next_attempt_at.is_(None), _DELIVERIES.c.next_attempt_at <= bindparam("now")),
+    )
+    .values(
+        status="sending",
+        claimed_at=bindparam("now"),
+        claimed_by=bindparam("token"),
+        attempts=_DELIVERIES.c.attempts + 1,
+        message_id=func.coalesce(func.nullif(_DELIVERIES.c.message_id, ""), bindparam("new_id")),
+        message_date=func.coalesce(func.nullif(_DELIVERIES.c.message_date, ""), bindparam("new_date")),
+    )
     .returning(*_CLAIMED)
 )
 # Mark: only the claimer writes the outcome (also over "uncertain", when the watchdog was early).
 _MARK = (
     _DELIVERIES.update()
-    .where(_DELIVERIES.c.id == bindparam("did"), _DELIVERIES.c.claimed_by == bindparam("token"),
-           _DELIVERIES.c.status.in_(["sending", "uncertain"]))
-    .values(status=bindparam("status"), smtp_code=bindparam("code"), smtp_reason=bindparam("reason"),
-            sent_at=func.coalesce(bindparam("sent_at"), _DELIVERIES.c.sent_at),
-            message_sha256=func.coalesce(func.nullif(bindparam("digest"), ""), _DELIVERIES.c.message_sha256),
-            next_attempt_at=bindparam("next_at"))
+    .where(
+        _DELIVERIES.c.id == bindparam("did"),
+        _DELIVERIES.c.claimed_by == bindparam("token"),
+        _DELIVERIES.c.status.in_(["sending", "uncertain"]),
+    )
+    .values(
+        status=bindparam("status"),
+        smtp_code=bindparam("code"),
+        smtp_reason=bindparam("reason"),
+        sent_at=func.coalesce(bindparam("sent_at"), _DELIVERIES.c.sent_at),
+        message_sha256=func.coalesce(func.nullif(bindparam("digest"), ""), _DELIVERIES.c.message_sha256),
+        next_attempt_at=bindparam("next_at"),
+    )
 )
 
 
@@ -358,8 +399,11 @@ class Sender:
         ttl = _heartbeat_seconds()
         self.redis.set(self.beat_key, "1", ex=ttl)
         self.last_beat = time.monotonic()
-        return bool(self.redis.eval(_ACQUIRE, 1, self.slots_key, self.token, time.time(), ttl,
-                                    max(1, self.limits.max_connections)))
+        return bool(
+            self.redis.eval(
+                _ACQUIRE, 1, self.slots_key, self.token, time.time(), ttl, max(1, self.limits.max_connections)
+            )
+        )
 
     def release(self) -> None:
         """Give back the connection slot and stop the heartbeat (best effort: both expire anyway)."""
@@ -383,8 +427,12 @@ class Sender:
             except (RedisConnectionError, RedisTimeoutError) as exc:
                 if time.monotonic() + delay > deadline:
                     raise
-                current_app.logger.warning("sender %s: Redis unavailable (%s), retrying in %.1f s",
-                                           self.token, type(exc).__name__, delay)
+                current_app.logger.warning(
+                    "sender %s: Redis unavailable (%s), retrying in %.1f s",
+                    self.token,
+                    type(exc).__name__,
+                    delay,
+                )
                 # No heartbeat while Redis is away: leave no claim open that the watchdog could doubt.
                 self._flush_marks()
                 time.sleep(delay)
@@ -411,8 +459,12 @@ class Sender:
                     db.session.close()
                 if time.monotonic() + delay > deadline:
                     raise
-                current_app.logger.warning("sender %s: database unavailable (%s), retrying in %.1f s",
-                                           self.token, type(exc).__name__, delay)
+                current_app.logger.warning(
+                    "sender %s: database unavailable (%s), retrying in %.1f s",
+                    self.token,
+                    type(exc).__name__,
+                    delay,
+                )
                 if self.limits is not None:
                     try:
                         self.beat()
@@ -427,10 +479,15 @@ class Sender:
         account = self._retrying(lambda: db.session.get(MailAccount, self.account_id))
         if account is None:
             return "no-account"
-        self.limits = _AccountLimits(account.id, account.from_address, account.max_connections or 1,
-                                     account.rate_per_minute or 0, account.rate_per_day or 0,
-                                     verp=bool(account.verp) and not account.is_pec,
-                                     domain=address_domain(account.from_address))
+        self.limits = _AccountLimits(
+            account.id,
+            account.from_address,
+            account.max_connections or 1,
+            account.rate_per_minute or 0,
+            account.rate_per_day or 0,
+            verp=bool(account.verp) and not account.is_pec,
+            domain=address_domain(account.from_address),
+        )
         if not self._redis_retrying(self.beat):
             self._reschedule(5)
             return "no-slot"
@@ -441,11 +498,15 @@ class Sender:
             # through this account. Pause the batch and say why; a person fixes the key or the
             # password and resumes. Deliveries stay queued: none has been attempted.
             self.release()
-            db.session.execute(update(Batch).where(Batch.id == self.batch_id, Batch.status == "sending").values(
-                status="paused", error=f"Invio sospeso: account «{account.name}»: {exc}"))
+            db.session.execute(
+                update(Batch)
+                .where(Batch.id == self.batch_id, Batch.status == "sending")
+                .values(status="paused", error=f"Invio sospeso: account «{account.name}»: {exc}")
+            )
             db.session.commit()
-            current_app.logger.error("batch %s paused: account %s password cannot be decrypted",
-                                     self.batch_id, self.account_id)
+            current_app.logger.error(
+                "batch %s paused: account %s password cannot be decrypted", self.batch_id, self.account_id
+            )
             return "bad-credentials"
         self.session = SmtpSession(settings)
         reason = "done"
@@ -453,7 +514,8 @@ class Sender:
         try:
             while True:
                 status = self._retrying(
-                    lambda: db.session.scalar(db.select(Batch.status).where(Batch.id == self.batch_id)))
+                    lambda: db.session.scalar(db.select(Batch.status).where(Batch.id == self.batch_id))
+                )
                 if status != "sending":
                     reason = f"batch-{status}"
                     break
@@ -501,11 +563,17 @@ class Sender:
     def _next_ids(self) -> list[int]:
         """Ids of due queued deliveries, this sender's share first."""
         now = utcnow()
-        base = db.select(Delivery.id).where(
-            Delivery.batch_id == self.batch_id, Delivery.account_id == self.account_id,
-            Delivery.status == "queued",
-            or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now),
-        ).order_by(Delivery.id).limit(CHUNK)
+        base = (
+            db.select(Delivery.id)
+            .where(
+                Delivery.batch_id == self.batch_id,
+                Delivery.account_id == self.account_id,
+                Delivery.status == "queued",
+                or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now),
+            )
+            .order_by(Delivery.id)
+            .limit(CHUNK)
+        )
         if self.of > 1:
             mine = db.session.scalars(base.where(Delivery.id % self.of == self.index)).all()
             if mine:
@@ -518,7 +586,9 @@ class Sender:
         if not ids:
             return []
         deliveries = db.session.scalars(
-            db.select(Delivery).where(Delivery.id.in_(ids)).order_by(Delivery.id)
+            db.select(Delivery)
+            .where(Delivery.id.in_(ids))
+            .order_by(Delivery.id)
             .options(selectinload(Delivery.documents).selectinload(Document.attachments))
         ).all()
         shas = {d.pdf_sha256 for x in deliveries for d in x.documents if d.pdf_sha256}
@@ -528,7 +598,8 @@ class Sender:
             if len(self.blob_cache) > 512:
                 self.blob_cache.clear()
             for sha, content_type, data in db.session.execute(
-                    db.select(Blob.sha256, Blob.content_type, Blob.data).where(Blob.sha256.in_(shas))):
+                db.select(Blob.sha256, Blob.content_type, Blob.data).where(Blob.sha256.in_(shas))
+            ):
                 self.blob_cache[sha] = (content_type, data)
         outgoing = []
         for d in deliveries:
@@ -563,8 +634,14 @@ class Sender:
             data = build_message(item.spec)
         except Exception as exc:  # nothing left: record why instead of leaving it "sending"
             current_app.logger.exception("delivery %s: message build failed", item.id)
-            self.pending_marks.append((item.id, SendOutcome("permanent", None,
-                                       f"Impossibile comporre il messaggio: {exc}"), "", attempts))
+            self.pending_marks.append(
+                (
+                    item.id,
+                    SendOutcome("permanent", None, f"Impossibile comporre il messaggio: {exc}"),
+                    "",
+                    attempts,
+                )
+            )
             return True
         outcome = self.session.send(self._envelope_sender(item.id), item.recipients, data)
         self.pending_marks.append((item.id, outcome, hashlib.sha256(data).hexdigest(), attempts))
@@ -585,16 +662,22 @@ class Sender:
         claimed = db.session.connection().execute(_CLAIM, params).first()
         if claimed is None:
             # A commit whose answer was lost (connection cut) may have gone through: the row is ours then.
-            claimed = db.session.execute(db.select(*_CLAIMED).where(
-                _DELIVERIES.c.id == params["did"], _DELIVERIES.c.status == "sending",
-                _DELIVERIES.c.claimed_by == self.token)).first()
+            claimed = db.session.execute(
+                db.select(*_CLAIMED).where(
+                    _DELIVERIES.c.id == params["did"],
+                    _DELIVERIES.c.status == "sending",
+                    _DELIVERIES.c.claimed_by == self.token,
+                )
+            ).first()
         self._apply_marks()
         db.session.commit()
         return (claimed[0], claimed[1], int(claimed[2])) if claimed is not None else None
 
     def _marks_committed(self) -> None:
         """Forget the outcomes just committed (kept until then, so a failed commit loses none)."""
-        self.sent_since_flush.extend(d for d, outcome, _digest, _n in self.pending_marks if outcome.kind == "sent")
+        self.sent_since_flush.extend(
+            d for d, outcome, _digest, _n in self.pending_marks if outcome.kind == "sent"
+        )
         self.pending_marks.clear()
 
     def _apply_marks(self) -> None:
@@ -606,8 +689,16 @@ class Sender:
         now = utcnow()
         rows = []
         for delivery_id, outcome, digest, attempts in self.pending_marks:
-            row = {"did": delivery_id, "token": self.token, "code": outcome.code, "reason": outcome.text[:2000],
-                   "status": outcome.kind, "sent_at": None, "digest": "", "next_at": None}
+            row = {
+                "did": delivery_id,
+                "token": self.token,
+                "code": outcome.code,
+                "reason": outcome.text[:2000],
+                "status": outcome.kind,
+                "sent_at": None,
+                "digest": "",
+                "next_at": None,
+            }
             if outcome.kind == "sent":
                 row.update(sent_at=now, digest=digest)
             elif outcome.kind == "permanent":
@@ -615,8 +706,10 @@ class Sender:
             elif outcome.kind == "uncertain":
                 row.update(digest=digest)
             elif attempts >= limit:
-                row.update(status="failed", reason=(
-                    f"Errore temporaneo ripetuto ({attempts} tentativi): " + outcome.text)[:2000])
+                row.update(
+                    status="failed",
+                    reason=(f"Errore temporaneo ripetuto ({attempts} tentativi): " + outcome.text)[:2000],
+                )
             else:
                 delay = schedule[min(attempts - 1, len(schedule) - 1)]
                 row.update(status="queued", next_at=now + timedelta(seconds=delay))
@@ -630,7 +723,9 @@ class Sender:
 
         def write():
             self._apply_marks()
-            sent = self.sent_since_flush + [d for d, outcome, _g, _n in self.pending_marks if outcome.kind == "sent"]
+            sent = self.sent_since_flush + [
+                d for d, outcome, _g, _n in self.pending_marks if outcome.kind == "sent"
+            ]
             if sent:
                 _mark_documents_sent(sent)
             db.session.commit()
@@ -642,9 +737,18 @@ class Sender:
     def _reschedule(self, seconds: float) -> None:
         """Run this sender again later."""
         from ..jobs.sending import run_sender_job
-        self._redis_retrying(lambda: get_queue().enqueue_in(
-            timedelta(seconds=max(1.0, seconds)), run_sender_job, self.batch_id, self.account_id, self.index,
-            self.of, job_timeout=6 * 3600))
+
+        self._redis_retrying(
+            lambda: get_queue().enqueue_in(
+                timedelta(seconds=max(1.0, seconds)),
+                run_sender_job,
+                self.batch_id,
+                self.account_id,
+                self.index,
+                self.of,
+                job_timeout=6 * 3600,
+            )
+        )
 
     def _after_loop(self) -> None:
         """Schedule the next retry round, or close the batch when nothing is left."""
@@ -653,8 +757,10 @@ class Sender:
             return
         next_due = db.session.scalar(
             db.select(db.func.min(Delivery.next_attempt_at)).where(
-                Delivery.batch_id == self.batch_id, Delivery.account_id == self.account_id,
-                Delivery.status == "queued")
+                Delivery.batch_id == self.batch_id,
+                Delivery.account_id == self.account_id,
+                Delivery.status == "queued",
+            )
         )
         if next_due is not None:
             self._reschedule((next_due - utcnow()).total_seconds())
@@ -669,19 +775,28 @@ def message_spec(delivery: Delivery, account: MailAccount, cache: dict | None = 
     if not delivery.documents and delivery.batch_id is not None:
         # Campaign batches attach the generic documents of their campaign (none for document batches).
         from .campaigns import attachments_for_batch
+
         for filename, content_type, data in attachments_for_batch(delivery.batch_id, cache):
             attachments.append(Attachment(filename, content_type, data))
     return MessageSpec(
-        from_address=account.from_address, from_name=account.from_name,
+        from_address=account.from_address,
+        from_name=account.from_name,
         to=[(delivery.recipient_name, delivery.recipient_email)],
         cc=[a.strip() for a in (delivery.cc or "").split(",") if a.strip()],
-        reply_to=delivery.reply_to or "", subject=delivery.subject, html=delivery.body_html,
-        text=delivery.body_text, message_id=delivery.message_id, date=delivery.message_date,
-        headers=dict(delivery.extra_headers or {}), attachments=attachments,
+        reply_to=delivery.reply_to or "",
+        subject=delivery.subject,
+        html=delivery.body_html,
+        text=delivery.body_text,
+        message_id=delivery.message_id,
+        date=delivery.message_date,
+        headers=dict(delivery.extra_headers or {}),
+        attachments=attachments,
     )
 
 
-def document_attachments(documents, delivery: Delivery | None = None, cache: dict | None = None) -> list[Attachment]:
+def document_attachments(
+    documents, delivery: Delivery | None = None, cache: dict | None = None
+) -> list[Attachment]:
     """The files a message carries for its documents: each PDF (when its type attaches it) and extra files.
 
     With a delivery, as that delivery carried them (a delivery already sent is rebuilt with the files it
@@ -706,8 +821,13 @@ def document_attachments(documents, delivery: Delivery | None = None, cache: dic
 def reserve_one(account: MailAccount) -> float:
     """Take one message from the account's per-minute/per-day budget, as the senders do (0 = taken,
     else the seconds to wait): a message outside a batch (a test send) counts against the same limits."""
-    limits = _AccountLimits(account.id, account.from_address, account.max_connections or 1,
-                            account.rate_per_minute or 0, account.rate_per_day or 0)
+    limits = _AccountLimits(
+        account.id,
+        account.from_address,
+        account.max_connections or 1,
+        account.rate_per_minute or 0,
+        account.rate_per_day or 0,
+    )
     return _reserve(limits, 1)[2]
 
 
@@ -732,31 +852,42 @@ def _blob(sha: str, cache: dict) -> tuple[str, bytes]:
 def _mark_documents_sent(delivery_ids: list[int]) -> None:
     """Record on each document that it left (the next preparation skips it)."""
     now = utcnow()
-    doc_ids = db.select(delivery_documents.c.document_id).where(delivery_documents.c.delivery_id.in_(delivery_ids))
-    db.session.execute(update(Document).where(Document.id.in_(doc_ids), Document.sent_at.is_(None)).values(sent_at=now))
+    doc_ids = db.select(delivery_documents.c.document_id).where(
+        delivery_documents.c.delivery_id.in_(delivery_ids)
+    )
+    db.session.execute(
+        update(Document).where(Document.id.in_(doc_ids), Document.sent_at.is_(None)).values(sent_at=now)
+    )
 
 
 def _finish_if_complete(batch_id: int) -> bool:
     """Close a sending batch when no delivery is queued or in sending; e-mail the summary."""
     open_count = db.session.scalar(
         db.select(db.func.count(Delivery.id)).where(
-            Delivery.batch_id == batch_id, Delivery.status.in_(["queued", "sending"]))
+            Delivery.batch_id == batch_id, Delivery.status.in_(["queued", "sending"])
+        )
     )
     if open_count:
         return False
     done = db.session.execute(
-        update(Batch).where(Batch.id == batch_id, Batch.status == "sending")
-        .values(status="done", finished_at=utcnow(),
-                summary_status=db.case((Batch.summary_status == "sent", "sent"), else_="pending"))
+        update(Batch)
+        .where(Batch.id == batch_id, Batch.status == "sending")
+        .values(
+            status="done",
+            finished_at=utcnow(),
+            summary_status=db.case((Batch.summary_status == "sent", "sent"), else_="pending"),
+        )
     ).rowcount
     db.session.commit()
     if done:
         from .batch_summary import enqueue_summary
+
         enqueue_summary(batch_id)
     return bool(done)
 
 
 # ---------------------------------------------------------------- recovery
+
 
 def recover_stalled(grace_seconds: float | None = None) -> dict:
     """Watchdog: dead senders' claims become uncertain; batches without senders get new ones."""
@@ -765,17 +896,23 @@ def recover_stalled(grace_seconds: float | None = None) -> dict:
     cutoff = utcnow() - timedelta(seconds=grace)
     report = {"uncertain": 0, "redispatched": 0}
     stalled = db.session.execute(
-        db.select(Delivery.id, Delivery.claimed_by, Delivery.batch_id, Delivery.account_id)
-        .where(Delivery.status == "sending", Delivery.claimed_at <= cutoff)
+        db.select(Delivery.id, Delivery.claimed_by, Delivery.batch_id, Delivery.account_id).where(
+            Delivery.status == "sending", Delivery.claimed_at <= cutoff
+        )
     ).all()
     for delivery_id, token, batch_id, account_id in stalled:
         if redis.exists(f"recapito:sender:{batch_id}:{account_id}:{token}"):
             continue
         report["uncertain"] += db.session.execute(
-            update(Delivery).where(Delivery.id == delivery_id, Delivery.status == "sending", Delivery.claimed_by == token)
-            .values(status="uncertain", smtp_reason=(
-                "Il processo di invio si è interrotto durante la trasmissione: il messaggio potrebbe essere "
-                "partito. Verifica e scegli se reinviarlo o segnarlo come inviato."))
+            update(Delivery)
+            .where(Delivery.id == delivery_id, Delivery.status == "sending", Delivery.claimed_by == token)
+            .values(
+                status="uncertain",
+                smtp_reason=(
+                    "Il processo di invio si è interrotto durante la trasmissione: il messaggio potrebbe essere "
+                    "partito. Verifica e scegli se reinviarlo o segnarlo come inviato."
+                ),
+            )
         ).rowcount
     db.session.commit()
     for (batch_id,) in db.session.execute(db.select(Batch.id).where(Batch.status == "sending")).all():
@@ -783,7 +920,9 @@ def recover_stalled(grace_seconds: float | None = None) -> dict:
         if live:
             continue
         due = db.session.scalar(
-            db.select(db.func.count(Delivery.id)).where(Delivery.batch_id == batch_id, Delivery.status == "queued")
+            db.select(db.func.count(Delivery.id)).where(
+                Delivery.batch_id == batch_id, Delivery.status == "queued"
+            )
         )
         if due:
             report["redispatched"] += dispatch(batch_id)

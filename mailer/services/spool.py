@@ -23,6 +23,7 @@ Rules that make it crash-safe (no file lost, none imported twice):
 - Files whose name starts with '.' or ends with .tmp/.part, and files younger than
   SPOOL_MIN_AGE_SECONDS, are left alone (the ERP may still be writing them).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -33,7 +34,7 @@ import os
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import current_app
 
@@ -53,8 +54,10 @@ NAME_CONVENTION = re.compile(
 MAX_SIDECAR_BYTES = 2 * 1024 * 1024
 MAX_PDF_BYTES = 25 * 1024 * 1024  # as the API's body limit
 SPOOL_REPLACE_HINT = 'per sostituirlo aggiungi "replace": true al file JSON di accompagnamento'
-FATTURAPA_REPLACE_HINT = ("per sostituirlo importa il file dalla pagina «Importa documenti» spuntando «Sostituisci» "
-                          "o con flask import-fatturapa --replace")
+FATTURAPA_REPLACE_HINT = (
+    "per sostituirlo importa il file dalla pagina «Importa documenti» spuntando «Sostituisci» "
+    "o con flask import-fatturapa --replace"
+)
 
 
 @dataclass
@@ -68,8 +71,12 @@ class SpoolReport:
 
     def as_dict(self) -> dict:
         """JSON-friendly summary."""
-        return {"imported": self.imported, "errors": self.errors, "resumed": self.resumed,
-                "skipped_busy": self.skipped_busy}
+        return {
+            "imported": self.imported,
+            "errors": self.errors,
+            "resumed": self.resumed,
+            "skipped_busy": self.skipped_busy,
+        }
 
 
 def spool_dir() -> str:
@@ -126,8 +133,12 @@ def _items(root: str, min_age: float) -> list[tuple[str, str | None]]:
     Symbolic links are taken too, so that they are moved to error/ rather than followed.
     """
     now = time.time()
-    names = {n for n in os.listdir(root) if not _ignored(n) and (
-        os.path.islink(os.path.join(root, n)) or os.path.isfile(os.path.join(root, n)))}
+    names = {
+        n
+        for n in os.listdir(root)
+        if not _ignored(n)
+        and (os.path.islink(os.path.join(root, n)) or os.path.isfile(os.path.join(root, n)))
+    }
     items = []
     for name in names:
         lower = name.lower()
@@ -163,6 +174,7 @@ def _single_runner(root: str):
             return
         try:
             from ..queue import get_redis
+
             redis_lock = get_redis().lock("recapito:spool:lock", timeout=3600, blocking_timeout=0)
             if not redis_lock.acquire(blocking=False):
                 yield False
@@ -233,12 +245,20 @@ def _process(root: str, main: str, sidecar: str | None, report: SpoolReport) -> 
     shown = _display(main)
     try:
         if any(os.path.islink(os.path.join(processing, n)) for n in (main, sidecar) if n):
-            raise IntakeError({"file": "collegamento simbolico: la cartella di spool accetta solo file veri "
-                                       "(un collegamento potrebbe far leggere file di altre cartelle)"})
+            raise IntakeError(
+                {
+                    "file": "collegamento simbolico: la cartella di spool accetta solo file veri "
+                    "(un collegamento potrebbe far leggere file di altre cartelle)"
+                }
+            )
         lower = main.lower()
         if lower.endswith(DOCUMENT_EXTENSIONS) and os.path.getsize(path) > MAX_PDF_BYTES:
-            raise IntakeError({"file": f"PDF troppo grande ({os.path.getsize(path) / 1048576:.1f} MB; il limite è "
-                                       f"{MAX_PDF_BYTES / 1048576:.0f} MB)"})
+            raise IntakeError(
+                {
+                    "file": f"PDF troppo grande ({os.path.getsize(path) / 1048576:.1f} MB; il limite è "
+                    f"{MAX_PDF_BYTES / 1048576:.0f} MB)"
+                }
+            )
         sha = _sha256(path)
         if lower.endswith(".json"):
             raise IntakeError({"file": "file JSON senza il PDF corrispondente"})
@@ -297,10 +317,18 @@ def _import_pdf(path: str, name: str, sidecar: str | None, sha: str) -> dict:
     else:
         match = NAME_CONVENTION.match(name)
         if not match:
-            raise IntakeError({"file": "manca il file JSON di accompagnamento e il nome non segue la convenzione "
-                                       "TIPO__AAAA-MM-GG__NUMERO__CODICECLIENTE.pdf"})
-        payload = {"type": match["type"].upper(), "date": match["date"], "number": match["number"],
-                   "party_code": match["party"]}
+            raise IntakeError(
+                {
+                    "file": "manca il file JSON di accompagnamento e il nome non segue la convenzione "
+                    "TIPO__AAAA-MM-GG__NUMERO__CODICECLIENTE.pdf"
+                }
+            )
+        payload = {
+            "type": match["type"].upper(),
+            "date": match["date"],
+            "number": match["number"],
+            "party_code": match["party"],
+        }
     replace = payload.get("replace", False) if isinstance(payload, dict) else False
     if not isinstance(replace, bool):
         raise IntakeError({"replace": "deve essere true o false"})
@@ -309,26 +337,44 @@ def _import_pdf(path: str, name: str, sidecar: str | None, sha: str) -> dict:
         pdf = handle.read()
     if not pdf.startswith(b"%PDF"):
         raise IntakeError({"file": "il file non è un PDF"})
-    existing = db.session.scalar(db.select(Document).where(
-        Document.type_code == data.type_code, Document.year == data.year, Document.number == data.number))
+    existing = db.session.scalar(
+        db.select(Document).where(
+            Document.type_code == data.type_code, Document.year == data.year, Document.number == data.number
+        )
+    )
     if existing is not None and existing.pdf_sha256 == sha and existing.source == "spool":
-        return {"document_id": existing.id, "type": existing.type_code, "number": existing.number,
-                "already_imported": True}
+        return {
+            "document_id": existing.id,
+            "type": existing.type_code,
+            "number": existing.number,
+            "already_imported": True,
+        }
     data.pdf = pdf
-    data.extra = {**data.extra, "spool": {"file": name, "sha256": sha,
-                                          "imported_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}}
-    document, created = upsert_document(data, source="spool", source_ref=name, replace=replace,
-                                        replace_hint=SPOOL_REPLACE_HINT)
+    data.extra = {
+        **data.extra,
+        "spool": {
+            "file": name,
+            "sha256": sha,
+            "imported_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        },
+    }
+    document, created = upsert_document(
+        data, source="spool", source_ref=name, replace=replace, replace_hint=SPOOL_REPLACE_HINT
+    )
     audit("document.import_spool", document, file=name, sha256=sha, created=created)
-    return {"document_id": document.id, "type": document.type_code, "number": document.number,
-            "already_imported": False}
+    return {
+        "document_id": document.id,
+        "type": document.type_code,
+        "number": document.number,
+        "already_imported": False,
+    }
 
 
 def _import_fatturapa(path: str, name: str) -> list[dict]:
     """A FatturaPA file dropped in the spool folder, or an SdI notification (by its name or root element)."""
-    from .fatturapa import FatturaPAError, import_fatturapa
-    from .fatturapa import MAX_FILE_BYTES
     from . import sdi
+    from .fatturapa import MAX_FILE_BYTES, FatturaPAError, import_fatturapa
+
     with open(path, "rb") as handle:
         data = handle.read(MAX_FILE_BYTES + 1)
     if sdi.looks_like_notification(name, data):
@@ -337,18 +383,44 @@ def _import_fatturapa(path: str, name: str) -> list[dict]:
         except sdi.SdiError as exc:
             raise ValueError(str(exc)) from exc
         if not summary["duplicate"]:
-            audit("sdi.import", None, file=name, kind=summary["kind"], sdi_id=summary["sdi_id"],
-                  notification_id=summary["_id"])
-        return [{"sdi_kind": summary["kind"], "type": "SdI " + summary["kind"], "number": summary["invoice_file"],
-                 "documents": summary["documents"], "already_imported": summary["duplicate"]}]
+            audit(
+                "sdi.import",
+                None,
+                file=name,
+                kind=summary["kind"],
+                sdi_id=summary["sdi_id"],
+                notification_id=summary["_id"],
+            )
+        return [
+            {
+                "sdi_kind": summary["kind"],
+                "type": "SdI " + summary["kind"],
+                "number": summary["invoice_file"],
+                "documents": summary["documents"],
+                "already_imported": summary["duplicate"],
+            }
+        ]
     try:
         summaries = import_fatturapa(data, name, replace_hint=FATTURAPA_REPLACE_HINT)
     except FatturaPAError as exc:
         raise ValueError(str(exc)) from exc
     for summary in summaries:
-        audit("document.import_fatturapa", None, file=name, number=summary["number"], document_id=summary["_document_id"])
-    return [{"document_id": s["_document_id"], "type": s["document_type"], "number": s["number"],
-             "already_imported": False} for s in summaries]
+        audit(
+            "document.import_fatturapa",
+            None,
+            file=name,
+            number=summary["number"],
+            document_id=summary["_document_id"],
+        )
+    return [
+        {
+            "document_id": s["_document_id"],
+            "type": s["document_type"],
+            "number": s["number"],
+            "already_imported": False,
+        }
+        for s in summaries
+    ]
 
 
 def _move(root: str, target: str, main: str, sidecar: str | None, reason: str = "") -> None:
@@ -359,28 +431,45 @@ def _move(root: str, target: str, main: str, sidecar: str | None, reason: str = 
     if reason:
         reason_path = os.path.join(directory, new_main + ".reason.txt")
         tmp = reason_path + ".tmp"
-        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         with open(tmp, "w", encoding="utf-8") as handle:
             handle.write(f"{_display(main)}: {reason}\n({stamp})\n")
         os.replace(tmp, reason_path)
     if sidecar and os.path.exists(os.path.join(processing, sidecar)):
         stem = os.path.splitext(new_main)[0]
-        os.rename(os.path.join(processing, sidecar), os.path.join(directory, _free_name(directory, stem + ".json")))
+        os.rename(
+            os.path.join(processing, sidecar), os.path.join(directory, _free_name(directory, stem + ".json"))
+        )
     os.rename(os.path.join(processing, main), os.path.join(directory, new_main))
 
 
 def spool_status() -> dict:
     """Counts of files waiting, in progress, done and refused (for the UI)."""
     root = spool_dir()
+
     def count(sub: str = "") -> int:
         folder = os.path.join(root, sub) if sub else root
-        return sum(1 for n in os.listdir(folder)
-                   if os.path.isfile(os.path.join(folder, n)) and not _ignored(n) and not n.lower().endswith(".json"))
+        return sum(
+            1
+            for n in os.listdir(folder)
+            if os.path.isfile(os.path.join(folder, n)) and not _ignored(n) and not n.lower().endswith(".json")
+        )
+
     errors = []
     error_dir = os.path.join(root, "error")
-    for name in sorted(os.listdir(error_dir), key=lambda n: -os.path.getmtime(os.path.join(error_dir, n)))[:20]:
+    for name in sorted(os.listdir(error_dir), key=lambda n: -os.path.getmtime(os.path.join(error_dir, n)))[
+        :20
+    ]:
         if name.endswith(".reason.txt"):
             with open(os.path.join(error_dir, name), encoding="utf-8", errors="replace") as handle:
-                errors.append({"file": _display(name[: -len(".reason.txt")]), "reason": handle.read().strip()})
-    return {"dir": root, "waiting": count(), "processing": count("processing"), "done": count("done"),
-            "error": count("error"), "recent_errors": errors}
+                errors.append(
+                    {"file": _display(name[: -len(".reason.txt")]), "reason": handle.read().strip()}
+                )
+    return {
+        "dir": root,
+        "waiting": count(),
+        "processing": count("processing"),
+        "done": count("done"),
+        "error": count("error"),
+        "recent_errors": errors,
+    }

@@ -13,6 +13,7 @@ same account, body and attachments. Only these differ:
 A test is never counted as sent: the delivery (status, attempts, Message-ID, digest) and its documents'
 sent state are not touched. It takes one message from the account's rate budget, like any message.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -52,8 +53,10 @@ def recipient_of(user) -> str:
     """The user's own address, or TestSendError saying where to set it."""
     address = (getattr(user, "email", "") or "").strip()
     if not address:
-        raise TestSendError("Il tuo utente non ha un indirizzo e-mail: impostalo nel profilo (o chiedilo "
-                            "all'amministratore, in Amministrazione › Utenti) e riprova.")
+        raise TestSendError(
+            "Il tuo utente non ha un indirizzo e-mail: impostalo nel profilo (o chiedilo "
+            "all'amministratore, in Amministrazione › Utenti) e riprova."
+        )
     return address
 
 
@@ -70,6 +73,7 @@ def as_test(spec: MessageSpec, user, account: MailAccount, contact_id: int | Non
             spec.headers.pop(name, None)
         if contact_id is not None:
             from .campaigns import unsubscribe_token
+
             token = unsubscribe_token(contact_id)
             spec.html = spec.html.replace(token, NEUTRAL_TOKEN)
             spec.text = spec.text.replace(token, NEUTRAL_TOKEN)
@@ -93,25 +97,42 @@ def send_spec(spec: MessageSpec, account: MailAccount, obj, user, **details) -> 
         raise TestSendError(f"L'account «{account.name}» è disattivato: riattivalo per inviare una prova.")
     wait = sending.reserve_one(account)
     if wait:
-        raise TestSendError(f"L'account «{account.name}» ha raggiunto il suo limite di invii: riprova tra "
-                            f"{int(wait) + 1} secondi.")
+        raise TestSendError(
+            f"L'account «{account.name}» ha raggiunto il suo limite di invii: riprova tra "
+            f"{int(wait) + 1} secondi."
+        )
     data = build_message(spec)
     try:
         settings = sending.smtp_settings(account)
     except ValueError:
-        raise TestSendError(f"La password dell'account «{account.name}» non si può leggere (chiave cambiata): "
-                            "reimpostala nell'account.") from None
+        raise TestSendError(
+            f"La password dell'account «{account.name}» non si può leggere (chiave cambiata): "
+            "reimpostala nell'account."
+        ) from None
     session = SmtpSession(settings)
     try:
         outcome = session.send(account.from_address, [to], data)
     finally:
         session.close()
     ok = outcome.kind == "sent"
-    audit("delivery.test_send", obj, user=user, to=to, account=account.name, ok=ok, outcome=outcome.kind,
-          smtp_code=outcome.code, smtp_reason=outcome.text[:500], message_id=spec.message_id, **details)
+    audit(
+        "delivery.test_send",
+        obj,
+        user=user,
+        to=to,
+        account=account.name,
+        ok=ok,
+        outcome=outcome.kind,
+        smtp_code=outcome.code,
+        smtp_reason=outcome.text[:500],
+        message_id=spec.message_id,
+        **details,
+    )
     db.session.commit()
     if ok:
-        return TestSendResult(True, f"Prova inviata a {to} dall'account «{account.name}»: controlla la tua casella.", to)
+        return TestSendResult(
+            True, f"Prova inviata a {to} dall'account «{account.name}»: controlla la tua casella.", to
+        )
     code = f" (codice {outcome.code})" if outcome.code else ""
     if outcome.kind == "uncertain":
         text = f"Il server dell'account «{account.name}» non ha risposto dopo il messaggio: la prova potrebbe essere arrivata."

@@ -6,6 +6,7 @@ processed once: the receipt row is unique per mailbox message (account, folder, 
 and per content (SHA-256), and it is written in the same transaction as the delivery's new state,
 so two readers racing on the same message cannot both apply it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -45,6 +46,7 @@ def bounce_flag_threshold() -> int:
 
 # ---------------------------------------------------------------- per-delivery return path
 
+
 def _verp_signature(delivery_id: int) -> str:
     """8 hex digits that only we can compute for a delivery id."""
     key = ("recapito-verp:" + current_app.config["SECRET_KEY"]).encode()
@@ -59,13 +61,15 @@ def verp_address(from_address: str, delivery_id: int) -> str:
 
 # ---------------------------------------------------------------- matching and applying
 
+
 def find_delivery(message_id: str) -> Delivery | None:
     """The delivery whose message had this Message-ID (given with or without <>)."""
     bare = message_id.strip().strip("<>")
     if not bare:
         return None
     return db.session.scalar(
-        db.select(Delivery).where(Delivery.message_id.in_([f"<{bare}>", bare])).order_by(Delivery.id).limit(1))
+        db.select(Delivery).where(Delivery.message_id.in_([f"<{bare}>", bare])).order_by(Delivery.id).limit(1)
+    )
 
 
 def _match(info: InboundMessage) -> tuple[Delivery | None, list[str]]:
@@ -111,12 +115,18 @@ def _apply_pec(delivery: Delivery, info: InboundMessage, notes: list[str]) -> st
     kind = info.receipt_type
     recipient, cc = _addresses(delivery)
     delivered_to = set(info.recipients)
-    if kind in ("avvenuta-consegna", "errore-consegna", "preavviso-errore-consegna") and delivered_to \
-            and recipient not in delivered_to and delivered_to & cc:
+    if (
+        kind in ("avvenuta-consegna", "errore-consegna", "preavviso-errore-consegna")
+        and delivered_to
+        and recipient not in delivered_to
+        and delivered_to & cc
+    ):
         notes.append(f"riguarda il destinatario in copia {', '.join(sorted(delivered_to & cc))}")
         return "recorded"
     if delivered_to and recipient and recipient not in delivered_to:
-        notes.append(f"indirizzo di consegna {', '.join(sorted(delivered_to))} diverso dal destinatario {recipient}")
+        notes.append(
+            f"indirizzo di consegna {', '.join(sorted(delivered_to))} diverso dal destinatario {recipient}"
+        )
     if kind == "accettazione":
         delivery.pec_accepted_at = _earliest(delivery.pec_accepted_at, when)
         return "applied"
@@ -124,8 +134,11 @@ def _apply_pec(delivery: Delivery, info: InboundMessage, notes: list[str]) -> st
         delivery.pec_delivered_at = _earliest(delivery.pec_delivered_at, when)
         return "applied"
     if kind in ("non-accettazione", "errore-consegna", "rilevazione-virus"):
-        prefix = {"non-accettazione": "Non accettato dal gestore PEC", "errore-consegna": "Mancata consegna",
-                  "rilevazione-virus": "Virus rilevato"}[kind]
+        prefix = {
+            "non-accettazione": "Non accettato dal gestore PEC",
+            "errore-consegna": "Mancata consegna",
+            "rilevazione-virus": "Virus rilevato",
+        }[kind]
         first = delivery.pec_failed_at is None
         delivery.pec_failed_at = _earliest(delivery.pec_failed_at, when)
         delivery.pec_failure_reason = f"{prefix}: {info.reason}" if info.reason else prefix
@@ -147,7 +160,9 @@ def _bounce_target(delivery: Delivery, info: InboundMessage) -> tuple[str, bool 
     if not named:
         return "unnamed", None, "il rimbalzo non nomina il destinatario"
     if recipient in named:
-        mine = [r for r in report.recipients if recipient in {r.address, *r.also}] if report is not None else []
+        mine = (
+            [r for r in report.recipients if recipient in {r.address, *r.also}] if report is not None else []
+        )
         return "recipient", any(r.permanent for r in mine) if mine else info.receipt_type == "permanent", ""
     if named & cc:
         return "cc", None, f"riguarda il destinatario in copia {', '.join(sorted(named & cc))}"
@@ -169,7 +184,9 @@ def _apply_bounce(delivery: Delivery, info: InboundMessage, notes: list[str], pe
     return "applied"
 
 
-def _trust_problems(raw: bytes, info: InboundMessage, delivery: Delivery | None, receipt: Receipt) -> list[str]:
+def _trust_problems(
+    raw: bytes, info: InboundMessage, delivery: Delivery | None, receipt: Receipt
+) -> list[str]:
     """Why a PEC receipt is not genuine ([] when it is: signed by a trusted provider, sent by the account's
     provider system); notes the signer and the trust outcome on the receipt."""
     verdict = pec_trust.check_receipt(raw, info, delivery)
@@ -213,8 +230,12 @@ def _outcome(info: InboundMessage, receipt: Receipt, raw: bytes) -> None:
                     notes.append("ricevuta PEC per un messaggio inviato da un account non PEC")
                 receipt.outcome = _apply_pec(delivery, info, notes)
             elif target == "recipient" or (target == "unnamed" and info.verp_delivery_id is not None):
-                receipt.outcome = _apply_bounce(delivery, info, notes,
-                                                permanent if target == "recipient" else info.receipt_type == "permanent")
+                receipt.outcome = _apply_bounce(
+                    delivery,
+                    info,
+                    notes,
+                    permanent if target == "recipient" else info.receipt_type == "permanent",
+                )
             else:
                 receipt.outcome = "recorded"  # a copy's address, or no address with only the Message-ID
     receipt.notes = "; ".join(dict.fromkeys(trust_problems + problems + notes))[:4000]
@@ -237,7 +258,9 @@ def confirm_receipt(receipt: Receipt, user, raw: bytes) -> str:
     audited; returns the new outcome. `raw` is the stored original (checked by the caller). Commits."""
     delivery = confirmable_delivery(receipt)
     if delivery is None:
-        raise ConfirmError("Questa ricevuta non è da confermare (non è sospetta o non riguarda un nostro recapito).")
+        raise ConfirmError(
+            "Questa ricevuta non è da confermare (non è sospetta o non riguarda un nostro recapito)."
+        )
     info = read_message(raw, check_signature=False)
     if info.kind != "pec-receipt" or info.malformed:
         raise ConfirmError("La ricevuta conservata non è leggibile: non si può applicare.")
@@ -247,15 +270,28 @@ def confirm_receipt(receipt: Receipt, user, raw: bytes) -> str:
     receipt.outcome, receipt.delivery_id = outcome, delivery.id
     receipt.confirmed_by_id, receipt.confirmed_at = user.id, utcnow()
     receipt.notes = "; ".join(dict.fromkeys([f"confermata da {user.username}", before] + notes))[:4000]
-    audit("receipt.confirm", receipt, delivery_id=delivery.id, receipt_type=receipt.receipt_type,
-          suspect_reasons=before, outcome=outcome)
+    audit(
+        "receipt.confirm",
+        receipt,
+        delivery_id=delivery.id,
+        receipt_type=receipt.receipt_type,
+        suspect_reasons=before,
+        outcome=outcome,
+    )
     db.session.commit()
     return outcome
 
 
-def record_message(raw: bytes, account: MailAccount | None = None, source: str = "file", folder: str | None = None,
-                   uidvalidity: int | None = None, uid: int | None = None, file_name: str = "",
-                   oversize: int | None = None) -> RecordResult:
+def record_message(
+    raw: bytes,
+    account: MailAccount | None = None,
+    source: str = "file",
+    folder: str | None = None,
+    uidvalidity: int | None = None,
+    uid: int | None = None,
+    file_name: str = "",
+    oversize: int | None = None,
+) -> RecordResult:
     """Keep one received message and apply it to its delivery, once; commits.
 
     `oversize`: the size of a mailbox message too large to download, of which `raw` holds only the
@@ -268,13 +304,26 @@ def record_message(raw: bytes, account: MailAccount | None = None, source: str =
         return RecordResult(existing, None, duplicate=True)
     info = read_message(raw, check_signature=oversize is None)
     receipt = Receipt(
-        account_id=account.id if account else None, source=source, folder=folder, uidvalidity=uidvalidity, uid=uid,
-        file_name=file_name[:255], kind=info.kind, receipt_type=info.receipt_type[:40],
-        referenced_message_id=info.referenced_message_id[:255], message_id=info.message_id[:255],
-        sender=info.sender[:254], subject=info.subject[:500], event_at=info.event_at, reason=info.reason[:4000],
-        signature_verified=info.signature_verified, signature_status=info.signature_status, raw_sha256=sha,
+        account_id=account.id if account else None,
+        source=source,
+        folder=folder,
+        uidvalidity=uidvalidity,
+        uid=uid,
+        file_name=file_name[:255],
+        kind=info.kind,
+        receipt_type=info.receipt_type[:40],
+        referenced_message_id=info.referenced_message_id[:255],
+        message_id=info.message_id[:255],
+        sender=info.sender[:254],
+        subject=info.subject[:500],
+        event_at=info.event_at,
+        reason=info.reason[:4000],
+        signature_verified=info.signature_verified,
+        signature_status=info.signature_status,
+        raw_sha256=sha,
         bounce_recipients=[r.as_dict() for r in info.bounce.recipients][:100] if info.bounce else [],
-        size_bytes=len(raw), received_at=utcnow(),
+        size_bytes=len(raw),
+        received_at=utcnow(),
     )
     try:
         store_blob(raw, "message/rfc822")
@@ -282,10 +331,12 @@ def record_message(raw: bytes, account: MailAccount | None = None, source: str =
             _outcome(info, receipt, raw)
         else:
             receipt.outcome, receipt.reason = "oversize", ""
-            receipt.notes = (f"messaggio di {oversize / 1048576:.1f} MB oltre il limite di "
-                             f"{inbound_max_bytes() / 1048576:.1f} MB (INBOUND_MAX_BYTES): non scaricato né "
-                             "applicato; si conservano le sole intestazioni e il messaggio resta nella casella, "
-                             "da leggere con il programma di posta")
+            receipt.notes = (
+                f"messaggio di {oversize / 1048576:.1f} MB oltre il limite di "
+                f"{inbound_max_bytes() / 1048576:.1f} MB (INBOUND_MAX_BYTES): non scaricato né "
+                "applicato; si conservano le sole intestazioni e il messaggio resta nella casella, "
+                "da leggere con il programma di posta"
+            )
         db.session.add(receipt)
         db.session.commit()
     except IntegrityError:
@@ -307,13 +358,19 @@ def _existing(sha: str, account, folder, uidvalidity, uid) -> Receipt | None:
     """A receipt already recorded for these bytes or this mailbox message."""
     found = db.session.scalar(db.select(Receipt).where(Receipt.raw_sha256 == sha))
     if found is None and account is not None and uid is not None:
-        found = db.session.scalar(db.select(Receipt).where(
-            Receipt.account_id == account.id, Receipt.folder == folder, Receipt.uidvalidity == uidvalidity,
-            Receipt.uid == uid))
+        found = db.session.scalar(
+            db.select(Receipt).where(
+                Receipt.account_id == account.id,
+                Receipt.folder == folder,
+                Receipt.uidvalidity == uidvalidity,
+                Receipt.uid == uid,
+            )
+        )
     return found
 
 
 # ---------------------------------------------------------------- mailbox reading
+
 
 def imap_settings(account: MailAccount) -> ImapSettings:
     """IMAP settings of an account, with the password decrypted (ImapError when it cannot be)."""
@@ -324,7 +381,8 @@ def imap_settings(account: MailAccount) -> ImapSettings:
         # A mailbox that cannot be read like any other: on its state row, and the other accounts go on.
         raise ImapError(str(exc)) from exc
     return ImapSettings(
-        host=account.imap_host, port=account.imap_port or 993,
+        host=account.imap_host,
+        port=account.imap_port or 993,
         username=account.imap_username or account.username,
         password=password,
         allow_plaintext_loopback=bool(config.get("IMAP_PLAINTEXT_LOOPBACK", False)),
@@ -338,6 +396,7 @@ def imap_settings(account: MailAccount) -> ImapSettings:
 def poll_account(account_id: int, limit: int | None = None) -> dict:
     """Read the new messages of one account's IMAP folder; raises ImapError when the mailbox cannot be read."""
     from ..queue import get_redis
+
     account = db.session.get(MailAccount, account_id)
     if account is None or not account.imap_host:
         return {"account": account_id, "read": 0, "skipped": "no-imap"}
@@ -347,7 +406,9 @@ def poll_account(account_id: int, limit: int | None = None) -> dict:
     if not lock.acquire(blocking=False):
         return {"account": account.id, "read": 0, "skipped": "busy"}
     try:
-        return _poll(account, folder, limit or int(current_app.config.get("IMAP_POLL_MAX", POLL_MAX_MESSAGES)))
+        return _poll(
+            account, folder, limit or int(current_app.config.get("IMAP_POLL_MAX", POLL_MAX_MESSAGES))
+        )
     finally:
         try:
             lock.release()
@@ -357,11 +418,13 @@ def poll_account(account_id: int, limit: int | None = None) -> dict:
 
 def _state(account: MailAccount, folder: str) -> MailboxState:
     """The reading state of a folder (created on first use)."""
-    state = db.session.scalar(db.select(MailboxState).where(
-        MailboxState.account_id == account.id, MailboxState.folder == folder))
+    state = db.session.scalar(
+        db.select(MailboxState).where(MailboxState.account_id == account.id, MailboxState.folder == folder)
+    )
     if state is None:
-        state = MailboxState(account_id=account.id, folder=folder, uidvalidity=0, last_uid=0, last_error="",
-                             messages_read=0)
+        state = MailboxState(
+            account_id=account.id, folder=folder, uidvalidity=0, last_uid=0, last_error="", messages_read=0
+        )
         db.session.add(state)
         db.session.commit()
     return state
@@ -386,7 +449,9 @@ def _poll(account: MailAccount, folder: str, limit: int) -> dict:
                     # and the message stays in the mailbox as it is, unread, for a person.
                     header = box.fetch_header(uid)
                     if header is not None:
-                        result = record_message(header, account, "imap", folder, uidvalidity, uid, oversize=size)
+                        result = record_message(
+                            header, account, "imap", folder, uidvalidity, uid, oversize=size
+                        )
                         report["read"] += 1
                         report["duplicates"] += int(result.duplicate)
                     raw = None
@@ -417,8 +482,11 @@ def _poll(account: MailAccount, folder: str, limit: int) -> dict:
 
 def poll_all() -> dict:
     """Read every active account with IMAP settings; raises at the end if any mailbox failed."""
-    ids = db.session.scalars(db.select(MailAccount.id).where(
-        MailAccount.active.is_(True), MailAccount.imap_host != "").order_by(MailAccount.id)).all()
+    ids = db.session.scalars(
+        db.select(MailAccount.id)
+        .where(MailAccount.active.is_(True), MailAccount.imap_host != "")
+        .order_by(MailAccount.id)
+    ).all()
     reports, errors = [], []
     for account_id in ids:
         try:
@@ -433,22 +501,36 @@ def poll_all() -> dict:
 
 # ---------------------------------------------------------------- read side
 
+
 def receipts_by_delivery(delivery_ids: list[int]) -> dict[int, list[Receipt]]:
     """Receipts linked to these deliveries, oldest first, grouped by delivery."""
     if not delivery_ids:
         return {}
-    rows = db.session.scalars(db.select(Receipt).where(Receipt.delivery_id.in_(delivery_ids))
-                              .order_by(Receipt.event_at, Receipt.id))
+    rows = db.session.scalars(
+        db.select(Receipt).where(Receipt.delivery_id.in_(delivery_ids)).order_by(Receipt.event_at, Receipt.id)
+    )
     grouped: dict[int, list[Receipt]] = {}
     for receipt in rows:
         grouped.setdefault(receipt.delivery_id, []).append(receipt)
     # PEC receipts kept «sospette» (not linked) whose Message-ID names one of these deliveries: shown too,
     # marked, so that a person sees there is something to check.
-    by_message = {(m or "").strip().strip("<>"): d for d, m in db.session.execute(
-        db.select(Delivery.id, Delivery.message_id).where(Delivery.id.in_(delivery_ids))) if m}
+    by_message = {
+        (m or "").strip().strip("<>"): d
+        for d, m in db.session.execute(
+            db.select(Delivery.id, Delivery.message_id).where(Delivery.id.in_(delivery_ids))
+        )
+        if m
+    }
     if by_message:
-        for receipt in db.session.scalars(db.select(Receipt).where(
-                Receipt.delivery_id.is_(None), Receipt.outcome == "suspect", Receipt.kind == "pec-receipt",
-                Receipt.referenced_message_id.in_(list(by_message))).order_by(Receipt.event_at, Receipt.id)):
+        for receipt in db.session.scalars(
+            db.select(Receipt)
+            .where(
+                Receipt.delivery_id.is_(None),
+                Receipt.outcome == "suspect",
+                Receipt.kind == "pec-receipt",
+                Receipt.referenced_message_id.in_(list(by_message)),
+            )
+            .order_by(Receipt.event_at, Receipt.id)
+        ):
             grouped.setdefault(by_message[receipt.referenced_message_id], []).append(receipt)
     return grouped

@@ -1,4 +1,5 @@
 """Users: password hashing, login with throttling, creation and permission changes."""
+
 from __future__ import annotations
 
 import hashlib
@@ -14,7 +15,6 @@ from ..extensions import db
 from ..models import DocumentType, LoginFailure, User, UserSession, utcnow
 from ..reference import ROLE_NAMES
 from .audit import audit
-
 
 ARGON2_DEFAULT_COST = (3, 65536, 4)  # argon2-cffi's defaults (RFC 9106, low-memory profile)
 
@@ -40,7 +40,9 @@ class LoginThrottled(LoginError):
 
     def __init__(self, seconds: int):
         self.seconds = seconds
-        super().__init__(f"Troppi tentativi falliti: riprova tra {seconds} {'secondo' if seconds == 1 else 'secondi'}.")
+        super().__init__(
+            f"Troppi tentativi falliti: riprova tra {seconds} {'secondo' if seconds == 1 else 'secondi'}."
+        )
 
 
 def hash_password(password: str) -> str:
@@ -64,8 +66,15 @@ def validate_new_password(password: str) -> str | None:
     return None
 
 
-def login_delay(account: int, address: int, *, max_failures: int | None = None, address_limit: int | None = None,
-                first: int | None = None, cap: int | None = None) -> int:
+def login_delay(
+    account: int,
+    address: int,
+    *,
+    max_failures: int | None = None,
+    address_limit: int | None = None,
+    first: int | None = None,
+    cap: int | None = None,
+) -> int:
     """Seconds the next login of an account from an address must wait after that pair's last failure.
 
     `account` is the number of the account's recent failures from that address, `address` of every
@@ -96,55 +105,94 @@ def authenticate(username: str, password: str, ip: str) -> User:
     username = (username or "").strip().lower()[:64]
     window = utcnow() - timedelta(minutes=current_app.config["LOGIN_LOCK_MINUTES"])
     recent = db.select(db.func.count(LoginFailure.id), db.func.max(LoginFailure.at)).where(
-        LoginFailure.at >= window, LoginFailure.ip == ip)
+        LoginFailure.at >= window, LoginFailure.ip == ip
+    )
     account_failures, last_failure = db.session.execute(recent.where(LoginFailure.username == username)).one()
     address_failures = db.session.scalar(recent.with_only_columns(db.func.count(LoginFailure.id))) or 0
     wait = login_delay(account_failures or 0, address_failures)
     if wait and last_failure is not None:
         remaining = int((last_failure + timedelta(seconds=wait) - utcnow()).total_seconds() + 0.999)
         if remaining > 0:
-            audit("login.throttled", username=username, wait_seconds=remaining,
-                  failures=account_failures, address_failures=address_failures)
+            audit(
+                "login.throttled",
+                username=username,
+                wait_seconds=remaining,
+                failures=account_failures,
+                address_failures=address_failures,
+            )
             db.session.commit()
-            current_app.logger.warning("login throttled: user=%s ip=%s failures=%d address_failures=%d wait=%ds",
-                                       username, ip, account_failures, address_failures, remaining)
+            current_app.logger.warning(
+                "login throttled: user=%s ip=%s failures=%d address_failures=%d wait=%ds",
+                username,
+                ip,
+                account_failures,
+                address_failures,
+                remaining,
+            )
             raise LoginThrottled(remaining)
     user = db.session.scalar(db.select(User).where(db.func.lower(User.username) == username))
     if not verify_password(user, password) or not user.active:
-        db.session.execute(db.delete(LoginFailure).where(LoginFailure.at < window))  # forgotten: keep the table small
+        db.session.execute(
+            db.delete(LoginFailure).where(LoginFailure.at < window)
+        )  # forgotten: keep the table small
         db.session.add(LoginFailure(username=username, ip=ip[:64]))
         audit("login.failed", username=username, failures=(account_failures or 0) + 1)
         db.session.commit()
-        current_app.logger.warning("login failed: user=%s ip=%s failures=%d address_failures=%d",
-                                   username, ip, (account_failures or 0) + 1, address_failures + 1)
+        current_app.logger.warning(
+            "login failed: user=%s ip=%s failures=%d address_failures=%d",
+            username,
+            ip,
+            (account_failures or 0) + 1,
+            address_failures + 1,
+        )
         raise LoginError("Nome utente o password non corretti.")
     if _hasher().check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.last_login_at = utcnow()
     # The account's failures from this address are forgotten; other addresses' stay (they may be a guesser's).
-    db.session.execute(db.delete(LoginFailure).where(LoginFailure.username == username, LoginFailure.ip == ip))
+    db.session.execute(
+        db.delete(LoginFailure).where(LoginFailure.username == username, LoginFailure.ip == ip)
+    )
     audit("login", user=user)
     db.session.commit()
     current_app.logger.info("login: user=%s ip=%s", username, ip)
     return user
 
 
-def create_user(username: str, password: str, *, full_name: str = "", email: str = "",
-                roles: list[str] | None = None, clearance: int = 1,
-                send_types: list[str] | None = None) -> User:
+def create_user(
+    username: str,
+    password: str,
+    *,
+    full_name: str = "",
+    email: str = "",
+    roles: list[str] | None = None,
+    clearance: int = 1,
+    send_types: list[str] | None = None,
+) -> User:
     """Create a user (the caller commits); raises ValueError with an Italian message."""
     username = (username or "").strip().lower()
     if not username or not username.replace(".", "").replace("_", "").replace("-", "").isalnum():
-        raise ValueError("Il nome utente può contenere solo lettere, cifre, punto, trattino e trattino basso.")
+        raise ValueError(
+            "Il nome utente può contenere solo lettere, cifre, punto, trattino e trattino basso."
+        )
     if db.session.scalar(db.select(User).where(User.username == username)):
         raise ValueError(f"Esiste già un utente «{username}».")
     roles = roles or ["operator"]
     unknown = [r for r in roles if r not in ROLE_NAMES]
     if unknown:
         raise ValueError(f"Ruolo sconosciuto: {', '.join(unknown)}.")
-    user = User(username=username, full_name=full_name, email=email, password_hash=hash_password(password),
-                roles=",".join(roles), privacy_clearance=clearance, active=True)
-    user.send_types = list(db.session.scalars(db.select(DocumentType).where(DocumentType.code.in_(send_types or []))))
+    user = User(
+        username=username,
+        full_name=full_name,
+        email=email,
+        password_hash=hash_password(password),
+        roles=",".join(roles),
+        privacy_clearance=clearance,
+        active=True,
+    )
+    user.send_types = list(
+        db.session.scalars(db.select(DocumentType).where(DocumentType.code.in_(send_types or [])))
+    )
     db.session.add(user)
     db.session.flush()
     return user
@@ -153,13 +201,22 @@ def create_user(username: str, password: str, *, full_name: str = "", email: str
 def _active_admin_ids() -> set[int]:
     """Ids of the active users with the admin role."""
     return {
-        u.id for u in db.session.scalars(db.select(User).where(User.active.is_(True)))
+        u.id
+        for u in db.session.scalars(db.select(User).where(User.active.is_(True)))
         if "admin" in u.role_list
     }
 
 
-def update_user(user: User, *, full_name: str, email: str, roles: list[str], clearance: int,
-                send_types: list[str], active: bool) -> dict:
+def update_user(
+    user: User,
+    *,
+    full_name: str,
+    email: str,
+    roles: list[str],
+    clearance: int,
+    send_types: list[str],
+    active: bool,
+) -> dict:
     """Change a user's details and permissions (the caller commits); returns the changes audited.
 
     Raises ValueError (Italian) for unknown roles or levels, and when the change would leave no
@@ -173,15 +230,38 @@ def update_user(user: User, *, full_name: str, email: str, roles: list[str], cle
         raise ValueError("Scegli almeno un ruolo.")
     if clearance not in (0, 1, 2, 3):
         raise ValueError("Livello di riservatezza non valido.")
-    if user.id in _active_admin_ids() and ("admin" not in roles or not active) and len(_active_admin_ids()) <= 1:
-        raise ValueError("È l'unico amministratore attivo: non può perdere il ruolo né essere disattivato. "
-                         "Nomina prima un altro amministratore.")
-    types = list(db.session.scalars(db.select(DocumentType).where(DocumentType.code.in_(send_types or []))
-                                    .order_by(DocumentType.position)))
-    before = {"full_name": user.full_name, "email": user.email, "roles": user.role_list,
-              "clearance": user.privacy_clearance, "send_types": sorted(user.send_type_codes), "active": user.active}
-    after = {"full_name": full_name.strip(), "email": email.strip(), "roles": roles, "clearance": clearance,
-             "send_types": sorted(t.code for t in types), "active": active}
+    if (
+        user.id in _active_admin_ids()
+        and ("admin" not in roles or not active)
+        and len(_active_admin_ids()) <= 1
+    ):
+        raise ValueError(
+            "È l'unico amministratore attivo: non può perdere il ruolo né essere disattivato. "
+            "Nomina prima un altro amministratore."
+        )
+    types = list(
+        db.session.scalars(
+            db.select(DocumentType)
+            .where(DocumentType.code.in_(send_types or []))
+            .order_by(DocumentType.position)
+        )
+    )
+    before = {
+        "full_name": user.full_name,
+        "email": user.email,
+        "roles": user.role_list,
+        "clearance": user.privacy_clearance,
+        "send_types": sorted(user.send_type_codes),
+        "active": user.active,
+    }
+    after = {
+        "full_name": full_name.strip(),
+        "email": email.strip(),
+        "roles": roles,
+        "clearance": clearance,
+        "send_types": sorted(t.code for t in types),
+        "active": active,
+    }
     changes = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
     user.full_name = after["full_name"]
     user.email = after["email"]
@@ -216,8 +296,11 @@ def open_session(user: User, ip: str) -> str:
     The user's sessions older than PERMANENT_SESSION_LIFETIME (whose cookies have expired) are dropped.
     """
     lifetime = current_app.permanent_session_lifetime
-    db.session.execute(db.delete(UserSession).where(UserSession.user_id == user.id,
-                                                    UserSession.created_at < utcnow() - lifetime))
+    db.session.execute(
+        db.delete(UserSession).where(
+            UserSession.user_id == user.id, UserSession.created_at < utcnow() - lifetime
+        )
+    )
     secret = secrets.token_urlsafe(32)
     db.session.add(UserSession(id=_session_key(secret), user_id=user.id, ip=(ip or "")[:64]))
     return secret
@@ -228,8 +311,11 @@ def session_is_open(user_id: int, secret: str | None) -> bool:
     if not secret:
         return False
     row = db.session.get(UserSession, _session_key(secret))
-    return row is not None and row.user_id == user_id and \
-        row.created_at >= utcnow() - current_app.permanent_session_lifetime
+    return (
+        row is not None
+        and row.user_id == user_id
+        and row.created_at >= utcnow() - current_app.permanent_session_lifetime
+    )
 
 
 def close_session(secret: str | None) -> None:

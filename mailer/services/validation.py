@@ -3,6 +3,7 @@
 Every check returns the normalised value or raises `InvalidValue` with a message in Italian that can
 be shown next to the field (or next to the line of an imported file).
 """
+
 from __future__ import annotations
 
 from email_validator import EmailNotValidError, validate_email
@@ -18,12 +19,122 @@ class InvalidValue(ValueError):
 
 # Sigle automobilistiche of the Italian provinces and metropolitan cities, plus the historical
 # Sardinian ones still found in ERP data (CI, VS, OG, OT) and EE for addresses abroad.
-PROVINCE_CODES: frozenset[str] = frozenset("""
-AG AL AN AO AP AQ AR AT AV BA BG BI BL BN BO BR BS BT BZ CA CB CE CH CL CN CO CR CS CT CZ EN FC FE FG
-FI FM FR GE GO GR IM IS KR LC LE LI LO LT LU MB MC ME MI MN MO MS MT NA NO NU OR PA PC PD PE PG PI PN
-PO PR PT PU PV PZ RA RC RE RG RI RM RN RO SA SI SO SP SR SS SU SV TA TE TN TO TP TR TS TV UD VA VB VC
-VE VI VR VT VV CI VS OG OT EE
-""".split())
+PROVINCE_CODES: frozenset[str] = frozenset(
+    [
+        "AG",
+        "AL",
+        "AN",
+        "AO",
+        "AP",
+        "AQ",
+        "AR",
+        "AT",
+        "AV",
+        "BA",
+        "BG",
+        "BI",
+        "BL",
+        "BN",
+        "BO",
+        "BR",
+        "BS",
+        "BT",
+        "BZ",
+        "CA",
+        "CB",
+        "CE",
+        "CH",
+        "CL",
+        "CN",
+        "CO",
+        "CR",
+        "CS",
+        "CT",
+        "CZ",
+        "EN",
+        "FC",
+        "FE",
+        "FG",
+        "FI",
+        "FM",
+        "FR",
+        "GE",
+        "GO",
+        "GR",
+        "IM",
+        "IS",
+        "KR",
+        "LC",
+        "LE",
+        "LI",
+        "LO",
+        "LT",
+        "LU",
+        "MB",
+        "MC",
+        "ME",
+        "MI",
+        "MN",
+        "MO",
+        "MS",
+        "MT",
+        "NA",
+        "NO",
+        "NU",
+        "OR",
+        "PA",
+        "PC",
+        "PD",
+        "PE",
+        "PG",
+        "PI",
+        "PN",
+        "PO",
+        "PR",
+        "PT",
+        "PU",
+        "PV",
+        "PZ",
+        "RA",
+        "RC",
+        "RE",
+        "RG",
+        "RI",
+        "RM",
+        "RN",
+        "RO",
+        "SA",
+        "SI",
+        "SO",
+        "SP",
+        "SR",
+        "SS",
+        "SU",
+        "SV",
+        "TA",
+        "TE",
+        "TN",
+        "TO",
+        "TP",
+        "TR",
+        "TS",
+        "TV",
+        "UD",
+        "VA",
+        "VB",
+        "VC",
+        "VE",
+        "VI",
+        "VR",
+        "VT",
+        "VV",
+        "CI",
+        "VS",
+        "OG",
+        "OT",
+        "EE",
+    ]
+)
 
 
 def normalize_vat_number(value: str, country: str = "IT") -> str:
@@ -46,7 +157,9 @@ def normalize_vat_number(value: str, country: str = "IT") -> str:
     except InvalidChecksum:
         raise InvalidValue("Partita IVA non valida: la cifra di controllo non torna.") from None
     except InvalidComponent:
-        raise InvalidValue("Partita IVA non valida: le cifre 8-10 non sono il codice di un ufficio IVA.") from None
+        raise InvalidValue(
+            "Partita IVA non valida: le cifre 8-10 non sono il codice di un ufficio IVA."
+        ) from None
     except ValidationError:
         raise InvalidValue("Partita IVA non valida.") from None
 
@@ -66,7 +179,9 @@ def normalize_tax_code(value: str, country: str = "IT") -> str:
         try:
             return iva.validate(value)
         except ValidationError:
-            raise InvalidValue("Codice fiscale numerico non valido: la cifra di controllo non torna.") from None
+            raise InvalidValue(
+                "Codice fiscale numerico non valido: la cifra di controllo non torna."
+            ) from None
     if len(value) != 16:
         raise InvalidValue(f"Il codice fiscale deve avere 16 caratteri (ne ha {len(value)}).")
     try:
@@ -94,7 +209,9 @@ def normalize_email(value: str) -> str:
     if " " in value:
         raise InvalidValue("Indirizzo e-mail non valido: contiene spazi.")
     if "." not in domain:
-        raise InvalidValue("Indirizzo e-mail non valido: il dominio deve contenere un punto (es. azienda.it).")
+        raise InvalidValue(
+            "Indirizzo e-mail non valido: il dominio deve contenere un punto (es. azienda.it)."
+        )
     try:
         result = validate_email(value, check_deliverability=False)
     except EmailNotValidError:

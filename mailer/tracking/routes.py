@@ -1,4 +1,5 @@
 """«Ricevute e rimbalzi»: every received message (also those that matched nothing), and the mailbox reading."""
+
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
@@ -26,13 +27,24 @@ def index():
     """Received messages newest first, with filters; the mailbox reading state on top; the list is also a fragment."""
     filters = svc.ReceiptFilters.from_args(request.args)
     result = svc.search_receipts(filters, current_user)
-    context = {"filters": filters, "result": result, "OUTCOMES": RECEIPT_OUTCOMES, "KINDS": RECEIPT_KINDS,
-               "PROBLEM_OUTCOMES": svc.PROBLEM_OUTCOMES, "account_names": svc.account_names(),
-               "mask": svc.mask_addresses, "TRUST": TRUST_STATUSES}
+    context = {
+        "filters": filters,
+        "result": result,
+        "OUTCOMES": RECEIPT_OUTCOMES,
+        "KINDS": RECEIPT_KINDS,
+        "PROBLEM_OUTCOMES": svc.PROBLEM_OUTCOMES,
+        "account_names": svc.account_names(),
+        "mask": svc.mask_addresses,
+        "TRUST": TRUST_STATUSES,
+    }
     if htmx and htmx.target == "receipt-results":
         return render_template("tracking/_results.html", **context)
-    return render_template("tracking/index.html", mailboxes=svc.mailbox_rows(),
-                           poll_seconds=int(current_app.config.get("IMAP_POLL_SECONDS", 120)), **context)
+    return render_template(
+        "tracking/index.html",
+        mailboxes=svc.mailbox_rows(),
+        poll_seconds=int(current_app.config.get("IMAP_POLL_SECONDS", 120)),
+        **context,
+    )
 
 
 @bp.route("/<int:receipt_id>.eml")
@@ -94,6 +106,9 @@ def poll_now(account_id: int):
         return redirect(url_for("tracking.index"))
     audit("mailbox.poll", account, job_id=job.id)
     db.session.commit()
-    flash(f"Lettura della casella di «{account.name}» in coda: i messaggi nuovi compariranno qui tra poco "
-          "(ricarica la pagina).", "info")
+    flash(
+        f"Lettura della casella di «{account.name}» in coda: i messaggi nuovi compariranno qui tra poco "
+        "(ricarica la pagina).",
+        "info",
+    )
     return redirect(url_for("tracking.index"))

@@ -8,6 +8,7 @@ detectors (`flufl.bounce`) for the non-standard formats; then our own patterns f
 warnings). Auto-replies, out-of-office messages, read receipts (MDN) and feedback reports (ARF) are
 recognised first and are never bounces.
 """
+
 from __future__ import annotations
 
 import copy
@@ -30,11 +31,16 @@ MAX_SCANNED_TEXT = 200_000  # characters of a report read: what says who bounced
 _ENH_CODE = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
 _FAILURE_CODE = re.compile(r"(?<![\d.])([45])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
 _SMTP_CODE = re.compile(r"(?<![\d.])([45])(\d\d)(?=[ -]|$)")
-_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
-                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+")
+_ADDRESS = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+"
+)
 _BOUNCE_SENDERS = ("mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon", "mdaemon", "mail.daemon")
-_BOUNCE_NAMES = re.compile(r"mail(er)?[ -]?daemon|mail delivery|postmaster|system administrator|mail administrator"
-                           r"|delivery subsystem|mail ?system", re.IGNORECASE)
+_BOUNCE_NAMES = re.compile(
+    r"mail(er)?[ -]?daemon|mail delivery|postmaster|system administrator|mail administrator"
+    r"|delivery subsystem|mail ?system",
+    re.IGNORECASE,
+)
 # Subjects of non-delivery reports (decoded), in the languages seen on real servers.
 _BOUNCE_SUBJECT = re.compile(
     r"undeliver|undelivered mail|returned mail|return(ed)? to sender|mail delivery (failed|failure|subsystem|problem)"
@@ -48,37 +54,96 @@ _BOUNCE_SUBJECT = re.compile(
     r"|no se pudo entregar|no entregado|imposible entregar|onbestelbaar|niet afgeleverd|olevererbart"
     r"|nie dostarczono|nedoručitelné|kézbesíthetetlen|levering mislukt"
     r"|не доставлен|недоставлен|не может быть доставлен|ошибка доставки|возврат"
-    r"|配信不能|配送不能|配信エラー|送信エラー|未配達|宛先不明|エラーメール|退信|系统退信|退回|无法投递", re.IGNORECASE)
+    r"|配信不能|配送不能|配信エラー|送信エラー|未配達|宛先不明|エラーメール|退信|系统退信|退回|无法投递",
+    re.IGNORECASE,
+)
 # Auto-replies (RFC 3834 and the usual subjects): never bounces.
 _AUTOREPLY_SUBJECT = re.compile(
     r"^(auto(matic)?[ -]?(reply|response|risposta|antwort)|autoreply|auto:|out of (the )?office|abwesen"
     r"|risposta automatica|fuori (ufficio|sede)|assente|réponse automatique|absence|respuesta autom"
     r"|automatisch(e)? antwort|afwezig|automatiskt svar|автоответ|自動応答|不在|vacation|on leave"
-    r"|.*automatiska atbilde|.*atvaļinājum|.*atvalinajum)", re.IGNORECASE)
+    r"|.*automatiska atbilde|.*atvaļinājum|.*atvalinajum)",
+    re.IGNORECASE,
+)
 # Bodies that only a non-delivery report carries (both the classic ones and the providers').
 _BOUNCE_BODY = (
-    "this is the qmail-send program", "delivery has failed to these recipients",
-    "your message did not reach some or all of the intended recipients", "i'm afraid i wasn't able to deliver",
-    "message could not be delivered", "this message was created automatically by mail delivery software",
-    "could not be delivered to one or more", "delivery to the following recipient failed",
-    "delivery to the following recipients failed", "the following address(es) failed",
-    "your message wasn't delivered", "cannot be delivered to the following", "could not be delivered", "your message couldn't be delivered", "address not found",
-    "was not delivered to:", "delivery failure report", "message not delivered", "unable to deliver",
-    "permanent fatal errors", "the original message was received at", "undeliverable message",
-    "recipient address rejected", "user unknown", "mailbox unavailable", "does not exist",
-    "delivery to the following recipient has been delayed", "has not yet been delivered", "will be retried",
-    "has been delayed", "could not send message for past", "delivery attempts will continue",
-    "не может быть доставлено", "не доставлено", "сообщение не было доставлено",
-    "配信できませんでした", "届けることができませんでした", "送信できませんでした",
+    "this is the qmail-send program",
+    "delivery has failed to these recipients",
+    "your message did not reach some or all of the intended recipients",
+    "i'm afraid i wasn't able to deliver",
+    "message could not be delivered",
+    "this message was created automatically by mail delivery software",
+    "could not be delivered to one or more",
+    "delivery to the following recipient failed",
+    "delivery to the following recipients failed",
+    "the following address(es) failed",
+    "your message wasn't delivered",
+    "cannot be delivered to the following",
+    "could not be delivered",
+    "your message couldn't be delivered",
+    "address not found",
+    "was not delivered to:",
+    "delivery failure report",
+    "message not delivered",
+    "unable to deliver",
+    "permanent fatal errors",
+    "the original message was received at",
+    "undeliverable message",
+    "recipient address rejected",
+    "user unknown",
+    "mailbox unavailable",
+    "does not exist",
+    "delivery to the following recipient has been delayed",
+    "has not yet been delivered",
+    "will be retried",
+    "has been delayed",
+    "could not send message for past",
+    "delivery attempts will continue",
+    "не может быть доставлено",
+    "не доставлено",
+    "сообщение не было доставлено",
+    "配信できませんでした",
+    "届けることができませんでした",
+    "送信できませんでした",
 )
-_DELAY_WORDS = ("delay", "will retry", "will be retried", "not yet been delivered", "still trying",
-                "retry", "temporar", "postponed", "could not send message for past", "warning:",
-                "attempts will continue", "verzögert", "ritardat", "задерж", "遅延")
-_WARNING = re.compile(r"not yet been delivered|will be retried|attempts will continue|no action is required"
-                      r"|this is a warning|warning only|delivery (has been )?delayed|still being retried", re.IGNORECASE)
-_PERMANENT_WORDS = ("permanent", "given up", "gave up", "giving up", "does not exist", "user unknown",
-                    "no such user", "unknown user", "not found", "mailbox unavailable", "invalid recipient",
-                    "address rejected", "unrouteable", "unknown recipient")
+_DELAY_WORDS = (
+    "delay",
+    "will retry",
+    "will be retried",
+    "not yet been delivered",
+    "still trying",
+    "retry",
+    "temporar",
+    "postponed",
+    "could not send message for past",
+    "warning:",
+    "attempts will continue",
+    "verzögert",
+    "ritardat",
+    "задерж",
+    "遅延",
+)
+_WARNING = re.compile(
+    r"not yet been delivered|will be retried|attempts will continue|no action is required"
+    r"|this is a warning|warning only|delivery (has been )?delayed|still being retried",
+    re.IGNORECASE,
+)
+_PERMANENT_WORDS = (
+    "permanent",
+    "given up",
+    "gave up",
+    "giving up",
+    "does not exist",
+    "user unknown",
+    "no such user",
+    "unknown user",
+    "not found",
+    "mailbox unavailable",
+    "invalid recipient",
+    "address rejected",
+    "unrouteable",
+    "unknown recipient",
+)
 
 
 @dataclass
@@ -124,6 +189,7 @@ class BounceReport:
 
 # ---------------------------------------------------------------- small helpers
 
+
 def decoded_header(msg: Message, name: str) -> str:
     """A header with its RFC 2047 words decoded, on one line."""
     value = _header(msg, name)
@@ -158,8 +224,11 @@ def _status_of(*texts: str, failures_only: bool = True) -> str:
 def _report_type(msg: Message) -> str:
     """The report-type parameter of a multipart/report, lower case."""
     try:
-        return (msg.get_param("report-type") or "").strip().lower() if msg.get_content_type() == "multipart/report" \
+        return (
+            (msg.get_param("report-type") or "").strip().lower()
+            if msg.get_content_type() == "multipart/report"
             else ""
+        )
     except Exception:  # noqa: BLE001
         return ""
 
@@ -182,7 +251,11 @@ def status_blocks(msg: Message) -> list[Message] | None:
                 except Exception:  # noqa: BLE001
                     text = payload
                 chunks = re.split(r"\r?\n\s*\r?\n", text.strip())
-                return [email.message_from_string(c.strip(), policy=email.policy.compat32) for c in chunks if c.strip()]
+                return [
+                    email.message_from_string(c.strip(), policy=email.policy.compat32)
+                    for c in chunks
+                    if c.strip()
+                ]
     return None
 
 
@@ -200,6 +273,7 @@ def _sender_is_daemon(msg: Message) -> bool:
 
 
 # ---------------------------------------------------------------- never bounces
+
 
 def _mdn_rejection(msg: Message) -> bool:
     """An MDN that says the message was deleted unread or failed (a Sieve reject, a full mailbox:
@@ -228,10 +302,14 @@ def not_a_bounce(msg: Message) -> str:
     if status_blocks(msg) is not None:
         return ""
     subject = decoded_header(msg, "Subject")
-    autoreply_headers = (_header(msg, "X-Autoreply") or _header(msg, "X-Autorespond")
-                         or _header(msg, "X-Autoresponse") or _header(msg, "X-Vacation")
-                         or _header(msg, "Precedence").lower() == "auto_reply"
-                         or _header(msg, "Auto-Submitted").lower().startswith("auto-replied"))
+    autoreply_headers = (
+        _header(msg, "X-Autoreply")
+        or _header(msg, "X-Autorespond")
+        or _header(msg, "X-Autoresponse")
+        or _header(msg, "X-Vacation")
+        or _header(msg, "Precedence").lower() == "auto_reply"
+        or _header(msg, "Auto-Submitted").lower().startswith("auto-replied")
+    )
     if _AUTOREPLY_SUBJECT.search(subject) and not _BOUNCE_SUBJECT.search(subject):
         return "risposta automatica (fuori sede), non un rimbalzo"
     if autoreply_headers and not _sender_is_daemon(msg):
@@ -240,6 +318,7 @@ def not_a_bounce(msg: Message) -> str:
 
 
 # ---------------------------------------------------------------- RFC 3464
+
 
 def _action(block: Message, status: str) -> str:
     """failed | delayed | delivered from an Action line, however it is written, or from the status class."""
@@ -281,26 +360,36 @@ def read_dsn(msg: Message) -> tuple[BounceReport | None, bool]:
         address = original or final
         if any(r.address == address and r.action == action for r in recipients):
             continue  # the same recipient reported twice (seen in the wild)
-        recipients.append(BouncedRecipient(address, status, action, [final] if final and final != address else []))
+        recipients.append(
+            BouncedRecipient(address, status, action, [final] if final and final != address else [])
+        )
         reasons.append(" ".join(x for x in (raw_status, diagnostic) if x))
         last_attempt = last_attempt or _header(block, "Last-Attempt-Date")
     if not recipients and succeeded:
         return None, True
     permanent = any(r.permanent for r in recipients)
     reason = "; ".join(dict.fromkeys(r for r in reasons if r))
-    return BounceReport(recipients, permanent, reason, dsn=bool(recipients), detector="rfc3464",
-                        last_attempt=last_attempt), True
+    return BounceReport(
+        recipients, permanent, reason, dsn=bool(recipients), detector="rfc3464", last_attempt=last_attempt
+    ), True
 
 
 # ---------------------------------------------------------------- flufl.bounce (GNU Mailman)
+
 
 def _lightened(msg: Message) -> Message:
     """The message as flufl.bounce needs it: attachments (a returned PDF, images) emptied and long texts
     cut, so that its line-by-line matchers do not crawl through megabytes of base64 (a copy when
     anything had to go)."""
-    heavy = [part for part in msg.walk() if not part.is_multipart() and (
-        part.get_content_maintype() not in ("text", "message")
-        or len(str(part.get_payload())) > MAX_SCANNED_TEXT)]
+    heavy = [
+        part
+        for part in msg.walk()
+        if not part.is_multipart()
+        and (
+            part.get_content_maintype() not in ("text", "message")
+            or len(str(part.get_payload())) > MAX_SCANNED_TEXT
+        )
+    ]
     if not heavy:
         return msg
     light = copy.deepcopy(msg)
@@ -324,20 +413,25 @@ def read_flufl(msg: Message) -> BounceReport | None:
     for detector in _DETECTORS:
         try:
             temporary, permanent = detector().process(msg)
-        except Exception:  # noqa: BLE001 - a detector choking on odd input must not stop the others
+        except Exception:
             log.debug("flufl.bounce %s failed", detector.__name__, exc_info=True)
             continue
         if not (temporary or permanent):
             continue
         recipients = []
-        for raw_address, action in [(a, "failed") for a in sorted(permanent)] + \
-                                   [(a, "delayed") for a in sorted(temporary - permanent)]:
-            text = raw_address.decode("utf-8", "replace") if isinstance(raw_address, bytes) else str(raw_address)
+        for raw_address, action in [(a, "failed") for a in sorted(permanent)] + [
+            (a, "delayed") for a in sorted(temporary - permanent)
+        ]:
+            text = (
+                raw_address.decode("utf-8", "replace") if isinstance(raw_address, bytes) else str(raw_address)
+            )
             address = _clean_address(text)
             if address and address not in {r.address for r in recipients}:
                 recipients.append(BouncedRecipient(address, "", action))
         if recipients:
-            return BounceReport(recipients, any(r.permanent for r in recipients), detector=f"flufl:{detector.__name__}")
+            return BounceReport(
+                recipients, any(r.permanent for r in recipients), detector=f"flufl:{detector.__name__}"
+            )
     return None
 
 
@@ -350,31 +444,49 @@ _TEXT_PATTERNS = [
     # Exim: "  addr\n    reason" after "following address(es) failed".
     re.compile(r"following address\(es\) failed:\s*\n+\s*<?(?P<a>[^\s<>]+@[^\s<>:]+)>?", re.IGNORECASE),
     # Gmail: "Delivery to the following recipient failed permanently:\n\n     addr"
-    re.compile(r"(?:delivery to the following recipients?|following recipients?)[^:\n]*:\s*\n+\s*"
-                r"(?P<a>[^\s<>]+@[^\s<>]+)", re.IGNORECASE),
+    re.compile(
+        r"(?:delivery to the following recipients?|following recipients?)[^:\n]*:\s*\n+\s*"
+        r"(?P<a>[^\s<>]+@[^\s<>]+)",
+        re.IGNORECASE,
+    ),
     # Gmail (new): "Your message wasn't delivered to addr because ..."
-    re.compile(r"(?:wasn't|was not|couldn't be|could not be) delivered to\s+<?(?P<a>[^\s<>]+@[^\s<>]+)",
-               re.IGNORECASE),
+    re.compile(
+        r"(?:wasn't|was not|couldn't be|could not be) delivered to\s+<?(?P<a>[^\s<>]+@[^\s<>]+)",
+        re.IGNORECASE,
+    ),
     # Exchange / Office 365 (text): "Your message to addr couldn't be delivered."
-    re.compile(r"your message to\s+<?(?P<a>[^\s<>]+@[^\s<>]+?)>?\s+(?:couldn't|could not|can't|cannot) be delivered",
-               re.IGNORECASE),
+    re.compile(
+        r"your message to\s+<?(?P<a>[^\s<>]+@[^\s<>]+?)>?\s+(?:couldn't|could not|can't|cannot) be delivered",
+        re.IGNORECASE,
+    ),
     # Exchange / Office 365: "Delivery has failed to these recipients or groups:\n\naddr (addr)"
-    re.compile(r"(?:recipients or groups|following (?:recipients|addresses|recipient)[^:\n]*):\s*\n+\s*"
-                r"(?:[^\n<]*<)?(?P<a>[^\s<>()]+@[^\s<>()]+?)>?[\s(]", re.IGNORECASE),
+    re.compile(
+        r"(?:recipients or groups|following (?:recipients|addresses|recipient)[^:\n]*):\s*\n+\s*"
+        r"(?:[^\n<]*<)?(?P<a>[^\s<>()]+@[^\s<>()]+?)>?[\s(]",
+        re.IGNORECASE,
+    ),
     # "Delivery of email to this address "addr" has failed" (hosted Exchange and others)
-    re.compile(r"delivery of (?:e-?mail|(?:your )?message) to (?:this|the following) address(?:es)?\s*\n*\s*"
-               r"[\"'<]?(?P<a>[^\s<>\"']+@[^\s<>\"']+)", re.IGNORECASE),
+    re.compile(
+        r"delivery of (?:e-?mail|(?:your )?message) to (?:this|the following) address(?:es)?\s*\n*\s*"
+        r"[\"'<]?(?P<a>[^\s<>\"']+@[^\s<>\"']+)",
+        re.IGNORECASE,
+    ),
     # Domino: "was not delivered to:\n\n  addr"
     re.compile(r"was not delivered to:\s*\n+\s*(?P<a>[^\s<>]+@[^\s<>]+)", re.IGNORECASE),
     # Amazon SES, MDaemon and others: "Recipient: addr", "Failed address: addr", "Original-Recipient: addr"
-    re.compile(r"^\s*(?:bounced )?(?:failed )?(?:recipient|address|destinatario|empfänger|получатель|宛先)"
-                r"(?:\(s\))?(?: address)?\s*[:：]\s*<?(?:rfc822;\s*)?(?P<a>[^\s<>]+@[^\s<>]+?)>?\s*$",
-                re.IGNORECASE | re.MULTILINE),
+    re.compile(
+        r"^\s*(?:bounced )?(?:failed )?(?:recipient|address|destinatario|empfänger|получатель|宛先)"
+        r"(?:\(s\))?(?: address)?\s*[:：]\s*<?(?:rfc822;\s*)?(?P<a>[^\s<>]+@[^\s<>]+?)>?\s*$",
+        re.IGNORECASE | re.MULTILINE,
+    ),
     # SMTP transcripts (MDaemon, sendmail): "RCPT To:<addr>" answered by an error
     re.compile(r"RCPT TO:\s*<(?P<a>[^\s<>]+@[^\s<>]+)>[^\n]*\n[^\n]*\b[45]\d\d\b", re.IGNORECASE),
     # "addr: reason" / "<addr>... User unknown" (sendmail-like transcripts)
-    re.compile(r"^\s*<?(?P<a>[^\s<>]+@[^\s<>]+?)>?(?:\.\.\.|:)\s+(?:.*?)(?:unknown|not exist|no such|invalid"
-                r"|rejected|unavailable|disabled|full|over quota|not found)", re.IGNORECASE | re.MULTILINE),
+    re.compile(
+        r"^\s*<?(?P<a>[^\s<>]+@[^\s<>]+?)>?(?:\.\.\.|:)\s+(?:.*?)(?:unknown|not exist|no such|invalid"
+        r"|rejected|unavailable|disabled|full|over quota|not found)",
+        re.IGNORECASE | re.MULTILINE,
+    ),
 ]
 
 
@@ -392,7 +504,7 @@ def _text_permanence(text: str) -> bool:
 def _line_near(text: str, address: str) -> str:
     """The few lines after an address in a bounce text (where its reason stands)."""
     index = text.lower().find(address)
-    return text[index:index + 400] if index >= 0 else ""
+    return text[index : index + 400] if index >= 0 else ""
 
 
 def read_text(msg: Message, text: str, own_addresses: set[str]) -> list[BouncedRecipient]:
@@ -417,16 +529,28 @@ def looks_like_bounce(msg: Message, text: str) -> bool:
     automatic = _header(msg, "Auto-Submitted").lower().startswith("auto-")
     bounce_subject = bool(_BOUNCE_SUBJECT.search(subject))
     known_body = any(marker in lowered for marker in _BOUNCE_BODY)
-    returned = any(part.get_content_type() in ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers")
-                   for part in _parts(msg))
+    returned = any(
+        part.get_content_type() in ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers")
+        for part in _parts(msg)
+    )
     return (bounce_subject and (daemon or automatic or returned or known_body)) or (
-        known_body and (daemon or automatic))
+        known_body and (daemon or automatic)
+    )
 
 
 def _own_addresses(msg: Message) -> set[str]:
     """Addresses that are ours, never the bounced recipient: the report's To/Delivered-To."""
     found = set()
-    for name in ("To", "Delivered-To", "X-Original-To", "Envelope-To", "Return-Path", "From", "Sender", "Reply-To"):
+    for name in (
+        "To",
+        "Delivered-To",
+        "X-Original-To",
+        "Envelope-To",
+        "Return-Path",
+        "From",
+        "Sender",
+        "Reply-To",
+    ):
         for value in re.findall(_ADDRESS, _header(msg, name)):
             found.add(value.lower())
     return found
@@ -441,7 +565,9 @@ def _fill_codes(report: BounceReport, text: str) -> None:
         if not recipient.status:
             recipient.status = _status_of(near) or _status_of(text)
         if report.detector == "text":
-            recipient.action = "failed" if (_text_permanence(near) if _status_of(near) else whole) else "delayed"
+            recipient.action = (
+                "failed" if (_text_permanence(near) if _status_of(near) else whole) else "delayed"
+            )
         elif recipient.permanent and recipient.status.startswith("4") and _WARNING.search(text):
             # flufl's generic matchers take a delay warning for a failure: a 4.x.x status in a text
             # saying that delivery goes on is temporary.
@@ -470,8 +596,10 @@ def _candidate(msg: Message, text: str) -> bool:
         return True
     if _BOUNCE_SUBJECT.search(decoded_header(msg, "Subject")) or looks_like_bounce(msg, text):
         return True
-    return any(part.get_content_type() in ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers")
-               for part in _parts(msg))
+    return any(
+        part.get_content_type() in ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers")
+        for part in _parts(msg)
+    )
 
 
 def read_bounce(msg: Message, text: str) -> BounceReport | None:

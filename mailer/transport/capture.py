@@ -9,6 +9,7 @@ them (the demo data has such contacts): «rifiuta@…» (or «rifiuta.qualcosa@�
 550 5.1.1 every time, «riprova@…» a temporary 451 4.7.1 the first CAPTURE_DEFER_TIMES times (counted per
 address while the server runs), then its message is kept.
 """
+
 from __future__ import annotations
 
 import email
@@ -21,7 +22,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -49,12 +50,18 @@ def _write_atomically(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def store_message(directory: str | os.PathLike, mail_from: str, rcpt_tos: list[str], data: bytes,
-                  peer: str = "", auth_user: str = "") -> str:
+def store_message(
+    directory: str | os.PathLike,
+    mail_from: str,
+    rcpt_tos: list[str],
+    data: bytes,
+    peer: str = "",
+    auth_user: str = "",
+) -> str:
     """Keep one received message; returns its id. The .json envelope is written before the .eml."""
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     message_id = now.strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:12]
     envelope = {
         "mail_from": mail_from,
@@ -110,13 +117,21 @@ def _accept_any(server, session, envelope, mechanism, auth_data):
     return AuthResult(success=True, handled=False, auth_data=auth_data)
 
 
-def make_controller(directory: str, host: str = "127.0.0.1", port: int = 2525,
-                    defer_times: int = DEFER_TIMES) -> Controller:
+def make_controller(
+    directory: str, host: str = "127.0.0.1", port: int = 2525, defer_times: int = DEFER_TIMES
+) -> Controller:
     """A Controller (background thread) for the capture server; call .start() and .stop()."""
     return Controller(
-        CaptureHandler(directory, defer_times), hostname=host, port=port, server_hostname="recapito-cattura.local",
-        ident="Recapito capture server", authenticator=_accept_any, auth_require_tls=False,
-        auth_required=False, data_size_limit=DATA_SIZE_LIMIT, ready_timeout=10,
+        CaptureHandler(directory, defer_times),
+        hostname=host,
+        port=port,
+        server_hostname="recapito-cattura.local",
+        ident="Recapito capture server",
+        authenticator=_accept_any,
+        auth_require_tls=False,
+        auth_required=False,
+        data_size_limit=DATA_SIZE_LIMIT,
+        ready_timeout=10,
     )
 
 
@@ -136,6 +151,7 @@ def serve_forever(directory: str, host: str, port: int, defer_times: int = DEFER
 
 
 # --- reading back -------------------------------------------------------------------------------
+
 
 @dataclass
 class CapturedPart:
@@ -181,7 +197,10 @@ class CapturedMessage:
 
     def parts(self) -> list[CapturedPart]:
         """Attachments (everything that is not the chosen text/html body)."""
-        return [CapturedPart(i, name, ctype, len(payload)) for i, name, ctype, payload in _attachments(self.message)]
+        return [
+            CapturedPart(i, name, ctype, len(payload))
+            for i, name, ctype, payload in _attachments(self.message)
+        ]
 
     def attachment(self, index: int) -> tuple[str, str, bytes] | None:
         """(filename, content type, bytes) of attachment number `index`, or None."""
@@ -204,7 +223,7 @@ def _attachments(message: EmailMessage | None):
 def _parse_time(value: str) -> datetime | None:
     """ISO timestamp -> naive UTC datetime."""
     try:
-        return datetime.fromisoformat(value).astimezone(timezone.utc).replace(tzinfo=None)
+        return datetime.fromisoformat(value).astimezone(UTC).replace(tzinfo=None)
     except (TypeError, ValueError):
         return None
 
@@ -228,17 +247,25 @@ def load_captured(directory: str | os.PathLike, message_id: str, full: bool = Tr
     else:  # headers only, for the list
         message = email.parser.BytesHeaderParser(policy=email.policy.default).parsebytes(raw)
     received = _parse_time(envelope.get("received_at", "")) or datetime.fromtimestamp(
-        eml.stat().st_mtime, timezone.utc).replace(tzinfo=None)
+        eml.stat().st_mtime, UTC
+    ).replace(tzinfo=None)
     return CapturedMessage(
-        id=message_id, received_at=received, mail_from=envelope.get("mail_from", ""),
-        rcpt_tos=envelope.get("rcpt_tos", []), subject=str(message.get("Subject", "") or ""),
-        from_header=str(message.get("From", "") or ""), to_header=str(message.get("To", "") or ""),
-        size=len(raw), auth_user=envelope.get("auth_user", ""), message=message if full else None,
+        id=message_id,
+        received_at=received,
+        mail_from=envelope.get("mail_from", ""),
+        rcpt_tos=envelope.get("rcpt_tos", []),
+        subject=str(message.get("Subject", "") or ""),
+        from_header=str(message.get("From", "") or ""),
+        to_header=str(message.get("To", "") or ""),
+        size=len(raw),
+        auth_user=envelope.get("auth_user", ""),
+        message=message if full else None,
     )
 
 
-def list_captured(directory: str | os.PathLike, offset: int = 0, limit: int = 50,
-                  query: str = "") -> tuple[list[CapturedMessage], int]:
+def list_captured(
+    directory: str | os.PathLike, offset: int = 0, limit: int = 50, query: str = ""
+) -> tuple[list[CapturedMessage], int]:
     """Newest first: (one page of messages with headers only, total count matching the query)."""
     folder = Path(directory)
     if not folder.is_dir():
@@ -246,15 +273,20 @@ def list_captured(directory: str | os.PathLike, offset: int = 0, limit: int = 50
     ids = sorted((p.stem for p in folder.glob("*.eml") if MESSAGE_ID_RE.match(p.stem)), reverse=True)
     query = (query or "").strip().lower()
     if not query:
-        page = [m for m in (load_captured(folder, i, full=False) for i in ids[offset:offset + limit]) if m]
+        page = [m for m in (load_captured(folder, i, full=False) for i in ids[offset : offset + limit]) if m]
         return page, len(ids)
     matching = []
     for message_id in ids:
         item = load_captured(folder, message_id, full=False)
-        if item and query in " ".join([item.subject, item.from_header, item.to_header, item.mail_from,
-                                       " ".join(item.rcpt_tos)]).lower():
+        if (
+            item
+            and query
+            in " ".join(
+                [item.subject, item.from_header, item.to_header, item.mail_from, " ".join(item.rcpt_tos)]
+            ).lower()
+        ):
             matching.append(item)
-    return matching[offset:offset + limit], len(matching)
+    return matching[offset : offset + limit], len(matching)
 
 
 def clear_captured(directory: str | os.PathLike) -> int:
@@ -289,7 +321,9 @@ def register(app) -> None:
     @app.cli.command("capture-server")
     @click.option("--host", default=None, help="Indirizzo (predefinito: CAPTURE_SMTP_HOST).")
     @click.option("--port", default=None, type=int, help="Porta (predefinita: CAPTURE_SMTP_PORT).")
-    @click.option("--dir", "directory", default=None, help="Cartella dei messaggi (predefinita: CAPTURE_DIR).")
+    @click.option(
+        "--dir", "directory", default=None, help="Cartella dei messaggi (predefinita: CAPTURE_DIR)."
+    )
     def capture_server_command(host, port, directory):
         """Run the local SMTP capture server (keeps every message as .eml; relays nothing)."""
         host = host or app.config["CAPTURE_SMTP_HOST"]
@@ -297,10 +331,14 @@ def register(app) -> None:
         directory = directory or app.config["CAPTURE_DIR"]
         click.echo(f"Server SMTP di cattura su {host}:{port}, messaggi in {directory} (Ctrl-C per fermarlo).")
         times = int(app.config.get("CAPTURE_DEFER_TIMES", DEFER_TIMES))
-        click.echo("Errori dimostrativi: rifiuta@… risponde 550 5.1.1, riprova@… 451 4.7.1 "
-                   + ("la prima volta." if times == 1 else f"le prime {times} volte."))
+        click.echo(
+            "Errori dimostrativi: rifiuta@… risponde 550 5.1.1, riprova@… 451 4.7.1 "
+            + ("la prima volta." if times == 1 else f"le prime {times} volte.")
+        )
         try:
             serve_forever(directory, host, port, times)
         except OSError as exc:
-            raise click.ClickException(f"Non riesco ad ascoltare su {host}:{port}: {exc.strerror or exc}") from exc
+            raise click.ClickException(
+                f"Non riesco ad ascoltare su {host}:{port}: {exc.strerror or exc}"
+            ) from exc
         click.echo("Server di cattura fermato.")

@@ -3,13 +3,13 @@
 Messages are fetched with BODY.PEEK[] (reading does not mark them) and by UID, so a reader can
 remember where it got to (UIDVALIDITY + last UID) and ask only for newer ones.
 """
+
 from __future__ import annotations
 
 import base64
 import imaplib
 import ipaddress
 import re
-import socket
 import ssl
 from dataclasses import dataclass
 
@@ -57,6 +57,7 @@ def encode_folder(name: str) -> str:
             data = "".join(chunk).encode("utf-16-be")
             out.append("&" + base64.b64encode(data).decode("ascii").rstrip("=").replace("/", ",") + "-")
             chunk.clear()
+
     for char in name:
         if 0x20 <= ord(char) <= 0x7E:
             flush()
@@ -76,7 +77,7 @@ class ImapMailbox:
         self.conn: imaplib.IMAP4 | None = None
         self.capabilities: set[str] = set()
 
-    def __enter__(self) -> "ImapMailbox":
+    def __enter__(self) -> ImapMailbox:
         self.open()
         return self
 
@@ -94,11 +95,13 @@ class ImapMailbox:
                 conn = imaplib.IMAP4_SSL(s.host, s.port, ssl_context=context, timeout=s.timeout)
         except ssl.SSLCertVerificationError as exc:
             cert = fetch_certificate(s.host, s.port, "ssl", timeout=min(s.timeout, 10))
-            raise ImapError(f"Connessione TLS a {s.host}:{s.port} non sicura: "
-                            + explain_certificate_error(exc, s.host, cert)) from exc
+            raise ImapError(
+                f"Connessione TLS a {s.host}:{s.port} non sicura: "
+                + explain_certificate_error(exc, s.host, cert)
+            ) from exc
         except ssl.SSLError as exc:
             raise ImapError(f"Connessione TLS a {s.host}:{s.port} non riuscita: {exc}") from exc
-        except (OSError, socket.timeout, imaplib.IMAP4.error) as exc:
+        except (TimeoutError, OSError, imaplib.IMAP4.error) as exc:
             raise ImapError(f"Server IMAP {s.host}:{s.port} non raggiungibile: {exc}") from exc
         try:
             if s.token_provider is not None:
@@ -112,7 +115,9 @@ class ImapMailbox:
             _logout_quietly(conn)
             if s.token_provider is not None:
                 raise ImapError(f"Accesso IMAP XOAUTH2 rifiutato per «{s.username}»: {exc}") from exc
-            raise ImapError(f"Accesso IMAP rifiutato per «{s.username}»: controlla utente e password.") from exc
+            raise ImapError(
+                f"Accesso IMAP rifiutato per «{s.username}»: controlla utente e password."
+            ) from exc
         self.conn = conn
         self.capabilities = {c.upper() for c in (conn.capabilities or ())}
 
@@ -158,13 +163,19 @@ class ImapMailbox:
     def fetch(self, uid: int) -> bytes | None:
         """The raw bytes of a message (without marking it read); None when it is gone."""
         assert self.conn is not None
-        return _literal(self._ok(self.conn.uid("FETCH", str(uid), "(BODY.PEEK[])"), f"Lettura del messaggio {uid}"))
+        return _literal(
+            self._ok(self.conn.uid("FETCH", str(uid), "(BODY.PEEK[])"), f"Lettura del messaggio {uid}")
+        )
 
     def fetch_header(self, uid: int, limit: int = 64 * 1024) -> bytes | None:
         """At most `limit` bytes of a message's header (without marking it read); None when it is gone."""
         assert self.conn is not None
-        return _literal(self._ok(self.conn.uid("FETCH", str(uid), f"(BODY.PEEK[HEADER]<0.{int(limit)}>)"),
-                                 f"Lettura delle intestazioni del messaggio {uid}"))
+        return _literal(
+            self._ok(
+                self.conn.uid("FETCH", str(uid), f"(BODY.PEEK[HEADER]<0.{int(limit)}>)"),
+                f"Lettura delle intestazioni del messaggio {uid}",
+            )
+        )
 
     def size(self, uid: int) -> int | None:
         """A message's size as the server gives it (RFC822.SIZE), before downloading it."""
@@ -180,7 +191,10 @@ class ImapMailbox:
     def mark_seen(self, uid: int) -> None:
         """Set \\Seen on a message."""
         assert self.conn is not None
-        self._ok(self.conn.uid("STORE", str(uid), "+FLAGS.SILENT", "(\\Seen)"), f"Messaggio {uid}: segna come letto")
+        self._ok(
+            self.conn.uid("STORE", str(uid), "+FLAGS.SILENT", "(\\Seen)"),
+            f"Messaggio {uid}: segna come letto",
+        )
 
     def move(self, uid: int, folder: str) -> None:
         """Move a message to another folder (created when missing): MOVE, or COPY + \\Deleted + expunge."""
@@ -193,7 +207,10 @@ class ImapMailbox:
             self._ok(self.conn.uid(verb, str(uid), target), f"Messaggio {uid}: spostamento in «{folder}»")
         if verb == "MOVE":
             return
-        self._ok(self.conn.uid("STORE", str(uid), "+FLAGS.SILENT", "(\\Deleted \\Seen)"), f"Messaggio {uid}: cancella")
+        self._ok(
+            self.conn.uid("STORE", str(uid), "+FLAGS.SILENT", "(\\Deleted \\Seen)"),
+            f"Messaggio {uid}: cancella",
+        )
         if "UIDPLUS" in self.capabilities:
             self._ok(self.conn.uid("EXPUNGE", str(uid)), f"Messaggio {uid}: expunge")
         else:

@@ -4,6 +4,7 @@ the common non-standard forms). Pure functions over the raw bytes: no database, 
 `read_message(raw)` never raises on bad input: a message it cannot make sense of comes back as kind
 "other" with `malformed=True` and the problem in `problems`.
 """
+
 from __future__ import annotations
 
 import email
@@ -12,7 +13,7 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.message import Message
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 
@@ -22,15 +23,24 @@ from .bounces import BounceReport, not_a_bounce, read_bounce, status_blocks
 from .mime import header as _header
 from .mime import parts as _parts
 
-PEC_TYPES = ("accettazione", "non-accettazione", "presa-in-carico", "avvenuta-consegna", "errore-consegna",
-             "preavviso-errore-consegna", "rilevazione-virus")
+PEC_TYPES = (
+    "accettazione",
+    "non-accettazione",
+    "presa-in-carico",
+    "avvenuta-consegna",
+    "errore-consegna",
+    "preavviso-errore-consegna",
+    "rilevazione-virus",
+)
 # Receipts are always sent by the provider's "posta-certificata@<domain>" mailbox (DM 2/11/2005, RFC 6109 §3).
 PEC_SENDER_LOCAL = "posta-certificata"
 MAX_DATICERT = 256 * 1024
 
 _MSGID = re.compile(r"<[^<>\s]{1,250}>")
 _BODY_MSGID = re.compile(r"^\s*Message-ID:\s*(<[^<>\s]{1,250}>)", re.IGNORECASE | re.MULTILINE)
-_VERP = re.compile(r"^(?P<local>[^+@]+)\+rcp(?P<id>\d{1,12})-(?P<sig>[0-9a-f]{8})@(?P<domain>.+)$", re.IGNORECASE)
+_VERP = re.compile(
+    r"^(?P<local>[^+@]+)\+rcp(?P<id>\d{1,12})-(?P<sig>[0-9a-f]{8})@(?P<domain>.+)$", re.IGNORECASE
+)
 
 
 @dataclass
@@ -83,7 +93,7 @@ def _to_utc(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
     if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
     return moment
 
 
@@ -125,6 +135,7 @@ def _text(part: Message) -> str:
 
 # ---------------------------------------------------------------- S/MIME
 
+
 def verify_signature(raw: bytes, msg: Message, timeout: float = 20.0) -> str:
     """'verified' when the S/MIME signature holds over the content, 'failed' when it does not (or
     cannot be read), 'unsigned' when the message carries none. The signer's chain is not checked
@@ -132,21 +143,28 @@ def verify_signature(raw: bytes, msg: Message, timeout: float = 20.0) -> str:
     content_type = msg.get_content_type()
     signed = content_type == "multipart/signed" or (
         content_type in ("application/pkcs7-mime", "application/x-pkcs7-mime")
-        and "signed" in (msg.get_param("smime-type") or "signed"))
+        and "signed" in (msg.get_param("smime-type") or "signed")
+    )
     if not signed:
         return "unsigned"
     binary = shutil.which("openssl")
     if binary is None:
         return "failed"
     try:
-        result = subprocess.run([binary, "smime", "-verify", "-noverify", "-out", "/dev/null"], input=raw,
-                                capture_output=True, timeout=timeout, check=False)
+        result = subprocess.run(
+            [binary, "smime", "-verify", "-noverify", "-out", "/dev/null"],
+            input=raw,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return "failed"
     return "verified" if result.returncode == 0 else "failed"
 
 
 # ---------------------------------------------------------------- PEC
+
 
 def _local(tag: str) -> str:
     """Element name without namespace."""
@@ -159,14 +177,14 @@ def parse_daticert(data: bytes) -> dict:
         raise ValueError("daticert.xml troppo grande")
     try:
         root = SafeET.fromstring(data)
-    except Exception as exc:  # noqa: BLE001 - defusedxml raises several types (and ParseError)
+    except Exception as exc:
         # Tolerate junk around the document (seen in the wild): retry with the <postacert> element alone.
         match = re.search(rb"<postacert\b.*</postacert\s*>", data, re.DOTALL)
         if not match:
             raise ValueError(f"daticert.xml non leggibile: {exc}") from exc
         try:
             root = SafeET.fromstring(match.group(0))
-        except Exception as exc2:  # noqa: BLE001
+        except Exception as exc2:
             raise ValueError(f"daticert.xml non leggibile: {exc2}") from exc2
     if _local(root.tag) != "postacert":
         raise ValueError("daticert.xml senza elemento postacert")
@@ -186,7 +204,11 @@ def parse_daticert(data: bytes) -> dict:
     data_node = find("dati/data")
     moment = None
     if data_node is not None:
-        day, hour, zone = text("dati/data/giorno"), text("dati/data/ora"), (data_node.get("zona") or "").strip()
+        day, hour, zone = (
+            text("dati/data/giorno"),
+            text("dati/data/ora"),
+            (data_node.get("zona") or "").strip(),
+        )
         try:
             moment = datetime.strptime(f"{day} {hour}", "%d/%m/%Y %H:%M:%S")
             match = re.fullmatch(r"([+-])(\d\d):?(\d\d)", zone)
@@ -200,7 +222,11 @@ def parse_daticert(data: bytes) -> dict:
     if intestazione is not None:
         recipients = [(c.text or "").strip().lower() for c in intestazione if _local(c.tag) == "destinatari"]
     dati = find("dati")
-    consegna = [(c.text or "").strip().lower() for c in dati if _local(c.tag) == "consegna"] if dati is not None else []
+    consegna = (
+        [(c.text or "").strip().lower() for c in dati if _local(c.tag) == "consegna"]
+        if dati is not None
+        else []
+    )
     ricevuta = find("dati/ricevuta")
     return {
         "tipo": (root.get("tipo") or "").strip(),
@@ -248,7 +274,9 @@ def _read_pec(msg: Message, result: InboundMessage) -> None:
         result.problems.append(f"tipo di ricevuta sconosciuto: «{result.receipt_type}»")
     if dati is not None:
         if header_type and dati["tipo"] and dati["tipo"] != header_type:
-            result.problems.append(f"daticert.xml dice «{dati['tipo']}», l'intestazione X-Ricevuta «{header_type}»")
+            result.problems.append(
+                f"daticert.xml dice «{dati['tipo']}», l'intestazione X-Ricevuta «{header_type}»"
+            )
         if header_ref and dati["msgid"] and dati["msgid"] != header_ref:
             result.problems.append("il msgid di daticert.xml non coincide con X-Riferimento-Message-ID")
         if not dati["msgid"] and not header_ref:
@@ -263,13 +291,15 @@ def _read_pec(msg: Message, result: InboundMessage) -> None:
         result.problems.append("la ricevuta non dice a quale messaggio si riferisce")
     local = result.sender.split("@", 1)[0]
     if local != PEC_SENDER_LOCAL:
-        result.problems.append(f"mittente «{result.sender}» non è un gestore PEC (le ricevute arrivano da "
-                               f"{PEC_SENDER_LOCAL}@…)")
+        result.problems.append(
+            f"mittente «{result.sender}» non è un gestore PEC (le ricevute arrivano da {PEC_SENDER_LOCAL}@…)"
+        )
     result.event_at = result.event_at or _date_header(msg)
     result.problems = list(dict.fromkeys(result.problems))
 
 
 # ---------------------------------------------------------------- bounces
+
 
 def _original_headers(msg: Message) -> Message | None:
     """Headers of the returned original message (message/rfc822 or text/rfc822-headers part)."""
@@ -337,6 +367,7 @@ def _read_verp(msg: Message, result: InboundMessage) -> None:
 
 # ---------------------------------------------------------------- entry point
 
+
 def read_message(raw: bytes, check_signature: bool = True) -> InboundMessage:
     """Classify a received message and extract what it says; never raises on bad input."""
     result = InboundMessage()
@@ -387,8 +418,9 @@ def _classify(raw: bytes, msg: Message, result: InboundMessage, check_signature:
     if check_signature:
         result.signature_status = verify_signature(raw, msg)
     if _header(msg, "X-Trasporto"):
-        result.notes.append(f"busta PEC di tipo «{_header(msg, 'X-Trasporto')}»: un messaggio in arrivo, "
-                            "non una ricevuta")
+        result.notes.append(
+            f"busta PEC di tipo «{_header(msg, 'X-Trasporto')}»: un messaggio in arrivo, non una ricevuta"
+        )
         return
     text = _all_text(msg)
     _read_bounce(msg, text, result)
@@ -410,6 +442,7 @@ def _classify(raw: bytes, msg: Message, result: InboundMessage, check_signature:
 def _decode_subject(value: str) -> str:
     """Decode RFC 2047 words of a subject."""
     from email.header import decode_header, make_header
+
     try:
         return str(make_header(decode_header(value)))
     except Exception:  # noqa: BLE001

@@ -1,10 +1,12 @@
 """Building the MIME message of a delivery, deterministically (same inputs, same bytes)."""
+
 from __future__ import annotations
 
 import hashlib
 import io
 from dataclasses import dataclass, field
 from email import encoders
+from email._policybase import Compat32
 from email.charset import QP, SHORTEST, Charset
 from email.generator import BytesGenerator
 from email.header import Header
@@ -13,7 +15,6 @@ from email.mime.application import MIMEApplication
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from email._policybase import Compat32
 from email.utils import formataddr
 
 
@@ -23,7 +24,12 @@ class _WirePolicy(Compat32):
 
     def _fold(self, name, value, sanitize):
         """Fold only what needs it: encoded (non-ASCII) values and overlong lines."""
-        if isinstance(value, str) and value.isascii() and "\n" not in value and len(name) + len(value) + 2 <= 998:
+        if (
+            isinstance(value, str)
+            and value.isascii()
+            and "\n" not in value
+            and len(name) + len(value) + 2 <= 998
+        ):
             return f"{name}: {value}{self.linesep}"
         return super()._fold(name, value, sanitize)
 
@@ -41,7 +47,8 @@ def _utf8(body: str) -> Charset:
     charset = Charset("utf-8")
     charset.header_encoding = SHORTEST
     long_line = len(body) > MAX_LINE_BYTES // 4 and any(
-        len(line.encode("utf-8")) > MAX_LINE_BYTES for line in body.splitlines())
+        len(line.encode("utf-8")) > MAX_LINE_BYTES for line in body.splitlines()
+    )
     charset.body_encoding = QP if long_line else None
     return charset
 
@@ -106,13 +113,21 @@ def build_message(spec: MessageSpec) -> bytes:
         msg.attach(body)
         for attachment in spec.attachments:
             maintype, _, subtype = attachment.content_type.partition("/")
-            part = MIMEApplication(attachment.data, _subtype=subtype or "octet-stream") if maintype in ("", "application") \
+            part = (
+                MIMEApplication(attachment.data, _subtype=subtype or "octet-stream")
+                if maintype in ("", "application")
                 else MIMEBase(maintype, subtype or "octet-stream")
+            )
             if maintype not in ("", "application"):
                 part.set_payload(attachment.data)
                 encoders.encode_base64(part)
-            part.add_header("Content-Disposition", "attachment", filename=("utf-8", "", attachment.filename)
-                            if not attachment.filename.isascii() else attachment.filename)
+            part.add_header(
+                "Content-Disposition",
+                "attachment",
+                filename=("utf-8", "", attachment.filename)
+                if not attachment.filename.isascii()
+                else attachment.filename,
+            )
             msg.attach(part)
     else:
         msg = body

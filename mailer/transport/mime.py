@@ -1,5 +1,6 @@
 """Reading parsed messages safely: a header that never raises, the MIME parts in order (shared by
 the PEC receipt reader in inbound.py and the bounce reader in bounces.py)."""
+
 from __future__ import annotations
 
 from email.message import Message

@@ -6,6 +6,7 @@ Outcomes (`SignatureCheck.status`): trusted | untrusted (signer not chained to t
 not-yet-valid (a certificate of the chain outside its validity at that time) | invalid (the signature does
 not hold over the content, or cannot be read) | unsigned.
 """
+
 from __future__ import annotations
 
 import email
@@ -14,7 +15,7 @@ import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from asn1crypto import cms
@@ -53,11 +54,13 @@ def certificate_facts(cert: x509.Certificate) -> dict:
     except x509.ExtensionNotFound:
         is_ca = False
     return {
-        "subject": cert.subject.rfc4514_string(), "issuer": cert.issuer.rfc4514_string(),
+        "subject": cert.subject.rfc4514_string(),
+        "issuer": cert.issuer.rfc4514_string(),
         "serial": format(cert.serial_number, "X"),
         "not_before": cert.not_valid_before_utc.replace(tzinfo=None),
         "not_after": cert.not_valid_after_utc.replace(tzinfo=None),
-        "sha256": cert.fingerprint(hashes.SHA256()).hex(), "is_ca": bool(is_ca),
+        "sha256": cert.fingerprint(hashes.SHA256()).hex(),
+        "is_ca": bool(is_ca),
         "pem": cert.public_bytes(serialization.Encoding.PEM).decode("ascii"),
     }
 
@@ -68,8 +71,13 @@ def _openssl(args: list[str], raw: bytes, timeout: float) -> subprocess.Complete
     if binary is None:
         return None
     try:
-        return subprocess.run([binary, "smime", "-verify", "-out", "/dev/null", *args], input=raw,
-                              capture_output=True, timeout=timeout, check=False)
+        return subprocess.run(
+            [binary, "smime", "-verify", "-out", "/dev/null", *args],
+            input=raw,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
 
@@ -80,8 +88,12 @@ def signer_certificate(raw: bytes) -> x509.Certificate | None:
     msg = email.message_from_bytes(raw, policy=email.policy.compat32)
     blob = None
     for part in msg.walk():
-        if part.get_content_type() in ("application/pkcs7-signature", "application/x-pkcs7-signature",
-                                       "application/pkcs7-mime", "application/x-pkcs7-mime"):
+        if part.get_content_type() in (
+            "application/pkcs7-signature",
+            "application/x-pkcs7-signature",
+            "application/pkcs7-mime",
+            "application/x-pkcs7-mime",
+        ):
             blob = part.get_payload(decode=True)
             break
     if not blob:
@@ -92,8 +104,10 @@ def signer_certificate(raw: bytes) -> x509.Certificate | None:
         for choice in signed["certificates"] or []:
             cert = choice.chosen
             if sid.name == "issuer_and_serial_number":
-                found = (cert.serial_number == sid.chosen["serial_number"].native
-                         and cert.issuer == sid.chosen["issuer"])
+                found = (
+                    cert.serial_number == sid.chosen["serial_number"].native
+                    and cert.issuer == sid.chosen["issuer"]
+                )
             else:
                 found = cert.key_identifier == sid.chosen.native
             if found:
@@ -103,8 +117,9 @@ def signer_certificate(raw: bytes) -> x509.Certificate | None:
     return None
 
 
-def check_pec_signature(raw: bytes, trusted_pem: str, at: datetime | None, integrity: str | None = None,
-                        timeout: float = 20.0) -> SignatureCheck:
+def check_pec_signature(
+    raw: bytes, trusted_pem: str, at: datetime | None, integrity: str | None = None, timeout: float = 20.0
+) -> SignatureCheck:
     """Check a signed receipt: the signature over its content, then the signer's chain to `trusted_pem`
     (PEM certificates: the providers' CAs or their signing certificates themselves) with validity dates
     taken at `at` (naive UTC: the time the receipt certifies; now when None). Only the store is trusted:
@@ -128,9 +143,22 @@ def check_pec_signature(raw: bytes, trusted_pem: str, at: datetime | None, integ
     with tempfile.TemporaryDirectory(prefix="recapito-pec-") as work:
         store = Path(work) / "store.pem"
         store.write_text(trusted_pem)
-        moment = (at or datetime.now(timezone.utc).replace(tzinfo=None)).replace(tzinfo=timezone.utc)
-        result = _openssl(["-CAfile", str(store), "-no-CApath", "-no-CAstore", "-partial_chain", "-purpose", "any",
-                           "-attime", str(int(moment.timestamp()))], raw, timeout)
+        moment = (at or datetime.now(UTC).replace(tzinfo=None)).replace(tzinfo=UTC)
+        result = _openssl(
+            [
+                "-CAfile",
+                str(store),
+                "-no-CApath",
+                "-no-CAstore",
+                "-partial_chain",
+                "-purpose",
+                "any",
+                "-attime",
+                str(int(moment.timestamp())),
+            ],
+            raw,
+            timeout,
+        )
     if result is None:
         return SignatureCheck("invalid", subject, sha, "openssl non disponibile")
     if result.returncode == 0:

@@ -9,11 +9,11 @@ The outcome of one message is one of:
   connection or timeout after the final dot). The server may have accepted it (RFC 1047), so
   it must not be resent automatically.
 """
+
 from __future__ import annotations
 
 import re
 import smtplib
-import socket
 import ssl
 import time
 from dataclasses import dataclass
@@ -48,7 +48,9 @@ class SmtpSettings:
     password: str = ""
     timeout: float = SMTP_TIMEOUT
     ca_pem: str = ""  # the account's own CAs (PEM), trusted on top of the system's
-    token_provider: TokenProvider | None = None  # XOAUTH2 instead of the password (mailer.services.oauth_tokens)
+    token_provider: TokenProvider | None = (
+        None  # XOAUTH2 instead of the password (mailer.services.oauth_tokens)
+    )
 
 
 def _reply_text(raw) -> str:
@@ -99,7 +101,11 @@ class SmtpSession:
     def send(self, envelope_from: str, recipients: list[str], data: bytes) -> SendOutcome:
         """Send one message; never raises for SMTP or network failures."""
         try:
-            if self.conn is not None and time.monotonic() - self.last_used > IDLE_CHECK_SECONDS and not self._alive():
+            if (
+                self.conn is not None
+                and time.monotonic() - self.last_used > IDLE_CHECK_SECONDS
+                and not self._alive()
+            ):
                 self._drop()
             if self.conn is None:
                 self.open()
@@ -107,11 +113,14 @@ class SmtpSession:
             self.conn = None
             s = self.settings
             cert = fetch_certificate(s.host, s.port, s.tls_mode, timeout=min(s.timeout, 10))
-            return SendOutcome("temporary", None, "Connessione non riuscita: "
-                               + explain_certificate_error(exc, s.host, cert))
+            return SendOutcome(
+                "temporary", None, "Connessione non riuscita: " + explain_certificate_error(exc, s.host, cert)
+            )
         except smtplib.SMTPAuthenticationError as exc:
             self.conn = None
-            return SendOutcome("permanent", exc.smtp_code, "Autenticazione rifiutata: " + _reply_text(exc.smtp_error))
+            return SendOutcome(
+                "permanent", exc.smtp_code, "Autenticazione rifiutata: " + _reply_text(exc.smtp_error)
+            )
         except OAuthError as exc:
             self.conn = None
             return SendOutcome("temporary" if exc.temporary else "permanent", None, str(exc))
@@ -182,9 +191,12 @@ class SmtpSession:
             code, resp = conn.getreply()
         except (OSError, smtplib.SMTPException) as exc:
             self._drop()
-            return SendOutcome("uncertain", None,
-                               f"Messaggio trasmesso ma nessuna risposta dal server ({type(exc).__name__}): "
-                               "potrebbe essere stato accettato")
+            return SendOutcome(
+                "uncertain",
+                None,
+                f"Messaggio trasmesso ma nessuna risposta dal server ({type(exc).__name__}): "
+                "potrebbe essere stato accettato",
+            )
         if code == 250:
             return SendOutcome("sent", code, _reply_text(resp))
         if code == 421:
@@ -211,8 +223,9 @@ class SmtpSession:
         self.conn = None
 
 
-def smtp_login(conn: smtplib.SMTP, username: str, password: str = "",
-               token_provider: TokenProvider | None = None):
+def smtp_login(
+    conn: smtplib.SMTP, username: str, password: str = "", token_provider: TokenProvider | None = None
+):
     """Log in after EHLO/STARTTLS: XOAUTH2 with a provider's token when given, else the password (LOGIN/PLAIN).
     The sender and «Prova connessione» both log in here."""
     if token_provider is not None:
@@ -224,7 +237,7 @@ def _close_quietly(conn: smtplib.SMTP) -> None:
     """Close a socket without raising."""
     try:
         conn.close()
-    except (OSError, smtplib.SMTPException, socket.error):
+    except (OSError, smtplib.SMTPException):
         pass
 
 

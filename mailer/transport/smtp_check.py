@@ -1,7 +1,8 @@
-""""Prova connessione": reach a sending account's SMTP server (and its IMAP mailbox) step by step —
+""" "Prova connessione": reach a sending account's SMTP server (and its IMAP mailbox) step by step —
 DNS, TCP, TLS and certificate, greeting, EHLO, AUTH; IMAP connect, login, folder — and report in Italian
 what each step answered and, when one fails, what to do. Nothing is sent.
 """
+
 from __future__ import annotations
 
 import imaplib
@@ -14,35 +15,41 @@ from dataclasses import asdict, dataclass, field
 from flask_babel import gettext as _
 
 from .imap import ImapSettings, encode_folder, is_loopback
-from .tls import client_context, explain_certificate_error, fetch_certificate, peer_certificate
 from .smtp import smtp_login
+from .tls import client_context, explain_certificate_error, fetch_certificate, peer_certificate
 from .xoauth2 import OAuthError, imap_xoauth2
 
 CHECK_TIMEOUT = 8.0
 
 LABELS = {
-    "dns": "Risoluzione DNS", "tcp": "Connessione TCP", "tls": "TLS e certificato", "greeting": "Saluto del server",
-    "ehlo": "EHLO (funzioni del server)", "auth": "Autenticazione", "password": "Password salvata",
-    "imap_connect": "IMAP: connessione e certificato", "imap_login": "IMAP: accesso",
+    "dns": "Risoluzione DNS",
+    "tcp": "Connessione TCP",
+    "tls": "TLS e certificato",
+    "greeting": "Saluto del server",
+    "ehlo": "EHLO (funzioni del server)",
+    "auth": "Autenticazione",
+    "password": "Password salvata",
+    "imap_connect": "IMAP: connessione e certificato",
+    "imap_login": "IMAP: accesso",
     "imap_select": "IMAP: cartella",
 }
 # What to do when a step fails (the detail says what happened).
 HINTS = {
     "dns": "Controlla il nome del server (errori di battitura, «smtp.» mancante) e il DNS di questa rete.",
     "tcp": "Controlla porta e firewall: di solito 587 (STARTTLS) o 465 (SSL/TLS); molte reti bloccano la 25 "
-           "in uscita. Se il server è interno, verifica che sia acceso e raggiungibile da qui.",
+    "in uscita. Se il server è interno, verifica che sia acceso e raggiungibile da qui.",
     "tls": "Verifica la modalità di sicurezza (465 = SSL/TLS, 587 = STARTTLS) e il certificato del server; "
-           "per un server interno carica il certificato della sua CA nell'account («Certificati CA aggiuntivi»).",
+    "per un server interno carica il certificato della sua CA nell'account («Certificati CA aggiuntivi»).",
     "greeting": "Il server non accetta connessioni ora: riprova più tardi o contatta chi lo gestisce.",
     "ehlo": "Il server ha rifiutato il saluto: contatta chi lo gestisce, potrebbe non accettare questo indirizzo IP.",
     "auth": "Controlla utente e password (spesso l'utente è l'indirizzo completo); verifica che l'invio SMTP "
-            "autenticato sia abilitato per la casella (Microsoft 365 e Google richiedono OAuth2 o una password "
-            "per le app).",
+    "autenticato sia abilitato per la casella (Microsoft 365 e Google richiedono OAuth2 o una password "
+    "per le app).",
     "password": "Reinserisci la password nel modulo dell'account e salva.",
     "imap_connect": "Controlla server e porta IMAP (di solito 993, SSL/TLS) e, per un server interno, la CA "
-                    "caricata nell'account.",
+    "caricata nell'account.",
     "imap_login": "Controlla utente e password IMAP (vuoti: si usano quelli SMTP) e che l'accesso IMAP sia "
-                  "abilitato sulla casella.",
+    "abilitato sulla casella.",
     "imap_select": "Controlla il nome della cartella (di solito INBOX): deve esistere sulla casella.",
 }
 
@@ -80,8 +87,9 @@ class CheckResult:
 
     def add(self, step: str, ok: bool, detail: str = "", label: str = "") -> bool:
         """Append a step (a failed one gets its hint); returns ok so callers can stop at the first failure."""
-        self.steps.append(CheckStep(step, label or LABELS.get(step, step), ok, detail,
-                                    "" if ok else HINTS.get(step, "")))
+        self.steps.append(
+            CheckStep(step, label or LABELS.get(step, step), ok, detail, "" if ok else HINTS.get(step, ""))
+        )
         return ok
 
     def as_dict(self) -> dict:
@@ -107,16 +115,23 @@ def explain_error(exc: BaseException, host: str, port: int, timeout: float) -> s
     if isinstance(exc, smtplib.SMTPServerDisconnected):
         return _("Il server ha chiuso la connessione (%(error)s).", error=str(exc) or "senza risposta")
     if isinstance(exc, smtplib.SMTPResponseException):
-        return _("Il server ha risposto con un errore: %(reply)s", reply=_reply(exc.smtp_code, exc.smtp_error))
+        return _(
+            "Il server ha risposto con un errore: %(reply)s", reply=_reply(exc.smtp_code, exc.smtp_error)
+        )
     if isinstance(exc, ssl.SSLCertVerificationError):
         return explain_certificate_error(exc, host, None)
     if isinstance(exc, ssl.SSLError):
-        return _("Errore TLS (%(error)s): la porta o la modalità TLS sono giuste? "
-                 "Di solito 465 = SSL, 587 = STARTTLS, 25 = nessuna.", error=getattr(exc, "reason", None) or str(exc))
+        return _(
+            "Errore TLS (%(error)s): la porta o la modalità TLS sono giuste? "
+            "Di solito 465 = SSL, 587 = STARTTLS, 25 = nessuna.",
+            error=getattr(exc, "reason", None) or str(exc),
+        )
     if isinstance(exc, socket.gaierror):
         return _("Nome host sconosciuto: «%(host)s» non si risolve.", host=host)
     if isinstance(exc, ConnectionRefusedError):
-        return _("Connessione rifiutata: nessun server in ascolto su %(host)s:%(port)s.", host=host, port=port)
+        return _(
+            "Connessione rifiutata: nessun server in ascolto su %(host)s:%(port)s.", host=host, port=port
+        )
     if isinstance(exc, (socket.timeout, TimeoutError)):
         return _("Il server non ha risposto entro %(seconds)s secondi.", seconds=int(timeout))
     if isinstance(exc, OSError):
@@ -146,8 +161,15 @@ def _resolve(result: CheckResult, host: str, port: int) -> bool:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        return result.add("dns", False, _("«%(host)s» non si risolve (%(error)s).", host=host,
-                                          error=getattr(exc, "strerror", None) or str(exc)))
+        return result.add(
+            "dns",
+            False,
+            _(
+                "«%(host)s» non si risolve (%(error)s).",
+                host=host,
+                error=getattr(exc, "strerror", None) or str(exc),
+            ),
+        )
     addresses = list(dict.fromkeys(info[4][0] for info in infos))
     return result.add("dns", True, _("«%(host)s» → %(addresses)s", host=host, addresses=", ".join(addresses)))
 
@@ -161,21 +183,37 @@ def _connect(result: CheckResult, host: str, port: int, timeout: float) -> socke
         result.add("tcp", False, explain_error(exc, host, port, timeout))
         return None
     peer = raw.getpeername()[0]
-    result.add("tcp", True, _("connesso a %(peer)s porta %(port)s in %(ms)s ms", peer=peer, port=port,
-                              ms=int((time.monotonic() - started) * 1000)))
+    result.add(
+        "tcp",
+        True,
+        _(
+            "connesso a %(peer)s porta %(port)s in %(ms)s ms",
+            peer=peer,
+            port=port,
+            ms=int((time.monotonic() - started) * 1000),
+        ),
+    )
     return raw
 
 
 def _authenticate(result: CheckResult, conn: smtplib.SMTP, username: str, password: str) -> None:
     """AUTH step with smtplib's preferred mechanism among those offered; says which one was used."""
     if not conn.has_extn("auth"):
-        result.add("auth", False, _("Il server non offre AUTH su questa connessione (serve STARTTLS o SSL?)."))
+        result.add(
+            "auth", False, _("Il server non offre AUTH su questa connessione (serve STARTTLS o SSL?).")
+        )
         return
     offered = conn.esmtp_features.get("auth", "").upper().split()
     usable = [m for m in ("CRAM-MD5", "PLAIN", "LOGIN") if m in offered]
     if not usable:
-        result.add("auth", False, _("Nessun meccanismo con password offerto dal server (offre: %(offered)s).",
-                                    offered=" ".join(offered) or "-"))
+        result.add(
+            "auth",
+            False,
+            _(
+                "Nessun meccanismo con password offerto dal server (offre: %(offered)s).",
+                offered=" ".join(offered) or "-",
+            ),
+        )
         return
     conn.user, conn.password = username, password
     failure: smtplib.SMTPAuthenticationError | None = None
@@ -186,22 +224,43 @@ def _authenticate(result: CheckResult, conn: smtplib.SMTP, username: str, passwo
         except smtplib.SMTPAuthenticationError as exc:
             failure = exc
             continue
-        result.add("auth", True, _("%(reply)s · utente «%(user)s», meccanismo %(mechanism)s (offerti: %(offered)s)",
-                                   reply=_reply(code, text), user=username, mechanism=mechanism,
-                                   offered=" ".join(offered)))
+        result.add(
+            "auth",
+            True,
+            _(
+                "%(reply)s · utente «%(user)s», meccanismo %(mechanism)s (offerti: %(offered)s)",
+                reply=_reply(code, text),
+                user=username,
+                mechanism=mechanism,
+                offered=" ".join(offered),
+            ),
+        )
         return
     assert failure is not None
-    result.add("auth", False, explain_error(failure, "", 0, 0) + " · "
-               + _("meccanismi provati: %(tried)s", tried=", ".join(usable)))
+    result.add(
+        "auth",
+        False,
+        explain_error(failure, "", 0, 0)
+        + " · "
+        + _("meccanismi provati: %(tried)s", tried=", ".join(usable)),
+    )
 
 
 def _capabilities(conn: smtplib.SMTP) -> list[str]:
     return sorted(f"{k.upper()} {v.strip()}".strip() for k, v in conn.esmtp_features.items())
 
 
-def check_smtp(host: str, port: int, tls_mode: str, username: str = "", password: str = "",
-               timeout: float = CHECK_TIMEOUT, ca_pem: str = "", result: CheckResult | None = None,
-               token_provider=None) -> CheckResult:
+def check_smtp(
+    host: str,
+    port: int,
+    tls_mode: str,
+    username: str = "",
+    password: str = "",
+    timeout: float = CHECK_TIMEOUT,
+    ca_pem: str = "",
+    result: CheckResult | None = None,
+    token_provider=None,
+) -> CheckResult:
     """DNS, TCP, TLS (implicit or STARTTLS) with the certificate, greeting, EHLO, AUTH; then QUIT."""
     result = result if result is not None else CheckResult()
     if not _resolve(result, host, port):
@@ -243,8 +302,14 @@ def check_smtp(host: str, port: int, tls_mode: str, username: str = "", password
         if tls_mode == "starttls":
             step = "tls"
             if not conn.has_extn("starttls"):
-                result.add("tls", False, _("Il server non offre STARTTLS: scegli «SSL/TLS implicito» (porta 465) "
-                                           "o, solo su una rete interna, «nessuna»."))
+                result.add(
+                    "tls",
+                    False,
+                    _(
+                        "Il server non offre STARTTLS: scegli «SSL/TLS implicito» (porta 465) "
+                        "o, solo su una rete interna, «nessuna»."
+                    ),
+                )
                 return result
             try:
                 code, text = conn.starttls(context=context)
@@ -259,14 +324,24 @@ def check_smtp(host: str, port: int, tls_mode: str, username: str = "", password
             if token_provider is None:
                 _authenticate(result, conn, username, password)
             elif not conn.has_extn("auth"):
-                result.add("auth", False, _("Il server non offre AUTH su questa connessione (serve STARTTLS o SSL?)."))
+                result.add(
+                    "auth",
+                    False,
+                    _("Il server non offre AUTH su questa connessione (serve STARTTLS o SSL?)."),
+                )
             else:
                 code, text = smtp_login(conn, username, password, token_provider)
-                result.add("auth", code in (235, 503), _("%(reply)s · XOAUTH2 come «%(user)s»",
-                                                          reply=_reply(code, text), user=username))
+                result.add(
+                    "auth",
+                    code in (235, 503),
+                    _("%(reply)s · XOAUTH2 come «%(user)s»", reply=_reply(code, text), user=username),
+                )
         else:
-            result.add("auth", True, _("Nessun utente impostato: il server non è stato messo alla prova "
-                                       "con credenziali."))
+            result.add(
+                "auth",
+                True,
+                _("Nessun utente impostato: il server non è stato messo alla prova con credenziali."),
+            )
     except Exception as exc:  # every failure is reported to the admin, nothing else happens
         result.add(step, False, explain_error(exc, host, port, timeout))
     finally:
@@ -288,14 +363,20 @@ def check_imap(settings: ImapSettings, folder: str, result: CheckResult | None =
             conn = imaplib.IMAP4(s.host, s.port, timeout=s.timeout)
             detail = _("connesso in chiaro (solo loopback)")
         else:
-            conn = imaplib.IMAP4_SSL(s.host, s.port, ssl_context=client_context(s.ca_pem, s.ca_file),
-                                     timeout=s.timeout)
+            conn = imaplib.IMAP4_SSL(
+                s.host, s.port, ssl_context=client_context(s.ca_pem, s.ca_file), timeout=s.timeout
+            )
             detail = _tls_detail(conn.sock)
-        welcome = conn.welcome.decode("utf-8", "replace") if isinstance(conn.welcome, bytes) else str(conn.welcome)
+        welcome = (
+            conn.welcome.decode("utf-8", "replace") if isinstance(conn.welcome, bytes) else str(conn.welcome)
+        )
         result.add("imap_connect", True, f"{s.host}:{s.port} · {detail} · {welcome[:120]}")
     except ssl.SSLCertVerificationError as exc:
-        result.add("imap_connect", False, explain_certificate_error(
-            exc, s.host, fetch_certificate(s.host, s.port, "ssl", s.timeout)))
+        result.add(
+            "imap_connect",
+            False,
+            explain_certificate_error(exc, s.host, fetch_certificate(s.host, s.port, "ssl", s.timeout)),
+        )
         return result
     except (OSError, imaplib.IMAP4.error) as exc:
         result.add("imap_connect", False, explain_error(exc, s.host, s.port, s.timeout))
@@ -307,19 +388,33 @@ def check_imap(settings: ImapSettings, folder: str, result: CheckResult | None =
             else:
                 conn.login(s.username, s.password)
         except (imaplib.IMAP4.error, OAuthError) as exc:
-            result.add("imap_login", False, _("Accesso rifiutato per «%(user)s»: %(error)s", user=s.username,
-                                              error=str(exc)))
+            result.add(
+                "imap_login",
+                False,
+                _("Accesso rifiutato per «%(user)s»: %(error)s", user=s.username, error=str(exc)),
+            )
             return result
         result.add("imap_login", True, _("accesso come «%(user)s»", user=s.username))
         status, data = conn.select(encode_folder(folder), readonly=True)
         if status != "OK":
             reason = b" ".join(d for d in data if isinstance(d, bytes)).decode("utf-8", "replace")
-            result.add("imap_select", False, _("Cartella «%(folder)s» non disponibile: %(reason)s", folder=folder,
-                                               reason=reason or status), label=LABELS["imap_select"])
+            result.add(
+                "imap_select",
+                False,
+                _(
+                    "Cartella «%(folder)s» non disponibile: %(reason)s",
+                    folder=folder,
+                    reason=reason or status,
+                ),
+                label=LABELS["imap_select"],
+            )
             return result
         count = data[0].decode() if data and isinstance(data[0], bytes) else "?"
-        result.add("imap_select", True, _("cartella «%(folder)s» aperta: %(count)s messaggi", folder=folder,
-                                          count=count))
+        result.add(
+            "imap_select",
+            True,
+            _("cartella «%(folder)s» aperta: %(count)s messaggi", folder=folder, count=count),
+        )
     except (OSError, imaplib.IMAP4.error) as exc:
         result.add("imap_select", False, explain_error(exc, s.host, s.port, s.timeout))
     finally:

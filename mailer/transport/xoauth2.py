@@ -4,18 +4,21 @@ fetched again once when the server refuses it (it may have expired or been revok
 A token provider is a callable `provider(force: bool = False) -> str` (mailer.services.oauth_tokens);
 `force=True` skips the cache. It raises `OAuthError` (Italian message) when no token can be had.
 """
+
 from __future__ import annotations
 
 import imaplib
 import smtplib
-from typing import Callable
+from collections.abc import Callable
 
 TokenProvider = Callable[..., str]
 
-TOKEN_REFUSED = ("il server ha rifiutato il token OAuth2 anche dopo averne ottenuto uno nuovo: controlla che "
-                 "l'applicazione abbia il permesso per questa casella (Microsoft: SMTP.SendAsApp/IMAP.AccessAsApp "
-                 "e il service principal con accesso alla casella; Google: delega a livello di dominio con lo "
-                 "scope https://mail.google.com/) e che l'utente sia l'indirizzo della casella")
+TOKEN_REFUSED = (
+    "il server ha rifiutato il token OAuth2 anche dopo averne ottenuto uno nuovo: controlla che "
+    "l'applicazione abbia il permesso per questa casella (Microsoft: SMTP.SendAsApp/IMAP.AccessAsApp "
+    "e il service principal con accesso alla casella; Google: delega a livello di dominio con lo "
+    "scope https://mail.google.com/) e che l'utente sia l'indirizzo della casella"
+)
 
 
 class OAuthError(Exception):
@@ -33,8 +36,10 @@ def xoauth2_string(user: str, token: str) -> str:
 
 def _authobject(user: str, token: str):
     """smtplib/imaplib callback: the credentials first; an empty reply to the server's error challenge."""
+
     def respond(challenge=None):
         return xoauth2_string(user, token) if not challenge else ""
+
     return respond
 
 
@@ -48,8 +53,11 @@ def smtp_xoauth2(conn: smtplib.SMTP, user: str, provider: TokenProvider):
             return conn.auth("XOAUTH2", _authobject(user, token), initial_response_ok=True)
         except smtplib.SMTPAuthenticationError as exc:
             if force:
-                detail = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) \
+                detail = (
+                    exc.smtp_error.decode("utf-8", "replace")
+                    if isinstance(exc.smtp_error, bytes)
                     else str(exc.smtp_error)
+                )
                 raise smtplib.SMTPAuthenticationError(exc.smtp_code, f"{detail} — {TOKEN_REFUSED}") from exc
     raise AssertionError("unreachable")
 

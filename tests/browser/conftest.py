@@ -1,4 +1,5 @@
 """Browser tests: record each phase's outcome on the test item, so fixtures can keep a screenshot on failure."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,6 +1,7 @@
 """Account setup in a real browser (issue 15.2-15.4): choosing a provider fills the form through htmx
 (no inline script: no CSP violation), nothing is saved until «Salva»; «Prova connessione» shows the steps
 and what to do. Screenshots at 1400 px go to test-artifacts/."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,8 +11,7 @@ import pytest
 from mailer.extensions import db
 from mailer.models import MailAccount
 from mailer.services.crypto import encrypt_secret
-from tests.support.browser import browser, live_server  # noqa: F401
-from tests.support.tls import PASSWORD, USER, test_ca, tls_smtp  # noqa: F401
+from tests.support.tls import PASSWORD, USER
 
 pytestmark = pytest.mark.browser
 expect = pytest.importorskip("playwright.sync_api").expect
@@ -22,9 +22,16 @@ def test_preset_fills_the_form_and_the_check_shows_steps(app, make_user, browser
     make_user("amministratore", roles=["admin"], clearance=3)
     server = tls_smtp()
     with app.app_context():
-        account = MailAccount(name="Interno", kind="smtp", host="127.0.0.1", port=server.port, tls_mode="ssl",
-                              username=USER, password_encrypted=encrypt_secret(PASSWORD),
-                              from_address="fatture@azienda.example")  # no CA: the check fails at TLS
+        account = MailAccount(
+            name="Interno",
+            kind="smtp",
+            host="127.0.0.1",
+            port=server.port,
+            tls_mode="ssl",
+            username=USER,
+            password_encrypted=encrypt_secret(PASSWORD),
+            from_address="fatture@azienda.example",
+        )  # no CA: the check fails at TLS
         db.session.add(account)
         db.session.commit()
         account_id = account.id

@@ -1,6 +1,7 @@
 """Bounces in a real browser (issue 13.2): «Ricevute e rimbalzi» lists who bounced with the status code
 and whether for good; the batch results show the delivery's own; no CSP violation. Screenshots at
 1400 px go to test-artifacts/."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,7 +14,6 @@ from mailer.models import Delivery
 from mailer.services.tracking import record_message
 from tests.support.batches import make_account, make_sending_batch
 from tests.support.bounce_corpus import CORPUS
-from tests.support.browser import browser, live_server  # noqa: F401
 from tests.support.receipts import dsn_bounce
 
 pytestmark = pytest.mark.browser
@@ -26,18 +26,24 @@ def bounced(app, make_user):
     """A done batch of three deliveries: a permanent bounce, a delay warning, a bounce for another address."""
     make_user("operatore", roles=["operator"], clearance=3, send_types=["FATTURA"])
     with app.app_context():
-        account = make_account(SimpleNamespace(host="127.0.0.1", port=1), from_address="fatture@azienda.example")
-        batch = make_sending_batch(account, ["a@cliente.example", "b@cliente.example", "c@cliente.example"],
-                                   status="done")
+        account = make_account(
+            SimpleNamespace(host="127.0.0.1", port=1), from_address="fatture@azienda.example"
+        )
+        batch = make_sending_batch(
+            account, ["a@cliente.example", "b@cliente.example", "c@cliente.example"], status="done"
+        )
         mid = {}
         for d in db.session.scalars(db.select(Delivery)):
             d.status, d.message_id = "sent", f"<{d.recipient_email.split('@')[0]}.{d.id}@azienda.example>"
             mid[d.recipient_email] = d.message_id
         db.session.commit()
         record_message(dsn_bounce(mid["a@cliente.example"], "a@cliente.example"), file_name="a.eml")
-        delay = (CORPUS / "own" / "exim_delay.eml").read_bytes().replace(
-            b"paolo.gialli@cliente-lento.example", b"b@cliente.example").replace(
-            b"<orig.4@azienda.example>", mid["b@cliente.example"].encode())
+        delay = (
+            (CORPUS / "own" / "exim_delay.eml")
+            .read_bytes()
+            .replace(b"paolo.gialli@cliente-lento.example", b"b@cliente.example")
+            .replace(b"<orig.4@azienda.example>", mid["b@cliente.example"].encode())
+        )
         record_message(delay, file_name="ritardo.eml")
         record_message(dsn_bounce(mid["c@cliente.example"], "intruso@altrove.example"), file_name="altro.eml")
         return batch.id

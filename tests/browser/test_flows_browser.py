@@ -1,6 +1,7 @@
 """The office's day in a real browser against a live server with a real worker and SMTP server:
 fix a contact inline, prepare, review, approve as a manager, watch the progress bar, read the results;
 build a campaign filter and watch the live count. No CSP violation anywhere."""
+
 from __future__ import annotations
 
 import re
@@ -12,9 +13,7 @@ from mailer.extensions import db
 from mailer.models import Contact, Delivery, Party
 from mailer.services import segments
 from tests.support.batches import office_data
-from tests.support.browser import browser, live_server  # noqa: F401
 from tests.support.campaigns import build_sales_world
-from tests.support.smtp import smtp_server  # noqa: F401
 
 pytestmark = pytest.mark.browser
 expect = pytest.importorskip("playwright.sync_api").expect
@@ -28,8 +27,11 @@ def office(app, smtp_server, make_user):
     make_user("capo", roles=["manager"], clearance=3, send_types=["FATTURA", "DDT", "INSOLUTO"])
     with app.app_context():
         data = office_data(smtp_server)
-    smtp_server.rules = {"amm@alfa.example": [("slow", 0.8)], "amministrazione@beta.example": [("slow", 0.8)],
-                         "ceo@gamma.example": [550]}
+    smtp_server.rules = {
+        "amm@alfa.example": [("slow", 0.8)],
+        "amministrazione@beta.example": [("slow", 0.8)],
+        "ceo@gamma.example": [550],
+    }
     return data
 
 
@@ -64,10 +66,14 @@ def test_fix_prepare_approve_send_results(app, office, browser, smtp_server):
     page.wait_for_load_state("networkidle")
     expect(email).to_have_value("amministrazione@beta.example")
     page.locator("article.contact-form button:has-text('Salva')").click()
-    expect(page.locator("article.contact-card", has_text="Senza mail")).to_contain_text("amministrazione@beta.example")
+    expect(page.locator("article.contact-card", has_text="Senza mail")).to_contain_text(
+        "amministrazione@beta.example"
+    )
     with app.app_context():
-        assert db.session.scalar(db.select(Contact.email).join(Party).where(Party.erp_code == "BETA")) == \
-            "amministrazione@beta.example"
+        assert (
+            db.session.scalar(db.select(Contact.email).join(Party).where(Party.erp_code == "BETA"))
+            == "amministrazione@beta.example"
+        )
 
     # Prepare the November invoices; the page follows the preparation by itself.
     page.goto(f"{browser.base}/invii/nuovo")
@@ -121,10 +127,16 @@ def test_fix_prepare_approve_send_results(app, office, browser, smtp_server):
     assert smtp_server.accepted_to("amm@alfa.example") == 1
     assert smtp_server.accepted_to("ceo@gamma.example") == 0
     with app.app_context():
-        statuses = dict(db.session.execute(db.select(Delivery.recipient_email, Delivery.status)
-                                           .where(Delivery.batch_id == batch_id)).all())
-    assert statuses == {"amm@alfa.example": "sent", "amministrazione@beta.example": "sent",
-                        "ceo@gamma.example": "failed"}
+        statuses = dict(
+            db.session.execute(
+                db.select(Delivery.recipient_email, Delivery.status).where(Delivery.batch_id == batch_id)
+            ).all()
+        )
+    assert statuses == {
+        "amm@alfa.example": "sent",
+        "amministrazione@beta.example": "sent",
+        "ceo@gamma.example": "failed",
+    }
     assert not browser.csp_violations(), browser.csp_violations()
 
 
@@ -205,8 +217,9 @@ def test_campaign_filter_product_picker(app, sales_data, browser):
     expect(page.locator("#c1-products-picker button[data-product-code]")).to_have_count(2)
     page.click("#c1-products-picker button[data-product-code=A100]")
     expect(codes).to_have_value("A100")
-    bought = _expected(app, [{"type": "kind", "value": "customer"},
-                             {"type": "bought", "products": "A100", "months": 12}])
+    bought = _expected(
+        app, [{"type": "kind", "value": "customer"}, {"type": "bought", "products": "A100", "months": 12}]
+    )
     expect(result).to_have_text(str(bought))
     expect(page.locator("#c1-error")).to_have_text("")
     assert page.url.endswith("/campagne/filtri/nuovo")  # nothing saved by Enter

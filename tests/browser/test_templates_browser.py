@@ -1,5 +1,6 @@
 """The template editor in a real browser: live preview updates while typing, errors at their line, no CSP
 violations."""
+
 from __future__ import annotations
 
 import threading

@@ -1,6 +1,7 @@
 """«Invia una prova a me» in a real browser: the button on a delivery's preview and in the template editor,
 the progress while it sends and the result next to it (htmx), no CSP violation; screenshots kept in
 test-artifacts/."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,8 +9,7 @@ import pytest
 from mailer.extensions import db
 from mailer.models import Contact, Delivery, User
 from tests.support.batches import make_account, make_document, make_party_with_contacts, make_sending_batch
-from tests.support.browser import ARTIFACTS, browser, live_server  # noqa: F401  (fixtures)
-from tests.support.smtp import smtp_server  # noqa: F401
+from tests.support.browser import ARTIFACTS
 
 pytestmark = pytest.mark.browser
 ME = "tester@azienda.example"
@@ -23,17 +23,22 @@ def world(app, make_user, smtp_server):
         account = make_account(smtp_server, is_default=True)
         batch = make_sending_batch(account, ["rossi@cliente.example"], status="ready")
         delivery = db.session.scalar(db.select(Delivery).where(Delivery.batch_id == batch.id))
-        party = make_party_with_contacts("ALFA", [{"name": "Amministrazione", "email": "amm@alfa.example",
-                                                   "types": ["FATTURA"]}])
+        party = make_party_with_contacts(
+            "ALFA", [{"name": "Amministrazione", "email": "amm@alfa.example", "types": ["FATTURA"]}]
+        )
         document = make_document(party, "FATTURA", "F77", with_pdf=True)
         db.session.commit()
-        ids = {"batch": batch.id, "delivery": delivery.id, "document": document.id,
-               "contact": db.session.scalar(db.select(Contact.id).where(Contact.party_id == party.id))}
+        ids = {
+            "batch": batch.id,
+            "delivery": delivery.id,
+            "document": document.id,
+            "contact": db.session.scalar(db.select(Contact.id).where(Contact.party_id == party.id)),
+        }
         db.session.remove()
     return ids
 
 
-def test_test_send_from_the_preview_and_the_editor(browser, world, smtp_server):  # noqa: F811
+def test_test_send_from_the_preview_and_the_editor(browser, world, smtp_server):
     page = browser.page
     browser.login("mario")
     ARTIFACTS.mkdir(exist_ok=True)

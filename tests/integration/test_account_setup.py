@@ -2,6 +2,7 @@
 certificate errors, «Prova connessione» step by step (SMTP and IMAP), provider presets on the form,
 and the `accounts` CLI. Against real loopback servers: aiosmtpd with TLS from a test CA, dovecot.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,17 +18,26 @@ from mailer.services.sending import smtp_settings
 from mailer.services.tracking import imap_settings
 from mailer.transport.imap import ImapError, ImapMailbox
 from mailer.transport.smtp import SmtpSession
-from tests.support.imap import dovecot, imap_user  # noqa: F401  (fixtures)
 from tests.support.services import free_port
-from tests.support.tls import PASSWORD, USER, test_ca, tls_smtp  # noqa: F401  (fixtures)
+from tests.support.tls import PASSWORD, USER
 
 
-def _account(server=None, name="Interno", tls_mode="ssl", ca_pem="", password=PASSWORD, **extra) -> MailAccount:
+def _account(
+    server=None, name="Interno", tls_mode="ssl", ca_pem="", password=PASSWORD, **extra
+) -> MailAccount:
     """An account pointing at a loopback TLS server (or at `host`/`port` given in extra)."""
-    account = MailAccount(name=name, kind="smtp", host=extra.pop("host", server.host if server else "127.0.0.1"),
-                          port=extra.pop("port", server.port if server else 25), tls_mode=tls_mode,
-                          username=USER, password_encrypted=encrypt_secret(password),
-                          from_address="fatture@azienda.example", tls_ca_pem=ca_pem, **extra)
+    account = MailAccount(
+        name=name,
+        kind="smtp",
+        host=extra.pop("host", server.host if server else "127.0.0.1"),
+        port=extra.pop("port", server.port if server else 25),
+        tls_mode=tls_mode,
+        username=USER,
+        password_encrypted=encrypt_secret(password),
+        from_address="fatture@azienda.example",
+        tls_ca_pem=ca_pem,
+        **extra,
+    )
     db.session.add(account)
     db.session.commit()
     return account
@@ -43,21 +53,25 @@ def _failed(result):
 
 # ---------------------------------------------------------------- TLS, certificate, step by step
 
+
 @pytest.mark.parametrize("mode", ["ssl", "starttls"])
 def test_check_trusts_the_accounts_ca_and_reports_every_step(app_ctx, tls_smtp, mode):
     server = tls_smtp(mode=mode)
     account = _account(server, tls_mode=mode, ca_pem=server.ca.pem)
     result = account_service.check_account(account, timeout=5)
     assert result.ok, [(s.step, s.detail) for s in result.steps]
-    expected = ["dns", "tcp", "tls", "greeting", "ehlo", "auth"] if mode == "ssl" else \
-        ["dns", "tcp", "greeting", "ehlo", "tls", "auth"]
+    expected = (
+        ["dns", "tcp", "tls", "greeting", "ehlo", "auth"]
+        if mode == "ssl"
+        else ["dns", "tcp", "greeting", "ehlo", "tls", "auth"]
+    )
     assert _steps(result) == expected
     by = {s.step: s for s in result.steps}
     assert "127.0.0.1" in by["dns"].detail
-    assert "Recapito Test CA" in by["tls"].detail           # issuer
+    assert "Recapito Test CA" in by["tls"].detail  # issuer
     assert re.search(r"al \d\d/\d\d/\d{4}", by["tls"].detail)  # expiry
     assert "AUTH" in by["ehlo"].detail
-    assert re.search(r"PLAIN|LOGIN", by["auth"].detail)      # the mechanism used
+    assert re.search(r"PLAIN|LOGIN", by["auth"].detail)  # the mechanism used
 
 
 @pytest.mark.parametrize("mode", ["ssl", "starttls"])
@@ -118,19 +132,22 @@ def test_wrong_password_fails_at_auth(app_ctx, tls_smtp):
 def test_sending_uses_the_ca_stored_in_the_database(app_ctx, tls_smtp):
     server = tls_smtp(mode="starttls")
     trusted = _account(server, tls_mode="starttls", ca_pem=server.ca.pem)
-    outcome = SmtpSession(smtp_settings(trusted)).send("fatture@azienda.example", ["rossi@example.com"],
-                                                       b"Subject: prova\r\n\r\nciao\r\n")
+    outcome = SmtpSession(smtp_settings(trusted)).send(
+        "fatture@azienda.example", ["rossi@example.com"], b"Subject: prova\r\n\r\nciao\r\n"
+    )
     assert outcome.kind == "sent"
     assert server.accepted_to("rossi@example.com") == 1
     untrusted = _account(server, name="Senza CA", tls_mode="starttls")
-    outcome = SmtpSession(smtp_settings(untrusted)).send("fatture@azienda.example", ["bianchi@example.com"],
-                                                         b"Subject: prova\r\n\r\nciao\r\n")
+    outcome = SmtpSession(smtp_settings(untrusted)).send(
+        "fatture@azienda.example", ["bianchi@example.com"], b"Subject: prova\r\n\r\nciao\r\n"
+    )
     assert outcome.kind == "temporary"
     assert "autorità non riconosciuta" in outcome.text
     assert server.accepted_to("bianchi@example.com") == 0
 
 
 # ---------------------------------------------------------------- IMAP steps
+
 
 def _with_imap(account: MailAccount, user, ca_pem: str, folder="INBOX", password=None) -> MailAccount:
     account.imap_host, account.imap_port = user.host, user.tls_port
@@ -185,11 +202,26 @@ def test_reading_the_mailbox_uses_the_accounts_ca(app_ctx, imap_user, dovecot):
 
 # ---------------------------------------------------------------- form: presets and CA bundle
 
+
 def _form(**overrides) -> dict:
-    form = {"name": "Posta", "kind": "smtp", "host": "smtp.example.com", "port": "587", "tls_mode": "starttls",
-            "username": "u", "from_address": "posta@azienda.example", "max_connections": "2",
-            "rate_per_minute": "60", "rate_per_day": "5000", "max_message_mb": "20", "max_recipients": "50",
-            "imap_port": "993", "imap_folder": "INBOX", "imap_after": "seen", "active": "1"}
+    form = {
+        "name": "Posta",
+        "kind": "smtp",
+        "host": "smtp.example.com",
+        "port": "587",
+        "tls_mode": "starttls",
+        "username": "u",
+        "from_address": "posta@azienda.example",
+        "max_connections": "2",
+        "rate_per_minute": "60",
+        "rate_per_day": "5000",
+        "max_message_mb": "20",
+        "max_recipients": "50",
+        "imap_port": "993",
+        "imap_folder": "INBOX",
+        "imap_after": "seen",
+        "active": "1",
+    }
     form.update(overrides)
     return form
 
@@ -198,9 +230,14 @@ def test_choosing_a_preset_fills_the_form_without_saving(client, auth, app):
     auth.login("admin", roles=["admin"])
     page = client.get("/admin/accounts/new").get_data(as_text=True)
     assert 'name="preset"' in page and "Microsoft 365" in page and "Aruba PEC" in page
-    assert 'name="imap_folder" value="INBOX"' in page  # the default folder was lost under the blank text fields
-    response = client.post("/admin/accounts/new", data=_form(preset="legalmail", apply_preset="1"),
-                           headers={"HX-Request": "true"})
+    assert (
+        'name="imap_folder" value="INBOX"' in page
+    )  # the default folder was lost under the blank text fields
+    response = client.post(
+        "/admin/accounts/new",
+        data=_form(preset="legalmail", apply_preset="1"),
+        headers={"HX-Request": "true"},
+    )
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert 'value="sendm.cert.legalmail.it"' in html and 'value="6"' in html  # host and 6 messages a minute
@@ -230,33 +267,77 @@ def test_test_page_shows_steps_in_italian(client, auth, app, tls_smtp):
     with app.app_context():
         account_id = _account(server).id  # no CA: fails at the certificate
     auth.login("admin", roles=["admin"])
-    html = client.post(f"/admin/accounts/{account_id}/test", headers={"HX-Request": "true"}).get_data(as_text=True)
+    html = client.post(f"/admin/accounts/{account_id}/test", headers={"HX-Request": "true"}).get_data(
+        as_text=True
+    )
     assert "Risoluzione DNS" in html and "Connessione TCP" in html and "TLS e certificato" in html
     assert "Cosa fare" in html and "autorità non riconosciuta" in html
 
 
 # ---------------------------------------------------------------- CLI
 
+
 def test_cli_add_with_preset_reads_secrets_from_stdin(app, runner):
-    result = runner.invoke(args=["accounts", "add", "--name", "PEC Aruba", "--preset", "aruba_pec",
-                                 "--username", "azienda@pec.it", "--from-address", "azienda@pec.it",
-                                 "--password-stdin"], input="segreta-pec\n")
+    result = runner.invoke(
+        args=[
+            "accounts",
+            "add",
+            "--name",
+            "PEC Aruba",
+            "--preset",
+            "aruba_pec",
+            "--username",
+            "azienda@pec.it",
+            "--from-address",
+            "azienda@pec.it",
+            "--password-stdin",
+        ],
+        input="segreta-pec\n",
+    )
     assert result.exit_code == 0, result.output
     assert "segreta-pec" not in result.output
     with app.app_context():
         account = db.session.scalar(db.select(MailAccount).where(MailAccount.name == "PEC Aruba"))
-        assert (account.kind, account.host, account.port, account.tls_mode) == ("pec", "smtps.pec.aruba.it", 465,
-                                                                               "ssl")
+        assert (account.kind, account.host, account.port, account.tls_mode) == (
+            "pec",
+            "smtps.pec.aruba.it",
+            465,
+            "ssl",
+        )
         assert "pec.aruba.it" in account.pec_system_domains
         assert decrypt_secret(account.password_encrypted) == "segreta-pec"
-    refused = runner.invoke(args=["accounts", "add", "--name", "X", "--host", "h", "--from-address",
-                                  "a@b.example", "--password", "in-chiaro"])
+    refused = runner.invoke(
+        args=[
+            "accounts",
+            "add",
+            "--name",
+            "X",
+            "--host",
+            "h",
+            "--from-address",
+            "a@b.example",
+            "--password",
+            "in-chiaro",
+        ]
+    )
     assert refused.exit_code != 0  # no password option on the command line
 
 
 def test_cli_add_reports_field_errors_and_writes_nothing(app, runner):
-    result = runner.invoke(args=["accounts", "add", "--name", "Rotto", "--host", "smtp.example.com",
-                                 "--from-address", "non-un-indirizzo", "--port", "99999"])
+    result = runner.invoke(
+        args=[
+            "accounts",
+            "add",
+            "--name",
+            "Rotto",
+            "--host",
+            "smtp.example.com",
+            "--from-address",
+            "non-un-indirizzo",
+            "--port",
+            "99999",
+        ]
+    )
     assert result.exit_code != 0
     assert "from_address" in result.output and "port" in result.output
     with app.app_context():
@@ -267,10 +348,28 @@ def test_cli_list_and_test_json(app, runner, tls_smtp, tmp_path):
     server = tls_smtp()
     ca_file = tmp_path / "ca.pem"
     ca_file.write_text(server.ca.pem)
-    added = runner.invoke(args=["accounts", "add", "--name", "Interno", "--host", "127.0.0.1", "--port",
-                                str(server.port), "--tls-mode", "ssl", "--username", USER, "--from-address",
-                                "fatture@azienda.example", "--ca-file", str(ca_file), "--password-stdin"],
-                          input=PASSWORD + "\n")
+    added = runner.invoke(
+        args=[
+            "accounts",
+            "add",
+            "--name",
+            "Interno",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(server.port),
+            "--tls-mode",
+            "ssl",
+            "--username",
+            USER,
+            "--from-address",
+            "fatture@azienda.example",
+            "--ca-file",
+            str(ca_file),
+            "--password-stdin",
+        ],
+        input=PASSWORD + "\n",
+    )
     assert added.exit_code == 0, added.output
     listed = json.loads(runner.invoke(args=["accounts", "list", "--json"]).output)
     assert [a["name"] for a in listed] == ["Interno"] and listed[0]["tls_ca"] is True

@@ -1,4 +1,5 @@
 """Amministrazione › Zone, agenti e categorie: list, add, rename, delete, with audit and the party import."""
+
 from __future__ import annotations
 
 import io
@@ -8,12 +9,13 @@ import pytest
 
 from mailer.extensions import db
 from mailer.models import Agent, AuditEvent, Category, Party, SavedFilter, Zone
-from tests.support.contacts import world  # noqa: F401  (fixture)
 
 MODELS = {"zones": Zone, "agents": Agent, "categories": Category}
-NEW = {"zones": {"code": "est", "name": "Nord-Est"}, "agents": {"code": "ag9", "name": "Nina Nuova",
-                                                              "email": "nina@agenti.example"},
-       "categories": {"code": "gdo", "name": "GDO"}}
+NEW = {
+    "zones": {"code": "est", "name": "Nord-Est"},
+    "agents": {"code": "ag9", "name": "Nina Nuova", "email": "nina@agenti.example"},
+    "categories": {"code": "gdo", "name": "GDO"},
+}
 
 
 def _rows(app, kind):
@@ -27,8 +29,9 @@ def _rows(app, kind):
 def _audit(app, prefix):
     """(action, details) of the audit events whose action starts with the prefix."""
     with app.app_context():
-        events = db.session.scalars(db.select(AuditEvent).where(AuditEvent.action.startswith(prefix))
-                                    .order_by(AuditEvent.id)).all()
+        events = db.session.scalars(
+            db.select(AuditEvent).where(AuditEvent.action.startswith(prefix)).order_by(AuditEvent.id)
+        ).all()
         return [(e.action, e.details, e.username) for e in events]
 
 
@@ -43,7 +46,11 @@ def test_fresh_install_shows_empty_tables_with_add_forms(client, auth):
     """No zones, agents or categories yet: each section says so and offers its add form."""
     auth.login("admin")
     page = client.get("/admin/tables").get_data(as_text=True)
-    assert "Nessuna zona ancora" in page and "Nessun agente ancora" in page and "Nessuna categoria ancora" in page
+    assert (
+        "Nessuna zona ancora" in page
+        and "Nessun agente ancora" in page
+        and "Nessuna categoria ancora" in page
+    )
     for kind in MODELS:
         assert f'action="/admin/tables/{kind}#{kind}"' in page
     assert 'aria-current="page">Zone, agenti e categorie' in page  # the admin sub-navigation
@@ -57,7 +64,9 @@ def test_create_rename_delete(app, client, auth, kind):
     response = client.post(f"/admin/tables/{kind}", data=NEW[kind])
     assert response.status_code == 302 and response.headers["Location"].endswith(f"/admin/tables#{kind}")
     code = NEW[kind]["code"].upper()
-    expected = (code, NEW[kind]["name"], NEW[kind]["email"]) if kind == "agents" else (code, NEW[kind]["name"])
+    expected = (
+        (code, NEW[kind]["name"], NEW[kind]["email"]) if kind == "agents" else (code, NEW[kind]["name"])
+    )
     assert _rows(app, kind) == [expected]
     page = client.get("/admin/tables").get_data(as_text=True)
     assert f"<code>{code}</code>" in page and "aggiunt" in page
@@ -78,7 +87,11 @@ def test_create_rename_delete(app, client, auth, kind):
     assert _rows(app, kind) == []
 
     events = _audit(app, prefix)
-    assert [action for action, _details, _user in events] == [prefix + "create", prefix + "update", prefix + "delete"]
+    assert [action for action, _details, _user in events] == [
+        prefix + "create",
+        prefix + "update",
+        prefix + "delete",
+    ]
     create, update, delete = (details for _action, details, _user in events)
     assert create["code"] == code and create["name"] == NEW[kind]["name"]
     assert update["changes"]["name"] == [NEW[kind]["name"], "Nome nuovo"]
@@ -88,7 +101,9 @@ def test_create_rename_delete(app, client, auth, kind):
     assert all(user == "admin" for _a, _d, user in events)
 
 
-@pytest.mark.parametrize("kind, code", [("zones", "nord"), ("zones", " Nord "), ("agents", "a1"), ("categories", "Ing")])
+@pytest.mark.parametrize(
+    "kind, code", [("zones", "nord"), ("zones", " Nord "), ("agents", "a1"), ("categories", "Ing")]
+)
 def test_duplicate_code_is_refused_whatever_the_case(app, client, auth, world, kind, code):
     """Codes are unique regardless of case, as the import compares them: 422 with the error at the field."""
     auth.login("admin")
@@ -109,19 +124,29 @@ def test_existing_mixed_case_code_still_counts_as_taken(app, client, auth):
         db.session.commit()
     auth.login("admin")
     response = client.post("/admin/tables/zones", data={"code": "LAGO", "name": "Altro"})
-    assert response.status_code == 422 and "Esiste già una zona con codice «Lago»" in response.get_data(as_text=True)
+    assert response.status_code == 422 and "Esiste già una zona con codice «Lago»" in response.get_data(
+        as_text=True
+    )
 
 
-@pytest.mark.parametrize("kind, form, field, message", [
-    ("zones", {"code": "", "name": "Nord"}, "code", "Indica il codice (es. NORD)"),
-    ("zones", {"code": "NORD EST", "name": "Nord-Est"}, "code", "solo lettere, cifre e - _ . /"),
-    ("zones", {"code": "X" * 21, "name": "Lunga"}, "code", "al massimo 20 caratteri"),
-    ("zones", {"code": "NE", "name": "   "}, "name", "Indica il nome della zona."),
-    ("categories", {"code": "C1", "name": "N" * 121}, "name", "al massimo 120 caratteri"),
-    ("agents", {"code": "AG1", "name": "Aldo", "email": "aldo@@agenti.example"}, "email", "una sola @"),
-    ("agents", {"code": "AG1", "name": "Aldo", "email": "aldo@agenti"}, "email", "il dominio deve contenere un punto"),
-    ("agents", {"code": "AG1", "name": "", "email": ""}, "name", "Indica il nome dell'agente."),
-])
+@pytest.mark.parametrize(
+    "kind, form, field, message",
+    [
+        ("zones", {"code": "", "name": "Nord"}, "code", "Indica il codice (es. NORD)"),
+        ("zones", {"code": "NORD EST", "name": "Nord-Est"}, "code", "solo lettere, cifre e - _ . /"),
+        ("zones", {"code": "X" * 21, "name": "Lunga"}, "code", "al massimo 20 caratteri"),
+        ("zones", {"code": "NE", "name": "   "}, "name", "Indica il nome della zona."),
+        ("categories", {"code": "C1", "name": "N" * 121}, "name", "al massimo 120 caratteri"),
+        ("agents", {"code": "AG1", "name": "Aldo", "email": "aldo@@agenti.example"}, "email", "una sola @"),
+        (
+            "agents",
+            {"code": "AG1", "name": "Aldo", "email": "aldo@agenti"},
+            "email",
+            "il dominio deve contenere un punto",
+        ),
+        ("agents", {"code": "AG1", "name": "", "email": ""}, "name", "Indica il nome dell'agente."),
+    ],
+)
 def test_add_form_errors_are_inline_and_in_italian(app, client, auth, kind, form, field, message):
     """A bad field comes back marked, with its message next to it, the values kept, and nothing written."""
     auth.login("admin")
@@ -130,8 +155,9 @@ def test_add_form_errors_are_inline_and_in_italian(app, client, auth, kind, form
     assert response.status_code == 422
     section = body.split(f'id="{kind}"')[1].split("</article>")[0]
     shown = re.escape(message.replace("'", "&#39;"))
-    assert re.search(rf'name="{field}"[^>]*aria-invalid="true"[^>]*>\s*<small class="field-error">[^<]*{shown}',
-                     section), section
+    assert re.search(
+        rf'name="{field}"[^>]*aria-invalid="true"[^>]*>\s*<small class="field-error">[^<]*{shown}', section
+    ), section
     if form.get("name", "").strip():
         assert f'value="{form["name"]}"' in section  # what was typed is still there
     assert _rows(app, kind) == []
@@ -140,11 +166,17 @@ def test_add_form_errors_are_inline_and_in_italian(app, client, auth, kind, form
 def test_rename_errors_are_shown_on_the_row(app, client, auth, world):
     """An invalid rename answers 422 with the error in the row being edited; the stored row is unchanged."""
     auth.login("admin")
-    response = client.post(f"/admin/tables/agents/{world['a1']}", data={"name": "Aldo Agente", "email": "senza-chiocciola"})
+    response = client.post(
+        f"/admin/tables/agents/{world['a1']}", data={"name": "Aldo Agente", "email": "senza-chiocciola"}
+    )
     body = response.get_data(as_text=True)
     assert response.status_code == 422
     row = body.split(f'id="agents-{world["a1"]}"')[1].split("</tr>")[0]
-    assert 'value="senza-chiocciola"' in row and 'aria-invalid="true"' in row and "deve contenere una sola @" in row
+    assert (
+        'value="senza-chiocciola"' in row
+        and 'aria-invalid="true"' in row
+        and "deve contenere una sola @" in row
+    )
     assert ("A1", "Aldo Agente", "") in _rows(app, "agents")
 
 
@@ -153,8 +185,18 @@ def test_delete_in_use_is_refused_with_how_many(app, client, auth, world):
     auth.login("admin")
     with app.app_context():
         admin_id = db.session.scalar(db.select(AuditEvent.user_id).where(AuditEvent.action == "login"))
-        db.session.add(SavedFilter(name="Ingrosso nord", conditions=[{"type": "category", "ids": [
-            db.session.scalar(db.select(Category.id).where(Category.code == "ING"))]}], owner_id=admin_id))
+        db.session.add(
+            SavedFilter(
+                name="Ingrosso nord",
+                conditions=[
+                    {
+                        "type": "category",
+                        "ids": [db.session.scalar(db.select(Category.id).where(Category.code == "ING"))],
+                    }
+                ],
+                owner_id=admin_id,
+            )
+        )
         db.session.commit()
     response = client.post(f"/admin/tables/zones/{world['nord']}/delete")
     body = response.get_data(as_text=True)
@@ -221,24 +263,33 @@ N100;Lago S.r.l.;garda;ag7;horeca
 def test_party_import_succeeds_once_the_codes_are_created_on_the_page(app, client, auth):
     """The import refuses unknown codes; after creating them on the page (in any case) it goes through."""
     from mailer.services.party_import import import_parties
+
     with app.app_context():
         report = import_parties(PARTIES_NEW_ZONE.encode(), "clienti.csv", dry_run=True)
         reasons = " | ".join(r for e in report.errors for r in e.reasons)
         assert "zona «garda» sconosciuta" in reasons and "agente «ag7» sconosciuto" in reasons
         assert "categoria «horeca» sconosciuta" in reasons
     auth.login("admin")
-    for kind, form in (("zones", {"code": "Garda", "name": "Lago di Garda"}),
-                       ("agents", {"code": "AG7", "name": "Sette Agente", "email": "sette@agenti.example"}),
-                       ("categories", {"code": "HORECA", "name": "Hotel e ristoranti"})):
+    for kind, form in (
+        ("zones", {"code": "Garda", "name": "Lago di Garda"}),
+        ("agents", {"code": "AG7", "name": "Sette Agente", "email": "sette@agenti.example"}),
+        ("categories", {"code": "HORECA", "name": "Hotel e ristoranti"}),
+    ):
         assert client.post(f"/admin/tables/{kind}", data=form).status_code == 302
-    response = client.post("/anagrafiche/import", data={"kind": "parties", "file": (io.BytesIO(PARTIES_NEW_ZONE.encode()),
-                                                                                    "clienti.csv")},
-                           content_type="multipart/form-data")
+    response = client.post(
+        "/anagrafiche/import",
+        data={"kind": "parties", "file": (io.BytesIO(PARTIES_NEW_ZONE.encode()), "clienti.csv")},
+        content_type="multipart/form-data",
+    )
     body = response.get_data(as_text=True)
     assert response.status_code == 200 and "Il file è corretto" in body, body[:2000]
     sha = body.split('name="sha" value="')[1].split('"')[0]
-    assert client.post("/anagrafiche/import/apply", data={"kind": "parties", "sha": sha,
-                                                           "filename": "clienti.csv"}).status_code == 302
+    assert (
+        client.post(
+            "/anagrafiche/import/apply", data={"kind": "parties", "sha": sha, "filename": "clienti.csv"}
+        ).status_code
+        == 302
+    )
     with app.app_context():
         party = db.session.scalar(db.select(Party).where(Party.erp_code == "N100"))
         assert (party.zone.code, party.agent.code, party.category.code) == ("GARDA", "AG7", "HORECA")
@@ -246,11 +297,15 @@ def test_party_import_succeeds_once_the_codes_are_created_on_the_page(app, clien
 
 def test_cli_adds_and_lists_with_the_same_checks(app, runner):
     """`flask tables add` uses the page's rules (upper-case code, unique, e-mail checked) and is audited."""
-    result = runner.invoke(args=["tables", "add", "agents", "ag5", "Cinzia Cinque", "--email", "cinzia@agenti.example"])
+    result = runner.invoke(
+        args=["tables", "add", "agents", "ag5", "Cinzia Cinque", "--email", "cinzia@agenti.example"]
+    )
     assert result.exit_code == 0 and "Agente «AG5» aggiunto." in result.output
     result = runner.invoke(args=["tables", "add", "agents", "Ag5", "Doppione"])
     assert result.exit_code == 1 and "Esiste già un agente con codice «AG5»" in result.output
-    result = runner.invoke(args=["tables", "add", "zones", "N", "Nord", "--email", "x"])  # e-mail only for agents
+    result = runner.invoke(
+        args=["tables", "add", "zones", "N", "Nord", "--email", "x"]
+    )  # e-mail only for agents
     assert result.exit_code == 0
     result = runner.invoke(args=["tables", "list", "agents"])
     assert result.output.splitlines() == ["AG5\tCinzia Cinque\tcinzia@agenti.example\t0"]

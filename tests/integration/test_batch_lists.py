@@ -5,6 +5,7 @@ user allowed a few document types lost their older batches behind newer ones of 
 row was counted with its own queries. The rule (every-type: User.may_open_types; campaign batches
 for who prepared them and managers) is now SQL, the list is paged and counted in one grouped query.
 """
+
 from __future__ import annotations
 
 import re
@@ -27,8 +28,14 @@ def _batches(specs) -> list[int]:
         codes, status, minutes, *rest = spec
         kind = rest[0] if rest else "documents"
         creator = rest[1] if len(rest) > 1 else None
-        batch = Batch(kind=kind, name="", status=status, type_codes=codes, created_at=BASE + timedelta(minutes=minutes),
-                      created_by_id=creator)
+        batch = Batch(
+            kind=kind,
+            name="",
+            status=status,
+            type_codes=codes,
+            created_at=BASE + timedelta(minutes=minutes),
+            created_by_id=creator,
+        )
         db.session.add(batch)
         db.session.flush()
         ids.append(batch.id)
@@ -40,8 +47,14 @@ def _deliveries(batch_id: int, statuses: dict[str, int], level: int = 0) -> None
     """Rows of a batch: {status: how many}, at a privacy level (no contact: the copied level counts)."""
     for status, n in statuses.items():
         for i in range(n):
-            db.session.add(Delivery(batch_id=batch_id, recipient_email=f"{status}{i}.{level}@b{batch_id}.example",
-                                    status=status, privacy_level=level))
+            db.session.add(
+                Delivery(
+                    batch_id=batch_id,
+                    recipient_email=f"{status}{i}.{level}@b{batch_id}.example",
+                    status=status,
+                    privacy_level=level,
+                )
+            )
     db.session.commit()
 
 
@@ -93,7 +106,7 @@ def crowded(app):
 
 def _row(html: str, batch_id: int) -> list[str]:
     """The numbers of one batch's row: da inviare, inviati, falliti, incerti."""
-    match = re.search(rf'<td>{batch_id}</td>.*?</tr>', html, re.S)
+    match = re.search(rf"<td>{batch_id}</td>.*?</tr>", html, re.S)
     assert match, f"invio {batch_id} non in elenco"
     return re.findall(r'<td class="num">(\d+)</td>', match.group(0))
 
@@ -162,8 +175,9 @@ def test_dashboard_finds_older_batches_of_the_users_types(app, client, auth):
     page = client.get("/").get_data(as_text=True)
     waiting = re.findall(r'<a href="/invii/(\d+)">', page)
     assert sorted(int(x) for x in waiting) == sorted(ddt_ready)
-    results = re.findall(r"<tr><td>Invio n\. (\d+)</td>\s*<td class=\"num\">(\d+)</td>\s*<td class=\"num\">(\d+)</td>",
-                         page)
+    results = re.findall(
+        r"<tr><td>Invio n\. (\d+)</td>\s*<td class=\"num\">(\d+)</td>\s*<td class=\"num\">(\d+)</td>", page
+    )
     assert [(int(b), s, f) for b, s, f in results] == [(ddt_done[1], "4", "3"), (ddt_done[0], "0", "0")]
 
 
@@ -173,6 +187,7 @@ def test_sales_dashboard_lists_only_their_own_campaign_batches(app, client, auth
     auth.login("venditore", roles=["sales"], clearance=3, send_types=["GENERICO"])
     with app.app_context():
         from mailer.models import User
+
         me = db.session.scalar(db.select(User.id).where(User.username == "venditore"))
         mine = _batches([(["GENERICO"], "ready", 1, "campaign", me)])
         theirs = _batches([(["GENERICO"], "ready", 2, "campaign", other)])

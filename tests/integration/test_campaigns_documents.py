@@ -1,10 +1,9 @@
 """Generic documents through the pages: upload checked by content, size limit, versions, preview."""
+
 from __future__ import annotations
 
 import io
 import re
-
-import pytest
 
 from mailer.extensions import db
 from mailer.models import GenericDocument, GenericDocumentVersion
@@ -23,8 +22,14 @@ def test_upload_versions_and_download(app, client, auth):
     response = _upload(client, PDF_BYTES, "Listino 2027 (bozza).pdf")
     assert response.status_code == 302
     doc_id = int(re.search(r"/documenti/(\d+)", response.headers["Location"]).group(1))
-    response = _upload(client, PDF_BYTES + b"% v2\n", "listino-v2.pdf", url=f"/campagne/documenti/{doc_id}",
-                       action="version", note="prezzi aggiornati")
+    response = _upload(
+        client,
+        PDF_BYTES + b"% v2\n",
+        "listino-v2.pdf",
+        url=f"/campagne/documenti/{doc_id}",
+        action="version",
+        note="prezzi aggiornati",
+    )
     assert response.status_code == 302
     with app.app_context():
         document = db.session.get(GenericDocument, doc_id)
@@ -59,6 +64,7 @@ def test_size_limit(app, client, auth):
 def _wkhtmltopdf(html: bytes) -> bytes:
     """A real PDF made by wkhtmltopdf (what the app uses)."""
     import subprocess
+
     return subprocess.run(["wkhtmltopdf", "-q", "-", "-"], input=html, capture_output=True, check=True).stdout
 
 
@@ -83,6 +89,7 @@ def test_pdf_preview_is_an_image(app, client, auth, monkeypatch):
     response = client.get(f"/campagne/documenti/{doc_id}/versioni/{version_id}/pagina-1.png")
     assert response.status_code == 200 and response.data.startswith(b"\x89PNG")
     from PIL import Image
+
     image = Image.open(io.BytesIO(response.data))
     assert image.format == "PNG" and 500 <= image.width <= 700 and image.height > image.width  # A4 at 70 dpi
     assert image.convert("L").getextrema()[0] < 100  # something is drawn, not a blank page
@@ -93,8 +100,10 @@ def test_pdf_preview_is_an_image(app, client, auth, monkeypatch):
 
 def test_pdf_preview_page_count_bounds(app, client, auth, monkeypatch):
     """A 7-page PDF shows five page images and says so; each renders without system tools."""
-    pdf = _wkhtmltopdf(b'<h1>Pagina 1</h1>' + b"".join(b'<h1 style="page-break-before: always">Pagina %d</h1>' % i
-                                                        for i in range(2, 8)))
+    pdf = _wkhtmltopdf(
+        b"<h1>Pagina 1</h1>"
+        + b"".join(b'<h1 style="page-break-before: always">Pagina %d</h1>' % i for i in range(2, 8))
+    )
     monkeypatch.setenv("PATH", "/nonexistent")
     auth.login("giulia", roles=["sales"])
     doc_id, version_id = _uploaded_pdf(app, client, pdf, "catalogo.pdf")

@@ -5,6 +5,7 @@ process, on the true clock, runs the watchdog all the time, as `flask scheduler`
 The watchdog judges a sender by its heartbeat key's expiry in Redis (Redis' clock), not by the claim's
 timestamp written with the worker's clock: a claim that looks old is left alone while its sender beats.
 """
+
 from __future__ import annotations
 
 import libfaketime
@@ -14,8 +15,13 @@ from mailer.extensions import db
 from mailer.models import Batch
 from mailer.services import sending
 from tests.integration.test_faults_processes import _slow_batch
-from tests.support.faults import (WorkerProcess, batch_counts, batch_status, check_exactly_once,  # noqa: F401
-                                  faulty_smtp, wait_until)
+from tests.support.faults import (
+    WorkerProcess,
+    batch_counts,
+    batch_status,
+    check_exactly_once,
+    wait_until,
+)
 
 HEARTBEAT_SECONDS = 4  # the heartbeat key's lifetime: longer than a beat (every 2 s) plus one message
 SKEW_SECONDS = 10  # well beyond it: a check of the claim's timestamp would take every claim for dead
@@ -30,7 +36,9 @@ def short_heartbeat(app):
 
 
 @pytest.mark.parametrize("skew", [f"-{SKEW_SECONDS}s", f"+{SKEW_SECONDS}s"], ids=["behind", "ahead"])
-def test_worker_with_a_skewed_clock_sends_each_message_once(app_ctx, faulty_smtp, short_heartbeat, tmp_path, skew):
+def test_worker_with_a_skewed_clock_sends_each_message_once(
+    app_ctx, faulty_smtp, short_heartbeat, tmp_path, skew
+):
     batch_id, recipients = _slow_batch(faulty_smtp, 8, 0.6)
     sending.start_sending(db.session.get(Batch, batch_id))
     fake = libfaketime.get_reload_information()[1]
@@ -42,10 +50,12 @@ def test_worker_with_a_skewed_clock_sends_each_message_once(app_ctx, faulty_smtp
         db.session.remove()
         uncertain += sending.recover_stalled()["uncertain"]  # the watchdog, on the true clock
         return batch_status(batch_id) == "done"
+
     try:
         wait_until(lambda: batch_counts(batch_id).get("sending"), 60, lambda: f"a claim\n{worker.tail()}")
-        wait_until(finished, 90, lambda: f"the batch to finish\n{batch_counts(batch_id)}\n{worker.tail()}",
-                   every=0.2)
+        wait_until(
+            finished, 90, lambda: f"the batch to finish\n{batch_counts(batch_id)}\n{worker.tail()}", every=0.2
+        )
     finally:
         worker.stop()
     assert uncertain == 0

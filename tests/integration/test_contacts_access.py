@@ -1,7 +1,6 @@
 """Who may do what in the contacts area: login required, roles for viewing, editing, importing."""
-import pytest
 
-from tests.support.contacts import world  # noqa: F401
+import pytest
 
 PAGES = ["/anagrafiche/", "/anagrafiche/coverage", "/anagrafiche/coverage/FATTURA", "/anagrafiche/export.csv"]
 
@@ -36,7 +35,9 @@ def test_party_page_visible_to_sales(client, auth, world):
     assert "Aggiungi contatto" not in body and ">Modifica<" not in body
 
 
-@pytest.mark.parametrize("role, status", [("operator", 200), ("manager", 200), ("admin", 200), ("sales", 403)])
+@pytest.mark.parametrize(
+    "role, status", [("operator", 200), ("manager", 200), ("admin", 200), ("sales", 403)]
+)
 def test_edit_form_by_role(client, auth, world, role, status):
     """Only operators, managers and admins get the edit form."""
     auth.login(role, clearance=3)
@@ -44,11 +45,15 @@ def test_edit_form_by_role(client, auth, world, role, status):
     assert response.status_code == status
 
 
-@pytest.mark.parametrize("role, status", [("operator", 302), ("manager", 302), ("admin", 302), ("sales", 403)])
+@pytest.mark.parametrize(
+    "role, status", [("operator", 302), ("manager", 302), ("admin", 302), ("sales", 403)]
+)
 def test_create_contact_by_role(client, auth, world, role, status):
     """Sales cannot add contacts; the others can."""
     auth.login(role, clearance=3)
-    response = client.post(f"/anagrafiche/{world['gamma']}/contacts", data={"name": "Nuovo", "privacy_level": "0"})
+    response = client.post(
+        f"/anagrafiche/{world['gamma']}/contacts", data={"name": "Nuovo", "privacy_level": "0"}
+    )
     assert response.status_code == status
 
 
@@ -59,14 +64,18 @@ def test_sales_cannot_delete(client, auth, world):
     assert "Mario Pubblico" in client.get(f"/anagrafiche/{world['acme']}").get_data(as_text=True)
 
 
-@pytest.mark.parametrize("role, status", [("operator", 200), ("manager", 200), ("admin", 200), ("sales", 403)])
+@pytest.mark.parametrize(
+    "role, status", [("operator", 200), ("manager", 200), ("admin", 200), ("sales", 403)]
+)
 def test_import_page_by_role(client, auth, role, status):
     """Importing is for operators, managers and admins."""
     auth.login(role)
     assert client.get("/anagrafiche/import").status_code == status
 
 
-@pytest.mark.parametrize("role, status", [("admin", 200), ("operator", 403), ("manager", 403), ("sales", 403)])
+@pytest.mark.parametrize(
+    "role, status", [("admin", 200), ("operator", 403), ("manager", 403), ("sales", 403)]
+)
 def test_functions_page_admin_only(client, auth, role, status):
     """Configuring functions is for admins."""
     auth.login(role)

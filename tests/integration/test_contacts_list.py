@@ -1,8 +1,8 @@
 """The party list: active search, filters, sorting, paging, count, fragment vs page, export."""
+
 import pytest
 
 from mailer.extensions import db
-from tests.support.contacts import world  # noqa: F401
 
 FRAGMENT = {"HX-Request": "true", "HX-Target": "party-results"}
 
@@ -14,16 +14,19 @@ def results(client, **args):
     return response.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("args, found, missing", [
-    ({"q": "acme"}, ["ACME Utensili"], ["Beta Commerciale", "Gamma Forniture"]),
-    ({"q": "C002"}, ["Beta Commerciale"], ["ACME Utensili"]),
-    ({"q": "napoli"}, ["Beta Commerciale"], ["ACME Utensili"]),
-    ({"q": "mario@acme"}, ["ACME Utensili"], ["Beta Commerciale"]),  # a visible contact's e-mail
-    ({"q": "Pubblico"}, ["ACME Utensili"], ["Gamma Forniture"]),  # a visible contact's name
-    ({"kind": "supplier"}, ["Gamma Forniture"], ["ACME Utensili", "Beta Commerciale"]),
-    ({"province": "NA"}, ["Beta Commerciale"], ["ACME Utensili"]),
-    ({"city": "torino"}, ["Gamma Forniture"], ["ACME Utensili"]),
-])
+@pytest.mark.parametrize(
+    "args, found, missing",
+    [
+        ({"q": "acme"}, ["ACME Utensili"], ["Beta Commerciale", "Gamma Forniture"]),
+        ({"q": "C002"}, ["Beta Commerciale"], ["ACME Utensili"]),
+        ({"q": "napoli"}, ["Beta Commerciale"], ["ACME Utensili"]),
+        ({"q": "mario@acme"}, ["ACME Utensili"], ["Beta Commerciale"]),  # a visible contact's e-mail
+        ({"q": "Pubblico"}, ["ACME Utensili"], ["Gamma Forniture"]),  # a visible contact's name
+        ({"kind": "supplier"}, ["Gamma Forniture"], ["ACME Utensili", "Beta Commerciale"]),
+        ({"province": "NA"}, ["Beta Commerciale"], ["ACME Utensili"]),
+        ({"city": "torino"}, ["Gamma Forniture"], ["ACME Utensili"]),
+    ],
+)
 def test_search_and_filters(client, auth, world, args, found, missing):
     """Text search over party fields and visible contacts; filters by kind, province, city."""
     auth.login("operator", clearance=1)
@@ -56,6 +59,7 @@ def test_sorting(client, auth, world):
 def test_paging_and_count(client, auth, app):
     """120 parties: 50 per page, the count, and a page past the end shows the last one."""
     from mailer.models import Party
+
     with app.app_context():
         db.session.add_all([Party(erp_code=f"P{i:03d}", name=f"Ditta {i:03d}") for i in range(120)])
         db.session.commit()
@@ -90,7 +94,9 @@ def test_empty_state_says_what_to_do(client, auth):
 def test_export_follows_filters(client, auth, world):
     """The export contains the filtered parties only, with import-compatible columns."""
     auth.login("operator", clearance=3)
-    body = client.get("/anagrafiche/export.csv", query_string={"what": "parties", "province": "NA"}).data.decode("utf-8-sig")
+    body = client.get(
+        "/anagrafiche/export.csv", query_string={"what": "parties", "province": "NA"}
+    ).data.decode("utf-8-sig")
     lines = body.strip().splitlines()
     assert lines[0].startswith("codice;ragione_sociale;tipo;partita_iva")
     assert len(lines) == 2 and lines[1].startswith("C002;Beta Commerciale S.p.A.;cliente")
@@ -99,8 +105,9 @@ def test_export_follows_filters(client, auth, world):
 def test_export_neutralises_formulas(client, auth, app, world):
     """A cell that starts like a formula is exported as text."""
     from mailer.models import Contact
+
     with app.app_context():
-        db.session.add(Contact(party_id=world["gamma"], name="=HYPERLINK(\"http://x\")", email="f@gamma.it"))
+        db.session.add(Contact(party_id=world["gamma"], name='=HYPERLINK("http://x")', email="f@gamma.it"))
         db.session.commit()
     auth.login("operator", clearance=3)
     body = client.get("/anagrafiche/export.csv", query_string={"q": "gamma"}).data.decode("utf-8-sig")

@@ -1,12 +1,11 @@
 """Privacy: a user never learns that a contact above their clearance exists, on any surface."""
+
 import io
-import json
 
 import pytest
 from openpyxl import load_workbook
 
 from mailer.extensions import db
-from tests.support.contacts import world  # noqa: F401
 
 HIDDEN_AT_1 = ["Rita Riservata", "rita@acme.it", "Carla Confidenziale", "carla.segreta@acme.it"]
 
@@ -16,12 +15,15 @@ def text(response):
     return response.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("clearance, seen, hidden", [
-    (0, ["Mario Pubblico"], ["Irene Interna", "Rita Riservata", "Carla Confidenziale"]),
-    (1, ["Mario Pubblico", "Irene Interna"], ["Rita Riservata", "Carla Confidenziale"]),
-    (2, ["Mario Pubblico", "Irene Interna", "Rita Riservata"], ["Carla Confidenziale"]),
-    (3, ["Mario Pubblico", "Irene Interna", "Rita Riservata", "Carla Confidenziale"], []),
-])
+@pytest.mark.parametrize(
+    "clearance, seen, hidden",
+    [
+        (0, ["Mario Pubblico"], ["Irene Interna", "Rita Riservata", "Carla Confidenziale"]),
+        (1, ["Mario Pubblico", "Irene Interna"], ["Rita Riservata", "Carla Confidenziale"]),
+        (2, ["Mario Pubblico", "Irene Interna", "Rita Riservata"], ["Carla Confidenziale"]),
+        (3, ["Mario Pubblico", "Irene Interna", "Rita Riservata", "Carla Confidenziale"], []),
+    ],
+)
 def test_party_page_shows_contacts_up_to_clearance(client, auth, world, clearance, seen, hidden):
     """The party page lists exactly the contacts within the clearance, and counts only those."""
     auth.login("operator", clearance=clearance)
@@ -47,16 +49,30 @@ def test_list_counts_only_visible_contacts(client, auth, world):
 def test_search_by_hidden_contact_reveals_nothing(client, auth, world, term):
     """Searching a hidden contact's name or e-mail does not find the party through it."""
     auth.login("operator", clearance=1)
-    body = text(client.get("/anagrafiche/", query_string={"q": term}, headers={"HX-Request": "true", "HX-Target": "party-results"}))
+    body = text(
+        client.get(
+            "/anagrafiche/",
+            query_string={"q": term},
+            headers={"HX-Request": "true", "HX-Target": "party-results"},
+        )
+    )
     assert "Nessuna anagrafica" in body
     assert "ACME" not in body and "Beta Commerciale" not in body
 
 
-@pytest.mark.parametrize("term, party", [("Segretissimo", "Beta Commerciale"), ("carla.segreta", "ACME Utensili")])
+@pytest.mark.parametrize(
+    "term, party", [("Segretissimo", "Beta Commerciale"), ("carla.segreta", "ACME Utensili")]
+)
 def test_search_by_contact_works_with_clearance(client, auth, world, term, party):
     """With enough clearance the same search finds the party and names the contact."""
     auth.login("operator", clearance=3)
-    body = text(client.get("/anagrafiche/", query_string={"q": term}, headers={"HX-Request": "true", "HX-Target": "party-results"}))
+    body = text(
+        client.get(
+            "/anagrafiche/",
+            query_string={"q": term},
+            headers={"HX-Request": "true", "HX-Target": "party-results"},
+        )
+    )
     assert party in body
     assert "<strong>1</strong> anagrafica" in body
     assert "contatto:" in body
@@ -82,12 +98,16 @@ def test_export_leaves_out_hidden_contacts(client, auth, world, fmt):
         content = response.data.decode("utf-8-sig")
     else:
         sheet = load_workbook(io.BytesIO(response.data)).active
-        content = "\n".join(";".join(str(c) if c is not None else "" for c in row) for row in sheet.iter_rows(values_only=True))
+        content = "\n".join(
+            ";".join(str(c) if c is not None else "" for c in row)
+            for row in sheet.iter_rows(values_only=True)
+        )
     assert "mario@acme.it" in content and "irene@acme.it" in content
     for hidden in HIDDEN_AT_1 + ["zeta@beta.it"]:
         assert hidden not in content
     assert len(content.strip().splitlines()) == 3  # header + 2 contacts
     from mailer.models import AuditEvent
+
     with client.application.app_context():
         event = db.session.scalar(db.select(AuditEvent).where(AuditEvent.action == "contacts.export"))
         assert event is not None and event.details["rows"] == 2 and event.details["format"] == fmt
@@ -99,11 +119,15 @@ def test_hidden_contact_urls_answer_404(client, auth, world):
     cid = world["carla"]
     assert client.get(f"/anagrafiche/contacts/{cid}", headers={"HX-Request": "true"}).status_code == 404
     assert client.get(f"/anagrafiche/contacts/{cid}/edit", headers={"HX-Request": "true"}).status_code == 404
-    assert client.post(f"/anagrafiche/contacts/{cid}", data={"name": "Hacked", "privacy_level": "0"}).status_code == 404
+    assert (
+        client.post(f"/anagrafiche/contacts/{cid}", data={"name": "Hacked", "privacy_level": "0"}).status_code
+        == 404
+    )
     assert client.post(f"/anagrafiche/contacts/{cid}/delete").status_code == 404
     # Same answer as a contact that does not exist at all.
     assert client.get("/anagrafiche/contacts/999999/edit", headers={"HX-Request": "true"}).status_code == 404
     from mailer.models import Contact
+
     with client.application.app_context():
         carla = db.session.get(Contact, cid)
         assert carla is not None and carla.name == "Carla Confidenziale"
@@ -147,6 +171,7 @@ def test_visible_contacts_query_for_other_areas(app_ctx, world):
     """The service other areas call returns only contacts within the clearance."""
     from mailer.models import User
     from mailer.services.contacts import visible_contacts_query
+
     for level, expected in [(0, 1), (1, 2), (2, 3), (3, 5)]:
         assert len(db.session.scalars(visible_contacts_query(level)).all()) == expected
     user = User(username="x", password_hash="x", privacy_clearance=2)
@@ -157,10 +182,13 @@ def test_visible_contacts_query_for_other_areas(app_ctx, world):
 def test_cannot_assign_level_above_own_clearance(client, auth, world):
     """An operator with clearance 1 cannot create a contact they could not see; nothing is written."""
     auth.login("operator", clearance=1)
-    response = client.post(f"/anagrafiche/{world['gamma']}/contacts",
-                           data={"name": "Troppo Alto", "email": "alto@gamma.it", "privacy_level": "2"},
-                           headers={"HX-Request": "true"})
+    response = client.post(
+        f"/anagrafiche/{world['gamma']}/contacts",
+        data={"name": "Troppo Alto", "email": "alto@gamma.it", "privacy_level": "2"},
+        headers={"HX-Request": "true"},
+    )
     assert "Non puoi assegnare un livello di riservatezza superiore al tuo" in text(response)
     from mailer.models import Contact
+
     with client.application.app_context():
         assert db.session.scalar(db.select(Contact).where(Contact.name == "Troppo Alto")) is None

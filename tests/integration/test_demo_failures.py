@@ -1,6 +1,7 @@
 """The demo shows failures too: the capture server refuses «rifiuta@…» (550 5.1.1) and defers «riprova@…»
 (451 4.7.1) the first times, and the demo data has such contacts, so a demo batch ends with one
 delivery failed and one sent after a retry."""
+
 from __future__ import annotations
 
 import smtplib
@@ -27,7 +28,11 @@ def _send(controller, recipient: str):
 
 def test_capture_server_refuses_rifiuta_permanently(capture_server, tmp_path):
     """«rifiuta@…» (also «rifiuta.qualcosa@…») gets 550 5.1.1 every time; nothing is stored."""
-    for recipient in ("rifiuta@prove.example.com", "Rifiuta.Fatture@altro.example.com", "rifiuta@prove.example.com"):
+    for recipient in (
+        "rifiuta@prove.example.com",
+        "Rifiuta.Fatture@altro.example.com",
+        "rifiuta@prove.example.com",
+    ):
         with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
             _send(capture_server, recipient)
         code, text = refused.value.recipients[recipient]
@@ -68,23 +73,36 @@ def test_demo_batch_shows_a_failure_and_a_retry(app, tmp_path):
     controller.start()
     try:
         with app.app_context():
-            build_demo_data(DemoOptions(customers=25, suppliers=8, lines=1500, products=40, seed=7,
-                                        today=date(2025, 6, 30)), "demo")
+            build_demo_data(
+                DemoOptions(
+                    customers=25, suppliers=8, lines=1500, products=40, seed=7, today=date(2025, 6, 30)
+                ),
+                "demo",
+            )
             rifiuta = db.session.scalar(db.select(Contact).where(Contact.email.like("rifiuta@%")))
             riprova = db.session.scalar(db.select(Contact).where(Contact.email.like("riprova@%")))
             assert rifiuta and riprova and rifiuta.party_id == riprova.party_id
-            assert "FATTURA" in {t.code for t in rifiuta.document_types} & {t.code for t in riprova.document_types}
+            assert "FATTURA" in {t.code for t in rifiuta.document_types} & {
+                t.code for t in riprova.document_types
+            }
             assert rifiuta.privacy_level == riprova.privacy_level == 0
-            invoice = db.session.scalar(db.select(Document).where(Document.party_id == rifiuta.party_id,
-                                                                  Document.type_code == "FATTURA")
-                                        .order_by(Document.date.desc()))
-            newest = db.session.scalar(db.select(db.func.max(Document.date)).where(Document.type_code == "FATTURA"))
+            invoice = db.session.scalar(
+                db.select(Document)
+                .where(Document.party_id == rifiuta.party_id, Document.type_code == "FATTURA")
+                .order_by(Document.date.desc())
+            )
+            newest = db.session.scalar(
+                db.select(db.func.max(Document.date)).where(Document.type_code == "FATTURA")
+            )
             assert invoice is not None and invoice.date == newest  # the newest invoice of the demo is theirs
             assert invoice.sent_at is None  # still to send: «solo non inviati» picks it
             manager = db.session.scalar(db.select(User).where(User.username == "manager"))
             operator = db.session.scalar(db.select(User).where(User.username == "operatore"))
-            batch = preparation.create_batch(preparation.Selection(type_codes=["FATTURA"], document_ids=[invoice.id]),
-                                             operator, enqueue=False)
+            batch = preparation.create_batch(
+                preparation.Selection(type_codes=["FATTURA"], document_ids=[invoice.id]),
+                operator,
+                enqueue=False,
+            )
             batch_id = batch.id
             batch = preparation.run_preparation(batch_id)
             assert batch.status == "ready", batch.status
@@ -94,8 +112,10 @@ def test_demo_batch_shows_a_failure_and_a_retry(app, tmp_path):
             db.session.commit()
         run_jobs(app, max_wait=30)
         with app.app_context():
-            by_local = {d.recipient_email.split("@")[0]: d
-                        for d in db.session.scalars(db.select(Delivery).where(Delivery.batch_id == batch_id))}
+            by_local = {
+                d.recipient_email.split("@")[0]: d
+                for d in db.session.scalars(db.select(Delivery).where(Delivery.batch_id == batch_id))
+            }
             assert by_local["rifiuta"].status == "failed", by_local["rifiuta"].status
             assert by_local["rifiuta"].smtp_code == 550 and by_local["rifiuta"].attempts == 1
             assert by_local["riprova"].status == "sent" and by_local["riprova"].attempts == 3

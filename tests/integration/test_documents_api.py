@@ -1,4 +1,5 @@
 """HTTP API for the ERP: tokens, scopes, upsert, field errors, size limits, privacy clearance."""
+
 from __future__ import annotations
 
 import base64
@@ -6,12 +7,25 @@ import base64
 import pytest
 
 from mailer.extensions import db
-from tests.support.documents import bearer, make_token  # noqa: F401  (fixture)
+from tests.support.documents import bearer
 
-DOC = {"type": "FATTURA", "number": "2024/15", "date": "2024-03-15", "party_code": "C0001",
-       "lines": [{"product_code": "A1", "description": "Viti inox", "quantity": "10", "unit_price": "2.50",
-                  "vat_rate": 22}, {"description": "Trasporto", "quantity": 1, "unit_price": 15}],
-       "due_dates": [{"date": "2024-04-30", "amount": "48.80", "method": "Bonifico"}]}
+DOC = {
+    "type": "FATTURA",
+    "number": "2024/15",
+    "date": "2024-03-15",
+    "party_code": "C0001",
+    "lines": [
+        {
+            "product_code": "A1",
+            "description": "Viti inox",
+            "quantity": "10",
+            "unit_price": "2.50",
+            "vat_rate": 22,
+        },
+        {"description": "Trasporto", "quantity": 1, "unit_price": 15},
+    ],
+    "due_dates": [{"date": "2024-04-30", "amount": "48.80", "method": "Bonifico"}],
+}
 PARTY = {"code": "C0001", "name": "Rossi Forniture S.r.l.", "vat_number": "12345670017", "city": "Milano"}
 
 
@@ -48,6 +62,7 @@ def test_same_document_twice_updates(client, token, app):
     assert second.get_json()["id"] == first["id"] and second.get_json()["total"] == "30.50"
     assert len(second.get_json()["lines"]) == 1
     from mailer.models import Document
+
     with app.app_context():
         assert db.session.scalar(db.select(db.func.count(Document.id))) == 1
 
@@ -56,23 +71,27 @@ def test_erp_pdf_is_kept(client, token, app):
     """A PDF given by the ERP is stored as is and served back."""
     client.post("/api/v1/parties", json=PARTY, headers=bearer(token))
     pdf = b"%PDF-1.4\n% the ERP's own\n%%EOF\n"
-    body = client.post("/api/v1/documents", json={**DOC, "pdf_base64": base64.b64encode(pdf).decode()},
-                       headers=bearer(token)).get_json()
+    body = client.post(
+        "/api/v1/documents", json={**DOC, "pdf_base64": base64.b64encode(pdf).decode()}, headers=bearer(token)
+    ).get_json()
     assert body["has_pdf"] and not body["pdf_rendered"]
     assert client.get(f"/api/v1/documents/{body['id']}/pdf", headers=bearer(token)).data == pdf
 
 
-@pytest.mark.parametrize("payload, field", [
-    ({**DOC, "type": "SCONTRINO"}, "type"),
-    ({**DOC, "number": ""}, "number"),
-    ({**DOC, "date": "15/13/2024"}, "date"),
-    ({**DOC, "party_code": "NESSUNO"}, "party_code"),
-    ({**DOC, "lines": [{"quantity": "dieci"}]}, "lines[0].quantity"),
-    ({**DOC, "lines": [{"vat_rate": 140}]}, "lines[0].vat_rate"),
-    ({**DOC, "due_dates": [{"date": "2024-04-30"}]}, "due_dates[0].amount"),
-    ({**DOC, "currency": "euro"}, "currency"),
-    ({**DOC, "pdf_base64": "@@@"}, "pdf_base64"),
-])
+@pytest.mark.parametrize(
+    "payload, field",
+    [
+        ({**DOC, "type": "SCONTRINO"}, "type"),
+        ({**DOC, "number": ""}, "number"),
+        ({**DOC, "date": "15/13/2024"}, "date"),
+        ({**DOC, "party_code": "NESSUNO"}, "party_code"),
+        ({**DOC, "lines": [{"quantity": "dieci"}]}, "lines[0].quantity"),
+        ({**DOC, "lines": [{"vat_rate": 140}]}, "lines[0].vat_rate"),
+        ({**DOC, "due_dates": [{"date": "2024-04-30"}]}, "due_dates[0].amount"),
+        ({**DOC, "currency": "euro"}, "currency"),
+        ({**DOC, "pdf_base64": "@@@"}, "pdf_base64"),
+    ],
+)
 def test_errors_name_the_field(client, token, payload, field):
     """Invalid input: 422 with a JSON error naming the field; nothing written."""
     client.post("/api/v1/parties", json=PARTY, headers=bearer(token))
@@ -81,11 +100,14 @@ def test_errors_name_the_field(client, token, payload, field):
     assert field in response.get_json()["fields"], response.get_json()
 
 
-@pytest.mark.parametrize("payload, field", [
-    ({**PARTY, "vat_number": "01234567890"}, "vat_number"),
-    ({**PARTY, "code": ""}, "code"),
-    ({**PARTY, "kind": "amico"}, "kind"),
-])
+@pytest.mark.parametrize(
+    "payload, field",
+    [
+        ({**PARTY, "vat_number": "01234567890"}, "vat_number"),
+        ({**PARTY, "code": ""}, "code"),
+        ({**PARTY, "kind": "amico"}, "kind"),
+    ],
+)
 def test_party_errors_name_the_field(client, token, payload, field):
     """Party validation (P.IVA checksum included) names the field."""
     response = client.post("/api/v1/parties", json=payload, headers=bearer(token))
@@ -106,12 +128,16 @@ def test_auth_and_scopes(client, make_token):
 def test_body_size_limit_and_bad_json(client, token, app):
     """Oversize bodies are refused before being read; broken JSON is a 400 naming the body."""
     app.config["API_MAX_BODY_BYTES"] = 1000
-    big = client.post("/api/v1/documents", data=b"{" + b" " * 2000 + b"}", headers={**bearer(token),
-                      "Content-Type": "application/json"})
+    big = client.post(
+        "/api/v1/documents",
+        data=b"{" + b" " * 2000 + b"}",
+        headers={**bearer(token), "Content-Type": "application/json"},
+    )
     assert big.status_code == 413 and big.get_json()["fields"]["body"]
     app.config["API_MAX_BODY_BYTES"] = 25 * 1024 * 1024
-    broken = client.post("/api/v1/documents", data=b"{not json", headers={**bearer(token),
-                         "Content-Type": "application/json"})
+    broken = client.post(
+        "/api/v1/documents", data=b"{not json", headers={**bearer(token), "Content-Type": "application/json"}
+    )
     assert broken.status_code == 400 and "body" in broken.get_json()["fields"]
 
 
@@ -121,36 +147,55 @@ def test_contacts_respect_token_clearance(client, make_token, app):
     low = make_token(clearance=1)
     client.post("/api/v1/parties", json=PARTY, headers=bearer(admin))
     for name, level in (("Pubblico", 0), ("Interno", 1), ("Direzione", 3)):
-        r = client.post("/api/v1/parties/C0001/contacts", headers=bearer(admin),
-                        json={"name": name, "email": f"{name.lower()}@example.com", "privacy_level": level,
-                              "document_types": ["FATTURA"]})
+        r = client.post(
+            "/api/v1/parties/C0001/contacts",
+            headers=bearer(admin),
+            json={
+                "name": name,
+                "email": f"{name.lower()}@example.com",
+                "privacy_level": level,
+                "document_types": ["FATTURA"],
+            },
+        )
         assert r.status_code == 201, r.get_json()
     listed = client.get("/api/v1/parties/C0001/contacts", headers=bearer(low)).get_json()
     assert listed["total"] == 2 and {c["name"] for c in listed["items"]} == {"Pubblico", "Interno"}
-    too_high = client.post("/api/v1/parties/C0001/contacts", headers=bearer(low),
-                           json={"name": "X", "email": "x@example.com", "privacy_level": 2})
+    too_high = client.post(
+        "/api/v1/parties/C0001/contacts",
+        headers=bearer(low),
+        json={"name": "X", "email": "x@example.com", "privacy_level": 2},
+    )
     assert too_high.status_code == 422 and "privacy_level" in too_high.get_json()["fields"]
     # The confidential contact's address: answered exactly as a new address would be (nothing tells it
     # exists), the token gets a contact of its own and the confidential one is untouched.
-    hidden = client.post("/api/v1/parties/C0001/contacts", headers=bearer(low),
-                         json={"name": "Hack", "email": "direzione@example.com", "privacy_level": 0})
-    fresh = client.post("/api/v1/parties/C0001/contacts", headers=bearer(low),
-                        json={"name": "Nuovo", "email": "nuovo@example.com", "privacy_level": 0})
+    hidden = client.post(
+        "/api/v1/parties/C0001/contacts",
+        headers=bearer(low),
+        json={"name": "Hack", "email": "direzione@example.com", "privacy_level": 0},
+    )
+    fresh = client.post(
+        "/api/v1/parties/C0001/contacts",
+        headers=bearer(low),
+        json={"name": "Nuovo", "email": "nuovo@example.com", "privacy_level": 0},
+    )
     assert hidden.status_code == fresh.status_code == 201
     assert set(hidden.get_json()) == set(fresh.get_json())
     assert "Direzione" not in hidden.get_data(as_text=True)
     from mailer.models import Contact
+
     with app.app_context():
-        rows = db.session.scalars(db.select(Contact).where(Contact.email == "direzione@example.com")
-                                  .order_by(Contact.id)).all()
+        rows = db.session.scalars(
+            db.select(Contact).where(Contact.email == "direzione@example.com").order_by(Contact.id)
+        ).all()
         assert [(c.name, c.privacy_level) for c in rows] == [("Direzione", 3), ("Hack", 0)]
 
 
 def test_pec_detected_for_contacts(client, token):
     """A PEC domain marks the contact as PEC."""
     client.post("/api/v1/parties", json=PARTY, headers=bearer(token))
-    r = client.post("/api/v1/parties/C0001/contacts", headers=bearer(token),
-                    json={"name": "PEC", "email": "rossi@pec.it"})
+    r = client.post(
+        "/api/v1/parties/C0001/contacts", headers=bearer(token), json={"name": "PEC", "email": "rossi@pec.it"}
+    )
     assert r.get_json()["is_pec"] is True
 
 
@@ -164,12 +209,16 @@ def test_openapi_is_public_and_describes_documents(client):
 def test_token_admin_page(client, auth, app):
     """An admin creates a token (shown once, stored hashed) that works, then revokes it."""
     auth.login("admin")
-    page = client.post("/api/v1/tokens/", data={"name": "Gestionale", "scopes": ["documents:read"], "clearance": "0"})
+    page = client.post(
+        "/api/v1/tokens/", data={"name": "Gestionale", "scopes": ["documents:read"], "clearance": "0"}
+    )
     text = page.get_data(as_text=True)
     assert page.status_code == 200
     import re
+
     secret = re.search(r"(rk_[A-Za-z0-9_\-]{20,})", text).group(1)
     from mailer.models import ApiToken
+
     with app.app_context():
         stored = db.session.scalar(db.select(ApiToken))
         assert stored.token_hash != secret and secret not in (stored.prefix + "x")

@@ -2,6 +2,7 @@
 SIGKILL several times mid-send, Redis restarted during a batch (its queued jobs lost), the database
 unavailable for a few seconds. After recovery every delivery is sent exactly once or "esito incerto",
 nothing is lost, every failure says why."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -15,8 +16,13 @@ from mailer.extensions import db
 from mailer.models import Batch, Delivery, MailAccount
 from mailer.services import sending
 from tests.support.batches import make_account, make_sending_batch
-from tests.support.faults import (WorkerProcess, batch_counts, batch_status, check_exactly_once,  # noqa: F401
-                                  faulty_smtp, wait_until)
+from tests.support.faults import (
+    WorkerProcess,
+    batch_counts,
+    batch_status,
+    check_exactly_once,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -52,6 +58,7 @@ def _recover_until_settled(batch_id: int, timeout: float) -> int:
         db.session.remove()
         uncertain += sending.recover_stalled()["uncertain"]
         return not batch_counts(batch_id).get("sending")
+
     wait_until(settled, timeout, "the watchdog to settle the dead sender's claim", every=0.2)
     return uncertain
 
@@ -67,8 +74,11 @@ def test_worker_killed_three_times(app_ctx, faulty_smtp, quick_heartbeat, tmp_pa
         for _ in range(3):
             before = len(faulty_smtp.messages)
             worker.start()
-            wait_until(lambda: len(faulty_smtp.messages) >= before + 2, 30,
-                       lambda: f"the worker to send again\n{worker.tail()}")
+            wait_until(
+                lambda: len(faulty_smtp.messages) >= before + 2,
+                30,
+                lambda: f"the worker to send again\n{worker.tail()}",
+            )
             wait_until(lambda: batch_counts(batch_id).get("sending"), 10, "a message in flight")
             worker.kill()
             kills += 1
@@ -77,7 +87,9 @@ def test_worker_killed_three_times(app_ctx, faulty_smtp, quick_heartbeat, tmp_pa
             uncertain += _recover_until_settled(batch_id, 15)
             assert uncertain <= kills
         worker.start()
-        wait_until(lambda: batch_status(batch_id) == "done", 60, lambda: f"the batch to finish\n{worker.tail()}")
+        wait_until(
+            lambda: batch_status(batch_id) == "done", 60, lambda: f"the batch to finish\n{worker.tail()}"
+        )
     finally:
         worker.stop()
     by_rcpt = check_exactly_once(batch_id, faulty_smtp)
@@ -90,8 +102,9 @@ def test_worker_killed_three_times(app_ctx, faulty_smtp, quick_heartbeat, tmp_pa
 
 
 @pytest.mark.parametrize("down_seconds, sender_waits", [(0, 120), (3, 1)], ids=["restart", "down-3s"])
-def test_redis_restarted_during_batch(app_ctx, faulty_smtp, quick_heartbeat, redis_server, tmp_path,
-                                      down_seconds, sender_waits):
+def test_redis_restarted_during_batch(
+    app_ctx, faulty_smtp, quick_heartbeat, redis_server, tmp_path, down_seconds, sender_waits
+):
     """Redis restarts (losing everything) while one account's sender runs and the other account's job
     waits in the queue. restart: the running sender waits for Redis and carries on. down-3s with a
     sender that waits only 1 s: the sender stops with its outcomes written, its job's failure cannot
@@ -101,31 +114,50 @@ def test_redis_restarted_during_batch(app_ctx, faulty_smtp, quick_heartbeat, red
     # 2 s) meets the outage (its rate budget is reserved in blocks, so sending alone may not touch Redis).
     batch_id, recipients = _slow_batch(faulty_smtp, 40, 0.15, accounts=2)
     sending.start_sending(db.session.get(Batch, batch_id))
-    worker = WorkerProcess(app_ctx, tmp_path, SENDER_REDIS_WAIT_SECONDS=sender_waits).start()  # one job at a time
+    worker = WorkerProcess(
+        app_ctx, tmp_path, SENDER_REDIS_WAIT_SECONDS=sender_waits
+    ).start()  # one job at a time
     try:
-        wait_until(lambda: len(faulty_smtp.messages) >= 3, 30, lambda: f"the first sender to start\n{worker.tail()}")
+        wait_until(
+            lambda: len(faulty_smtp.messages) >= 3, 30, lambda: f"the first sender to start\n{worker.tail()}"
+        )
         redis_server.stop()
         time.sleep(down_seconds)  # the outage itself: nothing to poll for
         redis_server.start()
-        first_account = db.session.scalar(db.select(Delivery.account_id).where(
-            Delivery.batch_id == batch_id, Delivery.recipient_email == faulty_smtp.messages[0].rcpt_tos[0]))
+        first_account = db.session.scalar(
+            db.select(Delivery.account_id).where(
+                Delivery.batch_id == batch_id, Delivery.recipient_email == faulty_smtp.messages[0].rcpt_tos[0]
+            )
+        )
 
         def first_account_left() -> int:
             db.session.remove()
-            return db.session.scalar(db.select(db.func.count(Delivery.id)).where(
-                Delivery.batch_id == batch_id, Delivery.account_id == first_account,
-                Delivery.status.in_(["queued", "sending"])))
+            return db.session.scalar(
+                db.select(db.func.count(Delivery.id)).where(
+                    Delivery.batch_id == batch_id,
+                    Delivery.account_id == first_account,
+                    Delivery.status.in_(["queued", "sending"]),
+                )
+            )
+
         if down_seconds:
-            wait_until(lambda: "Redis lost while finishing job" in worker.tail(100_000), 30,
-                       lambda: f"the sender to give up and the worker to wait for Redis\n{worker.tail()}")
+            wait_until(
+                lambda: "Redis lost while finishing job" in worker.tail(100_000),
+                30,
+                lambda: f"the sender to give up and the worker to wait for Redis\n{worker.tail()}",
+            )
             assert first_account_left() > 0  # it stopped half-way…
         else:
-            wait_until(lambda: first_account_left() == 0, 30,
-                       lambda: f"the running sender to carry on after the restart\n{worker.tail()}")
+            wait_until(
+                lambda: first_account_left() == 0,
+                30,
+                lambda: f"the running sender to carry on after the restart\n{worker.tail()}",
+            )
         db.session.remove()
         assert not batch_counts(batch_id).get("sending")  # …with every outcome written
-        others = db.session.scalars(db.select(Delivery).where(
-            Delivery.batch_id == batch_id, Delivery.account_id != first_account)).all()
+        others = db.session.scalars(
+            db.select(Delivery).where(Delivery.batch_id == batch_id, Delivery.account_id != first_account)
+        ).all()
         assert others and {d.status for d in others} == {"queued"}  # their job is lost, they are not
         assert all(faulty_smtp.accepted_to(d.recipient_email) == 0 for d in others)
         assert batch_status(batch_id) == "sending"
@@ -133,6 +165,7 @@ def test_redis_restarted_during_batch(app_ctx, faulty_smtp, quick_heartbeat, red
         def recovered():
             sending.recover_stalled()  # what the scheduler runs every minute
             return batch_status(batch_id) == "done"
+
         wait_until(recovered, 30, lambda: f"the batch to finish\n{worker.tail()}", every=0.5)
         assert worker.alive()  # the worker process survived the outage
     finally:
@@ -155,16 +188,25 @@ class _Outage:
     def begin(self) -> None:
         """Start the outage."""
         if self.sqlite:
-            self._lock = sqlite3.connect(urlsplit(self.url).path[1:] if self.url.startswith("sqlite:////")
-                                         else self.url.removeprefix("sqlite:///"), isolation_level=None)
+            self._lock = sqlite3.connect(
+                urlsplit(self.url).path[1:]
+                if self.url.startswith("sqlite:////")
+                else self.url.removeprefix("sqlite:///"),
+                isolation_level=None,
+            )
             self._lock.execute("BEGIN EXCLUSIVE")
             return
         base = self.url.rsplit("/", 1)[0] + "/postgres"
         self._admin = sa.create_engine(base, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
         with self._admin.connect() as conn:
             conn.execute(sa.text(f'ALTER DATABASE "{self.name}" WITH ALLOW_CONNECTIONS false'))
-            conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                 "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": self.name})
+            conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :n AND pid <> pg_backend_pid()"
+                ),
+                {"n": self.name},
+            )
 
     def end(self) -> None:
         """End the outage."""
@@ -185,10 +227,13 @@ def test_database_unavailable_during_sending(app_ctx, faulty_smtp, quick_heartbe
     batch_id, recipients = _slow_batch(faulty_smtp, 30, 0.1)
     sending.start_sending(db.session.get(Batch, batch_id))
     outage = _Outage(app_ctx.config["SQLALCHEMY_DATABASE_URI"])
-    worker = WorkerProcess(app_ctx, tmp_path, SQLITE_BUSY_TIMEOUT_MS=300, SENDER_DB_WAIT_SECONDS=60,
-                           SENDER_HEARTBEAT_SECONDS=30).start()
+    worker = WorkerProcess(
+        app_ctx, tmp_path, SQLITE_BUSY_TIMEOUT_MS=300, SENDER_DB_WAIT_SECONDS=60, SENDER_HEARTBEAT_SECONDS=30
+    ).start()
     try:
-        wait_until(lambda: len(faulty_smtp.messages) >= 5, 30, lambda: f"the sender to start\n{worker.tail()}")
+        wait_until(
+            lambda: len(faulty_smtp.messages) >= 5, 30, lambda: f"the sender to start\n{worker.tail()}"
+        )
         db.session.remove()
         db.engine.dispose()  # our own connections must not hold the outage up
         outage.begin()
@@ -199,7 +244,9 @@ def test_database_unavailable_during_sending(app_ctx, faulty_smtp, quick_heartbe
         finally:
             outage.end()
         assert during <= 1  # at most the message in flight when it began: no claim, no send
-        wait_until(lambda: batch_status(batch_id) == "done", 60, lambda: f"the batch to finish\n{worker.tail()}")
+        wait_until(
+            lambda: batch_status(batch_id) == "done", 60, lambda: f"the batch to finish\n{worker.tail()}"
+        )
         assert worker.alive()
     finally:
         worker.stop()

@@ -1,6 +1,7 @@
 """SMTP faults through the real pipeline (RQ worker on real Redis, real loopback SMTP server):
 a connection cut mid-DATA, every refusal code at each stage of the transaction, a server slower than
 the socket timeout. After recovery each delivery is sent exactly once or uncertain, and says why."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,7 +11,7 @@ from mailer.models import Batch, Delivery, Document
 from mailer.services import sending
 from mailer.services.blobs import store_blob
 from tests.support.batches import make_account, make_sending_batch
-from tests.support.faults import check_exactly_once, drain, faulty_smtp  # noqa: F401
+from tests.support.faults import check_exactly_once, drain
 
 BIG = 12 * 1024 * 1024  # bigger than what loopback socket buffers hold: the cut is felt while sending
 
@@ -25,18 +26,19 @@ def fast_retries(app):
 
 def _give_big_pdf(batch_id: int, recipient: str) -> None:
     """Replace the PDF of a recipient's document with a 12 MB one."""
-    delivery = db.session.scalar(db.select(Delivery).where(Delivery.batch_id == batch_id,
-                                                          Delivery.recipient_email == recipient))
+    delivery = db.session.scalar(
+        db.select(Delivery).where(Delivery.batch_id == batch_id, Delivery.recipient_email == recipient)
+    )
     document = db.session.get(Document, delivery.documents[0].id)
-    document.pdf_sha256 = store_blob(b"%PDF-1.4\n" + bytes(range(256)) * (BIG // 256) + b"\n%%EOF\n",
-                                     "application/pdf")
+    document.pdf_sha256 = store_blob(
+        b"%PDF-1.4\n" + bytes(range(256)) * (BIG // 256) + b"\n%%EOF\n", "application/pdf"
+    )
     db.session.commit()
 
 
 def test_cut_before_final_dot_is_retried(app_ctx, faulty_smtp, fast_retries):
     """Reset after 64 KB of a 12 MB message: the final dot never left, so it is retried and arrives once."""
-    faulty_smtp.rules = {"grande@cliente.example": [("cut", 64 * 1024), "ok"],
-                         "dopo@cliente.example": ["ok"]}
+    faulty_smtp.rules = {"grande@cliente.example": [("cut", 64 * 1024), "ok"], "dopo@cliente.example": ["ok"]}
     account = make_account(faulty_smtp, max_connections=1)
     batch = make_sending_batch(account, ["grande@cliente.example", "dopo@cliente.example"])
     batch_id = batch.id
@@ -104,7 +106,8 @@ def test_every_refusal_code_at_rcpt_and_data(app_ctx, faulty_smtp, fast_retries)
         assert delivery.status == status, key
         assert delivery.attempts == len(rule), key
         assert faulty_smtp.attempts_to(f"{key}@cliente.example") == len([r for r in rule if r != "ok"]) + (
-            1 if "ok" in rule else 0), key
+            1 if "ok" in rule else 0
+        ), key
         if status == "failed":
             assert delivery.smtp_code == code, key
             assert words in delivery.smtp_reason, (key, delivery.smtp_reason)
@@ -122,6 +125,7 @@ def test_refused_at_greeting_is_temporary_then_sent(app_ctx, faulty_smtp, fast_r
     from rq import Queue, SimpleWorker
 
     from mailer.queue import get_redis
+
     queue = Queue(app_ctx.config["RQ_QUEUE"], connection=get_redis())
     SimpleWorker([queue], connection=get_redis()).work(burst=True)  # one attempt, server down
     db.session.remove()

@@ -1,4 +1,5 @@
 """Admin area: users and permissions, company, sending accounts, «prova connessione», captured mail."""
+
 from __future__ import annotations
 
 import re
@@ -14,7 +15,6 @@ from mailer.services.demo import demo_logo_png
 from mailer.transport import capture
 from tests.support.company import company_form, save_company_flags
 from tests.support.services import free_port
-from tests.support.smtp import smtp_server_auth  # noqa: F401  (fixture)
 
 HX = {"HX-Request": "true"}
 SECRET = "Segreta-Davvero-42!"
@@ -32,13 +32,24 @@ def _audit_actions(app):
 
 # --- users ------------------------------------------------------------------------------------
 
+
 def test_create_user_with_permissions(app, client, auth):
     """The new-user form creates the user with roles, send types and clearance, and audits it."""
     auth.login("admin")
-    response = client.post("/admin/users/new", data={
-        "username": "Giulia.Riva", "full_name": "Giulia Riva", "email": "giulia@example.com",
-        "roles": ["sales", "operator"], "send_types": ["OFFERTA", "GENERICO"], "clearance": "2", "active": "1",
-        "password": "password-lunga-1", "password2": "password-lunga-1"})
+    response = client.post(
+        "/admin/users/new",
+        data={
+            "username": "Giulia.Riva",
+            "full_name": "Giulia Riva",
+            "email": "giulia@example.com",
+            "roles": ["sales", "operator"],
+            "send_types": ["OFFERTA", "GENERICO"],
+            "clearance": "2",
+            "active": "1",
+            "password": "password-lunga-1",
+            "password2": "password-lunga-1",
+        },
+    )
     assert response.status_code == 302
     with app.app_context():
         user = db.session.scalar(db.select(User).where(User.username == "giulia.riva"))
@@ -48,18 +59,27 @@ def test_create_user_with_permissions(app, client, auth):
     assert "user.create" in _audit_actions(app)
 
 
-@pytest.mark.parametrize("form, message", [
-    ({"password": "corta", "password2": "corta"}, "almeno 10 caratteri"),
-    ({"password": "password-lunga-1", "password2": "diversa-lunga-1"}, "non coincidono"),
-    ({"roles": []}, "almeno un ruolo"),
-    ({"username": "admin"}, "Esiste già"),
-    ({"username": "con spazi"}, "solo lettere"),
-])
+@pytest.mark.parametrize(
+    "form, message",
+    [
+        ({"password": "corta", "password2": "corta"}, "almeno 10 caratteri"),
+        ({"password": "password-lunga-1", "password2": "diversa-lunga-1"}, "non coincidono"),
+        ({"roles": []}, "almeno un ruolo"),
+        ({"username": "admin"}, "Esiste già"),
+        ({"username": "con spazi"}, "solo lettere"),
+    ],
+)
 def test_create_user_validation(app, client, auth, form, message):
     """Invalid input is refused with an Italian message next to the field; nothing is written."""
     auth.login("admin")
-    data = {"username": "nuovo", "roles": ["operator"], "clearance": "1", "password": "password-lunga-1",
-            "password2": "password-lunga-1", **form}
+    data = {
+        "username": "nuovo",
+        "roles": ["operator"],
+        "clearance": "1",
+        "password": "password-lunga-1",
+        "password2": "password-lunga-1",
+        **form,
+    }
     response = client.post("/admin/users/new", data=data)
     assert response.status_code == 422
     assert message in response.get_data(as_text=True)
@@ -72,9 +92,17 @@ def test_inline_edit_returns_row_and_audits(app, client, auth, make_user):
     user_id = make_user("paolo", roles=["operator"], send_types=["DDT"], clearance=1)
     row_form = client.get(f"/admin/users/{user_id}", headers={**HX, "HX-Target": f"user-{user_id}"})
     assert row_form.get_data(as_text=True).lstrip().startswith(f'<tr id="user-{user_id}" class="editing">')
-    saved = client.post(f"/admin/users/{user_id}", headers={**HX, "HX-Target": f"user-{user_id}"}, data={
-        "full_name": "Paolo Sala", "roles": ["operator", "manager"], "send_types": ["DDT", "FATTURA"],
-        "clearance": "3", "active": "1"})
+    saved = client.post(
+        f"/admin/users/{user_id}",
+        headers={**HX, "HX-Target": f"user-{user_id}"},
+        data={
+            "full_name": "Paolo Sala",
+            "roles": ["operator", "manager"],
+            "send_types": ["DDT", "FATTURA"],
+            "clearance": "3",
+            "active": "1",
+        },
+    )
     html = saved.get_data(as_text=True)
     assert saved.status_code == 200 and html.lstrip().startswith(f'<tr id="user-{user_id}"')
     assert "Responsabile" in html and "FATTURA" in html
@@ -114,7 +142,9 @@ def test_admin_can_be_demoted_when_another_exists(app, client, auth, make_user):
     auth.login("admin")
     make_user("capo", roles=["admin"])
     admin = _user(app, "admin")
-    response = client.post(f"/admin/users/{admin.id}", data={"roles": ["manager"], "clearance": "3", "active": "1"})
+    response = client.post(
+        f"/admin/users/{admin.id}", data={"roles": ["manager"], "clearance": "3", "active": "1"}
+    )
     assert response.status_code == 302
     assert _user(app, "admin").role_list == ["manager"]
 
@@ -123,7 +153,10 @@ def test_deactivating_ends_the_users_sessions(app, client, auth, make_user):
     """A deactivated user's open session stops working at the next request."""
     other = app.test_client()
     make_user("paolo")
-    assert other.post("/auth/login", data={"username": "paolo", "password": "password-di-prova"}).status_code == 302
+    assert (
+        other.post("/auth/login", data={"username": "paolo", "password": "password-di-prova"}).status_code
+        == 302
+    )
     assert other.get("/").status_code == 200
     auth.login("admin")
     client.post(f"/admin/users/{_user(app, 'paolo').id}", data={"roles": ["operator"], "clearance": "1"})
@@ -134,13 +167,26 @@ def test_password_reset(app, client, auth, make_user):
     """The admin sets a new password; the old one stops working; the event is audited without the password."""
     auth.login("admin")
     user_id = make_user("paolo")
-    assert client.post(f"/admin/users/{user_id}/password", data={"password": "corta", "password2": "corta"}).status_code == 422
-    response = client.post(f"/admin/users/{user_id}/password",
-                           data={"password": "nuova-password-1", "password2": "nuova-password-1"})
+    assert (
+        client.post(
+            f"/admin/users/{user_id}/password", data={"password": "corta", "password2": "corta"}
+        ).status_code
+        == 422
+    )
+    response = client.post(
+        f"/admin/users/{user_id}/password",
+        data={"password": "nuova-password-1", "password2": "nuova-password-1"},
+    )
     assert response.status_code == 302
     other = app.test_client()
-    assert other.post("/auth/login", data={"username": "paolo", "password": "password-di-prova"}).status_code == 401
-    assert other.post("/auth/login", data={"username": "paolo", "password": "nuova-password-1"}).status_code == 302
+    assert (
+        other.post("/auth/login", data={"username": "paolo", "password": "password-di-prova"}).status_code
+        == 401
+    )
+    assert (
+        other.post("/auth/login", data={"username": "paolo", "password": "nuova-password-1"}).status_code
+        == 302
+    )
     with app.app_context():
         event = db.session.scalar(db.select(AuditEvent).where(AuditEvent.action == "user.password_reset"))
         assert "nuova-password-1" not in str(event.details)
@@ -148,13 +194,24 @@ def test_password_reset(app, client, auth, make_user):
 
 # --- company ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("vat, ok", [("01234567897", False), ("IT 06467930159", True), ("0646793015", False),
-                                     ("06467930158", False), ("", True)])
+
+@pytest.mark.parametrize(
+    "vat, ok",
+    [
+        ("01234567897", False),
+        ("IT 06467930159", True),
+        ("0646793015", False),
+        ("06467930158", False),
+        ("", True),
+    ],
+)
 def test_company_vat_number_is_checked(app, client, auth, vat, ok):
     """The P.IVA needs 11 digits and the right check digit (python-stdnum)."""
     auth.login("admin")
-    response = client.post("/admin/company", data={"name": "Rossi S.r.l.", "vat_number": vat, "province": "mi",
-                                                   "zip_code": "20121"})
+    response = client.post(
+        "/admin/company",
+        data={"name": "Rossi S.r.l.", "vat_number": vat, "province": "mi", "zip_code": "20121"},
+    )
     assert response.status_code == (302 if ok else 422)
     if not ok:
         assert "Partita IVA non valida" in response.get_data(as_text=True)
@@ -171,9 +228,16 @@ def test_sending_rules_are_on_the_company_page_saved_and_audited(app, client, au
     auth.login("admin")
     page = client.get("/admin/company").get_data(as_text=True)
     assert re.search(r'<input type="checkbox" role="switch" name="four_eyes" value="1"[^>]*checked>', page)
-    assert re.search(r'<input type="checkbox" role="switch" name="soft_spam_allowed" value="1"[^>]*"\s*>', page)
+    assert re.search(
+        r'<input type="checkbox" role="switch" name="soft_spam_allowed" value="1"[^>]*"\s*>', page
+    )
     assert "diverso da chi l'ha preparato" in page and "art. 130, c. 4" in page
-    assert client.post("/admin/company", data=company_form(app, four_eyes=False, soft_spam_allowed=True)).status_code == 302
+    assert (
+        client.post(
+            "/admin/company", data=company_form(app, four_eyes=False, soft_spam_allowed=True)
+        ).status_code
+        == 302
+    )
     with app.app_context():
         company = db.session.get(Company, 1)
         assert (company.four_eyes, company.soft_spam_allowed) == (False, True)
@@ -197,12 +261,16 @@ def test_four_eyes_switch_decides_whether_the_preparer_may_approve(app, client, 
     """With the four-eyes check the manager cannot approve the batch they prepared; switched off on the
     company page, they can."""
     from types import SimpleNamespace
+
     from mailer.models import Batch
     from tests.support.batches import approve_from_page, make_account, make_sending_batch, reviewed
+
     manager = _make_manager(app)
     with app.app_context():
         account = make_account(SimpleNamespace(host="127.0.0.1", port=1))
-        batch_id = make_sending_batch(account, ["ufficio@cliente.example"], status="ready", user_id=manager).id
+        batch_id = make_sending_batch(
+            account, ["ufficio@cliente.example"], status="ready", user_id=manager
+        ).id
     auth.login("capo", create=False)
     client.post(f"/invii/{batch_id}/approva", data={"reviewed": reviewed(app, batch_id)})
     with app.app_context():
@@ -223,8 +291,11 @@ def _make_manager(app):
     """A manager who may send every type (preparer and, without four eyes, approver)."""
     from mailer.services.users import create_user
     from tests.conftest import ALL_TYPES, PASSWORD
+
     with app.app_context():
-        user = create_user("capo", PASSWORD, full_name="Capo", roles=["manager"], clearance=3, send_types=ALL_TYPES)
+        user = create_user(
+            "capo", PASSWORD, full_name="Capo", roles=["manager"], clearance=3, send_types=ALL_TYPES
+        )
         db.session.commit()
         return user.id
 
@@ -233,8 +304,11 @@ def test_logo_png_accepted_and_served(app, client, auth):
     """A real PNG is stored as a blob and served back."""
     auth.login("admin")
     png = demo_logo_png()
-    response = client.post("/admin/company/logo", data={"logo": (__import__("io").BytesIO(png), "logo.png")},
-                           content_type="multipart/form-data")
+    response = client.post(
+        "/admin/company/logo",
+        data={"logo": (__import__("io").BytesIO(png), "logo.png")},
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 302
     served = client.get("/admin/company/logo")
     assert served.status_code == 200 and served.data == png and served.mimetype == "image/png"
@@ -242,16 +316,23 @@ def test_logo_png_accepted_and_served(app, client, auth):
     assert client.get("/admin/company/logo").status_code == 404
 
 
-@pytest.mark.parametrize("payload, name", [(b"<svg xmlns='http://www.w3.org/2000/svg'/>", "logo.png"),
-                                           (b"GIF89a\x01\x00\x01\x00", "logo.jpg"),
-                                           (b"\x89PNG\r\n\x1a\nnot really", "logo.png"),
-                                           (b"", "vuoto.png")])
+@pytest.mark.parametrize(
+    "payload, name",
+    [
+        (b"<svg xmlns='http://www.w3.org/2000/svg'/>", "logo.png"),
+        (b"GIF89a\x01\x00\x01\x00", "logo.jpg"),
+        (b"\x89PNG\r\n\x1a\nnot really", "logo.png"),
+        (b"", "vuoto.png"),
+    ],
+)
 def test_logo_checked_by_content_not_name(app, client, auth, payload, name):
     """Files that are not really PNG/JPEG are refused, whatever their name says."""
     import io
+
     auth.login("admin")
-    response = client.post("/admin/company/logo", data={"logo": (io.BytesIO(payload), name)},
-                           content_type="multipart/form-data")
+    response = client.post(
+        "/admin/company/logo", data={"logo": (io.BytesIO(payload), name)}, content_type="multipart/form-data"
+    )
     assert response.status_code == 422
     with app.app_context():
         assert db.session.get(Company, 1).logo_sha256 is None
@@ -259,12 +340,29 @@ def test_logo_checked_by_content_not_name(app, client, auth, payload, name):
 
 # --- sending accounts --------------------------------------------------------------------------
 
+
 def _account_form(**overrides):
-    form = {"name": "Posta ordinaria", "kind": "smtp", "host": "127.0.0.1", "port": "2525", "tls_mode": "none",
-            "username": "mittente", "password": SECRET, "from_address": "documenti@example.com",
-            "from_name": "Documenti", "max_connections": "2", "rate_per_minute": "60", "rate_per_day": "5000",
-            "max_message_mb": "20", "max_recipients": "50", "imap_host": "", "imap_port": "993",
-            "imap_folder": "INBOX", "imap_after": "seen", "active": "1"}
+    form = {
+        "name": "Posta ordinaria",
+        "kind": "smtp",
+        "host": "127.0.0.1",
+        "port": "2525",
+        "tls_mode": "none",
+        "username": "mittente",
+        "password": SECRET,
+        "from_address": "documenti@example.com",
+        "from_name": "Documenti",
+        "max_connections": "2",
+        "rate_per_minute": "60",
+        "rate_per_day": "5000",
+        "max_message_mb": "20",
+        "max_recipients": "50",
+        "imap_host": "",
+        "imap_port": "993",
+        "imap_folder": "INBOX",
+        "imap_after": "seen",
+        "active": "1",
+    }
     form.update(overrides)
     return form
 
@@ -286,22 +384,34 @@ def test_account_password_encrypted_never_shown_never_logged(app, client, auth):
     for url in ["/admin/accounts", f"/admin/accounts/{account.id}"]:
         assert SECRET not in client.get(url).get_data(as_text=True)
     # A blank password field keeps the stored one.
-    client.post(f"/admin/accounts/{account.id}", data=_account_form(password="", from_name="Ufficio documenti"))
+    client.post(
+        f"/admin/accounts/{account.id}", data=_account_form(password="", from_name="Ufficio documenti")
+    )
     account = _account(app)
     with app.app_context():
         assert decrypt_secret(account.password_encrypted) == SECRET
         events = db.session.scalars(db.select(AuditEvent).where(AuditEvent.action.like("account.%"))).all()
         assert [e.action for e in events] == ["account.create", "account.update"]
         assert all(SECRET not in str(e.details) for e in events)
-        assert events[0].details["secrets_changed"] == ["password"] and events[1].details["secrets_changed"] == []
+        assert (
+            events[0].details["secrets_changed"] == ["password"]
+            and events[1].details["secrets_changed"] == []
+        )
     assert account.from_name == "Ufficio documenti"
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("host", "", "Indica il server"), ("port", "70000", "tra 1 e 65535"), ("port", "abc", "numero intero"),
-    ("from_address", "non-un-indirizzo", "mittente non valido"), ("tls_mode", "tls13", "TLS non valida"),
-    ("name", "", "Dai un nome"), ("rate_per_minute", "0", "tra 1 e"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("host", "", "Indica il server"),
+        ("port", "70000", "tra 1 e 65535"),
+        ("port", "abc", "numero intero"),
+        ("from_address", "non-un-indirizzo", "mittente non valido"),
+        ("tls_mode", "tls13", "TLS non valida"),
+        ("name", "", "Dai un nome"),
+        ("rate_per_minute", "0", "tra 1 e"),
+    ],
+)
 def test_account_validation(app, client, auth, field, value, message):
     """Every field is checked; errors are in Italian next to the field; nothing is saved."""
     auth.login("admin")
@@ -315,14 +425,17 @@ def test_account_validation(app, client, auth, field, value, message):
 def test_pec_sender_must_be_the_mailbox(app, client, auth):
     """A PEC account sends From its own mailbox (envelope sender = From)."""
     auth.login("admin")
-    response = client.post("/admin/accounts/new", data=_account_form(
-        kind="pec", username="azienda@pec.it", from_address="altro@pec.it"))
+    response = client.post(
+        "/admin/accounts/new",
+        data=_account_form(kind="pec", username="azienda@pec.it", from_address="altro@pec.it"),
+    )
     assert response.status_code == 422 and "deve coincidere" in response.get_data(as_text=True)
 
 
 def _make_account(app, client, port, password=SECRET, username="mittente"):
-    response = client.post("/admin/accounts/new", data=_account_form(port=str(port), password=password,
-                                                                    username=username))
+    response = client.post(
+        "/admin/accounts/new", data=_account_form(port=str(port), password=password, username=username)
+    )
     assert response.status_code == 302, response.get_data(as_text=True)[:2000]
     return _account(app).id
 
@@ -376,6 +489,7 @@ def test_prova_connessione_starttls_not_offered(app, client, auth, smtp_server_a
 
 # --- captured mail -----------------------------------------------------------------------------
 
+
 @pytest.fixture
 def capture_server(app):
     """The capture server of the app, on a free port, writing into the app's CAPTURE_DIR."""
@@ -392,9 +506,12 @@ def _send(controller, subject="Fattura n. 12 del 03/03/2025", html=True):
     message["Subject"] = subject
     message.set_content("Gentile cliente,\nin allegato la fattura.\n")
     if html:
-        message.add_alternative("<p>Gentile cliente,</p><script>alert(1)</script><p>in allegato la fattura.</p>",
-                                subtype="html")
-    message.add_attachment(b"%PDF-1.4 finto", maintype="application", subtype="pdf", filename="Fattura 12.pdf")
+        message.add_alternative(
+            "<p>Gentile cliente,</p><script>alert(1)</script><p>in allegato la fattura.</p>", subtype="html"
+        )
+    message.add_attachment(
+        b"%PDF-1.4 finto", maintype="application", subtype="pdf", filename="Fattura 12.pdf"
+    )
     with smtplib.SMTP(controller.hostname, controller.port, timeout=5) as conn:
         conn.login("qualsiasi", "qualsiasi")  # the sink accepts any credentials without TLS
         conn.send_message(message, to_addrs=["mario.rossi@example.com", "copia@example.com"])
@@ -413,7 +530,7 @@ def test_capture_server_keeps_messages_and_page_shows_them(app, client, auth, ca
     page = client.get(f"/admin/captured/{message_id}").get_data(as_text=True)
     assert "MAIL FROM:&lt;documenti@example.com&gt;" in page
     assert "Fattura 12.pdf" in page and "in allegato la fattura" in page
-    assert 'sandbox' in page and f"/admin/captured/{message_id}/html" in page
+    assert "sandbox" in page and f"/admin/captured/{message_id}/html" in page
     assert "autenticato come" in page
     body = client.get(f"/admin/captured/{message_id}/html")
     csp = body.headers["Content-Security-Policy"]
@@ -432,7 +549,9 @@ def test_captured_search_fragment_and_clear(app, client, auth, capture_server):
     _send(capture_server, "DDT n. 7", html=False)
     capture.wait_for_messages(app.config["CAPTURE_DIR"], 2)
     auth.login("admin")
-    fragment = client.get("/admin/captured?q=ddt", headers={**HX, "HX-Target": "captured-list"}).get_data(as_text=True)
+    fragment = client.get("/admin/captured?q=ddt", headers={**HX, "HX-Target": "captured-list"}).get_data(
+        as_text=True
+    )
     assert "<html" not in fragment and "DDT n. 7" in fragment and "Fattura n. 1" not in fragment
     assert client.post("/admin/captured/clear").status_code == 302
     assert capture.list_captured(app.config["CAPTURE_DIR"])[1] == 0

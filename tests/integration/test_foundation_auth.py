@@ -1,4 +1,5 @@
 """Login: wrong passwords, no user enumeration, throttling, production key check, healthz."""
+
 from __future__ import annotations
 
 import re
@@ -26,10 +27,15 @@ def test_wrong_password_and_unknown_user_look_the_same(client, make_user):
     unknown = _login(client, "nessuno", "sbagliata-123")
     assert wrong.status_code == unknown.status_code == 401
     assert GENERIC in wrong.get_data(as_text=True) and GENERIC in unknown.get_data(as_text=True)
+
     # The pages differ only by the typed name and by the CSRF token (signed with the current second).
     def page(response, name):
-        return re.sub(r'(name="csrf-token" content|name="csrf_token" value)="[^"]*"', r'\1=""',
-                      response.get_data(as_text=True).replace(name, "X"))
+        return re.sub(
+            r'(name="csrf-token" content|name="csrf_token" value)="[^"]*"',
+            r'\1=""',
+            response.get_data(as_text=True).replace(name, "X"),
+        )
+
     assert page(wrong, "mario") == page(unknown, "nessuno")
 
 
@@ -49,6 +55,7 @@ def test_inactive_user_cannot_log_in(app, client, make_user):
     user_id = make_user("mario")
     with app.app_context():
         from mailer.models import User
+
         db.session.get(User, user_id).active = False
         db.session.commit()
     response = _login(client, "mario", PASSWORD)
@@ -80,7 +87,9 @@ def test_throttling_also_for_unknown_users(app, client):
 def test_safe_next_redirect(client, make_user):
     """?next= only redirects to paths on this site."""
     make_user("mario")
-    response = client.post("/auth/login?next=https://evil.example.com/", data={"username": "mario", "password": PASSWORD})
+    response = client.post(
+        "/auth/login?next=https://evil.example.com/", data={"username": "mario", "password": PASSWORD}
+    )
     assert response.headers["Location"] == "/"
 
 
@@ -88,13 +97,26 @@ def test_safe_next_redirect(client, make_user):
 def test_production_refuses_weak_secret_key(key):
     """RECAPITO_ENV=production with a guessable SECRET_KEY does not start, and says why."""
     with pytest.raises(RuntimeError, match="SECRET_KEY"):
-        create_app({**_config_dict(), "ENV_NAME": "production", "SECRET_KEY": key, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+        create_app(
+            {
+                **_config_dict(),
+                "ENV_NAME": "production",
+                "SECRET_KEY": key,
+                "SQLALCHEMY_DATABASE_URI": "sqlite://",
+            }
+        )
 
 
 def test_production_starts_with_strong_secret_key():
     """A random 64-character key is accepted."""
-    app = create_app({**_config_dict(), "ENV_NAME": "production", "SECRET_KEY": "a1" * 32,
-                      "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    app = create_app(
+        {
+            **_config_dict(),
+            "ENV_NAME": "production",
+            "SECRET_KEY": "a1" * 32,
+            "SQLALCHEMY_DATABASE_URI": "sqlite://",
+        }
+    )
     assert app.config["SESSION_COOKIE_HTTPONLY"]
 
 
@@ -110,13 +132,19 @@ def test_valid_credentials_key_encrypts_with_it():
     from cryptography.fernet import Fernet
 
     from mailer.services.crypto import decrypt_secret, encrypt_secret
+
     key = Fernet.generate_key().decode()
     app = create_app({**_config_dict(), "CREDENTIALS_KEY": key, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
     with app.app_context():
         token = encrypt_secret("segreta")
     assert Fernet(key.encode()).decrypt(token.encode()) == b"segreta"
-    other = create_app({**_config_dict(), "CREDENTIALS_KEY": Fernet.generate_key().decode(),
-                        "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    other = create_app(
+        {
+            **_config_dict(),
+            "CREDENTIALS_KEY": Fernet.generate_key().decode(),
+            "SQLALCHEMY_DATABASE_URI": "sqlite://",
+        }
+    )
     with other.app_context(), pytest.raises(ValueError, match="non si può decifrare"):
         decrypt_secret(token)
 
@@ -135,14 +163,21 @@ def test_healthz_200_with_worker(app, client):
     """A worker registered in Redis makes healthz 200."""
     with app.app_context():
         from mailer.queue import get_redis
+
         redis = get_redis()
-        worker = Worker([Queue(app.config["RQ_QUEUE"], connection=redis)], connection=redis, name="test-worker")
+        worker = Worker(
+            [Queue(app.config["RQ_QUEUE"], connection=redis)], connection=redis, name="test-worker"
+        )
         worker.register_birth()
     try:
         response = client.get("/healthz")
         assert response.status_code == 200
-        assert response.get_json() == {"database": {"ok": True}, "redis": {"ok": True},
-                                       "workers": {"ok": True, "count": 1}, "status": "ok"}
+        assert response.get_json() == {
+            "database": {"ok": True},
+            "redis": {"ok": True},
+            "workers": {"ok": True, "count": 1},
+            "status": "ok",
+        }
     finally:
         worker.register_death()
 

@@ -1,4 +1,5 @@
 """demo-data: valid, complete, deterministic, refusing to overwrite real data."""
+
 from __future__ import annotations
 
 import re
@@ -9,8 +10,17 @@ import pytest
 from stdnum.it import iva
 
 from mailer.extensions import db
-from mailer.models import (Company, Contact, Document, DocumentLine, MailAccount, Party, Product, User,
-                           contact_document_types)
+from mailer.models import (
+    Company,
+    Contact,
+    Document,
+    DocumentLine,
+    MailAccount,
+    Party,
+    Product,
+    User,
+    contact_document_types,
+)
 from mailer.reference import DOCUMENT_TYPE_CODES, PEC_DOMAINS
 from mailer.services.crypto import decrypt_secret
 from mailer.services.demo import DemoError, DemoOptions, build_demo_data
@@ -36,10 +46,15 @@ def test_vat_numbers_have_valid_check_digits(demo):
 
 def test_every_document_type_present_with_lines(demo):
     """All 12 types, every document with at least one line, totals equal to the lines."""
-    types = dict(db.session.execute(db.select(Document.type_code, db.func.count()).group_by(Document.type_code)).all())
+    types = dict(
+        db.session.execute(db.select(Document.type_code, db.func.count()).group_by(Document.type_code)).all()
+    )
     assert set(types) == set(DOCUMENT_TYPE_CODES)
-    without_lines = db.session.scalar(db.select(db.func.count()).select_from(Document).where(
-        ~db.select(DocumentLine.id).where(DocumentLine.document_id == Document.id).exists()))
+    without_lines = db.session.scalar(
+        db.select(db.func.count())
+        .select_from(Document)
+        .where(~db.select(DocumentLine.id).where(DocumentLine.document_id == Document.id).exists())
+    )
     assert without_lines == 0
     lines = db.session.scalar(db.select(db.func.count()).select_from(DocumentLine))
     assert 1200 <= lines <= 1900
@@ -89,6 +104,7 @@ def test_contacts_are_fictitious_and_varied(demo):
 
 def test_open_and_overdue_items_shape(demo):
     """Statements carry open_items, dunning letters overdue_items, declarations protocol/ceiling/year."""
+
     def check(items, overdue_on=None):
         assert items
         for item in items:
@@ -97,11 +113,14 @@ def test_open_and_overdue_items_shape(demo):
             assert Decimal(item["amount"]) - Decimal(item["paid"]) == Decimal(item["balance"])
             if overdue_on:
                 assert date.fromisoformat(item["due_date"]) < overdue_on
+
     for document in db.session.scalars(db.select(Document).where(Document.type_code == "ESTRATTO_CONTO")):
         check(document.extra["open_items"])
     for document in db.session.scalars(db.select(Document).where(Document.type_code == "INSOLUTO")):
         check(document.extra["overdue_items"], overdue_on=document.date)
-    for document in db.session.scalars(db.select(Document).where(Document.type_code == "DICHIARAZIONE_INTENTO")):
+    for document in db.session.scalars(
+        db.select(Document).where(Document.type_code == "DICHIARAZIONE_INTENTO")
+    ):
         assert re.fullmatch(r"\d{17}-\d{6}", document.extra["protocol"])
         assert Decimal(document.extra["ceiling"]) > 0 and document.extra["year"] == document.date.year
 
@@ -109,6 +128,7 @@ def test_open_and_overdue_items_shape(demo):
 def test_users_accounts_company(app_ctx, demo):
     """Four demo users with the demo password, two accounts on the capture server, the demo flag."""
     from mailer.services.users import verify_password
+
     users = {u.username: u for u in db.session.scalars(db.select(User))}
     assert {"admin", "manager", "operatore", "commerciale"} <= set(users)
     assert users["admin"].has_role("admin") and users["commerciale"].role_list == ["sales"]
@@ -116,7 +136,10 @@ def test_users_accounts_company(app_ctx, demo):
     accounts = {a.kind: a for a in db.session.scalars(db.select(MailAccount))}
     assert set(accounts) == {"smtp", "pec"}
     for account in accounts.values():
-        assert (account.host, account.port) == (app_ctx.config["CAPTURE_SMTP_HOST"], app_ctx.config["CAPTURE_SMTP_PORT"])
+        assert (account.host, account.port) == (
+            app_ctx.config["CAPTURE_SMTP_HOST"],
+            app_ctx.config["CAPTURE_SMTP_PORT"],
+        )
         assert decrypt_secret(account.password_encrypted) == "demo"
     assert accounts["pec"].from_address == accounts["pec"].username
     company = db.session.get(Company, 1)

@@ -1,4 +1,5 @@
 """The schema comes only from the migrations, and they match the models exactly (no drift)."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -27,6 +28,7 @@ def test_one_head(app_ctx):
 def _alembic_config(directory):
     """An alembic Config pointing at our migrations folder."""
     from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", directory)
     return config
@@ -54,6 +56,7 @@ def test_test_database_has_no_drift(app_ctx):
 def test_downgrade_to_base_and_back(tmp_path):
     """Every migration can be undone and redone (a broken downgrade is found before it is needed)."""
     from flask_migrate import downgrade
+
     url = f"sqlite:///{tmp_path / 'updown.db'}"
     app = create_app({**_config_dict(), "SQLALCHEMY_DATABASE_URI": url, "INSTANCE_PATH": str(tmp_path)})
     with app.app_context():

@@ -1,4 +1,5 @@
 """`make run` end to end: scripts/run.sh starts everything, /healthz says 200, Ctrl-C leaves nothing behind."""
+
 from __future__ import annotations
 
 import os
@@ -31,7 +32,9 @@ def _session_processes(sid: int) -> list[str]:
 
     `-ww`: without it ps cuts each line to $COLUMNS (80 when CI sets it), and the long absolute
     path of the venv's python pushes "capture-server" past the cut."""
-    out = subprocess.run(["ps", "-ww", "-s", str(sid), "-o", "stat=,args="], capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["ps", "-ww", "-s", str(sid), "-o", "stat=,args="], capture_output=True, text=True
+    ).stdout
     return [line for line in out.splitlines() if line.strip() and not line.strip().startswith("Z")]
 
 
@@ -41,15 +44,27 @@ def test_run_script_starts_everything_and_ctrl_c_stops_it(tmp_path):
     if not os.access(FLASK, os.X_OK):
         pytest.skip("manca .venv: esegui make setup")
     port, capture_port = free_port(), free_port()
-    env = {**os.environ, "INSTANCE_PATH": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path}/run.db",
-           "PORT": str(port), "CAPTURE_SMTP_PORT": str(capture_port), "RECAPITO_ENV": "development"}
+    env = {
+        **os.environ,
+        "INSTANCE_PATH": str(tmp_path),
+        "DATABASE_URL": f"sqlite:///{tmp_path}/run.db",
+        "PORT": str(port),
+        "CAPTURE_SMTP_PORT": str(capture_port),
+        "RECAPITO_ENV": "development",
+    }
     env.pop("REDIS_URL", None)
     for command in (["db", "upgrade"], ["seed"]):
         subprocess.run([FLASK, "--app", "app", *command], cwd=ROOT, env=env, check=True, capture_output=True)
     log = open(tmp_path / "run.log", "w")
     # A new session, as a terminal would give it; SIGINT is not ignored there.
-    proc = subprocess.Popen([str(ROOT / "scripts" / "run.sh")], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [str(ROOT / "scripts" / "run.sh")],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and _status(f"http://127.0.0.1:{port}/healthz") != 200:
@@ -57,7 +72,10 @@ def test_run_script_starts_everything_and_ctrl_c_stops_it(tmp_path):
             time.sleep(0.2)
         assert _status(f"http://127.0.0.1:{port}/healthz") == 200, (tmp_path / "run.log").read_text()[-3000:]
         # The banner comes once the capture server answers too (healthz does not cover it).
-        while time.monotonic() < deadline and "Ctrl-C per fermare tutto" not in (tmp_path / "run.log").read_text():
+        while (
+            time.monotonic() < deadline
+            and "Ctrl-C per fermare tutto" not in (tmp_path / "run.log").read_text()
+        ):
             time.sleep(0.2)
         assert any("capture-server" in p for p in _session_processes(proc.pid))
         assert any("worker" in p for p in _session_processes(proc.pid))
@@ -65,6 +83,7 @@ def test_run_script_starts_everything_and_ctrl_c_stops_it(tmp_path):
         assert f"http://127.0.0.1:{port}" in output and "admin" in output and "Utenti creati" in output
         # The capture server of make run accepts mail.
         import smtplib
+
         with smtplib.SMTP("127.0.0.1", capture_port, timeout=5) as conn:
             conn.sendmail("a@example.com", ["b@example.com"], b"Subject: prova make run\r\n\r\nciao\r\n")
         assert list((tmp_path / "captured").glob("*.eml"))
@@ -86,5 +105,7 @@ def test_run_script_starts_everything_and_ctrl_c_stops_it(tmp_path):
     assert proc.returncode == 0, output[-3000:]
     assert "ERRORE" not in output and "Traceback" not in output, output[-3000:]
     order = ["web", "scheduler", "worker", "capture", "redis"]
-    stopped = [line.split("Fermo ", 1)[1].split()[0] for line in output.splitlines() if line.startswith(">> Fermo ")]
+    stopped = [
+        line.split("Fermo ", 1)[1].split()[0] for line in output.splitlines() if line.startswith(">> Fermo ")
+    ]
     assert stopped == order, output[-3000:]

@@ -4,6 +4,7 @@ A document type + year + number that exists for another party, or with other tot
 with a message naming both, unless the caller asks to replace it; a replacement is audited and a
 document already sent keeps the PDF that went out as a version of its own.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -15,11 +16,15 @@ import pytest
 
 from mailer.extensions import db
 from tests.support.batches import make_account, make_sending_batch, run_jobs
-from tests.support.documents import bearer, make_party, make_token  # noqa: F401  (fixture)
-from tests.support.smtp import smtp_server  # noqa: F401  (fixture)
+from tests.support.documents import bearer, make_party
 
-DOC = {"type": "FATTURA", "number": "2024/15", "date": "2024-03-15", "party_code": "C0001",
-       "lines": [{"description": "Viti inox", "quantity": "10", "unit_price": "2.50", "vat_rate": 22}]}
+DOC = {
+    "type": "FATTURA",
+    "number": "2024/15",
+    "date": "2024-03-15",
+    "party_code": "C0001",
+    "lines": [{"description": "Viti inox", "quantity": "10", "unit_price": "2.50", "vat_rate": 22}],
+}
 PDF_A = b"%PDF-1.4\n% versione A\n%%EOF\n"
 PDF_B = b"%PDF-1.4\n% versione B\n%%EOF\n"
 
@@ -42,17 +47,24 @@ def two_parties(app):
 def _document(app, type_code="FATTURA", year=2024, number="2024/15"):
     """(party code, total, pdf sha) of the stored document, or None."""
     from mailer.models import Document
+
     with app.app_context():
-        doc = db.session.scalar(db.select(Document).where(Document.type_code == type_code, Document.year == year,
-                                                          Document.number == number))
+        doc = db.session.scalar(
+            db.select(Document).where(
+                Document.type_code == type_code, Document.year == year, Document.number == number
+            )
+        )
         return None if doc is None else (doc.party.erp_code, str(doc.total), doc.pdf_sha256)
 
 
 def _audit(app, action):
     """Details of the audit events with this action."""
     from mailer.models import AuditEvent
+
     with app.app_context():
-        return [e.details for e in db.session.scalars(db.select(AuditEvent).where(AuditEvent.action == action))]
+        return [
+            e.details for e in db.session.scalars(db.select(AuditEvent).where(AuditEvent.action == action))
+        ]
 
 
 # ---------------------------------------------------------------- API
@@ -132,10 +144,17 @@ def _drop(folder, name, sidecar, data=PDF_A):
 def test_spool_refuses_another_party_then_replaces_on_request(app, two_parties):
     """A sidecar for another party goes to error/ naming both; with "replace": true it replaces."""
     from mailer.services.spool import import_spool
+
     app.config["SPOOL_MIN_AGE_SECONDS"] = 0
     folder = app.config["SPOOL_DIR"]
     os.makedirs(folder, exist_ok=True)
-    sidecar = {"type": "FATTURA", "number": "77", "date": "2024-05-02", "party_code": "C0001", "total": "122.00"}
+    sidecar = {
+        "type": "FATTURA",
+        "number": "77",
+        "date": "2024-05-02",
+        "party_code": "C0001",
+        "total": "122.00",
+    }
     _drop(folder, "ft-77.pdf", sidecar)
     with app.app_context():
         assert not import_spool().errors
@@ -161,6 +180,7 @@ def test_spool_refuses_another_party_then_replaces_on_request(app, two_parties):
 def test_spool_same_document_again_is_idempotent(app, two_parties):
     """The same sidecar with a new print of the PDF (same party, same totals) updates without a word."""
     from mailer.services.spool import import_spool
+
     app.config["SPOOL_MIN_AGE_SECONDS"] = 0
     folder = app.config["SPOOL_DIR"]
     os.makedirs(folder, exist_ok=True)
@@ -216,8 +236,12 @@ def test_fatturapa_upload_refuses_then_replaces_with_the_checkbox(client, auth, 
 
     def upload(name, **extra):
         with open(folder / name, "rb") as handle:
-            return client.post("/documenti/import", data={"files": [(handle, name)], **extra},
-                               content_type="multipart/form-data")
+            return client.post(
+                "/documenti/import",
+                data={"files": [(handle, name)], **extra},
+                content_type="multipart/form-data",
+            )
+
     assert upload("IT01234567890_FPR02.xml").status_code == 200
     refused = upload("IT01234567890_FPR03.xml.p7m")
     text = refused.get_data(as_text=True)
@@ -233,6 +257,7 @@ def test_fatturapa_upload_refuses_then_replaces_with_the_checkbox(client, auth, 
 def _set_company_vat(app, vat):
     """Store the company's P.IVA directly (the admin form validates it; the samples' 01234567890 fails the checksum)."""
     from mailer.services.reference import get_company
+
     with app.app_context():
         get_company().vat_number = vat
         db.session.commit()
@@ -258,6 +283,7 @@ def test_fatturapa_of_a_supplier_in_the_spool_is_refused(app, samples_dir):
     import shutil
 
     from mailer.services.spool import import_spool
+
     _set_company_vat(app, "12345670017")
     app.config["SPOOL_MIN_AGE_SECONDS"] = 0
     folder = app.config["SPOOL_DIR"]
@@ -278,6 +304,7 @@ def test_replacing_a_sent_document_keeps_the_pdf_that_went_out(app, client, auth
     from mailer.services import sending
     from mailer.services.intake import DocumentInput, upsert_document
     from mailer.transport.message import build_message
+
     with app.app_context():
         account = make_account(smtp_server)
         batch = make_sending_batch(account, ["rossi@cliente.example"])
@@ -290,8 +317,15 @@ def test_replacing_a_sent_document_keeps_the_pdf_that_went_out(app, client, auth
         document = delivery.documents[0]
         sent_sha, document_id, delivery_id = document.pdf_sha256, document.id, delivery.id
         other = make_party("ALTRO", "Altro Cliente S.r.l.")
-        data = DocumentInput(type_code="FATTURA", number=document.number, date=document.date, year=document.year,
-                             party=other, total=document.total, pdf=PDF_B)
+        data = DocumentInput(
+            type_code="FATTURA",
+            number=document.number,
+            date=document.date,
+            year=document.year,
+            party=other,
+            total=document.total,
+            pdf=PDF_B,
+        )
         with pytest.raises(Exception) as refused:
             upsert_document(data, source="api")
         assert "Altro Cliente S.r.l." in str(refused.value)
@@ -302,7 +336,9 @@ def test_replacing_a_sent_document_keeps_the_pdf_that_went_out(app, client, auth
         db.session.commit()
         document = db.session.get(Document, document_id)
         assert document.pdf_sha256 == hashlib.sha256(PDF_B).hexdigest()
-        [version] = db.session.scalars(db.select(DocumentVersion).where(DocumentVersion.document_id == document_id))
+        [version] = db.session.scalars(
+            db.select(DocumentVersion).where(DocumentVersion.document_id == document_id)
+        )
         assert version.number == 1 and version.pdf_sha256 == sent_sha and version.sent_at is not None
         assert version.party_name.startswith("Cliente 1")
         # The message that left is still the one rebuilt for the delivery (PDF A, not B).
@@ -328,7 +364,10 @@ def test_replacing_a_sent_document_keeps_the_pdf_that_went_out(app, client, auth
     assert in_batch.status_code == 200 and hashlib.sha256(in_batch.data).hexdigest() == sent_sha
     eml = client.get(f"/invii/{batch_id}/recapiti/{delivery_id}/messaggio.eml")
     assert eml.status_code == 200
-    assert eml.data.replace(b"\r\n", b"\n").rstrip() == smtp_server.messages[0].data.replace(b"\r\n", b"\n").rstrip()
+    assert (
+        eml.data.replace(b"\r\n", b"\n").rstrip()
+        == smtp_server.messages[0].data.replace(b"\r\n", b"\n").rstrip()
+    )
 
 
 def test_no_replacement_while_the_document_is_leaving(app_ctx, smtp_server):
@@ -336,6 +375,7 @@ def test_no_replacement_while_the_document_is_leaving(app_ctx, smtp_server):
     from mailer.models import Delivery
     from mailer.services import sending
     from mailer.services.intake import DocumentInput, IntakeError, upsert_document
+
     account = make_account(smtp_server)
     batch = make_sending_batch(account, ["rossi@cliente.example"])
     sending.start_sending(batch)  # queued, no worker has run yet
@@ -343,8 +383,15 @@ def test_no_replacement_while_the_document_is_leaving(app_ctx, smtp_server):
     assert delivery.status == "queued"
     document = delivery.documents[0]
     other = make_party("ALTRO", "Altro Cliente S.r.l.")
-    data = DocumentInput(type_code="FATTURA", number=document.number, date=document.date, year=document.year,
-                         party=other, total=document.total, pdf=PDF_B)
+    data = DocumentInput(
+        type_code="FATTURA",
+        number=document.number,
+        date=document.date,
+        year=document.year,
+        party=other,
+        total=document.total,
+        pdf=PDF_B,
+    )
     with pytest.raises(IntakeError) as refused:
         upsert_document(data, source="api", replace=True)
     assert "in corso di invio" in refused.value.errors["number"]

@@ -1,5 +1,6 @@
 """OAuth2 (XOAUTH2) accounts against loopback servers: a token endpoint stand-in (HTTPS, as Microsoft and
 Google answer) and an SMTP server that accepts only the bearer tokens the stand-in issued."""
+
 from __future__ import annotations
 
 import time
@@ -7,12 +8,12 @@ import time
 import pytest
 
 from mailer.extensions import db
-from mailer.models import Batch, Delivery, MailAccount
+from mailer.models import Delivery, MailAccount
 from mailer.services import oauth_tokens, sending
 from mailer.services.crypto import encrypt_secret
 from tests.support.batches import make_account, make_sending_batch, run_jobs, statuses
 from tests.support.faults import WorkerProcess, wait_until
-from tests.support.oauth import GOOGLE_CLIENT, MAILBOX, MS_CLIENT, TENANT, oauth_provider, xoauth_smtp  # noqa: F401
+from tests.support.oauth import GOOGLE_CLIENT, MAILBOX, MS_CLIENT, TENANT
 
 RECIPIENTS = ["uno@cliente.example", "due@cliente.example", "tre@cliente.example"]
 
@@ -21,14 +22,23 @@ def oauth_account(server, endpoint, auth_kind="ms_app", name="Microsoft 365", **
     """An account on the XOAUTH2 server whose tokens come from the stand-in."""
     values = {"auth_kind": auth_kind, "username": MAILBOX, "from_address": MAILBOX}
     if auth_kind.startswith("ms"):
-        values.update(oauth_tenant=TENANT, oauth_client_id=MS_CLIENT[0],
-                      oauth_secret_encrypted=encrypt_secret(MS_CLIENT[1]), oauth_endpoint=endpoint.base)
+        values.update(
+            oauth_tenant=TENANT,
+            oauth_client_id=MS_CLIENT[0],
+            oauth_secret_encrypted=encrypt_secret(MS_CLIENT[1]),
+            oauth_endpoint=endpoint.base,
+        )
     elif auth_kind == "google_service":
-        values.update(oauth_secret_encrypted=encrypt_secret(endpoint.service_account_json()),
-                      oauth_endpoint=endpoint.google_token_uri)
+        values.update(
+            oauth_secret_encrypted=encrypt_secret(endpoint.service_account_json()),
+            oauth_endpoint=endpoint.google_token_uri,
+        )
     else:
-        values.update(oauth_client_id=GOOGLE_CLIENT[0], oauth_secret_encrypted=encrypt_secret(GOOGLE_CLIENT[1]),
-                      oauth_endpoint=endpoint.google_token_uri)
+        values.update(
+            oauth_client_id=GOOGLE_CLIENT[0],
+            oauth_secret_encrypted=encrypt_secret(GOOGLE_CLIENT[1]),
+            oauth_endpoint=endpoint.google_token_uri,
+        )
     values.update(fields)
     account = make_account(server, name=name, **values)
     db.session.commit()
@@ -69,14 +79,21 @@ def test_batch_sent_through_google_service_account(app_ctx, xoauth_smtp, oauth_p
 
 def test_google_delegated_refresh_token(app_ctx, xoauth_smtp, oauth_provider):
     """Google delegated: client id/secret + refresh token."""
-    account = oauth_account(xoauth_smtp, oauth_provider, "google_delegated", name="Gmail",
-                            oauth_refresh_token_encrypted=encrypt_secret(oauth_provider.new_refresh_token()))
+    account = oauth_account(
+        xoauth_smtp,
+        oauth_provider,
+        "google_delegated",
+        name="Gmail",
+        oauth_refresh_token_encrypted=encrypt_secret(oauth_provider.new_refresh_token()),
+    )
     batch_id = send_batch(app_ctx, account, RECIPIENTS[:1])
     assert set(statuses(batch_id).values()) == {"sent"}
     assert oauth_provider.grants("refresh_token") == 1
 
 
-def test_token_cached_in_redis_and_shared_by_two_worker_processes(app_ctx, xoauth_smtp, oauth_provider, tmp_path):
+def test_token_cached_in_redis_and_shared_by_two_worker_processes(
+    app_ctx, xoauth_smtp, oauth_provider, tmp_path
+):
     """Two real worker processes send one batch on two connections: one token request in all, and the
     cached token in Redis is encrypted (no bearer token in clear)."""
     account = oauth_account(xoauth_smtp, oauth_provider, max_connections=2)
@@ -91,12 +108,17 @@ def test_token_cached_in_redis_and_shared_by_two_worker_processes(app_ctx, xoaut
         (tmp_path / f"w{i}").mkdir()
         worker.start()
     try:
-        wait_until(lambda: len(xoauth_smtp.messages) == 120, 90,
-                   lambda: f"the batch to leave\n{workers[0].tail()}\n{workers[1].tail()}")
+        wait_until(
+            lambda: len(xoauth_smtp.messages) == 120,
+            90,
+            lambda: f"the batch to leave\n{workers[0].tail()}\n{workers[1].tail()}",
+        )
     finally:
         for worker in workers:
             worker.stop()
-    assert all(": invio 1 account 1 (" in worker.tail(100000) for worker in workers), "each process ran a sender"
+    assert all(": invio 1 account 1 (" in worker.tail(100000) for worker in workers), (
+        "each process ran a sender"
+    )
     assert oauth_provider.grants() == 1
     tokens_used = {token for _, token in xoauth_smtp.auth_attempts}
     assert len(xoauth_smtp.auth_attempts) >= 2 and len(tokens_used) == 1
@@ -146,17 +168,28 @@ def test_token_refused_twice_fails_with_italian_reason(app_ctx, xoauth_smtp, oau
     assert oauth_provider.grants() == 2 and len(xoauth_smtp.auth_attempts) == 2
 
 
-@pytest.mark.parametrize("case, expected", [
-    ("revoked", "l'autorizzazione è stata revocata o è scaduta: ripeti l'autorizzazione dalla pagina dell'account"),
-    ("tenant", "Tenant «tenant-sbagliato» sconosciuto: controlla l'ID della directory (tenant)"),
-    ("secret", "controlla l'ID client e il segreto"),
-])
-def test_provider_errors_in_italian_on_the_test_page(app, client, auth, xoauth_smtp, oauth_provider, case, expected):
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        (
+            "revoked",
+            "l'autorizzazione è stata revocata o è scaduta: ripeti l'autorizzazione dalla pagina dell'account",
+        ),
+        ("tenant", "Tenant «tenant-sbagliato» sconosciuto: controlla l'ID della directory (tenant)"),
+        ("secret", "controlla l'ID client e il segreto"),
+    ],
+)
+def test_provider_errors_in_italian_on_the_test_page(
+    app, client, auth, xoauth_smtp, oauth_provider, case, expected
+):
     """«Prova connessione» names what to fix: revoked grant, wrong tenant, wrong client secret; no secret shown."""
     with app.app_context():
         fields = {}
         if case == "revoked":
-            fields = {"auth_kind": "ms_delegated", "oauth_refresh_token_encrypted": encrypt_secret("rt-revocato")}
+            fields = {
+                "auth_kind": "ms_delegated",
+                "oauth_refresh_token_encrypted": encrypt_secret("rt-revocato"),
+            }
         elif case == "tenant":
             fields = {"oauth_tenant": "tenant-sbagliato"}
         else:
@@ -165,6 +198,7 @@ def test_provider_errors_in_italian_on_the_test_page(app, client, auth, xoauth_s
     auth.login("admin", roles=("admin",))
     page = client.post(f"/admin/accounts/{account_id}/test").get_data(as_text=True)
     import html
+
     text = html.unescape(page)
     assert expected in text, text[-3000:]
     assert "segreto-sbagliato" not in text and MS_CLIENT[1] not in text
@@ -173,8 +207,12 @@ def test_provider_errors_in_italian_on_the_test_page(app, client, auth, xoauth_s
 
 def test_revoked_grant_fails_the_delivery_with_italian_reason(app_ctx, xoauth_smtp, oauth_provider):
     """A sender whose grant was revoked: the delivery says to repeat the authorisation."""
-    account = oauth_account(xoauth_smtp, oauth_provider, "ms_delegated",
-                            oauth_refresh_token_encrypted=encrypt_secret("rt-revocato"))
+    account = oauth_account(
+        xoauth_smtp,
+        oauth_provider,
+        "ms_delegated",
+        oauth_refresh_token_encrypted=encrypt_secret("rt-revocato"),
+    )
     batch_id = send_batch(app_ctx, account, RECIPIENTS[:1])
     assert statuses(batch_id) == {RECIPIENTS[0]: "failed"}
     delivery = db.session.scalar(db.select(Delivery).where(Delivery.batch_id == batch_id))
@@ -182,12 +220,30 @@ def test_revoked_grant_fails_the_delivery_with_italian_reason(app_ctx, xoauth_sm
 
 
 def _form(**overrides) -> dict:
-    form = {"name": "Microsoft 365", "kind": "smtp", "host": "smtp.office365.com", "port": "587",
-            "tls_mode": "starttls", "username": MAILBOX, "from_address": MAILBOX, "from_name": "Azienda",
-            "max_connections": "2", "rate_per_minute": "30", "rate_per_day": "10000", "max_message_mb": "25",
-            "max_recipients": "100", "imap_port": "993", "imap_folder": "INBOX", "imap_after": "seen",
-            "active": "1", "auth_kind": "ms_app", "oauth_tenant": TENANT, "oauth_client_id": MS_CLIENT[0],
-            "oauth_secret": "segreto-dal-modulo", "oauth_endpoint": ""}
+    form = {
+        "name": "Microsoft 365",
+        "kind": "smtp",
+        "host": "smtp.office365.com",
+        "port": "587",
+        "tls_mode": "starttls",
+        "username": MAILBOX,
+        "from_address": MAILBOX,
+        "from_name": "Azienda",
+        "max_connections": "2",
+        "rate_per_minute": "30",
+        "rate_per_day": "10000",
+        "max_message_mb": "25",
+        "max_recipients": "100",
+        "imap_port": "993",
+        "imap_folder": "INBOX",
+        "imap_after": "seen",
+        "active": "1",
+        "auth_kind": "ms_app",
+        "oauth_tenant": TENANT,
+        "oauth_client_id": MS_CLIENT[0],
+        "oauth_secret": "segreto-dal-modulo",
+        "oauth_endpoint": "",
+    }
     form.update(overrides)
     return form
 
@@ -206,6 +262,7 @@ def test_account_form_saves_oauth_settings_with_write_only_secret(app, client, a
         assert oauth_tokens.decrypt_secret(account.oauth_secret_encrypted) == "segreto-dal-modulo"
         account_id = account.id
         from mailer.models import AuditEvent
+
         logged = " ".join(str(e.details) for e in db.session.scalars(db.select(AuditEvent)))
         assert "segreto-dal-modulo" not in logged and "oauth_secret" in logged
     page = client.get(f"/admin/accounts/{account_id}").get_data(as_text=True)
@@ -217,13 +274,20 @@ def test_account_form_saves_oauth_settings_with_write_only_secret(app, client, a
         assert oauth_tokens.decrypt_secret(stored) == "segreto-dal-modulo"
 
 
-@pytest.mark.parametrize("overrides, field, message", [
-    ({"oauth_tenant": ""}, "oauth_tenant", "ID della directory (tenant)"),
-    ({"oauth_secret": ""}, "oauth_secret", "Inserisci il segreto del client"),
-    ({"auth_kind": "google_service", "oauth_secret": "{non json"}, "oauth_secret", "file JSON della chiave"),
-    ({"oauth_endpoint": "http://login.example"}, "oauth_endpoint", "https://"),
-    ({"auth_kind": "boh"}, "auth_kind", "Tipo di autenticazione non valido"),
-])
+@pytest.mark.parametrize(
+    "overrides, field, message",
+    [
+        ({"oauth_tenant": ""}, "oauth_tenant", "ID della directory (tenant)"),
+        ({"oauth_secret": ""}, "oauth_secret", "Inserisci il segreto del client"),
+        (
+            {"auth_kind": "google_service", "oauth_secret": "{non json"},
+            "oauth_secret",
+            "file JSON della chiave",
+        ),
+        ({"oauth_endpoint": "http://login.example"}, "oauth_endpoint", "https://"),
+        ({"auth_kind": "boh"}, "auth_kind", "Tipo di autenticazione non valido"),
+    ],
+)
 def test_account_form_oauth_errors_name_the_field(app, client, auth, overrides, field, message):
     auth.login("admin", roles=("admin",))
     response = client.post("/admin/accounts/new", data=_form(**overrides))
@@ -237,6 +301,7 @@ def test_ms_delegated_consent_then_send(app, client, auth, xoauth_smtp, oauth_pr
     """«Autorizza con Microsoft» redirects to the authority; the callback exchanges the code (PKCE flow by MSAL),
     keeps the refresh token encrypted, and the account then sends with refreshed tokens."""
     import urllib.parse
+
     with app.app_context():
         account_id = oauth_account(xoauth_smtp, oauth_provider, "ms_delegated").id
     auth.login("admin", roles=("admin",))
@@ -247,11 +312,17 @@ def test_ms_delegated_consent_then_send(app, client, auth, xoauth_smtp, oauth_pr
     query = dict(urllib.parse.parse_qsl(target.query))
     assert query["code_challenge_method"] == "S256" and "offline_access" in query["scope"]
     code = oauth_provider.new_auth_code(query["redirect_uri"])  # the administrator consents at Microsoft
-    back = client.get(urllib.parse.urlsplit(query["redirect_uri"]).path, query_string={"code": code, "state": query["state"]})
+    back = client.get(
+        urllib.parse.urlsplit(query["redirect_uri"]).path,
+        query_string={"code": code, "state": query["state"]},
+    )
     assert back.status_code == 302 and back.headers["Location"].endswith(f"/admin/accounts/{account_id}")
     assert oauth_provider.grants("authorization_code") == 1
     # The same state cannot be used twice.
-    again = client.get(urllib.parse.urlsplit(query["redirect_uri"]).path, query_string={"code": code, "state": query["state"]})
+    again = client.get(
+        urllib.parse.urlsplit(query["redirect_uri"]).path,
+        query_string={"code": code, "state": query["state"]},
+    )
     assert again.status_code == 302 and again.headers["Location"].endswith("/admin/accounts")
     with app.app_context():
         account = db.session.get(MailAccount, account_id)
@@ -264,8 +335,12 @@ def test_ms_delegated_consent_then_send(app, client, auth, xoauth_smtp, oauth_pr
 def test_delegated_token_survives_refresh_token_rotation(app_ctx, xoauth_smtp, oauth_provider):
     """Microsoft hands out a new refresh token with each access token: it is kept (encrypted), and the cached
     access token is still used by the next job that loads the account afresh."""
-    account = oauth_account(xoauth_smtp, oauth_provider, "ms_delegated",
-                            oauth_refresh_token_encrypted=encrypt_secret(oauth_provider.new_refresh_token()))
+    account = oauth_account(
+        xoauth_smtp,
+        oauth_provider,
+        "ms_delegated",
+        oauth_refresh_token_encrypted=encrypt_secret(oauth_provider.new_refresh_token()),
+    )
     account_id, before = account.id, account.oauth_refresh_token_encrypted
     first = oauth_tokens.access_token(account)
     db.session.remove()
@@ -278,6 +353,7 @@ def test_delegated_token_survives_refresh_token_rotation(app_ctx, xoauth_smtp, o
 def test_connection_test_logs_in_with_xoauth2(app, client, auth, xoauth_smtp, oauth_provider):
     """«Prova connessione» on a good Microsoft app account: the XOAUTH2 step with the server's 235."""
     import html
+
     with app.app_context():
         account_id = oauth_account(xoauth_smtp, oauth_provider).id
     auth.login("admin", roles=("admin",))
@@ -289,8 +365,11 @@ def test_connection_test_logs_in_with_xoauth2(app, client, auth, xoauth_smtp, oa
 
 def test_ms_app_with_certificate(app_ctx, xoauth_smtp, oauth_provider):
     """Microsoft app-only with a certificate instead of a secret: MSAL signs the client assertion, the message leaves."""
-    account = oauth_account(xoauth_smtp, oauth_provider,
-                            oauth_secret_encrypted=encrypt_secret(oauth_provider.client_certificate_pem()))
+    account = oauth_account(
+        xoauth_smtp,
+        oauth_provider,
+        oauth_secret_encrypted=encrypt_secret(oauth_provider.client_certificate_pem()),
+    )
     batch_id = send_batch(app_ctx, account, RECIPIENTS[:1])
     assert statuses(batch_id) == {RECIPIENTS[0]: "sent"}, reasons(batch_id)
     assert oauth_provider.grants("client_credentials") == 1
@@ -299,6 +378,7 @@ def test_ms_app_with_certificate(app_ctx, xoauth_smtp, oauth_provider):
 def test_imap_settings_of_an_oauth_account_use_its_tokens(app_ctx, xoauth_smtp, oauth_provider):
     """The mailbox reader logs in with XOAUTH2 too: its settings carry the account's token provider."""
     from mailer.services.tracking import imap_settings
+
     account = oauth_account(xoauth_smtp, oauth_provider, imap_host="outlook.office365.com")
     settings = imap_settings(account)
     assert settings.token_provider is not None and settings.username == MAILBOX
@@ -313,13 +393,41 @@ def test_cli_sets_up_a_microsoft_account_and_tests_it(app, runner, xoauth_smtp, 
     """`accounts add --preset microsoft365 --auth-kind ms_app` with the secret from a file, then `accounts test
     --json`: the XOAUTH2 login works; the secret is stored encrypted and never printed."""
     import json
+
     secret_file = tmp_path / "secret.txt"
     secret_file.write_text(MS_CLIENT[1] + "\n")
-    added = runner.invoke(args=[
-        "accounts", "add", "--name", "M365 CLI", "--preset", "microsoft365", "--host", xoauth_smtp.host,
-        "--port", str(xoauth_smtp.port), "--tls-mode", "none", "--username", MAILBOX, "--from-address", MAILBOX,
-        "--imap-host", "", "--auth-kind", "ms_app", "--oauth-tenant", TENANT, "--oauth-client-id", MS_CLIENT[0],
-        "--oauth-endpoint", oauth_provider.base, "--oauth-secret-file", str(secret_file)])
+    added = runner.invoke(
+        args=[
+            "accounts",
+            "add",
+            "--name",
+            "M365 CLI",
+            "--preset",
+            "microsoft365",
+            "--host",
+            xoauth_smtp.host,
+            "--port",
+            str(xoauth_smtp.port),
+            "--tls-mode",
+            "none",
+            "--username",
+            MAILBOX,
+            "--from-address",
+            MAILBOX,
+            "--imap-host",
+            "",
+            "--auth-kind",
+            "ms_app",
+            "--oauth-tenant",
+            TENANT,
+            "--oauth-client-id",
+            MS_CLIENT[0],
+            "--oauth-endpoint",
+            oauth_provider.base,
+            "--oauth-secret-file",
+            str(secret_file),
+        ]
+    )
     assert added.exit_code == 0, added.output
     assert MS_CLIENT[1] not in added.output
     with app.app_context():
@@ -335,10 +443,28 @@ def test_cli_sets_up_a_microsoft_account_and_tests_it(app, runner, xoauth_smtp, 
 
 def test_cli_oauth_account_without_its_secret_names_the_field(app, runner, xoauth_smtp, oauth_provider):
     """An ms_app account with no secret: refused naming --oauth-secret, nothing written."""
-    added = runner.invoke(args=[
-        "accounts", "add", "--name", "M365 senza segreto", "--preset", "microsoft365", "--username", MAILBOX,
-        "--from-address", MAILBOX, "--auth-kind", "ms_app", "--oauth-tenant", TENANT,
-        "--oauth-client-id", MS_CLIENT[0]])
+    added = runner.invoke(
+        args=[
+            "accounts",
+            "add",
+            "--name",
+            "M365 senza segreto",
+            "--preset",
+            "microsoft365",
+            "--username",
+            MAILBOX,
+            "--from-address",
+            MAILBOX,
+            "--auth-kind",
+            "ms_app",
+            "--oauth-tenant",
+            TENANT,
+            "--oauth-client-id",
+            MS_CLIENT[0],
+        ]
+    )
     assert added.exit_code != 0 and "--oauth-secret" in added.output
     with app.app_context():
-        assert db.session.scalar(db.select(MailAccount).where(MailAccount.name == "M365 senza segreto")) is None
+        assert (
+            db.session.scalar(db.select(MailAccount).where(MailAccount.name == "M365 senza segreto")) is None
+        )

@@ -1,8 +1,8 @@
 """PDF rendering with the real wkhtmltopdf: every type, text, reproducible bytes, batches, access."""
+
 from __future__ import annotations
 
 import io
-from datetime import date
 
 import pytest
 from pypdf import PdfReader
@@ -18,14 +18,31 @@ def text_of(pdf: bytes) -> str:
 
 
 EXTRA = {
-    "ESTRATTO_CONTO": {"open_items": [
-        {"date": "2024-01-10", "number": "F1", "description": "Fattura", "due_date": "2024-02-10", "amount": "1000.00"},
-        {"date": "2024-02-01", "number": "NC2", "description": "Nota di credito", "amount": "-200.00"},
-        {"date": "2024-02-15", "number": "F3", "description": "Fattura", "debit": "350.50"}]},
-    "INSOLUTO": {"overdue_items": [{"number": "F1", "date": "2024-01-10", "due_date": "2024-02-10", "amount": "1000.00"},
-                                   {"number": "F9", "date": "2024-01-20", "due_date": "2024-02-20", "amount": "234.56"}]},
+    "ESTRATTO_CONTO": {
+        "open_items": [
+            {
+                "date": "2024-01-10",
+                "number": "F1",
+                "description": "Fattura",
+                "due_date": "2024-02-10",
+                "amount": "1000.00",
+            },
+            {"date": "2024-02-01", "number": "NC2", "description": "Nota di credito", "amount": "-200.00"},
+            {"date": "2024-02-15", "number": "F3", "description": "Fattura", "debit": "350.50"},
+        ]
+    },
+    "INSOLUTO": {
+        "overdue_items": [
+            {"number": "F1", "date": "2024-01-10", "due_date": "2024-02-10", "amount": "1000.00"},
+            {"number": "F9", "date": "2024-01-20", "due_date": "2024-02-20", "amount": "234.56"},
+        ]
+    },
     "DICHIARAZIONE_INTENTO": {"protocol": "24031512345678-000001", "ceiling": "150000.00", "period": "2024"},
-    "GENERICO": {"title": "Listino prezzi", "subject": "Nuovo listino", "body": "Gentile cliente,\n\nin allegato."},
+    "GENERICO": {
+        "title": "Listino prezzi",
+        "subject": "Nuovo listino",
+        "body": "Gentile cliente,\n\nin allegato.",
+    },
 }
 
 
@@ -33,6 +50,7 @@ EXTRA = {
 def test_every_type_renders_in_italian(app_ctx, type_code):
     """Each of the 12 types has its template; number and party appear, plus the type's own content."""
     from mailer.pdf import render_document_pdf
+
     party = make_party()
     document = make_invoice(party, number="2024/77", lines=3, type_code=type_code, **EXTRA.get(type_code, {}))
     db.session.commit()
@@ -59,6 +77,7 @@ def test_every_type_renders_in_italian(app_ctx, type_code):
 def test_same_document_same_bytes_alone_or_in_a_batch(app_ctx):
     """Rendering is reproducible: no timestamps, and a batch gives each document its own identical file."""
     from mailer.pdf import render_document_pdf, render_documents
+
     party = make_party()
     docs = [make_invoice(party, number=str(n), lines=5 + n) for n in range(1, 6)]
     db.session.commit()
@@ -75,6 +94,7 @@ def test_same_document_same_bytes_alone_or_in_a_batch(app_ctx):
 def test_long_document_spans_pages_and_stays_whole(app_ctx):
     """A 120-line invoice gets several pages in its own PDF, with the total on the last one."""
     from mailer.pdf import render_documents
+
     party = make_party()
     short = make_invoice(party, number="S1", lines=2)
     long = make_invoice(party, number="L1", lines=120)
@@ -89,6 +109,7 @@ def test_long_document_spans_pages_and_stays_whole(app_ctx):
 def test_local_files_cannot_be_read(app_ctx):
     """Local file access is off: an <img>/<iframe> pointing at a local file shows nothing of it."""
     from mailer.pdf import html_to_pdfs
+
     html = '<html><body><p>prima</p><iframe src="file:///etc/passwd"></iframe><img src="file:///etc/hostname"></body></html>'
     [pdf] = html_to_pdfs([html])
     text = text_of(pdf)
@@ -100,6 +121,7 @@ def test_ensure_pdfs_stores_missing_and_keeps_existing(app_ctx):
     from mailer.models import Blob, Document
     from mailer.pdf import ensure_pdfs
     from mailer.services.blobs import store_blob
+
     party = make_party()
     a = make_invoice(party, number="A")
     b = make_invoice(party, number="B")
@@ -117,8 +139,11 @@ def test_company_logo_embedded_as_data_uri(app_ctx):
     from mailer.pdf import render_document_html
     from mailer.services.blobs import store_blob
     from mailer.services.reference import get_company
-    png = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-                        "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
+
+    png = bytes.fromhex(
+        "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+        "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+    )
     company = get_company()
     company.logo_sha256 = store_blob(png, "image/png")
     company.name = "Acme Italia S.p.A."
@@ -142,9 +167,14 @@ def test_documents_page_filters_and_preview_permissions(client, auth, make_user,
     assert "F-1" in page and "D-1" not in page  # DDT not among the types this user handles
     assert client.get(f"/documenti/{ddt_id}/pdf").status_code == 403
     assert client.get(f"/documenti/{ddt_id}").status_code == 403
-    fragment = client.get("/documenti/?sent=yes", headers={"HX-Request": "true", "HX-Target": "documents-table"})
-    assert "Nessun documento" in fragment.get_data(as_text=True) and "<html" not in fragment.get_data(as_text=True)
+    fragment = client.get(
+        "/documenti/?sent=yes", headers={"HX-Request": "true", "HX-Target": "documents-table"}
+    )
+    assert "Nessun documento" in fragment.get_data(as_text=True) and "<html" not in fragment.get_data(
+        as_text=True
+    )
     from mailer.models import Document
+
     with app.app_context():
         fid = db.session.scalar(db.select(Document.id).where(Document.number == "F-1"))
     pdf = client.get(f"/documenti/{fid}/pdf")
@@ -162,6 +192,7 @@ def test_documents_page_needs_office_role(client, auth):
 def fonts_of(pdf: bytes) -> set[str]:
     """BaseFont names of the fonts embedded in a PDF."""
     import re
+
     return {m.decode() for m in re.findall(rb"/BaseFont /([A-Za-z0-9+-]+)", pdf)}
 
 
@@ -169,12 +200,15 @@ def test_same_bytes_whatever_the_batch_process_or_position(app_ctx, app):
     """A document's PDF does not depend on its neighbours (also ones using other glyphs), on how many
     processes render the batch, nor on its position in it; each PDF has exactly its own pages and text."""
     from mailer.pdf import render_document_pdf, render_documents
+
     plain = make_party()
     odd = make_party(code="C0002", name="Đorđević Ωmega Жук Ærø Ça§ € ¾")  # other glyphs in the subset fonts
-    docs = [make_invoice(plain, number="Q-1001", lines=3),
-            make_invoice(odd, number="Q-1002", lines=60),   # several pages
-            make_invoice(plain, number="Q-1003", lines=12),
-            make_invoice(odd, number="Q-1004", lines=1)]
+    docs = [
+        make_invoice(plain, number="Q-1001", lines=3),
+        make_invoice(odd, number="Q-1002", lines=60),  # several pages
+        make_invoice(plain, number="Q-1003", lines=12),
+        make_invoice(odd, number="Q-1004", lines=1),
+    ]
     db.session.commit()
     alone = [render_document_pdf(d) for d in docs]
     pages_alone = [len(PdfReader(io.BytesIO(p)).pages) for p in alone]
@@ -195,12 +229,15 @@ def test_pdfs_embed_the_unhinted_subset_fonts_with_fallback(app_ctx):
     """The templates' text is set in Recapito Sans (ours, shipped); a character outside its subset falls
     back to DejaVu Sans and is not lost."""
     from mailer.pdf import html_to_pdfs, render_document_pdf
+
     party = make_party()
     document = make_invoice(party, number="F-FONT", lines=2)
     db.session.commit()
     assert fonts_of(render_document_pdf(document)) == {"RecapitoSans", "RecapitoSans-Bold"}
-    html = ('<html><head><meta charset="utf-8"></head><body style="font-family: \'Recapito Sans\', \'DejaVu Sans\'">'
-            '<p>Prezzo 10 € – Armeno: Աբգ</p></body></html>')
+    html = (
+        "<html><head><meta charset=\"utf-8\"></head><body style=\"font-family: 'Recapito Sans', 'DejaVu Sans'\">"
+        "<p>Prezzo 10 € – Armeno: Աբգ</p></body></html>"
+    )
     [pdf] = html_to_pdfs([html])
     assert {"RecapitoSans", "DejaVuSans"} <= fonts_of(pdf)
     assert "Prezzo 10 € – Armeno: Աբգ" in text_of(pdf)
@@ -209,6 +246,7 @@ def test_pdfs_embed_the_unhinted_subset_fonts_with_fallback(app_ctx):
 def test_pages_can_be_streamed_from_a_generator(app_ctx):
     """html_to_pdfs takes a generator (pages are converted while the next ones are produced)."""
     from mailer.pdf import html_to_pdfs
+
     produced = []
 
     def pages():
@@ -226,6 +264,7 @@ def test_pages_can_be_streamed_from_a_generator(app_ctx):
 def test_a_failing_wkhtmltopdf_is_reported(app_ctx, tmp_path):
     """A converter that dies is an error naming its exit code, never a silently missing PDF."""
     from mailer.pdf import PdfRenderError, html_to_pdfs
+
     fake = tmp_path / "wkhtmltopdf"
     fake.write_text("#!/bin/sh\necho 'rotto' >&2\nexit 3\n")
     fake.chmod(0o755)
@@ -240,7 +279,9 @@ def test_an_error_while_producing_pages_leaves_no_process_or_file(app_ctx, tmp_p
     started are ended and the temporary folder is removed."""
     import os
     import tempfile
+
     from mailer.pdf import html_to_pdfs
+
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))

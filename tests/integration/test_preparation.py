@@ -1,4 +1,5 @@
 """Preparation: routing to contacts, accounts with reasons, templates, PDFs, no-recipient list, approval rules."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -9,14 +10,19 @@ from mailer.extensions import db
 from mailer.models import Batch, Delivery, Document
 from mailer.services import approval, preparation
 from tests.support.batches import office_data
-from tests.support.smtp import smtp_server  # noqa: F401
 
 
 def _user(username, roles, clearance=3, types=None):
     """A user with send permissions."""
     from mailer.services.users import create_user
-    user = create_user(username, "password-lunga-1", roles=roles, clearance=clearance,
-                       send_types=types if types is not None else ["FATTURA", "DDT", "INSOLUTO"])
+
+    user = create_user(
+        username,
+        "password-lunga-1",
+        roles=roles,
+        clearance=clearance,
+        send_types=types if types is not None else ["FATTURA", "DDT", "INSOLUTO"],
+    )
     db.session.commit()
     return user
 
@@ -29,7 +35,9 @@ def setup(app_ctx, smtp_server):
 
 def _prepare(types, user, **kw):
     """Create and run a preparation synchronously."""
-    selection = preparation.Selection(type_codes=types, date_from=date(2026, 11, 1), date_to=date(2026, 11, 30), **kw)
+    selection = preparation.Selection(
+        type_codes=types, date_from=date(2026, 11, 1), date_to=date(2026, 11, 30), **kw
+    )
     batch = preparation.create_batch(selection, user, enqueue=False)
     return preparation.run_preparation(batch.id)
 
@@ -40,7 +48,11 @@ def test_routing_accounts_templates_and_pdfs(setup):
     batch = _prepare(["FATTURA", "DDT", "INSOLUTO"], operator)
     assert batch.status == "ready"
     rows = db.session.scalars(db.select(Delivery).where(Delivery.batch_id == batch.id)).all()
-    routed = {(d.recipient_email, tuple(sorted(doc.number for doc in d.documents))): d for d in rows if d.status == "pending"}
+    routed = {
+        (d.recipient_email, tuple(sorted(doc.number for doc in d.documents))): d
+        for d in rows
+        if d.status == "pending"
+    }
     assert set(routed) == {
         ("amm@alfa.example", ("F1",)),
         ("amm@alfa.example", ("S1",)),
@@ -62,7 +74,9 @@ def test_routing_accounts_templates_and_pdfs(setup):
         document = db.session.scalar(db.select(Document).where(Document.number == number))
         assert document.pdf_sha256, number
     missing = [d for d in rows if d.status == "norecipient"]
-    assert [(d.party_id, [doc.number for doc in d.documents]) for d in missing] == [(setup["parties"]["beta"], ["F2"])]
+    assert [(d.party_id, [doc.number for doc in d.documents]) for d in missing] == [
+        (setup["parties"]["beta"], ["F2"])
+    ]
     assert batch.template_versions["FATTURA"]["it"]
     # The old invoice is outside the period.
     assert not any("F0" in [doc.number for doc in d.documents] for d in rows)
@@ -82,16 +96,22 @@ def test_one_message_per_address_on_behalf_of_the_most_confidential_contact(setu
     """Two contacts of a party with the same address (one confidential, one added later by an import or
     the API that could not see it): the invoice goes once, at the confidential contact's level."""
     from mailer.models import Contact, DocumentType
+
     alfa = setup["parties"]["alfa"]
-    original = db.session.scalar(db.select(Contact).where(Contact.party_id == alfa, Contact.email == "amm@alfa.example"))
+    original = db.session.scalar(
+        db.select(Contact).where(Contact.party_id == alfa, Contact.email == "amm@alfa.example")
+    )
     original.privacy_level = 2
     twin = Contact(party_id=alfa, name="Copia", email="AMM@alfa.example", privacy_level=0, active=True)
     twin.document_types = [db.session.get(DocumentType, "FATTURA")]
     db.session.add(twin)
     db.session.commit()
     batch = _prepare(["FATTURA"], _user("operatore", ["operator"]))
-    rows = db.session.scalars(db.select(Delivery).where(Delivery.batch_id == batch.id, Delivery.party_id == alfa,
-                                                        Delivery.status == "pending")).all()
+    rows = db.session.scalars(
+        db.select(Delivery).where(
+            Delivery.batch_id == batch.id, Delivery.party_id == alfa, Delivery.status == "pending"
+        )
+    ).all()
     to_amm = [d for d in rows if d.recipient_email.lower() == "amm@alfa.example"]
     assert len(to_amm) == len({d.documents[0].id for d in to_amm}) >= 1  # one message per invoice
     assert {d.privacy_level for d in to_amm} == {2} and {d.contact_id for d in to_amm} == {original.id}
@@ -103,11 +123,14 @@ def test_reroute_after_fixing_contact(setup):
     batch = _prepare(["FATTURA"], operator)
     beta = setup["parties"]["beta"]
     from mailer.models import Contact
+
     contact = db.session.scalar(db.select(Contact).where(Contact.party_id == beta))
     contact.email = "amministrazione@beta.example"
     db.session.commit()
     assert preparation.reroute_party(db.session.get(Batch, batch.id), beta) == 1
-    rows = db.session.scalars(db.select(Delivery).where(Delivery.batch_id == batch.id, Delivery.party_id == beta)).all()
+    rows = db.session.scalars(
+        db.select(Delivery).where(Delivery.batch_id == batch.id, Delivery.party_id == beta)
+    ).all()
     assert [(d.status, d.recipient_email) for d in rows] == [("pending", "amministrazione@beta.example")]
 
 
@@ -136,7 +159,9 @@ def test_approval_rules(setup):
     with pytest.raises(approval.ApprovalError):
         approval.reject_batch(batch, good, "  ")
     # Too large for the account: approval is blocked until it is excluded.
-    delivery = db.session.scalar(db.select(Delivery).where(Delivery.batch_id == batch.id, Delivery.status == "pending"))
+    delivery = db.session.scalar(
+        db.select(Delivery).where(Delivery.batch_id == batch.id, Delivery.status == "pending")
+    )
     delivery.exclusion_reason = "troppo grande"
     db.session.commit()
     assert any("limite di dimensione" in p for p in approval.approval_problems(batch, good))
@@ -152,7 +177,9 @@ def test_low_clearance_cannot_exclude_hidden_delivery(setup):
     """Exclusion only touches deliveries the user may see."""
     operator = _user("operatore", ["operator"])
     batch = _prepare(["FATTURA"], operator)
-    hidden = db.session.scalar(db.select(Delivery).where(Delivery.batch_id == batch.id, Delivery.privacy_level == 3))
+    hidden = db.session.scalar(
+        db.select(Delivery).where(Delivery.batch_id == batch.id, Delivery.privacy_level == 3)
+    )
     low = _user("basso", ["manager"], clearance=1)
     assert approval.set_excluded(batch, [hidden.id], True, low) == 0
     assert db.session.get(Delivery, hidden.id).status == "pending"

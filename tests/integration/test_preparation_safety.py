@@ -2,6 +2,7 @@
 batches and scheduled runs that miss nothing (12.6), one bad document never stops a preparation (14.2).
 
 Real SMTP server, real wkhtmltopdf, real Redis; SQLite and PostgreSQL (TEST_DATABASE_URL)."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,7 @@ import pytest
 from mailer.extensions import db
 from mailer.models import AuditEvent, Batch, Delivery, Document, DocumentType
 from tests.support.batches import approve_from_page, make_document, office_data, run_jobs
-from tests.support.documents import bearer, make_token  # noqa: F401  (fixture)
-from tests.support.smtp import smtp_server  # noqa: F401
+from tests.support.documents import bearer
 
 NOVEMBER = {"date_from": "2026-11-01", "date_to": "2026-11-30"}
 
@@ -40,8 +40,21 @@ def _batch_id(response) -> int:
 
 def _send_invoices_once(app, runner):
     """Prepare, approve and send November's invoices through the CLI; returns the batch id."""
-    result = runner.invoke(args=["batch", "prepare", "--type", "FATTURA", "--from", "2026-11-01", "--to", "2026-11-30",
-                                 "--user", "op", "--json"])
+    result = runner.invoke(
+        args=[
+            "batch",
+            "prepare",
+            "--type",
+            "FATTURA",
+            "--from",
+            "2026-11-01",
+            "--to",
+            "2026-11-30",
+            "--user",
+            "op",
+            "--json",
+        ]
+    )
     assert result.exit_code == 0, result.output
     batch_id = json.loads(result.output)["batch"]
     assert runner.invoke(args=["batch", "approve", str(batch_id), "--user", "boss"]).exit_code == 0
@@ -52,16 +65,27 @@ def _send_invoices_once(app, runner):
 
 def _rows(batch_id):
     """(status, recipient, document numbers, warnings) of every delivery of a batch."""
-    rows = db.session.scalars(db.select(Delivery).where(Delivery.batch_id == batch_id).order_by(Delivery.id)).all()
-    return [(d.status, d.recipient_email, sorted(doc.number for doc in d.documents), d.warnings or [],
-             d.exclusion_reason) for d in rows]
+    rows = db.session.scalars(
+        db.select(Delivery).where(Delivery.batch_id == batch_id).order_by(Delivery.id)
+    ).all()
+    return [
+        (
+            d.status,
+            d.recipient_email,
+            sorted(doc.number for doc in d.documents),
+            d.warnings or [],
+            d.exclusion_reason,
+        )
+        for d in rows
+    ]
 
 
 # ---------------------------------------------------------------- 12.3 re-sends
 
 
-def test_resend_from_the_web_is_warned_counted_and_needs_a_confirmation(app, make_user, client, auth, office, runner,
-                                                                        smtp_server):
+def test_resend_from_the_web_is_warned_counted_and_needs_a_confirmation(
+    app, make_user, client, auth, office, runner, smtp_server
+):
     """Invoices sent once, prepared again with «anche già inviati»: each re-send names when and to whom
     it went; the approval box counts re-sends, documents without recipient and exclusions; approving
     without ticking the confirmation is refused in Italian, with it the batch is approved."""
@@ -69,13 +93,19 @@ def test_resend_from_the_web_is_warned_counted_and_needs_a_confirmation(app, mak
     _send_invoices_once(app, runner)
     assert smtp_server.accepted_to("amm@alfa.example") == 1
     auth.login("op", create=False)
-    batch_id = _batch_id(client.post("/invii/nuovo", data={"type": ["FATTURA"], "only_unsent": "0", **NOVEMBER}))
+    batch_id = _batch_id(
+        client.post("/invii/nuovo", data={"type": ["FATTURA"], "only_unsent": "0", **NOVEMBER})
+    )
     run_jobs(app)
     with app.app_context():
         rows = {r[1]: r for r in _rows(batch_id)}
-        first_send = db.session.scalar(db.select(Delivery.sent_at).where(Delivery.recipient_email == "amm@alfa.example",
-                                                                       Delivery.status == "sent"))
+        first_send = db.session.scalar(
+            db.select(Delivery.sent_at).where(
+                Delivery.recipient_email == "amm@alfa.example", Delivery.status == "sent"
+            )
+        )
         from mailer.formatting import it_datetime
+
         when = it_datetime(first_send)
     warning = " ".join(rows["amm@alfa.example"][3])
     assert "Già inviato" in warning and when in warning and "amm@alfa.example" in warning and "F1" in warning
@@ -85,9 +115,9 @@ def test_resend_from_the_web_is_warned_counted_and_needs_a_confirmation(app, mak
 
     auth.login("boss", create=False)
     page = client.get(f"/invii/{batch_id}").get_data(as_text=True)
-    box = page[page.index('class="approval'):]
+    box = page[page.index('class="approval') :]
     assert re.search(r"2</strong>\s*messaggi con documenti già inviati", box)  # F1 to alfa, F3 to gamma
-    assert re.search(r"1</strong>\s*document[oi] senza destinatario", box)     # F2 (beta has no e-mail)
+    assert re.search(r"1</strong>\s*document[oi] senza destinatario", box)  # F2 (beta has no e-mail)
     assert re.search(r"0</strong>\s*messaggi esclusi", box)
     assert 'name="confirm_resend"' in box
     response = approve_from_page(client, batch_id)  # the box not ticked
@@ -102,8 +132,11 @@ def test_resend_from_the_web_is_warned_counted_and_needs_a_confirmation(app, mak
     with app.app_context():
         batch = db.session.get(Batch, batch_id)
         assert batch.status == "approved"
-        event = db.session.scalar(db.select(AuditEvent).where(AuditEvent.action == "batch.approve",
-                                                              AuditEvent.object_id == str(batch_id)))
+        event = db.session.scalar(
+            db.select(AuditEvent).where(
+                AuditEvent.action == "batch.approve", AuditEvent.object_id == str(batch_id)
+            )
+        )
         assert event.details.get("resends") == 2
 
 
@@ -115,7 +148,7 @@ def test_resend_chosen_on_the_documents_page_is_warned(app, make_user, client, a
     batch_id = _batch_id(client.post("/invii/nuovo", data={"document_id": [office["docs"]["f1"]]}))
     run_jobs(app)
     with app.app_context():
-        (status, recipient, numbers, warnings, _), = _rows(batch_id)
+        ((status, recipient, numbers, warnings, _),) = _rows(batch_id)
         assert (status, recipient, numbers) == ("pending", "amm@alfa.example", ["F1"])
         assert any("Già inviato" in w and "amm@alfa.example" in w for w in warnings)
         assert db.session.scalar(db.select(Delivery.already_sent_at).where(Delivery.batch_id == batch_id))
@@ -125,8 +158,22 @@ def test_resend_by_cli_needs_the_explicit_flag(app, make_user, runner, office, s
     """`batch prepare --all` then `batch approve` without --confirm-resend is refused; with it, approved."""
     _users(make_user)
     _send_invoices_once(app, runner)
-    result = runner.invoke(args=["batch", "prepare", "--type", "FATTURA", "--from", "2026-11-01", "--to", "2026-11-30",
-                                 "--user", "op", "--all", "--json"])
+    result = runner.invoke(
+        args=[
+            "batch",
+            "prepare",
+            "--type",
+            "FATTURA",
+            "--from",
+            "2026-11-01",
+            "--to",
+            "2026-11-30",
+            "--user",
+            "op",
+            "--all",
+            "--json",
+        ]
+    )
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
     assert out["resends"] == 2
@@ -134,7 +181,9 @@ def test_resend_by_cli_needs_the_explicit_flag(app, make_user, runner, office, s
     assert refused.exit_code != 0 and "già inviati" in refused.output and "--confirm-resend" in refused.output
     with app.app_context():
         assert db.session.get(Batch, out["batch"]).status == "ready"
-    approved = runner.invoke(args=["batch", "approve", str(out["batch"]), "--user", "boss", "--confirm-resend"])
+    approved = runner.invoke(
+        args=["batch", "approve", str(out["batch"]), "--user", "boss", "--confirm-resend"]
+    )
     assert approved.exit_code == 0, approved.output
     with app.app_context():
         assert db.session.get(Batch, out["batch"]).status == "approved"
@@ -146,14 +195,34 @@ def test_resend_warning_never_names_a_more_confidential_earlier_recipient(app, m
     _users(make_user)
     _send_invoices_once(app, runner)
     from mailer.models import Contact
+
     with app.app_context():
-        contact = Contact(party_id=office["parties"]["gamma"], name="Ufficio", email="info@gamma.example",
-                          privacy_level=0, active=True)
+        contact = Contact(
+            party_id=office["parties"]["gamma"],
+            name="Ufficio",
+            email="info@gamma.example",
+            privacy_level=0,
+            active=True,
+        )
         contact.document_types = [db.session.get(DocumentType, "FATTURA")]
         db.session.add(contact)
         db.session.commit()
-    result = runner.invoke(args=["batch", "prepare", "--type", "FATTURA", "--from", "2026-11-01", "--to", "2026-11-30",
-                                 "--user", "op", "--all", "--json"])
+    result = runner.invoke(
+        args=[
+            "batch",
+            "prepare",
+            "--type",
+            "FATTURA",
+            "--from",
+            "2026-11-01",
+            "--to",
+            "2026-11-30",
+            "--user",
+            "op",
+            "--all",
+            "--json",
+        ]
+    )
     batch_id = json.loads(result.output)["batch"]
     with app.app_context():
         rows = {r[1]: r for r in _rows(batch_id)}
@@ -169,10 +238,24 @@ def test_nothing_to_prepare_creates_no_batch_and_says_so(app, make_user, client,
     """A period without documents, or documents all already in a waiting batch: no batch, a message (page, CLI)."""
     _users(make_user)
     auth.login("op", create=False)
-    page = client.post("/invii/nuovo", data={"type": ["FATTURA"], "date_from": "2020-01-01", "date_to": "2020-01-31"})
+    page = client.post(
+        "/invii/nuovo", data={"type": ["FATTURA"], "date_from": "2020-01-01", "date_to": "2020-01-31"}
+    )
     assert page.status_code == 400 and "Nessun documento da preparare" in page.get_data(as_text=True)
-    result = runner.invoke(args=["batch", "prepare", "--type", "FATTURA", "--from", "2020-01-01", "--to", "2020-01-31",
-                                 "--user", "op"])
+    result = runner.invoke(
+        args=[
+            "batch",
+            "prepare",
+            "--type",
+            "FATTURA",
+            "--from",
+            "2020-01-01",
+            "--to",
+            "2020-01-31",
+            "--user",
+            "op",
+        ]
+    )
     assert result.exit_code != 0 and "Nessun documento da preparare" in result.output
     with app.app_context():
         assert db.session.scalar(db.select(db.func.count(Batch.id))) == 0
@@ -184,7 +267,9 @@ def test_nothing_to_prepare_creates_no_batch_and_says_so(app, make_user, client,
         assert db.session.scalars(db.select(Batch.id)).all() == [first]
 
 
-def test_preparer_discards_a_waiting_batch_and_its_documents_are_free_again(app, make_user, client, auth, office):
+def test_preparer_discards_a_waiting_batch_and_its_documents_are_free_again(
+    app, make_user, client, auth, office
+):
     """The preparer (or a manager) discards a batch waiting for approval: audited, documents free again;
     another operator may not, and an approved batch cannot be discarded."""
     _users(make_user)
@@ -205,8 +290,11 @@ def test_preparer_discards_a_waiting_batch_and_its_documents_are_free_again(app,
     with app.app_context():
         batch = db.session.get(Batch, batch_id)
         assert batch.status == "cancelled"
-        assert not db.session.scalar(db.select(db.func.count(Delivery.id)).where(
-            Delivery.batch_id == batch_id, Delivery.status == "pending"))
+        assert not db.session.scalar(
+            db.select(db.func.count(Delivery.id)).where(
+                Delivery.batch_id == batch_id, Delivery.status == "pending"
+            )
+        )
         event = db.session.scalar(db.select(AuditEvent).where(AuditEvent.action == "batch.discard"))
         assert event is not None and event.object_id == str(batch_id) and event.username == "op"
     again = _batch_id(client.post("/invii/nuovo", data={"type": ["FATTURA"], **NOVEMBER}))
@@ -224,8 +312,23 @@ def test_preparer_discards_a_waiting_batch_and_its_documents_are_free_again(app,
 def test_discard_by_cli(app, make_user, runner, office):
     """`batch discard` follows the same rules."""
     _users(make_user)
-    batch_id = json.loads(runner.invoke(args=["batch", "prepare", "--type", "FATTURA", "--from", "2026-11-01", "--to",
-                                              "2026-11-30", "--user", "op", "--json"]).output)["batch"]
+    batch_id = json.loads(
+        runner.invoke(
+            args=[
+                "batch",
+                "prepare",
+                "--type",
+                "FATTURA",
+                "--from",
+                "2026-11-01",
+                "--to",
+                "2026-11-30",
+                "--user",
+                "op",
+                "--json",
+            ]
+        ).output
+    )["batch"]
     refused = runner.invoke(args=["batch", "discard", str(batch_id), "--user", "op2"])
     assert refused.exit_code != 0 and "chi l'ha preparato" in refused.output
     assert runner.invoke(args=["batch", "discard", str(batch_id), "--user", "op"]).exit_code == 0
@@ -243,6 +346,7 @@ def test_schedule_takes_every_unsent_document_and_catches_up_and_creates_nothing
     caught up at the next tick, and a run with nothing to send creates no batch."""
     from mailer.models import Party
     from mailer.services.schedules import run_due_schedules
+
     with app.app_context():
         db.session.get(DocumentType, "DDT").schedule_cron = "0 18 * * *"
         alfa = db.session.get(Party, office["parties"]["alfa"])
@@ -273,19 +377,30 @@ def test_schedule_takes_every_unsent_document_and_catches_up_and_creates_nothing
 # ---------------------------------------------------------------- 14.2 one bad document
 
 
-@pytest.mark.parametrize("type_code, extra, field", [
-    ("ESTRATTO_CONTO", {"open_items": "notalist"}, "extra.open_items"),
-    ("ESTRATTO_CONTO", {"open_items": [1, {"amount": "10"}]}, "extra.open_items[0]"),
-    ("ESTRATTO_CONTO", {"open_items": [{"number": "F1", "amount": "tanti"}]}, "extra.open_items[0].amount"),
-    ("INSOLUTO", {"overdue_items": [{"due_date": "ieri", "amount": 5}]}, "extra.overdue_items[0].due_date"),
-    ("AVVISO_BONIFICO", {"paid_items": {"number": "1"}}, "extra.paid_items"),
-    ("FATTURA", {"vat_summary": [{"rate": "ventidue"}]}, "extra.vat_summary[0].rate"),
-    ("FATTURA", {"references": "ordine 5"}, "extra.references"),
-    ("FATTURA", {"customer": "Rossi"}, "extra.customer"),
-    ("OFFERTA", {"valid_until": "fine mese"}, "extra.valid_until"),
-    ("GENERICO", {"body": ["a", "b"]}, "extra.body"),
-    ("DDT", {"weight_kg": "pesante"}, "extra.weight_kg"),
-])
+@pytest.mark.parametrize(
+    "type_code, extra, field",
+    [
+        ("ESTRATTO_CONTO", {"open_items": "notalist"}, "extra.open_items"),
+        ("ESTRATTO_CONTO", {"open_items": [1, {"amount": "10"}]}, "extra.open_items[0]"),
+        (
+            "ESTRATTO_CONTO",
+            {"open_items": [{"number": "F1", "amount": "tanti"}]},
+            "extra.open_items[0].amount",
+        ),
+        (
+            "INSOLUTO",
+            {"overdue_items": [{"due_date": "ieri", "amount": 5}]},
+            "extra.overdue_items[0].due_date",
+        ),
+        ("AVVISO_BONIFICO", {"paid_items": {"number": "1"}}, "extra.paid_items"),
+        ("FATTURA", {"vat_summary": [{"rate": "ventidue"}]}, "extra.vat_summary[0].rate"),
+        ("FATTURA", {"references": "ordine 5"}, "extra.references"),
+        ("FATTURA", {"customer": "Rossi"}, "extra.customer"),
+        ("OFFERTA", {"valid_until": "fine mese"}, "extra.valid_until"),
+        ("GENERICO", {"body": ["a", "b"]}, "extra.body"),
+        ("DDT", {"weight_kg": "pesante"}, "extra.weight_kg"),
+    ],
+)
 def test_api_refuses_extra_the_templates_cannot_use(client, make_token, type_code, extra, field):
     """What the API stores in `extra` has the shape the templates read: else 422 naming the field."""
     token = make_token()
@@ -300,29 +415,72 @@ def test_api_accepts_well_formed_extra(client, make_token):
     """Lists of objects, ISO dates, numbers as strings, free text: accepted as they are."""
     token = make_token()
     client.post("/api/v1/parties", json={"code": "C1", "name": "Rossi S.r.l."}, headers=bearer(token))
-    extra = {"open_items": [{"number": "F1", "date": "2026-10-01", "due_date": "2026-10-31", "amount": "1.234,50",
-                             "paid": 0, "balance": "1234.50"}, {"number": "NC2", "debit": "", "credit": 10}],
-             "as_of": "2026-11-10", "notes": ["Grazie"], "reference": "Ordine 5", "open_balance": 1224.5}
-    response = client.post("/api/v1/documents", json={"type": "ESTRATTO_CONTO", "number": "E1", "date": "2026-11-10",
-                                                      "party_code": "C1", "extra": extra}, headers=bearer(token))
+    extra = {
+        "open_items": [
+            {
+                "number": "F1",
+                "date": "2026-10-01",
+                "due_date": "2026-10-31",
+                "amount": "1.234,50",
+                "paid": 0,
+                "balance": "1234.50",
+            },
+            {"number": "NC2", "debit": "", "credit": 10},
+        ],
+        "as_of": "2026-11-10",
+        "notes": ["Grazie"],
+        "reference": "Ordine 5",
+        "open_balance": 1224.5,
+    }
+    response = client.post(
+        "/api/v1/documents",
+        json={
+            "type": "ESTRATTO_CONTO",
+            "number": "E1",
+            "date": "2026-11-10",
+            "party_code": "C1",
+            "extra": extra,
+        },
+        headers=bearer(token),
+    )
     assert response.status_code == 201, response.get_json()
     stored = response.get_json()["extra"]
-    assert stored["open_items"][0]["amount"] == "1234.50" and stored["open_items"][1]["credit"] == "10"  # normalised
+    assert (
+        stored["open_items"][0]["amount"] == "1234.50" and stored["open_items"][1]["credit"] == "10"
+    )  # normalised
     assert stored["as_of"] == "2026-11-10" and stored["notes"] == ["Grazie"]
 
 
-def test_a_document_that_cannot_be_rendered_goes_to_the_warnings_and_the_rest_is_prepared(app, make_user, runner, office):
+def test_a_document_that_cannot_be_rendered_goes_to_the_warnings_and_the_rest_is_prepared(
+    app, make_user, runner, office
+):
     """Documents stored before the check (`open_items: "notalist"`), among good ones, an invoice and a grouped
     DDT: `batch prepare` succeeds, the bad ones are excluded with their reason, the others are prepared."""
     _users(make_user)
     from mailer.models import Party
+
     with app.app_context():
         alfa = db.session.get(Party, office["parties"]["alfa"])
         make_document(alfa, "FATTURA", "F-BAD").extra = {"open_items": "notalist"}
         make_document(alfa, "DDT", "D-BAD").extra = {"open_items": "notalist"}
         db.session.commit()
-    result = runner.invoke(args=["batch", "prepare", "--type", "FATTURA", "--type", "DDT", "--from", "2026-11-01",
-                                 "--to", "2026-11-30", "--user", "op", "--json"])
+    result = runner.invoke(
+        args=[
+            "batch",
+            "prepare",
+            "--type",
+            "FATTURA",
+            "--type",
+            "DDT",
+            "--from",
+            "2026-11-01",
+            "--to",
+            "2026-11-30",
+            "--user",
+            "op",
+            "--json",
+        ]
+    )
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
     assert out["status"] == "ready"
@@ -334,14 +492,22 @@ def test_a_document_that_cannot_be_rendered_goes_to_the_warnings_and_the_rest_is
         for bad in ("F-BAD", "D-BAD"):
             status, recipient, _, warnings, reason = by_numbers[(bad,)]
             assert status == "excluded" and recipient == "" and reason == "Documento non preparabile"
-            assert any(bad in w and "extra.open_items: deve essere una lista" in w
-                       and "'str' object has no attribute 'get'" in w for w in warnings), warnings
+            assert any(
+                bad in w
+                and "extra.open_items: deve essere una lista" in w
+                and "'str' object has no attribute 'get'" in w
+                for w in warnings
+            ), warnings
         assert db.session.scalar(db.select(Document.pdf_sha256).where(Document.number == "F1"))
         # An unpreparable row cannot be included again.
         from mailer.models import User
         from mailer.services import approval
-        bad_id = db.session.scalar(db.select(Delivery.id).where(Delivery.batch_id == out["batch"],
-                                                                Delivery.exclusion_reason == "Documento non preparabile"))
+
+        bad_id = db.session.scalar(
+            db.select(Delivery.id).where(
+                Delivery.batch_id == out["batch"], Delivery.exclusion_reason == "Documento non preparabile"
+            )
+        )
         boss = db.session.scalar(db.select(User).where(User.username == "boss"))
         assert approval.set_excluded(db.session.get(Batch, out["batch"]), [bad_id], False, boss) == 0
         assert db.session.get(Delivery, bad_id).status == "excluded"
@@ -353,17 +519,22 @@ def test_a_broken_converter_still_fails_the_whole_preparation_with_its_reason(ap
     from mailer.models import User
     from mailer.pdf import PdfRenderError
     from mailer.services import preparation
+
     _users(make_user)
     app.config["WKHTMLTOPDF"] = "/nonexistent/wkhtmltopdf"
     with app.app_context():
         user = db.session.scalar(db.select(User).where(User.username == "op"))
-        selection = preparation.Selection(type_codes=["FATTURA"], date_from=date(2026, 11, 1), date_to=date(2026, 11, 30))
+        selection = preparation.Selection(
+            type_codes=["FATTURA"], date_from=date(2026, 11, 1), date_to=date(2026, 11, 30)
+        )
         batch_id = preparation.create_batch(selection, user, enqueue=False).id
         with pytest.raises(PdfRenderError):
             preparation.run_preparation(batch_id)
         batch = db.session.get(Batch, batch_id)
         assert batch.status == "failed" and "wkhtmltopdf non trovato" in batch.error
-        assert not db.session.scalar(db.select(db.func.count(Delivery.id)).where(Delivery.batch_id == batch_id))
+        assert not db.session.scalar(
+            db.select(db.func.count(Delivery.id)).where(Delivery.batch_id == batch_id)
+        )
 
 
 def test_documents_taken_meanwhile_leave_a_failed_batch_that_says_why(app, make_user, office):
@@ -371,10 +542,13 @@ def test_documents_taken_meanwhile_leave_a_failed_batch_that_says_why(app, make_
     runs; it ends "failed" with the Italian reason instead of a crash or an empty batch waiting for approval."""
     from mailer.models import User
     from mailer.services import preparation
+
     _users(make_user)
     with app.app_context():
         user = db.session.scalar(db.select(User).where(User.username == "op"))
-        selection = preparation.Selection(type_codes=["FATTURA"], date_from=date(2026, 11, 1), date_to=date(2026, 11, 30))
+        selection = preparation.Selection(
+            type_codes=["FATTURA"], date_from=date(2026, 11, 1), date_to=date(2026, 11, 30)
+        )
         first = preparation.create_batch(selection, user, enqueue=False).id
         second = preparation.create_batch(selection, user, enqueue=False).id
         assert preparation.run_preparation(first).status == "ready"
@@ -386,6 +560,7 @@ def test_documents_taken_meanwhile_leave_a_failed_batch_that_says_why(app, make_
 def test_summary_link_points_to_the_address_the_batch_was_prepared_from(app, make_user, client, auth, office):
     """Without PUBLIC_BASE_URL the summary linked to https://localhost: the page now records its own address."""
     from mailer.services.batch_summary import results_url
+
     _users(make_user)
     app.config["PUBLIC_BASE_URL"] = ""
     auth.login("op", create=False)

@@ -5,6 +5,7 @@ with a public contact (level 0) and a confidential one (level 3), a sent documen
 delivery to each and their PEC receipts, users of every role at clearance 0 ("low-…") and 3 ("w-…").
 Tests that change it put it back.
 """
+
 from __future__ import annotations
 
 import io
@@ -16,8 +17,7 @@ from openpyxl import load_workbook
 
 from mailer.extensions import db
 from mailer.models import Batch, Campaign, Contact, Delivery, Receipt
-from tests.support.security import (CONFIDENTIAL_EMAIL, PUBLIC_EMAIL, _make_user, module_app,  # noqa: F401
-                                    sec_world)
+from tests.support.security import CONFIDENTIAL_EMAIL, PUBLIC_EMAIL, _make_user
 
 PUBLIC_NAME = "Paolo Pubblico"
 PUBLIC_BITS = (PUBLIC_EMAIL, PUBLIC_NAME, "sec-public")
@@ -62,21 +62,39 @@ def contact_level(app, contact_id: int, level: int):
 def _campaign_batch(app, ids, creator: str, contacts: list[str], status: str = "ready") -> dict:
     """A campaign batch prepared by `creator` (a world user key), one pending delivery per contact key."""
     with app.app_context():
-        batch = Batch(kind="campaign", name=f"Campagna di {creator}", status=status, type_codes=["GENERICO"],
-                      created_by_id=ids[creator])
+        batch = Batch(
+            kind="campaign",
+            name=f"Campagna di {creator}",
+            status=status,
+            type_codes=["GENERICO"],
+            created_by_id=ids[creator],
+        )
         db.session.add(batch)
         db.session.flush()
-        campaign = Campaign(name=f"Campagna di {creator}", subject="Listino", body_html="<p>Listino</p>",
-                            batch_id=batch.id, created_by_id=ids[creator])
+        campaign = Campaign(
+            name=f"Campagna di {creator}",
+            subject="Listino",
+            body_html="<p>Listino</p>",
+            batch_id=batch.id,
+            created_by_id=ids[creator],
+        )
         db.session.add(campaign)
         deliveries = {}
         for key in contacts:
             contact = db.session.get(Contact, ids[f"contact_{key}"])
-            delivery = Delivery(batch_id=batch.id, party_id=contact.party_id, contact_id=contact.id,
-                                recipient_email=contact.email, recipient_name=contact.name,
-                                privacy_level=contact.privacy_level, account_id=ids["account"], status="pending",
-                                subject=f"Listino per {contact.name}", body_text=f"Gentile {contact.name}",
-                                body_html=f"<p>Gentile {contact.name}</p>")
+            delivery = Delivery(
+                batch_id=batch.id,
+                party_id=contact.party_id,
+                contact_id=contact.id,
+                recipient_email=contact.email,
+                recipient_name=contact.name,
+                privacy_level=contact.privacy_level,
+                account_id=ids["account"],
+                status="pending",
+                subject=f"Listino per {contact.name}",
+                body_text=f"Gentile {contact.name}",
+                body_html=f"<p>Gentile {contact.name}</p>",
+            )
             db.session.add(delivery)
             db.session.flush()
             deliveries[key] = delivery.id
@@ -96,6 +114,7 @@ def _status(app, model, object_id):
 
 # ---------------------------------------------------------------- 14.3
 
+
 @pytest.mark.parametrize("role", ["admin", "manager", "operator"])
 def test_contact_made_confidential_disappears_from_earlier_batches(sec_world, low, high, role):
     """Raised from 0 to 3 after the batch was sent: pages, search, previews, .eml, exports, receipts,
@@ -105,14 +124,25 @@ def test_contact_made_confidential_disappears_from_earlier_batches(sec_world, lo
     batch, delivery = ids["batch"], ids["delivery_public"]
     client = low[role]
     assert PUBLIC_EMAIL in client.get(f"/invii/{batch}").get_data(as_text=True)
-    urls = [f"/invii/{batch}/recapiti/{delivery}" + suffix for suffix in (
-        "", "/corpo", f"/documenti/{ids['document']}.pdf", "/messaggio.eml", f"/ricevute/{ids['receipt_public']}.eml")]
+    urls = [
+        f"/invii/{batch}/recapiti/{delivery}" + suffix
+        for suffix in (
+            "",
+            "/corpo",
+            f"/documenti/{ids['document']}.pdf",
+            "/messaggio.eml",
+            f"/ricevute/{ids['receipt_public']}.eml",
+        )
+    ]
     assert all(client.get(url).status_code == 200 for url in urls)
     with contact_level(app, ids["contact_public"], 3):
         for view in ("all", "sent", "accepted", "delivered"):
-            assert_absent(client.get(f"/invii/{batch}?vista={view}").get_data(as_text=True), PUBLIC_BITS, view)
-        searched = client.get(f"/invii/{batch}?q=pubblico", headers={"HX-Request": "true",
-                                                                     "HX-Target": "delivery-table"})
+            assert_absent(
+                client.get(f"/invii/{batch}?vista={view}").get_data(as_text=True), PUBLIC_BITS, view
+            )
+        searched = client.get(
+            f"/invii/{batch}?q=pubblico", headers={"HX-Request": "true", "HX-Target": "delivery-table"}
+        )
         assert_absent(searched.get_data(as_text=True), PUBLIC_BITS, "ricerca")
         for url in urls:
             response = client.get(url)
@@ -122,12 +152,16 @@ def test_contact_made_confidential_disappears_from_earlier_batches(sec_world, lo
         assert_absent(csv_text, PUBLIC_BITS, "esiti.csv")
         assert len(csv_text.strip().splitlines()) == 1  # the header only: both recipients are hidden now
         sheet = load_workbook(io.BytesIO(client.get(f"/invii/{batch}/esiti.xlsx").data)).active
-        assert_absent(" ".join(str(c) for r in sheet.iter_rows(values_only=True) for c in r if c), PUBLIC_BITS, "xlsx")
+        assert_absent(
+            " ".join(str(c) for r in sheet.iter_rows(values_only=True) for c in r if c), PUBLIC_BITS, "xlsx"
+        )
         for url in ("/ricevute/", f"/documenti/{ids['document']}", "/invii/", "/"):
             page = client.get(url).get_data(as_text=True)
             assert_absent(page, PUBLIC_BITS, url)
             assert f"/ricevute/{ids['receipt_public']}.eml" not in page
-        assert f'id="ricevuta-{ids["receipt_public"]}"' not in client.get("/ricevute/?q=sec-public").get_data(as_text=True)
+        assert f'id="ricevuta-{ids["receipt_public"]}"' not in client.get("/ricevute/?q=sec-public").get_data(
+            as_text=True
+        )
         dashboard = client.get("/").get_data(as_text=True)
         assert re.search(r"Invio di prova</td>\s*<td class=\"num\">0</td>", dashboard)
         # Who may see it still does.
@@ -153,11 +187,16 @@ def test_contact_made_confidential_hides_its_pending_campaign_delivery(sec_world
         page = manager.get(f"/invii/{batch}").get_data(as_text=True)
         assert_absent(page, PUBLIC_BITS, "campagna in attesa")
         assert NOT_YOURS in page and "riservatezza" not in page
-        searched = manager.get(f"/invii/{batch}?q=paolo", headers={"HX-Request": "true", "HX-Target": "delivery-table"})
+        searched = manager.get(
+            f"/invii/{batch}?q=paolo", headers={"HX-Request": "true", "HX-Target": "delivery-table"}
+        )
         assert_absent(searched.get_data(as_text=True), PUBLIC_BITS, "ricerca")
         assert manager.get(f"/invii/{batch}/recapiti/{delivery}").status_code == 404
-        response = manager.post(f"/invii/{batch}/escludi", data={"delivery_id": [delivery], "action": "exclude"},
-                                follow_redirects=True)
+        response = manager.post(
+            f"/invii/{batch}/escludi",
+            data={"delivery_id": [delivery], "action": "exclude"},
+            follow_redirects=True,
+        )
         assert "0 destinatari esclusi" in response.get_data(as_text=True)
         assert _status(app, Delivery, delivery) == "pending"
         response = manager.post(f"/invii/{batch}/approva", data={"reviewed": "x"}, follow_redirects=True)
@@ -171,9 +210,12 @@ def test_deleted_contact_keeps_the_level_it_had_last(sec_world, low):
     """Deleting a contact made confidential does not bring its deliveries back into view."""
     from mailer.models import User
     from mailer.services.contacts import delete_contact
+
     app, ids = sec_world.app, sec_world.ids
     with app.app_context():
-        contact = Contact(party_id=ids["party"], name="Dora Dimessa", email="dora.dimessa@acme.example", privacy_level=0)
+        contact = Contact(
+            party_id=ids["party"], name="Dora Dimessa", email="dora.dimessa@acme.example", privacy_level=0
+        )
         db.session.add(contact)
         db.session.flush()
         ids["contact_dora"] = contact.id
@@ -196,23 +238,35 @@ def test_deleted_contact_keeps_the_level_it_had_last(sec_world, low):
 
 # ---------------------------------------------------------------- 14.4
 
+
 @pytest.fixture(scope="module")
 def unmatched(sec_world):
     """A bounce about a confidential address that matches no delivery, and a clearance-2 operator."""
     from mailer.services.blobs import store_blob
+
     app, ids = sec_world.app, sec_world.ids
-    raw = (f"From: MAILER-DAEMON@mx.acme.example\r\nTo: fatture@azienda.example\r\n"
-           f"Subject: Undelivered Mail Returned to Sender: {CONFIDENTIAL_EMAIL}\r\n\r\n"
-           f"<{CONFIDENTIAL_EMAIL}>: host mx.acme.example said: 550 5.1.1 user unknown\r\n").encode()
+    raw = (
+        f"From: MAILER-DAEMON@mx.acme.example\r\nTo: fatture@azienda.example\r\n"
+        f"Subject: Undelivered Mail Returned to Sender: {CONFIDENTIAL_EMAIL}\r\n\r\n"
+        f"<{CONFIDENTIAL_EMAIL}>: host mx.acme.example said: 550 5.1.1 user unknown\r\n"
+    ).encode()
     with app.app_context():
-        receipt = Receipt(delivery_id=None, account_id=ids["account"], source="file", kind="bounce",
-                          receipt_type="permanent", outcome="unmatched",
-                          referenced_message_id="perso-1@altrove.example", message_id="rimbalzo-77@mx.acme.example",
-                          sender="MAILER-DAEMON@mx.acme.example",
-                          subject=f"Undelivered Mail Returned to Sender: {CONFIDENTIAL_EMAIL}",
-                          reason=f"550 5.1.1 <{CONFIDENTIAL_EMAIL}>: user unknown",
-                          notes=f"Nessun recapito per {CONFIDENTIAL_EMAIL}",
-                          raw_sha256=store_blob(raw, "message/rfc822"), size_bytes=len(raw))
+        receipt = Receipt(
+            delivery_id=None,
+            account_id=ids["account"],
+            source="file",
+            kind="bounce",
+            receipt_type="permanent",
+            outcome="unmatched",
+            referenced_message_id="perso-1@altrove.example",
+            message_id="rimbalzo-77@mx.acme.example",
+            sender="MAILER-DAEMON@mx.acme.example",
+            subject=f"Undelivered Mail Returned to Sender: {CONFIDENTIAL_EMAIL}",
+            reason=f"550 5.1.1 <{CONFIDENTIAL_EMAIL}>: user unknown",
+            notes=f"Nessun recapito per {CONFIDENTIAL_EMAIL}",
+            raw_sha256=store_blob(raw, "message/rfc822"),
+            size_bytes=len(raw),
+        )
         db.session.add(receipt)
         db.session.flush()
         ids["receipt_unmatched"] = receipt.id
@@ -237,7 +291,9 @@ def test_unmatched_bounce_is_masked_below_the_highest_clearance(sec_world, unmat
         found = client.get(f"/ricevute/?q={q}").get_data(as_text=True)
         assert f'id="ricevuta-{unmatched}"' not in found, q
     assert f'id="ricevuta-{unmatched}"' in client.get("/ricevute/?q=rimbalzo-77").get_data(as_text=True)
-    fragment = client.get("/ricevute/?outcome=unmatched", headers={"HX-Request": "true", "HX-Target": "receipt-results"})
+    fragment = client.get(
+        "/ricevute/?outcome=unmatched", headers={"HX-Request": "true", "HX-Target": "receipt-results"}
+    )
     assert CONFIDENTIAL_EMAIL not in fragment.get_data(as_text=True)
 
 
@@ -252,6 +308,7 @@ def test_unmatched_bounce_is_whole_for_the_highest_clearance(sec_world, high, un
 
 
 # ---------------------------------------------------------------- 14.5
+
 
 def _batch_routes(app) -> list[tuple[str, str]]:
     """Every route of the batches blueprint about one batch: (rule, method)."""
@@ -283,9 +340,14 @@ def colleague_campaign(sec_world):
 def test_every_campaign_batch_route_refuses_another_sales_user(sec_world, colleague_campaign):
     """Page, progress, previews, .eml, exports, exclusion and every command: 403, and nothing changes."""
     app, ids = sec_world.app, sec_world.ids
-    values = {"batch_id": colleague_campaign["batch"], "delivery_id": colleague_campaign["deliveries"]["public"],
-              "document_id": ids["document"], "receipt_id": ids["receipt_public"], "party_id": ids["party"],
-              "fmt": "csv"}
+    values = {
+        "batch_id": colleague_campaign["batch"],
+        "delivery_id": colleague_campaign["deliveries"]["public"],
+        "document_id": ids["document"],
+        "receipt_id": ids["receipt_public"],
+        "party_id": ids["party"],
+        "fmt": "csv",
+    }
     other = sec_world.login("altro-sales")
     routes = _batch_routes(app)
     assert len(routes) >= 18, routes
@@ -302,10 +364,13 @@ def test_every_campaign_batch_route_refuses_another_sales_user(sec_world, collea
     assert "Campagna di user_sales" not in campaigns
 
 
-@pytest.mark.parametrize("who, expected", [
-    ("w-sales", 200), ("w-manager", 200), ("w-admin", 200), ("w-operator", 403), ("altro-sales", 403)])
-def test_campaign_batch_is_for_who_prepared_it_managers_and_administrators(sec_world, colleague_campaign,
-                                                                          who, expected):
+@pytest.mark.parametrize(
+    "who, expected",
+    [("w-sales", 200), ("w-manager", 200), ("w-admin", 200), ("w-operator", 403), ("altro-sales", 403)],
+)
+def test_campaign_batch_is_for_who_prepared_it_managers_and_administrators(
+    sec_world, colleague_campaign, who, expected
+):
     """The page, the preview and the results export follow the same rule; so does the campaigns list."""
     batch, delivery = colleague_campaign["batch"], colleague_campaign["deliveries"]["public"]
     client = sec_world.login(who)
@@ -318,30 +383,47 @@ def test_campaign_batch_is_for_who_prepared_it_managers_and_administrators(sec_w
 
 # ---------------------------------------------------------------- 14.6
 
+
 def test_approve_message_does_not_reveal_hidden_recipients(sec_world, low, high):
     """A batch with a confidential pending recipient: the low manager's page, POST and CLI say only that
     they cannot approve it (no «riservatezza», no counts of what they cannot see)."""
     app, ids = sec_world.app, sec_world.ids
     with app.app_context():
-        batch = Batch(kind="documents", name="Da approvare", status="ready", type_codes=["FATTURA"],
-                      created_by_id=ids["user_operator"])
+        batch = Batch(
+            kind="documents",
+            name="Da approvare",
+            status="ready",
+            type_codes=["FATTURA"],
+            created_by_id=ids["user_operator"],
+        )
         db.session.add(batch)
         db.session.flush()
         for key in ("public", "confidential"):
             contact = db.session.get(Contact, ids[f"contact_{key}"])
-            db.session.add(Delivery(batch_id=batch.id, party_id=contact.party_id, contact_id=contact.id,
-                                    recipient_email=contact.email, recipient_name=contact.name,
-                                    privacy_level=contact.privacy_level, account_id=ids["account"], status="pending",
-                                    exclusion_reason="troppo grande" if key == "confidential" else "",
-                                    subject="Fattura", body_text="x"))
+            db.session.add(
+                Delivery(
+                    batch_id=batch.id,
+                    party_id=contact.party_id,
+                    contact_id=contact.id,
+                    recipient_email=contact.email,
+                    recipient_name=contact.name,
+                    privacy_level=contact.privacy_level,
+                    account_id=ids["account"],
+                    status="pending",
+                    exclusion_reason="troppo grande" if key == "confidential" else "",
+                    subject="Fattura",
+                    body_text="x",
+                )
+            )
         db.session.commit()
         batch_id = batch.id
         db.session.remove()
     manager = low["manager"]
     page = manager.get(f"/invii/{batch_id}").get_data(as_text=True)
     assert NOT_YOURS in page and "riservatezza" not in page and "oltre il limite" not in page
-    text = manager.post(f"/invii/{batch_id}/approva", data={"reviewed": "x"},
-                        follow_redirects=True).get_data(as_text=True)
+    text = manager.post(f"/invii/{batch_id}/approva", data={"reviewed": "x"}, follow_redirects=True).get_data(
+        as_text=True
+    )
     assert NOT_YOURS in text
     for leak in ("riservatezza", "destinatari oltre", "oltre il limite", "chi può vederli"):
         assert leak not in text, leak

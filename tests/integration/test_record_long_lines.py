@@ -2,6 +2,7 @@
 
 aiosmtpd, like the customer's server, answers "500 Line too long" to a data line over 1,000 bytes.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -10,7 +11,6 @@ from mailer.extensions import db
 from mailer.models import Delivery
 from mailer.services import sending
 from tests.support.batches import make_account, make_sending_batch, run_jobs, statuses
-from tests.support.smtp import smtp_server  # noqa: F401
 
 
 def test_a_delivery_with_a_2000_character_html_line_is_sent(app_ctx, smtp_server):
@@ -18,7 +18,11 @@ def test_a_delivery_with_a_2000_character_html_line_is_sent(app_ctx, smtp_server
     account = make_account(smtp_server)
     batch = make_sending_batch(account, ["lunga@cliente.example"])
     batch_id = batch.id
-    html = "<table>" + "".join(f"<tr><td>Scadenza {i}</td><td>1.234,56 €</td></tr>" for i in range(60)) + "</table>"
+    html = (
+        "<table>"
+        + "".join(f"<tr><td>Scadenza {i}</td><td>1.234,56 €</td></tr>" for i in range(60))
+        + "</table>"
+    )
     assert len(html) > 2000 and "\n" not in html
     db.session.execute(db.update(Delivery).where(Delivery.batch_id == batch_id).values(body_html=html))
     db.session.commit()

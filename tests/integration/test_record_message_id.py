@@ -5,6 +5,7 @@ the delivery before the first one's 4xx; a dead sender's claim resent by a perso
 every message data the server saw carries the stored Message-ID and Date, and `batch report --json`
 shows the Message-ID the server received.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -16,7 +17,6 @@ from mailer.extensions import db
 from mailer.models import Delivery, MailAccount
 from mailer.services import sending
 from tests.support.batches import make_account, make_sending_batch, run_jobs, statuses
-from tests.support.smtp import smtp_server  # noqa: F401
 
 
 @pytest.fixture
@@ -30,7 +30,10 @@ def fast_retries(app):
 def _deliveries(batch_id: int) -> dict[str, Delivery]:
     """recipient -> delivery (fresh read)."""
     db.session.remove()
-    return {d.recipient_email: d for d in db.session.scalars(db.select(Delivery).where(Delivery.batch_id == batch_id))}
+    return {
+        d.recipient_email: d
+        for d in db.session.scalars(db.select(Delivery).where(Delivery.batch_id == batch_id))
+    }
 
 
 def _check_wire_matches_record(server, deliveries: dict[str, Delivery]) -> None:
@@ -97,7 +100,9 @@ def _two_senders(app, server, rcpt: str):
     return batch_id, late, stale, sending.Sender(batch_id, account_id, 0, 2)
 
 
-def test_a_sender_that_read_the_delivery_before_a_4xx_sends_the_stored_message_id(app_ctx, client, auth, smtp_server):
+def test_a_sender_that_read_the_delivery_before_a_4xx_sends_the_stored_message_id(
+    app_ctx, client, auth, smtp_server
+):
     """Two senders of one account: B reads a delivery ahead, A claims it first and gets 451; when B takes it
     over (its retry is due), B's message carries the Message-ID and Date A stored, not new ones."""
     batch_id, late, stale, first_sender = _two_senders(app_ctx, smtp_server, "presa@cliente.example")
@@ -140,6 +145,7 @@ def test_a_stale_read_does_not_send_before_the_retry_is_due(app_ctx, smtp_server
 def test_a_resend_after_a_dead_sender_keeps_the_message_id(app_ctx, smtp_server):
     """A claim left by a dead sender becomes uncertain; resent by a person, it goes with the same Message-ID."""
     from mailer.services.users import create_user
+
     smtp_server.rules = {"morto@cliente.example": ["drop", "ok"]}
     account = make_account(smtp_server)
     batch = make_sending_batch(account, ["morto@cliente.example"])
@@ -162,4 +168,5 @@ def test_a_resend_after_a_dead_sender_keeps_the_message_id(app_ctx, smtp_server)
 def get_queue_jobs_cleared(app) -> None:
     """Drop the senders start_sending enqueued: the test drives the senders by hand."""
     from mailer.queue import get_queue
+
     get_queue().empty()

@@ -5,11 +5,12 @@ Against the real loopback SMTP server (aiosmtpd refuses data lines over 1,000 by
 retry, a permanent failure and a dead connection shown on the batch page; From, names, link and
 the CSV of failed recipients within each reader's clearance.
 """
+
 from __future__ import annotations
 
 import csv
-from datetime import timedelta
 import io
+from datetime import timedelta
 
 import pytest
 from flask import g
@@ -21,7 +22,6 @@ from mailer.services.batch_summary import send_batch_summary
 from mailer.services.users import create_user
 from tests.support.batches import make_account, run_jobs
 from tests.support.services import free_port
-from tests.support.smtp import smtp_server  # noqa: F401
 
 PASSWORD = "password-lunga-1"
 BASE = "https://recapito.azienda.example/gestionale"
@@ -31,10 +31,22 @@ BASE = "https://recapito.azienda.example/gestionale"
 def people(app_ctx):
     """A preparer (clearance 0) and an approver (clearance 3) with full names and addresses."""
     app_ctx.config["PUBLIC_BASE_URL"] = BASE
-    preparer = create_user("mrossi", PASSWORD, roles=["operator"], email="mario.rossi@azienda.example",
-                           full_name="Mario Rossi", clearance=0)
-    approver = create_user("gbianchi", PASSWORD, roles=["manager"], email="giulia.bianchi@azienda.example",
-                           full_name="Giulia Bianchi", clearance=3)
+    preparer = create_user(
+        "mrossi",
+        PASSWORD,
+        roles=["operator"],
+        email="mario.rossi@azienda.example",
+        full_name="Mario Rossi",
+        clearance=0,
+    )
+    approver = create_user(
+        "gbianchi",
+        PASSWORD,
+        roles=["manager"],
+        email="giulia.bianchi@azienda.example",
+        full_name="Giulia Bianchi",
+        clearance=3,
+    )
     db.session.commit()
     return {"preparer": preparer.id, "approver": approver.id}
 
@@ -43,23 +55,54 @@ def _done_batch(server, people, failures: int = 12, long_reason: str = "", **acc
     """A batch at the end of sending with `failures` failed deliveries (one level-3) and two sent, through
     the default account on `server`; finished as the sender finishes it (the summary job queued)."""
     from mailer.services.reference import get_company
+
     get_company().name = "Ferramenta Rossi & C. S.p.A."
-    acc = make_account(server, name="Ordinario", is_default=True, from_address="fatture@ferramenta.example",
-                       **account)
+    acc = make_account(
+        server, name="Ordinario", is_default=True, from_address="fatture@ferramenta.example", **account
+    )
     make_account(server, name="PEC", kind="pec", from_address="ferramenta@pec.example")
-    batch = Batch(kind="documents", name="Fatture di novembre", status="sending", type_codes=["FATTURA"],
-                  created_by_id=people["preparer"], approved_by_id=people["approver"])
+    batch = Batch(
+        kind="documents",
+        name="Fatture di novembre",
+        status="sending",
+        type_codes=["FATTURA"],
+        created_by_id=people["preparer"],
+        approved_by_id=people["approver"],
+    )
     db.session.add(batch)
     db.session.flush()
     for i in range(failures):
-        reason = long_reason or f"5.1.1 <cliente{i}@esempio.example>: Recipient address rejected: User unknown " * 3
-        db.session.add(Delivery(batch_id=batch.id, recipient_email=f"cliente{i}@esempio.example",
-                                recipient_name=f"Ufficio amministrazione del cliente numero {i}",
-                                privacy_level=3 if i == 0 else 0, account_id=acc.id, status="failed",
-                                subject="Fattura", body_text="x", smtp_code=550, smtp_reason=reason))
+        reason = (
+            long_reason
+            or f"5.1.1 <cliente{i}@esempio.example>: Recipient address rejected: User unknown " * 3
+        )
+        db.session.add(
+            Delivery(
+                batch_id=batch.id,
+                recipient_email=f"cliente{i}@esempio.example",
+                recipient_name=f"Ufficio amministrazione del cliente numero {i}",
+                privacy_level=3 if i == 0 else 0,
+                account_id=acc.id,
+                status="failed",
+                subject="Fattura",
+                body_text="x",
+                smtp_code=550,
+                smtp_reason=reason,
+            )
+        )
     for i in range(2):
-        db.session.add(Delivery(batch_id=batch.id, recipient_email=f"ok{i}@esempio.example", recipient_name="Ok",
-                                account_id=acc.id, status="sent", subject="Fattura", body_text="x", smtp_code=250))
+        db.session.add(
+            Delivery(
+                batch_id=batch.id,
+                recipient_email=f"ok{i}@esempio.example",
+                recipient_name="Ok",
+                account_id=acc.id,
+                status="sent",
+                subject="Fattura",
+                body_text="x",
+                smtp_code=250,
+            )
+        )
     db.session.commit()
     assert sending._finish_if_complete(batch.id) is True
     return batch.id
@@ -81,8 +124,11 @@ def test_summary_with_long_lines_arrives_from_the_company_account(app_ctx, clien
     line within the limit, From the company's address and name, full names, the link and the CSV."""
     long_reason = "4.4.1 Connection timed out after multiple attempts; remote host said: " + "x" * 1830
     batch_id = _done_batch(smtp_server, people, long_reason="")
-    db.session.execute(db.update(Delivery).where(Delivery.recipient_email == "cliente5@esempio.example")
-                       .values(smtp_reason=long_reason))
+    db.session.execute(
+        db.update(Delivery)
+        .where(Delivery.recipient_email == "cliente5@esempio.example")
+        .values(smtp_reason=long_reason)
+    )
     db.session.commit()
     run_jobs(app_ctx)
     got = _summaries(smtp_server)
@@ -109,16 +155,23 @@ def test_summary_with_long_lines_arrives_from_the_company_account(app_ctx, clien
             assert "11 falliti" in message.message["Subject"]
         else:
             assert len(listed) == 12 and hidden in listed and "12 falliti" in message.message["Subject"]
-        assert all(row[4] == "Fallito" or row[4] for row in rows[1:]) and not (listed & {"ok0@esempio.example"})
+        assert all(row[4] == "Fallito" or row[4] for row in rows[1:]) and not (
+            listed & {"ok0@esempio.example"}
+        )
     batch = db.session.get(Batch, batch_id)
     assert batch.summary_status == "sent" and batch.summary_sent_at is not None
     assert {k: v["message_id"] for k, v in batch.summary_messages.items()} == {
-        k: m.message["Message-ID"] for k, m in got.items()}
+        k: m.message["Message-ID"] for k, m in got.items()
+    }
     assert send_batch_summary(batch_id) == "sent" and len(_summaries(smtp_server)) == 2  # never twice
 
     auth.login("admin")
     page = client.get(f"/invii/{batch_id}").get_data(as_text=True)
-    assert "E-mail di riepilogo" in page and "inviata" in page and "Ricevuta da Mario Rossi, Giulia Bianchi" in page
+    assert (
+        "E-mail di riepilogo" in page
+        and "inviata" in page
+        and "Ricevuta da Mario Rossi, Giulia Bianchi" in page
+    )
 
 
 def test_summary_retried_after_4xx_keeps_its_message_id(app_ctx, client, auth, smtp_server, people):
@@ -129,7 +182,11 @@ def test_summary_retried_after_4xx_keeps_its_message_id(app_ctx, client, auth, s
     db.session.remove()
     assert send_batch_summary(batch_id, retries_left=1) == "retrying"
     batch = db.session.get(Batch, batch_id)
-    assert batch.summary_status == "retrying" and "451" in batch.summary_error and "Mario Rossi" in batch.summary_error
+    assert (
+        batch.summary_status == "retrying"
+        and "451" in batch.summary_error
+        and "Mario Rossi" in batch.summary_error
+    )
     auth.login("admin")
     fragment = client.get(f"/invii/{batch_id}", headers={"HX-Request": "true", "HX-Target": "batch-summary"})
     body = fragment.get_data(as_text=True)
@@ -145,7 +202,9 @@ def test_summary_retried_after_4xx_keeps_its_message_id(app_ctx, client, auth, s
     assert batch.summary_status == "sent" and batch.summary_attempts == 2
     assert batch.summary_messages["mario.rossi@azienda.example"]["message_id"] == attempts[0]
     fragment = client.get(f"/invii/{batch_id}", headers={"HX-Request": "true", "HX-Target": "batch-summary"})
-    assert "inviata" in fragment.get_data(as_text=True) and "hx-trigger" not in fragment.get_data(as_text=True)
+    assert "inviata" in fragment.get_data(as_text=True) and "hx-trigger" not in fragment.get_data(
+        as_text=True
+    )
 
 
 def test_summary_4xx_through_rq_retries_until_sent(app_ctx, smtp_server, people):
@@ -195,7 +254,9 @@ def test_summary_without_a_server_fails_after_its_retries_and_says_why(app_ctx, 
 def test_summary_without_an_ordinary_account_says_so(app_ctx, smtp_server, people):
     """Only a PEC account (or none active): nothing is sent and the reason names what to do."""
     batch_id = _done_batch(smtp_server, people, failures=1)
-    db.session.execute(db.update(sending.MailAccount).where(sending.MailAccount.kind != "pec").values(active=False))
+    db.session.execute(
+        db.update(sending.MailAccount).where(sending.MailAccount.kind != "pec").values(active=False)
+    )
     db.session.commit()
     run_jobs(app_ctx)
     batch = db.session.get(Batch, batch_id)
@@ -206,7 +267,10 @@ def test_summary_without_an_ordinary_account_says_so(app_ctx, smtp_server, peopl
 def test_a_refused_reader_is_not_retried_with_the_others(app_ctx, client, auth, smtp_server, people):
     """5xx for Mario, 451 for Giulia: the RQ retry reaches Giulia and leaves Mario alone (a 5xx is final); the
     page names who received it and who did not."""
-    smtp_server.rules = {"mario.rossi@azienda.example": [550, "ok"], "giulia.bianchi@azienda.example": [451, "ok"]}
+    smtp_server.rules = {
+        "mario.rossi@azienda.example": [550, "ok"],
+        "giulia.bianchi@azienda.example": [451, "ok"],
+    }
     batch_id = _done_batch(smtp_server, people, failures=1)
     run_jobs(app_ctx)
     assert smtp_server.attempts_to("mario.rossi@azienda.example") == 1
@@ -215,7 +279,10 @@ def test_a_refused_reader_is_not_retried_with_the_others(app_ctx, client, auth, 
     assert batch.summary_status == "failed" and batch.summary_attempts == 2
     auth.login("admin")
     page = client.get(f"/invii/{batch_id}").get_data(as_text=True)
-    assert "Ricevuta da Giulia Bianchi" in page and "Mario Rossi &lt;mario.rossi@azienda.example&gt;: 550" in page
+    assert (
+        "Ricevuta da Giulia Bianchi" in page
+        and "Mario Rossi &lt;mario.rossi@azienda.example&gt;: 550" in page
+    )
 
 
 def test_a_summary_whose_job_was_lost_is_sent_by_the_watchdog(app_ctx, smtp_server, people):
@@ -223,6 +290,7 @@ def test_a_summary_whose_job_was_lost_is_sent_by_the_watchdog(app_ctx, smtp_serv
     said «in attesa» for ever. The watchdog queues it again; it is sent."""
     from mailer.jobs.sending import watchdog_job
     from mailer.queue import get_redis
+
     batch_id = _done_batch(smtp_server, people, failures=1)
     get_redis().flushdb()
     run_jobs(app_ctx)
@@ -254,13 +322,17 @@ def test_a_summary_job_that_crashes_says_so(app_ctx, smtp_server, people, monkey
     assert not smtp_server.messages
     # A worker killed in the middle leaves «in invio» and RQ ends the job as failed: the watchdog says so.
     from mailer.jobs.sending import watchdog_job
+
     batch.summary_status, batch.summary_error = "sending", ""
     batch.finished_at -= timedelta(minutes=5)
     db.session.commit()
     assert watchdog_job()["summaries"] == {"requeued": 0, "failed": 1}
     db.session.remove()
     batch = db.session.get(Batch, batch_id)
-    assert batch.summary_status == "failed" and "RuntimeError: modello del riepilogo illeggibile" in batch.summary_error
+    assert (
+        batch.summary_status == "failed"
+        and "RuntimeError: modello del riepilogo illeggibile" in batch.summary_error
+    )
 
 
 def test_a_manager_resends_a_failed_summary_from_the_page(app_ctx, client, auth, smtp_server, people):
@@ -294,12 +366,19 @@ def test_a_manager_resends_a_failed_summary_from_the_page(app_ctx, client, auth,
     client.post(f"/invii/{batch_id}/riepilogo")
     assert "non si può inviare di nuovo" in client.get(f"/invii/{batch_id}").get_data(as_text=True)
     from mailer.models import AuditEvent
-    assert db.session.scalar(db.select(db.func.count(AuditEvent.id)).where(AuditEvent.action == "batch.summary_resend")) == 1
+
+    assert (
+        db.session.scalar(
+            db.select(db.func.count(AuditEvent.id)).where(AuditEvent.action == "batch.summary_resend")
+        )
+        == 1
+    )
 
 
 def test_cli_shows_and_resends_the_summary(app_ctx, runner, smtp_server, people):
     """`flask batch summary N --json` prints the state, the reason and each reader's Message-ID; --resend sends again."""
     import json
+
     smtp_server.rules = {"giulia.bianchi@azienda.example": [550, "ok"]}
     batch_id = _done_batch(smtp_server, people, failures=1)
     run_jobs(app_ctx)
@@ -308,8 +387,10 @@ def test_cli_shows_and_resends_the_summary(app_ctx, runner, smtp_server, people)
     shown = json.loads(result.output)
     assert shown["status"] == "failed" and "550" in shown["error"]
     assert shown["readers"]["mario.rossi@azienda.example"]["status"] == "sent"
-    assert shown["readers"]["mario.rossi@azienda.example"]["message_id"] == \
-        _summaries(smtp_server)["mario.rossi@azienda.example"].message["Message-ID"]
+    assert (
+        shown["readers"]["mario.rossi@azienda.example"]["message_id"]
+        == _summaries(smtp_server)["mario.rossi@azienda.example"].message["Message-ID"]
+    )
     result = runner.invoke(args=["batch", "summary", str(batch_id), "--resend"])
     assert result.exit_code == 0, result.output
     run_jobs(app_ctx)

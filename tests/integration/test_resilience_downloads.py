@@ -4,21 +4,32 @@ Every GET route of the URL map is fetched as an administrator (the API with a fu
 ids from the shared world; whatever comes back as a file (not an HTML page) must not be kept by the
 browser or a proxy. The results exports are fetched in both formats.
 """
+
 from __future__ import annotations
 
 import pytest
 
 from tests.integration.test_security_routes import RULE_METHODS, url_for_rule
-from tests.support.security import module_app, sec_world  # noqa: F401  (fixtures)
 
 GET_RULES = [(key, rule) for key, method, rule in RULE_METHODS if method == "GET"]
 # Not private, or pictures shown inside a page (kept a few minutes in the user's own browser on purpose).
 CACHEABLE = {"static", "admin.company_logo", "campaigns.version_page"}
 # Downloads the world must reach, so the crawl cannot pass by fetching nothing.
-MUST_DOWNLOAD = {"batches.export", "batches.message_source", "batches.attachment", "batches.receipt_source",
-                 "documents.pdf", "contacts.export", "auditlog.export", "api.document_pdf",
-                 "documents.attachment", "campaigns.version_file", "admin.captured_raw",
-                 "admin.captured_attachment", "tracking.source"}
+MUST_DOWNLOAD = {
+    "batches.export",
+    "batches.message_source",
+    "batches.attachment",
+    "batches.receipt_source",
+    "documents.pdf",
+    "contacts.export",
+    "auditlog.export",
+    "api.document_pdf",
+    "documents.attachment",
+    "campaigns.version_file",
+    "admin.captured_raw",
+    "admin.captured_attachment",
+    "tracking.source",
+}
 
 
 def _fetch(sec_world, client, key, rule, url=None):
@@ -37,7 +48,10 @@ def caller(sec_world):
 
 def _is_download(response) -> bool:
     """A file rather than a page: a Content-Disposition, or any body that is not HTML or JSON."""
-    return "Content-Disposition" in response.headers or response.mimetype not in ("text/html", "application/json")
+    return "Content-Disposition" in response.headers or response.mimetype not in (
+        "text/html",
+        "application/json",
+    )
 
 
 def test_every_private_download_is_no_store(sec_world, caller):
@@ -56,10 +70,13 @@ def test_every_private_download_is_no_store(sec_world, caller):
     assert cached == [], "downloads a browser or proxy may keep"
 
 
-@pytest.mark.parametrize("fmt,content_type", [
-    ("csv", "text/csv; charset=utf-8"),
-    ("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
-])
+@pytest.mark.parametrize(
+    "fmt,content_type",
+    [
+        ("csv", "text/csv; charset=utf-8"),
+        ("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    ],
+)
 def test_results_export_headers(sec_world, caller, fmt, content_type):
     """The batch results: exact Content-Type (charset once), attachment, no-store."""
     rule = next(r for k, r in GET_RULES if k == "batches.export")
@@ -78,4 +95,7 @@ def test_csv_exports_say_their_charset_once(sec_world, caller):
         url, response = _fetch(sec_world, caller, key, rule)
         if response.mimetype != "text/csv":
             continue
-        assert response.headers["Content-Type"].lower().count("charset") == 1, (url, response.headers["Content-Type"])
+        assert response.headers["Content-Type"].lower().count("charset") == 1, (
+            url,
+            response.headers["Content-Type"],
+        )

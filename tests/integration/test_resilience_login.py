@@ -1,5 +1,6 @@
 """Issue 14.7: login throttling slows guessing per (account, address) with growing delays, never locks
 the office out, trusts X-Forwarded-For only behind a configured proxy, and logs what it does."""
+
 from __future__ import annotations
 
 import logging
@@ -21,8 +22,12 @@ ELSEWHERE = "198.51.100.7"
 
 def _attempt(client, username, password, ip=OFFICE, headers=None):
     """One login attempt from `ip`."""
-    return client.post("/auth/login", data={"username": username, "password": password},
-                       environ_base={"REMOTE_ADDR": ip}, headers=headers or {})
+    return client.post(
+        "/auth/login",
+        data={"username": username, "password": password},
+        environ_base={"REMOTE_ADDR": ip},
+        headers=headers or {},
+    )
 
 
 def _wait_asked(response) -> int | None:
@@ -76,8 +81,12 @@ def test_delays_grow_and_are_capped(app, client, make_user):
     _age_failures(app, 161)
     assert _attempt(client, "mario", PASSWORD).status_code == 302
     with app.app_context():  # a successful login forgets that account's failures from that address
-        assert db.session.scalar(db.select(db.func.count(LoginFailure.id))
-                                 .where(LoginFailure.username == "mario")) == 0
+        assert (
+            db.session.scalar(
+                db.select(db.func.count(LoginFailure.id)).where(LoginFailure.username == "mario")
+            )
+            == 0
+        )
 
 
 def test_throttling_is_per_address(app, client, make_user):
@@ -107,19 +116,31 @@ def test_x_forwarded_for_ignored_unless_configured(app, make_user):
     client = app.test_client()
     for i in range(app.config["LOGIN_MAX_FAILURES"]):
         _attempt(client, "mario", "sbagliata-123", headers={"X-Forwarded-For": f"203.0.113.{i}"})
-    assert _wait_asked(_attempt(client, "mario", PASSWORD, headers={"X-Forwarded-For": "203.0.113.99"})) is not None
+    assert (
+        _wait_asked(_attempt(client, "mario", PASSWORD, headers={"X-Forwarded-For": "203.0.113.99"}))
+        is not None
+    )
     with app.app_context():
         assert set(db.session.scalars(db.select(LoginFailure.ip))) == {OFFICE}
         db.session.execute(db.delete(LoginFailure))
         db.session.commit()
 
-    proxied = create_app({**_config_dict(), "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
-                          "REDIS_URL": app.config["REDIS_URL"], "PROXY_FIX_X_FOR": 1})
+    proxied = create_app(
+        {
+            **_config_dict(),
+            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+            "REDIS_URL": app.config["REDIS_URL"],
+            "PROXY_FIX_X_FOR": 1,
+        }
+    )
     proxied.test_client_class = CsrfClient
     behind = proxied.test_client()
     for _ in range(app.config["LOGIN_MAX_FAILURES"]):
         _attempt(behind, "mario", "sbagliata-123", headers={"X-Forwarded-For": "203.0.113.5"})
-    assert _wait_asked(_attempt(behind, "mario", PASSWORD, headers={"X-Forwarded-For": "203.0.113.5"})) is not None
+    assert (
+        _wait_asked(_attempt(behind, "mario", PASSWORD, headers={"X-Forwarded-For": "203.0.113.5"}))
+        is not None
+    )
     assert _attempt(behind, "mario", PASSWORD, headers={"X-Forwarded-For": "203.0.113.6"}).status_code == 302
     with proxied.app_context():
         assert set(db.session.scalars(db.select(LoginFailure.ip))) == {"203.0.113.5"}
@@ -140,7 +161,11 @@ def test_throttling_is_audited_and_logged_without_passwords(app, client, make_us
         actions = [e.action for e in events]
         assert actions.count("login.failed") == app.config["LOGIN_MAX_FAILURES"]
         throttled = next(e for e in events if e.action == "login.throttled")
-        assert throttled.username == "mario" and throttled.ip == OFFICE and throttled.details["wait_seconds"] >= 1
+        assert (
+            throttled.username == "mario"
+            and throttled.ip == OFFICE
+            and throttled.details["wait_seconds"] >= 1
+        )
         assert all("segreto" not in str(e.details) for e in events)
     lines = [r.getMessage() for r in caplog.records]
     assert any("mario" in line and OFFICE in line and "failed" in line for line in lines), lines
@@ -148,10 +173,20 @@ def test_throttling_is_audited_and_logged_without_passwords(app, client, make_us
     assert not any("segreto" in line for line in lines)
 
 
-@pytest.mark.parametrize("account,address,expected", [
-    (0, 0, 0), (4, 4, 0), (5, 5, 1), (6, 6, 2), (9, 9, 16), (30, 30, 300),  # per account: 2^(k-5), capped
-    (1, 50, 1), (2, 51, 2), (0, 80, 0),  # past the address limit: from the first failure; none: no wait
-])
+@pytest.mark.parametrize(
+    "account,address,expected",
+    [
+        (0, 0, 0),
+        (4, 4, 0),
+        (5, 5, 1),
+        (6, 6, 2),
+        (9, 9, 16),
+        (30, 30, 300),  # per account: 2^(k-5), capped
+        (1, 50, 1),
+        (2, 51, 2),
+        (0, 80, 0),  # past the address limit: from the first failure; none: no wait
+    ],
+)
 def test_login_delay_rule(account, address, expected):
     """The rule itself: failures of the account from the address, failures of the address."""
     assert login_delay(account, address, max_failures=5, address_limit=50, first=1, cap=300) == expected

@@ -4,6 +4,7 @@ A copy of the session cookie taken before logging out (another tab's, a proxy's 
 not work afterwards; other browsers of the same user keep their own sessions; a password change ends
 them all.
 """
+
 from __future__ import annotations
 
 from mailer.extensions import db
@@ -73,7 +74,10 @@ def test_password_change_logs_out_everywhere(app, make_user):
     assert _replay(app, copied).status_code == 302
     assert admin.get("/").status_code == 200  # the administrator's own session is untouched
     with app.app_context():
-        assert db.session.scalar(db.select(db.func.count(UserSession.id)).where(UserSession.user_id == user_id)) == 0
+        assert (
+            db.session.scalar(db.select(db.func.count(UserSession.id)).where(UserSession.user_id == user_id))
+            == 0
+        )
         assert db.session.get(User, user_id).session_version == 2
 
 

@@ -1,4 +1,5 @@
 """Automatic preparation per document type, once per due time; auto-approval when the admin set it."""
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -10,7 +11,6 @@ from mailer.models import Batch, DocumentType
 from mailer.queue import get_redis
 from mailer.services.schedules import run_due_schedules, validate_cron
 from tests.support.batches import office_data
-from tests.support.smtp import smtp_server  # noqa: F401
 
 
 def _work(app):
@@ -31,7 +31,9 @@ def test_schedule_fires_once_and_waits_for_approval(app_ctx, smtp_server):
     created = run_due_schedules(at)
     assert len(created) == 1
     assert run_due_schedules(at) == []  # the same due time never fires twice
-    assert run_due_schedules(datetime(2026, 11, 10, 17, 59)) == []  # before 18:00 only yesterday is due, already past
+    assert (
+        run_due_schedules(datetime(2026, 11, 10, 17, 59)) == []
+    )  # before 18:00 only yesterday is due, already past
     batch_id = created[0]
     _work(app_ctx)
     batch = db.session.get(Batch, batch_id)

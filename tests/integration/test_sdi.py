@@ -1,4 +1,5 @@
 """SdI notifications (issue 20, points 1 and 4): reading, matching, duplicates, CLI, state, pages."""
+
 from __future__ import annotations
 
 import json
@@ -8,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from mailer.extensions import db
-from tests.support.documents import bearer, make_token  # noqa: F401  (fixture)
+from tests.support.documents import bearer
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "sdi"
 RC = DATA / "IT01234567890_11111_RC_001.xml"
@@ -32,26 +33,39 @@ def _sign(data: bytes) -> bytes:
     from cryptography.hazmat.primitives.serialization import pkcs7
 
     from tests.support.pec_ca import make_ca, make_signer
+
     signer = make_signer(make_ca(), common_name="sdi.example")
-    return (pkcs7.PKCS7SignatureBuilder().set_data(data).add_signer(signer.cert, signer.key, hashes.SHA256())
-            .sign(serialization.Encoding.DER, [pkcs7.PKCS7Options.Binary]))
+    return (
+        pkcs7.PKCS7SignatureBuilder()
+        .set_data(data)
+        .add_signer(signer.cert, signer.key, hashes.SHA256())
+        .sign(serialization.Encoding.DER, [pkcs7.PKCS7Options.Binary])
+    )
 
 
 def _import_invoice(samples_dir, name):
     from mailer.services.fatturapa import import_fatturapa
+
     path = samples_dir / "fatturapa" / name
     summaries = import_fatturapa(path.read_bytes(), str(path))
     db.session.commit()
     return [s["_document_id"] for s in summaries]
 
 
-@pytest.mark.parametrize("path,kind,sdi_id,invoice_file", [
-    (RC, "RC", "111", "IT01234567890_FPR02.xml"), (MC, "MC", "112", "IT01234567890_FPR02.xml"),
-    (NS, "NS", "113", "IT01234567890_FPR06.xml"), (NE, "NE", "114", "IT01234567890_FPA01.xml"),
-    (DT, "DT", "115", "IT01234567890_FPA03.xml"), (AT, "AT", "116", "IT99999999999_00001.xml"),
-])
+@pytest.mark.parametrize(
+    "path,kind,sdi_id,invoice_file",
+    [
+        (RC, "RC", "111", "IT01234567890_FPR02.xml"),
+        (MC, "MC", "112", "IT01234567890_FPR02.xml"),
+        (NS, "NS", "113", "IT01234567890_FPR06.xml"),
+        (NE, "NE", "114", "IT01234567890_FPA01.xml"),
+        (DT, "DT", "115", "IT01234567890_FPA03.xml"),
+        (AT, "AT", "116", "IT99999999999_00001.xml"),
+    ],
+)
 def test_every_kind_is_read(app_ctx, path, kind, sdi_id, invoice_file):
     from mailer.services.sdi import looks_like_notification, parse_notification
+
     parsed = parse_notification(path.read_bytes(), path.name)
     assert (parsed["kind"], parsed["sdi_id"], parsed["invoice_file"]) == (kind, sdi_id, invoice_file)
     assert looks_like_notification(path.name)
@@ -62,9 +76,12 @@ def test_details_ns_ne_rc(app_ctx):
     from datetime import datetime
 
     from mailer.services.sdi import parse_notification
+
     ns = parse_notification(NS.read_bytes(), NS.name)
     assert [(e["code"], e["description"]) for e in ns["errors"]] == [
-        ("00404", "Fattura duplicata"), ("00305", "IdFiscaleIVA del CessionarioCommittente non valido")]
+        ("00404", "Fattura duplicata"),
+        ("00305", "IdFiscaleIVA del CessionarioCommittente non valido"),
+    ]
     assert ns["errors"][1]["hint"] == "Verificare la partita IVA del cliente"
     ne = parse_notification(NE.read_bytes(), NE.name)
     assert ne["outcome"] == "EC02" and "ordine" in ne["description"]
@@ -77,27 +94,32 @@ def test_signed_p7m_and_base64(app_ctx):
     import base64
 
     from mailer.services.sdi import parse_notification
+
     signed = _sign(NS.read_bytes())
     assert parse_notification(signed, "IT01234567890_11113_NS_001.xml.p7m")["kind"] == "NS"
     assert parse_notification(base64.encodebytes(signed), "x.xml.p7m")["sdi_id"] == "113"
 
 
-@pytest.mark.parametrize("data,reason", [
-    (BILLION_LAUGHS, "DTD o delle entità"),
-    (XXE, "DTD o delle entità"),
-    (b"not xml at all \x00\x01", "non è XML"),
-    (b"\x30\x82\x01\x00garbage", "p7m"),
-    (b"<" + b"a" * (9 * 1024 * 1024) + b"/>", "troppo grande"),
-    (b"<ns:FatturaElettronica xmlns:ns='x'/>", "non è una notifica SdI"),
-    (RC.read_bytes().replace(b"<NomeFile>IT01234567890_FPR02.xml</NomeFile>", b""), "senza NomeFile"),
-    (NS.read_bytes().replace(b"ListaErrori", b"Altro"), "senza ListaErrori"),
-    (NE.read_bytes().replace(b"EC02", b"EC99"), "esito sconosciuto"),
-    (RC.read_bytes().replace(b"2026-11-30T10:05:00.000+01:00", b"ieri"), "data e ora non valida"),
-    (RC.read_bytes().replace(b"IT01234567890_FPR02.xml", b"../../etc/passwd"), "NomeFile non valido"),
-])
+@pytest.mark.parametrize(
+    "data,reason",
+    [
+        (BILLION_LAUGHS, "DTD o delle entità"),
+        (XXE, "DTD o delle entità"),
+        (b"not xml at all \x00\x01", "non è XML"),
+        (b"\x30\x82\x01\x00garbage", "p7m"),
+        (b"<" + b"a" * (9 * 1024 * 1024) + b"/>", "troppo grande"),
+        (b"<ns:FatturaElettronica xmlns:ns='x'/>", "non è una notifica SdI"),
+        (RC.read_bytes().replace(b"<NomeFile>IT01234567890_FPR02.xml</NomeFile>", b""), "senza NomeFile"),
+        (NS.read_bytes().replace(b"ListaErrori", b"Altro"), "senza ListaErrori"),
+        (NE.read_bytes().replace(b"EC02", b"EC99"), "esito sconosciuto"),
+        (RC.read_bytes().replace(b"2026-11-30T10:05:00.000+01:00", b"ieri"), "data e ora non valida"),
+        (RC.read_bytes().replace(b"IT01234567890_FPR02.xml", b"../../etc/passwd"), "NomeFile non valido"),
+    ],
+)
 def test_forged_or_malformed_refused_nothing_written(app_ctx, tmp_path, data, reason):
     from mailer.models import Blob, SdiNotification
     from mailer.services.sdi import import_sdi_paths
+
     path = tmp_path / "IT01234567890_11111_RC_001.xml"
     path.write_bytes(data)
     blobs = db.session.scalar(select(func.count()).select_from(Blob))
@@ -118,8 +140,14 @@ def test_cli_matches_by_invoice_file_and_keeps_unmatched(runner, app, samples_di
     result = runner.invoke(args=["import-sdi", str(RC), str(signed), str(AT), str(broken), "--json"])
     assert result.exit_code == 1, result.output
     rows = [json.loads(line) for line in result.output.strip().splitlines()]
-    assert rows[0] == {"file": str(RC), "kind": "RC", "sdi_id": "111", "invoice_file": "IT01234567890_FPR02.xml",
-                       "documents": fpr02, "duplicate": False}
+    assert rows[0] == {
+        "file": str(RC),
+        "kind": "RC",
+        "sdi_id": "111",
+        "invoice_file": "IT01234567890_FPR02.xml",
+        "documents": fpr02,
+        "duplicate": False,
+    }
     assert rows[1]["kind"] == "NS" and rows[1]["documents"] == fpr_ns
     assert rows[1]["errors"][0] == {"code": "00404", "description": "Fattura duplicata"}
     assert rows[2]["documents"] == [] and rows[2]["kind"] == "AT"
@@ -129,14 +157,18 @@ def test_cli_matches_by_invoice_file_and_keeps_unmatched(runner, app, samples_di
     assert again.exit_code == 0 and json.loads(again.output)["duplicate"] is True
     with app.app_context():
         from mailer.models import SdiNotification
+
         assert db.session.scalar(select(func.count()).select_from(SdiNotification)) == 3
-        assert db.session.scalar(select(SdiNotification.invoice_file).where(SdiNotification.kind == "AT")) \
+        assert (
+            db.session.scalar(select(SdiNotification.invoice_file).where(SdiNotification.kind == "AT"))
             == "IT99999999999_00001.xml"
+        )
 
 
 def test_sdi_state_is_the_latest_notification(app_ctx, samples_dir):
     from mailer.models import Document
     from mailer.services.sdi import import_notification, sdi_state, state_condition
+
     fpr02 = _import_invoice(samples_dir, "IT01234567890_FPR02.xml")
     fpr_ns = _import_invoice(samples_dir, "IT01234567890_FPR06.xml")
     fpa01 = _import_invoice(samples_dir, "IT01234567890_FPA01.xml")
@@ -145,14 +177,17 @@ def test_sdi_state_is_the_latest_notification(app_ctx, samples_dir):
     import_notification(MC.read_bytes(), MC.name)
     import_notification(NS.read_bytes(), NS.name)
     db.session.commit()
-    assert sdi_state(fpr02 + fpr_ns + fpa01) == {**{i: "MC" for i in fpr02}, **{i: "NS" for i in fpr_ns}}
+    assert sdi_state(fpr02 + fpr_ns + fpa01) == {**dict.fromkeys(fpr02, "MC"), **dict.fromkeys(fpr_ns, "NS")}
     import_notification(RC.read_bytes(), RC.name)
     db.session.commit()
-    assert sdi_state(fpr02) == {i: "RC" for i in fpr02}
+    assert sdi_state(fpr02) == dict.fromkeys(fpr02, "RC")
     ids = fpr02 + fpr_ns + fpa01
 
     def filtered(state):
-        return sorted(db.session.scalars(select(Document.id).where(Document.id.in_(ids), state_condition(state))))
+        return sorted(
+            db.session.scalars(select(Document.id).where(Document.id.in_(ids), state_condition(state)))
+        )
+
     assert filtered("NS") == sorted(fpr_ns)
     assert filtered("RC") == sorted(fpr02)
     assert filtered("none") == sorted(fpa01)
@@ -160,6 +195,7 @@ def test_sdi_state_is_the_latest_notification(app_ctx, samples_dir):
 
 def test_pages_show_sdi_history_state_and_unmatched(client, auth, app, samples_dir):
     from mailer.services.sdi import import_notification
+
     with app.app_context():
         fpr02 = _import_invoice(samples_dir, "IT01234567890_FPR02.xml")
         fpr_ns = _import_invoice(samples_dir, "IT01234567890_FPR06.xml")
@@ -175,16 +211,16 @@ def test_pages_show_sdi_history_state_and_unmatched(client, auth, app, samples_d
     assert "Mancata consegna" in mc and "area riservata" in mc
     # the list filtered by SdI state
     listed = client.get("/documenti/?sdi=NS").get_data(as_text=True)
-    assert f"/documenti/{fpr_ns[0]}\"" in listed and f"/documenti/{fpr02[0]}\"" not in listed
+    assert f'/documenti/{fpr_ns[0]}"' in listed and f'/documenti/{fpr02[0]}"' not in listed
     assert "SdI NS" in listed
     none = client.get("/documenti/?sdi=none").get_data(as_text=True)
-    assert f"/documenti/{fpa01[0]}\"" in none and f"/documenti/{fpr_ns[0]}\"" not in none
+    assert f'/documenti/{fpa01[0]}"' in none and f'/documenti/{fpr_ns[0]}"' not in none
     # the notifications page: matched ones link to their documents, the unmatched one says so
     page = client.get("/documenti/sdi")
     text = page.get_data(as_text=True)
     assert page.status_code == 200
     assert "IT99999999999_00001.xml" in text and "nessun documento" in text
-    assert f"/documenti/{fpr_ns[0]}\"" in text
+    assert f'/documenti/{fpr_ns[0]}"' in text
 
 
 def test_sales_may_not_see_notifications(client, auth):
@@ -196,14 +232,27 @@ def test_api_posts_notifications_and_sets_sdi_file_name(client, app, make_token)
     import base64
 
     from mailer.models import SdiNotification
+
     token = make_token(scopes=("documents:write", "parties:write", "sdi:write"))
     other = make_token(scopes=("documents:write",))
-    assert client.post("/api/v1/parties", json={"code": "C0001", "name": "Rossi Forniture S.r.l."},
-                       headers=bearer(token)).status_code == 201
-    doc = {"type": "FATTURA", "number": "2026/7", "date": "2026-11-30", "party_code": "C0001",
-           "sdi_file_name": "IT01234567890_FPR02.xml"}
-    bad = client.post("/api/v1/documents", json={**doc, "number": "2026/8", "sdi_file_name": "../x.xml"},
-                      headers=bearer(token))
+    assert (
+        client.post(
+            "/api/v1/parties", json={"code": "C0001", "name": "Rossi Forniture S.r.l."}, headers=bearer(token)
+        ).status_code
+        == 201
+    )
+    doc = {
+        "type": "FATTURA",
+        "number": "2026/7",
+        "date": "2026-11-30",
+        "party_code": "C0001",
+        "sdi_file_name": "IT01234567890_FPR02.xml",
+    }
+    bad = client.post(
+        "/api/v1/documents",
+        json={**doc, "number": "2026/8", "sdi_file_name": "../x.xml"},
+        headers=bearer(token),
+    )
     assert bad.status_code == 422 and "sdi_file_name" in bad.get_json()["fields"]
     created = client.post("/api/v1/documents", json=doc, headers=bearer(token))
     assert created.status_code == 201 and created.get_json()["sdi_file_name"] == "IT01234567890_FPR02.xml"
@@ -211,11 +260,16 @@ def test_api_posts_notifications_and_sets_sdi_file_name(client, app, make_token)
     assert client.post("/api/v1/sdi-notifications", json=body, headers=bearer(other)).status_code == 403
     response = client.post("/api/v1/sdi-notifications", json=body, headers=bearer(token))
     assert response.status_code == 201, response.get_json()
-    assert response.get_json()["kind"] == "MC" and response.get_json()["documents"] == [created.get_json()["id"]]
+    assert response.get_json()["kind"] == "MC" and response.get_json()["documents"] == [
+        created.get_json()["id"]
+    ]
     again = client.post("/api/v1/sdi-notifications", json=body, headers=bearer(token))
     assert again.status_code == 200 and again.get_json()["duplicate"] is True
-    forged = client.post("/api/v1/sdi-notifications", headers=bearer(token),
-                         json={"file_name": "x.xml", "content_base64": base64.b64encode(XXE).decode()})
+    forged = client.post(
+        "/api/v1/sdi-notifications",
+        headers=bearer(token),
+        json={"file_name": "x.xml", "content_base64": base64.b64encode(XXE).decode()},
+    )
     assert forged.status_code == 422 and "DTD" in forged.get_json()["fields"]["content_base64"]
     with app.app_context():
         rows = db.session.scalars(select(SdiNotification)).all()
@@ -227,11 +281,13 @@ def test_spool_recognises_notifications_by_name_and_root(app, samples_dir):
 
     from mailer.models import Document, SdiNotification
     from mailer.services.spool import import_spool
+
     app.config["SPOOL_MIN_AGE_SECONDS"] = 0
     folder = app.config["SPOOL_DIR"]
     os.makedirs(folder, exist_ok=True)
     (Path(folder) / "IT01234567890_FPR02.xml").write_bytes(
-        (samples_dir / "fatturapa" / "IT01234567890_FPR02.xml").read_bytes())
+        (samples_dir / "fatturapa" / "IT01234567890_FPR02.xml").read_bytes()
+    )
     (Path(folder) / "IT01234567890_11112_MC_001.xml.p7m").write_bytes(_sign(MC.read_bytes()))
     (Path(folder) / "esito.xml").write_bytes(NS.read_bytes())  # recognised by its root element
     (Path(folder) / "IT01234567890_11117_RC_001.xml").write_bytes(XXE)
@@ -245,6 +301,7 @@ def test_spool_recognises_notifications_by_name_and_root(app, samples_dir):
         mc = db.session.scalar(select(SdiNotification).where(SdiNotification.kind == "MC"))
         assert doc is not None and mc.source == "spool"
         from mailer.services.sdi import sdi_state
+
         assert sdi_state([doc.id]) == {doc.id: "MC"}
 
 
@@ -254,6 +311,7 @@ def test_batch_review_shows_sdi_state_next_to_documents(app, client, auth):
     from mailer.models import Document
     from mailer.services.sdi import import_notification
     from tests.support.batches import make_account, make_sending_batch
+
     with app.app_context():
         account = make_account(SimpleNamespace(host="127.0.0.1", port=1))
         batch = make_sending_batch(account, ["a@cliente.example", "b@cliente.example"], status="ready")
@@ -271,10 +329,14 @@ def test_batch_review_shows_sdi_state_next_to_documents(app, client, auth):
 
 def test_upload_page_records_the_file_name(client, auth, app, samples_dir):
     from mailer.models import Document
+
     auth.login("operator")
     with open(samples_dir / "fatturapa" / "IT01234567890_FPR02.xml", "rb") as handle:
-        response = client.post("/documenti/import", data={"files": [(handle, "IT01234567890_FPR02.xml")]},
-                               content_type="multipart/form-data")
+        response = client.post(
+            "/documenti/import",
+            data={"files": [(handle, "IT01234567890_FPR02.xml")]},
+            content_type="multipart/form-data",
+        )
     assert response.status_code == 200
     with app.app_context():
         assert db.session.scalars(select(Document.sdi_file_name)).all() == ["IT01234567890_FPR02.xml"]
@@ -282,11 +344,12 @@ def test_upload_page_records_the_file_name(client, auth, app, samples_dir):
 
 def test_notifications_page_hides_documents_of_types_the_user_may_not_see(client, auth, app, samples_dir):
     from mailer.services.sdi import import_notification
+
     with app.app_context():
         fpr02 = _import_invoice(samples_dir, "IT01234567890_FPR02.xml")
         import_notification(RC.read_bytes(), RC.name)
         db.session.commit()
     auth.login("ddt_only", roles=["operator"], send_types=["DDT"])
     text = client.get("/documenti/sdi").get_data(as_text=True)
-    assert f"/documenti/{fpr02[0]}\"" not in text
+    assert f'/documenti/{fpr02[0]}"' not in text
     assert "documenti di un tipo che non puoi vedere" in text and "nessun documento" not in text

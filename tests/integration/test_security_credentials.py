@@ -1,5 +1,6 @@
 """SMTP/IMAP passwords: encrypted at rest with a key kept outside the database, never shown back,
 never logged, never in the audit trail."""
+
 from __future__ import annotations
 
 import logging
@@ -11,7 +12,6 @@ from mailer.extensions import db
 from mailer.models import AuditEvent, Delivery, MailAccount
 from tests.integration.test_batches_web import work
 from tests.support.batches import make_account, make_sending_batch
-from tests.support.smtp import smtp_server_auth  # noqa: F401
 
 SMTP_PASSWORD = "Pw-Smtp-Molto-Segreta-1!"
 IMAP_PASSWORD = "Pw-Imap-Molto-Segreta-2!"
@@ -27,28 +27,46 @@ def keyed_app(app):
 
 def _form(**extra) -> dict:
     """A valid account form."""
-    return {"name": "Posta", "kind": "smtp", "host": "127.0.0.1", "port": "1", "tls_mode": "none",
-            "username": "mittente", "from_address": "fatture@azienda.example", "from_name": "Azienda",
-            "max_connections": "1", "rate_per_minute": "60", "rate_per_day": "1000", "max_message_mb": "10",
-            "max_recipients": "10", "imap_host": "127.0.0.1", "imap_port": "1", "imap_username": "mittente",
-            "imap_folder": "INBOX", "imap_after": "seen", "active": "1", **extra}
+    return {
+        "name": "Posta",
+        "kind": "smtp",
+        "host": "127.0.0.1",
+        "port": "1",
+        "tls_mode": "none",
+        "username": "mittente",
+        "from_address": "fatture@azienda.example",
+        "from_name": "Azienda",
+        "max_connections": "1",
+        "rate_per_minute": "60",
+        "rate_per_day": "1000",
+        "max_message_mb": "10",
+        "max_recipients": "10",
+        "imap_host": "127.0.0.1",
+        "imap_port": "1",
+        "imap_username": "mittente",
+        "imap_folder": "INBOX",
+        "imap_after": "seen",
+        "active": "1",
+        **extra,
+    }
 
 
 def _database_text(app) -> str:
     """Every value of every row of every table, as one string."""
     parts = []
-    with app.app_context():
-        with db.engine.connect() as conn:
-            for table in db.metadata.sorted_tables:
-                for row in conn.execute(table.select()):
-                    parts.extend(str(v) for v in row)
+    with app.app_context(), db.engine.connect() as conn:
+        for table in db.metadata.sorted_tables:
+            for row in conn.execute(table.select()):
+                parts.extend(str(v) for v in row)
     return "\n".join(parts)
 
 
 def _saved_account(keyed_app, client, auth) -> int:
     """An account saved through the admin form with both passwords."""
     auth.login("admin")
-    response = client.post("/admin/accounts/new", data=_form(password=SMTP_PASSWORD, imap_password=IMAP_PASSWORD))
+    response = client.post(
+        "/admin/accounts/new", data=_form(password=SMTP_PASSWORD, imap_password=IMAP_PASSWORD)
+    )
     assert response.status_code == 302, response.get_data(as_text=True)[:500]
     with keyed_app.app_context():
         return db.session.scalar(db.select(MailAccount.id).where(MailAccount.name == "Posta"))
@@ -57,10 +75,13 @@ def _saved_account(keyed_app, client, auth) -> int:
 def test_passwords_are_encrypted_with_the_key_outside_the_database(keyed_app, client, auth):
     """The rows hold Fernet tokens only; neither the passwords nor the key are anywhere in the database."""
     from mailer.services.crypto import decrypt_secret
+
     account_id = _saved_account(keyed_app, client, auth)
     with keyed_app.app_context():
         account = db.session.get(MailAccount, account_id)
-        assert account.password_encrypted.startswith("gAAAA") and account.imap_password_encrypted.startswith("gAAAA")
+        assert account.password_encrypted.startswith("gAAAA") and account.imap_password_encrypted.startswith(
+            "gAAAA"
+        )
         assert decrypt_secret(account.password_encrypted) == SMTP_PASSWORD
         assert decrypt_secret(account.imap_password_encrypted) == IMAP_PASSWORD
         assert Fernet(KEY.encode()).decrypt(account.password_encrypted.encode()).decode() == SMTP_PASSWORD
@@ -72,6 +93,7 @@ def test_passwords_are_encrypted_with_the_key_outside_the_database(keyed_app, cl
 def test_another_key_cannot_decrypt_and_the_app_says_so(keyed_app, client, auth):
     """With a different CREDENTIALS_KEY the stored password is unreadable; «prova connessione» explains why."""
     from mailer.services.crypto import decrypt_secret
+
     account_id = _saved_account(keyed_app, client, auth)
     keyed_app.config["CREDENTIALS_KEY"] = Fernet.generate_key().decode()
     with keyed_app.app_context():
@@ -86,6 +108,7 @@ def test_another_key_cannot_decrypt_and_the_app_says_so(keyed_app, client, auth)
 def test_key_falls_back_to_secret_key_only_when_unset(app):
     """Without CREDENTIALS_KEY the key is derived from SECRET_KEY (also outside the database)."""
     from mailer.services.crypto import decrypt_secret, encrypt_secret
+
     app.config["CREDENTIALS_KEY"] = ""
     with app.app_context():
         token = encrypt_secret("x-segreta")
@@ -100,10 +123,15 @@ def test_passwords_are_never_shown_back(keyed_app, client, auth):
     with keyed_app.app_context():
         account = db.session.get(MailAccount, account_id)
         tokens = (account.password_encrypted, account.imap_password_encrypted)
-    pages = [client.get("/admin/accounts"), client.get(f"/admin/accounts/{account_id}"),
-             client.post(f"/admin/accounts/{account_id}", data=_form(port="abc", password="Altra-Pw-Nuova-3!")),
-             client.post(f"/admin/accounts/{account_id}/test"), client.get("/modelli/firme"),
-             client.get("/admin/registro/"), client.get("/admin/registro/export.csv")]
+    pages = [
+        client.get("/admin/accounts"),
+        client.get(f"/admin/accounts/{account_id}"),
+        client.post(f"/admin/accounts/{account_id}", data=_form(port="abc", password="Altra-Pw-Nuova-3!")),
+        client.post(f"/admin/accounts/{account_id}/test"),
+        client.get("/modelli/firme"),
+        client.get("/admin/registro/"),
+        client.get("/admin/registro/export.csv"),
+    ]
     for response in pages:
         text = response.get_data(as_text=True)
         for secret in (SMTP_PASSWORD, IMAP_PASSWORD, "Altra-Pw-Nuova-3!", *tokens):
@@ -127,13 +155,17 @@ def test_wrong_password_is_never_logged(keyed_app, client, auth, smtp_server_aut
     assert "535" in tested or "autentica" in tested.lower()
     from mailer.models import Batch, User
     from mailer.services.sending import start_sending
+
     with keyed_app.app_context():
         start_sending(db.session.get(Batch, batch_id), db.session.scalar(db.select(User)))
         db.session.commit()
     work(keyed_app, max_wait=3)
     with keyed_app.app_context():
         delivery = db.session.scalar(db.select(Delivery).where(Delivery.batch_id == batch_id))
-        assert delivery.status == "failed" and delivery.smtp_code == 535, (delivery.status, delivery.smtp_code)
+        assert delivery.status == "failed" and delivery.smtp_code == 535, (
+            delivery.status,
+            delivery.smtp_code,
+        )
         assert wrong not in (delivery.smtp_reason or "")
         audit_text = " ".join(str(e.details) for e in db.session.scalars(db.select(AuditEvent)))
         assert wrong not in audit_text

@@ -5,6 +5,7 @@ confidential one (level 3), a sent batch with one delivery to each, their PEC re
 of every role at clearance 0 ("low-…") and 3 ("w-…"). A low user must find no trace of the
 confidential recipient anywhere: not the name, not the address, not a count that includes it.
 """
+
 from __future__ import annotations
 
 import io
@@ -13,8 +14,7 @@ import re
 import pytest
 from openpyxl import load_workbook
 
-from tests.support.security import (CONFIDENTIAL_EMAIL, CONFIDENTIAL_NAME, PUBLIC_EMAIL, ROLES, module_app,  # noqa: F401
-                                    sec_world)
+from tests.support.security import CONFIDENTIAL_EMAIL, CONFIDENTIAL_NAME, PUBLIC_EMAIL, ROLES
 
 SECRET_BITS = (CONFIDENTIAL_EMAIL, CONFIDENTIAL_NAME, "riservato.segreto", "Riservatissima")
 
@@ -53,12 +53,23 @@ def test_batch_pages_and_exports_leave_out_the_confidential_recipient(sec_world,
     """Detail (every view), fragment, progress, index counts, CSV and XLSX exports."""
     batch = sec_world.ids["batch"]
     client = low[role]
-    for view in ("all", "sent", "failed", "uncertain", "waiting", "excluded", "accepted", "delivered", "notdelivered",
-                 "bounced"):
+    for view in (
+        "all",
+        "sent",
+        "failed",
+        "uncertain",
+        "waiting",
+        "excluded",
+        "accepted",
+        "delivered",
+        "notdelivered",
+        "bounced",
+    ):
         page = client.get(f"/invii/{batch}?vista={view}").get_data(as_text=True)
         assert_no_secret(page, f"vista {view}")
-    searched = client.get(f"/invii/{batch}?q=riservato", headers={"HX-Request": "true",
-                                                                  "HX-Target": "delivery-table"})
+    searched = client.get(
+        f"/invii/{batch}?q=riservato", headers={"HX-Request": "true", "HX-Target": "delivery-table"}
+    )
     assert_no_secret(searched.get_data(as_text=True), "ricerca")
     page = client.get(f"/invii/{batch}").get_data(as_text=True)
     full = high[role].get(f"/invii/{batch}").get_data(as_text=True)
@@ -77,8 +88,10 @@ def test_batch_pages_and_exports_leave_out_the_confidential_recipient(sec_world,
     assert page.count(PUBLIC_EMAIL) >= 1
 
 
-@pytest.mark.parametrize("suffix", ["", "/corpo", "/documenti/{document}.pdf", "/messaggio.eml",
-                                    "/ricevute/{receipt_confidential}.eml"])
+@pytest.mark.parametrize(
+    "suffix",
+    ["", "/corpo", "/documenti/{document}.pdf", "/messaggio.eml", "/ricevute/{receipt_confidential}.eml"],
+)
 @pytest.mark.parametrize("role", ["admin", "manager", "operator"])
 def test_confidential_delivery_urls_answer_404(sec_world, low, high, role, suffix):
     """Preview, body, attachment, .eml and PEC receipt of a hidden delivery: 404, as if it did not exist."""
@@ -88,8 +101,9 @@ def test_confidential_delivery_urls_answer_404(sec_world, low, high, role, suffi
     response = low[role].get(url)
     assert response.status_code == 404, url
     assert_no_secret(response.get_data(as_text=True), url)
-    resolve = low[role].post(f"/invii/{ids['batch']}/recapiti/{ids['delivery_confidential']}/esito",
-                             data={"action": "mark_sent"})
+    resolve = low[role].post(
+        f"/invii/{ids['batch']}/recapiti/{ids['delivery_confidential']}/esito", data={"action": "mark_sent"}
+    )
     assert resolve.status_code in (403, 404)
 
 
@@ -131,12 +145,20 @@ def test_campaign_counts_and_samples_honour_clearance(sec_world, low, high, role
     form = {"c0-type": "kind", "c0-value": "customer"}
     full = high[role].post("/campagne/filtri/conteggio", data=form, headers={"HX-Request": "true"})
     assert CONFIDENTIAL_EMAIL in full.get_data(as_text=True)
-    live = low[role].post("/campagne/filtri/conteggio", data=form, headers={"HX-Request": "true"}).get_data(as_text=True)
+    live = (
+        low[role]
+        .post("/campagne/filtri/conteggio", data=form, headers={"HX-Request": "true"})
+        .get_data(as_text=True)
+    )
     assert re.search(r"<span>1</span>contatti", live), live[:500]
     assert_no_secret(live, "conteggio")
-    built = low[role].post("/campagne/filtri/costruttore", data={**form, "add": "kind"}).get_data(as_text=True)
+    built = (
+        low[role].post("/campagne/filtri/costruttore", data={**form, "add": "kind"}).get_data(as_text=True)
+    )
     assert_no_secret(built, "costruttore")
-    assert_no_secret(low[role].get(f"/campagne/filtri/{sec_world.ids['filter']}").get_data(as_text=True), "filtro")
+    assert_no_secret(
+        low[role].get(f"/campagne/filtri/{sec_world.ids['filter']}").get_data(as_text=True), "filtro"
+    )
     new = low[role].get(f"/campagne/nuova?filter_id={sec_world.ids['filter']}").get_data(as_text=True)
     assert_no_secret(new, "nuova campagna")
     assert_no_secret(low[role].get("/campagne/filtri").get_data(as_text=True), "filtri")
@@ -150,9 +172,19 @@ def test_template_preview_never_uses_a_hidden_contact(sec_world, low, high):
     assert CONFIDENTIAL_NAME in full
     page = low["admin"].get("/modelli/FATTURA/it", query_string=args).get_data(as_text=True)
     assert_no_secret(page, "editor")
-    preview = low["admin"].post("/modelli/FATTURA/it/anteprima", data={
-        **args, "subject": "Per {{ contatto.nome }} {{ contatto.email }}", "body_html": "<p>{{ contatto.nome }}</p>",
-        "body_text": "{{ contatto.nome }}"}).get_data(as_text=True)
+    preview = (
+        low["admin"]
+        .post(
+            "/modelli/FATTURA/it/anteprima",
+            data={
+                **args,
+                "subject": "Per {{ contatto.nome }} {{ contatto.email }}",
+                "body_html": "<p>{{ contatto.nome }}</p>",
+                "body_text": "{{ contatto.nome }}",
+            },
+        )
+        .get_data(as_text=True)
+    )
     assert_no_secret(preview, "anteprima")
     version = low["admin"].get("/modelli/FATTURA/it/versioni/1", query_string=args).get_data(as_text=True)
     assert_no_secret(version, "versione")
@@ -170,20 +202,29 @@ def test_api_contacts_follow_the_token_clearance(sec_world):
     assert_no_secret(listed.get_data(as_text=True), "API elenco contatti")
     # Writing to the confidential address answers as for any new address (nothing tells it exists):
     # the token gets a contact of its own, the confidential one is untouched.
-    overwrite = client.post("/api/v1/parties/SEC001/contacts", headers=low_token,
-                            json={"email": CONFIDENTIAL_EMAIL, "name": "Sovrascritto"})
+    overwrite = client.post(
+        "/api/v1/parties/SEC001/contacts",
+        headers=low_token,
+        json={"email": CONFIDENTIAL_EMAIL, "name": "Sovrascritto"},
+    )
     assert overwrite.status_code == 201 and overwrite.get_json()["name"] == "Sovrascritto"
     assert CONFIDENTIAL_NAME not in overwrite.get_data(as_text=True)  # (the address is the caller's own)
     items = client.get("/api/v1/parties/SEC001/contacts", headers=high_token).get_json()["items"]
     assert sorted((c["name"], c["privacy_level"]) for c in items if c["email"] == CONFIDENTIAL_EMAIL) == [
-        (CONFIDENTIAL_NAME, 3), ("Sovrascritto", 0)]
+        (CONFIDENTIAL_NAME, 3),
+        ("Sovrascritto", 0),
+    ]
     with sec_world.app.app_context():  # the shared world goes back as it was for the other tests
         from mailer.extensions import db
         from mailer.models import Contact
+
         db.session.execute(db.delete(Contact).where(Contact.name == "Sovrascritto"))
         db.session.commit()
-    raise_level = client.post("/api/v1/parties/SEC001/contacts", headers=low_token,
-                              json={"email": "nuovo@acme.example", "privacy_level": 3})
+    raise_level = client.post(
+        "/api/v1/parties/SEC001/contacts",
+        headers=low_token,
+        json={"email": "nuovo@acme.example", "privacy_level": 3},
+    )
     assert raise_level.status_code == 422
 
 
@@ -191,8 +232,13 @@ def test_captured_mail_needs_the_highest_clearance(sec_world, low, high):
     """The capture server keeps every message whole: only an admin at the highest level reads it."""
     message = sec_world.ids["captured"]
     assert high["admin"].get(f"/admin/captured/{message}").status_code == 200
-    for url in ("/admin/captured", f"/admin/captured/{message}", f"/admin/captured/{message}/raw",
-                f"/admin/captured/{message}/html", f"/admin/captured/{message}/attachments/0"):
+    for url in (
+        "/admin/captured",
+        f"/admin/captured/{message}",
+        f"/admin/captured/{message}/raw",
+        f"/admin/captured/{message}/html",
+        f"/admin/captured/{message}/attachments/0",
+    ):
         assert low["admin"].get(url).status_code == 403, url
 
 

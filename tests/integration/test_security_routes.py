@@ -10,6 +10,7 @@ effects. The few allowed POSTs that would change the world for the other cases (
 delete a filter, clear the captured mail, log out) are marked SKIP for allowed roles: they are
 exercised by their own area's tests.
 """
+
 from __future__ import annotations
 
 from datetime import date
@@ -20,8 +21,8 @@ from flask import url_for
 from mailer import create_app
 from mailer.security import PUBLIC_BLUEPRINTS, PUBLIC_ENDPOINTS
 from tests.conftest import _config_dict
-from tests.support.security import ROLES, module_app, sec_world  # noqa: F401  (fixtures)
 from tests.support.batches import reviewed
+from tests.support.security import ROLES
 
 APP_FOR_MAP = create_app({**_config_dict(), "SQLALCHEMY_DATABASE_URI": "sqlite://"})
 SKIP = None  # allowed, but not exercised here (side effects on the shared world)
@@ -141,7 +142,9 @@ EXPECTED: dict[tuple[str, str], dict] = {
     ("batches.detail", "GET"): office(),
     ("batches.progress", "GET"): office(286),  # finished batch: stop polling
     ("batches.preview", "GET"): office(),
-    ("batches.send_test", "POST"): office(302),  # «Invia una prova a me»: no address / no server, said on the page
+    ("batches.send_test", "POST"): office(
+        302
+    ),  # «Invia una prova a me»: no address / no server, said on the page
     ("batches.body", "GET"): office(),
     ("batches.attachment", "GET"): office(),
     ("batches.message_source", "GET"): office(),
@@ -179,7 +182,9 @@ EXPECTED: dict[tuple[str, str], dict] = {
     ("campaigns.version_page", "GET"): row(LOGIN, 200, 200, 403, 200),
     ("campaigns.filters", "GET"): row(LOGIN, 200, 200, 403, 200),
     ("campaigns.filter_edit", "GET"): row(LOGIN, 200, 200, 403, 200),
-    ("campaigns.filter_edit", "POST"): row(LOGIN, 400, 403, 403, 403),  # shared filter of the admin: owner only
+    ("campaigns.filter_edit", "POST"): row(
+        LOGIN, 400, 403, 403, 403
+    ),  # shared filter of the admin: owner only
     ("campaigns.filter_builder", "POST"): row(LOGIN, 200, 200, 403, 200),
     ("campaigns.filter_count", "POST"): row(LOGIN, 200, 200, 403, 200),
     ("campaigns.product_picker", "GET"): row(LOGIN, 200, 200, 403, 200),
@@ -214,14 +219,34 @@ OVERRIDES = {
     "campaigns.version_page": {"document_id": "generic"},
 }
 VALUES = {
-    "account_id": "account", "user_id": "user_spare", "party_id": "party", "contact_id": "contact_public",
-    "document_id": "document", "attachment_id": "attachment", "batch_id": "batch", "delivery_id": "delivery_public",
-    "receipt_id": "receipt_public", "version_id": "generic_version", "filter_id": "filter",
-    "token_id": "token_revocable", "message_id": "captured", "token": "unsubscribe_token", "entry_id": "zone",
+    "account_id": "account",
+    "user_id": "user_spare",
+    "party_id": "party",
+    "contact_id": "contact_public",
+    "document_id": "document",
+    "attachment_id": "attachment",
+    "batch_id": "batch",
+    "delivery_id": "delivery_public",
+    "receipt_id": "receipt_public",
+    "version_id": "generic_version",
+    "filter_id": "filter",
+    "token_id": "token_revocable",
+    "message_id": "captured",
+    "token": "unsubscribe_token",
+    "entry_id": "zone",
     "certificate_id": "zone",  # any id: refused roles get 403 before the lookup, the admin's call is SKIP
 }
-LITERALS = {"kind": "zones", "fmt": "csv", "type_code": "FATTURA", "language": "it", "number": "1", "page": 1, "index": 0,
-            "filename": "css/recapito.css", "year": date.today().year}
+LITERALS = {
+    "kind": "zones",
+    "fmt": "csv",
+    "type_code": "FATTURA",
+    "language": "it",
+    "number": "1",
+    "page": 1,
+    "index": 0,
+    "filename": "css/recapito.css",
+    "year": date.today().year,
+}
 
 
 def _key(rule) -> str:
@@ -245,9 +270,13 @@ def url_for_rule(rule, ids: dict) -> str:
 
 
 RULE_METHODS = sorted(
-    ((_key(rule), method, rule) for rule in APP_FOR_MAP.url_map.iter_rules()
-     for method in sorted(rule.methods - {"HEAD", "OPTIONS"})),
-    key=lambda item: (item[2].rule, item[1]))
+    (
+        (_key(rule), method, rule)
+        for rule in APP_FOR_MAP.url_map.iter_rules()
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"})
+    ),
+    key=lambda item: (item[2].rule, item[1]),
+)
 
 
 def test_every_route_has_an_expectation():
@@ -262,12 +291,15 @@ def test_public_endpoints_are_exactly_the_declared_ones():
     public = set()
     for rule in APP_FOR_MAP.url_map.iter_rules():
         view = APP_FOR_MAP.view_functions[rule.endpoint]
-        if rule.endpoint in PUBLIC_ENDPOINTS or rule.endpoint.split(".")[0] in PUBLIC_BLUEPRINTS \
-                or getattr(view, "_public", False):
+        if (
+            rule.endpoint in PUBLIC_ENDPOINTS
+            or rule.endpoint.split(".")[0] in PUBLIC_BLUEPRINTS
+            or getattr(view, "_public", False)
+        ):
             public.add(rule.endpoint)
     api = {e for e in public if e.startswith("api.")}
     assert public - api == {"auth.login", "static", "main.healthz", "campaigns.unsubscribe"}
-    assert PUBLIC_BLUEPRINTS == {"api"}
+    assert {"api"} == PUBLIC_BLUEPRINTS
 
 
 @pytest.fixture(scope="module")
@@ -282,7 +314,9 @@ def test_route_answer(sec_world, clients, who, key, method, rule):
     """The answer of one route to one caller is the one in the table."""
     expected = EXPECTED[(key, method)][who]
     if expected is SKIP:
-        pytest.skip("consentito, non eseguito qui: cambierebbe il mondo condiviso (coperto dai test dell'area)")
+        pytest.skip(
+            "consentito, non eseguito qui: cambierebbe il mondo condiviso (coperto dai test dell'area)"
+        )
     url = url_for_rule(rule, sec_world.ids)
     client = clients[who]
     response = client.open(url, method=method)
@@ -294,8 +328,13 @@ def test_route_answer(sec_world, clients, who, key, method, rule):
         as_json = client.open(url, method=method, headers={"Accept": "application/json"})
         assert as_json.status_code == 401 and as_json.is_json, url
         return
-    assert response.status_code == expected, (who, method, url, response.status_code,
-                                              response.get_data(as_text=True)[:300])
+    assert response.status_code == expected, (
+        who,
+        method,
+        url,
+        response.status_code,
+        response.get_data(as_text=True)[:300],
+    )
     if expected == 401 and key.startswith("api."):
         assert response.is_json and response.headers["WWW-Authenticate"].startswith("Bearer")
     if expected == 403:
@@ -316,10 +355,13 @@ def test_sales_reaches_campaign_batches_but_not_their_commands(app, client, auth
     test_privacy_round_two); approving and sending stay with managers."""
     from mailer.extensions import db
     from mailer.models import Batch, User
+
     auth.login("venditore", roles=["sales"])
     with app.app_context():
         me = db.session.scalar(db.select(User.id).where(User.username == "venditore"))
-        campaign = Batch(kind="campaign", name="Promo", status="ready", type_codes=["GENERICO"], created_by_id=me)
+        campaign = Batch(
+            kind="campaign", name="Promo", status="ready", type_codes=["GENERICO"], created_by_id=me
+        )
         documents = Batch(kind="documents", name="Fatture", status="ready", type_codes=["FATTURA"])
         db.session.add_all([campaign, documents])
         db.session.commit()

@@ -1,25 +1,32 @@
 """Security headers and CSP on every page, session idle timeout and cookie flags, CSRF on every POST,
 no spreadsheet formulas in exports."""
+
 from __future__ import annotations
 
 import csv
 import io
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from mailer.extensions import db
 from tests.integration.test_security_routes import APP_FOR_MAP, RULE_METHODS, url_for_rule
-from tests.support.security import module_app, sec_world  # noqa: F401
 
 GET_RULES = [(key, rule) for key, method, rule in RULE_METHODS if method == "GET"]
 POST_RULES = [(key, method, rule) for key, method, rule in RULE_METHODS if method in ("POST", "PUT")]
 # POSTs that need no CSRF token: the token API (no cookies) and the RFC 8058 one-click unsubscribe.
 CSRF_EXEMPT = {"campaigns.unsubscribe"}
 # Answers that carry their own, stricter CSP (sandboxed bodies, downloads, PDF viewer).
-OWN_CSP = {"admin.captured_html", "admin.captured_attachment", "batches.body", "documents.pdf", "documents.version_pdf",
-           "campaigns.version_file", "campaigns.version_page"}
+OWN_CSP = {
+    "admin.captured_html",
+    "admin.captured_attachment",
+    "batches.body",
+    "documents.pdf",
+    "documents.version_pdf",
+    "campaigns.version_file",
+    "campaigns.version_page",
+}
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +50,9 @@ def test_security_headers_on_every_page(sec_world, admin, key, rule):
     directives = dict((d.strip().split(" ", 1) + [""])[:2] for d in csp.split(";") if d.strip())
     if key in OWN_CSP:
         assert "script-src" not in csp or "'unsafe-inline'" not in directives.get("script-src", "")
-        assert "sandbox" in directives or "default-src" in directives and "'none'" in directives["default-src"]
+        assert "sandbox" in directives or (
+            "default-src" in directives and "'none'" in directives["default-src"]
+        )
         return
     assert directives["script-src"] == "'self'" and directives["object-src"] == "'none'"
     assert "'unsafe-inline'" not in csp and "'unsafe-eval'" not in csp
@@ -59,13 +68,17 @@ def test_security_headers_on_every_page(sec_world, admin, key, rule):
 def test_session_cookie_flags(app, client, auth):
     """HttpOnly and SameSite=Lax always; Secure when SESSION_COOKIE_SECURE is on (HTTPS deployments)."""
     response = auth.login("admin")
-    cookie = next(v for k, v in response.headers.items() if k == "Set-Cookie" and v.startswith("recapito_session="))
+    cookie = next(
+        v for k, v in response.headers.items() if k == "Set-Cookie" and v.startswith("recapito_session=")
+    )
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert "remember_token" not in str(response.headers)
     app.config["SESSION_COOKIE_SECURE"] = True
     other = app.test_client()
     response = other.post("/auth/login", data={"username": "admin", "password": "password-di-prova"})
-    cookie = next(v for k, v in response.headers.items() if k == "Set-Cookie" and v.startswith("recapito_session="))
+    cookie = next(
+        v for k, v in response.headers.items() if k == "Set-Cookie" and v.startswith("recapito_session=")
+    )
     assert "Secure" in cookie and "HttpOnly" in cookie
 
 
@@ -76,7 +89,7 @@ def test_idle_session_is_logged_out(app, client, auth, htmx):
     assert client.get("/").status_code == 200
     idle = app.config["SESSION_IDLE_MINUTES"] * 60
     with client.session_transaction() as session:
-        session["seen"] = datetime.now(timezone.utc).timestamp() - idle - 5
+        session["seen"] = datetime.now(UTC).timestamp() - idle - 5
     response = client.get("/anagrafiche/", headers={"HX-Request": "true"} if htmx else {})
     if htmx:
         assert response.status_code == 401 and response.headers["HX-Redirect"].endswith("/auth/login")
@@ -92,16 +105,17 @@ def test_activity_keeps_the_session_alive(app, client, auth):
     auth.login("operator")
     idle = app.config["SESSION_IDLE_MINUTES"] * 60
     with client.session_transaction() as session:
-        session["seen"] = datetime.now(timezone.utc).timestamp() - idle + 30
+        session["seen"] = datetime.now(UTC).timestamp() - idle + 30
     assert client.get("/").status_code == 200
     with client.session_transaction() as session:
-        assert session["seen"] > datetime.now(timezone.utc).timestamp() - 5
+        assert session["seen"] > datetime.now(UTC).timestamp() - 5
 
 
 def test_deactivated_or_password_reset_user_loses_open_sessions(app, client, auth, make_user):
     """Changing the password or deactivating a user ends their sessions everywhere."""
     from mailer.models import User
     from mailer.services.users import set_password
+
     auth.login("operator")
     with app.app_context():
         user = db.session.scalar(db.select(User).where(User.username == "operator"))
@@ -124,8 +138,9 @@ def test_every_post_needs_a_csrf_token(sec_world, admin, key, method, rule):
         return
     assert response.status_code == 400, (url, response.status_code)
     assert "Il modulo" in response.get_data(as_text=True)  # page, fragment or JSON (under /api/)
-    forged = admin.open(url, method=method, data={"csrf_token": "falso"}, headers={"X-CSRFToken": "falso"},
-                        csrf=False)
+    forged = admin.open(
+        url, method=method, data={"csrf_token": "falso"}, headers={"X-CSRFToken": "falso"}, csrf=False
+    )
     assert forged.status_code == 400, url
 
 
@@ -150,19 +165,25 @@ def test_batch_export_neutralises_formulas(app, client, auth):
 
     class Server:
         host, port = "127.0.0.1", 1
+
     with app.app_context():
         batch = make_sending_batch(make_account(Server()), ["formula@example.com"], status="done")
         from mailer.models import Delivery
+
         delivery = db.session.scalar(db.select(Delivery).where(Delivery.batch_id == batch.id))
-        delivery.status, delivery.smtp_reason = "failed", "=HYPERLINK(\"http://x\";\"clic\")"
+        delivery.status, delivery.smtp_reason = "failed", '=HYPERLINK("http://x";"clic")'
         delivery.recipient_name = "+SUM(1;2)"
         db.session.commit()
         batch_id = batch.id
     auth.login("admin")
-    rows = list(csv.reader(io.StringIO(client.get(f"/invii/{batch_id}/esiti.csv").data.decode("utf-8-sig")),
-                           delimiter=";"))
+    rows = list(
+        csv.reader(
+            io.StringIO(client.get(f"/invii/{batch_id}/esiti.csv").data.decode("utf-8-sig")), delimiter=";"
+        )
+    )
     assert rows[1][1] == "'+SUM(1;2)" and rows[1][8].startswith("'=HYPERLINK")
     from openpyxl import load_workbook
+
     sheet = load_workbook(io.BytesIO(client.get(f"/invii/{batch_id}/esiti.xlsx").data)).active
     values = [c for c in next(sheet.iter_rows(min_row=2, values_only=True))]
     assert values[1] == "'+SUM(1;2)" and values[8].startswith("'=")
@@ -172,8 +193,9 @@ def test_login_redirect_stays_on_this_site(client, auth, make_user):
     """?next= cannot send the user to another site after login."""
     make_user("operatore")
     for target in ("https://evil.example/", "//evil.example/", "/\\evil.example", "javascript:alert(1)"):
-        response = client.post(f"/auth/login?next={target}", data={"username": "operatore",
-                                                                     "password": "password-di-prova"})
+        response = client.post(
+            f"/auth/login?next={target}", data={"username": "operatore", "password": "password-di-prova"}
+        )
         assert response.status_code == 302
         location = response.headers["Location"]
         assert "evil.example" not in location.split("/", 3)[2] if location.startswith("http") else True

@@ -1,4 +1,5 @@
 """Sending through a real loopback SMTP server that misbehaves, with a real RQ worker on real Redis."""
+
 from __future__ import annotations
 
 import time
@@ -10,8 +11,7 @@ from mailer.extensions import db
 from mailer.models import Batch, Delivery, Document
 from mailer.queue import get_redis
 from mailer.services import sending
-from tests.support.batches import run_jobs, make_account, make_sending_batch, statuses
-from tests.support.smtp import smtp_server  # noqa: F401
+from tests.support.batches import make_account, make_sending_batch, run_jobs, statuses
 
 
 def work(app, max_wait: float = 10.0):
@@ -63,7 +63,10 @@ def test_each_failure_kind_lands_right(app_ctx, smtp_server, fast_retries):
         assert smtp_server.accepted_to(f"{address}@cliente.example") == 1
     assert smtp_server.attempts_to("always451@cliente.example") == 3
     assert smtp_server.attempts_to("drop@cliente.example") == 1  # never resent on its own
-    by_rcpt = {d.recipient_email: d for d in db.session.scalars(db.select(Delivery).where(Delivery.batch_id == batch_id))}
+    by_rcpt = {
+        d.recipient_email: d
+        for d in db.session.scalars(db.select(Delivery).where(Delivery.batch_id == batch_id))
+    }
     assert by_rcpt["p552@cliente.example"].smtp_code == 552
     assert "exceeds" in by_rcpt["p552@cliente.example"].smtp_reason
     assert by_rcpt["r550@cliente.example"].smtp_code == 550
@@ -88,7 +91,9 @@ def test_message_is_what_was_recorded(app_ctx, smtp_server):
     pdfs = [p for p in received.message.iter_attachments() if p.get_content_type() == "application/pdf"]
     assert len(pdfs) == 1 and pdfs[0].get_content().startswith(b"%PDF")
     import hashlib
+
     from mailer.transport.message import build_message
+
     rebuilt = build_message(sending.message_spec(delivery, db.session.get(type(account), account_id)))
     assert hashlib.sha256(rebuilt).hexdigest() == delivery.message_sha256
     document = db.session.scalar(db.select(Document).where(Document.id == delivery.documents[0].id))
@@ -110,7 +115,10 @@ def test_pause_and_cancel(app_ctx, smtp_server):
     work(app_ctx)
     assert len(smtp_server.messages) == 5
     from mailer.models import MailAccount
-    other = make_sending_batch(db.session.get(MailAccount, account_id), ["x@cliente.example", "y@cliente.example"])
+
+    other = make_sending_batch(
+        db.session.get(MailAccount, account_id), ["x@cliente.example", "y@cliente.example"]
+    )
     other_id = other.id
     sending.start_sending(other)
     sending.cancel_sending(db.session.get(Batch, other_id))
@@ -201,6 +209,7 @@ def test_dead_sender_claim_becomes_uncertain(app_ctx, smtp_server):
     assert statuses(batch_id) == {"a@cliente.example": "uncertain", "b@cliente.example": "sent"}
     assert smtp_server.accepted_to("a@cliente.example") == 0
     from mailer.services.users import create_user
+
     user = create_user("resp", "password-lunga-1", roles=["manager"])
     db.session.commit()
     sending.resolve_uncertain(db.session.get(Delivery, first_id), "resend", user)
@@ -214,6 +223,7 @@ def test_summary_mail_to_preparer_and_approver(app_ctx, smtp_server):
     through the same SMTP server as the deliveries (the ordinary account)."""
     from mailer.services.batch_summary import send_batch_summary
     from mailer.services.users import create_user
+
     preparer = create_user("prepara", "password-lunga-1", roles=["operator"], email="prepara@azienda.example")
     approver = create_user("approva", "password-lunga-1", roles=["manager"], email="approva@azienda.example")
     db.session.commit()
@@ -227,7 +237,10 @@ def test_summary_mail_to_preparer_and_approver(app_ctx, smtp_server):
     work(app_ctx)
     assert send_batch_summary(batch_id) == "sent"  # already sent by the job: never twice
     summaries = [m for m in smtp_server.messages if "esito dell'invio" in str(m.message["Subject"])]
-    assert sorted(r for m in summaries for r in m.rcpt_tos) == ["approva@azienda.example", "prepara@azienda.example"]
+    assert sorted(r for m in summaries for r in m.rcpt_tos) == [
+        "approva@azienda.example",
+        "prepara@azienda.example",
+    ]
     for message in summaries:
         assert "1 inviati, 1 falliti" in message.message["Subject"]
         body = message.message.get_body(("plain",)).get_content()
@@ -255,9 +268,12 @@ def test_undecryptable_password_pauses_the_batch(app_ctx, smtp_server):
 def test_lines_starting_with_a_dot_arrive_intact(app_ctx, smtp_server):
     """Dot-stuffing on a real SMTP session: the server gets the lines as written, and one message."""
     from mailer.transport.smtp import SmtpSession, SmtpSettings
+
     session = SmtpSession(SmtpSettings(smtp_server.host, smtp_server.port))
-    data = (b"From: a@azienda.example\r\nTo: b@cliente.example\r\nSubject: punti\r\n\r\n"
-            b".riga che inizia con un punto\r\n.\r\n..due punti\nfine senza CR")
+    data = (
+        b"From: a@azienda.example\r\nTo: b@cliente.example\r\nSubject: punti\r\n\r\n"
+        b".riga che inizia con un punto\r\n.\r\n..due punti\nfine senza CR"
+    )
     try:
         outcome = session.send("a@azienda.example", ["b@cliente.example"], data)
     finally:

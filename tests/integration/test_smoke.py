@@ -18,6 +18,7 @@ def test_dashboard_needs_login(client):
 
 def test_unexpected_error_is_an_italian_page(app, client, auth):
     """A crash answers 500 with the styled page in Italian, not Werkzeug's English one."""
+
     @app.route("/_boom")
     def boom():
         """Fail on purpose."""

@@ -1,9 +1,8 @@
 """The misbehaving SMTP test server does what the other tests rely on."""
+
 import smtplib
 
 import pytest
-
-from tests.support.smtp import smtp_server, smtp_server_auth  # noqa: F401
 
 
 def _send(server, rcpt, login=None):

@@ -1,4 +1,5 @@
 """Spool folder: sidecar and name convention, done/ and error/ with a reason, crash half-way."""
+
 from __future__ import annotations
 
 import json
@@ -35,38 +36,64 @@ def drop(folder, name, sidecar=None, data=PDF):
 def count_documents():
     """Documents in the database."""
     from mailer.models import Document
+
     return db.session.scalar(db.select(db.func.count(Document.id)))
 
 
 def test_sidecar_and_name_convention(app, spool):
     """Both conventions import; files move to done/; the PDF is stored with its hash."""
-    drop(spool, "ft-7.pdf", {"type": "FATTURA", "number": "7", "date": "2024-05-02", "party_code": "C0001",
-                             "total": "122.00", "total_net": "100.00", "total_vat": "22.00"})
+    drop(
+        spool,
+        "ft-7.pdf",
+        {
+            "type": "FATTURA",
+            "number": "7",
+            "date": "2024-05-02",
+            "party_code": "C0001",
+            "total": "122.00",
+            "total_net": "100.00",
+            "total_vat": "22.00",
+        },
+    )
     drop(spool, "DDT__2024-05-03__55__C0001.pdf")
     from mailer.models import Document
     from mailer.services.spool import import_spool
+
     with app.app_context():
         report = import_spool()
         assert not report.errors and len(report.imported) == 2
         invoice = db.session.scalar(db.select(Document).where(Document.type_code == "FATTURA"))
         assert str(invoice.total) == "122.00" and invoice.source == "spool" and not invoice.pdf_rendered
         import hashlib
+
         assert invoice.pdf_sha256 == hashlib.sha256(PDF).hexdigest()
         ddt = db.session.scalar(db.select(Document).where(Document.type_code == "DDT"))
         assert ddt.number == "55" and ddt.date.isoformat() == "2024-05-03"
-    assert sorted(os.listdir(os.path.join(spool, "done"))) == ["DDT__2024-05-03__55__C0001.pdf", "ft-7.json", "ft-7.pdf"]
+    assert sorted(os.listdir(os.path.join(spool, "done"))) == [
+        "DDT__2024-05-03__55__C0001.pdf",
+        "ft-7.json",
+        "ft-7.pdf",
+    ]
     assert not [n for n in os.listdir(spool) if n.endswith((".pdf", ".json"))]
 
 
-@pytest.mark.parametrize("name, sidecar, reason", [
-    ("senza.pdf", None, "manca il file JSON"),
-    ("ignoto.pdf", {"type": "FATTURA", "number": "1", "date": "2024-01-01", "party_code": "ZZZ"}, "sconosciuta"),
-    ("data.pdf", {"type": "FATTURA", "number": "1", "date": "ieri", "party_code": "C0001"}, "date"),
-])
+@pytest.mark.parametrize(
+    "name, sidecar, reason",
+    [
+        ("senza.pdf", None, "manca il file JSON"),
+        (
+            "ignoto.pdf",
+            {"type": "FATTURA", "number": "1", "date": "2024-01-01", "party_code": "ZZZ"},
+            "sconosciuta",
+        ),
+        ("data.pdf", {"type": "FATTURA", "number": "1", "date": "ieri", "party_code": "C0001"}, "date"),
+    ],
+)
 def test_refused_files_go_to_error_with_reason(app, spool, name, sidecar, reason):
     """A file that cannot be imported goes to error/ with <name>.reason.txt in Italian."""
     drop(spool, name, sidecar)
     from mailer.services.spool import import_spool
+
     with app.app_context():
         report = import_spool()
         assert len(report.errors) == 1 and count_documents() == 0
@@ -78,12 +105,18 @@ def test_refused_files_go_to_error_with_reason(app, spool, name, sidecar, reason
 
 def test_not_a_pdf_and_broken_json(app, spool):
     """Broken sidecar JSON and a non-PDF file are refused, the others imported."""
-    drop(spool, "a.pdf", {"type": "FATTURA", "number": "1", "date": "2024-01-01", "party_code": "C0001"}, data=b"hello")
+    drop(
+        spool,
+        "a.pdf",
+        {"type": "FATTURA", "number": "1", "date": "2024-01-01", "party_code": "C0001"},
+        data=b"hello",
+    )
     with open(os.path.join(spool, "b.json"), "w") as handle:
         handle.write("{broken")
     drop(spool, "b.pdf")
     drop(spool, "c.pdf", {"type": "OFFERTA", "number": "9", "date": "2024-01-01", "party_code": "C0001"})
     from mailer.services.spool import import_spool
+
     with app.app_context():
         report = import_spool()
         assert {e["file"] for e in report.errors} == {"a.pdf", "b.pdf"}
@@ -96,6 +129,7 @@ def test_files_being_written_are_left_alone(app, spool):
     app.config["SPOOL_MIN_AGE_SECONDS"] = 3600
     drop(spool, "DDT__2024-05-03__1__C0001.pdf")
     from mailer.services.spool import import_spool
+
     with app.app_context():
         assert import_spool().imported == []
     assert "DDT__2024-05-03__1__C0001.pdf" in os.listdir(spool) and "x.pdf.part" in os.listdir(spool)
@@ -107,6 +141,7 @@ def test_crash_half_way_loses_nothing_and_imports_once(app, spool, monkeypatch):
     for n in range(1, 5):
         drop(spool, f"FATTURA__2024-06-0{n}__{n}__C0001.pdf", data=PDF + str(n).encode())
     from mailer.services import spool as spool_service
+
     real_move = spool_service._move
     calls = {"n": 0}
 
@@ -139,6 +174,7 @@ def test_half_claimed_pair_is_reunited(app, spool):
     os.makedirs(os.path.join(spool, "processing"), exist_ok=True)
     os.rename(os.path.join(spool, "p.json"), os.path.join(spool, "processing", "p.json"))
     from mailer.services.spool import import_spool
+
     with app.app_context():
         report = import_spool()
         assert [i["number"] for i in report.imported] == ["3"] and not report.errors
@@ -150,6 +186,7 @@ def test_fatturapa_in_spool(app, spool, samples_dir):
     data = (samples_dir / "fatturapa" / "IT01234567890_FPA03.xml").read_bytes()
     drop(spool, "IT01234567890_FPA03.xml", data=data)
     from mailer.services.spool import import_spool
+
     with app.app_context():
         report = import_spool()
         assert sorted(i["number"] for i in report.imported) == ["12", "456"]
@@ -163,6 +200,7 @@ def test_cli_and_job(app, spool, runner):
     assert json.loads(result.output)["imported"][0]["number"] == "77"
     drop(spool, "DDT__2024-05-03__78__C0001.pdf")
     from mailer.jobs.spool import import_spool_job
+
     with app.app_context():
         assert import_spool_job()["imported"] == 1
 
@@ -173,6 +211,7 @@ def test_cron_registration(app):
 
     from mailer.jobs.spool import register_cron
     from mailer.queue import get_redis
+
     with app.app_context():
         scheduler = CronScheduler(connection=get_redis(), name="test-cron")
         job = register_cron(scheduler, interval=30)
@@ -189,6 +228,7 @@ def test_spooled_pdf_appears_in_documents_page(app, spool, client, auth):
     page = client.get("/documenti/?party=901").get_data(as_text=True)
     assert "901" in page and "Rossi Forniture" in page
     from mailer.models import Document
+
     with app.app_context():
         doc_id = db.session.scalar(db.select(Document.id))
     assert client.get(f"/documenti/{doc_id}/pdf").data == PDF
@@ -200,12 +240,14 @@ def test_an_unexpected_error_on_one_file_goes_to_error_and_the_run_goes_on(app, 
     from sqlalchemy.exc import DataError
 
     from mailer.services import spool as spool_service
+
     real = spool_service._import_pdf
 
     def refuse_one(path, name, sidecar, sha):
         if name.startswith("DDT__2024-05-03__1__"):
             raise DataError("INSERT ...", {}, Exception("value too long for type character varying(40)"))
         return real(path, name, sidecar, sha)
+
     monkeypatch.setattr(spool_service, "_import_pdf", refuse_one)
     drop(spool, "DDT__2024-05-03__1__C0001.pdf")
     drop(spool, "DDT__2024-05-03__2__C0001.pdf")
@@ -226,9 +268,15 @@ def test_database_unavailable_leaves_the_file_for_the_next_run(app, spool, monke
     from sqlalchemy.exc import OperationalError
 
     from mailer.services import spool as spool_service
+
     real = spool_service._import_pdf
-    monkeypatch.setattr(spool_service, "_import_pdf", lambda *a: (_ for _ in ()).throw(
-        OperationalError("SELECT 1", {}, Exception("could not connect to server"))))
+    monkeypatch.setattr(
+        spool_service,
+        "_import_pdf",
+        lambda *a: (_ for _ in ()).throw(
+            OperationalError("SELECT 1", {}, Exception("could not connect to server"))
+        ),
+    )
     drop(spool, "DDT__2024-05-03__3__C0001.pdf")
     with app.app_context():
         with pytest.raises(OperationalError):
@@ -236,5 +284,7 @@ def test_database_unavailable_leaves_the_file_for_the_next_run(app, spool, monke
         assert os.listdir(os.path.join(spool, "processing")) == ["DDT__2024-05-03__3__C0001.pdf"]
         monkeypatch.setattr(spool_service, "_import_pdf", real)
         report = spool_service.import_spool()
-        assert report.resumed == 1 and [i["file"] for i in report.imported] == ["DDT__2024-05-03__3__C0001.pdf"]
+        assert report.resumed == 1 and [i["file"] for i in report.imported] == [
+            "DDT__2024-05-03__3__C0001.pdf"
+        ]
     assert not os.path.exists(os.path.join(spool, "error")) or os.listdir(os.path.join(spool, "error")) == []

@@ -1,4 +1,5 @@
 """Templates area: admin only (anonymous to the login form, other roles 403), CSRF on every change."""
+
 from __future__ import annotations
 
 import pytest
@@ -63,11 +64,14 @@ def test_admin_sees_the_list_and_nav_link(client, auth):
         assert f"/modelli/{code}/it" in page and f"/modelli/{code}/en" in page
 
 
-@pytest.mark.parametrize("url, data", [
-    ("/modelli/FATTURA/it", FORM),
-    ("/modelli/FATTURA/impostazioni", {"reply_to": "x@esempio.it", "language": "it"}),
-    ("/modelli/FATTURA/it/versioni/1/ripristina", {}),
-])
+@pytest.mark.parametrize(
+    "url, data",
+    [
+        ("/modelli/FATTURA/it", FORM),
+        ("/modelli/FATTURA/impostazioni", {"reply_to": "x@esempio.it", "language": "it"}),
+        ("/modelli/FATTURA/it/versioni/1/ripristina", {}),
+    ],
+)
 def test_changes_need_the_csrf_token(client, auth, app, url, data):
     """A save without the CSRF token is refused (400) and writes nothing."""
     auth.login("admin")
@@ -77,10 +81,13 @@ def test_changes_need_the_csrf_token(client, auth, app, url, data):
     assert version_count(app) == before
     with app.app_context():
         from mailer.models import DocumentType
+
         assert db.session.get(DocumentType, "FATTURA").reply_to == ""
 
 
-@pytest.mark.parametrize("url", ["/modelli/NONESISTE/it", "/modelli/FATTURA/de", "/modelli/FATTURA/it/versioni/99"])
+@pytest.mark.parametrize(
+    "url", ["/modelli/NONESISTE/it", "/modelli/FATTURA/de", "/modelli/FATTURA/it/versioni/99"]
+)
 def test_unknown_type_language_or_version_is_404(client, auth, url):
     """Unknown document type, language or version number: 404."""
     auth.login("admin")
@@ -91,6 +98,7 @@ def test_defaults_are_seeded_once(app_ctx):
     """Version 1 of 12 types × 2 languages exists after seeding; seeding again adds nothing."""
     from mailer.services.mail_templates import ensure_default_templates
     from mailer.services.reference import ensure_reference_data
+
     assert db.session.scalar(db.select(db.func.count(EmailTemplate.id))) == 24
     assert ensure_default_templates() == 0
     ensure_reference_data()

@@ -1,5 +1,6 @@
 """Templates editor: live preview on real documents (privacy respected), save with errors at their line,
 versions that old batches keep, sending settings, signatures."""
+
 from __future__ import annotations
 
 import html as htmllib
@@ -27,8 +28,12 @@ def invoice(app):
 
 def preview(client, data):
     """POST the editor form to the live preview as htmx does; return the decoded HTML."""
-    form = {"subject": "Fattura {{ documento.numero }}", "body_html": "<p>Gentile {{ contatto.nome }}, "
-            "totale {{ documento.totale|it_money }}</p>", "body_text": "", **data}
+    form = {
+        "subject": "Fattura {{ documento.numero }}",
+        "body_html": "<p>Gentile {{ contatto.nome }}, totale {{ documento.totale|it_money }}</p>",
+        "body_text": "",
+        **data,
+    }
     response = client.post("/modelli/FATTURA/it/anteprima", data=form, headers={"HX-Request": "true"})
     assert response.status_code == 200
     return htmllib.unescape(response.get_data(as_text=True))
@@ -97,11 +102,18 @@ def test_save_creates_a_new_version_and_batches_keep_the_old(client, auth, app, 
     auth.login("admin")
     with app.app_context():
         snapshot = svc.snapshot_versions(["FATTURA"])  # what a batch stores in Batch.template_versions
-        old = svc.render_for("FATTURA", "it", svc.build_context([invoice["doc"]]),
-                             version=snapshot["FATTURA"]["it"])
-    response = client.post("/modelli/FATTURA/it", data={
-        "subject": "La Vostra fattura {{ documento.numero }}", "body_html": "<p>Nuovo testo</p>", "body_text": "",
-        "note": "oggetto più cortese"})
+        old = svc.render_for(
+            "FATTURA", "it", svc.build_context([invoice["doc"]]), version=snapshot["FATTURA"]["it"]
+        )
+    response = client.post(
+        "/modelli/FATTURA/it",
+        data={
+            "subject": "La Vostra fattura {{ documento.numero }}",
+            "body_html": "<p>Nuovo testo</p>",
+            "body_text": "",
+            "note": "oggetto più cortese",
+        },
+    )
     assert response.status_code == 302
     with app.app_context():
         current = svc.current_version("FATTURA", "it")
@@ -110,7 +122,9 @@ def test_save_creates_a_new_version_and_batches_keep_the_old(client, auth, app, 
         assert svc.render_for("FATTURA", "it", context).subject == "La Vostra fattura 2026/77"
         again = svc.render_for("FATTURA", "it", context, version=snapshot["FATTURA"]["it"])
         assert again.subject == old.subject == "Fattura n. 2026/77 del 05/03/2026 – La mia azienda S.r.l."
-        assert db.session.scalar(db.select(AuditEvent).where(AuditEvent.action == "template.save")) is not None
+        assert (
+            db.session.scalar(db.select(AuditEvent).where(AuditEvent.action == "template.save")) is not None
+        )
     history = client.get("/modelli/FATTURA/it").get_data(as_text=True)
     assert "oggetto più cortese" in history and "/modelli/FATTURA/it/versioni/1" in history
     old_page = htmllib.unescape(client.get("/modelli/FATTURA/it/versioni/1").get_data(as_text=True))
@@ -121,23 +135,30 @@ def test_save_refuses_errors_at_their_line(client, auth, app):
     """Unknown placeholder or broken syntax: 422, error at the line, nothing saved, text kept."""
     auth.login("admin")
     body = "<p>Gentile cliente,</p>\n<p>riga due</p>\n<p>{{ documento.totalle }}</p>"
-    response = client.post("/modelli/FATTURA/it", data={"subject": "Fattura", "body_html": body, "body_text": ""})
+    response = client.post(
+        "/modelli/FATTURA/it", data={"subject": "Fattura", "body_html": body, "body_text": ""}
+    )
     page = htmllib.unescape(response.get_data(as_text=True))
     assert response.status_code == 422
     assert "Corpo HTML, riga 3" in page and "documento.totalle" in page and "forse «documento.totale»" in page
     assert 'class="has-error"' in page and "riga due" in page  # the listing with the faulty line marked
     with app.app_context():
         assert svc.current_version("FATTURA", "it").number == 1
-    response = client.post("/modelli/FATTURA/it", data={"subject": "Fattura {% if %}", "body_html": "<p>x</p>"})
+    response = client.post(
+        "/modelli/FATTURA/it", data={"subject": "Fattura {% if %}", "body_html": "<p>x</p>"}
+    )
     assert response.status_code == 422 and "Oggetto, riga 1" in response.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("body", [
-    "{{ ''.__class__.__mro__ }}",
-    "{% include 'base.html' %}",
-    "{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}",
-    "<p>Approfitta della promozione!</p>",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "{{ ''.__class__.__mro__ }}",
+        "{% include 'base.html' %}",
+        "{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}",
+        "<p>Approfitta della promozione!</p>",
+    ],
+)
 def test_save_refuses_templates_that_would_leak_fail_or_promote(client, auth, app, body):
     """A template that would leak, hang or carry promotion cannot be saved."""
     auth.login("admin")
@@ -159,13 +180,18 @@ def test_versions_are_immutable(app_ctx):
 def test_restore_an_old_version(client, auth, app):
     """Restoring v1 saves its text as v3."""
     auth.login("admin")
-    client.post("/modelli/DDT/en", data={"subject": "Delivery {{ documento.numero }}", "body_html": "<p>x</p>"})
+    client.post(
+        "/modelli/DDT/en", data={"subject": "Delivery {{ documento.numero }}", "body_html": "<p>x</p>"}
+    )
     response = client.post("/modelli/DDT/en/versioni/1/ripristina")
     assert response.status_code == 302
     with app.app_context():
         current = svc.current_version("DDT", "en")
-        first = db.session.scalar(db.select(TemplateVersion).where(TemplateVersion.template_id == current.template_id,
-                                                                   TemplateVersion.number == 1))
+        first = db.session.scalar(
+            db.select(TemplateVersion).where(
+                TemplateVersion.template_id == current.template_id, TemplateVersion.number == 1
+            )
+        )
         assert current.number == 3 and current.subject == first.subject and "Ripristino" in current.note
 
 
@@ -175,28 +201,47 @@ def test_sending_settings_are_saved(client, auth, app):
     with app.app_context():
         account_id = make_account("Documenti").id
         db.session.commit()
-    response = client.post("/modelli/DDT/impostazioni", data={
-        "language": "it", "by_pec": "on", "group_per_recipient": "on", "reply_to": "logistica@esempio.it",
-        "cc_address": "archivio@esempio.it", "account_id": str(account_id)})
+    response = client.post(
+        "/modelli/DDT/impostazioni",
+        data={
+            "language": "it",
+            "by_pec": "on",
+            "group_per_recipient": "on",
+            "reply_to": "logistica@esempio.it",
+            "cc_address": "archivio@esempio.it",
+            "account_id": str(account_id),
+        },
+    )
     assert response.status_code == 302
     with app.app_context():
         t = db.session.get(DocumentType, "DDT")
-        assert (t.by_pec, t.attach_pdf, t.group_per_recipient, t.reply_to, t.cc_address, t.account_id) == \
-            (True, False, True, "logistica@esempio.it", "archivio@esempio.it", account_id)
+        assert (t.by_pec, t.attach_pdf, t.group_per_recipient, t.reply_to, t.cc_address, t.account_id) == (
+            True,
+            False,
+            True,
+            "logistica@esempio.it",
+            "archivio@esempio.it",
+            account_id,
+        )
         assert (t.schedule_cron, t.auto_approve) == ("", False)
-    client.post("/modelli/DDT/impostazioni", data={"language": "it", "schedule_cron": " 0  18 * * 1-5 ",
-                                                   "auto_approve": "on"})
+    client.post(
+        "/modelli/DDT/impostazioni",
+        data={"language": "it", "schedule_cron": " 0  18 * * 1-5 ", "auto_approve": "on"},
+    )
     with app.app_context():
         t = db.session.get(DocumentType, "DDT")
         assert (t.schedule_cron, t.auto_approve) == ("0 18 * * 1-5", True)
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"reply_to": "non-un-indirizzo"}, "Indirizzo di risposta non valido"),
-    ({"cc_address": "a@b.it, c@d.it"}, "Indirizzo in copia non valido"),
-    ({"account_id": "999"}, "Account inesistente"),
-    ({"schedule_cron": "ogni sera"}, "Pianificazione non valida"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"reply_to": "non-un-indirizzo"}, "Indirizzo di risposta non valido"),
+        ({"cc_address": "a@b.it, c@d.it"}, "Indirizzo in copia non valido"),
+        ({"account_id": "999"}, "Account inesistente"),
+        ({"schedule_cron": "ogni sera"}, "Pianificazione non valida"),
+    ],
+)
 def test_sending_settings_errors_write_nothing(client, auth, app, data, message):
     """An invalid field: 422 with the message next to it, and nothing written."""
     auth.login("admin")
@@ -205,7 +250,13 @@ def test_sending_settings_errors_write_nothing(client, auth, app, data, message)
     assert message in response.get_data(as_text=True)
     with app.app_context():
         t = db.session.get(DocumentType, "FATTURA")
-        assert (t.by_pec, t.reply_to, t.cc_address, t.account_id, t.schedule_cron) == (False, "", "", None, "")
+        assert (t.by_pec, t.reply_to, t.cc_address, t.account_id, t.schedule_cron) == (
+            False,
+            "",
+            "",
+            None,
+            "",
+        )
 
 
 def test_pec_account_cannot_be_bound_to_a_type(client, auth, app):
@@ -214,7 +265,9 @@ def test_pec_account_cannot_be_bound_to_a_type(client, auth, app):
     with app.app_context():
         pec_id = make_account("Pec", kind="pec", default=False).id
         db.session.commit()
-    response = client.post("/modelli/FATTURA/impostazioni", data={"language": "it", "account_id": str(pec_id)})
+    response = client.post(
+        "/modelli/FATTURA/impostazioni", data={"language": "it", "account_id": str(pec_id)}
+    )
     assert response.status_code == 422
 
 
@@ -224,8 +277,10 @@ def test_signature_is_appended_to_every_body(client, auth, app, invoice):
     with app.app_context():
         account_id = make_account("Amministrazione").id
         db.session.commit()
-    response = client.post(f"/modelli/firme/{account_id}",
-                           data={"signature_html": "<p>Ufficio amministrazione<br>Tel. 011 555</p>"})
+    response = client.post(
+        f"/modelli/firme/{account_id}",
+        data={"signature_html": "<p>Ufficio amministrazione<br>Tel. 011 555</p>"},
+    )
     assert response.status_code == 302
     with app.app_context():
         account = db.session.get(MailAccount, account_id)
@@ -244,7 +299,9 @@ def test_signature_with_script_is_refused(client, auth, app):
     with app.app_context():
         account_id = make_account("Amministrazione").id
         db.session.commit()
-    response = client.post(f"/modelli/firme/{account_id}", data={"signature_html": '<img src=x onerror="alert(1)">'})
+    response = client.post(
+        f"/modelli/firme/{account_id}", data={"signature_html": '<img src=x onerror="alert(1)">'}
+    )
     assert response.status_code == 422
     with app.app_context():
         assert db.session.get(MailAccount, account_id).signature_html == ""

@@ -1,6 +1,7 @@
 """«Invia una prova a me» (issue 15.5): the delivery's exact message to the user's own address, through the
 account's SMTP (a real loopback server), audited, never counted as sent; from the batch review, the campaign
 review and the template editor."""
+
 from __future__ import annotations
 
 import email
@@ -15,8 +16,7 @@ from mailer.services import sending
 from mailer.services.test_send import NEUTRAL_TOKEN
 from mailer.transport.message import build_message
 from tests.support.batches import make_account, make_sending_batch, run_jobs
-from tests.support.campaigns import PDF_BYTES, make_filter, make_generic_document, sales_world  # noqa: F401
-from tests.support.smtp import smtp_server  # noqa: F401
+from tests.support.campaigns import PDF_BYTES, make_filter, make_generic_document
 
 ME = "tester@azienda.example"
 HX = {"HX-Request": "true"}
@@ -34,8 +34,20 @@ def _snapshot(app, delivery_id: int) -> dict:
     """What a test send must not touch: the delivery's sending state and its documents' sent state."""
     with app.app_context():
         d = db.session.get(Delivery, delivery_id)
-        state = {k: getattr(d, k) for k in ("status", "attempts", "message_id", "message_date", "message_sha256",
-                                            "sent_at", "smtp_code", "smtp_reason", "claimed_by")}
+        state = {
+            k: getattr(d, k)
+            for k in (
+                "status",
+                "attempts",
+                "message_id",
+                "message_date",
+                "message_sha256",
+                "sent_at",
+                "smtp_code",
+                "smtp_reason",
+                "claimed_by",
+            )
+        }
         state["documents"] = [(doc.id, doc.sent_at) for doc in d.documents]
         db.session.remove()
         return state
@@ -54,8 +66,13 @@ def _parts(message) -> dict:
     """Bodies and attachments of a message, as a recipient reads them."""
     html = message.get_body(("html",))
     text = message.get_body(("plain",))
-    return {"html": html.get_content() if html else None, "text": text.get_content() if text else None,
-            "attachments": [(p.get_filename(), p.get_content_type(), p.get_content()) for p in message.iter_attachments()]}
+    return {
+        "html": html.get_content() if html else None,
+        "text": text.get_content() if text else None,
+        "attachments": [
+            (p.get_filename(), p.get_content_type(), p.get_content()) for p in message.iter_attachments()
+        ],
+    }
 
 
 def _audits(app, action="delivery.test_send") -> list[AuditEvent]:
@@ -71,10 +88,14 @@ def world(app, smtp_server):
     """A batch waiting for approval with three invoices (PDF attached), a Cc copy, a VERP account."""
     with app.app_context():
         account = make_account(smtp_server, verp=True)
-        batch = make_sending_batch(account, ["rossi@cliente.example", "bianchi@cliente.example",
-                                             "verdi@cliente.example"], status="ready")
-        deliveries = db.session.scalars(db.select(Delivery).where(Delivery.batch_id == batch.id)
-                                        .order_by(Delivery.id)).all()
+        batch = make_sending_batch(
+            account,
+            ["rossi@cliente.example", "bianchi@cliente.example", "verdi@cliente.example"],
+            status="ready",
+        )
+        deliveries = db.session.scalars(
+            db.select(Delivery).where(Delivery.batch_id == batch.id).order_by(Delivery.id)
+        ).all()
         deliveries[0].cc = "copia@azienda.example"
         deliveries[0].reply_to = "amministrazione@azienda.example"
         deliveries[2].privacy_level = 3
@@ -138,11 +159,14 @@ def test_no_address_says_where_to_set_it(app, client, auth, world, smtp_server):
     assert _audits(app) == []
 
 
-@pytest.mark.parametrize("rule, words", [
-    ([550], "550"),
-    ([("rcpt", 550)], "550"),
-    ([451], "451"),
-])
+@pytest.mark.parametrize(
+    "rule, words",
+    [
+        ([550], "550"),
+        ([("rcpt", 550)], "550"),
+        ([451], "451"),
+    ],
+)
 def test_smtp_refusal_is_said_in_italian(app, client, auth, world, smtp_server, rule, words):
     auth.login("mario", roles=["operator"], clearance=1)
     _set_email(app, "mario")
@@ -208,11 +232,15 @@ def test_preview_shows_the_button(app, client, auth, world):
     auth.login("mario", roles=["operator"], clearance=1)
     _set_email(app, "mario")
     page = client.get(f"/invii/{world['batch']}/recapiti/{world['d'][0]}").get_data(as_text=True)
-    assert "Invia una prova a me" in page and f'hx-post="/invii/{world["batch"]}/recapiti/{world["d"][0]}/prova"' in page
+    assert (
+        "Invia una prova a me" in page
+        and f'hx-post="/invii/{world["batch"]}/recapiti/{world["d"][0]}/prova"' in page
+    )
     assert ME in page
 
 
 # ---------------------------------------------------------------- campaign review
+
 
 @pytest.fixture
 def campaign(app, client, auth, sales_world, smtp_server, make_user):
@@ -227,17 +255,27 @@ def campaign(app, client, auth, sales_world, smtp_server, make_user):
         ids = {"account": account.id, "filter": flt.id, "doc": doc.id}
         db.session.remove()
     auth.login("giulia", create=False)
-    response = client.post("/campagne/nuova", data={
-        "name": "Listino 2027", "filter_id": ids["filter"], "document_id": [ids["doc"]],
-        "subject": "Nuovo listino per {{ anagrafica.ragione_sociale }}",
-        "body_html": "<p>Gentile {{ contatto.nome }}, ecco {{ campagna.documenti[0].titolo }}.</p>",
-        "commercial": "1", "account_id": ids["account"]})
+    response = client.post(
+        "/campagne/nuova",
+        data={
+            "name": "Listino 2027",
+            "filter_id": ids["filter"],
+            "document_id": [ids["doc"]],
+            "subject": "Nuovo listino per {{ anagrafica.ragione_sociale }}",
+            "body_html": "<p>Gentile {{ contatto.nome }}, ecco {{ campagna.documenti[0].titolo }}.</p>",
+            "commercial": "1",
+            "account_id": ids["account"],
+        },
+    )
     assert response.status_code == 302, response.get_data(as_text=True)[:1000]
     batch_id = int(re.search(r"/invii/(\d+)", response.headers["Location"]).group(1))
     run_jobs(app, 8.0)
     with app.app_context():
-        delivery = db.session.scalar(db.select(Delivery).where(Delivery.batch_id == batch_id,
-                                                               Delivery.recipient_email == "anna@alfa.example"))
+        delivery = db.session.scalar(
+            db.select(Delivery).where(
+                Delivery.batch_id == batch_id, Delivery.recipient_email == "anna@alfa.example"
+            )
+        )
         assert delivery is not None and delivery.extra_headers.get("List-Unsubscribe")
         ids.update(batch=batch_id, delivery=delivery.id, contact=delivery.contact_id)
         db.session.remove()
@@ -272,8 +310,12 @@ def test_campaign_review_test_send_cannot_unsubscribe_the_contact(app, client, a
     assert mine["attachments"] == theirs["attachments"] == [("listino.pdf", "application/pdf", PDF_BYTES)]
     # the neutral link unsubscribes nobody
     anonymous = app.test_client()
-    assert anonymous.post(f"/campagne/disiscrizione/{NEUTRAL_TOKEN}",
-                          data={"List-Unsubscribe": "One-Click"}).status_code == 404
+    assert (
+        anonymous.post(
+            f"/campagne/disiscrizione/{NEUTRAL_TOKEN}", data={"List-Unsubscribe": "One-Click"}
+        ).status_code
+        == 404
+    )
     with app.app_context():
         assert db.session.get(Contact, campaign["contact"]).opted_out_at is None
         db.session.remove()
@@ -281,7 +323,9 @@ def test_campaign_review_test_send_cannot_unsubscribe_the_contact(app, client, a
     assert _audits(app)[0][3]["batch_id"] == campaign["batch"]
 
 
-def test_campaign_test_send_only_for_who_may_open_the_batch(app, client, auth, campaign, smtp_server, make_user):
+def test_campaign_test_send_only_for_who_may_open_the_batch(
+    app, client, auth, campaign, smtp_server, make_user
+):
     """Another sales user may not open Giulia's campaign (403); a manager may."""
     url = f"/invii/{campaign['batch']}/recapiti/{campaign['delivery']}/prova"
     auth.login("piero", create=False)
@@ -296,25 +340,38 @@ def test_campaign_test_send_only_for_who_may_open_the_batch(app, client, auth, c
 
 # ---------------------------------------------------------------- template editor
 
+
 @pytest.fixture
 def editor(app, smtp_server):
     """An invoice with its PDF for a party with one contact; the default account on the loopback server."""
     from tests.support.batches import make_document, make_party_with_contacts
+
     with app.app_context():
         account = make_account(smtp_server, is_default=True)
-        party = make_party_with_contacts("ALFA", [{"name": "Amministrazione", "email": "amm@alfa.example",
-                                                   "types": ["FATTURA"]}])
+        party = make_party_with_contacts(
+            "ALFA", [{"name": "Amministrazione", "email": "amm@alfa.example", "types": ["FATTURA"]}]
+        )
         document = make_document(party, "FATTURA", "F77", with_pdf=True)
         db.session.commit()
         contact = db.session.scalar(db.select(Contact).where(Contact.party_id == party.id))
-        ids = {"account": account.id, "document": document.id, "contact": contact.id, "pdf": document.pdf_sha256}
+        ids = {
+            "account": account.id,
+            "document": document.id,
+            "contact": contact.id,
+            "pdf": document.pdf_sha256,
+        }
         db.session.remove()
     return ids
 
 
 def _draft(editor, **over):
-    data = {"subject": "Fattura {{ documento.numero }}", "body_html": "<p>Gentile {{ contatto.nome }}, in allegato.</p>",
-            "body_text": "", "preview_doc": str(editor["document"]), "preview_contact": str(editor["contact"])}
+    data = {
+        "subject": "Fattura {{ documento.numero }}",
+        "body_html": "<p>Gentile {{ contatto.nome }}, in allegato.</p>",
+        "body_text": "",
+        "preview_doc": str(editor["document"]),
+        "preview_contact": str(editor["contact"]),
+    }
     data.update(over)
     return data
 
@@ -340,13 +397,18 @@ def test_template_editor_sends_the_draft_on_the_previewed_document(app, client, 
     assert "Gentile Amministrazione, in allegato." in parts["text"]
     with app.app_context():
         from mailer.models import Blob
+
         pdf = db.session.get(Blob, editor["pdf"]).data
         assert db.session.get(Document, editor["document"]).sent_at is None
         db.session.remove()
     assert parts["attachments"] == [(sending_filename(app, editor["document"]), "application/pdf", pdf)]
     [(who, kind, obj, details)] = _audits(app)
     assert (who, kind, obj) == ("admin", "Document", str(editor["document"]))
-    assert details["to"] == ME and details["template"] == "FATTURA" and details["contact_id"] == editor["contact"]
+    assert (
+        details["to"] == ME
+        and details["template"] == "FATTURA"
+        and details["contact_id"] == editor["contact"]
+    )
 
 
 def sending_filename(app, document_id: int) -> str:
@@ -362,8 +424,9 @@ def test_template_editor_refusals(app, client, auth, editor, smtp_server):
     page = client.post("/modelli/FATTURA/it/prova", data=_draft(editor), headers=HX).get_data(as_text=True)
     assert "non ha un indirizzo e-mail" in page
     _set_email(app, "admin")
-    page = client.post("/modelli/FATTURA/it/prova", data=_draft(editor, subject="{{ documento.numero "),
-                       headers=HX).get_data(as_text=True)
+    page = client.post(
+        "/modelli/FATTURA/it/prova", data=_draft(editor, subject="{{ documento.numero "), headers=HX
+    ).get_data(as_text=True)
     assert "correggi gli errori" in page
     smtp_server.rules[ME] = [554]
     page = client.post("/modelli/FATTURA/it/prova", data=_draft(editor), headers=HX).get_data(as_text=True)
@@ -403,7 +466,9 @@ def test_a_sent_delivery_keeps_its_message_id_and_digest(app, client, auth, worl
     left = next(m.message for m in smtp_server.messages if "bianchi@cliente.example" in m.rcpt_tos)
     auth.login("laura", roles=["manager"], clearance=1)
     _set_email(app, "laura")
-    assert "Prova inviata" in client.post(f"/invii/{world['batch']}/recapiti/{did}/prova", headers=HX).get_data(as_text=True)
+    assert "Prova inviata" in client.post(
+        f"/invii/{world['batch']}/recapiti/{did}/prova", headers=HX
+    ).get_data(as_text=True)
     test = next(m.message for m in smtp_server.messages if m.rcpt_tos == [ME])
     assert test["Message-ID"] != left["Message-ID"] == before["message_id"]
     assert _parts(test) == _parts(left)

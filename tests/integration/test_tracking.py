@@ -1,12 +1,14 @@
 """Delivery tracking against a real IMAP server (private Dovecot on loopback) fed with the real PEC
 samples adapted to the Message-IDs of messages we really sent (loopback SMTP, RQ worker), bounces,
 malformed and forged messages."""
+
 from __future__ import annotations
 
 import json
 from datetime import datetime
 
 import pytest
+from flask import url_for
 
 from mailer.extensions import db
 from mailer.models import Blob, Contact, Delivery, MailAccount, MailboxState, Receipt
@@ -16,13 +18,22 @@ from mailer.services.tracking import poll_account, record_message
 from mailer.transport.imap import ImapError
 from tests.integration.test_sending import work
 from tests.support.batches import make_account, make_sending_batch
-from tests.support.imap import dovecot, imap_user  # noqa: F401  (fixtures)
-from flask import url_for
-
-from tests.support.receipts import (GOPEC_ACCETTAZIONE, GOPEC_ERRORE, MALFORMED, OCA_ACCETTAZIONE, OCA_CONSEGNA,
-                                    OCA_ENVELOPE, adapt_receipt, dsn_bounce, exchange_ndr, forged_receipt,
-                                    qmail_bounce, resign, sample, trust_test_provider)
-from tests.support.smtp import smtp_server  # noqa: F401  (fixture)
+from tests.support.receipts import (
+    GOPEC_ACCETTAZIONE,
+    GOPEC_ERRORE,
+    MALFORMED,
+    OCA_ACCETTAZIONE,
+    OCA_CONSEGNA,
+    OCA_ENVELOPE,
+    adapt_receipt,
+    dsn_bounce,
+    exchange_ndr,
+    forged_receipt,
+    qmail_bounce,
+    resign,
+    sample,
+    trust_test_provider,
+)
 
 
 def _imap(account: MailAccount, user, after="seen") -> None:
@@ -44,10 +55,12 @@ def sent(app_ctx, smtp_server, imap_user, dovecot):
     ordinary = make_account(smtp_server, name="Ordinario", from_address="fatture@azienda.example")
     _imap(pec, imap_user)
     _imap(ordinary, imap_user)
-    pec_batch = make_sending_batch(pec, ["ok@pec.cliente.example", "sbagliato@pec.cliente.example",
-                                         "terzo@pec.cliente.example"])
-    ord_batch = make_sending_batch(ordinary, ["a@cliente.example", "b@cliente.example", "c@cliente.example",
-                                              "d@cliente.example"])
+    pec_batch = make_sending_batch(
+        pec, ["ok@pec.cliente.example", "sbagliato@pec.cliente.example", "terzo@pec.cliente.example"]
+    )
+    ord_batch = make_sending_batch(
+        ordinary, ["a@cliente.example", "b@cliente.example", "c@cliente.example", "d@cliente.example"]
+    )
     ids = {"pec": pec.id, "ordinary": ordinary.id, "pec_batch": pec_batch.id, "ord_batch": ord_batch.id}
     # Receipts are applied only when genuine: the samples adapted to our messages are re-signed by the
     # test provider (tests.support.receipts.resign), whose CA is trusted; their senders are its system.
@@ -58,7 +71,11 @@ def sent(app_ctx, smtp_server, imap_user, dovecot):
     rows = db.session.scalars(db.select(Delivery).order_by(Delivery.id)).all()
     assert {d.status for d in rows} == {"sent"}
     assert all(d.message_id.startswith("<") for d in rows)
-    return {**ids, "d": {d.recipient_email: d.id for d in rows}, "mid": {d.recipient_email: d.message_id for d in rows}}
+    return {
+        **ids,
+        "d": {d.recipient_email: d.id for d in rows},
+        "mid": {d.recipient_email: d.message_id for d in rows},
+    }
 
 
 def _delivery(sent, address) -> Delivery:
@@ -74,7 +91,9 @@ def test_pec_receipts_from_the_mailbox_land_on_their_deliveries(app_ctx, sent, i
     imap_user.append(first_raw)
     imap_user.append(resign(adapt_receipt(sample(samples_dir, OCA_CONSEGNA), sent["mid"][ok], consegna=ok)))
     imap_user.append(resign(adapt_receipt(sample(samples_dir, GOPEC_ACCETTAZIONE), sent["mid"][wrong])))
-    imap_user.append(resign(adapt_receipt(sample(samples_dir, GOPEC_ERRORE), sent["mid"][wrong], consegna=wrong)))
+    imap_user.append(
+        resign(adapt_receipt(sample(samples_dir, GOPEC_ERRORE), sent["mid"][wrong], consegna=wrong))
+    )
 
     report = poll_account(sent["pec"])
     assert report["read"] == 4 and report["applied"] == 4
@@ -91,11 +110,18 @@ def test_pec_receipts_from_the_mailbox_land_on_their_deliveries(app_ctx, sent, i
     assert db.session.get(Contact, w.contact_id).bounce_count == 1
 
     receipts = db.session.scalars(db.select(Receipt).order_by(Receipt.uid)).all()
-    assert [r.receipt_type for r in receipts] == ["accettazione", "avvenuta-consegna", "accettazione", "errore-consegna"]
+    assert [r.receipt_type for r in receipts] == [
+        "accettazione",
+        "avvenuta-consegna",
+        "accettazione",
+        "errore-consegna",
+    ]
     assert all(r.kind == "pec-receipt" and r.outcome == "applied" for r in receipts)
     # Kept as received: the blob is the exact message that was in the mailbox.
     first = receipts[0]
-    assert db.session.get(Blob, first.raw_sha256).data.replace(b"\r\n", b"\n") == first_raw.replace(b"\r\n", b"\n")
+    assert db.session.get(Blob, first.raw_sha256).data.replace(b"\r\n", b"\n") == first_raw.replace(
+        b"\r\n", b"\n"
+    )
     # Applied because genuine: signature verified and chained to the trust store.
     assert all(r.signature_verified and r.trust_status == "trusted" for r in receipts)
     # The mailbox is left as the account says: read.
@@ -110,7 +136,12 @@ def test_every_receipt_type_is_recognised(app_ctx, sent, imap_user, samples_dir)
         imap_user.append(resign(adapt_receipt(base, sent["mid"][third], x_ricevuta=kind, tipo=kind)))
     poll_account(sent["pec"])
     receipts = {r.receipt_type: r for r in db.session.scalars(db.select(Receipt))}
-    assert set(receipts) == {"presa-in-carico", "preavviso-errore-consegna", "rilevazione-virus", "non-accettazione"}
+    assert set(receipts) == {
+        "presa-in-carico",
+        "preavviso-errore-consegna",
+        "rilevazione-virus",
+        "non-accettazione",
+    }
     assert receipts["presa-in-carico"].outcome == "recorded"
     assert receipts["preavviso-errore-consegna"].outcome == "recorded"
     assert receipts["rilevazione-virus"].outcome == "applied"
@@ -143,7 +174,10 @@ def test_reading_twice_processes_each_message_once(app_ctx, sent, imap_user, sam
     assert db.session.scalar(db.select(db.func.count(Receipt.id))) == 2
     new_uid = imap_user.append(qmail_bounce(sent["mid"]["b@cliente.example"], "b@cliente.example"))
     assert poll_account(sent["pec"])["read"] == 1
-    assert db.session.scalar(db.select(MailboxState.last_uid).where(MailboxState.account_id == sent["pec"])) == new_uid
+    assert (
+        db.session.scalar(db.select(MailboxState.last_uid).where(MailboxState.account_id == sent["pec"]))
+        == new_uid
+    )
 
 
 def test_processed_messages_are_moved_when_the_account_says_so(app_ctx, sent, imap_user, samples_dir):
@@ -151,7 +185,9 @@ def test_processed_messages_are_moved_when_the_account_says_so(app_ctx, sent, im
     account = db.session.get(MailAccount, sent["pec"])
     account.imap_after = "move:Elaborati"
     db.session.commit()
-    imap_user.append(adapt_receipt(sample(samples_dir, OCA_ACCETTAZIONE), sent["mid"]["ok@pec.cliente.example"]))
+    imap_user.append(
+        adapt_receipt(sample(samples_dir, OCA_ACCETTAZIONE), sent["mid"]["ok@pec.cliente.example"])
+    )
     imap_user.append(b"From: someone@example.org\r\nSubject: ciao\r\n\r\nnon una ricevuta\r\n")
     poll_account(sent["pec"])
     assert imap_user.messages("INBOX") == {}
@@ -190,15 +226,27 @@ def test_bounces_of_ordinary_mail(app_ctx, sent, imap_user, client, auth):
     imap_user.append(dsn_bounce(sent["mid"][a], a))
     imap_user.append(qmail_bounce(sent["mid"][b], b))
     imap_user.append(exchange_ndr(sent["mid"][c], c))
-    imap_user.append(dsn_bounce(sent["mid"][d], d, status="4.4.1", action="delayed",
-                                diagnostic="smtp; 451 4.4.1 Connection timed out, will retry"))
+    imap_user.append(
+        dsn_bounce(
+            sent["mid"][d],
+            d,
+            status="4.4.1",
+            action="delayed",
+            diagnostic="smtp; 451 4.4.1 Connection timed out, will retry",
+        )
+    )
     poll_account(sent["ordinary"])
     assert _delivery(sent, a).status == "bounced"
-    assert "User unknown" in _delivery(sent, a).bounce_reason and _delivery(sent, a).bounced_at == datetime(2026, 11, 30, 9, 15)
+    assert "User unknown" in _delivery(sent, a).bounce_reason and _delivery(sent, a).bounced_at == datetime(
+        2026, 11, 30, 9, 15
+    )
     assert _delivery(sent, b).status == "bounced" and "550 5.1.1" in _delivery(sent, b).bounce_reason
     assert _delivery(sent, c).status == "bounced" and "RecipientNotFound" in _delivery(sent, c).bounce_reason
     assert _delivery(sent, d).status == "sent" and _delivery(sent, d).bounced_at is None
-    kinds = {r.referenced_message_id: (r.kind, r.receipt_type, r.outcome) for r in db.session.scalars(db.select(Receipt))}
+    kinds = {
+        r.referenced_message_id: (r.kind, r.receipt_type, r.outcome)
+        for r in db.session.scalars(db.select(Receipt))
+    }
     assert kinds[sent["mid"][d].strip("<>")] == ("bounce", "temporary", "recorded")
 
 
@@ -229,9 +277,14 @@ def test_malformed_unknown_and_forged_messages_break_nothing(app_ctx, sent, imap
         imap_user.append(raw)
     imap_user.append(forged_receipt(sent["mid"][ok]))  # X-Ricevuta from a private address
     # daticert not matching the header: the header names our message, daticert another one.
-    imap_user.append(adapt_receipt(sample(samples_dir, OCA_CONSEGNA), "<altro@elsewhere.example>",
-                                   header_id=sent["mid"][ok]))
-    imap_user.append(adapt_receipt(sample(samples_dir, OCA_ACCETTAZIONE), "<sconosciuto.123@nowhere.example>"))
+    imap_user.append(
+        adapt_receipt(
+            sample(samples_dir, OCA_CONSEGNA), "<altro@elsewhere.example>", header_id=sent["mid"][ok]
+        )
+    )
+    imap_user.append(
+        adapt_receipt(sample(samples_dir, OCA_ACCETTAZIONE), "<sconosciuto.123@nowhere.example>")
+    )
     imap_user.append(sample(samples_dir, OCA_ENVELOPE))  # an incoming PEC (busta di trasporto)
     imap_user.append(dsn_bounce("<nessuno@nowhere.example>", "x@nowhere.example"))
     # A bounce naming our message but another recipient.
@@ -239,15 +292,25 @@ def test_malformed_unknown_and_forged_messages_break_nothing(app_ctx, sent, imap
     report = poll_account(sent["pec"])
     assert report["read"] == 9 and report["applied"] == 0
     outcomes = [(r.kind, r.outcome) for r in db.session.scalars(db.select(Receipt).order_by(Receipt.uid))]
-    assert outcomes == [("other", "malformed"), ("pec-receipt", "malformed"), ("pec-receipt", "malformed"),
-                        ("pec-receipt", "suspect"), ("pec-receipt", "suspect"), ("pec-receipt", "unmatched"),
-                        ("other", "ignored"), ("bounce", "unmatched"), ("bounce", "unmatched")]
+    assert outcomes == [
+        ("other", "malformed"),
+        ("pec-receipt", "malformed"),
+        ("pec-receipt", "malformed"),
+        ("pec-receipt", "suspect"),
+        ("pec-receipt", "suspect"),
+        ("pec-receipt", "unmatched"),
+        ("other", "ignored"),
+        ("bounce", "unmatched"),
+        ("bounce", "unmatched"),
+    ]
     assert all(r.delivery_id is None for r in db.session.scalars(db.select(Receipt)))
     for address in sent["d"]:
         d = _delivery(sent, address)
         assert (d.status, d.pec_accepted_at, d.pec_delivered_at, d.bounced_at) == ("sent", None, None, None)
     # Issue 13: a bounce naming another address is kept unmatched (not applied), saying whom it names.
-    intruder = db.session.scalars(db.select(Receipt).where(Receipt.kind == "bounce").order_by(Receipt.uid)).all()[-1]
+    intruder = db.session.scalars(
+        db.select(Receipt).where(Receipt.kind == "bounce").order_by(Receipt.uid)
+    ).all()[-1]
     assert "riguarda intruso@altrove.example, non a@cliente.example" in intruder.notes
     forged = db.session.scalar(db.select(Receipt).where(Receipt.sender == "mario.rossi@gmail.example"))
     assert "non è un gestore PEC" in forged.notes
@@ -277,11 +340,15 @@ def test_scheduler_runs_the_mailbox_job(app_ctx, sent, imap_user, samples_dir):
     from mailer.jobs.periodic import build_scheduler
     from mailer.jobs.tracking import poll_mailboxes_job
     from mailer.queue import get_queue
+
     scheduler = build_scheduler()
     names = [getattr(job, "name", "") for job in getattr(scheduler, "_cron_jobs", [])]
     assert "recapito-mailboxes" in names or any(
-        getattr(job, "func", None) is poll_mailboxes_job for job in getattr(scheduler, "_cron_jobs", []))
-    imap_user.append(resign(adapt_receipt(sample(samples_dir, OCA_ACCETTAZIONE), sent["mid"]["ok@pec.cliente.example"])))
+        getattr(job, "func", None) is poll_mailboxes_job for job in getattr(scheduler, "_cron_jobs", [])
+    )
+    imap_user.append(
+        resign(adapt_receipt(sample(samples_dir, OCA_ACCETTAZIONE), sent["mid"]["ok@pec.cliente.example"]))
+    )
     get_queue().enqueue(poll_mailboxes_job)
     work(app_ctx)
     assert _delivery(sent, "ok@pec.cliente.example").pec_accepted_at is not None
@@ -306,19 +373,27 @@ def test_cli_import_json(app_ctx, runner, sent, samples_dir, tmp_path):
     """One JSON object per file, through the same code as the mailbox reader."""
     ok = "ok@pec.cliente.example"
     adapted = tmp_path / "consegna-nostra.eml"
-    adapted.write_bytes(resign(adapt_receipt(sample(samples_dir, OCA_CONSEGNA), sent["mid"][ok], consegna=ok), tmp_path))
+    adapted.write_bytes(
+        resign(adapt_receipt(sample(samples_dir, OCA_CONSEGNA), sent["mid"][ok], consegna=ok), tmp_path)
+    )
     bounce = tmp_path / "rimbalzo.eml"
     bounce.write_bytes(dsn_bounce(sent["mid"]["a@cliente.example"], "a@cliente.example"))
     empty = tmp_path / "vuoto.eml"
     empty.write_bytes(b"")
-    files = [str(samples_dir / "pec" / n) for n in (OCA_ACCETTAZIONE, OCA_CONSEGNA, OCA_ENVELOPE,
-                                                   GOPEC_ACCETTAZIONE, GOPEC_ERRORE)]
-    result = runner.invoke(args=["receipts", "import", *files, str(adapted), str(bounce), str(empty), "--json"])
+    files = [
+        str(samples_dir / "pec" / n)
+        for n in (OCA_ACCETTAZIONE, OCA_CONSEGNA, OCA_ENVELOPE, GOPEC_ACCETTAZIONE, GOPEC_ERRORE)
+    ]
+    result = runner.invoke(
+        args=["receipts", "import", *files, str(adapted), str(bounce), str(empty), "--json"]
+    )
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.output.splitlines()]
     keys = ["file", "kind", "receipt_type", "message_id", "delivery", "signature_verified"]
     got = [[row[k] for k in keys[1:]] for row in rows]
-    oca_id = "1542123565.921546936035156.464602125997431-openerp-8-fatturapa.attachment.out@elbati-Vostro-3550"
+    oca_id = (
+        "1542123565.921546936035156.464602125997431-openerp-8-fatturapa.attachment.out@elbati-Vostro-3550"
+    )
     assert got == [
         ["pec-receipt", "accettazione", oca_id, None, True],
         ["pec-receipt", "avvenuta-consegna", oca_id, None, True],
@@ -326,7 +401,13 @@ def test_cli_import_json(app_ctx, runner, sent, samples_dir, tmp_path):
         ["pec-receipt", "accettazione", "SN05IE$951DEC16C1CFD3E4FD8FF1B1D24A99AE@fakepec.it", None, False],
         ["pec-receipt", "errore-consegna", "SN05IE$951DEC16C1CFD3E4FD8FF1B1D24A99AE@pec.it", None, False],
         ["pec-receipt", "avvenuta-consegna", sent["mid"][ok].strip("<>"), sent["d"][ok], True],
-        ["bounce", "permanent", sent["mid"]["a@cliente.example"].strip("<>"), sent["d"]["a@cliente.example"], False],
+        [
+            "bounce",
+            "permanent",
+            sent["mid"]["a@cliente.example"].strip("<>"),
+            sent["d"]["a@cliente.example"],
+            False,
+        ],
         ["other", None, None, None, False],
     ]
     assert [row["file"] for row in rows] == files + [str(adapted), str(bounce), str(empty)]
@@ -337,8 +418,15 @@ def test_cli_import_json(app_ctx, runner, sent, samples_dir, tmp_path):
     # The trust outcome: the real Aruba receipts hold but their signer (AgID CA1's) is not in the store
     # (which holds the test provider's CA); go-pec's dummy signatures are invalid; ours is genuine.
     assert [(row["trust"], row["genuine"]) for row in rows] == [
-        ("untrusted", False), ("untrusted", False), (None, False), ("invalid", False), ("invalid", False),
-        ("trusted", True), (None, False), (None, False)]
+        ("untrusted", False),
+        ("untrusted", False),
+        (None, False),
+        ("invalid", False),
+        ("invalid", False),
+        ("trusted", True),
+        (None, False),
+        (None, False),
+    ]
     assert "Posta Certificata ARUBA PEC" in rows[0]["signer"] and rows[0]["suspect_reasons"] == []
     assert _delivery(sent, ok).pec_delivered_at == datetime(2018, 11, 13, 15, 39, 27)
     # Importing again changes nothing and says so.
@@ -366,13 +454,22 @@ def test_results_page_columns_filters_and_download(app_ctx, sent, client, auth, 
     response = client.get(download)
     assert response.status_code == 200 and response.data == raw
     assert response.mimetype == "message/rfc822"
-    for view, present, absent in (("accepted", ok, "terzo@"), ("delivered", ok, wrong), ("notdelivered", wrong, ok)):
+    for view, present, absent in (
+        ("accepted", ok, "terzo@"),
+        ("delivered", ok, wrong),
+        ("notdelivered", wrong, ok),
+    ):
         html = client.get(f"/invii/{sent['pec_batch']}?vista={view}").get_data(as_text=True)
         assert present in html and absent not in html, view
     html = client.get(f"/invii/{sent['ord_batch']}?vista=bounced").get_data(as_text=True)
     assert "a@cliente.example" in html and "b@cliente.example" not in html
     # Another delivery's URL for this receipt: 404.
-    assert client.get(f"/invii/{sent['pec_batch']}/recapiti/{sent['d'][wrong]}/ricevute/{consegna.id}.eml").status_code == 404
+    assert (
+        client.get(
+            f"/invii/{sent['pec_batch']}/recapiti/{sent['d'][wrong]}/ricevute/{consegna.id}.eml"
+        ).status_code
+        == 404
+    )
     # A user who may not see the delivery may not download its receipt.
     d = db.session.get(Delivery, sent["d"][ok])
     d.privacy_level = 3

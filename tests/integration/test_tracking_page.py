@@ -4,6 +4,7 @@ privacy as on the batch results, and «Leggi ora» queuing the mailbox reading o
 Messages go in through the same code as in production: files through `flask --app app receipts import`,
 mailbox messages through record_message with their account (what the IMAP reader calls).
 """
+
 from __future__ import annotations
 
 import re
@@ -47,11 +48,22 @@ def world(app_ctx, runner, tmp_path):
     - a bounce read from the PEC account's mailbox (account filter), for a dunning letter (type filter)
     """
     account = make_account(LOOPBACK, name="Ordinario", from_address="fatture@azienda.example")
-    pec = make_account(LOOPBACK, name="PEC aziendale", kind="pec", from_address="azienda@pec.example",
-                       imap_host="127.0.0.1", imap_port=1, imap_username="casella@pec.example",
-                       imap_password_encrypted=encrypt_secret(IMAP_PASSWORD), imap_folder="INBOX")
-    invoices = make_sending_batch(account, ["public@cliente.example", "secret@cliente.example",
-                                            "secret2@cliente.example"], status="done")
+    pec = make_account(
+        LOOPBACK,
+        name="PEC aziendale",
+        kind="pec",
+        from_address="azienda@pec.example",
+        imap_host="127.0.0.1",
+        imap_port=1,
+        imap_username="casella@pec.example",
+        imap_password_encrypted=encrypt_secret(IMAP_PASSWORD),
+        imap_folder="INBOX",
+    )
+    invoices = make_sending_batch(
+        account,
+        ["public@cliente.example", "secret@cliente.example", "secret2@cliente.example"],
+        status="done",
+    )
     dunning = make_sending_batch(pec, ["sollecito@cliente.example"], status="done")
     dunning.type_codes = ["INSOLUTO"]
     deliveries = {}
@@ -67,8 +79,10 @@ def world(app_ctx, runner, tmp_path):
         "forged.eml": forged_receipt(mid["secret2@cliente.example"]),
         "unknown.eml": dsn_bounce("<nessuno.1@altrove.example>", "x@altrove.example"),
         "garbage.eml": MALFORMED[1],
-        "plain.eml": (b"From: cliente@esempio.example\r\nTo: fatture@azienda.example\r\nSubject: Grazie della fattura"
-                      b"\r\nMessage-ID: <grazie.1@esempio.example>\r\n\r\nRicevuta, grazie.\r\n"),
+        "plain.eml": (
+            b"From: cliente@esempio.example\r\nTo: fatture@azienda.example\r\nSubject: Grazie della fattura"
+            b"\r\nMessage-ID: <grazie.1@esempio.example>\r\n\r\nRicevuta, grazie.\r\n"
+        ),
     }
     paths = []
     for name, raw in files.items():
@@ -76,17 +90,40 @@ def world(app_ctx, runner, tmp_path):
         paths.append(str(tmp_path / name))
     result = runner.invoke(args=["receipts", "import", *paths])
     assert result.exit_code == 0, result.output
-    from_box = record_message(dsn_bounce(mid["sollecito@cliente.example"], "sollecito@cliente.example",
-                                         sender="MAILER-DAEMON@mx.casella.example"),
-                              db.session.get(MailAccount, pec.id), "imap", "INBOX", 1, 7).receipt
+    from_box = record_message(
+        dsn_bounce(
+            mid["sollecito@cliente.example"],
+            "sollecito@cliente.example",
+            sender="MAILER-DAEMON@mx.casella.example",
+        ),
+        db.session.get(MailAccount, pec.id),
+        "imap",
+        "INBOX",
+        1,
+        7,
+    ).receipt
     by_file = {r.file_name: r for r in db.session.scalars(db.select(Receipt))}
     receipts = {name.removesuffix(".eml"): by_file[name].id for name in files}
     receipts["mailbox"] = from_box.id
     outcomes = {name: db.session.get(Receipt, rid).outcome for name, rid in receipts.items()}
-    assert outcomes == {"public": "applied", "secret": "applied", "forged": "suspect", "unknown": "unmatched",
-                        "garbage": "malformed", "plain": "ignored", "mailbox": "applied"}
-    return SimpleNamespace(receipts=receipts, files=files, account=account.id, pec=pec.id, invoices=invoices.id,
-                           dunning=dunning.id, d={e: d.id for e, d in deliveries.items()})
+    assert outcomes == {
+        "public": "applied",
+        "secret": "applied",
+        "forged": "suspect",
+        "unknown": "unmatched",
+        "garbage": "malformed",
+        "plain": "ignored",
+        "mailbox": "applied",
+    }
+    return SimpleNamespace(
+        receipts=receipts,
+        files=files,
+        account=account.id,
+        pec=pec.id,
+        invoices=invoices.id,
+        dunning=dunning.id,
+        d={e: d.id for e, d in deliveries.items()},
+    )
 
 
 def test_list_shows_every_message_newest_first_with_its_facts(world, client, auth):
@@ -94,19 +131,29 @@ def test_list_shows_every_message_newest_first_with_its_facts(world, client, aut
     auth.login("manager")
     html = client.get("/ricevute/").get_data(as_text=True)
     r = world.receipts
-    assert _ids(html) == [r["mailbox"], r["plain"], r["garbage"], r["unknown"], r["forged"], r["secret"], r["public"]]
+    assert _ids(html) == [
+        r["mailbox"],
+        r["plain"],
+        r["garbage"],
+        r["unknown"],
+        r["forged"],
+        r["secret"],
+        r["public"],
+    ]
     assert "7 messaggi" in html
     rows = dict(zip(_ids(html), _rows(html)))
     public = rows[r["public"]]
     assert "Registrata sul recapito" in public and "Rimbalzo" in public
     assert f'href="/invii/{world.invoices}?q=public@cliente.example"' in public
     assert "public@cliente.example" in public and "550 5.1.1" in public
-    assert f'/ricevute/{r["public"]}.eml' in public
+    assert f"/ricevute/{r['public']}.eml" in public
     assert "Sospetta: non applicata" in rows[r["forged"]] and "non è un gestore PEC" in rows[r["forged"]]
     assert "Nessun recapito con quel Message-ID" in rows[r["unknown"]]
     assert "nessuno.1@altrove.example" in rows[r["unknown"]]
     assert "Messaggio non leggibile" in rows[r["garbage"]]
-    assert "Non è una ricevuta né un rimbalzo" in rows[r["plain"]] and "Grazie della fattura" in rows[r["plain"]]
+    assert (
+        "Non è una ricevuta né un rimbalzo" in rows[r["plain"]] and "Grazie della fattura" in rows[r["plain"]]
+    )
     assert "PEC aziendale" in rows[r["mailbox"]] and "da file" in rows[r["public"]]
     assert all("non firmato" in row for row in rows.values())
     # Received times in Italian, Rome time.
@@ -115,27 +162,32 @@ def test_list_shows_every_message_newest_first_with_its_facts(world, client, aut
     assert 'href="/ricevute/"' in html
 
 
-@pytest.mark.parametrize("args,expected", [
-    ({"outcome": "unmatched"}, ["unknown"]),
-    ({"outcome": "suspect"}, ["forged"]),
-    ({"outcome": "malformed"}, ["garbage"]),
-    ({"outcome": "applied"}, ["mailbox", "secret", "public"]),
-    ({"kind": "bounce"}, ["mailbox", "unknown", "secret", "public"]),
-    ({"kind": "pec-receipt"}, ["forged"]),
-    ({"kind": "other"}, ["plain", "garbage"]),
-    ({"account": "file"}, ["plain", "garbage", "unknown", "forged", "secret", "public"]),
-    ({"q": "GRAZIE della"}, ["plain"]),  # subject, any case
-    ({"q": "mx.casella"}, ["mailbox"]),  # sender
-    ({"q": "nessuno.1@altrove"}, ["unknown"]),  # referenced Message-ID
-    ({"q": "100%"}, []),  # LIKE wildcards are literal
-    ({"kind": "bounce", "outcome": "applied", "q": "public"}, ["public"]),
-])
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        ({"outcome": "unmatched"}, ["unknown"]),
+        ({"outcome": "suspect"}, ["forged"]),
+        ({"outcome": "malformed"}, ["garbage"]),
+        ({"outcome": "applied"}, ["mailbox", "secret", "public"]),
+        ({"kind": "bounce"}, ["mailbox", "unknown", "secret", "public"]),
+        ({"kind": "pec-receipt"}, ["forged"]),
+        ({"kind": "other"}, ["plain", "garbage"]),
+        ({"account": "file"}, ["plain", "garbage", "unknown", "forged", "secret", "public"]),
+        ({"q": "GRAZIE della"}, ["plain"]),  # subject, any case
+        ({"q": "mx.casella"}, ["mailbox"]),  # sender
+        ({"q": "nessuno.1@altrove"}, ["unknown"]),  # referenced Message-ID
+        ({"q": "100%"}, []),  # LIKE wildcards are literal
+        ({"kind": "bounce", "outcome": "applied", "q": "public"}, ["public"]),
+    ],
+)
 def test_each_filter_filters(world, client, auth, args, expected):
     """Outcome, kind, account, text: the rows are exactly the matching ones (also as the htmx fragment)."""
     auth.login("manager")
     html = client.get("/ricevute/", query_string=args).get_data(as_text=True)
     assert _ids(html) == [world.receipts[name] for name in expected]
-    fragment = client.get("/ricevute/", query_string=args, headers={"HX-Request": "true", "HX-Target": "receipt-results"})
+    fragment = client.get(
+        "/ricevute/", query_string=args, headers={"HX-Request": "true", "HX-Target": "receipt-results"}
+    )
     text = fragment.get_data(as_text=True)
     assert "<html" not in text and _ids(text) == _ids(html)
     assert "HX-Request" in fragment.headers.get("Vary", "")
@@ -150,17 +202,24 @@ def test_account_filter_and_counts(world, client, auth):
     assert _ids(html) == [world.receipts["mailbox"]]
     html = client.get("/ricevute/", query_string={"kind": "bounce"}).get_data(as_text=True)
     boxes = {label: int(n) for n, label in re.findall(r"<span>(\d+)</span>([^<]+)</a>", html)}
-    assert boxes == {"Nessun recapito con quel Message-ID": 1, "Sospetta: non applicata": 0,
-                     "Messaggio non leggibile": 0}
+    assert boxes == {
+        "Nessun recapito con quel Message-ID": 1,
+        "Sospetta: non applicata": 0,
+        "Messaggio non leggibile": 0,
+    }
     html = client.get("/ricevute/", query_string={"outcome": "applied"}).get_data(as_text=True)
     boxes = {label: int(n) for n, label in re.findall(r"<span>(\d+)</span>([^<]+)</a>", html)}
-    assert boxes == {"Nessun recapito con quel Message-ID": 1, "Sospetta: non applicata": 1,
-                     "Messaggio non leggibile": 1}  # the boxes ignore the outcome filter they set
+    assert boxes == {
+        "Nessun recapito con quel Message-ID": 1,
+        "Sospetta: non applicata": 1,
+        "Messaggio non leggibile": 1,
+    }  # the boxes ignore the outcome filter they set
 
 
 def test_paging(world, client, auth, monkeypatch):
     """Pages of PER_PAGE, newest first, links that keep the filters."""
     from mailer.services import receipt_log
+
     monkeypatch.setattr(receipt_log, "PER_PAGE", 3)
     auth.login("manager")
     first = client.get("/ricevute/").get_data(as_text=True)
@@ -183,11 +242,17 @@ def test_download_gives_the_stored_bytes(world, client, auth):
         assert response.data == world.files[f"{name}.eml"]
         assert response.mimetype == "message/rfc822"
         disposition = response.headers["Content-Disposition"]
-        assert disposition.startswith("attachment; filename=\"ricevuta-") and disposition.endswith('.eml"')
+        assert disposition.startswith('attachment; filename="ricevuta-') and disposition.endswith('.eml"')
     public = client.get(f"/ricevute/{world.receipts['public']}.eml")
     assert public.headers["Content-Disposition"] == (
-        f'attachment; filename="ricevuta-{world.d["public@cliente.example"]}-{world.receipts["public"]}-permanent.eml"')
-    assert db.session.scalar(db.select(db.func.count(AuditEvent.id)).where(AuditEvent.action == "receipt.download")) == 5
+        f'attachment; filename="ricevuta-{world.d["public@cliente.example"]}-{world.receipts["public"]}-permanent.eml"'
+    )
+    assert (
+        db.session.scalar(
+            db.select(db.func.count(AuditEvent.id)).where(AuditEvent.action == "receipt.download")
+        )
+        == 5
+    )
     assert client.get("/ricevute/999999.eml").status_code == 404
 
 
@@ -215,7 +280,9 @@ def test_privacy_hides_receipts_of_deliveries_above_clearance(world, client, aut
     assert client.get(f"/ricevute/{r['public']}.eml").status_code == 200
     # The batch page's own download of the same receipt follows the same rule.
     secret = world.d["secret@cliente.example"]
-    assert client.get(f"/invii/{world.invoices}/recapiti/{secret}/ricevute/{r['secret']}.eml").status_code == 404
+    assert (
+        client.get(f"/invii/{world.invoices}/recapiti/{secret}/ricevute/{r['secret']}.eml").status_code == 404
+    )
     auth.logout()
     auth.login("alto", roles=["manager"], clearance=3)
     assert client.get(f"/ricevute/{r['secret']}.eml").status_code == 200
@@ -261,9 +328,15 @@ def test_mailbox_box_and_read_now_queues_the_job(app, world, client, auth):
     response = client.post(f"/ricevute/caselle/{world.pec}/leggi")
     assert response.status_code == 302 and response.headers["Location"] == "/ricevute/"
     jobs = get_queue().jobs
-    assert [(job.func_name, job.args) for job in jobs] == [("mailer.jobs.tracking.poll_account_job", (world.pec,))]
+    assert [(job.func_name, job.args) for job in jobs] == [
+        ("mailer.jobs.tracking.poll_account_job", (world.pec,))
+    ]
     event = db.session.scalar(db.select(AuditEvent).where(AuditEvent.action == "mailbox.poll"))
-    assert (event.object_type, event.object_id, event.details["job_id"]) == ("MailAccount", str(world.pec), jobs[0].id)
+    assert (event.object_type, event.object_id, event.details["job_id"]) == (
+        "MailAccount",
+        str(world.pec),
+        jobs[0].id,
+    )
     page = client.get("/ricevute/").get_data(as_text=True)
     assert "Lettura della casella di «PEC aziendale» in coda" in page
 
@@ -274,7 +347,12 @@ def test_mailbox_box_and_read_now_queues_the_job(app, world, client, auth):
     db.session.expire_all()
     state = db.session.scalar(db.select(MailboxState).where(MailboxState.account_id == world.pec))
     assert state is not None and state.last_error and state.last_polled_at is not None
-    box = client.get("/ricevute/").get_data(as_text=True).split('class="mailbox-box"', 1)[1].split("</article>", 1)[0]
+    box = (
+        client.get("/ricevute/")
+        .get_data(as_text=True)
+        .split('class="mailbox-box"', 1)[1]
+        .split("</article>", 1)[0]
+    )
     assert state.last_error in box.replace("&#34;", '"').replace("&#39;", "'")
     assert "non ancora letta" not in box
     assert IMAP_PASSWORD not in box
@@ -285,8 +363,14 @@ def test_an_undecryptable_password_is_a_mailbox_error_and_the_others_are_read(wo
     scheduler's job goes on to the next account instead of stopping at the first."""
     from mailer.services.tracking import poll_all
     from mailer.transport.imap import ImapError
-    broken = make_account(LOOPBACK, name="Chiave cambiata", imap_host="127.0.0.1", imap_port=1,
-                          imap_password_encrypted="gAAAAAB-non-decifrabile")
+
+    broken = make_account(
+        LOOPBACK,
+        name="Chiave cambiata",
+        imap_host="127.0.0.1",
+        imap_port=1,
+        imap_password_encrypted="gAAAAAB-non-decifrabile",
+    )
     db.session.commit()
     with pytest.raises(ImapError) as raised:
         poll_all()
@@ -311,7 +395,10 @@ def test_read_now_refuses_get_missing_csrf_and_accounts_without_imap(world, clie
     db.session.commit()
     assert client.post(url).status_code == 404
     assert get_queue().count == 0
-    assert db.session.scalar(db.select(db.func.count(AuditEvent.id)).where(AuditEvent.action == "mailbox.poll")) == 0
+    assert (
+        db.session.scalar(db.select(db.func.count(AuditEvent.id)).where(AuditEvent.action == "mailbox.poll"))
+        == 0
+    )
 
 
 def test_empty_state_says_what_to_do(app, client, auth):

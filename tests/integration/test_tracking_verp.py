@@ -1,5 +1,6 @@
 """Per-delivery return path (VERP): the envelope sender names the delivery, so a bounce that quotes
 nothing of the original message still lands on its delivery; a forged one does not."""
+
 from __future__ import annotations
 
 import email
@@ -11,7 +12,6 @@ from mailer.models import AuditEvent, Delivery, MailAccount, Receipt
 from mailer.services import sending
 from mailer.services.tracking import record_message, verp_address
 from tests.support.batches import make_account, make_sending_batch, run_jobs
-from tests.support.smtp import smtp_server  # noqa: F401  (fixture)
 
 
 def _bare_bounce(to: str, recipient: str) -> bytes:
@@ -32,8 +32,10 @@ def verp_sent(app_ctx, smtp_server):
     """An ordinary account with VERP on and a PEC account with the flag forced on, each with a batch sent."""
     ordinary = make_account(smtp_server, name="Ordinario", from_address="fatture@azienda.example", verp=True)
     pec = make_account(smtp_server, name="PEC", kind="pec", from_address="azienda@pec.example", verp=True)
-    batches = [make_sending_batch(ordinary, ["a@cliente.example", "b@cliente.example"]),
-               make_sending_batch(pec, ["x@pec.cliente.example"])]
+    batches = [
+        make_sending_batch(ordinary, ["a@cliente.example", "b@cliente.example"]),
+        make_sending_batch(pec, ["x@pec.cliente.example"]),
+    ]
     for batch in batches:
         sending.start_sending(batch)
     run_jobs(app_ctx)
@@ -58,7 +60,9 @@ def test_ordinary_envelope_sender_names_the_delivery_pec_keeps_from(app_ctx, smt
 def test_a_bounce_without_message_id_lands_by_return_path(app_ctx, verp_sent):
     """Only the return path says which delivery it was: the delivery becomes bounced with the reason."""
     target = verp_sent["b@cliente.example"]
-    receipt = record_message(_bare_bounce(verp_address("fatture@azienda.example", target), "b@cliente.example")).receipt
+    receipt = record_message(
+        _bare_bounce(verp_address("fatture@azienda.example", target), "b@cliente.example")
+    ).receipt
     db.session.commit()
     assert (receipt.kind, receipt.outcome, receipt.delivery_id) == ("bounce", "applied", target)
     bounced = db.session.get(Delivery, target)
@@ -81,10 +85,24 @@ def test_a_return_path_with_a_wrong_signature_changes_nothing(app_ctx, verp_sent
 def test_account_form_offers_it_for_ordinary_accounts_only(app_ctx, client, auth):
     """Saved and audited on an ordinary account; refused with the reason on a PEC account (nothing saved)."""
     auth.login("admin")
-    form = {"name": "Posta", "kind": "smtp", "host": "smtp.example.net", "port": "587", "tls_mode": "starttls",
-            "from_address": "fatture@azienda.example", "max_connections": "2", "rate_per_minute": "60",
-            "rate_per_day": "5000", "max_message_mb": "20", "max_recipients": "50", "imap_port": "993",
-            "imap_folder": "INBOX", "imap_after": "seen", "active": "1", "verp": "1"}
+    form = {
+        "name": "Posta",
+        "kind": "smtp",
+        "host": "smtp.example.net",
+        "port": "587",
+        "tls_mode": "starttls",
+        "from_address": "fatture@azienda.example",
+        "max_connections": "2",
+        "rate_per_minute": "60",
+        "rate_per_day": "5000",
+        "max_message_mb": "20",
+        "max_recipients": "50",
+        "imap_port": "993",
+        "imap_folder": "INBOX",
+        "imap_after": "seen",
+        "active": "1",
+        "verp": "1",
+    }
     assert client.post("/admin/accounts/new", data=form).status_code == 302
     account = db.session.scalar(db.select(MailAccount).where(MailAccount.name == "Posta"))
     assert account.verp is True
@@ -92,7 +110,9 @@ def test_account_form_offers_it_for_ordinary_accounts_only(app_ctx, client, auth
     assert event.details["changes"]["verp"] == [None, True]
     page = client.get(f"/admin/accounts/{account.id}").get_data(as_text=True)
     assert 'name="verp" value="1" checked' in " ".join(page.split())
-    refused = client.post("/admin/accounts/new", data={**form, "name": "PEC", "kind": "pec",
-                                                       "from_address": "azienda@pec.example"})
+    refused = client.post(
+        "/admin/accounts/new",
+        data={**form, "name": "PEC", "kind": "pec", "from_address": "azienda@pec.example"},
+    )
     assert refused.status_code == 422 and "Non con la PEC" in refused.get_data(as_text=True)
     assert db.session.scalar(db.select(MailAccount).where(MailAccount.name == "PEC")) is None

@@ -1,5 +1,6 @@
 """Two `flask scheduler` processes by mistake (one per host) on one Redis and one database (issue 19.3):
 a due schedule is prepared once, and no periodic job runs twice at the same time."""
+
 from __future__ import annotations
 
 import socket
@@ -19,7 +20,6 @@ from mailer.queue import get_queue, get_redis
 from mailer.services.crypto import encrypt_secret
 from tests.support.batches import office_data
 from tests.support.faults import SchedulerProcess, WorkerProcess, wait_until
-from tests.support.smtp import smtp_server  # noqa: F401
 
 CRON_NAMES = ("recapito-watchdog", "recapito-schedules", "recapito-spool-import", "recapito-mailboxes")
 HOLD_SECONDS = 4.0  # the slow mailbox keeps each reading busy this long
@@ -73,8 +73,15 @@ def _runs(name: str, redis) -> list[dict]:
         if job is None:
             continue
         value = job.return_value() if job.is_finished else None
-        runs.append({"id": job.id, "status": job.get_status(), "started": job.started_at, "ended": job.ended_at,
-                     "skipped": isinstance(value, dict) and bool(value.get("skipped"))})
+        runs.append(
+            {
+                "id": job.id,
+                "status": job.get_status(),
+                "started": job.started_at,
+                "ended": job.ended_at,
+                "skipped": isinstance(value, dict) and bool(value.get("skipped")),
+            }
+        )
     return runs
 
 
@@ -83,13 +90,15 @@ def _overlaps(runs: list[dict]) -> list[tuple[str, str]]:
     working = sorted((r for r in runs if not r["skipped"] and r["started"]), key=lambda r: r["started"])
     pairs = []
     for i, first in enumerate(working):
-        for second in working[i + 1:]:
+        for second in working[i + 1 :]:
             if first["ended"] is None or second["started"] < first["ended"]:
                 pairs.append((first["id"], second["id"]))
     return pairs
 
 
-def test_two_schedulers_prepare_once_and_never_run_a_job_twice_at_once(app_ctx, smtp_server, slow_imap, tmp_path):
+def test_two_schedulers_prepare_once_and_never_run_a_job_twice_at_once(
+    app_ctx, smtp_server, slow_imap, tmp_path
+):
     office_data(smtp_server)
     now = datetime.now(ROME)
     # Due this very minute and never again today: one due time, so exactly one batch is right.
@@ -99,19 +108,30 @@ def test_two_schedulers_prepare_once_and_never_run_a_job_twice_at_once(app_ctx, 
     account.imap_password_encrypted = encrypt_secret("segreto")
     db.session.commit()
     redis = get_redis()
-    env = {"IMAP_PLAINTEXT_LOOPBACK": "1", "IMAP_TIMEOUT_SECONDS": "30", "WATCHDOG_SECONDS": "2",
-           "IMAP_POLL_SECONDS": "3", "SPOOL_INTERVAL_SECONDS": "3"}
+    env = {
+        "IMAP_PLAINTEXT_LOOPBACK": "1",
+        "IMAP_TIMEOUT_SECONDS": "30",
+        "WATCHDOG_SECONDS": "2",
+        "IMAP_POLL_SECONDS": "3",
+        "SPOOL_INTERVAL_SECONDS": "3",
+    }
     workers = [WorkerProcess(app_ctx, tmp_path, log_name=f"worker{i}.log", **env).start() for i in (1, 2)]
     schedulers = []
     try:
-        wait_until(lambda: len(Worker.all(queue=get_queue())) >= 2, 60,
-                   lambda: "2 workers: " + " | ".join(w.tail(800) for w in workers))
+        wait_until(
+            lambda: len(Worker.all(queue=get_queue())) >= 2,
+            60,
+            lambda: "2 workers: " + " | ".join(w.tail(800) for w in workers),
+        )
         # Two schedulers started together, as two hosts would after a reboot.
-        schedulers = [SchedulerProcess(app_ctx, tmp_path, log_name=f"scheduler{i}.log", **env).start() for i in (1, 2)]
+        schedulers = [
+            SchedulerProcess(app_ctx, tmp_path, log_name=f"scheduler{i}.log", **env).start() for i in (1, 2)
+        ]
 
         def enough():
             runs = _runs("recapito-mailboxes", redis)
             return len(runs) >= 4 and len(_runs("recapito-schedules", redis)) >= 2
+
         wait_until(enough, 90, lambda: " | ".join(p.tail(800) for p in schedulers + workers))
         assert all(p.alive() for p in schedulers), " | ".join(p.tail() for p in schedulers)
     finally:
@@ -119,8 +139,11 @@ def test_two_schedulers_prepare_once_and_never_run_a_job_twice_at_once(app_ctx, 
             process.stop()
     try:
         queue = get_queue()
-        wait_until(lambda: queue.count == 0 and queue.started_job_registry.count == 0, 90,
-                   lambda: " | ".join(w.tail(800) for w in workers))
+        wait_until(
+            lambda: queue.count == 0 and queue.started_job_registry.count == 0,
+            90,
+            lambda: " | ".join(w.tail(800) for w in workers),
+        )
     finally:
         for worker in workers:
             worker.stop()
@@ -140,10 +163,13 @@ def test_a_periodic_job_already_running_is_skipped_and_its_lock_freed_after(app_
     """run_exclusive: a copy that finds the job running returns {"skipped"}; the lock expires on its own
     (TTL in Redis) and is released when the run ends, even when the job raises."""
     from mailer.jobs.periodic import PERIODIC_LOCK_SECONDS, run_exclusive
+
     redis = get_redis()
     held = redis.lock("recapito:periodic:recapito-watchdog", timeout=PERIODIC_LOCK_SECONDS)
     assert held.acquire(blocking=False)
-    assert run_exclusive("recapito-watchdog", "mailer.jobs.sending:watchdog_job") == {"skipped": "recapito-watchdog"}
+    assert run_exclusive("recapito-watchdog", "mailer.jobs.sending:watchdog_job") == {
+        "skipped": "recapito-watchdog"
+    }
     assert 0 < redis.ttl("recapito:periodic:recapito-watchdog") <= PERIODIC_LOCK_SECONDS
     held.release()
     result = run_exclusive("recapito-watchdog", "mailer.jobs.sending:watchdog_job")
@@ -159,6 +185,7 @@ def test_a_due_time_waits_while_a_batch_of_its_type_is_still_being_prepared(app_
     documents yet, so a second batch would take the same documents. The later due time waits (it is not
     used up) and runs at the next tick once the first batch is prepared; then nothing is left to send."""
     from mailer.services.schedules import run_due_schedules
+
     office_data(smtp_server)
     db.session.get(DocumentType, "DDT").schedule_cron = "*/10 * * * *"
     db.session.commit()
@@ -167,6 +194,7 @@ def test_a_due_time_waits_while_a_batch_of_its_type_is_still_being_prepared(app_
     assert run_due_schedules(datetime(2026, 11, 10, 18, 10, 5)) == []
     assert db.session.get(DocumentType, "DDT").schedule_last_run == datetime(2026, 11, 10, 18, 0)
     from tests.integration.test_schedules import _work
+
     _work(app_ctx)
     assert db.session.get(Batch, first[0]).status == "ready"
     assert run_due_schedules(datetime(2026, 11, 10, 18, 11)) == []  # caught up: nothing left to send
@@ -181,6 +209,7 @@ def test_a_batch_left_preparing_for_hours_does_not_hold_the_schedule_back(app_ct
 
     from mailer.models import utcnow
     from mailer.services.schedules import PREPARATION_TIMEOUT, run_due_schedules
+
     office_data(smtp_server)
     db.session.get(DocumentType, "DDT").schedule_cron = "*/10 * * * *"
     db.session.commit()

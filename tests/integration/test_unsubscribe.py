@@ -1,4 +1,5 @@
 """The public unsubscribe page and opt-outs that apply at once, also to running batches."""
+
 from __future__ import annotations
 
 import pytest
@@ -7,8 +8,6 @@ from mailer.extensions import db
 from mailer.models import Batch, Contact, Delivery
 from mailer.services import campaigns
 from tests.support.batches import make_account
-from tests.support.campaigns import sales_world  # noqa: F401
-from tests.support.smtp import smtp_server  # noqa: F401
 
 
 def _token(app, contact_id):
@@ -37,6 +36,7 @@ def test_get_shows_a_button_and_changes_nothing(app, sales_world):
 def test_post_from_the_page_unsubscribes(app, sales_world):
     """The button's POST (with the page's CSRF token) unsubscribes and says so."""
     import re
+
     client = app.test_client()
     url = f"/campagne/disiscrizione/{_token(app, sales_world['anna'])}"
     page = client.get(url).get_data(as_text=True)
@@ -60,38 +60,57 @@ def test_page_post_without_csrf_token_is_refused(app, sales_world):
 def test_one_click_post_without_login_nor_cookies(app, sales_world):
     """A mail client's one-click POST carries no cookie and no CSRF token: it works."""
     client = app.test_client(use_cookies=False)
-    response = client.post(f"/campagne/disiscrizione/{_token(app, sales_world['ivo'])}",
-                           data={"List-Unsubscribe": "One-Click"}, csrf=False)
+    response = client.post(
+        f"/campagne/disiscrizione/{_token(app, sales_world['ivo'])}",
+        data={"List-Unsubscribe": "One-Click"},
+        csrf=False,
+    )
     assert response.status_code == 200
     assert "Set-Cookie" not in response.headers
     assert _opted_out(app, sales_world["ivo"])
     # again: idempotent
-    response = client.post(f"/campagne/disiscrizione/{_token(app, sales_world['ivo'])}",
-                           data={"List-Unsubscribe": "One-Click"}, csrf=False)
+    response = client.post(
+        f"/campagne/disiscrizione/{_token(app, sales_world['ivo'])}",
+        data={"List-Unsubscribe": "One-Click"},
+        csrf=False,
+    )
     assert response.status_code == 200
 
 
-@pytest.mark.parametrize("mangle", [
-    lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"),   # signature altered
-    lambda t: "eyJjIjoyfQ." + t.split(".")[1],            # payload changed to {"c":2} (Bruno), old signature
-    lambda t: "nonsense",
-    lambda t: t.split(".")[0],                            # signature removed
-])
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"),  # signature altered
+        lambda t: "eyJjIjoyfQ." + t.split(".")[1],  # payload changed to {"c":2} (Bruno), old signature
+        lambda t: "nonsense",
+        lambda t: t.split(".")[0],  # signature removed
+    ],
+)
 def test_tampered_token_is_rejected(app, sales_world, mangle):
     """A token that was altered or made up names nobody: 404 and no change."""
     client = app.test_client(use_cookies=False)
     token = mangle(_token(app, sales_world["anna"]))
     assert client.get(f"/campagne/disiscrizione/{token}").status_code == 404
-    assert client.post(f"/campagne/disiscrizione/{token}", data={"List-Unsubscribe": "One-Click"},
-                       csrf=False).status_code == 404
+    assert (
+        client.post(
+            f"/campagne/disiscrizione/{token}", data={"List-Unsubscribe": "One-Click"}, csrf=False
+        ).status_code
+        == 404
+    )
     with app.app_context():
-        assert db.session.scalar(db.select(db.func.count(Contact.id)).where(Contact.opted_out_at.is_not(None))) == 1
+        assert (
+            db.session.scalar(db.select(db.func.count(Contact.id)).where(Contact.opted_out_at.is_not(None)))
+            == 1
+        )
 
 
 def test_token_from_another_secret_is_rejected(app, sales_world):
     """Tokens are signed with the app secret: one made with another key does not work."""
     from itsdangerous import URLSafeSerializer
-    forged = URLSafeSerializer("some-other-secret", salt="recapito.unsubscribe").dumps({"c": sales_world["anna"]})
+
+    forged = URLSafeSerializer("some-other-secret", salt="recapito.unsubscribe").dumps(
+        {"c": sales_world["anna"]}
+    )
     assert app.test_client().get(f"/campagne/disiscrizione/{forged}").status_code == 404
 
 
@@ -99,7 +118,9 @@ def test_opt_out_during_a_running_batch_stops_the_queued_delivery(app, sales_wor
     """A contact who unsubscribes while the campaign is sending is not mailed: the queued delivery
     becomes excluded with the reason, the sender skips it, the others go out."""
     from rq import Queue, SimpleWorker
+
     from mailer.queue import get_redis
+
     with app.app_context():
         account = make_account(smtp_server)
         batch = Batch(kind="campaign", name="Campagna", status="sending", type_codes=["GENERICO"])
@@ -107,24 +128,43 @@ def test_opt_out_during_a_running_batch_stops_the_queued_delivery(app, sales_wor
         db.session.flush()
         for name in ("anna", "ivo"):
             contact = db.session.get(Contact, sales_world[name])
-            db.session.add(Delivery(batch_id=batch.id, party_id=contact.party_id, contact_id=contact.id,
-                                    recipient_email=contact.email, recipient_name=contact.name, account_id=account.id,
-                                    status="queued", subject="Listino", body_text="x", body_html="<p>x</p>",
-                                    extra_headers=campaigns.unsubscribe_headers(contact.id, "https://recapito.example")))
+            db.session.add(
+                Delivery(
+                    batch_id=batch.id,
+                    party_id=contact.party_id,
+                    contact_id=contact.id,
+                    recipient_email=contact.email,
+                    recipient_name=contact.name,
+                    account_id=account.id,
+                    status="queued",
+                    subject="Listino",
+                    body_text="x",
+                    body_html="<p>x</p>",
+                    extra_headers=campaigns.unsubscribe_headers(contact.id, "https://recapito.example"),
+                )
+            )
         db.session.commit()
         batch_id = batch.id
         db.session.remove()
     response = app.test_client(use_cookies=False).post(
-        f"/campagne/disiscrizione/{_token(app, sales_world['anna'])}", data={"List-Unsubscribe": "One-Click"}, csrf=False)
+        f"/campagne/disiscrizione/{_token(app, sales_world['anna'])}",
+        data={"List-Unsubscribe": "One-Click"},
+        csrf=False,
+    )
     assert response.status_code == 200
     with app.app_context():
-        rows = {d.recipient_email: (d.status, d.exclusion_reason)
-                for d in db.session.scalars(db.select(Delivery).where(Delivery.batch_id == batch_id))}
+        rows = {
+            d.recipient_email: (d.status, d.exclusion_reason)
+            for d in db.session.scalars(db.select(Delivery).where(Delivery.batch_id == batch_id))
+        }
         assert rows["anna@alfa.example"] == ("excluded", "Disiscritto dalle comunicazioni")
         assert rows["ivo@gamma.example"][0] == "queued"
         from mailer.services.sending import dispatch
+
         dispatch(batch_id)
-        SimpleWorker([Queue(app.config["RQ_QUEUE"], connection=get_redis())], connection=get_redis()).work(burst=True)
+        SimpleWorker([Queue(app.config["RQ_QUEUE"], connection=get_redis())], connection=get_redis()).work(
+            burst=True
+        )
         db.session.remove()
     assert smtp_server.accepted_to("ivo@gamma.example") == 1
     assert smtp_server.accepted_to("anna@alfa.example") == 0
@@ -138,8 +178,14 @@ def test_opted_out_delivery_cannot_be_included_again(app, sales_world, make_user
         db.session.add(batch)
         db.session.flush()
         contact = db.session.get(Contact, sales_world["anna"])
-        delivery = Delivery(batch_id=batch.id, party_id=contact.party_id, contact_id=contact.id,
-                            recipient_email=contact.email, status="pending", subject="s")
+        delivery = Delivery(
+            batch_id=batch.id,
+            party_id=contact.party_id,
+            contact_id=contact.id,
+            recipient_email=contact.email,
+            status="pending",
+            subject="s",
+        )
         db.session.add(delivery)
         db.session.commit()
         campaigns.unsubscribe(contact)
@@ -157,8 +203,14 @@ def test_document_batches_are_not_touched_by_an_opt_out(app, sales_world):
         db.session.add(batch)
         db.session.flush()
         contact = db.session.get(Contact, sales_world["anna"])
-        delivery = Delivery(batch_id=batch.id, party_id=contact.party_id, contact_id=contact.id,
-                            recipient_email=contact.email, status="queued", subject="Fattura")
+        delivery = Delivery(
+            batch_id=batch.id,
+            party_id=contact.party_id,
+            contact_id=contact.id,
+            recipient_email=contact.email,
+            status="queued",
+            subject="Fattura",
+        )
         db.session.add(delivery)
         db.session.commit()
         campaigns.unsubscribe(contact)

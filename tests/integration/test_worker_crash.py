@@ -1,4 +1,5 @@
 """A real worker process killed with SIGKILL mid-batch: only 'esito incerto' is left to resolve."""
+
 from __future__ import annotations
 
 import os
@@ -15,7 +16,6 @@ from mailer.models import Batch, Delivery
 from mailer.queue import get_redis
 from mailer.services import sending
 from tests.support.batches import make_account, make_sending_batch, statuses
-from tests.support.smtp import smtp_server  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,8 +38,13 @@ def test_sigkill_mid_batch(app_ctx, smtp_server, tmp_path):
         "SENDER_HEARTBEAT_SECONDS": "2",
         "INSTANCE_PATH": str(tmp_path / "worker-instance"),
     }
-    worker = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "worker", "--without-scheduler"],
-                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "app", "worker", "--without-scheduler"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 30
         while len(smtp_server.messages) < 4 and time.monotonic() < deadline:
@@ -72,6 +77,8 @@ def test_sigkill_mid_batch(app_ctx, smtp_server, tmp_path):
         if status == "sent":
             assert received == 1
     assert db.session.get(Batch, batch_id).status == "done"
-    uncertain = db.session.scalars(db.select(Delivery).where(Delivery.batch_id == batch_id, Delivery.status == "uncertain")).all()
+    uncertain = db.session.scalars(
+        db.select(Delivery).where(Delivery.batch_id == batch_id, Delivery.status == "uncertain")
+    ).all()
     for d in uncertain:
         assert "potrebbe essere partito" in d.smtp_reason

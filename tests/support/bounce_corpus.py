@@ -2,6 +2,7 @@
 recognised %, recipients right %, permanence right %, false positives, and whether every bounce that
 flufl.bounce alone recognises is recognised with the same addresses. Used by the unit test and by
 benchmarks/bounces.py."""
+
 from __future__ import annotations
 
 import email
@@ -41,16 +42,21 @@ class Figures:
 
     def as_dict(self) -> dict:
         """The figures, for printing."""
-        return {"files": self.files, "bounces": self.bounces, "non_bounces": self.non_bounces,
-                "recognised_pct": self.percent(self.recognised),
-                "recipients_right_pct": self.percent(self.recipients_right),
-                "permanence_right_pct": self.percent(self.permanence_right),
-                "false_positives": len(self.false_positives)}
+        return {
+            "files": self.files,
+            "bounces": self.bounces,
+            "non_bounces": self.non_bounces,
+            "recognised_pct": self.percent(self.recognised),
+            "recipients_right_pct": self.percent(self.recipients_right),
+            "permanence_right_pct": self.percent(self.permanence_right),
+            "false_positives": len(self.false_positives),
+        }
 
 
 def _ours(raw: bytes) -> tuple[bool, set[str], set[str], bool | None]:
     """Recapito's reader: (bounce?, main addresses, every address named, permanent?)."""
     from mailer.transport.inbound import read_message
+
     info = read_message(raw, check_signature=False)
     if info.kind != "bounce":
         return False, set(), set(), None
@@ -63,6 +69,7 @@ def _ours(raw: bytes) -> tuple[bool, set[str], set[str], bool | None]:
 def flufl_alone(raw: bytes) -> tuple[set[str], set[str]]:
     """flufl.bounce on its own: (temporary, permanent) addresses, lower case."""
     from flufl.bounce import all_failures
+
     temporary, permanent = all_failures(email.message_from_bytes(raw, policy=email.policy.compat32))
     low = lambda found: {a.decode("utf-8", "replace").lower() for a in found}  # noqa: E731
     return low(temporary), low(permanent)
@@ -110,5 +117,7 @@ def flufl_coverage() -> tuple[int, list[str]]:
         recognised += 1
         bounce, _, named, _ = _ours(raw)
         if not bounce or not (temporary | permanent) <= named:
-            short.append(f"{path}: flufl {sorted(temporary | permanent)}, noi {sorted(named) if bounce else 'non rimbalzo'}")
+            short.append(
+                f"{path}: flufl {sorted(temporary | permanent)}, noi {sorted(named) if bounce else 'non rimbalzo'}"
+            )
     return recognised, short

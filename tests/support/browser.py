@@ -1,6 +1,7 @@
 """Live-server fixtures for the browser tests: the app on a real WSGI server thread, a real
 `flask worker` process, the loopback SMTP server, and Chromium driven by Playwright (a fresh profile,
 console watched for CSP violations, a screenshot in test-artifacts/ when the test fails)."""
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,16 @@ from .faults import WorkerProcess
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @dataclass
@@ -80,8 +89,13 @@ def browser(live_server, request):
     profile = tempfile.mkdtemp(prefix="recapito-chromium-")
     with sync_api.sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1400, "height": 1000}, locale="it-IT")
+            profile,
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1400, "height": 1000},
+            locale="it-IT",
+        )
         context.set_default_timeout(15_000)
         page = context.pages[0] if context.pages else context.new_page()
         session = Browser(page, live_server.url)

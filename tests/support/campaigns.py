@@ -17,6 +17,7 @@ Contacts (privacy level in brackets):
   GAMMA: ivo (0, consent), luca (0, no e-mail)
   DELTA: mara (0, consent)
 """
+
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -26,28 +27,61 @@ import pytest
 
 from mailer.extensions import db
 
-PDF_BYTES = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n" \
-            b"trailer<</Root 1 0 R>>\n%%EOF\n"
+PDF_BYTES = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n"
+    b"trailer<</Root 1 0 R>>\n%%EOF\n"
+)
 
 
 def _invoice(party, number, days_ago, lines, type_code="FATTURA", net=None):
     """A document with lines [(product, qty, amount)] dated days_ago."""
     from mailer.models import Document, DocumentLine
+
     day = date.today() - timedelta(days=days_ago)
     total = sum((Decimal(str(a)) for _p, _q, a in lines), Decimal("0")) if net is None else Decimal(str(net))
-    document = Document(type_code=type_code, number=number, year=day.year, date=day, party_id=party.id,
-                        total_net=total, total_vat=total * Decimal("0.22"), total=total * Decimal("1.22"))
-    document.lines = [DocumentLine(line_no=i, product_id=p.id, product_code=p.code, description=p.description,
-                                   quantity=Decimal(str(q)), unit="PZ", unit_price=Decimal(str(a)) / Decimal(str(q)),
-                                   amount=Decimal(str(a))) for i, (p, q, a) in enumerate(lines, start=1)]
+    document = Document(
+        type_code=type_code,
+        number=number,
+        year=day.year,
+        date=day,
+        party_id=party.id,
+        total_net=total,
+        total_vat=total * Decimal("0.22"),
+        total=total * Decimal("1.22"),
+    )
+    document.lines = [
+        DocumentLine(
+            line_no=i,
+            product_id=p.id,
+            product_code=p.code,
+            description=p.description,
+            quantity=Decimal(str(q)),
+            unit="PZ",
+            unit_price=Decimal(str(a)) / Decimal(str(q)),
+            amount=Decimal(str(a)),
+        )
+        for i, (p, q, a) in enumerate(lines, start=1)
+    ]
     db.session.add(document)
     return document
 
 
 def build_sales_world() -> dict:
     """Create the world described in the module docstring; returns ids by name."""
-    from mailer.models import (Agent, Category, Contact, ContactFunction, DocumentType, Party, Product,
-                               ProductCategory, Tag, Zone, utcnow)
+    from mailer.models import (
+        Agent,
+        Category,
+        Contact,
+        ContactFunction,
+        DocumentType,
+        Party,
+        Product,
+        ProductCategory,
+        Tag,
+        Zone,
+        utcnow,
+    )
+
     types = {t.code: t for t in db.session.scalars(db.select(DocumentType))}
     functions = {f.code: f for f in db.session.scalars(db.select(ContactFunction))}
     nord, sud = Zone(code="NORD", name="Nord"), Zone(code="SUD", name="Sud")
@@ -61,14 +95,43 @@ def build_sales_world() -> dict:
     a200 = Product(code="A200", description="Dadi", category_id=ferr.id)
     b300 = Product(code="B300", description="Vernice blu", category_id=vern.id)
     db.session.add_all([a100, a200, b300])
-    alfa = Party(erp_code="ALFA", name="Alfa S.r.l.", kind="customer", zone=nord, agent=rossi, city="Milano",
-                 province="MI", category=ing)
-    beta = Party(erp_code="BETA", name="Beta S.p.A.", kind="customer", zone=nord, agent=rossi, city="Bergamo",
-                 province="BG")
-    gamma = Party(erp_code="GAMMA", name="Gamma S.n.c.", kind="customer", zone=sud, agent=bianchi, city="Napoli",
-                  province="NA")
-    delta = Party(erp_code="DELTA", name="Delta Forniture", kind="supplier", zone=nord, agent=rossi, city="Milano",
-                  province="MI")
+    alfa = Party(
+        erp_code="ALFA",
+        name="Alfa S.r.l.",
+        kind="customer",
+        zone=nord,
+        agent=rossi,
+        city="Milano",
+        province="MI",
+        category=ing,
+    )
+    beta = Party(
+        erp_code="BETA",
+        name="Beta S.p.A.",
+        kind="customer",
+        zone=nord,
+        agent=rossi,
+        city="Bergamo",
+        province="BG",
+    )
+    gamma = Party(
+        erp_code="GAMMA",
+        name="Gamma S.n.c.",
+        kind="customer",
+        zone=sud,
+        agent=bianchi,
+        city="Napoli",
+        province="NA",
+    )
+    delta = Party(
+        erp_code="DELTA",
+        name="Delta Forniture",
+        kind="supplier",
+        zone=nord,
+        agent=rossi,
+        city="Milano",
+        province="MI",
+    )
     db.session.add_all([alfa, beta, gamma, delta])
     db.session.flush()
     now = utcnow()
@@ -99,9 +162,23 @@ def build_sales_world() -> dict:
     _invoice(gamma, "NC1", 5, [(a100, 1, 20)], type_code="NOTA_CREDITO")
     db.session.commit()
     ids = {name: c.id for name, c in contacts.items()}
-    ids.update({"alfa": alfa.id, "beta": beta.id, "gamma": gamma.id, "delta": delta.id, "nord": nord.id,
-                "sud": sud.id, "rossi": rossi.id, "bianchi": bianchi.id, "ferr": ferr.id, "vern": vern.id,
-                "vip": vip.id, "commerciale": functions["commerciale"].id, "ing": ing.id})
+    ids.update(
+        {
+            "alfa": alfa.id,
+            "beta": beta.id,
+            "gamma": gamma.id,
+            "delta": delta.id,
+            "nord": nord.id,
+            "sud": sud.id,
+            "rossi": rossi.id,
+            "bianchi": bianchi.id,
+            "ferr": ferr.id,
+            "vern": vern.id,
+            "vip": vip.id,
+            "commerciale": functions["commerciale"].id,
+            "ing": ing.id,
+        }
+    )
     return ids
 
 
@@ -112,9 +189,12 @@ def sales_world(app):
         return build_sales_world()
 
 
-def make_generic_document(title="Listino 2027", commercial=True, data=PDF_BYTES, filename="listino.pdf", user=None):
+def make_generic_document(
+    title="Listino 2027", commercial=True, data=PDF_BYTES, filename="listino.pdf", user=None
+):
     """A generic document with one version (the caller is in an app context)."""
     from mailer.services import generic_documents as gd
+
     document = gd.create_document(title, "", commercial, gd.check_upload(data, filename), user)
     db.session.commit()
     return document
@@ -123,6 +203,7 @@ def make_generic_document(title="Listino 2027", commercial=True, data=PDF_BYTES,
 def make_filter(conditions, owner_id, name="Clienti", shared=False):
     """A saved filter."""
     from mailer.models import SavedFilter
+
     row = SavedFilter(name=name, conditions=conditions, shared=shared, owner_id=owner_id)
     db.session.add(row)
     db.session.commit()

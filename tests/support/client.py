@@ -1,4 +1,5 @@
 """A test client that sends the CSRF token like the real pages do (form field or htmx header)."""
+
 from __future__ import annotations
 
 import hashlib

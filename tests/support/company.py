@@ -1,4 +1,5 @@
 """Saving the company settings through the real admin form (the way an administrator changes them)."""
+
 from __future__ import annotations
 
 from mailer.extensions import db

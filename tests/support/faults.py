@@ -3,6 +3,7 @@ deadline-based waiting, and the exactly-once check every fault test ends with.
 
     from tests.support.faults import faulty_smtp, WorkerProcess, wait_until, drain, check_exactly_once
 """
+
 from __future__ import annotations
 
 import os
@@ -29,7 +30,7 @@ REASONLESS_OK = {"sent", "cancelled", "excluded"}
 class _CuttingSMTP(SMTP):
     """aiosmtpd's SMTP that can reset the connection in the middle of the message data."""
 
-    def __init__(self, handler, test_server: "FaultySmtpServer", **kwargs):
+    def __init__(self, handler, test_server: FaultySmtpServer, **kwargs):
         super().__init__(handler, **kwargs)
         self.test_server = test_server
 
@@ -71,11 +72,17 @@ class FaultySmtpServer(SmtpTestServer):
         super().__init__(*args, **kwargs)
         self.cut_after: list[int] = []
 
-    def start(self) -> "FaultySmtpServer":
+    def start(self) -> FaultySmtpServer:
         """Start listening (no AUTH: the fault tests do not need it)."""
-        self._controller = _CuttingController(self, _Handler(self), hostname=self.host, port=self.port,
-                                              server_hostname="smtp.test.local", ready_timeout=10,
-                                              data_size_limit=None)
+        self._controller = _CuttingController(
+            self,
+            _Handler(self),
+            hostname=self.host,
+            port=self.port,
+            server_hostname="smtp.test.local",
+            ready_timeout=10,
+            data_size_limit=None,
+        )
         self._controller.start()
         return self
 
@@ -97,7 +104,9 @@ def wait_until(predicate, timeout: float, what, every: float = 0.05):
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for: {what() if callable(what) else what}")
+            raise AssertionError(
+                f"timed out after {timeout:.0f} s waiting for: {what() if callable(what) else what}"
+            )
         time.sleep(every)
 
 
@@ -109,8 +118,11 @@ def drain(app, max_wait: float = 20.0) -> None:
 def batch_counts(batch_id: int) -> dict[str, int]:
     """status -> how many deliveries of the batch (fresh read)."""
     db.session.remove()
-    rows = db.session.execute(db.select(Delivery.status, db.func.count(Delivery.id))
-                              .where(Delivery.batch_id == batch_id).group_by(Delivery.status)).all()
+    rows = db.session.execute(
+        db.select(Delivery.status, db.func.count(Delivery.id))
+        .where(Delivery.batch_id == batch_id)
+        .group_by(Delivery.status)
+    ).all()
     return {status: count for status, count in rows}
 
 
@@ -165,7 +177,7 @@ class WorkerProcess:
         self.proc: subprocess.Popen | None = None
         self.started = 0
 
-    def start(self) -> "WorkerProcess":
+    def start(self) -> WorkerProcess:
         """Start one worker process."""
         args = self.command()
         with open(self.log, "ab") as log:

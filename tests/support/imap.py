@@ -14,13 +14,14 @@ Mail lives in maildirs under the temporary directory; users are in a passwd-file
 test (`new_user()`), so tests never see each other's messages. Run as root, Dovecot refuses to run
 its login and mail processes as root: they then run as the package's `dovenull`/`dovecot` users.
 """
+
 from __future__ import annotations
 
 import datetime as dt
+import grp
 import imaplib
 import os
 import pwd
-import grp
 import shutil
 import ssl
 import subprocess
@@ -39,25 +40,40 @@ DOVECOT = os.environ.get("DOVECOT_BINARY", "/usr/sbin/dovecot")
 
 def _self_signed(directory: Path) -> tuple[Path, Path]:
     """A certificate and key for 127.0.0.1/localhost."""
+    import ipaddress
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
-    import ipaddress
+
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=2))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-            .sign(key, hashes.SHA256()))
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
     cert_path, key_path = directory / "cert.pem", directory / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     os.chmod(key_path, 0o600)
     return cert_path, key_path
 
@@ -66,7 +82,7 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
 class ImapUser:
     """A mailbox on the test server."""
 
-    server: "DovecotServer"
+    server: DovecotServer
     username: str
     password: str
 
@@ -201,7 +217,7 @@ service anvil {{
 }}
 """
 
-    def start(self) -> "DovecotServer":
+    def start(self) -> DovecotServer:
         """Write the configuration and run dovecot in the foreground (-F) as a child process."""
         if not os.access(DOVECOT, os.X_OK):
             raise RuntimeError(f"{DOVECOT} non trovato: esegui 'make setup' (apt-get install dovecot-imapd)")
@@ -214,8 +230,11 @@ service anvil {{
         self.passwd.write_text("")
         conf = self.workdir / "dovecot.conf"
         conf.write_text(self.config(cert, key))
-        self.proc = subprocess.Popen([DOVECOT, "-F", "-c", str(conf)], stdout=subprocess.DEVNULL,
-                                     stderr=open(self.workdir / "dovecot.stderr", "wb"))
+        self.proc = subprocess.Popen(
+            [DOVECOT, "-F", "-c", str(conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.workdir / "dovecot.stderr", "wb"),
+        )
         try:
             wait_port(self.port, timeout=15)
             wait_port(self.tls_port, timeout=15)

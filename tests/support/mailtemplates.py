@@ -1,4 +1,5 @@
 """Fixtures helpers of the templates area: a party with contacts and documents of a type."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -25,23 +26,49 @@ def make_contact(party: Party, name: str, email: str, privacy: int = 0, types=("
     return contact
 
 
-def make_document(party: Party, type_code: str = "FATTURA", number: str = "2026/7", total: str = "1234.56",
-                  day: date = date(2026, 3, 5), extra: dict | None = None, due_dates: list | None = None) -> Document:
+def make_document(
+    party: Party,
+    type_code: str = "FATTURA",
+    number: str = "2026/7",
+    total: str = "1234.56",
+    day: date = date(2026, 3, 5),
+    extra: dict | None = None,
+    due_dates: list | None = None,
+) -> Document:
     """A document of a type for the party (the caller commits)."""
-    doc = Document(type_code=type_code, number=number, year=day.year, date=day, party_id=party.id,
-                   total_net=Decimal(total), total_vat=Decimal("0"), total=Decimal(total),
-                   due_dates=due_dates if due_dates is not None else [{"date": "2026-04-30", "amount": total,
-                                                                          "method": "Bonifico"}],
-                   extra=extra or {})
+    doc = Document(
+        type_code=type_code,
+        number=number,
+        year=day.year,
+        date=day,
+        party_id=party.id,
+        total_net=Decimal(total),
+        total_vat=Decimal("0"),
+        total=Decimal(total),
+        due_dates=due_dates
+        if due_dates is not None
+        else [{"date": "2026-04-30", "amount": total, "method": "Bonifico"}],
+        extra=extra or {},
+    )
     db.session.add(doc)
     db.session.flush()
     return doc
 
 
-def make_account(name: str = "Amministrazione", signature: str = "", kind: str = "smtp", default: bool = True) -> MailAccount:
+def make_account(
+    name: str = "Amministrazione", signature: str = "", kind: str = "smtp", default: bool = True
+) -> MailAccount:
     """A sending account (never connected to in these tests; the caller commits)."""
-    account = MailAccount(name=name, kind=kind, host="127.0.0.1", port=2525, from_address=f"{name.lower()}@esempio.it",
-                          from_name=name, signature_html=signature, is_default=default)
+    account = MailAccount(
+        name=name,
+        kind=kind,
+        host="127.0.0.1",
+        port=2525,
+        from_address=f"{name.lower()}@esempio.it",
+        from_name=name,
+        signature_html=signature,
+        is_default=default,
+    )
     db.session.add(account)
     db.session.flush()
     return account

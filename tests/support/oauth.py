@@ -10,6 +10,7 @@ The stand-in serves:
   service account's public key; refresh_token).
 Every token request is recorded (`token_requests`), tokens can be expired or revoked server side.
 """
+
 from __future__ import annotations
 
 import base64
@@ -45,18 +46,32 @@ MAILBOX = "fatture@azienda.example"
 def _server_cert(ca, directory: Path) -> tuple[Path, Path, Path]:
     """A TLS certificate for 127.0.0.1 issued by the CA: (cert, key, CA bundle) files."""
     from cryptography.hazmat.primitives.asymmetric import ec
+
     key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(_name("127.0.0.1", "Token di prova")).issuer_name(ca.cert.subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=30))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                                                        x509.DNSName("localhost")]), critical=False)
-            .sign(ca.key, hashes.SHA256()))
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name("127.0.0.1", "Token di prova"))
+        .issuer_name(ca.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            ),
+            critical=False,
+        )
+        .sign(ca.key, hashes.SHA256())
+    )
     paths = directory / "token-cert.pem", directory / "token-key.pem", directory / "token-ca.pem"
     paths[0].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths[1].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    paths[1].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     paths[2].write_bytes(ca.pem)
     return paths
 
@@ -87,7 +102,7 @@ class TokenEndpoint:
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     # --- set-up helpers
-    def start(self) -> "TokenEndpoint":
+    def start(self) -> TokenEndpoint:
         self.thread.start()
         return self
 
@@ -109,11 +124,20 @@ class TokenEndpoint:
         """A Google service-account key file (as the console downloads it) whose public key the stand-in knows."""
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.service_accounts[email] = key.public_key()
-        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-        return json.dumps({"type": "service_account", "project_id": "progetto", "private_key_id": "k1",
-                           "private_key": pem, "client_email": email, "client_id": "1",
-                           "token_uri": "https://oauth2.googleapis.com/token"})
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode()
+        return json.dumps(
+            {
+                "type": "service_account",
+                "project_id": "progetto",
+                "private_key_id": "k1",
+                "private_key": pem,
+                "client_email": email,
+                "client_id": "1",
+                "token_uri": "https://oauth2.googleapis.com/token",
+            }
+        )
 
     @property
     def google_token_uri(self) -> str:
@@ -149,26 +173,34 @@ class TokenEndpoint:
     def _token(self, path: str, form: dict) -> tuple[int, dict]:
         grant = form.get("grant_type", "")
         with self._lock:
-            self.token_requests.append({"path": path, "grant_type": grant, "client_id": form.get("client_id")})
+            self.token_requests.append(
+                {"path": path, "grant_type": grant, "client_id": form.get("client_id")}
+            )
         if path.endswith("/oauth2/v2.0/token"):  # Microsoft
             tenant = path.strip("/").split("/")[0]
             if tenant not in self.tenants:
-                return 400, {"error": "invalid_request",
-                             "error_description": f"AADSTS90002: Tenant '{tenant}' not found."}
+                return 400, {
+                    "error": "invalid_request",
+                    "error_description": f"AADSTS90002: Tenant '{tenant}' not found.",
+                }
         if grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
             return self._jwt_bearer(form.get("assertion", ""))
         client, secret = form.get("client_id", ""), form.get("client_secret", "")
         if form.get("client_assertion"):
             secret = self._client_assertion(client, path, form["client_assertion"])
         if self.clients.get(client) != secret:
-            return 401, {"error": "invalid_client",
-                         "error_description": "AADSTS7000215: Invalid client secret provided."}
+            return 401, {
+                "error": "invalid_client",
+                "error_description": "AADSTS7000215: Invalid client secret provided.",
+            }
         if grant == "client_credentials":
             return 200, self._issue("*")
         if grant == "refresh_token":
             if form.get("refresh_token") not in self.refresh_tokens:
-                return 400, {"error": "invalid_grant",
-                             "error_description": "AADSTS70000: The provided grant has expired or been revoked."}
+                return 400, {
+                    "error": "invalid_grant",
+                    "error_description": "AADSTS70000: The provided grant has expired or been revoked.",
+                }
             return 200, self._issue("*", refresh=True)
         if grant == "authorization_code":
             if self.auth_codes.pop(form.get("code", ""), None) != form.get("redirect_uri"):
@@ -185,8 +217,13 @@ class TokenEndpoint:
         if (jwt.get_unverified_header(assertion).get("x5t#S256") or "").rstrip("=") != thumb:
             return ""
         try:
-            jwt.decode(assertion, cert.public_key(), algorithms=["PS256", "RS256"], audience=self.base + path,
-                       issuer=client)
+            jwt.decode(
+                assertion,
+                cert.public_key(),
+                algorithms=["PS256", "RS256"],
+                audience=self.base + path,
+                issuer=client,
+            )
         except jwt.PyJWTError:
             return ""
         return self.clients[client]
@@ -194,28 +231,44 @@ class TokenEndpoint:
     def client_certificate_pem(self, client: str = MS_CLIENT[0]) -> str:
         """A key + self-signed certificate registered for the client (what one uploads to the app registration)."""
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         name = _name("recapito-app", "Azienda")
-        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-                .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
-                .not_valid_after(now + dt.timedelta(days=365)).sign(key, hashes.SHA256()))
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=365))
+            .sign(key, hashes.SHA256())
+        )
         self.client_certificates[client] = cert
-        return (key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption()).decode()
-                + cert.public_bytes(serialization.Encoding.PEM).decode())
+        return (
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            ).decode()
+            + cert.public_bytes(serialization.Encoding.PEM).decode()
+        )
 
     def _jwt_bearer(self, assertion: str) -> tuple[int, dict]:
         try:
             issuer = jwt.decode(assertion, options={"verify_signature": False})["iss"]
             key = self.service_accounts[issuer]
             # google-auth signs for Google's audience whatever the token_uri (as Google expects).
-            claims = jwt.decode(assertion, key, algorithms=["RS256"],
-                                audience=[self.google_token_uri, "https://oauth2.googleapis.com/token"])
+            claims = jwt.decode(
+                assertion,
+                key,
+                algorithms=["RS256"],
+                audience=[self.google_token_uri, "https://oauth2.googleapis.com/token"],
+            )
         except (jwt.PyJWTError, KeyError):
             return 400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
         if claims.get("scope") != "https://mail.google.com/" or not claims.get("sub"):
-            return 400, {"error": "unauthorized_client",
-                         "error_description": "Client is unauthorized to retrieve access tokens using this method."}
+            return 400, {
+                "error": "unauthorized_client",
+                "error_description": "Client is unauthorized to retrieve access tokens using this method.",
+            }
         return 200, self._issue(claims["sub"])
 
     def _handler(self):
@@ -239,11 +292,22 @@ class TokenEndpoint:
                     tenant = parts[0]
                     endpoint.discovery_requests += 1
                     if tenant not in endpoint.tenants:
-                        return self._send(400, {"error": "invalid_tenant", "error_description":
-                                                f"AADSTS90002: Tenant '{tenant}' not found."})
+                        return self._send(
+                            400,
+                            {
+                                "error": "invalid_tenant",
+                                "error_description": f"AADSTS90002: Tenant '{tenant}' not found.",
+                            },
+                        )
                     base = f"{endpoint.base}/{tenant}"
-                    return self._send(200, {"issuer": f"{base}/v2.0", "token_endpoint": f"{base}/oauth2/v2.0/token",
-                                            "authorization_endpoint": f"{base}/oauth2/v2.0/authorize"})
+                    return self._send(
+                        200,
+                        {
+                            "issuer": f"{base}/v2.0",
+                            "token_endpoint": f"{base}/oauth2/v2.0/token",
+                            "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                        },
+                    )
                 self._send(404, {"error": "not_found"})
 
             def do_POST(self):
@@ -256,6 +320,7 @@ class TokenEndpoint:
                     form.setdefault("client_secret", urllib.parse.unquote(secret))
                 status, body = endpoint._token(self.path.split("?")[0], form)
                 self._send(status, body)
+
         return Handler
 
 
@@ -281,8 +346,7 @@ class _XOAuthHandler(_Handler):
             return AuthResult(success=True, auth_data=user)
         # As Gmail/Exchange: an error challenge (334 + base64 JSON), the client answers empty, then 535.
         await server.challenge_auth(json.dumps({"status": "401", "schemes": "bearer"}))
-        return AuthResult(success=False, handled=False,
-                          message="535 5.7.3 Authentication unsuccessful")
+        return AuthResult(success=False, handled=False, message="535 5.7.3 Authentication unsuccessful")
 
 
 class XOAuthSmtpServer(SmtpTestServer):
@@ -293,10 +357,16 @@ class XOAuthSmtpServer(SmtpTestServer):
         self.tokens = tokens
         self.auth_attempts: list[tuple[str, str]] = []
 
-    def start(self) -> "XOAuthSmtpServer":
-        self._controller = Controller(_XOAuthHandler(self), hostname=self.host, port=self.port,
-                                      server_hostname="smtp.test.local", ready_timeout=10,
-                                      auth_require_tls=False, auth_required=True)
+    def start(self) -> XOAuthSmtpServer:
+        self._controller = Controller(
+            _XOAuthHandler(self),
+            hostname=self.host,
+            port=self.port,
+            server_hostname="smtp.test.local",
+            ready_timeout=10,
+            auth_require_tls=False,
+            auth_required=True,
+        )
         self._controller.start()
         return self
 

@@ -1,11 +1,13 @@
 """Messages that come back, for the tracking tests: the real PEC samples adapted to our own
 Message-IDs, RFC 3464 and non-standard bounces, malformed and forged messages."""
+
 from __future__ import annotations
 
 import base64
 import email
 import email.policy
 import re
+from datetime import UTC
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -29,15 +31,27 @@ def daticert_of(raw: bytes) -> str:
     return base64.b64decode(_daticert_b64(raw)).decode("utf-8")
 
 
-def adapt_receipt(raw: bytes, message_id: str, *, consegna: str | None = None, mittente: str | None = None,
-                  header_id: str | None = None, tipo: str | None = None, x_ricevuta: str | None = None,
-                  errore_esteso: str | None = None) -> bytes:
+def adapt_receipt(
+    raw: bytes,
+    message_id: str,
+    *,
+    consegna: str | None = None,
+    mittente: str | None = None,
+    header_id: str | None = None,
+    tipo: str | None = None,
+    x_ricevuta: str | None = None,
+    errore_esteso: str | None = None,
+) -> bytes:
     """A real receipt pointed at our own message: X-Riferimento-Message-ID and the daticert msgid
     rewritten (the rest byte for byte, so the provider's signature no longer holds)."""
     bare = message_id.strip("<>")
     header_value = (header_id or bare).strip("<>")
-    raw = re.sub(rb"(?m)^X-Riferimento-Message-ID:[^\r\n]*", b"X-Riferimento-Message-ID: <" + header_value.encode() + b">",
-                 raw, count=1)
+    raw = re.sub(
+        rb"(?m)^X-Riferimento-Message-ID:[^\r\n]*",
+        b"X-Riferimento-Message-ID: <" + header_value.encode() + b">",
+        raw,
+        count=1,
+    )
     if x_ricevuta is not None:
         raw = re.sub(rb"(?m)^X-Ricevuta:[^\r\n]*", b"X-Ricevuta: " + x_ricevuta.encode(), raw, count=1)
     old_b64 = _daticert_b64(raw)
@@ -46,15 +60,21 @@ def adapt_receipt(raw: bytes, message_id: str, *, consegna: str | None = None, m
     if consegna is not None:
         xml = re.sub(r"<consegna>.*?</consegna>", f"<consegna>{consegna}</consegna>", xml, flags=re.DOTALL)
     if mittente is not None:
-        xml = re.sub(r"<mittente>.*?</mittente>", f"<mittente>{mittente}</mittente>", xml, count=1, flags=re.DOTALL)
+        xml = re.sub(
+            r"<mittente>.*?</mittente>", f"<mittente>{mittente}</mittente>", xml, count=1, flags=re.DOTALL
+        )
     if tipo is not None:
         xml = re.sub(r'<postacert tipo="[^"]*"', f'<postacert tipo="{tipo}"', xml, count=1)
     if errore_esteso is not None:
-        xml = re.sub(r"<errore-esteso>.*?</errore-esteso>", f"<errore-esteso>{errore_esteso}</errore-esteso>", xml,
-                     flags=re.DOTALL)
+        xml = re.sub(
+            r"<errore-esteso>.*?</errore-esteso>",
+            f"<errore-esteso>{errore_esteso}</errore-esteso>",
+            xml,
+            flags=re.DOTALL,
+        )
     newline = b"\r\n" if b"\r\n" in old_b64 else b"\n"
     encoded = base64.b64encode(xml.encode("utf-8"))
-    new_b64 = newline.join(encoded[i:i + 60] for i in range(0, len(encoded), 60))
+    new_b64 = newline.join(encoded[i : i + 60] for i in range(0, len(encoded), 60))
     return raw.replace(old_b64, new_b64, 1)
 
 
@@ -67,14 +87,17 @@ def test_provider():
     """The test PEC provider of this test session: (CA to trust, signing certificate)."""
     global _PROVIDER
     if _PROVIDER is None:
-        from datetime import datetime, timezone
+        from datetime import datetime
 
         from tests.support.pec_ca import make_ca, make_signer
+
         # Valid at the times the real samples certify (2018, 2024) and today.
-        since = datetime(2015, 1, 1, tzinfo=timezone.utc)
+        since = datetime(2015, 1, 1, tzinfo=UTC)
         ca = make_ca(not_before=since, days=365 * 30)
-        _PROVIDER = (ca, make_signer(ca, common_name="posta-certificata@pec.aruba.it", not_before=since,
-                                     days=365 * 20))
+        _PROVIDER = (
+            ca,
+            make_signer(ca, common_name="posta-certificata@pec.aruba.it", not_before=since, days=365 * 20),
+        )
     return _PROVIDER
 
 
@@ -86,11 +109,13 @@ def resign(raw: bytes, workdir: Path | None = None) -> bytes:
     signature then holds, as a genuine provider's does, and chains to the test CA (trust it with
     `trust_test_provider()`)."""
     from tests.support.pec_ca import sign_mime
+
     msg = email.message_from_bytes(raw, policy=email.policy.compat32)
     inner = msg.get_payload()[0].as_bytes()
     signed = sign_mime(inner, test_provider()[1])
-    headers = b"".join(f"{k}: {v}\n".encode() for k, v in msg.items()
-                       if k.lower() not in ("content-type", "mime-version"))
+    headers = b"".join(
+        f"{k}: {v}\n".encode() for k, v in msg.items() if k.lower() not in ("content-type", "mime-version")
+    )
     return headers + signed
 
 
@@ -99,15 +124,21 @@ def trust_test_provider(*domains: str) -> None:
     from mailer.extensions import db
     from mailer.models import MailAccount
     from mailer.services.pec_trust import add_certificates
+
     add_certificates(test_provider()[0].pem)
     for account in db.session.scalars(db.select(MailAccount).where(MailAccount.kind == "pec")):
         account.pec_system_domains = "\n".join(domains)
     db.session.commit()
 
 
-def dsn_bounce(original_message_id: str, recipient: str, status: str = "5.1.1",
-               diagnostic: str = "smtp; 550 5.1.1 <{rcpt}>: Recipient address rejected: User unknown",
-               action: str = "failed", sender: str = "MAILER-DAEMON@mx.example.net") -> bytes:
+def dsn_bounce(
+    original_message_id: str,
+    recipient: str,
+    status: str = "5.1.1",
+    diagnostic: str = "smtp; 550 5.1.1 <{rcpt}>: Recipient address rejected: User unknown",
+    action: str = "failed",
+    sender: str = "MAILER-DAEMON@mx.example.net",
+) -> bytes:
     """An RFC 3464 delivery status notification (Postfix style) returning the original headers."""
     boundary = "BOUNDARY-DSN-1"
     diag = diagnostic.format(rcpt=recipient)
@@ -116,7 +147,7 @@ def dsn_bounce(original_message_id: str, recipient: str, status: str = "5.1.1",
         f"Subject: Undelivered Mail Returned to Sender\r\nDate: Mon, 30 Nov 2026 10:15:00 +0100\r\n"
         f"Message-ID: <dsn.{abs(hash(original_message_id))}@mx.example.net>\r\nAuto-Submitted: auto-replied\r\n"
         f"MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status;\r\n"
-        f"\tboundary=\"{boundary}\"\r\n\r\n"
+        f'\tboundary="{boundary}"\r\n\r\n'
         f"--{boundary}\r\nContent-Description: Notification\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n"
         f"This is the mail system at host mx.example.net.\r\n\r\nI'm sorry to have to inform you that your message"
         f" could not\r\nbe delivered to one or more recipients.\r\n\r\n<{recipient}>: {diag}\r\n\r\n"
@@ -160,7 +191,8 @@ def exchange_ndr(original_message_id: str, recipient: str) -> bytes:
         "Delivery has failed to these recipients or groups:\n\n"
         f"{recipient}\nThe e-mail address you entered couldn't be found.\n\n"
         "Diagnostic information for administrators:\n\nGenerating server: mail.contoso.example\n\n"
-        f"{recipient}\nRemote Server returned '550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup'\n")
+        f"{recipient}\nRemote Server returned '550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup'\n"
+    )
     original = EmailMessage()
     original["From"] = "fatture@azienda.example"
     original["To"] = recipient
@@ -173,10 +205,12 @@ def exchange_ndr(original_message_id: str, recipient: str) -> bytes:
 
 def forged_receipt(message_id: str, sender: str = "mario.rossi@gmail.example") -> bytes:
     """An X-Ricevuta message from someone who is not a PEC provider (the rest looks right)."""
-    xml = (f'<?xml version="1.0" encoding="UTF-8"?><postacert tipo="avvenuta-consegna" errore="nessuno">'
-           f"<intestazione><mittente>azienda@pec.example</mittente></intestazione><dati>"
-           f'<data zona="+0100"><giorno>30/11/2026</giorno><ora>10:00:00</ora></data>'
-           f"<msgid>&lt;{message_id.strip('<>')}&gt;</msgid><consegna>x@pec.example</consegna></dati></postacert>")
+    xml = (
+        f'<?xml version="1.0" encoding="UTF-8"?><postacert tipo="avvenuta-consegna" errore="nessuno">'
+        f"<intestazione><mittente>azienda@pec.example</mittente></intestazione><dati>"
+        f'<data zona="+0100"><giorno>30/11/2026</giorno><ora>10:00:00</ora></data>'
+        f"<msgid>&lt;{message_id.strip('<>')}&gt;</msgid><consegna>x@pec.example</consegna></dati></postacert>"
+    )
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = "azienda@pec.example"
@@ -191,6 +225,6 @@ def forged_receipt(message_id: str, sender: str = "mario.rossi@gmail.example") -
 MALFORMED = [
     b"",
     b"\x00\x01\x02 not a message at all \xff\xfe",
-    b"X-Ricevuta: accettazione\r\nFrom: posta-certificata@pec.example\r\nContent-Type: multipart/mixed; boundary=\"x\"\r\n\r\n--x\r\nContent-Type: application/xml; name=\"daticert.xml\"\r\nContent-Disposition: attachment; filename=\"daticert.xml\"\r\n\r\n<postacert tipo=\"accettazione\"><dati><msgid>&lt;a@b&gt;</msgid>\r\n--x--\r\n",
-    b"X-Ricevuta: accettazione\r\nFrom: posta-certificata@pec.example\r\nContent-Type: multipart/mixed; boundary=\"x\"\r\n\r\n--x\r\nContent-Type: application/xml; name=\"daticert.xml\"\r\nContent-Disposition: attachment; filename=\"daticert.xml\"\r\n\r\n<!DOCTYPE lol [<!ENTITY a \"aaaa\"><!ENTITY b \"&a;&a;&a;&a;\">]><postacert tipo=\"accettazione\"><dati><msgid>&b;</msgid></dati></postacert>\r\n--x--\r\n",
+    b'X-Ricevuta: accettazione\r\nFrom: posta-certificata@pec.example\r\nContent-Type: multipart/mixed; boundary="x"\r\n\r\n--x\r\nContent-Type: application/xml; name="daticert.xml"\r\nContent-Disposition: attachment; filename="daticert.xml"\r\n\r\n<postacert tipo="accettazione"><dati><msgid>&lt;a@b&gt;</msgid>\r\n--x--\r\n',
+    b'X-Ricevuta: accettazione\r\nFrom: posta-certificata@pec.example\r\nContent-Type: multipart/mixed; boundary="x"\r\n\r\n--x\r\nContent-Type: application/xml; name="daticert.xml"\r\nContent-Disposition: attachment; filename="daticert.xml"\r\n\r\n<!DOCTYPE lol [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]><postacert tipo="accettazione"><dati><msgid>&b;</msgid></dati></postacert>\r\n--x--\r\n',
 ]

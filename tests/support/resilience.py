@@ -1,5 +1,6 @@
 """Long-running processes for the Redis-restart tests: `flask scheduler` next to the real worker, and a
 Redis of the test's own that can be restarted without disturbing the other tests."""
+
 from __future__ import annotations
 
 import subprocess
@@ -18,11 +19,16 @@ class SchedulerProcess(WorkerProcess):
         super().__init__(app, tmp_path, **env)
         self.log = tmp_path / "scheduler.log"
 
-    def start(self) -> "SchedulerProcess":
+    def start(self) -> SchedulerProcess:
         """Start the scheduler process."""
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "scheduler"], cwd=ROOT,
-                                         env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "flask", "--app", "app", "scheduler"],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         self.started += 1
         return self
 

@@ -16,6 +16,7 @@ Behaviours: "ok"; an int reply code (421, 451, 452, 550, 552, 554) given at DATA
 (close the connection after the message data arrived, without a reply); ("slow", seconds) then
 accept; ("rcpt", code) reject at RCPT TO. 421 also closes the connection, as real servers do.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -53,7 +54,7 @@ class Captured:
 class _Handler:
     """aiosmtpd handler applying the scripted behaviours."""
 
-    def __init__(self, server: "SmtpTestServer"):
+    def __init__(self, server: SmtpTestServer):
         self.server = server
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -111,13 +112,19 @@ class SmtpTestServer:
             return AuthResult(success=self.auth.get(user) == password, handled=False)
         return AuthResult(success=False, handled=False)
 
-    def start(self) -> "SmtpTestServer":
+    def start(self) -> SmtpTestServer:
         """Start listening."""
         kwargs = {}
         if self.auth:
             kwargs = {"authenticator": self._authenticator, "auth_require_tls": False, "auth_required": True}
-        self._controller = Controller(_Handler(self), hostname=self.host, port=self.port,
-                                      server_hostname="smtp.test.local", ready_timeout=10, **kwargs)
+        self._controller = Controller(
+            _Handler(self),
+            hostname=self.host,
+            port=self.port,
+            server_hostname="smtp.test.local",
+            ready_timeout=10,
+            **kwargs,
+        )
         self._controller.start()
         return self
 

@@ -1,6 +1,7 @@
 """Bounces from every real mail system (issue 13.2): recipients, status codes, permanent vs temporary,
 and the automatic messages that are never bounces. Pure functions over the corpus in tests/data/bounces
 (sources and licences in its SOURCES.md); no database."""
+
 from __future__ import annotations
 
 import pytest
@@ -39,47 +40,60 @@ def test_formats_both_readers_missed_are_all_right():
     """The constructed files (the providers' published forms) are all read right."""
     figures = measure(constructed=True)
     assert figures.bounces >= 14 and figures.non_bounces >= 8
-    assert (figures.missed, figures.wrong_recipients, figures.wrong_permanence, figures.false_positives) == ([], [], [], [])
+    assert (figures.missed, figures.wrong_recipients, figures.wrong_permanence, figures.false_positives) == (
+        [],
+        [],
+        [],
+        [],
+    )
 
 
-@pytest.mark.parametrize("name, address, status, action", [
-    ("own/o365_text_ndr.eml", "mario.bianchi@cliente-o365.example", "5.1.10", "failed"),
-    ("own/gmail_address_not_found.eml", "luca.verdi@cliente-gmail.example", "5.1.1", "failed"),
-    ("own/exim_failed.eml", "anna.neri@cliente-exim.example", "5.1.1", "failed"),
-    ("own/exim_delay.eml", "paolo.gialli@cliente-lento.example", "4.7.1", "delayed"),
-    ("own/domino_failure.eml", "giulia.rosa@cliente-domino.example", "", "failed"),
-    ("own/mdaemon_permanent.eml", "rocco.blu@cliente-md.example", "5.1.1", "failed"),
-    ("own/russian_mailru.eml", "ivan.petrov@cliente-ru.example", "550", "failed"),
-    ("own/japanese_provider.eml", "taro.yamada@cliente-jp.example", "5.1.1", "failed"),
-    ("own/mailer_daemon_null_encoded.eml", "franco.viola@cliente-it.example", "5.1.1", "failed"),
-    ("own/ses_text_bounce.eml", "sara.oro@cliente-ses.example", "", "failed"),
-    ("own/dsn_no_action.eml", "elena.grigi@cliente-a.example", "5.1.1", "failed"),
-    ("own/dsn_odd_action.eml", "marco.azzurri@cliente-b.example", "5.2.1", "failed"),
-    ("own/dsn_no_recipient_fields.eml", "chiara.bruni@cliente-c.example", "5.2.2", "failed"),
-    ("own/dsn_delayed_original_recipient.eml", "vendite@cliente-d.example", "4.4.1", "delayed"),
-    ("bounce_email/tt_bounce_12_soft.eml", "info@radioliepaja.lv", "", "delayed"),
-    ("flufl/simple_38.txt", "userx@example.com", "", "failed"),  # Dovecot's rejection, sent as an MDN
-])
+@pytest.mark.parametrize(
+    "name, address, status, action",
+    [
+        ("own/o365_text_ndr.eml", "mario.bianchi@cliente-o365.example", "5.1.10", "failed"),
+        ("own/gmail_address_not_found.eml", "luca.verdi@cliente-gmail.example", "5.1.1", "failed"),
+        ("own/exim_failed.eml", "anna.neri@cliente-exim.example", "5.1.1", "failed"),
+        ("own/exim_delay.eml", "paolo.gialli@cliente-lento.example", "4.7.1", "delayed"),
+        ("own/domino_failure.eml", "giulia.rosa@cliente-domino.example", "", "failed"),
+        ("own/mdaemon_permanent.eml", "rocco.blu@cliente-md.example", "5.1.1", "failed"),
+        ("own/russian_mailru.eml", "ivan.petrov@cliente-ru.example", "550", "failed"),
+        ("own/japanese_provider.eml", "taro.yamada@cliente-jp.example", "5.1.1", "failed"),
+        ("own/mailer_daemon_null_encoded.eml", "franco.viola@cliente-it.example", "5.1.1", "failed"),
+        ("own/ses_text_bounce.eml", "sara.oro@cliente-ses.example", "", "failed"),
+        ("own/dsn_no_action.eml", "elena.grigi@cliente-a.example", "5.1.1", "failed"),
+        ("own/dsn_odd_action.eml", "marco.azzurri@cliente-b.example", "5.2.1", "failed"),
+        ("own/dsn_no_recipient_fields.eml", "chiara.bruni@cliente-c.example", "5.2.2", "failed"),
+        ("own/dsn_delayed_original_recipient.eml", "vendite@cliente-d.example", "4.4.1", "delayed"),
+        ("bounce_email/tt_bounce_12_soft.eml", "info@radioliepaja.lv", "", "delayed"),
+        ("flufl/simple_38.txt", "userx@example.com", "", "failed"),  # Dovecot's rejection, sent as an MDN
+    ],
+)
 def test_each_format_names_its_recipient_with_status_and_action(name, address, status, action):
     """MAILER-DAEMON <>, encoded subjects, odd or missing Action lines, reports without per-recipient
     fields, plain-text delay warnings, Office 365, Gmail, SES, Exim, Domino, MDaemon, Russian, Japanese."""
     info = _read(name)
     assert info.kind == "bounce"
-    assert [r.as_dict() for r in info.bounce.recipients] == [{"address": address, "status": status, "action": action}]
+    assert [r.as_dict() for r in info.bounce.recipients] == [
+        {"address": address, "status": status, "action": action}
+    ]
     assert info.receipt_type == ("permanent" if action == "failed" else "temporary")
 
 
-@pytest.mark.parametrize("name, why", [
-    ("own/autoreply_it.eml", "risposta automatica"),
-    ("own/autoreply_outlook_en.eml", "risposta automatica"),
-    ("own/vacation_de.eml", "risposta automatica"),
-    ("own/autoreply_address_changed.eml", "risposta automatica"),
-    ("own/autoreply_subject_echo.eml", "risposta automatica"),  # «mancato recapito» in our own subject
-    ("own/mdn_read.eml", "conferma di lettura"),
-    ("own/arf_abuse.eml", "segnalazione di abuso"),
-    ("bounce_email/bounce-auto-respond.eml", "segnalazione di abuso"),
-    ("flufl/qmail_08.txt", "risposta automatica"),
-])
+@pytest.mark.parametrize(
+    "name, why",
+    [
+        ("own/autoreply_it.eml", "risposta automatica"),
+        ("own/autoreply_outlook_en.eml", "risposta automatica"),
+        ("own/vacation_de.eml", "risposta automatica"),
+        ("own/autoreply_address_changed.eml", "risposta automatica"),
+        ("own/autoreply_subject_echo.eml", "risposta automatica"),  # «mancato recapito» in our own subject
+        ("own/mdn_read.eml", "conferma di lettura"),
+        ("own/arf_abuse.eml", "segnalazione di abuso"),
+        ("bounce_email/bounce-auto-respond.eml", "segnalazione di abuso"),
+        ("flufl/qmail_08.txt", "risposta automatica"),
+    ],
+)
 def test_auto_replies_read_receipts_and_feedback_reports_are_never_bounces(name, why):
     """Kept as «other», saying what they are."""
     info = _read(name)
@@ -98,22 +112,31 @@ def test_a_dsn_names_the_address_we_sent_to_and_drops_repeats():
 
 def test_mixed_report_is_permanent_only_for_the_failed_recipient():
     """One recipient failed, another only delayed: the report is permanent, each keeps its own action."""
-    raw = dsn_bounce(MID, "a@x.example").replace(
-        b"Last-Attempt-Date", b"X-Ignored", 1).replace(
-        b"\r\n\r\n--BOUNDARY-DSN-1\r\nContent-Description: Undelivered",
-        b"\r\n\r\nFinal-Recipient: rfc822; b@x.example\r\nAction: delayed\r\nStatus: 4.2.2\r\n"
-        b"\r\n--BOUNDARY-DSN-1\r\nContent-Description: Undelivered", 1)
+    raw = (
+        dsn_bounce(MID, "a@x.example")
+        .replace(b"Last-Attempt-Date", b"X-Ignored", 1)
+        .replace(
+            b"\r\n\r\n--BOUNDARY-DSN-1\r\nContent-Description: Undelivered",
+            b"\r\n\r\nFinal-Recipient: rfc822; b@x.example\r\nAction: delayed\r\nStatus: 4.2.2\r\n"
+            b"\r\n--BOUNDARY-DSN-1\r\nContent-Description: Undelivered",
+            1,
+        )
+    )
     info = read_message(raw)
     assert [r.as_dict() for r in info.bounce.recipients] == [
         {"address": "a@x.example", "status": "5.1.1", "action": "failed"},
-        {"address": "b@x.example", "status": "4.2.2", "action": "delayed"}]
+        {"address": "b@x.example", "status": "4.2.2", "action": "delayed"},
+    ]
     assert info.receipt_type == "permanent" and info.bounce.addresses(permanent_only=True) == {"a@x.example"}
 
 
 def test_corpus_labels_cover_every_file_and_flufl_is_there():
     """Every stored message is labelled (a new file without a label would go unmeasured)."""
-    stored = {str(p.relative_to(CORPUS)) for p in CORPUS.glob("*/*")
-              if p.suffix in (".txt", ".eml") and not p.name.startswith(("LICENSE", "NOTICE"))}
+    stored = {
+        str(p.relative_to(CORPUS))
+        for p in CORPUS.glob("*/*")
+        if p.suffix in (".txt", ".eml") and not p.name.startswith(("LICENSE", "NOTICE"))
+    }
     assert stored == set(expected())
     temporary, permanent = flufl_alone((CORPUS / "flufl/postfix_01.txt").read_bytes())
     assert permanent == {"xxxxx@local.ie"} and not temporary
@@ -130,17 +153,27 @@ def test_ordinary_mail_is_not_scanned_and_big_returned_attachments_are_skipped(m
     ordinary = (CORPUS / "mail_parser/mail_test_13.eml").read_bytes()
     assert read_message(ordinary).kind == "other" and seen == []
     pdf = b"JVBERi0xLjQK" * 400_000
-    raw = ("Return-Path: <>\r\nFrom: MAILER-DAEMON@mx.example\r\nTo: f@azienda.example\r\nSubject: failure notice\r\n"
-           "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=AA\r\n\r\n--AA\r\nContent-Type: text/plain\r\n\r\n"
-           "Hi. This is the qmail-send program at mx.example.\r\n"
-           "I'm afraid I wasn't able to deliver your message to the following addresses.\r\n"
-           "This is a permanent error; I've given up. Sorry it didn't work out.\r\n\r\n<r@x.example>:\r\n"
-           "550 5.1.1 no mailbox here by that name\r\n\r\n--AA\r\nContent-Type: message/rfc822\r\n\r\n"
-           "From: f@azienda.example\r\nTo: r@x.example\r\nMessage-ID: <orig@azienda.example>\r\nMIME-Version: 1.0\r\n"
-           "Content-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\nContent-Type: application/pdf\r\n"
-           "Content-Transfer-Encoding: base64\r\n\r\n").encode() + pdf + b"\r\n--BB--\r\n\r\n--AA--\r\n"
+    raw = (
+        (
+            b"Return-Path: <>\r\nFrom: MAILER-DAEMON@mx.example\r\nTo: f@azienda.example\r\nSubject: failure notice\r\n"
+            b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=AA\r\n\r\n--AA\r\nContent-Type: text/plain\r\n\r\n"
+            b"Hi. This is the qmail-send program at mx.example.\r\n"
+            b"I'm afraid I wasn't able to deliver your message to the following addresses.\r\n"
+            b"This is a permanent error; I've given up. Sorry it didn't work out.\r\n\r\n<r@x.example>:\r\n"
+            b"550 5.1.1 no mailbox here by that name\r\n\r\n--AA\r\nContent-Type: message/rfc822\r\n\r\n"
+            b"From: f@azienda.example\r\nTo: r@x.example\r\nMessage-ID: <orig@azienda.example>\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\nContent-Type: application/pdf\r\n"
+            b"Content-Transfer-Encoding: base64\r\n\r\n"
+        )
+        + pdf
+        + b"\r\n--BB--\r\n\r\n--AA--\r\n"
+    )
     info = read_message(raw)
     assert info.referenced_message_id == "orig@azienda.example"
-    assert [r.as_dict() for r in info.bounce.recipients] == [{"address": "r@x.example", "status": "5.1.1", "action": "failed"}]
+    assert [r.as_dict() for r in info.bounce.recipients] == [
+        {"address": "r@x.example", "status": "5.1.1", "action": "failed"}
+    ]
     scanned = bounces._lightened(seen[-1])
-    assert all(part.get_payload() == "" for part in scanned.walk() if part.get_content_type() == "application/pdf")
+    assert all(
+        part.get_payload() == "" for part in scanned.walk() if part.get_content_type() == "application/pdf"
+    )

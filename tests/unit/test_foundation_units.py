@@ -1,4 +1,5 @@
 """Pure logic of the foundation: P.IVA generation, logo sniffing, SMTP error texts, capture files."""
+
 from __future__ import annotations
 
 import random
@@ -32,7 +33,9 @@ def test_city_data_is_consistent():
         assert zone in {"NO", "NE", "CE", "SU", "IS"}
 
 
-@pytest.mark.parametrize("value, expected", [("IT06467930159", "06467930159"), (" 064 679 301 59 ", "06467930159")])
+@pytest.mark.parametrize(
+    "value, expected", [("IT06467930159", "06467930159"), (" 064 679 301 59 ", "06467930159")]
+)
 def test_normalise_vat(value, expected):
     """Spaces and the IT prefix are dropped."""
     assert normalise_vat(value) == expected
@@ -57,18 +60,22 @@ def test_slugify():
     assert slugify("Forlì D'Angelo") == "forlidangelo"
 
 
-@pytest.mark.parametrize("exc, text", [
-    (ConnectionRefusedError(), "Connessione rifiutata"),
-    (socket.gaierror(), "Nome host sconosciuto"),
-    (socket.timeout(), "non ha risposto entro 8 secondi"),
-    (smtplib.SMTPAuthenticationError(535, b"5.7.8 Authentication credentials invalid"), "535 5.7.8"),
-    (smtplib.SMTPServerDisconnected("Connection unexpectedly closed"), "chiuso la connessione"),
-    (ssl.SSLError(1, "WRONG_VERSION_NUMBER"), "Errore TLS"),
-])
+@pytest.mark.parametrize(
+    "exc, text",
+    [
+        (ConnectionRefusedError(), "Connessione rifiutata"),
+        (socket.gaierror(), "Nome host sconosciuto"),
+        (TimeoutError(), "non ha risposto entro 8 secondi"),
+        (smtplib.SMTPAuthenticationError(535, b"5.7.8 Authentication credentials invalid"), "535 5.7.8"),
+        (smtplib.SMTPServerDisconnected("Connection unexpectedly closed"), "chiuso la connessione"),
+        (ssl.SSLError(1, "WRONG_VERSION_NUMBER"), "Errore TLS"),
+    ],
+)
 def test_smtp_errors_explained_in_italian(exc, text):
     """Each failure has an Italian explanation (Flask-Babel needs an app context)."""
     from mailer import create_app
     from mailer.transport.smtp_check import explain_error
+
     app = create_app({"TESTING": True, "SECRET_KEY": "x" * 40, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
     with app.app_context():
         assert text in explain_error(exc, "smtp.example.com", 587, 8)
@@ -76,12 +83,18 @@ def test_smtp_errors_explained_in_italian(exc, text):
 
 def test_capture_store_and_read_back(tmp_path):
     """A stored message reads back with its envelope; ids are checked; clear removes everything."""
-    data = (b"From: a@example.com\r\nTo: b@example.com\r\nSubject: Prova\r\nMIME-Version: 1.0\r\n"
-            b"Content-Type: text/plain; charset=utf-8\r\n\r\nciao\r\n")
-    message_id = capture.store_message(tmp_path, "a@example.com", ["b@example.com"], data, "127.0.0.1", "utente")
+    data = (
+        b"From: a@example.com\r\nTo: b@example.com\r\nSubject: Prova\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\n\r\nciao\r\n"
+    )
+    message_id = capture.store_message(
+        tmp_path, "a@example.com", ["b@example.com"], data, "127.0.0.1", "utente"
+    )
     assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left behind
     message = capture.load_captured(tmp_path, message_id)
-    assert message.subject == "Prova" and message.rcpt_tos == ["b@example.com"] and message.auth_user == "utente"
+    assert (
+        message.subject == "Prova" and message.rcpt_tos == ["b@example.com"] and message.auth_user == "utente"
+    )
     assert message.body("plain").strip() == "ciao" and message.body("html") is None
     assert capture.load_captured(tmp_path, "../" + message_id) is None
     assert capture.clear_captured(tmp_path) == 1
@@ -91,9 +104,18 @@ def test_capture_store_and_read_back(tmp_path):
 def test_audit_details_in_words_for_the_page():
     """The audit page says details in Italian words (sì/no, lists, old → new); exports keep JSON values."""
     from mailer.services.audit_log import details_label, details_text
-    details = {"automatic": False, "types": ["FATTURA", "DDT"], "changes": {"four_eyes": [True, False]},
-               "count": 3, "reason": None, "sconosciuta": "x"}
-    assert details_label(details) == ("automatica: no; tipi: FATTURA, DDT; modifiche: four_eyes: sì → no; "
-                                      "quanti: 3; motivo: —; sconosciuta: x")
+
+    details = {
+        "automatic": False,
+        "types": ["FATTURA", "DDT"],
+        "changes": {"four_eyes": [True, False]},
+        "count": 3,
+        "reason": None,
+        "sconosciuta": "x",
+    }
+    assert details_label(details) == (
+        "automatica: no; tipi: FATTURA, DDT; modifiche: four_eyes: sì → no; "
+        "quanti: 3; motivo: —; sconosciuta: x"
+    )
     assert details_text(details).startswith('automatic: false; types: ["FATTURA", "DDT"]')
     assert details_label({}) == "" and details_label(None) == ""

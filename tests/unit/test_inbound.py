@@ -1,4 +1,5 @@
 """Reading returned messages: PEC receipts, bounces, hostile input (pure functions, no database)."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -7,15 +8,33 @@ import pytest
 
 from mailer.transport.imap import encode_folder, is_loopback
 from mailer.transport.inbound import parse_daticert, read_message, strip_id
-from tests.support.receipts import (GOPEC_ERRORE, MALFORMED, OCA_ACCETTAZIONE, OCA_CONSEGNA, OCA_ENVELOPE, adapt_receipt,
-                                    daticert_of, dsn_bounce, exchange_ndr, forged_receipt, qmail_bounce, sample)
+from tests.support.receipts import (
+    GOPEC_ERRORE,
+    MALFORMED,
+    OCA_ACCETTAZIONE,
+    OCA_CONSEGNA,
+    OCA_ENVELOPE,
+    adapt_receipt,
+    daticert_of,
+    dsn_bounce,
+    exchange_ndr,
+    forged_receipt,
+    qmail_bounce,
+    sample,
+)
 
 MID = "<1700000000.1.2.rcp7@azienda.example>"
 
 
-@pytest.mark.parametrize("name, kind, verified", [
-    (OCA_ACCETTAZIONE, "accettazione", True), (OCA_CONSEGNA, "avvenuta-consegna", True),
-    ("accettazione.eml", "accettazione", False), (GOPEC_ERRORE, "errore-consegna", False)])
+@pytest.mark.parametrize(
+    "name, kind, verified",
+    [
+        (OCA_ACCETTAZIONE, "accettazione", True),
+        (OCA_CONSEGNA, "avvenuta-consegna", True),
+        ("accettazione.eml", "accettazione", False),
+        (GOPEC_ERRORE, "errore-consegna", False),
+    ],
+)
 def test_real_receipts_are_recognised(samples_dir, name, kind, verified):
     """Type from X-Ricevuta and daticert, original id, and whether the provider's signature holds."""
     info = read_message(sample(samples_dir, name))
@@ -46,20 +65,31 @@ def test_adapted_receipt_points_at_our_message(samples_dir):
     assert info.recipients == ["x@pec.example"] and info.signature_status == "failed"
 
 
-@pytest.mark.parametrize("builder, reason_part", [
-    (lambda: dsn_bounce(MID, "r@x.example"), "User unknown"),
-    (lambda: qmail_bounce(MID, "r@x.example"), "550 5.1.1"),
-    (lambda: exchange_ndr(MID, "r@x.example"), "RecipientNotFound")])
+@pytest.mark.parametrize(
+    "builder, reason_part",
+    [
+        (lambda: dsn_bounce(MID, "r@x.example"), "User unknown"),
+        (lambda: qmail_bounce(MID, "r@x.example"), "550 5.1.1"),
+        (lambda: exchange_ndr(MID, "r@x.example"), "RecipientNotFound"),
+    ],
+)
 def test_bounces_name_the_original_message(builder, reason_part):
     """RFC 3464, qmail and Exchange: permanent, with the reason and the recipient."""
     info = read_message(builder())
-    assert (info.kind, info.receipt_type, info.referenced_message_id) == ("bounce", "permanent", strip_id(MID))
+    assert (info.kind, info.receipt_type, info.referenced_message_id) == (
+        "bounce",
+        "permanent",
+        strip_id(MID),
+    )
     assert reason_part in info.reason and "r@x.example" in info.recipients
 
 
 def test_delayed_dsn_is_temporary_and_success_dsn_is_not_a_bounce():
     """Action delayed/4.x.x → temporary; Action delivered → not a bounce at all."""
-    assert read_message(dsn_bounce(MID, "r@x.example", status="4.4.1", action="delayed")).receipt_type == "temporary"
+    assert (
+        read_message(dsn_bounce(MID, "r@x.example", status="4.4.1", action="delayed")).receipt_type
+        == "temporary"
+    )
     assert read_message(dsn_bounce(MID, "r@x.example", status="2.0.0", action="delivered")).kind == "other"
 
 

@@ -1,4 +1,5 @@
 """Sandboxed e-mail templates: escapes refused, output and loops bounded, errors at their line, Italian formats."""
+
 from __future__ import annotations
 
 import pytest
@@ -20,22 +21,25 @@ def messages(errors) -> str:
     return " | ".join(str(e) for e in errors)
 
 
-@pytest.mark.parametrize("source", [
-    "{{ ''.__class__.__mro__ }}",
-    "{{ ''.__class__.__mro__[1].__subclasses__() }}",
-    "{{ cycler.__init__.__globals__ }}",
-    "{{ joiner.__init__.__globals__.os }}",
-    "{{ lipsum.__globals__['os'].popen('id').read() }}",
-    "{{ namespace.__init__.__globals__ }}",
-    "{{ documento['__class__'] }}",
-    "{{ documento.numero.__class__.__base__ }}",
-    "{{ documento|attr('__class__') }}",
-    "{{ self.__init__.__globals__ }}",
-    "{{ config.items() }}",
-    "{{ request.environ }}",
-    "{{ documento.numero.format(documento) }}",
-    "{{ documento.numero.center(100000000) }}",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ ''.__class__.__mro__ }}",
+        "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+        "{{ cycler.__init__.__globals__ }}",
+        "{{ joiner.__init__.__globals__.os }}",
+        "{{ lipsum.__globals__['os'].popen('id').read() }}",
+        "{{ namespace.__init__.__globals__ }}",
+        "{{ documento['__class__'] }}",
+        "{{ documento.numero.__class__.__base__ }}",
+        "{{ documento|attr('__class__') }}",
+        "{{ self.__init__.__globals__ }}",
+        "{{ config.items() }}",
+        "{{ request.environ }}",
+        "{{ documento.numero.format(documento) }}",
+        "{{ documento.numero.center(100000000) }}",
+    ],
+)
 def test_sandbox_escapes_are_refused(source):
     """Attribute walking to Python internals, leaked globals and unsafe methods never validate."""
     errors = errors_of(f"<p>riga uno</p>\n{source}")
@@ -53,35 +57,41 @@ def test_sandbox_blocks_internals_even_without_the_static_check():
         template.render()
 
 
-@pytest.mark.parametrize("source, fragment", [
-    ("{% include 'base.html' %}", "include"),
-    ("{% import 'x.html' as x %}", "import"),
-    ("{% from 'x.html' import y %}", "import"),
-    ("{% extends 'base.html' %}", "extends"),
-    ("{% set a = 'x' %}{{ a }}", "set"),
-    ("{% set a %}x{% endset %}", "set"),
-    ("{% with a = 1 %}{{ a }}{% endwith %}", "with"),
-    ("{% macro m() %}x{% endmacro %}", "macro"),
-    ("{% autoescape false %}{{ contatto.nome }}{% endautoescape %}", "autoescape"),
-    ("{% for d in documenti recursive %}{{ loop(d.righe) }}{% endfor %}", "ricorsivi"),
-])
+@pytest.mark.parametrize(
+    "source, fragment",
+    [
+        ("{% include 'base.html' %}", "include"),
+        ("{% import 'x.html' as x %}", "import"),
+        ("{% from 'x.html' import y %}", "import"),
+        ("{% extends 'base.html' %}", "extends"),
+        ("{% set a = 'x' %}{{ a }}", "set"),
+        ("{% set a %}x{% endset %}", "set"),
+        ("{% with a = 1 %}{{ a }}{% endwith %}", "with"),
+        ("{% macro m() %}x{% endmacro %}", "macro"),
+        ("{% autoescape false %}{{ contatto.nome }}{% endautoescape %}", "autoescape"),
+        ("{% for d in documenti recursive %}{{ loop(d.righe) }}{% endfor %}", "ricorsivi"),
+    ],
+)
 def test_forbidden_tags_are_reported(source, fragment):
     """No file access, no variables that could grow without bound, no autoescape switch."""
     text = messages(errors_of(source))
     assert fragment in text
 
 
-@pytest.mark.parametrize("source", [
-    "{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}",
-    "{% for i in range(1000) %}{% for j in range(19) %}{{ 'x' * 10000 }}{% endfor %}{% endfor %}",
-    "{{ range(10000000)|list }}",
-    "{{ 'x' * 1000000000 }}",
-    "{{ [1] * 1000000000 }}",
-    "{{ '%0999999999d' % 1 }}",
-    "{{ 10 ** 1000 ** 1000 }}",
-    "{% for a in range(50) %}{% for b in range(50) %}{% for c in range(50) %}{% for d in range(50) %}x"
-    "{% endfor %}{% endfor %}{% endfor %}{% endfor %}",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}",
+        "{% for i in range(1000) %}{% for j in range(19) %}{{ 'x' * 10000 }}{% endfor %}{% endfor %}",
+        "{{ range(10000000)|list }}",
+        "{{ 'x' * 1000000000 }}",
+        "{{ [1] * 1000000000 }}",
+        "{{ '%0999999999d' % 1 }}",
+        "{{ 10 ** 1000 ** 1000 }}",
+        "{% for a in range(50) %}{% for b in range(50) %}{% for c in range(50) %}{% for d in range(50) %}x"
+        "{% endfor %}{% endfor %}{% endfor %}{% endfor %}",
+    ],
+)
 def test_huge_loops_and_outputs_are_bounded(source):
     """Loops, repetition and output are bounded: the template is refused quickly, never hangs."""
     errors = errors_of(source)
@@ -110,7 +120,10 @@ def test_unknown_top_level_name_and_loop_variables():
     ok = "{% for d in documenti %}{{ d.numero }} {{ loop.index }}{% for s in d.scadenze %}{{ s.importo }}{% endfor %}{% endfor %}"
     assert errors_of(ok) == []
     errors = errors_of("{% for d in documenti %}\n{{ d.numeroo }}\n{% endfor %}\n{{ cliente.nome }}")
-    assert [(e.line, "numeroo" in e.message or "cliente" in e.message) for e in errors] == [(2, True), (4, True)]
+    assert [(e.line, "numeroo" in e.message or "cliente" in e.message) for e in errors] == [
+        (2, True),
+        (4, True),
+    ]
 
 
 def test_syntax_error_reports_its_line_in_italian():
@@ -140,9 +153,12 @@ def test_template_that_fails_when_data_is_missing_is_refused():
 def test_italian_formats():
     """Dates dd/mm/yyyy, amounts 1.234,56 €, numbers with Italian separators."""
     context = svc.sample_context()
-    out = svc.render_source("body_html", "{{ documento.data|it_date }} {{ documento.totale|it_money }} "
-                                         "{{ 1234567.891|it_number }} {{ documento.righe[0].quantita|it_number(3) }}",
-                            context)
+    out = svc.render_source(
+        "body_html",
+        "{{ documento.data|it_date }} {{ documento.totale|it_money }} "
+        "{{ 1234567.891|it_number }} {{ documento.righe[0].quantita|it_number(3) }}",
+        context,
+    )
     assert out == "31/03/2026 1.830,00 € 1.234.567,89 10,000"
 
 
@@ -150,9 +166,13 @@ def test_html_is_escaped_but_text_and_subject_are_not():
     """Data from the ERP cannot inject HTML into the HTML body; the plain text keeps it as is."""
     context = svc.sample_context()
     context["anagrafica"] = {**context["anagrafica"], "ragione_sociale": "Rossi & <b>Figli</b>"}
-    assert svc.render_source("body_html", "{{ anagrafica.ragione_sociale }}", context) == \
-        "Rossi &amp; &lt;b&gt;Figli&lt;/b&gt;"
-    assert svc.render_source("body_text", "{{ anagrafica.ragione_sociale }}", context) == "Rossi & <b>Figli</b>"
+    assert (
+        svc.render_source("body_html", "{{ anagrafica.ragione_sociale }}", context)
+        == "Rossi &amp; &lt;b&gt;Figli&lt;/b&gt;"
+    )
+    assert (
+        svc.render_source("body_text", "{{ anagrafica.ragione_sociale }}", context) == "Rossi & <b>Figli</b>"
+    )
 
 
 @pytest.mark.parametrize("key", sorted(DEFAULT_TEMPLATES))
@@ -165,21 +185,31 @@ def test_default_templates_validate(key):
 def test_defaults_cover_every_type_in_both_languages():
     """Italian and English defaults for the 12 document types."""
     from mailer.reference import DOCUMENT_TYPE_CODES
+
     assert set(DEFAULT_TEMPLATES) == {(c, lang) for c in DOCUMENT_TYPE_CODES for lang in ("it", "en")}
 
 
 def test_promotional_content_is_refused_in_transactional_types():
     """An invoice e-mail cannot carry a promotion (heuristic on common words)."""
-    errors = svc.validate_template("Fattura", "<p>Fattura</p>\n<p>Approfitta della promozione di marzo!</p>", "",
-                                   "FATTURA")
+    errors = svc.validate_template(
+        "Fattura", "<p>Fattura</p>\n<p>Approfitta della promozione di marzo!</p>", "", "FATTURA"
+    )
     assert errors and errors[0].line == 2 and "promozionale" in errors[0].message
 
 
 def test_placeholder_rows_document_nested_lists():
     """The placeholder list shown on the editor includes nested list items."""
     paths = dict(svc.placeholder_rows())
-    for path in ("contatto.nome", "documento.numero", "documento.partite_aperte[].residuo", "documento.partite_scadute",
-                 "documento.partite_aperte[].scadenza", "documenti", "utente.nome", "azienda.iban"):
+    for path in (
+        "contatto.nome",
+        "documento.numero",
+        "documento.partite_aperte[].residuo",
+        "documento.partite_scadute",
+        "documento.partite_aperte[].scadenza",
+        "documenti",
+        "utente.nome",
+        "azienda.iban",
+    ):
         assert path in paths
 
 
@@ -189,9 +219,28 @@ def test_plain_text_is_derived_from_html():
     assert "Gentile Maria," in text and "in allegato la fattura." in text and "<" not in text
 
 
-JINJA_ALPHABET = st.sampled_from(list("{}%#()[]|.,'\"_-+*/~=<> \n\tabcdefinorstu019") +
-                                 ["{{", "}}", "{%", "%}", "documento", "contatto.nome", "for", "if", "endfor",
-                                  "endif", "in", "range", "__class__", "loop", "|it_money", "set", "include"])
+JINJA_ALPHABET = st.sampled_from(
+    list("{}%#()[]|.,'\"_-+*/~=<> \n\tabcdefinorstu019")
+    + [
+        "{{",
+        "}}",
+        "{%",
+        "%}",
+        "documento",
+        "contatto.nome",
+        "for",
+        "if",
+        "endfor",
+        "endif",
+        "in",
+        "range",
+        "__class__",
+        "loop",
+        "|it_money",
+        "set",
+        "include",
+    ]
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -204,13 +253,16 @@ def test_validator_never_raises(jinja_like, anything):
         assert all(isinstance(e, svc.TemplateError) and e.message for e in result)
 
 
-@pytest.mark.parametrize("source, named", [
-    ("Gentile cliente {{ range }}", "range"),
-    ("<p>{{ range | upper }}</p>", "range"),
-    ("{% for r in documento.righe %}{{ loop }}{% endfor %}", "loop"),
-    ("{{ documento.numero.upper }}", "documento.numero.upper"),
-    ("{{ 'Fattura ' ~ range }}", "range"),
-])
+@pytest.mark.parametrize(
+    "source, named",
+    [
+        ("Gentile cliente {{ range }}", "range"),
+        ("<p>{{ range | upper }}</p>", "range"),
+        ("{% for r in documento.righe %}{{ loop }}{% endfor %}", "loop"),
+        ("{{ documento.numero.upper }}", "documento.numero.upper"),
+        ("{{ 'Fattura ' ~ range }}", "range"),
+    ],
+)
 def test_printing_a_function_says_what_is_wrong(source, named):
     """Issue 14.14: {{ range }} printed «<function _bounded_range at 0x…>»; the checker and the preview
     now say, in Italian and at its line, that a function (or the loop helper) is not a value to print."""
@@ -222,8 +274,14 @@ def test_printing_a_function_says_what_is_wrong(source, named):
     assert "non un valore" in str(preview_errors[0]) and "0x" not in str(preview_errors[0])
 
 
-@pytest.mark.parametrize("source", ["{{ documento.numero.upper() }}", "{% for n in range(1, 3) %}{{ n }}{% endfor %}",
-                                    "{% for r in documento.righe %}{{ loop.index }}{% endfor %}"])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ documento.numero.upper() }}",
+        "{% for n in range(1, 3) %}{{ n }}{% endfor %}",
+        "{% for r in documento.righe %}{{ loop.index }}{% endfor %}",
+    ],
+)
 def test_calling_functions_still_works(source):
     """Calling range() or a safe method, and loop.index, are values: nothing to report."""
     assert errors_of(source) == []

@@ -1,5 +1,6 @@
 """The message builder keeps every line within the SMTP limit (998 bytes + CRLF), without depending on what
 another library registered for utf-8, and keeps the bytes of ordinary messages as they always were."""
+
 from __future__ import annotations
 
 import email
@@ -15,14 +16,25 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _spec(html: str, text: str = "Testo breve.") -> MessageSpec:
     """A message with the given bodies."""
-    return MessageSpec(from_address="fatture@azienda.example", from_name="Azienda", to=[("Rossi", "r@c.example")],
-                       subject="Fattura n. 1 – novembre", html=html, text=text,
-                       message_id="<1.rcp1@azienda.example>", date="Tue, 01 Dec 2026 08:00:00 +0100")
+    return MessageSpec(
+        from_address="fatture@azienda.example",
+        from_name="Azienda",
+        to=[("Rossi", "r@c.example")],
+        subject="Fattura n. 1 – novembre",
+        html=html,
+        text=text,
+        message_id="<1.rcp1@azienda.example>",
+        date="Tue, 01 Dec 2026 08:00:00 +0100",
+    )
 
 
 def test_a_long_line_is_encoded_within_the_limit_and_arrives_whole():
     """A 5,000-character HTML line (accented, so more bytes than characters) and a long text line."""
-    html = "<table>" + "".join(f"<tr><td>cliente {i} – perché è fallito</td></tr>" for i in range(120)) + "</table>"
+    html = (
+        "<table>"
+        + "".join(f"<tr><td>cliente {i} – perché è fallito</td></tr>" for i in range(120))
+        + "</table>"
+    )
     text = "riga lunghissima " * 300
     data = build_message(_spec(html, text))
     assert max(len(line) for line in data.split(b"\r\n")) <= 998
@@ -44,11 +56,16 @@ def test_ordinary_messages_keep_their_bytes_and_do_not_depend_on_import_order():
         "'Tue, 01 Dec 2026 08:00:00 +0100')\n"
         "print(hashlib.sha256(build_message(spec)).hexdigest())\n"
     )
-    digests = {subprocess.run([sys.executable, "-c", script % (str(ROOT), prelude)], capture_output=True,
-                              text=True, check=True).stdout.strip()
-               for prelude in ("pass",  # as the app runs (Flask-Mail registered utf-8 as 8bit at import)
-                               # as the standard library has it (utf-8 bodies in base64)
-                               "import email.charset as c; c.add_charset('utf-8', c.SHORTEST, c.BASE64, 'utf-8')")}
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", script % (str(ROOT), prelude)], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        for prelude in (
+            "pass",  # as the app runs (Flask-Mail registered utf-8 as 8bit at import)
+            # as the standard library has it (utf-8 bodies in base64)
+            "import email.charset as c; c.add_charset('utf-8', c.SHORTEST, c.BASE64, 'utf-8')",
+        )
+    }
     assert len(digests) == 1, "the bytes depend on whether Flask-Mail was imported"
     data = build_message(_spec("<p>In allegato la fattura, perché sì.</p>"))
     assert b"Content-Transfer-Encoding: 8bit" in data and "perché sì".encode() in data

@@ -1,8 +1,9 @@
 """The PEC signature check on its own (no database): a test CA, receipts signed with cryptography's
 PKCS#7 builder, and the trust store as a PEM string."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime
 
 import pytest
 from cryptography.hazmat.primitives import hashes
@@ -19,8 +20,8 @@ WHEN = datetime(2026, 11, 30, 9, 0, 0)
 @pytest.fixture(scope="module")
 def provider():
     """A CA valid 2020-2040 and its signing certificate valid 2025-2027."""
-    ca = make_ca(not_before=datetime(2020, 1, 1, tzinfo=timezone.utc), days=365 * 20)
-    return ca, make_signer(ca, not_before=datetime(2025, 1, 1, tzinfo=timezone.utc), days=365 * 3)
+    ca = make_ca(not_before=datetime(2020, 1, 1, tzinfo=UTC), days=365 * 20)
+    return ca, make_signer(ca, not_before=datetime(2025, 1, 1, tzinfo=UTC), days=365 * 3)
 
 
 def check(raw: bytes, store: bytes, at: datetime = WHEN) -> str:
@@ -78,8 +79,11 @@ def test_certificate_files(provider):
     ca, signer = provider
     assert len(parse_certificates(ca.pem + signer.pem)) == 2
     assert parse_certificates(signer.der)[0].subject == signer.cert.subject
-    for data, message in ((b"", "vuoto"), (b"ciao", "non contiene un certificato"),
-                          (b"-----BEGIN CERTIFICATE-----\nxx\n-----END CERTIFICATE-----\n", "non contiene"),
-                          (b"x" * (1024 * 1024 + 1), "troppo grande")):
+    for data, message in (
+        (b"", "vuoto"),
+        (b"ciao", "non contiene un certificato"),
+        (b"-----BEGIN CERTIFICATE-----\nxx\n-----END CERTIFICATE-----\n", "non contiene"),
+        (b"x" * (1024 * 1024 + 1), "troppo grande"),
+    ):
         with pytest.raises(TrustStoreError, match=message):
             parse_certificates(data)

@@ -1,6 +1,7 @@
 """Validation of segment conditions (issue 12.5): a value that names nothing is an error, never dropped.
 
 The database is faked: the session answers which of the asked ids exist."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -19,26 +20,41 @@ def existing(monkeypatch):
     def scalars(query):
         asked.append(query)
         return [1, 2, 3]
+
     monkeypatch.setattr(segments, "db", SimpleNamespace(session=SimpleNamespace(scalars=scalars)))
     return asked
 
 
-@pytest.mark.parametrize("values, expected", [
-    (["1", "3"], [1, 3]), ("2, 1", [1, 2]), ([3, "3"], [3]), (None, []), ("", []), ([" ", ""], []),
-])
+@pytest.mark.parametrize(
+    "values, expected",
+    [
+        (["1", "3"], [1, 3]),
+        ("2, 1", [1, 2]),
+        ([3, "3"], [3]),
+        (None, []),
+        ("", []),
+        ([" ", ""], []),
+    ],
+)
 def test_known_ids_pass(existing, values, expected):
     """Ids of existing rows come back sorted and unique."""
     assert segments._existing_ids(Zone, values, "zona") == expected
 
 
-@pytest.mark.parametrize("values, named", [
-    (["1", "abc"], "abc"),  # used to be dropped silently, leaving the others
-    (["99"], "99"),  # a number that is no row
-    (["2147483648"], "2147483648"),  # beyond the 32-bit id columns: names nothing (and PostgreSQL refuses it)
-    (["-1"], "-1"),
-    ("Ferramenta", "Ferramenta"),  # a name where an id goes
-    ("²", "²"),  # a Unicode digit that int() refuses
-])
+@pytest.mark.parametrize(
+    "values, named",
+    [
+        (["1", "abc"], "abc"),  # used to be dropped silently, leaving the others
+        (["99"], "99"),  # a number that is no row
+        (
+            ["2147483648"],
+            "2147483648",
+        ),  # beyond the 32-bit id columns: names nothing (and PostgreSQL refuses it)
+        (["-1"], "-1"),
+        ("Ferramenta", "Ferramenta"),  # a name where an id goes
+        ("²", "²"),  # a Unicode digit that int() refuses
+    ],
+)
 def test_unknown_ids_are_named(existing, values, named):
     """Any value that is not the id of an existing row is an Italian error naming it."""
     with pytest.raises(ValueError) as info:

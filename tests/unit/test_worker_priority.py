@@ -1,4 +1,5 @@
 """The RQ worker lowers its own CPU priority (never raises it), so pages stay quick while it sends."""
+
 from __future__ import annotations
 
 import os
@@ -8,10 +9,17 @@ import sys
 
 def _nice_after(target: int, start: int = 0) -> int:
     """Nice value of a fresh process that started at `start` and called lower_priority(target)."""
-    code = ("import os, sys; os.nice(int(sys.argv[2])); from mailer.jobs.worker import lower_priority; "
-            "print(lower_priority(int(sys.argv[1])), os.nice(0))")
-    out = subprocess.run([sys.executable, "-c", code, str(target), str(start)], capture_output=True, text=True,
-                         check=True, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    code = (
+        "import os, sys; os.nice(int(sys.argv[2])); from mailer.jobs.worker import lower_priority; "
+        "print(lower_priority(int(sys.argv[1])), os.nice(0))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(target), str(start)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
+    )
     reported, actual = map(int, out.stdout.split())
     assert reported == actual
     return actual

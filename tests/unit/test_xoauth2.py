@@ -1,5 +1,6 @@
 """XOAUTH2 exchanges: the SASL string, and IMAP AUTHENTICATE against a minimal loopback IMAP server
 (greeting, CAPABILITY, AUTHENTICATE XOAUTH2 with Gmail's error challenge, LOGOUT)."""
+
 from __future__ import annotations
 
 import base64
@@ -10,7 +11,7 @@ import threading
 import pytest
 
 from mailer.transport.imap import ImapError, ImapMailbox, ImapSettings
-from mailer.transport.xoauth2 import OAuthError, TOKEN_REFUSED, xoauth2_string
+from mailer.transport.xoauth2 import TOKEN_REFUSED, OAuthError, xoauth2_string
 
 
 class MiniImap:
@@ -37,6 +38,7 @@ class MiniImap:
         def say(line: str):
             stream.write(line.encode() + b"\r\n")
             stream.flush()
+
         say("* OK mini IMAP ready")
         while True:
             line = stream.readline()
@@ -55,7 +57,9 @@ class MiniImap:
                 if fields.get("auth", "").removeprefix("Bearer ") in self.valid:
                     say(f"{tag} OK Success")
                 else:
-                    error = base64.b64encode(json.dumps({"status": "400", "schemes": "Bearer"}).encode()).decode()
+                    error = base64.b64encode(
+                        json.dumps({"status": "400", "schemes": "Bearer"}).encode()
+                    ).decode()
                     say(f"+ {error}")
                     self.received.append(stream.readline().strip())  # the client's empty answer
                     say(f"{tag} NO [AUTHENTICATIONFAILED] Invalid credentials (Failure)")
@@ -87,8 +91,16 @@ def test_xoauth2_string():
 
 
 def _box(server, provider) -> ImapMailbox:
-    return ImapMailbox(ImapSettings(host="127.0.0.1", port=server.port, username="casella@azienda.it",
-                                    allow_plaintext_loopback=True, timeout=5, token_provider=provider))
+    return ImapMailbox(
+        ImapSettings(
+            host="127.0.0.1",
+            port=server.port,
+            username="casella@azienda.it",
+            allow_plaintext_loopback=True,
+            timeout=5,
+            token_provider=provider,
+        )
+    )
 
 
 def test_imap_xoauth2_retries_once_with_a_fresh_token():
@@ -122,6 +134,7 @@ def test_imap_token_error_is_an_imap_error():
 
     def broken(force=False):
         raise OAuthError("Token OAuth2 non ottenuto: l'autorizzazione è stata revocata o è scaduta")
+
     try:
         with pytest.raises(ImapError, match="revocata o è scaduta"):
             _box(server, broken).open()

@@ -14,6 +14,7 @@ DejaVu version.
 
     python mailer/pdf/fonts/build_fonts.py [/usr/share/fonts/truetype/dejavu]
 """
+
 from __future__ import annotations
 
 import os
@@ -22,11 +23,15 @@ import sys
 from fontTools import subset
 from fontTools.ttLib import TTFont
 
-UNICODES = ("U+0020-007E,U+00A0-024F,U+0259,U+02B0-02FF,U+0300-036F,U+0370-03FF,U+0400-045F,"
-            "U+1E00-1EFF,U+2000-206F,U+20A0-20CF,U+2100-218F,U+2190-21FF,U+2200-22FF,U+2300-23FF,"
-            "U+2500-25FF,U+2600-26FF,U+FB00-FB06,U+FFFD")
-FACES = {"DejaVuSans.ttf": ("RecapitoSans.ttf", "Book", "RecapitoSans"),
-         "DejaVuSans-Bold.ttf": ("RecapitoSans-Bold.ttf", "Bold", "RecapitoSans-Bold")}
+UNICODES = (
+    "U+0020-007E,U+00A0-024F,U+0259,U+02B0-02FF,U+0300-036F,U+0370-03FF,U+0400-045F,"
+    "U+1E00-1EFF,U+2000-206F,U+20A0-20CF,U+2100-218F,U+2190-21FF,U+2200-22FF,U+2300-23FF,"
+    "U+2500-25FF,U+2600-26FF,U+FB00-FB06,U+FFFD"
+)
+FACES = {
+    "DejaVuSans.ttf": ("RecapitoSans.ttf", "Book", "RecapitoSans"),
+    "DejaVuSans-Bold.ttf": ("RecapitoSans-Bold.ttf", "Bold", "RecapitoSans-Bold"),
+}
 
 
 def build(source_dir: str, target_dir: str) -> None:
@@ -34,7 +39,7 @@ def build(source_dir: str, target_dir: str) -> None:
         options = subset.Options()
         options.layout_features = ["*"]
         options.name_IDs = ["*"]
-        options.hinting = False          # drop fpgm/prep/cvt and the glyph programs
+        options.hinting = False  # drop fpgm/prep/cvt and the glyph programs
         options.notdef_outline = True
         font = subset.load_font(os.path.join(source_dir, source), options)
         subsetter = subset.Subsetter(options)
@@ -56,5 +61,7 @@ def build(source_dir: str, target_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    build(sys.argv[1] if len(sys.argv) > 1 else "/usr/share/fonts/truetype/dejavu",
-          os.path.dirname(os.path.abspath(__file__)))
+    build(
+        sys.argv[1] if len(sys.argv) > 1 else "/usr/share/fonts/truetype/dejavu",
+        os.path.dirname(os.path.abspath(__file__)),
+    )
