@@ -50,7 +50,7 @@ def customer_party(customer: dict) -> tuple[Party, bool]:
     return party, True
 
 
-def pec_contact(party: Party, address: str, filename: str) -> Contact:
+def _pec_contact(party: Party, address: str, filename: str) -> Contact:
     """The party's PEC contact for PECDestinatario, receiving invoices (through the contacts service)."""
     try:
         return ensure_contact_for_address(
@@ -102,7 +102,7 @@ def import_fatturapa(
     for invoice in invoices:
         party, _created = customer_party(invoice.customer)
         if invoice.pec_destinatario:
-            pec_contact(party, invoice.pec_destinatario, filename)
+            _pec_contact(party, invoice.pec_destinatario, filename)
         lines = [{k: v for k, v in line.items() if k != "nature"} for line in invoice.lines]
         invoice.extra["fatturapa"]["xml_sha256"] = xml_sha
         invoice.extra["line_natures"] = {
