@@ -1056,3 +1056,76 @@ def save_function(
     function.name = name
     function.default_types = [types[c] for c in type_codes]
     return function, {}
+
+
+# --- contacts written by intake paths (h-intake) -------------------------------------------------
+# A file handed over by the ERP (FatturaPA: PECDestinatario) names an address that must receive a
+# document type. The contact is added or completed here, so the values are validated and the change
+# has its history entry like any other edit.
+
+
+def ensure_contact_for_address(
+    party: Party,
+    address: str,
+    *,
+    type_code: str,
+    name: str,
+    notes: str,
+    origin: str,
+    pec: bool = False,
+) -> Contact:
+    """The party's contact with this address (case-insensitive), made to receive ``type_code``.
+
+    Missing: created (level 0, PEC flag set by hand when ``pec``) after validate_contact, with
+    ``name`` and ``notes``. Present: marked PEC when ``pec`` and given the document type; its other
+    values stay as they are. The history entry carries ``origin`` (``"_origin"`` in its changes);
+    nothing is recorded when nothing changed. Not audited (the import audits the file). Raises
+    InvalidValue (Italian message) when the values do not validate, before anything is written.
+    The caller commits.
+    """
+    address = (address or "").strip().lower()
+    doc_type = db.session.get(DocumentType, type_code)
+    contact = db.session.scalar(
+        select(Contact).where(Contact.party_id == party.id, func.lower(Contact.email) == address)
+    )
+    if contact is None:
+        data = ContactInput(
+            name=name,
+            email=address,
+            pec="si" if pec else "auto",
+            document_types=[type_code] if doc_type is not None else [],
+            privacy_level="0",
+            notes=notes,
+        )
+        clean, errors = validate_contact(data, 0)
+        if errors:
+            raise InvalidValue(" ".join(errors.values()))
+        contact = create_contact(party, clean, None, audited=False)
+        entry = next(
+            (
+                obj
+                for obj in db.session.new
+                if isinstance(obj, ContactChange) and obj.contact_id == contact.id
+            ),
+            None,
+        )
+    else:
+        before = contact_snapshot(contact)
+        if pec:
+            contact.is_pec = True
+        if doc_type is not None and doc_type not in contact.document_types:
+            contact.document_types.append(doc_type)
+        db.session.flush()
+        entry = _record(
+            contact,
+            "update",
+            before,
+            contact_snapshot(contact),
+            (contact.privacy_level,),
+            None,
+            audited=False,
+        )
+    if entry is not None:
+        entry.changes = json.dumps({**json.loads(entry.changes), "_origin": origin}, ensure_ascii=False)
+    db.session.flush()
+    return contact

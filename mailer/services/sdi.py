@@ -16,7 +16,7 @@ from sqlalchemy import or_, select
 
 from ..extensions import db
 from ..models import SDI_KINDS, Document, SdiNotification
-from .fatturapa import FatturaPAError, _text, parse_xml, unwrap
+from .fatturapa.reader import FatturaPAError, _text, parse_xml, unwrap
 
 NAMESPACE = "http://www.fatturapa.gov.it/sdi/messaggi/v1.0"
 ROOTS = {
@@ -244,13 +244,15 @@ def sdi_state(document_ids) -> dict[int, str]:
     ids = list(document_ids)
     if not ids:
         return {}
-    names = dict(
-        db.session.execute(
+    names = {
+        doc_id: name
+        for doc_id, name in db.session.execute(
             select(Document.id, Document.sdi_file_name).where(
                 Document.id.in_(ids), Document.sdi_file_name.is_not(None)
             )
-        ).all()
-    )
+        )
+        if name is not None
+    }
     if not names:
         return {}
     wanted = {variant for name in names.values() for variant in name_variants(name)}
