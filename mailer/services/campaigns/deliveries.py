@@ -58,7 +58,7 @@ def soft_spam_parties(party_ids: set[int], today=None) -> set[int]:
     """Parties that are existing customers with purchases (an invoice in the last SOFT_SPAM_MONTHS months)."""
     if not party_ids:
         return set()
-    since = segments._months_ago((today or utcnow().date()), SOFT_SPAM_MONTHS)
+    since = segments.months_ago((today or utcnow().date()), SOFT_SPAM_MONTHS)
     found: set[int] = set()
     ids = sorted(party_ids)
     for start in range(0, len(ids), 900):
