@@ -99,6 +99,7 @@ def documents():
             except gd.UploadError as exc:
                 errors["file"] = str(exc)
         if not errors:
+            assert checked is not None  # no error: the upload was checked
             document = gd.create_document(
                 title,
                 form.get("description", ""),
@@ -188,6 +189,7 @@ def version_file(document_id: int, version_id: int):
     """The file of a version, as a download (never rendered by the browser in our origin)."""
     version = _version(_document(document_id), version_id)
     blob = load_blob(version.blob_sha256)
+    assert blob is not None  # a version references its blob (foreign key)
     response = Response(blob.data, mimetype=version.content_type)
     response.headers["Content-Disposition"] = f'attachment; filename="{version.filename}"'
     response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
@@ -199,6 +201,8 @@ def version_page(document_id: int, version_id: int, page: int):
     """One page of a PDF version (or the image itself) as a picture: no PDF code runs in the browser."""
     version = _version(_document(document_id), version_id)
     blob = load_blob(version.blob_sha256)
+    assert blob is not None  # a version references its blob (foreign key)
+    data: bytes | None
     if version.kind in ("png", "jpeg", "gif", "webp") and page == 1:
         data, mimetype = blob.data, version.content_type
     elif version.kind == "pdf" and 1 <= page <= 5:
@@ -233,7 +237,7 @@ CONDITION_FIELDS = (
 
 def conditions_from_form(form) -> list[dict]:
     """Raw conditions from the builder form: fields c<index>-<name>, in index order."""
-    indexes = sorted({int(m.group(1)) for key in form.keys() if (m := re.fullmatch(r"c(\d+)-type", key))})
+    indexes = sorted({int(m.group(1)) for key in form if (m := re.fullmatch(r"c(\d+)-type", key))})
     raw = []
     for i in indexes:
         item = {"type": form.get(f"c{i}-type", "")}

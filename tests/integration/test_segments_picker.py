@@ -237,7 +237,7 @@ def test_picker_exact_code_first_and_count_capped(app, client, auth, sales_world
         )
         db.session.commit()
         assert [p.code for p in segments.search_products("a200").products] == ["A200", "0A200"]
-    monkeypatch.setattr(segments, "PICKER_COUNT_CAP", 30)
+    monkeypatch.setattr(segments.picker, "PICKER_COUNT_CAP", 30)
     auth.login("giulia", roles=["sales"], clearance=3)
     page = client.get("/campagne/filtri/articoli", query_string={"q": "zappa"}).get_data(as_text=True)
     assert len(_codes(page)) == segments.PICKER_SIZE and "e oltre 10" in page

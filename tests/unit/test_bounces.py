@@ -173,7 +173,7 @@ def test_ordinary_mail_is_not_scanned_and_big_returned_attachments_are_skipped(m
     assert [r.as_dict() for r in info.bounce.recipients] == [
         {"address": "r@x.example", "status": "5.1.1", "action": "failed"}
     ]
-    scanned = bounces._lightened(seen[-1])
+    scanned = bounces.flufl._lightened(seen[-1])
     assert all(
         part.get_payload() == "" for part in scanned.walk() if part.get_content_type() == "application/pdf"
     )

@@ -12,7 +12,7 @@ from stdnum.it import iva
 
 from mailer.services.company import logo_content_type, normalise_vat
 from mailer.services.demo import demo_logo_png, make_vat_number, slugify
-from mailer.services.demo_names import CITIES
+from mailer.services.demo.names import CITIES
 from mailer.transport import capture
 
 

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from mailer.models import Agent, ProductCategory, Zone
-from mailer.services import segments
+from mailer.services.segments import validation as segments  # where the db is faked
 
 
 @pytest.fixture

@@ -1,0 +1,109 @@
+"""A campaign's subject and body: checks in the templates' sandbox, sample context, rendering."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from markupsafe import escape
+
+from ...models import (
+    MailAccount,
+)
+from .. import mail_templates as mt
+
+CAMPAIGN_SCHEMA: dict[str, Any] = {
+    "azienda": mt.SCHEMA["azienda"],
+    "anagrafica": mt.SCHEMA["anagrafica"],
+    "contatto": mt.SCHEMA["contatto"],
+    "campagna": {
+        "nome": "nome della campagna",
+        "documenti": [{"titolo": "titolo del documento allegato", "file": "nome del file"}],
+    },
+    "utente": mt.SCHEMA["utente"],
+    "mittente": mt.SCHEMA["mittente"],
+    "disiscrizione_url": "link per disiscriversi (le campagne commerciali lo aggiungono comunque in fondo)",
+    "oggi": mt.SCHEMA["oggi"],
+}
+
+
+def _compile(field: str, source: str):
+    """The templates' sandbox and checks, with the campaign placeholders: (template, errors)."""
+    env = mt._ENVS[mt._field_kind(field)]
+    if len(source) > mt.MAX_SOURCE_CHARS:
+        return None, [
+            mt.TemplateError(field, None, f"Testo troppo lungo (massimo {mt.MAX_SOURCE_CHARS} caratteri)")
+        ]
+    try:
+        tree = env.parse(source)
+    except mt.TemplateSyntaxError as exc:
+        return None, [
+            mt.TemplateError(field, exc.lineno, "Errore di sintassi: " + mt._italian(exc.message or ""))
+        ]
+    checker = mt._Checker(field)
+    checker.statement(tree, dict(CAMPAIGN_SCHEMA), 0)
+    if checker.errors:
+        return None, checker.errors
+    mt._wrap_loops(tree)
+    return env.from_string(tree), []
+
+
+def validate_texts(subject: str, body_html: str, commercial: bool) -> list[mt.TemplateError]:
+    """Problems of a campaign's subject and body (with line numbers)."""
+    errors: list[mt.TemplateError] = []
+    if not (subject or "").strip():
+        errors.append(mt.TemplateError("subject", None, "L'oggetto è obbligatorio"))
+    if not (body_html or "").strip():
+        errors.append(mt.TemplateError("body_html", None, "Il testo è obbligatorio"))
+    for field, source in (("subject", subject or ""), ("body_html", body_html or "")):
+        if not source.strip():
+            continue
+        template, problems = _compile(field, source)
+        errors.extend(problems)
+        if template is not None:
+            try:
+                mt._run(template, sample_context())
+            except Exception as exc:  # noqa: BLE001 — shown to the author
+                errors.append(mt._render_error(field, exc, False))
+        if not commercial:
+            word = mt._promotional(source)
+            if word:
+                errors.append(
+                    mt.TemplateError(
+                        field, None, f"Contenuto promozionale («{word}»): segna la campagna come commerciale"
+                    )
+                )
+    return errors
+
+
+def sample_context() -> dict:
+    """A made-up context for checks and the editor preview."""
+    base = mt.sample_context("GENERICO")
+    return {key: base[key] for key in ("azienda", "anagrafica", "contatto", "utente", "mittente", "oggi")} | {
+        "campagna": {
+            "nome": "Listino 2027",
+            "documenti": [{"titolo": "Listino prezzi 2027", "file": "listino.pdf"}],
+        },
+        "disiscrizione_url": "https://esempio.invalid/campagne/disiscrizione/…",
+    }
+
+
+def render_texts(
+    subject: str, body_html: str, context: dict, account: MailAccount | None, unsubscribe_url: str | None
+) -> tuple[str, str, str]:
+    """(subject, html, text) of one message: body, unsubscribe footer when commercial, signature."""
+    subject_t, errors = _compile("subject", subject)
+    body_t, errors2 = _compile("body_html", body_html)
+    if errors or errors2:
+        raise mt.TemplateValidationError(errors + errors2)
+    out_subject = " ".join(mt._run(subject_t, context).split())[: mt.MAX_SUBJECT_CHARS]
+    html = mt._run(body_t, context).strip()
+    if unsubscribe_url:
+        link = escape(unsubscribe_url)
+        html += (
+            f'\n<p class="disiscrizione" style="font-size:12px;color:#666">Ricevi questa e-mail perché sei '
+            f"un contatto di {escape(context['azienda']['ragione_sociale'].rstrip('.'))}. Per non ricevere più "
+            f'comunicazioni commerciali: <a href="{link}">disiscriviti</a>.</p>'
+        )
+    sig = mt.signature_for(account)
+    text = mt._html_to_text(html)
+    return out_subject, f'{html}\n<div class="firma">\n{sig}\n</div>', f"{text}\n-- \n{mt._html_to_text(sig)}"
