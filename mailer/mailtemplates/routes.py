@@ -3,31 +3,40 @@ settings per document type, signature per sending account."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from ..batches.routes import test_send_answer
 from ..extensions import db
 from ..inputs import db_id
-from ..models import (
-    TEMPLATE_LANGUAGES,
-    Contact,
-    Document,
-    DocumentType,
-    EmailTemplate,
-    MailAccount,
-    TemplateVersion,
-)
+from ..models import TEMPLATE_LANGUAGES, DocumentType, MailAccount, TemplateVersion
 from ..security import clearance, require_roles
-from ..services import mail_templates as svc
 from ..services import test_send
 from ..services.audit import audit
+from ..services.mail_templates.errors import TemplateValidationError
+from ..services.mail_templates.preview import preview_setup
+from ..services.mail_templates.rendering import markup_lines, render_draft, render_version, subject_example
+from ..services.mail_templates.schema import placeholder_groups
+from ..services.mail_templates.signatures import default_signature_html, signature_for, validate_signature
+from ..services.mail_templates.type_settings import (
+    sending_accounts,
+    sending_settings,
+    update_sending_settings,
+)
+from ..services.mail_templates.versions import (
+    current_version,
+    ensure_default_templates,
+    latest_versions,
+    save_version,
+    saved_version,
+    template_versions,
+)
 from ..services.sending import document_attachments
 from ..transport.message import MessageSpec
 
 bp = Blueprint("templates", __name__)
-
-PREVIEW_DOCUMENTS = 50
 
 
 @bp.before_request
@@ -44,118 +53,29 @@ def _type_or_404(code: str, language: str | None = None) -> DocumentType:
     return doc_type
 
 
-def _default_account(doc_type: DocumentType) -> MailAccount | None:
-    """The account whose signature the preview shows: the type's, else the default one."""
-    if doc_type.account_id:
-        account = db.session.get(MailAccount, doc_type.account_id)
-        if account is not None:
-            return account
-    return db.session.scalar(
-        db.select(MailAccount)
-        .where(MailAccount.active.is_(True))
-        .order_by(MailAccount.is_default.desc(), MailAccount.id)
-        .limit(1)
+def _preview(doc_type: DocumentType, language: str, values) -> dict:
+    """What the preview renders on, as the request asks (preview_doc, preview_contact)."""
+    return preview_setup(
+        doc_type,
+        language,
+        values.get("preview_doc", type=db_id),
+        values.get("preview_contact", type=int),
+        current_user,
+        clearance(),
     )
-
-
-def _visible_contacts(document: Document, type_code: str) -> list[Contact]:
-    """Active contacts of the document's party that the user may see; receivers of the type first."""
-    contacts = db.session.scalars(
-        db.select(Contact)
-        .where(
-            Contact.party_id == document.party_id,
-            Contact.active.is_(True),
-            Contact.privacy_level <= clearance(),
-        )
-        .order_by(Contact.name)
-    ).all()
-    return sorted(contacts, key=lambda c: type_code not in c.document_type_codes)
-
-
-def _preview_setup(doc_type: DocumentType, language: str, values) -> dict:
-    """Documents to choose from, the chosen document and contact, and the context to render with."""
-    documents = db.session.scalars(
-        db.select(Document)
-        .where(Document.type_code == doc_type.code)
-        .order_by(Document.date.desc(), Document.id.desc())
-        .limit(PREVIEW_DOCUMENTS)
-    ).all()
-    document = None
-    wanted = values.get("preview_doc", type=db_id)
-    if wanted:
-        document = db.session.get(Document, wanted)
-        if document is not None and document.type_code != doc_type.code:
-            document = None
-        if document is not None and document not in documents:
-            documents = [document, *documents]
-    if document is None and documents:
-        document = documents[0]
-    contacts: list[Contact] = []
-    contact = None
-    account = _default_account(doc_type)
-    if document is not None:
-        contacts = _visible_contacts(document, doc_type.code)
-        wanted_contact = values.get("preview_contact", type=int)
-        contact = next((c for c in contacts if c.id == wanted_contact), None)
-        if contact is None and wanted_contact != 0 and contacts:
-            contact = contacts[0]
-        context = svc.build_context(
-            [document], contact=contact, user=current_user, account=account, language=language
-        )
-    else:
-        context = svc.sample_context(doc_type.code, language=language)
-    return {
-        "documents": documents,
-        "document": document,
-        "contacts": contacts,
-        "contact": contact,
-        "account": account,
-        "context": context,
-    }
-
-
-def _versions(template: EmailTemplate) -> list[TemplateVersion]:
-    """The versions of a template, newest first."""
-    return db.session.scalars(
-        db.select(TemplateVersion)
-        .where(TemplateVersion.template_id == template.id)
-        .order_by(TemplateVersion.number.desc())
-    ).all()
-
-
-def _accounts() -> list[MailAccount]:
-    """Ordinary active accounts a type can be bound to."""
-    return db.session.scalars(
-        db.select(MailAccount)
-        .where(MailAccount.active.is_(True), MailAccount.kind != "pec")
-        .order_by(MailAccount.name)
-    ).all()
 
 
 @bp.route("/")
 def index():
     """Document types × languages with their current version and sending settings."""
-    svc.ensure_default_templates()
+    ensure_default_templates()
     db.session.commit()
     types = db.session.scalars(db.select(DocumentType).order_by(DocumentType.position)).all()
-    latest = {}
-    rows = db.session.execute(
-        db.select(EmailTemplate.type_code, EmailTemplate.language, TemplateVersion)
-        .join(TemplateVersion, TemplateVersion.template_id == EmailTemplate.id)
-        .order_by(TemplateVersion.number)
-    ).all()
-    for code, language, version in rows:
-        latest[(code, language)] = version
-    examples = {}
-    for (code, language), version in latest.items():
-        try:  # the subject as it reads on a sample document of one page
-            examples[(code, language)] = " ".join(
-                svc.render_source(
-                    "subject", version.subject, svc.sample_context(code, sparse=True, language=language)
-                ).split()
-            )
-        except Exception:  # noqa: BLE001 — an old text that no longer renders shows its source instead
-            examples[(code, language)] = version.subject
+    latest = latest_versions()
+    examples = {
+        (code, language): subject_example(code, language, version.subject)
+        for (code, language), version in latest.items()
+    }
     accounts = {a.id: a for a in db.session.scalars(db.select(MailAccount))}
     return render_template(
         "mailtemplates/index.html",
@@ -167,20 +87,13 @@ def index():
     )
 
 
-def _settings_form(doc_type: DocumentType) -> dict:
-    """Current sending settings of a type, as the settings form shows them."""
+def _form_of(version: TemplateVersion) -> dict:
+    """The editor form filled with a saved version's text (and no note)."""
     return {
-        k: getattr(doc_type, k)
-        for k in (
-            "by_pec",
-            "attach_pdf",
-            "group_per_recipient",
-            "reply_to",
-            "cc_address",
-            "account_id",
-            "schedule_cron",
-            "auto_approve",
-        )
+        "subject": version.subject,
+        "body_html": version.body_html,
+        "body_text": version.body_text,
+        "note": "",
     }
 
 
@@ -194,14 +107,13 @@ def _render_editor(
     status: int = 200,
 ):
     """The editor page (form values, errors at their lines, preview, settings, history)."""
-    template = svc.get_template(doc_type.code, language)
-    setup = _preview_setup(doc_type, language, request.values)
-    mail, preview_errors = svc.render_draft(
+    setup = _preview(doc_type, language, request.values)
+    mail, preview_errors = render_draft(
         form["subject"], form["body_html"], form["body_text"], setup["context"], account=setup["account"]
     )
     errors = list(errors)
     listings = {
-        field: svc.markup_lines(form[field], errors, field)
+        field: markup_lines(form[field], errors, field)
         for field in ("subject", "body_html", "body_text")
         if any(e.field == field for e in errors)
     }
@@ -213,14 +125,14 @@ def _render_editor(
         form=form,
         errors=errors,
         listings=listings,
-        versions=_versions(template),
-        current=svc.current_version(doc_type.code, language),
+        versions=template_versions(doc_type.code, language),
+        current=current_version(doc_type.code, language),
         mail=mail,
         preview_errors=preview_errors,
         settings_errors=settings_errors or {},
-        settings_form=settings_form or _settings_form(doc_type),
-        accounts=_accounts(),
-        placeholders=svc.placeholder_groups(),
+        settings_form=settings_form or sending_settings(doc_type),
+        accounts=sending_accounts(),
+        placeholders=placeholder_groups(),
         **setup,
     ), status
 
@@ -232,7 +144,7 @@ def edit(code: str, language: str):
     if request.method == "POST":
         form = {k: request.form.get(k, "") for k in ("subject", "body_html", "body_text", "note")}
         try:
-            version = svc.save_version(
+            version = save_version(
                 code,
                 language,
                 form["subject"],
@@ -241,7 +153,7 @@ def edit(code: str, language: str):
                 current_user,
                 note=form["note"],
             )
-        except svc.TemplateValidationError as exc:
+        except TemplateValidationError as exc:
             db.session.rollback()
             return _render_editor(doc_type, language, form, errors=exc.errors, status=422)
         db.session.commit()
@@ -253,14 +165,9 @@ def edit(code: str, language: str):
                 ".edit", code=code, language=language, preview_doc=request.form.get("preview_doc") or None
             )
         )
-    current = svc.current_version(code, language)
+    current = current_version(code, language)
     db.session.commit()  # the default version may just have been created
-    form = {
-        "subject": current.subject,
-        "body_html": current.body_html,
-        "body_text": current.body_text,
-        "note": "",
-    }
+    form = _form_of(current)
     return _render_editor(doc_type, language, form)
 
 
@@ -268,8 +175,8 @@ def edit(code: str, language: str):
 def preview(code: str, language: str):
     """Live preview of the text being edited (htmx fragment), with any error at its line."""
     doc_type = _type_or_404(code, language)
-    setup = _preview_setup(doc_type, language, request.form)
-    mail, errors = svc.render_draft(
+    setup = _preview(doc_type, language, request.form)
+    mail, errors = render_draft(
         request.form.get("subject", ""),
         request.form.get("body_html", ""),
         request.form.get("body_text", ""),
@@ -291,14 +198,14 @@ def send_test(code: str, language: str):
     """«Invia una prova a me»: the text being edited, rendered on the previewed document and contact, sent
     through the preview's account with the document's attachments to the administrator's own address."""
     doc_type = _type_or_404(code, language)
-    setup = _preview_setup(doc_type, language, request.form)
+    setup = _preview(doc_type, language, request.form)
     back = url_for(".edit", code=code, language=language, preview_doc=request.form.get("preview_doc") or None)
     try:
         test_send.recipient_of(current_user)
         account = setup["account"]
         if account is None:
             raise test_send.TestSendError("Nessun account di invio attivo: creane uno per inviare una prova.")
-        mail, errors = svc.render_draft(
+        mail, errors = render_draft(
             request.form.get("subject", ""),
             request.form.get("body_html", ""),
             request.form.get("body_text", ""),
@@ -309,6 +216,7 @@ def send_test(code: str, language: str):
             raise test_send.TestSendError(
                 "Il modello così non si può usare: correggi gli errori indicati nell'anteprima e riprova."
             )
+        assert mail is not None  # render_draft gives a mail whenever it gives no errors
         document = setup["document"]
         spec = MessageSpec(
             from_address=account.from_address,
@@ -343,18 +251,13 @@ def send_test(code: str, language: str):
 def version(code: str, language: str, number: int):
     """An old version as it was saved, and how it renders on the chosen document."""
     doc_type = _type_or_404(code, language)
-    template = svc.get_template(code, language)
-    saved = db.session.scalar(
-        db.select(TemplateVersion).where(
-            TemplateVersion.template_id == template.id, TemplateVersion.number == number
-        )
-    )
+    saved = saved_version(code, language, number)
     if saved is None:
         abort(404)
-    setup = _preview_setup(doc_type, language, request.args)
+    setup = _preview(doc_type, language, request.args)
     mail, render_error = None, None
     try:
-        mail = svc.render_version(saved, setup["context"], account=setup["account"])
+        mail = render_version(saved, setup["context"], account=setup["account"])
     except Exception as exc:  # noqa: BLE001 — an old text that no longer renders is shown, not hidden
         render_error = str(exc)
     return render_template(
@@ -365,7 +268,7 @@ def version(code: str, language: str, number: int):
         saved=saved,
         mail=mail,
         render_error=render_error,
-        current=svc.current_version(code, language),
+        current=current_version(code, language),
         **setup,
     )
 
@@ -374,16 +277,11 @@ def version(code: str, language: str, number: int):
 def restore(code: str, language: str, number: int):
     """Save an old version's text again as the newest version."""
     _type_or_404(code, language)
-    template = svc.get_template(code, language)
-    saved = db.session.scalar(
-        db.select(TemplateVersion).where(
-            TemplateVersion.template_id == template.id, TemplateVersion.number == number
-        )
-    )
+    saved = saved_version(code, language, number)
     if saved is None:
         abort(404)
     try:
-        new = svc.save_version(
+        new = save_version(
             code,
             language,
             saved.subject,
@@ -392,7 +290,7 @@ def restore(code: str, language: str, number: int):
             current_user,
             note=f"Ripristino della versione {number}",
         )
-    except svc.TemplateValidationError as exc:
+    except TemplateValidationError as exc:
         db.session.rollback()
         flash(f"La versione {number} non è più valida e non può essere ripristinata: {exc}", "error")
         return redirect(url_for(".version", code=code, language=language, number=number))
@@ -412,36 +310,20 @@ def settings(code: str):
         account_id = db_id(request.form["account_id"]) if request.form.get("account_id", "0") != "0" else None
     except ValueError:
         account_id = -1
-    errors = svc.update_sending_settings(
-        code,
-        by_pec="by_pec" in request.form,
-        attach_pdf="attach_pdf" in request.form,
-        group_per_recipient="group_per_recipient" in request.form,
-        reply_to=request.form.get("reply_to", ""),
-        cc_address=request.form.get("cc_address", ""),
-        account_id=account_id,
-        schedule_cron=request.form.get("schedule_cron", ""),
-        auto_approve="auto_approve" in request.form,
-    )
+    typed: dict[str, Any] = {
+        "by_pec": "by_pec" in request.form,
+        "attach_pdf": "attach_pdf" in request.form,
+        "group_per_recipient": "group_per_recipient" in request.form,
+        "reply_to": request.form.get("reply_to", ""),
+        "cc_address": request.form.get("cc_address", ""),
+        "account_id": account_id,
+        "schedule_cron": request.form.get("schedule_cron", ""),
+        "auto_approve": "auto_approve" in request.form,
+    }
+    errors = update_sending_settings(code, **typed)
     if errors:
         db.session.rollback()
-        current = svc.current_version(code, language)
-        form = {
-            "subject": current.subject,
-            "body_html": current.body_html,
-            "body_text": current.body_text,
-            "note": "",
-        }
-        typed = {
-            "by_pec": "by_pec" in request.form,
-            "attach_pdf": "attach_pdf" in request.form,
-            "group_per_recipient": "group_per_recipient" in request.form,
-            "reply_to": request.form.get("reply_to", ""),
-            "cc_address": request.form.get("cc_address", ""),
-            "account_id": account_id,
-            "schedule_cron": request.form.get("schedule_cron", ""),
-            "auto_approve": "auto_approve" in request.form,
-        }
+        form = _form_of(current_version(code, language))
         return _render_editor(
             doc_type, language, form, settings_errors=errors, settings_form=typed, status=422
         )
@@ -458,8 +340,8 @@ def signatures():
         "mailtemplates/signatures.html",
         accounts=accounts,
         errors={},
-        default_signature=svc.default_signature_html(),
-        signature_for=svc.signature_for,
+        default_signature=default_signature_html(),
+        signature_for=signature_for,
     )
 
 
@@ -470,7 +352,7 @@ def signature(account_id: int):
     if account is None:
         abort(404)
     html = (request.form.get("signature_html") or "").replace("\r\n", "\n").strip()
-    problems = svc.validate_signature(html)
+    problems = validate_signature(html)
     if problems:
         accounts = db.session.scalars(db.select(MailAccount).order_by(MailAccount.name)).all()
         return render_template(
@@ -478,8 +360,8 @@ def signature(account_id: int):
             accounts=accounts,
             errors={account.id: problems},
             typed={account.id: html},
-            default_signature=svc.default_signature_html(),
-            signature_for=svc.signature_for,
+            default_signature=default_signature_html(),
+            signature_for=signature_for,
         ), 422
     account.signature_html = html
     audit("account.signature", account, name=account.name)

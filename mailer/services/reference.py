@@ -32,7 +32,7 @@ def ensure_reference_data() -> None:
             db.session.add(ContactFunction(code=code, name=name, default_types=[types[c] for c in defaults]))
     if db.session.get(Company, 1) is None:
         db.session.add(Company(id=1))
-    from .mail_templates import ensure_default_templates
+    from .mail_templates.versions import ensure_default_templates
 
     ensure_default_templates()  # version 1 of the e-mail template of every type and language
     db.session.commit()

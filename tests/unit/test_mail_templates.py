@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from jinja2.exceptions import SecurityError
 
 from mailer.services import mail_templates as svc
-from mailer.services.mail_template_defaults import DEFAULT_TEMPLATES
+from mailer.services.mail_templates.defaults import DEFAULT_TEMPLATES
 
 
 def errors_of(html: str, subject: str = "Oggetto", text: str = "") -> list[svc.TemplateError]:
@@ -49,10 +49,10 @@ def test_sandbox_escapes_are_refused(source):
 
 def test_sandbox_blocks_internals_even_without_the_static_check():
     """The runtime sandbox refuses underscore attributes too (defence in depth)."""
-    template = svc._ENVS["html"].from_string("{{ ''.__class__.__mro__ }}")
+    template = svc.ENVS["html"].from_string("{{ ''.__class__.__mro__ }}")
     with pytest.raises(SecurityError):
         template.render()
-    template = svc._ENVS["html"].from_string("{{ 'x'.format }}")
+    template = svc.ENVS["html"].from_string("{{ 'x'.format }}")
     with pytest.raises(SecurityError):
         template.render()
 
@@ -215,13 +215,13 @@ def test_placeholder_rows_document_nested_lists():
 
 def test_plain_text_is_derived_from_html():
     """The plain-text body is derived from the HTML when left empty."""
-    text = svc._html_to_text("<p>Gentile <strong>Maria</strong>,</p><p>in allegato la fattura.</p>")
+    text = svc.html_to_text("<p>Gentile <strong>Maria</strong>,</p><p>in allegato la fattura.</p>")
     assert "Gentile Maria," in text and "in allegato la fattura." in text and "<" not in text
 
 
 JINJA_ALPHABET = st.sampled_from(
-    list("{}%#()[]|.,'\"_-+*/~=<> \n\tabcdefinorstu019")
-    + [
+    [
+        *"{}%#()[]|.,'\"_-+*/~=<> \n\tabcdefinorstu019",
         "{{",
         "}}",
         "{%",
@@ -289,10 +289,10 @@ def test_calling_functions_still_works(source):
 
 def test_a_function_reaching_the_output_at_render_time_is_explained():
     """Even past the static check (a value from the data that is callable), the render says what is wrong."""
-    template, errors = svc._compile_checked("body_html", "{{ documento.numero }}")
+    template, errors = svc.compile_checked("body_html", "{{ documento.numero }}")
     assert errors == []
     with pytest.raises(svc.TemplateOutputError) as info:
-        svc._run(template, {"documento": {"numero": len}})
+        svc.run(template, {"documento": {"numero": len}})
     assert "non un valore" in str(info.value) and "0x" not in str(info.value)
-    error = svc._render_error("body_html", info.value, False)
+    error = svc.render_error("body_html", info.value, False)
     assert "non un valore" in str(error) and "TemplateOutputError" not in str(error)

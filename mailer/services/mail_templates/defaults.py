@@ -2,7 +2,7 @@
 
 Plain texts an office sends as they are: no promotion in transactional types, every optional datum
 guarded by `{% if %}`, amounts with |it_money and dates with |it_date. Placeholders: see
-mail_templates.SCHEMA. The plain-text body is left empty: it is derived from the HTML.
+schema.SCHEMA. The plain-text body is left empty: it is derived from the HTML.
 """
 
 from __future__ import annotations

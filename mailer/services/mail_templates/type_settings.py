@@ -1,0 +1,104 @@
+"""The sending settings of a document type (PEC, PDF, grouping, reply-to, copy, account, schedule)."""
+
+from __future__ import annotations
+
+import re
+
+from ...extensions import db
+from ...models import DocumentType, MailAccount
+
+_EMAIL_RE = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
+SENDING_SETTINGS = (
+    "by_pec",
+    "attach_pdf",
+    "group_per_recipient",
+    "reply_to",
+    "cc_address",
+    "account_id",
+    "schedule_cron",
+    "auto_approve",
+)
+
+
+def sending_settings(doc_type: DocumentType) -> dict:
+    """A type's current sending settings, {name: value} (what the settings form shows)."""
+    return {k: getattr(doc_type, k) for k in SENDING_SETTINGS}
+
+
+def sending_accounts() -> list[MailAccount]:
+    """Ordinary active accounts a type can be bound to (PEC accounts are chosen by themselves)."""
+    return list(
+        db.session.scalars(
+            db.select(MailAccount)
+            .where(MailAccount.active.is_(True), MailAccount.kind != "pec")
+            .order_by(MailAccount.name)
+        )
+    )
+
+
+def update_sending_settings(
+    type_code: str,
+    *,
+    by_pec: bool,
+    attach_pdf: bool,
+    group_per_recipient: bool,
+    reply_to: str,
+    cc_address: str,
+    account_id: int | None,
+    schedule_cron: str | None = None,
+    auto_approve: bool | None = None,
+) -> dict[str, str]:
+    """Validate and apply a type's sending settings; returns {field: Italian error} (nothing written then).
+
+    schedule_cron / auto_approve (automatic preparation) are left unchanged when None.
+    """
+    doc_type = db.session.get(DocumentType, type_code)
+    if doc_type is None:
+        raise LookupError(type_code)
+    errors: dict[str, str] = {}
+    reply_to = (reply_to or "").strip()
+    cc_address = (cc_address or "").strip()
+    if reply_to and not _EMAIL_RE.match(reply_to):
+        errors["reply_to"] = "Indirizzo di risposta non valido."
+    if cc_address and not _EMAIL_RE.match(cc_address):
+        errors["cc_address"] = "Indirizzo in copia non valido (uno solo)."
+    account = None
+    if account_id:
+        account = db.session.get(MailAccount, account_id)
+        if account is None or not account.active:
+            errors["account_id"] = "Account inesistente o disattivato."
+        elif account.is_pec:
+            errors["account_id"] = (
+                "Scegli un account ordinario: l'account PEC viene scelto da solo quando il "
+                "destinatario è PEC e il tipo va per PEC."
+            )
+    if schedule_cron is not None:
+        from ..schedules import validate_cron
+
+        schedule_cron = " ".join(schedule_cron.split())
+        problem = validate_cron(schedule_cron)
+        if problem:
+            errors["schedule_cron"] = problem
+    if errors:
+        return errors
+    before = sending_settings(doc_type)
+    if schedule_cron is not None:
+        doc_type.schedule_cron = schedule_cron
+    if auto_approve is not None:
+        doc_type.auto_approve = bool(auto_approve)
+    doc_type.by_pec = bool(by_pec)
+    doc_type.attach_pdf = bool(attach_pdf)
+    doc_type.group_per_recipient = bool(group_per_recipient)
+    doc_type.reply_to = reply_to
+    doc_type.cc_address = cc_address
+    doc_type.account_id = account.id if account else None
+    after = {k: getattr(doc_type, k) for k in before}
+    from ..audit import audit
+
+    audit(
+        "document_type.settings",
+        doc_type,
+        code=type_code,
+        changes={k: [before[k], after[k]] for k in before if before[k] != after[k]},
+    )
+    return {}
