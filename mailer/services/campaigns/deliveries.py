@@ -184,26 +184,9 @@ def _delivery(
     party = contact.party
     url = unsubscribe_url(contact.id, base) if campaign.commercial else None
     context = {
-        "azienda": mt._company_context(),
-        "anagrafica": {
-            "codice": party.erp_code,
-            "ragione_sociale": party.name,
-            "piva": party.vat_number,
-            "codice_fiscale": party.tax_code,
-            "indirizzo": party.address,
-            "cap": party.zip_code,
-            "citta": party.city,
-            "provincia": party.province,
-            "nazione": party.country,
-            "cliente": party.is_customer,
-            "fornitore": party.is_supplier,
-        },
-        "contatto": {
-            "nome": contact.name,
-            "email": contact.email,
-            "funzione": contact.function.name if contact.function else "",
-            "telefono": contact.phone,
-        },
+        "azienda": mt.company_context(),
+        "anagrafica": mt.party_context(party),
+        "contatto": mt.contact_context(contact),
         "campagna": {"nome": campaign.name, "documenti": docs_ctx},
         "utente": {
             "nome": (user.full_name or user.username) if user else "",

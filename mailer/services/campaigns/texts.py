@@ -28,23 +28,7 @@ CAMPAIGN_SCHEMA: dict[str, Any] = {
 
 def _compile(field: str, source: str):
     """The templates' sandbox and checks, with the campaign placeholders: (template, errors)."""
-    env = mt._ENVS[mt._field_kind(field)]
-    if len(source) > mt.MAX_SOURCE_CHARS:
-        return None, [
-            mt.TemplateError(field, None, f"Testo troppo lungo (massimo {mt.MAX_SOURCE_CHARS} caratteri)")
-        ]
-    try:
-        tree = env.parse(source)
-    except mt.TemplateSyntaxError as exc:
-        return None, [
-            mt.TemplateError(field, exc.lineno, "Errore di sintassi: " + mt._italian(exc.message or ""))
-        ]
-    checker = mt._Checker(field)
-    checker.statement(tree, dict(CAMPAIGN_SCHEMA), 0)
-    if checker.errors:
-        return None, checker.errors
-    mt._wrap_loops(tree)
-    return env.from_string(tree), []
+    return mt.compile_checked(field, source, CAMPAIGN_SCHEMA)
 
 
 def validate_texts(subject: str, body_html: str, commercial: bool) -> list[mt.TemplateError]:
@@ -61,11 +45,11 @@ def validate_texts(subject: str, body_html: str, commercial: bool) -> list[mt.Te
         errors.extend(problems)
         if template is not None:
             try:
-                mt._run(template, sample_context())
+                mt.run(template, sample_context())
             except Exception as exc:  # noqa: BLE001 — shown to the author
-                errors.append(mt._render_error(field, exc, False))
+                errors.append(mt.render_error(field, exc, False))
         if not commercial:
-            word = mt._promotional(source)
+            word = mt.promotional(source)
             if word:
                 errors.append(
                     mt.TemplateError(
@@ -95,8 +79,8 @@ def render_texts(
     body_t, errors2 = _compile("body_html", body_html)
     if errors or errors2:
         raise mt.TemplateValidationError(errors + errors2)
-    out_subject = " ".join(mt._run(subject_t, context).split())[: mt.MAX_SUBJECT_CHARS]
-    html = mt._run(body_t, context).strip()
+    out_subject = " ".join(mt.run(subject_t, context).split())[: mt.MAX_SUBJECT_CHARS]
+    html = mt.run(body_t, context).strip()
     if unsubscribe_url:
         link = escape(unsubscribe_url)
         html += (
@@ -105,5 +89,5 @@ def render_texts(
             f'comunicazioni commerciali: <a href="{link}">disiscriviti</a>.</p>'
         )
     sig = mt.signature_for(account)
-    text = mt._html_to_text(html)
-    return out_subject, f'{html}\n<div class="firma">\n{sig}\n</div>', f"{text}\n-- \n{mt._html_to_text(sig)}"
+    text = mt.html_to_text(html)
+    return out_subject, f'{html}\n<div class="firma">\n{sig}\n</div>', f"{text}\n-- \n{mt.html_to_text(sig)}"

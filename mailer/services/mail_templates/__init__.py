@@ -97,20 +97,6 @@ from .signatures import MAX_SIGNATURE_CHARS, default_signature_html, signature_f
 from .type_settings import SENDING_SETTINGS, sending_accounts, sending_settings, update_sending_settings
 from .versions import current_version, ensure_default_templates, get_template, save_version, snapshot_versions
 
-# The names services/campaigns.py reaches for under their old private spelling (``mt._run`` …).
-# That module is being split on another branch at the same time; once it imports the public names
-# from the modules above, this block goes.
-_Checker = Checker
-_ENVS = ENVS
-_company_context = company_context
-_field_kind = field_kind
-_html_to_text = html_to_text
-_italian = italian
-_promotional = promotional
-_render_error = render_error
-_run = run
-_wrap_loops = wrap_loops
-
 __all__ = [
     "ANY",
     "DOCUMENTO",
