@@ -47,7 +47,7 @@ def hash_token(secret: str) -> str:
 
 def api_error(status: int, message: str, fields: dict[str, str] | None = None, **headers) -> Response:
     """A JSON error: {"error": message, "fields": {field: message}}."""
-    body = {"error": message}
+    body: dict[str, str | dict[str, str]] = {"error": message}
     if fields:
         body["fields"] = fields
     response = jsonify(body)
@@ -329,7 +329,8 @@ def document_pdf(document_id: int):
         sha = ensure_pdfs([document.id]).get(document.id)
     except PdfRenderError as exc:
         return api_error(503, f"PDF non disponibile: {exc}")
-    blob = db.session.get(Blob, sha)
+    blob = db.session.get(Blob, sha) if sha else None
+    assert sha is not None and blob is not None  # ensure_pdfs stores the PDF of every id it is given
     filename = f"{document.type_code}-{document.year}-{document.number}.pdf".replace("/", "-")
     return Response(
         blob.data,

@@ -80,7 +80,9 @@ def test_api_contact_keeps_the_local_part_as_written(client, make_token, app):
     client.post("/api/v1/parties", json=PARTY, headers=bearer(token))
     created = client.post(URL, headers=bearer(token), json={"name": "Mario", "email": "Mario.Rossi@Rossi.IT"})
     assert created.status_code == 201 and created.get_json()["email"] == "Mario.Rossi@rossi.it"
-    again = client.post(URL, headers=bearer(token), json={"email": "mario.rossi@rossi.it", "name": "Mario R."})
+    again = client.post(
+        URL, headers=bearer(token), json={"email": "mario.rossi@rossi.it", "name": "Mario R."}
+    )
     assert again.status_code == 200 and again.get_json()["id"] == created.get_json()["id"]
 
 
