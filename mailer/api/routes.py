@@ -15,10 +15,11 @@ from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 
 from ..extensions import csrf, db
 from ..inputs import DB_INT_MAX
-from ..models import ApiToken, Contact, ContactFunction, Document, DocumentType, Party, utcnow
-from ..reference import DOCUMENT_TYPE_CODES, PEC_DOMAINS
+from ..models import ApiToken, Contact, Document, Party, utcnow
+from ..reference import DOCUMENT_TYPE_CODES
 from ..services import sdi
 from ..services.audit import audit
+from ..services.contacts import upsert_contact
 from ..services.intake import (
     DocumentConflict,
     IntakeError,
@@ -46,7 +47,7 @@ def hash_token(secret: str) -> str:
 
 def api_error(status: int, message: str, fields: dict[str, str] | None = None, **headers) -> Response:
     """A JSON error: {"error": message, "fields": {field: message}}."""
-    body = {"error": message}
+    body: dict[str, str | dict[str, str]] = {"error": message}
     if fields:
         body["fields"] = fields
     response = jsonify(body)
@@ -328,7 +329,8 @@ def document_pdf(document_id: int):
         sha = ensure_pdfs([document.id]).get(document.id)
     except PdfRenderError as exc:
         return api_error(503, f"PDF non disponibile: {exc}")
-    blob = db.session.get(Blob, sha)
+    blob = db.session.get(Blob, sha) if sha else None
+    assert sha is not None and blob is not None  # ensure_pdfs stores the PDF of every id it is given
     filename = f"{document.type_code}-{document.year}-{document.number}.pdf".replace("/", "-")
     return Response(
         blob.data,
@@ -415,7 +417,7 @@ def _contact_dict(contact: Contact) -> dict:
     """The JSON shape of a contact."""
     return {
         "id": contact.id,
-        "code": getattr(contact, "erp_code", ""),
+        "code": contact.erp_code,
         "name": contact.name,
         "function": contact.function.code if contact.function else None,
         "email": contact.email,
@@ -459,93 +461,47 @@ def put_contact(code: str):
     if isinstance(payload, Response):
         return payload
     errors: dict[str, str] = {}
-    contact_code = to_text(payload.get("code"), "code", errors, max_len=40)
-    name = to_text(payload.get("name"), "name", errors, max_len=160)
-    email = to_text(payload.get("email"), "email", errors, max_len=254).lower()
-    phone = to_text(payload.get("phone"), "phone", errors, max_len=40)
-    if email:
-        from email_validator import EmailNotValidError, validate_email
-
-        try:
-            email = validate_email(email, check_deliverability=False).normalized.lower()
-        except EmailNotValidError as exc:
-            errors["email"] = f"indirizzo non valido: {exc}"
-    elif not contact_code:
-        errors["email"] = "serve l'e-mail o il codice del contatto"
+    fields: dict = {
+        "erp_code": to_text(payload.get("code"), "code", errors, max_len=40),
+        "name": to_text(payload.get("name"), "name", errors, max_len=160),
+        "email": to_text(payload.get("email"), "email", errors, max_len=254),
+        "phone": to_text(payload.get("phone"), "phone", errors, max_len=40),
+        "function": to_text(payload.get("function"), "function", errors, max_len=120),
+    }
     # Left out on an update, the level stays as it is: an ERP that sends only a new phone number must
     # not turn a confidential contact into a public one. Left out on a new contact: 0 (pubblico).
     level = payload.get("privacy_level")
-    if level is None:
-        pass
-    elif not isinstance(level, int) or isinstance(level, bool) or not 0 <= level <= 3:
-        errors["privacy_level"] = "livello da 0 a 3"
-    elif level > g.api_token.privacy_clearance:
-        errors["privacy_level"] = (
-            f"superiore al livello di riservatezza del token ({g.api_token.privacy_clearance})"
-        )
+    if level is not None:
+        if not isinstance(level, int) or isinstance(level, bool) or not 0 <= level <= 3:
+            errors["privacy_level"] = "livello da 0 a 3"
+        fields["privacy_level"] = str(level)
     types = payload.get("document_types")
     if types is not None:
         if not isinstance(types, list) or any(t not in DOCUMENT_TYPE_CODES for t in types):
             errors["document_types"] = f"lista di codici tra: {', '.join(DOCUMENT_TYPE_CODES)}"
-    function = None
-    if payload.get("function"):
-        function = db.session.scalar(
-            db.select(ContactFunction).where(ContactFunction.code == str(payload["function"]))
-        )
-        if function is None:
-            errors["function"] = f"funzione sconosciuta «{payload['function']}»"
+        fields["document_types"] = types
     for flag in ("is_pec", "marketing_consent", "active"):
         if flag in payload and not isinstance(payload[flag], bool):
             errors[flag] = "deve essere true o false"
     if errors:
         return api_error(422, "dati non validi", errors)
-    has_code = hasattr(Contact, "erp_code")
-    if contact_code and not has_code:
-        return api_error(422, "dati non validi", {"code": "codice contatto non supportato"})
-    key = (Contact.erp_code == contact_code) if contact_code else (db.func.lower(Contact.email) == email)
-    # Only contacts the token may see: one above its clearance is neither modified nor revealed (an
-    # answer that differed would tell that it exists); the token gets a contact of its own, as the
-    # CSV import does, and a batch still sends one message per address (preparation.Router).
-    contact = db.session.scalar(
-        db.select(Contact)
-        .where(Contact.party_id == party.id, key, Contact.privacy_level <= g.api_token.privacy_clearance)
-        .limit(1)
-    )
-    created = contact is None
-    if created:
-        contact = Contact(party_id=party.id)
-        if contact_code:
-            contact.erp_code = contact_code
-        db.session.add(contact)
-    contact.name = name or contact.name or ""
-    if email:
-        contact.email = email
-    if phone:
-        contact.phone = phone
-    if level is not None:
-        contact.privacy_level = level
-    elif created:
-        contact.privacy_level = 0
-    if function is not None:
-        contact.function = function
     if "is_pec" in payload:
-        contact.is_pec = payload["is_pec"]
-        contact.pec_flag_manual = True
-    elif email and not contact.pec_flag_manual:
-        domain = email.rsplit("@", 1)[-1]
-        contact.is_pec = any(domain == d or domain.endswith("." + d) for d in PEC_DOMAINS)
-    if "marketing_consent" in payload:
-        if payload["marketing_consent"] and not contact.marketing_consent:
-            contact.consent_date = utcnow()
-            contact.consent_source = f"API {g.api_token.name}"
-        contact.marketing_consent = payload["marketing_consent"]
-    if "active" in payload:
-        contact.active = payload["active"]
-    if types is not None:
-        contact.document_types = [db.session.get(DocumentType, t) for t in types]
-    elif created and function is not None:
-        contact.document_types = list(function.default_types)
-    db.session.flush()
+        fields["pec"] = "si" if payload["is_pec"] else "no"
+    for flag in ("marketing_consent", "active"):
+        if flag in payload:
+            fields[flag] = payload[flag]
+    # Checked and written by the contacts service like the page: PEC detection, history (by the token).
+    contact, created, errors = upsert_contact(
+        party,
+        fields,
+        g.api_token.privacy_clearance,
+        actor=f"api:{g.api_token.name}",
+        consent_source=f"API {g.api_token.name}",
+    )
+    if contact is None:
+        db.session.rollback()
+        names = {"erp_code": "code", "pec": "is_pec"}
+        return api_error(422, "dati non validi", {names.get(k, k): v for k, v in errors.items()})
     audit("contact.api_upsert", contact, username=f"api:{g.api_token.name}", created=created)
     db.session.commit()
     response = jsonify(_contact_dict(contact))

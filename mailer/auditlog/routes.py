@@ -10,7 +10,7 @@ from ..extensions import db, htmx
 from ..security import require_roles
 from ..services import audit_log as svc
 from ..services.audit import audit
-from ..services.contacts import to_csv, to_xlsx
+from ..services.spreadsheets import to_csv, to_xlsx
 
 bp = Blueprint("auditlog", __name__)
 

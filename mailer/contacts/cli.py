@@ -86,6 +86,7 @@ def tables_list_command(kind):
     from ..services import classification
 
     t = classification.table(kind)
+    assert t is not None  # click.Choice allows only the known keys
     for entry in classification.entries(t):
         email = f"\t{entry.row.email}" if t.has_email else ""
         click.echo(f"{entry.row.code}\t{entry.row.name}{email}\t{entry.parties}")
@@ -101,6 +102,7 @@ def tables_add_command(kind, code, name, email):
     from ..services import classification
 
     t = classification.table(kind)
+    assert t is not None  # click.Choice allows only the known keys
     row, errors = classification.create_entry(t, code, name, email)
     if errors:
         db.session.rollback()

@@ -25,7 +25,9 @@ from ..security import require_roles, role_required
 from ..services import contacts as svc
 from ..services.audit import audit
 from ..services.blobs import load_blob, store_blob
+from ..services.contacts.search import _int_or_none
 from ..services.party_import import CONTACT_COLUMNS, PARTY_COLUMNS, ImportFileError, run_import
+from ..services.spreadsheets import to_csv, to_xlsx
 from ..services.validation import InvalidValue, normalize_email, pec_domain
 
 bp = Blueprint("contacts", __name__)
@@ -76,12 +78,12 @@ def export(fmt: str):
     header, rows = svc.export_rows(what, filters, current_user)
     audit("contacts.export", None, what=what, format=fmt, rows=len(rows), filters=filters.to_args(page=1))
     db.session.commit()
-    stamp = datetime.now().strftime("%Y%m%d-%H%M")
+    stamp = datetime.now().strftime("%Y%m%d-%H%M")  # noqa: DTZ005 - local time in the file name
     name = f"{'anagrafiche' if what == 'parties' else 'contatti'}-{stamp}.{fmt}"
     if fmt == "csv":
-        body, mimetype = svc.to_csv(header, rows), "text/csv"  # Werkzeug adds "; charset=utf-8"
+        body, mimetype = to_csv(header, rows), "text/csv"  # Werkzeug adds "; charset=utf-8"
     else:
-        body = svc.to_xlsx(header, rows, "Anagrafiche" if what == "parties" else "Contatti")
+        body = to_xlsx(header, rows, "Anagrafiche" if what == "parties" else "Contatti")
         mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     response = Response(body, mimetype=mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
@@ -342,7 +344,7 @@ def coverage_type(type_code: str):
     doc_type = db.session.get(DocumentType, type_code)
     if doc_type is None:
         abort(404)
-    page = max(1, svc._int_or_none(request.args.get("page")) or 1)
+    page = max(1, _int_or_none(request.args.get("page")) or 1)
     parties, total = svc.uncovered_parties(type_code, current_user, page=page)
     pages = max(1, -(-total // svc.PER_PAGE))
     return render_template(
@@ -382,6 +384,7 @@ def import_file():
             party_columns=PARTY_COLUMNS,
             contact_columns=CONTACT_COLUMNS,
         ), 422
+    assert upload is not None and upload.filename and kind is not None  # checked just above
     data = upload.read()
     try:
         report = run_import(kind, data, upload.filename, user=current_user, dry_run=True)
@@ -458,9 +461,11 @@ def import_apply():
 @role_required("admin")
 def functions():
     """Contact functions and the document types a new contact of each starts with."""
-    errors, values, status = {}, {}, 200
+    errors: dict[str, str] = {}
+    values: dict = {}
+    status = 200
     if request.method == "POST":
-        function_id = svc._int_or_none(request.form.get("function_id"))
+        function_id = _int_or_none(request.form.get("function_id"))
         function = db.session.get(ContactFunction, function_id) if function_id else None
         if function_id and function is None:
             abort(404)
@@ -471,6 +476,7 @@ def functions():
             request.form.getlist("types"),
         )
         if not errors:
+            assert saved is not None  # save_function returns the function when there are no errors
             audit(
                 "contacts.function_saved", saved, code=saved.code, types=[t.code for t in saved.default_types]
             )

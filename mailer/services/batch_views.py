@@ -341,10 +341,10 @@ def _export_row(record: dict) -> list:
 
         return it_datetime(datetime.fromisoformat(value)) if value else ""
 
-    from .contacts import _safe_cell  # names and server answers come from outside: no formulas in Excel
+    from .spreadsheets import safe_cell  # names and server answers come from outside: no formulas in Excel
 
     return [
-        _safe_cell(v)
+        safe_cell(v)
         for v in (
             record["recipient"],
             record["name"],

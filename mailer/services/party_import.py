@@ -7,30 +7,26 @@ lists each bad row with its line number and the reasons, in Italian. Rows are ma
 
 from __future__ import annotations
 
-import csv
-import io
-import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Agent, Category, Contact, DocumentType, Party, Zone
-from .archive_bounds import MAX_UNPACKED_BYTES, unpacked_size
 from .audit import audit
 from .contacts import (
     ContactInput,
-    _function_lookup,
     clearance_of,
     create_contact,
-    unguard_cell,
+    function_lookup,
     update_contact,
     validate_contact,
     visible_contacts_filter,
 )
+from .spreadsheets import ImportFileError, read_table, unguard_cell
 from .validation import (
     InvalidValue,
     is_pec_address,
@@ -131,17 +127,6 @@ KINDS = {
 }
 
 
-# Bounds on what a file may make us hold in memory (an XLSX is a zip: a few KB can declare a sheet of
-# a million rows of 16,384 cells, which openpyxl pads with empty cells).
-MAX_ROWS = 200_000
-MAX_COLUMNS = 256
-MAX_XLSX_UNPACKED_BYTES = MAX_UNPACKED_BYTES
-
-
-class ImportFileError(Exception):
-    """The file cannot be read at all (format, encoding, missing columns)."""
-
-
 @dataclass
 class RowError:
     """A bad row: its line number in the file and the reasons."""
@@ -183,141 +168,6 @@ def _norm_header(name: str) -> str:
     return ALIASES.get(text, text)
 
 
-def _cell(value: Any) -> str:
-    """A cell as text (numbers from XLSX without a trailing .0)."""
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if hasattr(value, "strftime"):
-        return value.strftime("%d/%m/%Y")
-    return str(value).strip()
-
-
-def read_table(data: bytes, filename: str) -> Iterator[tuple[int, list[str]]]:
-    """Yield (line number, cells) of a CSV or XLSX file, header included (line 1)."""
-    name = (filename or "").lower()
-    if name.endswith(".xlsx"):
-        from openpyxl import load_workbook
-
-        _check_unpacked_size(data)
-        try:
-            workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        except Exception as exc:  # openpyxl raises many types for a damaged file
-            raise ImportFileError(
-                f"Il file XLSX non si apre ({type(exc).__name__}): è un foglio Excel valido?"
-            ) from exc
-        try:
-            sheet = workbook.worksheets[0]
-            width = min(sheet.max_column or MAX_COLUMNS, MAX_COLUMNS)
-            rows = []
-            for number, row in enumerate(sheet.iter_rows(values_only=True, max_col=width), start=1):
-                if number > MAX_ROWS:
-                    raise ImportFileError(
-                        f"Riga {number}: il foglio ha più di {MAX_ROWS} righe "
-                        "(anche vuote): dividilo in più file."
-                    )
-                rows.append([_cell(v) for v in row] if any(v is not None for v in row) else [])
-        except ImportFileError:
-            raise
-        except Exception as exc:  # a workbook that opens may still be damaged inside its sheet
-            raise ImportFileError(
-                f"Il foglio del file XLSX è danneggiato ({type(exc).__name__}): "
-                "salvalo di nuovo da Excel e riprova."
-            ) from exc
-        finally:
-            workbook.close()
-        yield from enumerate(rows, start=1)
-        return
-    if not (name.endswith(".csv") or name.endswith(".txt")):
-        raise ImportFileError("Formato non supportato: carica un file .csv o .xlsx.")
-    # Excel's «Testo Unicode» is UTF-16 with a BOM; then UTF-8 (with or without BOM), then Windows-1252.
-    encodings = ("utf-16",) if data.startswith((b"\xff\xfe", b"\xfe\xff")) else ("utf-8-sig", "cp1252")
-    for encoding in encodings:
-        try:
-            text = data.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:  # cp1252 leaves five byte values undefined: such a file is not text
-        raise ImportFileError(
-            "Il file non è un testo CSV leggibile (né UTF-8 né Windows-1252): "
-            "esportalo di nuovo dal gestionale come CSV."
-        )
-    if "\x00" in text:
-        line = text.count("\n", 0, text.index("\x00")) + 1
-        raise ImportFileError(
-            f"Riga {line}: il file contiene caratteri nulli (NUL), quindi non è un testo CSV: "
-            "esportalo di nuovo dal gestionale come CSV."
-        )
-    first_line = text.split("\n", 1)[0]
-    delimiter = max([";", ",", "\t", "|"], key=first_line.count)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    start = last_start = 1
-    while True:
-        try:
-            cells = next(reader)
-        except StopIteration:
-            _check_quotes_closed(text, delimiter, last_start, reader.line_num)
-            return
-        except csv.Error as exc:  # the only one left with newline="": a field over the size limit
-            raise ImportFileError(
-                f"Riga {start}: un campo supera {csv.field_size_limit()} caratteri "
-                '(forse un apice «"» aperto e mai chiuso): controlla il file.'
-            ) from exc
-        yield start, [c.strip() for c in cells]
-        last_start, start = start, reader.line_num + 1
-
-
-def _unclosed_quote(record: str, delimiter: str) -> bool:
-    """True when a quoted field of this CSV text opens and never closes.
-
-    Python's csv module then silently takes the rest of the file as that one field. Quotes are special
-    only at the start of a field (as in the csv module); "" inside a quoted field is an escaped quote."""
-    field_end = re.compile("[" + re.escape(delimiter) + "\r\n]")
-    pos, size = 0, len(record)
-    while pos < size:
-        if record[pos] == '"':
-            pos += 1
-            while True:
-                close = record.find('"', pos)
-                if close == -1:
-                    return True
-                if record.startswith('"', close + 1):
-                    pos = close + 2
-                    continue
-                pos = close + 1
-                break
-        found = field_end.search(record, pos)
-        if found is None:
-            return False
-        pos = found.end()
-    return False
-
-
-def _check_quotes_closed(text: str, delimiter: str, last_start: int, last_line: int) -> None:
-    """Refuse a CSV whose last record opens a quote that never closes (it would swallow every line after it)."""
-    lines = io.StringIO(text, newline="").readlines()
-    if _unclosed_quote("".join(lines[last_start - 1 :]), delimiter):
-        span = ""
-        if last_line > last_start:
-            span = f": le righe {last_start}–{last_line} finirebbero tutte in un solo campo"
-        raise ImportFileError(
-            f'Riga {last_start}: un apice «"» si apre e non è mai chiuso{span}. '
-            "Chiudi l'apice (o toglilo) e carica di nuovo il file."
-        )
-
-
-def _check_unpacked_size(data: bytes) -> None:
-    """Refuse an XLSX that would unpack beyond MAX_XLSX_UNPACKED_BYTES (a zip bomb), before reading it."""
-    unpacked = unpacked_size(data)  # None: not a zip, load_workbook says so in its own words
-    if unpacked is not None and unpacked > MAX_XLSX_UNPACKED_BYTES:
-        raise ImportFileError(
-            f"Il file XLSX, decompresso, supera {MAX_XLSX_UNPACKED_BYTES // 1048576} MB: "
-            "non sembra un elenco di anagrafiche o contatti (salvalo come CSV)."
-        )
-
-
 def _records(
     data: bytes, filename: str, columns: dict[str, tuple[bool, str]], report: ImportReport
 ) -> Iterator[tuple[int, dict[str, str]]]:
@@ -338,7 +188,7 @@ def _records(
         if name in seen and name in columns:
             raise ImportFileError(f"Riga {header_line}: la colonna «{name}» compare due volte.")
         seen.add(name)
-    report.ignored_columns = [h for h, n in zip(header, names) if h and n not in columns]
+    report.ignored_columns = [h for h, n in zip(header, names, strict=True) if h and n not in columns]
     for line, cells in rows:
         if not any(cells):
             continue
@@ -487,7 +337,7 @@ def import_contacts(
     level = clearance_of(user) if clearance is None else clearance
     report = ImportReport(kind="contacts", filename=filename, dry_run=dry_run)
     parties = {code.upper(): pid for code, pid in db.session.execute(select(Party.erp_code, Party.id))}
-    functions = _function_lookup()
+    functions = function_lookup()
     type_codes = set(db.session.scalars(select(DocumentType.code)))
     seen: dict[tuple, int] = {}
     clean_rows: list[tuple[int, tuple, dict, bool]] = []
@@ -506,7 +356,7 @@ def import_contacts(
         elif docs_raw.lower() == "nessuno":
             documents = []
         else:
-            documents = [c for c in docs_raw.replace(";", ",").replace("|", ",").split(",")]
+            documents = docs_raw.replace(";", ",").replace("|", ",").split(",")
         consent = _yes_no(rec.get("consenso_marketing", ""), "consenso_marketing", reasons, False)
         opted_out = _yes_no(rec.get("disiscritto", ""), "disiscritto", reasons, False)
         data_in = ContactInput(
@@ -540,8 +390,8 @@ def import_contacts(
             "notes": "note",
             "erp_code": "codice_contatto",
         }
-        for key, message in errors.items():
-            reasons.append(f"{labels.get(key, key)}: {message.rstrip('.')}")
+        for field_name, message in errors.items():
+            reasons.append(f"{labels.get(field_name, field_name)}: {message.rstrip('.')}")
         if clean["erp_code"]:
             key = (party_id, "code", clean["erp_code"].upper())
         elif clean["email"]:
@@ -559,6 +409,7 @@ def import_contacts(
                 )
             )
         else:
+            assert party_id is not None  # a row without its party has a reason above
             clean_rows.append((party_id, key, clean, documents is None))
     existing = _existing_contacts({row[0] for row in clean_rows}, level)
     plan = []
@@ -643,8 +494,3 @@ def run_import(
     if kind == "contacts":
         return import_contacts(data, filename, user=user, clearance=clearance, dry_run=dry_run)
     raise ImportFileError(f"Tipo di import sconosciuto: {kind}")
-
-
-def count_parties() -> int:
-    """Number of parties (for the import page)."""
-    return db.session.scalar(select(func.count(Party.id))) or 0

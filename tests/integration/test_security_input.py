@@ -250,9 +250,9 @@ def test_xlsx_hand_built_reads(app_ctx):
 def test_xlsx_with_a_cell_far_away_is_not_blown_up(app_ctx, monkeypatch):
     """One cell at XFD1048576 with the dimension A1:XFD1048576 made openpyxl pad a million rows of 16,384
     cells (a 5 KB file, tens of GB in memory); now the rows stop at MAX_ROWS with the row named."""
-    from mailer.services import party_import
+    from mailer.services import party_import, spreadsheets
 
-    monkeypatch.setattr(party_import, "MAX_ROWS", 1000)
+    monkeypatch.setattr(spreadsheets, "MAX_ROWS", 1000)
     data = _xlsx({**HEADER, "XFD1048576": "x"}, dimension="A1:XFD1048576")
     assert len(data) < 5000
     with pytest.raises(party_import.ImportFileError) as info:
@@ -262,22 +262,22 @@ def test_xlsx_with_a_cell_far_away_is_not_blown_up(app_ctx, monkeypatch):
 
 def test_xlsx_wide_rows_are_cut_to_max_columns(app_ctx, monkeypatch):
     """A cell at column XFD on every row no longer makes every row 16,384 cells wide."""
-    from mailer.services import party_import
+    from mailer.services import spreadsheets
 
-    monkeypatch.setattr(party_import, "MAX_COLUMNS", 50)
-    rows = list(party_import.read_table(_xlsx({**HEADER, "XFD2": "far"}, dimension="A1:XFD2"), "a.xlsx"))
+    monkeypatch.setattr(spreadsheets, "MAX_COLUMNS", 50)
+    rows = list(spreadsheets.read_table(_xlsx({**HEADER, "XFD2": "far"}, dimension="A1:XFD2"), "a.xlsx"))
     assert [len(cells) for _, cells in rows] == [50, 50] and rows[1][1][:2] == ["C1", "Rossi"]
 
 
 def test_xlsx_that_unpacks_too_big_is_refused_before_parsing(app_ctx, monkeypatch):
     """A zip bomb: the sheet's declared uncompressed size is checked before openpyxl reads it."""
-    from mailer.services import party_import
+    from mailer.services import spreadsheets
 
-    monkeypatch.setattr(party_import, "MAX_XLSX_UNPACKED_BYTES", 1024 * 1024)
+    monkeypatch.setattr(spreadsheets, "MAX_XLSX_UNPACKED_BYTES", 1024 * 1024)
     data = _xlsx(HEADER, padding=2 * 1024 * 1024)
     assert len(data) < 50_000
-    with pytest.raises(party_import.ImportFileError) as info:
-        list(party_import.read_table(data, "a.xlsx"))
+    with pytest.raises(spreadsheets.ImportFileError) as info:
+        list(spreadsheets.read_table(data, "a.xlsx"))
     assert "decompresso" in str(info.value)
 
 
@@ -306,7 +306,7 @@ def test_csv_with_nul_bytes_is_refused_naming_the_line(app_ctx):
 )
 def test_csv_encodings_with_accents(app_ctx, encoding, bom):
     """Excel's «Testo Unicode» (UTF-16 with BOM, tabs), UTF-8 with BOM and Windows-1252 all keep the accents."""
-    from mailer.services.party_import import read_table
+    from mailer.services.spreadsheets import read_table
 
     text = "codice\tragione_sociale\nC1\tCaffè Società Cooperativa\n"
     rows = list(read_table(bom + text.encode(encoding), "a.txt"))

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from mailer.services.fatturapa import FatturaPAError, parse_fatturapa
 from mailer.services.mail_templates import render_draft, sample_context, validate_template
-from mailer.services.party_import import ImportFileError, read_table
+from mailer.services.spreadsheets import ImportFileError, read_table
 from mailer.transport.inbound import read_message
 
 BOUNDED = settings(

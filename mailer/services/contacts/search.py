@@ -1,0 +1,291 @@
+"""The party list: filters from the query string, search over parties and their visible contacts, paging."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import exists, func, or_, select
+
+from ...extensions import db
+from ...inputs import db_id
+from ...models import (
+    Agent,
+    Category,
+    Contact,
+    Party,
+    Tag,
+    Zone,
+    contact_tags,
+)
+from ...reference import PARTY_KIND_NAMES
+from .visibility import visible_contacts_filter
+
+PER_PAGE = 50
+# Contacts are searched from this many characters on: one or two letters match most of the
+# address book and would only slow the list down.
+MIN_CONTACT_SEARCH = 3
+
+SORTS = {
+    "name": (Party.name, Party.id),
+    "-name": (Party.name.desc(), Party.id.desc()),
+    "code": (Party.erp_code,),
+    "-code": (Party.erp_code.desc(),),
+    "city": (Party.city, Party.name, Party.id),
+    "-city": (Party.city.desc(), Party.name, Party.id),
+}
+SORT_LABELS = {
+    "name": "Ragione sociale (A-Z)",
+    "-name": "Ragione sociale (Z-A)",
+    "code": "Codice",
+    "-code": "Codice (decrescente)",
+    "city": "Città (A-Z)",
+    "-city": "Città (Z-A)",
+}
+
+
+def _escape_like(text: str) -> str:
+    """Escape LIKE wildcards typed by the user."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _contains(column, text: str):
+    """Case-insensitive substring match (SQLite's LIKE already ignores ASCII case and is faster)."""
+    pattern = f"%{_escape_like(text)}%"
+    if db.session.get_bind().dialect.name == "sqlite":
+        return column.like(pattern, escape="\\")
+    return column.ilike(pattern, escape="\\")
+
+
+def _int_or_none(value: Any) -> int | None:
+    """An id from a query-string value, or None (also when no INTEGER column could hold it)."""
+    try:
+        return db_id(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass
+class PartyFilters:
+    """What the user asked the party list for."""
+
+    q: str = ""
+    kind: str = ""
+    zone_id: int | None = None
+    agent_id: int | None = None
+    category_id: int | None = None
+    province: str = ""
+    city: str = ""
+    tag_id: int | None = None
+    sort: str = "name"
+    page: int = 1
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, Any]) -> PartyFilters:
+        """Read the filters from a query string (unknown or malformed values are ignored)."""
+        sort = args.get("sort") or "name"
+        kind = args.get("kind") or ""
+        return cls(
+            q=(args.get("q") or "").strip()[:100],
+            kind=kind if kind in PARTY_KIND_NAMES else "",
+            zone_id=_int_or_none(args.get("zone")),
+            agent_id=_int_or_none(args.get("agent")),
+            category_id=_int_or_none(args.get("category")),
+            province=(args.get("province") or "").strip().upper()[:2],
+            city=(args.get("city") or "").strip()[:100],
+            tag_id=_int_or_none(args.get("tag")),
+            sort=sort if sort in SORTS else "name",
+            page=max(1, _int_or_none(args.get("page")) or 1),
+        )
+
+    def to_args(self, **override: Any) -> dict[str, Any]:
+        """The filters as query-string arguments (empty ones left out), for links and exports."""
+        values = {
+            "q": self.q,
+            "kind": self.kind,
+            "zone": self.zone_id,
+            "agent": self.agent_id,
+            "category": self.category_id,
+            "province": self.province,
+            "city": self.city,
+            "tag": self.tag_id,
+            "sort": self.sort if self.sort != "name" else "",
+            "page": self.page,
+        }
+        values.update(override)
+        return {k: v for k, v in values.items() if v not in (None, "") and not (k == "page" and v == 1)}
+
+    @property
+    def narrowed(self) -> bool:
+        """True when a filter other than the text search already narrows the parties."""
+        return bool(
+            self.zone_id or self.agent_id or self.category_id or self.province or self.city or self.tag_id
+        )
+
+    @property
+    def active(self) -> bool:
+        """True when any filter narrows the list."""
+        return bool(
+            self.q
+            or self.kind
+            or self.zone_id
+            or self.agent_id
+            or self.category_id
+            or self.province
+            or self.city
+            or self.tag_id
+        )
+
+
+def party_conditions(filters: PartyFilters, user_or_clearance: Any) -> list:
+    """WHERE conditions on Party for the filters; contact matches only count visible contacts."""
+    visible = visible_contacts_filter(user_or_clearance)
+    conds: list = []
+    if filters.kind == "customer":
+        conds.append(Party.kind.in_(("customer", "both")))
+    elif filters.kind == "supplier":
+        conds.append(Party.kind.in_(("supplier", "both")))
+    elif filters.kind == "both":
+        conds.append(Party.kind == "both")
+    if filters.zone_id:
+        conds.append(Party.zone_id == filters.zone_id)
+    if filters.agent_id:
+        conds.append(Party.agent_id == filters.agent_id)
+    if filters.category_id:
+        conds.append(Party.category_id == filters.category_id)
+    if filters.province:
+        conds.append(Party.province == filters.province)
+    if filters.city:
+        conds.append(func.lower(Party.city) == filters.city.lower())
+    if filters.tag_id:
+        conds.append(
+            Party.id.in_(
+                select(Contact.party_id)
+                .join(contact_tags, contact_tags.c.contact_id == Contact.id)
+                .where(contact_tags.c.tag_id == filters.tag_id, visible)
+            )
+        )
+    if filters.q:
+        q = filters.q
+        party_match = [
+            _contains(Party.name, q),
+            _contains(Party.erp_code, q),
+            _contains(Party.vat_number, q),
+            _contains(Party.city, q),
+        ]
+        if len(q) >= MIN_CONTACT_SEARCH:
+            contact_match = or_(_contains(Contact.name, q), _contains(Contact.email, q))
+            if filters.narrowed:
+                # Few parties left: look up each one's contacts through the party_id index.
+                party_match.append(
+                    exists(select(Contact.id).where(Contact.party_id == Party.id, visible, contact_match))
+                )
+            else:
+                # Whole list: one pass over the covering index ix_contacts_search.
+                party_match.append(Party.id.in_(select(Contact.party_id).where(visible, contact_match)))
+        conds.append(or_(*party_match))
+    return conds
+
+
+@dataclass
+class PartyPage:
+    """One page of the party list."""
+
+    parties: list[Party]
+    total: int
+    page: int
+    per_page: int
+    contact_counts: dict[int, int] = field(default_factory=dict)
+    matched_contacts: dict[int, list[str]] = field(default_factory=dict)
+
+    @property
+    def pages(self) -> int:
+        """Number of pages."""
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def first_index(self) -> int:
+        """1-based position of the first row shown."""
+        return 0 if not self.total else (self.page - 1) * self.per_page + 1
+
+    @property
+    def last_index(self) -> int:
+        """1-based position of the last row shown."""
+        return min(self.total, self.page * self.per_page)
+
+
+def search_parties(filters: PartyFilters, user_or_clearance: Any, per_page: int = PER_PAGE) -> PartyPage:
+    """The page of parties matching the filters, their total, and their visible contact counts."""
+    conds = party_conditions(filters, user_or_clearance)
+
+    def fetch(page: int) -> Sequence[Any]:
+        # One pass: the window count gives the total along with the page.
+        return (
+            db.session.execute(
+                select(Party, func.count().over().label("total"))
+                .where(*conds)
+                .order_by(*SORTS[filters.sort])
+                .limit(per_page)
+                .offset((page - 1) * per_page)
+            )
+            .unique()
+            .all()
+        )
+
+    page = filters.page
+    rows = fetch(page)
+    if rows:
+        total = rows[0].total
+    else:
+        total = 0
+        if page > 1:
+            total = db.session.scalar(select(func.count()).select_from(Party).where(*conds)) or 0
+        if total:  # asked for a page past the end: show the last one
+            page = max(1, -(-total // per_page))
+            rows = fetch(page)
+    parties = [row[0] for row in rows]
+    result = PartyPage(parties=parties, total=total, page=page, per_page=per_page)
+    ids = [p.id for p in parties]
+    if ids:
+        visible = visible_contacts_filter(user_or_clearance)
+        result.contact_counts = dict(
+            db.session.execute(
+                select(Contact.party_id, func.count(Contact.id))
+                .where(Contact.party_id.in_(ids), visible)
+                .group_by(Contact.party_id)
+            ).all()
+        )
+        if len(filters.q) >= MIN_CONTACT_SEARCH:
+            matches = db.session.execute(
+                select(Contact.party_id, Contact.name, Contact.email)
+                .where(
+                    Contact.party_id.in_(ids),
+                    visible,
+                    or_(_contains(Contact.name, filters.q), _contains(Contact.email, filters.q)),
+                )
+                .order_by(Contact.name)
+            ).all()
+            for party_id, name, email in matches:
+                result.matched_contacts.setdefault(party_id, []).append(name or email)
+    return result
+
+
+def get_party(party_id: int) -> Party | None:
+    """A party by id (party data is not privacy-restricted; its contacts are)."""
+    return db.session.get(Party, party_id)
+
+
+def filter_choices() -> dict[str, list]:
+    """Options of the list filters: zones, agents, categories, provinces in use, tags."""
+    return {
+        "zones": list(db.session.scalars(select(Zone).order_by(Zone.name))),
+        "agents": list(db.session.scalars(select(Agent).order_by(Agent.name))),
+        "categories": list(db.session.scalars(select(Category).order_by(Category.name))),
+        "provinces": list(
+            db.session.scalars(
+                select(Party.province).where(Party.province != "").distinct().order_by(Party.province)
+            )
+        ),
+        "tags": list(db.session.scalars(select(Tag).order_by(Tag.name))),
+    }
