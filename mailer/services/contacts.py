@@ -37,6 +37,8 @@ from ..models import (
     utcnow,
 )
 from ..reference import PARTY_KIND_NAMES, PRIVACY_NAMES
+from .pagination import page_arg, page_count, paginate
+from .search import contains
 from .validation import InvalidValue, is_pec_address, normalize_email
 
 VIEW_ROLES = ("operator", "manager", "sales")  # admin passes every check
@@ -106,19 +108,6 @@ def party_contacts(party_id: int, user_or_clearance: Any) -> list[Contact]:
 # --- search --------------------------------------------------------------------------------------
 
 
-def _escape_like(text: str) -> str:
-    """Escape LIKE wildcards typed by the user."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _contains(column, text: str):
-    """Case-insensitive substring match (SQLite's LIKE already ignores ASCII case and is faster)."""
-    pattern = f"%{_escape_like(text)}%"
-    if db.session.get_bind().dialect.name == "sqlite":
-        return column.like(pattern, escape="\\")
-    return column.ilike(pattern, escape="\\")
-
-
 def _int_or_none(value: Any) -> int | None:
     """An id from a query-string value, or None (also when no INTEGER column could hold it)."""
     try:
@@ -157,7 +146,7 @@ class PartyFilters:
             city=(args.get("city") or "").strip()[:100],
             tag_id=_int_or_none(args.get("tag")),
             sort=sort if sort in SORTS else "name",
-            page=max(1, _int_or_none(args.get("page")) or 1),
+            page=page_arg(args),
         )
 
     def to_args(self, **override: Any) -> dict[str, Any]:
@@ -230,13 +219,13 @@ def party_conditions(filters: PartyFilters, user_or_clearance: Any) -> list:
     if filters.q:
         q = filters.q
         party_match = [
-            _contains(Party.name, q),
-            _contains(Party.erp_code, q),
-            _contains(Party.vat_number, q),
-            _contains(Party.city, q),
+            contains(Party.name, q),
+            contains(Party.erp_code, q),
+            contains(Party.vat_number, q),
+            contains(Party.city, q),
         ]
         if len(q) >= MIN_CONTACT_SEARCH:
-            contact_match = or_(_contains(Contact.name, q), _contains(Contact.email, q))
+            contact_match = or_(contains(Contact.name, q), contains(Contact.email, q))
             if filters.narrowed:
                 # Few parties left: look up each one's contacts through the party_id index.
                 party_match.append(
@@ -263,7 +252,7 @@ class PartyPage:
     @property
     def pages(self) -> int:
         """Number of pages."""
-        return max(1, -(-self.total // self.per_page))
+        return page_count(self.total, self.per_page)
 
     @property
     def first_index(self) -> int:
@@ -303,7 +292,7 @@ def search_parties(filters: PartyFilters, user_or_clearance: Any, per_page: int 
         if page > 1:
             total = db.session.scalar(select(func.count()).select_from(Party).where(*conds)) or 0
         if total:  # asked for a page past the end: show the last one
-            page = max(1, -(-total // per_page))
+            page = page_count(total, per_page)
             rows = fetch(page)
     parties = [row[0] for row in rows]
     result = PartyPage(parties=parties, total=total, page=page, per_page=per_page)
@@ -323,7 +312,7 @@ def search_parties(filters: PartyFilters, user_or_clearance: Any, per_page: int 
                 .where(
                     Contact.party_id.in_(ids),
                     visible,
-                    or_(_contains(Contact.name, filters.q), _contains(Contact.email, filters.q)),
+                    or_(contains(Contact.name, filters.q), contains(Contact.email, filters.q)),
                 )
                 .order_by(Contact.name)
             ).all()
@@ -865,17 +854,10 @@ def uncovered_parties(
         Party.kind.in_(_kinds_for(doc_type.counterpart)),
         ~_covered_condition(type_code, user_or_clearance),
     ]
-    total = db.session.scalar(select(func.count()).select_from(Party).where(*conds)) or 0
-    parties = list(
-        db.session.scalars(
-            select(Party)
-            .where(*conds)
-            .order_by(Party.name, Party.id)
-            .limit(per_page)
-            .offset((page - 1) * per_page)
-        ).unique()
+    found = paginate(
+        select(Party).where(*conds).order_by(Party.name, Party.id), page, per_page, last_if_past_end=False
     )
-    return parties, total
+    return found.items, found.total or 0
 
 
 # --- export --------------------------------------------------------------------------------------
