@@ -48,7 +48,7 @@ def captured_needs_top_clearance():
 def captured():
     """Messages received by the local capture server (newest first), with search and pages."""
     query = request.args.get("q", "").strip()
-    page = page_arg(request.args)
+    page = page_arg(request.args.get("page"))
     items, total = capture.list_captured(
         _capture_dir(), (page - 1) * CAPTURED_PAGE_SIZE, CAPTURED_PAGE_SIZE, query
     )

@@ -136,7 +136,7 @@ class BatchFilters:
     def from_args(cls, args) -> BatchFilters:
         """Read leniently: an unknown state or a malformed page is ignored."""
         stato = args.get("stato", "")
-        return cls(stato=stato if stato in BATCH_STATUSES else "", page=page_arg(args))
+        return cls(stato=stato if stato in BATCH_STATUSES else "", page=page_arg(args.get("page")))
 
     def to_args(self, **override) -> dict:
         """Query-string arguments for links (the pager), without empty values."""
@@ -213,7 +213,7 @@ def _detail_context(batch: Batch) -> dict:
     reviewing = batch.status in ("ready", "preparing", "failed", "rejected", "approved")
     view = request.args.get("vista", "pending" if reviewing else "all")
     search = request.args.get("q", "").strip()
-    page = page_arg(request.args, "pagina")
+    page = page_arg(request.args.get("pagina"))
     filters = VIEWS if reviewing else RESULT_FILTERS
     if view not in filters:
         view = next(iter(filters))

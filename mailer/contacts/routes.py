@@ -343,7 +343,7 @@ def coverage_type(type_code: str):
     doc_type = db.session.get(DocumentType, type_code)
     if doc_type is None:
         abort(404)
-    page = page_arg(request.args)
+    page = page_arg(request.args.get("page"))
     parties, total = svc.uncovered_parties(type_code, current_user, page=page)
     pages = page_count(total, svc.PER_PAGE)
     return render_template(

@@ -73,7 +73,7 @@ class Filters:
             except ValueError:
                 return None
 
-        page = page_arg(args)
+        page = page_arg(args.get("page"))
         sent = args.get("sent", "")
         sdi = args.get("sdi", "")
         return cls(

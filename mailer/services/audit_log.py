@@ -129,7 +129,7 @@ class AuditFilters:
     @classmethod
     def from_args(cls, args: Mapping[str, str]) -> AuditFilters:
         """Read the filters from a query string leniently (bad values are ignored)."""
-        page = page_arg(args)
+        page = page_arg(args.get("page"))
         return cls(
             user=(args.get("user") or "").strip()[:64],
             action=(args.get("action") or "").strip()[:60],

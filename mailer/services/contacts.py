@@ -146,7 +146,7 @@ class PartyFilters:
             city=(args.get("city") or "").strip()[:100],
             tag_id=_int_or_none(args.get("tag")),
             sort=sort if sort in SORTS else "name",
-            page=page_arg(args),
+            page=page_arg(args.get("page")),
         )
 
     def to_args(self, **override: Any) -> dict[str, Any]:

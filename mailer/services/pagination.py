@@ -6,7 +6,6 @@ drawn by `templates/_pager.html`, which keeps the other query parameters.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from flask_sqlalchemy.pagination import Pagination
@@ -16,10 +15,11 @@ from ..extensions import db
 from ..inputs import page_number
 
 
-def page_arg(args: Mapping[str, Any], name: str = "page") -> int:
-    """The page asked for in the query string: 1 when missing or not a page number (0, -3, «abc», 10**9)."""
+def page_arg(value: Any) -> int:
+    """A page number read from the query string (`args.get("page")`): 1 when missing or not a page number
+    (0, -3, «abc», 10**9)."""
     try:
-        return page_number(args.get(name, 1))
+        return page_number(1 if value is None else value)
     except (TypeError, ValueError):
         return 1
 

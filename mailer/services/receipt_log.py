@@ -71,7 +71,7 @@ class ReceiptFilters:
             kind=kind if kind in RECEIPT_KINDS else "",
             account=account[:18],
             q=(args.get("q") or "").strip()[:200],
-            page=page_arg(args),
+            page=page_arg(args.get("page")),
         )
 
     def to_args(self, **override: Any) -> dict:
