@@ -30,6 +30,7 @@ from ..services.intake import (
     upsert_document,
     upsert_party,
 )
+from ..services.search import matches_any
 from ..web import content_disposition
 from .openapi import openapi_spec
 
@@ -387,10 +388,7 @@ def list_parties():
         return denied
     query = db.select(Party)
     if q := request.args.get("q", "").strip():
-        like = f"%{q}%"
-        query = query.where(
-            db.or_(Party.name.ilike(like), Party.erp_code.ilike(like), Party.vat_number.ilike(like))
-        )
+        query = query.where(matches_any((Party.name, Party.erp_code, Party.vat_number), q))
     limit, offset = _paging()
     total = db.session.scalar(db.select(db.func.count()).select_from(query.subquery()))
     rows = db.session.scalars(query.order_by(Party.name, Party.id).limit(limit).offset(offset)).unique()

@@ -47,7 +47,7 @@ def export(fmt: str):
     rows = svc.export_rows(filters)
     audit("audit.export", None, format=fmt, rows=len(rows), filters=filters.to_args(page=None))
     db.session.commit()
-    name = f"registro-{datetime.now().strftime('%Y%m%d-%H%M')}.{fmt}"
+    name = f"registro-{datetime.now().astimezone().strftime('%Y%m%d-%H%M')}.{fmt}"
     if fmt == "csv":
         body, mimetype = to_csv(svc.EXPORT_HEADER, rows), "text/csv"  # Werkzeug adds "; charset=utf-8"
     else:

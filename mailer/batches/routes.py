@@ -19,7 +19,7 @@ from flask import (
 from flask_login import current_user
 
 from ..extensions import db, htmx
-from ..inputs import db_id, db_ids, page_number
+from ..inputs import db_id, db_ids
 from ..models import (
     BATCH_STATUSES,
     DELIVERY_STATUSES,
@@ -49,12 +49,13 @@ from ..services import (
     tracking,
 )
 from ..services.audit import audit
-from ..services.audit_log import page_arg
+from ..services.pagination import page_arg, page_count
 from ..tracking.routes import receipt_download
 from ..transport.message import build_message
 
 bp = Blueprint("batches", __name__)
 
+DELIVERIES_PER_PAGE = 100
 VIEWS = {
     "pending": (["pending"], "Da inviare"),
     "norecipient": (["norecipient"], "Senza destinatario"),
@@ -135,7 +136,7 @@ class BatchFilters:
     def from_args(cls, args) -> BatchFilters:
         """Read leniently: an unknown state or a malformed page is ignored."""
         stato = args.get("stato", "")
-        return cls(stato=stato if stato in BATCH_STATUSES else "", page=page_arg(args))
+        return cls(stato=stato if stato in BATCH_STATUSES else "", page=page_arg(args.get("page")))
 
     def to_args(self, **override) -> dict:
         """Query-string arguments for links (the pager), without empty values."""
@@ -212,7 +213,7 @@ def _detail_context(batch: Batch) -> dict:
     reviewing = batch.status in ("ready", "preparing", "failed", "rejected", "approved")
     view = request.args.get("vista", "pending" if reviewing else "all")
     search = request.args.get("q", "").strip()
-    page = max(1, request.args.get("pagina", 1, type=page_number))
+    page = page_arg(request.args.get("pagina"))
     filters = VIEWS if reviewing else RESULT_FILTERS
     if view not in filters:
         view = next(iter(filters))
@@ -222,8 +223,8 @@ def _detail_context(batch: Batch) -> dict:
         current_user,
         statuses,
         search,
-        limit=100,
-        offset=(page - 1) * 100,
+        page=page,
+        per_page=DELIVERIES_PER_PAGE,
         tracking=None if reviewing else view,
     )
     if view == "warnings":
@@ -236,6 +237,7 @@ def _detail_context(batch: Batch) -> dict:
         "rows": rows,
         "total": total,
         "page": page,
+        "pager": {"page": page, "pages": page_count(total, DELIVERIES_PER_PAGE)},
         "view": view,
         "search": search,
         "filters": filters,

@@ -26,6 +26,7 @@ from ..services import contacts as svc
 from ..services.audit import audit
 from ..services.blobs import load_blob, store_blob
 from ..services.contacts.search import _int_or_none
+from ..services.pagination import page_arg, page_count
 from ..services.party_import import CONTACT_COLUMNS, PARTY_COLUMNS, ImportFileError, run_import
 from ..services.spreadsheets import to_csv, to_xlsx
 from ..services.validation import InvalidValue, normalize_email, pec_domain
@@ -344,9 +345,9 @@ def coverage_type(type_code: str):
     doc_type = db.session.get(DocumentType, type_code)
     if doc_type is None:
         abort(404)
-    page = max(1, _int_or_none(request.args.get("page")) or 1)
+    page = page_arg(request.args.get("page"))
     parties, total = svc.uncovered_parties(type_code, current_user, page=page)
-    pages = max(1, -(-total // svc.PER_PAGE))
+    pages = page_count(total, svc.PER_PAGE)
     return render_template(
         "contacts/coverage_type.html",
         doc_type=doc_type,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -24,6 +24,8 @@ from ..models import (
 from ..security import clearance, require_roles
 from ..services import batch_views, sdi
 from ..services.audit import audit
+from ..services.pagination import page_arg, page_count, paginate
+from ..services.search import matches_any
 from ..web import content_disposition
 
 bp = Blueprint("documents", __name__)
@@ -71,10 +73,7 @@ class Filters:
             except ValueError:
                 return None
 
-        try:
-            page = max(1, int(args.get("page", 1)))
-        except ValueError:
-            page = 1
+        page = page_arg(args.get("page"))
         sent = args.get("sent", "")
         sdi = args.get("sdi", "")
         return cls(
@@ -116,14 +115,8 @@ def _query(filters: Filters, type_codes: list[str]):
     if filters.date_to:
         query = query.where(Document.date <= filters.date_to)
     if filters.party:
-        like = f"%{filters.party}%"
         query = query.where(
-            db.or_(
-                Party.name.ilike(like),
-                Party.erp_code.ilike(like),
-                Party.vat_number.ilike(like),
-                Document.number.ilike(like),
-            )
+            matches_any((Party.name, Party.erp_code, Party.vat_number, Document.number), filters.party)
         )
     if filters.sent == "yes":
         query = query.where(Document.sent_at.is_not(None))
@@ -139,24 +132,16 @@ def index():
     """Documents with filters (type, period, party, sent / not sent); the table is also a fragment."""
     filters = Filters.from_args(request.args)
     types = _visible_types()
-    query = _query(filters, [t.code for t in types])
-    total = db.session.scalar(db.select(db.func.count()).select_from(query.subquery())) or 0
-    pages = max(1, math.ceil(total / PAGE_SIZE))
-    filters.page = min(filters.page, pages)
-    documents = (
-        db.session.scalars(
-            query.order_by(Document.date.desc(), Document.id.desc())
-            .limit(PAGE_SIZE)
-            .offset((filters.page - 1) * PAGE_SIZE)
-        )
-        .unique()
-        .all()
-    )
+    query = _query(filters, [t.code for t in types]).order_by(Document.date.desc(), Document.id.desc())
+    found = paginate(query, filters.page, PAGE_SIZE)
+    filters.page = found.page
+    documents = found.items
+    total = found.total or 0
     context = {
         "documents": documents,
         "filters": filters,
         "total": total,
-        "pages": pages,
+        "pages": page_count(total, PAGE_SIZE),
         "types": types,
         "sdi_states": sdi.sdi_state(d.id for d in documents),
         "sdi_kinds": SDI_KINDS,
@@ -259,6 +244,7 @@ def pdf(document_id: int):
 def _pdf_response(sha: str, filename: str) -> Response:
     """A stored PDF inline, not cached, in a context where nothing else can run."""
     blob = db.session.get(Blob, sha)
+    assert blob is not None  # callers pass a stored PDF's sha256 (a foreign key to blobs)
     response = Response(blob.data, mimetype="application/pdf")
     response.headers["Content-Disposition"] = content_disposition(filename.replace("/", "-"), "inline")
     response.headers["Cache-Control"] = "private, no-store"
@@ -290,6 +276,7 @@ def attachment(document_id: int, attachment_id: int):
     if item is None or item.document_id != document.id:
         abort(404)
     blob = db.session.get(Blob, item.blob_sha256)
+    assert blob is not None  # blob_sha256 is a foreign key to blobs
     return Response(
         blob.data,
         mimetype="application/octet-stream",
@@ -302,14 +289,14 @@ def import_page():
     """Upload FatturaPA files (.xml / .xml.p7m); shows what each became, or why it was refused."""
     from ..services.fatturapa import MAX_FILE_BYTES, FatturaPAError, import_fatturapa, public_summary
 
-    results = []
+    results: list[dict[str, Any]] = []
     replace = request.form.get("replace") == "1"
     if request.method == "POST":
         files = [f for f in request.files.getlist("files") if f and f.filename]
         if not files:
             flash("Scegli uno o più file FatturaPA (.xml o .xml.p7m).", "warning")
         for upload in files:
-            name = upload.filename.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
+            name = (upload.filename or "").rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
             data = upload.read(MAX_FILE_BYTES + 1)
             try:
                 summaries = import_fatturapa(

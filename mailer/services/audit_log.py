@@ -10,8 +10,8 @@ from typing import Any
 
 from ..extensions import db
 from ..formatting import ROME, it_datetime
-from ..inputs import page_number
 from ..models import AuditEvent
+from .pagination import page_arg, page_count, paginate
 
 PER_PAGE = 50
 EXPORT_LIMIT = 100_000
@@ -114,14 +114,6 @@ def _local_midnight_utc(day: date) -> datetime:
     return datetime.combine(day, time(), tzinfo=ROME).astimezone(UTC).replace(tzinfo=None)
 
 
-def page_arg(args: Mapping[str, str]) -> int:
-    """The «page» argument of a paged list: 1 when absent, malformed or below 1."""
-    try:
-        return page_number(args.get("page", 1))
-    except (TypeError, ValueError):
-        return 1
-
-
 @dataclass
 class AuditFilters:
     """What the audit page filters on: user, action (code or prefix like «batch.»), period, object."""
@@ -137,7 +129,7 @@ class AuditFilters:
     @classmethod
     def from_args(cls, args: Mapping[str, str]) -> AuditFilters:
         """Read the filters from a query string leniently (bad values are ignored)."""
-        page = page_arg(args)
+        page = page_arg(args.get("page"))
         return cls(
             user=(args.get("user") or "").strip()[:64],
             action=(args.get("action") or "").strip()[:60],
@@ -203,18 +195,15 @@ class AuditPage:
 
 def search_events(filters: AuditFilters, per_page: int = PER_PAGE) -> AuditPage:
     """The events matching the filters, newest first, one page of them."""
-    query = _query(filters)
-    total = db.session.scalar(db.select(db.func.count()).select_from(query.subquery())) or 0
-    pages = max(1, -(-total // per_page))
-    page = min(filters.page, pages)
-    events = list(
-        db.session.scalars(
-            query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
-            .limit(per_page)
-            .offset((page - 1) * per_page)
-        )
+    found = paginate(
+        _query(filters).order_by(AuditEvent.at.desc(), AuditEvent.id.desc()), filters.page, per_page
     )
-    return AuditPage(events=events, total=total, page=page, pages=pages)
+    return AuditPage(
+        events=found.items,
+        total=found.total or 0,
+        page=found.page,
+        pages=page_count(found.total or 0, per_page),
+    )
 
 
 def filter_choices() -> dict[str, list[str]]:

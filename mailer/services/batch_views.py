@@ -23,6 +23,8 @@ from ..models import (
     delivery_documents,
     utcnow,
 )
+from .pagination import page_count, paginate
+from .search import matches_any
 
 # What the CLI and exports call each state.
 REPORT_STATUS = {
@@ -138,21 +140,22 @@ class BatchPage:
     counts: dict[int, dict[str, int]]
 
 
-def newest_batches(*conditions, limit: int, offset: int = 0) -> list[Batch]:
-    """Batches matching the conditions, newest first, one window of them.
+def newest_batch_ids(*conditions):
+    """The ids of the batches matching the conditions, newest first (a select to page through)."""
+    return select(Batch.id).where(*conditions).order_by(Batch.created_at.desc(), Batch.id.desc())
 
-    The window is chosen on ids alone (sorting whole rows, with their JSON columns and the joined
+
+def newest_batches(*conditions, limit: int) -> list[Batch]:
+    """The `limit` newest batches matching the conditions (the dashboard's short lists)."""
+    return load_batches(list(db.session.scalars(newest_batch_ids(*conditions).limit(limit))))
+
+
+def load_batches(ids: list[int]) -> list[Batch]:
+    """The batches with these ids, in this order.
+
+    A page is chosen on ids alone (sorting whole rows, with their JSON columns and the joined
     users, cost SQLite three times as much on 5,000 batches); the rows are loaded afterwards.
     """
-    ids = list(
-        db.session.scalars(
-            select(Batch.id)
-            .where(*conditions)
-            .order_by(Batch.created_at.desc(), Batch.id.desc())
-            .limit(limit)
-            .offset(offset)
-        )
-    )
     if not ids:
         return []
     rows = {b.id: b for b in db.session.scalars(select(Batch).where(Batch.id.in_(ids)))}
@@ -164,15 +167,13 @@ def batch_page(user, statuses: list[str] | None = None, page: int = 1, per_page:
     conditions = [openable_batches(user)]
     if statuses:
         conditions.append(Batch.status.in_(statuses))
-    total = db.session.scalar(select(db.func.count(Batch.id)).where(*conditions)) or 0
-    pages = max(1, -(-total // per_page))
-    page = min(max(1, page), pages)
-    batches = newest_batches(*conditions, limit=per_page, offset=(page - 1) * per_page)
+    found = paginate(newest_batch_ids(*conditions), page, per_page)
+    batches = load_batches(found.items)
     return BatchPage(
         batches=batches,
-        total=total,
-        page=page,
-        pages=pages,
+        total=found.total or 0,
+        page=found.page,
+        pages=page_count(found.total or 0, per_page),
         counts=counts_by_batch([b.id for b in batches], user),
     )
 
@@ -240,24 +241,23 @@ def delivery_rows(
     user,
     statuses: list[str] | None = None,
     search: str = "",
-    limit: int = 200,
-    offset: int = 0,
+    page: int = 1,
+    per_page: int = 100,
     tracking: str | None = None,
 ) -> tuple[list[Delivery], int]:
-    """Deliveries of a batch for a table, with their total (`tracking`: a TRACKING_FILTERS key)."""
+    """One page of a batch's deliveries for a table, with their total (`tracking`: a TRACKING_FILTERS key);
+    a page past the end is empty."""
     query = visible(select(Delivery).where(Delivery.batch_id == batch_id), user)
     if statuses:
         query = query.where(Delivery.status.in_(statuses))
     if tracking in TRACKING_FILTERS:
         query = query.where(TRACKING_FILTERS[tracking])
     if search:
-        like = f"%{search.lower()}%"
         query = query.outerjoin(Party, Party.id == Delivery.party_id).where(
-            db.or_(db.func.lower(Delivery.recipient_email).like(like), db.func.lower(Party.name).like(like))
+            matches_any((Delivery.recipient_email, Party.name), search)
         )
-    total = db.session.scalar(select(db.func.count()).select_from(query.order_by(None).subquery()))
-    rows = list(db.session.scalars(query.order_by(Delivery.id).limit(limit).offset(offset)))
-    return rows, total or 0
+    found = paginate(query.order_by(Delivery.id), page, per_page, last_if_past_end=False)
+    return found.items, found.total or 0
 
 
 REPORT_FIELDS = [

@@ -32,8 +32,9 @@ from ..models import (
     MailboxState,
     Receipt,
 )
-from .audit_log import page_arg
 from .batch_views import openable_batches, visible_to
+from .pagination import page_arg, page_count, paginate
+from .search import contains, matches_any
 from .validation import mask_email
 
 PER_PAGE = 50
@@ -70,7 +71,7 @@ class ReceiptFilters:
             kind=kind if kind in RECEIPT_KINDS else "",
             account=account[:18],
             q=(args.get("q") or "").strip()[:200],
-            page=page_arg(args),
+            page=page_arg(args.get("page")),
         )
 
     def to_args(self, **override: Any) -> dict:
@@ -144,12 +145,6 @@ def mask_addresses(text: str) -> str:
     return _ADDRESS.sub(lambda m: mask_email(m.group(0)), text or "")
 
 
-def _like(text: str) -> str:
-    """A case-insensitive LIKE pattern for a literal piece of text."""
-    escaped = re.sub(r"([\\%_])", r"\\\1", text.lower())
-    return f"%{escaped}%"
-
-
 def _query(filters: ReceiptFilters, user, with_outcome: bool = True):
     """The filtered, visible receipts query (no order)."""
     query = visible(select(Receipt), user)
@@ -162,24 +157,21 @@ def _query(filters: ReceiptFilters, user, with_outcome: bool = True):
     elif filters.account:
         query = query.where(Receipt.account_id == int(filters.account))
     if filters.q:
-        like = _like(filters.q)
-        found = or_(
-            *(
-                db.func.lower(column).like(like, escape="\\")
-                for column in (
-                    Receipt.subject,
-                    Receipt.sender,
-                    Receipt.referenced_message_id,
-                    Receipt.message_id,
-                    Receipt.file_name,
-                )
-            )
+        found = matches_any(
+            (
+                Receipt.subject,
+                Receipt.sender,
+                Receipt.referenced_message_id,
+                Receipt.message_id,
+                Receipt.file_name,
+            ),
+            filters.q,
         )
         if not sees_unmatched_whole(user):
             # What is masked on the page is not searchable either (a match would confirm it).
             found = or_(
                 and_(found, not_(unmatched())),
-                and_(unmatched(), db.func.lower(Receipt.message_id).like(like, escape="\\")),
+                and_(unmatched(), contains(Receipt.message_id, filters.q)),
             )
         query = query.where(found)
     return query
@@ -200,18 +192,15 @@ class ReceiptPage:
 def search_receipts(filters: ReceiptFilters, user, per_page: int | None = None) -> ReceiptPage:
     """The receipts the user may see that match the filters, newest first, one page of them."""
     per_page = per_page or PER_PAGE
-    query = _query(filters, user)
-    total = db.session.scalar(select(db.func.count()).select_from(query.subquery())) or 0
-    pages = max(1, -(-total // per_page))
-    page = min(filters.page, pages)
-    receipts = list(
-        db.session.scalars(
-            query.options(selectinload(Receipt.delivery))
-            .order_by(Receipt.received_at.desc(), Receipt.id.desc())
-            .limit(per_page)
-            .offset((page - 1) * per_page)
-        )
+    found = paginate(
+        _query(filters, user)
+        .options(selectinload(Receipt.delivery))
+        .order_by(Receipt.received_at.desc(), Receipt.id.desc()),
+        filters.page,
+        per_page,
     )
+    receipts, total, page = found.items, found.total or 0, found.page
+    pages = page_count(total, per_page)
     # Per outcome under the other filters: the boxes say how many of each the outcome filter would give.
     counted = _query(filters, user, with_outcome=False).subquery()
     by_outcome = dict(

@@ -14,6 +14,7 @@ from ...models import (
     Party,
     contact_document_types,
 )
+from ..pagination import paginate
 from .search import PER_PAGE
 from .visibility import visible_contacts_filter
 
@@ -94,14 +95,7 @@ def uncovered_parties(
         Party.kind.in_(_kinds_for(doc_type.counterpart)),
         ~_covered_condition(type_code, user_or_clearance),
     ]
-    total = db.session.scalar(select(func.count()).select_from(Party).where(*conds)) or 0
-    parties = list(
-        db.session.scalars(
-            select(Party)
-            .where(*conds)
-            .order_by(Party.name, Party.id)
-            .limit(per_page)
-            .offset((page - 1) * per_page)
-        ).unique()
+    found = paginate(
+        select(Party).where(*conds).order_by(Party.name, Party.id), page, per_page, last_if_past_end=False
     )
-    return parties, total
+    return list(found.items), found.total or 0

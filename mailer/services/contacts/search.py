@@ -20,6 +20,8 @@ from ...models import (
     contact_tags,
 )
 from ...reference import PARTY_KIND_NAMES
+from ..pagination import page_arg, page_count
+from ..search import contains
 from .visibility import visible_contacts_filter
 
 PER_PAGE = 50
@@ -43,19 +45,6 @@ SORT_LABELS = {
     "city": "Città (A-Z)",
     "-city": "Città (Z-A)",
 }
-
-
-def _escape_like(text: str) -> str:
-    """Escape LIKE wildcards typed by the user."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _contains(column, text: str):
-    """Case-insensitive substring match (SQLite's LIKE already ignores ASCII case and is faster)."""
-    pattern = f"%{_escape_like(text)}%"
-    if db.session.get_bind().dialect.name == "sqlite":
-        return column.like(pattern, escape="\\")
-    return column.ilike(pattern, escape="\\")
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -96,7 +85,7 @@ class PartyFilters:
             city=(args.get("city") or "").strip()[:100],
             tag_id=_int_or_none(args.get("tag")),
             sort=sort if sort in SORTS else "name",
-            page=max(1, _int_or_none(args.get("page")) or 1),
+            page=page_arg(args.get("page")),
         )
 
     def to_args(self, **override: Any) -> dict[str, Any]:
@@ -169,13 +158,13 @@ def party_conditions(filters: PartyFilters, user_or_clearance: Any) -> list:
     if filters.q:
         q = filters.q
         party_match = [
-            _contains(Party.name, q),
-            _contains(Party.erp_code, q),
-            _contains(Party.vat_number, q),
-            _contains(Party.city, q),
+            contains(Party.name, q),
+            contains(Party.erp_code, q),
+            contains(Party.vat_number, q),
+            contains(Party.city, q),
         ]
         if len(q) >= MIN_CONTACT_SEARCH:
-            contact_match = or_(_contains(Contact.name, q), _contains(Contact.email, q))
+            contact_match = or_(contains(Contact.name, q), contains(Contact.email, q))
             if filters.narrowed:
                 # Few parties left: look up each one's contacts through the party_id index.
                 party_match.append(
@@ -202,7 +191,7 @@ class PartyPage:
     @property
     def pages(self) -> int:
         """Number of pages."""
-        return max(1, -(-self.total // self.per_page))
+        return page_count(self.total, self.per_page)
 
     @property
     def first_index(self) -> int:
@@ -242,7 +231,7 @@ def search_parties(filters: PartyFilters, user_or_clearance: Any, per_page: int 
         if page > 1:
             total = db.session.scalar(select(func.count()).select_from(Party).where(*conds)) or 0
         if total:  # asked for a page past the end: show the last one
-            page = max(1, -(-total // per_page))
+            page = page_count(total, per_page)
             rows = fetch(page)
     parties = [row[0] for row in rows]
     result = PartyPage(parties=parties, total=total, page=page, per_page=per_page)
@@ -262,7 +251,7 @@ def search_parties(filters: PartyFilters, user_or_clearance: Any, per_page: int 
                 .where(
                     Contact.party_id.in_(ids),
                     visible,
-                    or_(_contains(Contact.name, filters.q), _contains(Contact.email, filters.q)),
+                    or_(contains(Contact.name, filters.q), contains(Contact.email, filters.q)),
                 )
                 .order_by(Contact.name)
             ).all()
