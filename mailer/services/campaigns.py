@@ -49,7 +49,8 @@ from ..models import (
     User,
     utcnow,
 )
-from ..queue import get_queue
+from ..queue import PREPARE_CAMPAIGN_JOB
+from ..queue import enqueue as enqueue_job
 from . import mail_templates as mt
 from . import segments
 from .audit import audit
@@ -406,10 +407,8 @@ def create_campaign(
     audit("campaign.prepare", campaign, user=user, batch_id=batch.id, commercial=bool(commercial))
     db.session.commit()
     if enqueue:
-        from ..jobs.campaigns import prepare_campaign_job
-
-        job = get_queue().enqueue(
-            prepare_campaign_job,
+        job = enqueue_job(
+            PREPARE_CAMPAIGN_JOB,
             batch.id,
             job_timeout=3600,
             description=f"preparazione campagna {campaign.id}",
