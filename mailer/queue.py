@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
 
 from flask import current_app, g, has_app_context
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue
+from rq.job import Job
 
 _clients: dict[str, Redis] = {}
 
@@ -30,6 +33,35 @@ def get_queue(name: str | None = None) -> Queue:
     if has_app_context() and "rq_queue" in g and name is None:
         return g.rq_queue
     return Queue(name or current_app.config["RQ_QUEUE"], connection=get_redis())
+
+
+# The job functions services enqueue, by dotted name: RQ imports them in the worker, so services never
+# import mailer.jobs (which imports services). tests/unit/test_job_names.py checks each one resolves.
+SENDER_JOB = "mailer.jobs.sending.run_sender_job"
+SUMMARY_JOB = "mailer.jobs.sending.batch_summary_job"
+PREPARE_BATCH_JOB = "mailer.jobs.batches.prepare_batch_job"
+PREPARE_CAMPAIGN_JOB = "mailer.jobs.campaigns.prepare_campaign_job"
+POLL_ACCOUNT_JOB = "mailer.jobs.tracking.poll_account_job"
+JOB_NAMES = frozenset({SENDER_JOB, SUMMARY_JOB, PREPARE_BATCH_JOB, PREPARE_CAMPAIGN_JOB, POLL_ACCOUNT_JOB})
+
+
+def _known(job_name: str) -> str:
+    """The job name itself, or ValueError when it is not one of JOB_NAMES (a typo fails at the caller)."""
+    if job_name not in JOB_NAMES:
+        raise ValueError(f"unknown job {job_name!r}: add it to mailer.queue.JOB_NAMES")
+    return job_name
+
+
+def enqueue(job_name: str, *args: Any, **kwargs: Any) -> Job:
+    """Enqueue the job `job_name` (one of JOB_NAMES) with RQ's options (job_timeout, job_id, retry, …)."""
+    name = _known(job_name)
+    return get_queue().enqueue(name, *args, **kwargs)
+
+
+def enqueue_in(delay: timedelta, job_name: str, *args: Any, **kwargs: Any) -> Job:
+    """Enqueue the job `job_name` (one of JOB_NAMES) to run after `delay`."""
+    name = _known(job_name)
+    return get_queue().enqueue_in(delay, name, *args, **kwargs)
 
 
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)

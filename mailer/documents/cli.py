@@ -90,17 +90,6 @@ def spool_status_command():
     click.echo(json.dumps(spool_status(), ensure_ascii=False, indent=2))
 
 
-@spool_cli.command("schedule")
-@click.option(
-    "--interval", type=int, default=None, help="Secondi tra due importazioni (SPOOL_INTERVAL_SECONDS)."
-)
-def spool_schedule_command(interval):
-    """Run the rq cron scheduler that enqueues the spool import periodically (a worker runs it)."""
-    from ..jobs.spool import run_cron_scheduler
-
-    run_cron_scheduler(interval)
-
-
 @pdf_cli.command("render")
 @click.option("--all-missing", is_flag=True, help="Tutti i documenti senza PDF.")
 @click.argument("ids", nargs=-1, type=int)

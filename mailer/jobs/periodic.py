@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -109,10 +110,8 @@ class ResilientCronScheduler(CronScheduler):
         except (KeyboardInterrupt, StopRequested):
             self.log.info("CronScheduler %s: stop requested", self.name)
         finally:
-            try:
+            with contextlib.suppress(*REDIS_DOWN):  # its registration expires on its own
                 self.register_death()
-            except REDIS_DOWN:
-                pass  # its registration expires on its own
             self.log.info("CronScheduler %s: shutdown complete", self.name)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..services import sending
+from ..services.batch_summary import SummaryRetry, note_summary_crash, recover_summaries, send_batch_summary
 
 
 def run_sender_job(batch_id: int, account_id: int, index: int = 0, of: int = 1) -> str:
@@ -12,15 +13,11 @@ def run_sender_job(batch_id: int, account_id: int, index: int = 0, of: int = 1) 
 
 def watchdog_job() -> dict:
     """Find dead senders' claims, batches that lost their senders, summaries that lost their job."""
-    from ..services.batch_summary import recover_summaries
-
     return {**sending.recover_stalled(), "summaries": recover_summaries()}
 
 
 def batch_summary_job(batch_id: int) -> str:
     """E-mail the outcome of a finished batch to who prepared and approved it; raise to be retried."""
-    from ..services.batch_summary import SummaryRetry, note_summary_crash, send_batch_summary
-
     try:
         state = send_batch_summary(batch_id)
     except Exception as exc:

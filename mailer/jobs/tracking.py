@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
+from ..services.tracking import poll_account, poll_all
+
 
 def poll_mailboxes_job() -> dict:
     """Read the new PEC receipts and bounces of every account with IMAP settings."""
-    from ..services.tracking import poll_all
-
     return poll_all()
 
 
 def poll_account_job(account_id: int) -> dict:
     """Read the new messages of one account."""
-    from ..services.tracking import poll_account
-
     return poll_account(account_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -100,10 +101,8 @@ def lower_priority(target: int) -> int:
     """Raise this process's nice value to `target` (never lowers it); returns the nice value now in force."""
     current = os.nice(0)
     if target > current:
-        try:
+        with contextlib.suppress(OSError):  # not allowed here: keep the current priority
             current = os.nice(min(19, target) - current)
-        except OSError:  # not allowed here: keep the current priority
-            pass
     return current
 
 

@@ -18,7 +18,7 @@ from rq import Retry, get_current_job
 
 from ..extensions import db
 from ..models import DELIVERY_STATUSES, Batch, Delivery, MailAccount, User, utcnow
-from ..queue import get_queue
+from ..queue import SUMMARY_JOB, enqueue
 from ..transport.message import Attachment, MessageSpec, address_domain, build_message
 from ..transport.smtp import SmtpSession
 from .batch_views import export_csv, visible_to
@@ -38,7 +38,7 @@ def batch_counts(batch_id: int, clearance: int | None = None) -> dict[str, int]:
     if clearance is not None:
         query = query.where(visible_to(clearance))
     rows = db.session.execute(query.group_by(Delivery.status)).all()
-    return {status: count for status, count in rows}
+    return dict(rows)
 
 
 def retry_intervals() -> list[int]:
@@ -54,11 +54,9 @@ def summary_job_id(batch_id: int) -> str:
 
 def enqueue_summary(batch_id: int) -> None:
     """Queue the summary job with its retries (the batch's summary_status is already committed)."""
-    from ..jobs.sending import batch_summary_job
-
     intervals = retry_intervals()
-    get_queue().enqueue(
-        batch_summary_job,
+    enqueue(
+        SUMMARY_JOB,
         batch_id,
         retry=Retry(max=len(intervals), interval=intervals),
         job_id=summary_job_id(batch_id),

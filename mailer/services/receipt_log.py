@@ -203,7 +203,7 @@ def search_receipts(filters: ReceiptFilters, user, per_page: int | None = None) 
     pages = page_count(total, per_page)
     # Per outcome under the other filters: the boxes say how many of each the outcome filter would give.
     counted = _query(filters, user, with_outcome=False).subquery()
-    by_outcome = dict(
+    by_outcome: dict[str, int] = dict(
         db.session.execute(select(counted.c.outcome, db.func.count()).group_by(counted.c.outcome)).all()
     )
     masked: set[int] = set()
@@ -302,9 +302,8 @@ def readable_account(account_id: int) -> MailAccount | None:
 
 def enqueue_poll(account: MailAccount):
     """Queue the reading of one account's mailbox: the job the scheduler's mailbox reading runs per account."""
-    from ..jobs.tracking import poll_account_job
-    from ..queue import get_queue
+    from ..queue import POLL_ACCOUNT_JOB, enqueue
 
-    return get_queue().enqueue(
-        poll_account_job, account.id, job_timeout=1800, description=f"lettura casella account {account.id}"
+    return enqueue(
+        POLL_ACCOUNT_JOB, account.id, job_timeout=1800, description=f"lettura casella account {account.id}"
     )

@@ -139,7 +139,7 @@ def _items(root: str, min_age: float) -> list[tuple[str, str | None]]:
         if not _ignored(n)
         and (os.path.islink(os.path.join(root, n)) or os.path.isfile(os.path.join(root, n)))
     }
-    items = []
+    items: list[tuple[str, str | None]] = []
     for name in names:
         lower = name.lower()
         path = os.path.join(root, name)
@@ -164,31 +164,30 @@ def _items(root: str, min_age: float) -> list[tuple[str, str | None]]:
 @contextlib.contextmanager
 def _single_runner(root: str):
     """Yield True when this process holds the spool lock (file lock + Redis lock when available)."""
-    handle = open(os.path.join(root, ".lock"), "a+")
-    redis_lock = None
-    try:
+    with open(os.path.join(root, ".lock"), "a+") as handle:
+        redis_lock = None
         try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            yield False
-            return
-        try:
-            from ..queue import get_redis
-
-            redis_lock = get_redis().lock("recapito:spool:lock", timeout=3600, blocking_timeout=0)
-            if not redis_lock.acquire(blocking=False):
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
                 yield False
                 return
-        except Exception:  # Redis down: the file lock still protects a single host
-            redis_lock = None
-        yield True
-    finally:
-        if redis_lock is not None:
-            with contextlib.suppress(Exception):
-                redis_lock.release()
-        with contextlib.suppress(OSError):
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-        handle.close()
+            try:
+                from ..queue import get_redis
+
+                redis_lock = get_redis().lock("recapito:spool:lock", timeout=3600, blocking_timeout=0)
+                if not redis_lock.acquire(blocking=False):
+                    yield False
+                    return
+            except Exception:  # noqa: BLE001 - Redis down: the file lock still protects a single host
+                redis_lock = None
+            yield True
+        finally:
+            if redis_lock is not None:
+                with contextlib.suppress(Exception):
+                    redis_lock.release()
+            with contextlib.suppress(OSError):
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def import_spool() -> SpoolReport:
@@ -218,7 +217,7 @@ def import_spool() -> SpoolReport:
 def _claimed_items(root: str, processing: str) -> list[tuple[str, str | None]]:
     """Items a stopped run left in processing/ (pulling back a half-claimed pair's PDF)."""
     names = sorted(n for n in os.listdir(processing) if not _ignored(n))
-    items = []
+    items: list[tuple[str, str | None]] = []
     for name in names:
         lower = name.lower()
         if lower.endswith(".json"):

@@ -9,6 +9,7 @@ so two readers racing on the same message cannot both apply it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 from dataclasses import dataclass
@@ -25,7 +26,6 @@ from .audit import audit
 from .blobs import store_blob
 from .crypto import decrypt_secret
 
-BOUNCE_FLAG_THRESHOLD = 3  # permanent bounces after which a contact is flagged on its page
 POLL_MAX_MESSAGES = 500  # per folder and run: the next run takes the rest
 _AFTER_STATES = ("sent", "uncertain", "bounced")  # a receipt/bounce can move these to "bounced"
 
@@ -37,11 +37,6 @@ class RecordResult:
     receipt: Receipt
     info: InboundMessage | None
     duplicate: bool = False
-
-
-def bounce_flag_threshold() -> int:
-    """Permanent bounces after which a contact is flagged (BOUNCE_FLAG_THRESHOLD setting)."""
-    return int(current_app.config.get("BOUNCE_FLAG_THRESHOLD", BOUNCE_FLAG_THRESHOLD))
 
 
 # ---------------------------------------------------------------- per-delivery return path
@@ -234,7 +229,7 @@ def _outcome(info: InboundMessage, receipt: Receipt, raw: bytes) -> None:
                     delivery,
                     info,
                     notes,
-                    permanent if target == "recipient" else info.receipt_type == "permanent",
+                    bool(permanent) if target == "recipient" else info.receipt_type == "permanent",
                 )
             else:
                 receipt.outcome = "recorded"  # a copy's address, or no address with only the Message-ID
@@ -269,7 +264,7 @@ def confirm_receipt(receipt: Receipt, user, raw: bytes) -> str:
     before = receipt.notes
     receipt.outcome, receipt.delivery_id = outcome, delivery.id
     receipt.confirmed_by_id, receipt.confirmed_at = user.id, utcnow()
-    receipt.notes = "; ".join(dict.fromkeys([f"confermata da {user.username}", before] + notes))[:4000]
+    receipt.notes = "; ".join(dict.fromkeys([f"confermata da {user.username}", before, *notes]))[:4000]
     audit(
         "receipt.confirm",
         receipt,
@@ -410,10 +405,8 @@ def poll_account(account_id: int, limit: int | None = None) -> dict:
             account, folder, limit or int(current_app.config.get("IMAP_POLL_MAX", POLL_MAX_MESSAGES))
         )
     finally:
-        try:
+        with contextlib.suppress(Exception):  # an expired lock is released already
             lock.release()
-        except Exception:  # noqa: BLE001 - an expired lock is released already
-            pass
 
 
 def _state(account: MailAccount, folder: str) -> MailboxState:

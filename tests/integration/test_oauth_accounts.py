@@ -9,6 +9,7 @@ import pytest
 
 from mailer.extensions import db
 from mailer.models import Delivery, MailAccount
+from mailer.queue import get_redis
 from mailer.services import oauth_tokens, sending
 from mailer.services.crypto import encrypt_secret
 from tests.support.batches import make_account, make_sending_batch, run_jobs, statuses
@@ -122,7 +123,7 @@ def test_token_cached_in_redis_and_shared_by_two_worker_processes(
     assert oauth_provider.grants() == 1
     tokens_used = {token for _, token in xoauth_smtp.auth_attempts}
     assert len(xoauth_smtp.auth_attempts) >= 2 and len(tokens_used) == 1
-    redis = sending.get_redis()
+    redis = get_redis()
     values = [redis.get(k) for k in redis.scan_iter("recapito:oauth:*") if not k.endswith(b":lock")]
     token = tokens_used.pop().encode()
     assert values and all(token not in v for v in values)

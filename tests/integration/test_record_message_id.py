@@ -16,6 +16,8 @@ import pytest
 from mailer.extensions import db
 from mailer.models import Delivery, MailAccount
 from mailer.services import sending
+from mailer.services.sending.limits import _AccountLimits
+from mailer.transport.smtp import SmtpSession
 from tests.support.batches import make_account, make_sending_batch, run_jobs, statuses
 
 
@@ -93,8 +95,8 @@ def _two_senders(app, server, rcpt: str):
     get_queue_jobs_cleared(app)  # the test drives the senders by hand
     late = sending.Sender(batch_id, account_id, 1, 2)
     account = db.session.get(MailAccount, account_id)
-    late.limits = sending._AccountLimits(account_id, account.from_address, 2, 0, 0, domain="azienda.example")
-    late.session = sending.SmtpSession(sending.smtp_settings(account))
+    late.limits = _AccountLimits(account_id, account.from_address, 2, 0, 0, domain="azienda.example")
+    late.session = SmtpSession(sending.smtp_settings(account))
     [stale] = late._read_ahead(account)  # read while still queued, no Message-ID yet
     assert stale.spec.message_id == "" and _deliveries(batch_id)[rcpt].attempts == 0
     return batch_id, late, stale, sending.Sender(batch_id, account_id, 0, 2)

@@ -16,9 +16,9 @@ import pytest
 from flask import g
 
 from mailer.extensions import db
-from mailer.models import Batch, Delivery
-from mailer.services import sending
+from mailer.models import Batch, Delivery, MailAccount
 from mailer.services.batch_summary import send_batch_summary
+from mailer.services.sending.outcomes import _finish_if_complete
 from mailer.services.users import create_user
 from tests.support.batches import make_account, run_jobs
 from tests.support.services import free_port
@@ -104,7 +104,7 @@ def _done_batch(server, people, failures: int = 12, long_reason: str = "", **acc
             )
         )
     db.session.commit()
-    assert sending._finish_if_complete(batch.id) is True
+    assert _finish_if_complete(batch.id) is True
     return batch.id
 
 
@@ -254,9 +254,7 @@ def test_summary_without_a_server_fails_after_its_retries_and_says_why(app_ctx, 
 def test_summary_without_an_ordinary_account_says_so(app_ctx, smtp_server, people):
     """Only a PEC account (or none active): nothing is sent and the reason names what to do."""
     batch_id = _done_batch(smtp_server, people, failures=1)
-    db.session.execute(
-        db.update(sending.MailAccount).where(sending.MailAccount.kind != "pec").values(active=False)
-    )
+    db.session.execute(db.update(MailAccount).where(MailAccount.kind != "pec").values(active=False))
     db.session.commit()
     run_jobs(app_ctx)
     batch = db.session.get(Batch, batch_id)

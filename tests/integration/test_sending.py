@@ -8,9 +8,10 @@ import pytest
 from rq import Queue, SimpleWorker
 
 from mailer.extensions import db
-from mailer.models import Batch, Delivery, Document
+from mailer.models import Batch, Delivery, Document, utcnow
 from mailer.queue import get_redis
 from mailer.services import sending
+from mailer.services.sending import limits
 from tests.support.batches import make_account, make_sending_batch, run_jobs, statuses
 
 
@@ -160,7 +161,7 @@ def test_rate_limit_per_minute_defers(app_ctx, smtp_server):
 def test_rate_budget_reserved_in_blocks_never_exceeds_the_limit(app_ctx, smtp_server):
     """20 a minute, reserved 5 at a time: exactly 20 leave now, whatever the block size; the rest waits."""
     account = make_account(smtp_server, rate_per_minute=20, max_connections=1)
-    assert sending._rate_block(sending._AccountLimits(account.id, "", 1, 20, 0)) == 5
+    assert limits._rate_block(limits._AccountLimits(account.id, "", 1, 20, 0)) == 5
     batch = make_sending_batch(account, [f"r{i}@cliente.example" for i in range(27)])
     batch_id = batch.id
     sending.start_sending(batch)
@@ -177,17 +178,17 @@ def test_rate_budget_reserved_in_blocks_never_exceeds_the_limit(app_ctx, smtp_se
 
 def test_rate_reservation_grants_only_what_is_left(app_ctx, monkeypatch):
     """Two takers of one account's budget: the second gets the remainder, then nothing and the wait."""
-    monkeypatch.setattr(sending.time, "time", lambda: 1_796_000_000.0)  # one fixed minute
-    limits = sending._AccountLimits(987, "a@b.example", 2, 10, 12)
-    assert sending._reserve(limits, 7)[0] == 7
-    granted, _minute, wait = sending._reserve(limits, 7)
+    monkeypatch.setattr(time, "time", lambda: 1_796_000_000.0)  # one fixed minute
+    account_limits = limits._AccountLimits(987, "a@b.example", 2, 10, 12)
+    assert limits._reserve(account_limits, 7)[0] == 7
+    granted, _minute, wait = limits._reserve(account_limits, 7)
     assert (granted, wait) == (3, 0.0)
-    granted, _minute, wait = sending._reserve(limits, 1)
+    granted, _minute, wait = limits._reserve(account_limits, 1)
     assert granted == 0 and 0 < wait <= 60.05  # the minute is full: wait for the next one
     get_redis().delete(f"recapito:rate:987:m:{_minute}")  # a new minute, but the day has 2 left
-    assert sending._reserve(limits, 5)[0] == 2
+    assert limits._reserve(account_limits, 5)[0] == 2
     get_redis().delete(f"recapito:rate:987:m:{_minute}")
-    granted, _minute, wait = sending._reserve(limits, 1)
+    granted, _minute, wait = limits._reserve(account_limits, 1)
     assert granted == 0 and wait > 60  # the day is full: wait for tomorrow
 
 
@@ -201,7 +202,7 @@ def test_dead_sender_claim_becomes_uncertain(app_ctx, smtp_server):
     first = db.session.scalar(db.select(Delivery).where(Delivery.batch_id == batch_id).order_by(Delivery.id))
     first_id = first.id
     first.status, first.claimed_by = "sending", "dead-sender"
-    first.claimed_at = first.claimed_at or sending.utcnow()
+    first.claimed_at = first.claimed_at or utcnow()
     db.session.commit()
     report = sending.recover_stalled(grace_seconds=0)
     assert report == {"uncertain": 1, "redispatched": 1}

@@ -205,21 +205,6 @@ def test_cli_and_job(app, spool, runner):
         assert import_spool_job()["imported"] == 1
 
 
-def test_cron_registration(app):
-    """The spool import registers on an rq 3 CronScheduler with the configured interval."""
-    from rq.cron import CronScheduler
-
-    from mailer.jobs.spool import register_cron
-    from mailer.queue import get_redis
-
-    with app.app_context():
-        scheduler = CronScheduler(connection=get_redis(), name="test-cron")
-        job = register_cron(scheduler, interval=30)
-        assert job.interval == 30 and job.func_name == "mailer.jobs.spool.import_spool_job"
-        enqueued = scheduler.enqueue_jobs()
-        assert len(enqueued) == 1
-
-
 def test_spooled_pdf_appears_in_documents_page(app, spool, client, auth):
     """A PDF dropped in the spool folder appears in the documents page, and its preview is that PDF."""
     drop(spool, "FATTURA__2024-05-03__901__C0001.pdf")

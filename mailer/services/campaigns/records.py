@@ -13,7 +13,8 @@ from ...models import (
     MailAccount,
     User,
 )
-from ...queue import get_queue
+from ...queue import PREPARE_CAMPAIGN_JOB
+from ...queue import enqueue as enqueue_job
 from .. import segments
 from ..audit import audit
 from ..preparation import PreparationError, check_permission
@@ -117,10 +118,8 @@ def create_campaign(
     audit("campaign.prepare", campaign, user=user, batch_id=batch.id, commercial=bool(commercial))
     db.session.commit()
     if enqueue:
-        from ...jobs.campaigns import prepare_campaign_job
-
-        job = get_queue().enqueue(
-            prepare_campaign_job,
+        job = enqueue_job(
+            PREPARE_CAMPAIGN_JOB,
             batch.id,
             job_timeout=3600,
             description=f"preparazione campagna {campaign.id}",

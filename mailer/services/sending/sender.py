@@ -1,305 +1,46 @@
-"""Sending a batch: senders per account, at-most-once claims, retries, rate limits, recovery.
+"""One sender: one SMTP connection of one account working through one batch, with at-most-once claims.
 
-Delivery states while sending:
-  queued    approved, waiting for a sender (or for its next attempt, `next_attempt_at`)
-  sending   claimed by a sender *before* its SMTP transaction; marked right after it
-  sent / failed / uncertain / cancelled   final (uncertain waits for a person)
-
-A delivery is claimed with a conditional UPDATE (only one sender can win it) and committed before
-any byte goes to the SMTP server. If the sender dies, the delivery stays "sending"; the watchdog
-turns it into "uncertain" once the sender's heartbeat has expired. Nothing is ever resent on its own
-after it may have left.
+Each delivery is claimed by a conditional UPDATE committed before its SMTP transaction; its outcome is
+written with the next claim. Retries of temporary errors are rescheduled; a sender that dies leaves its
+claims "sending" for the watchdog (watchdog.py) to turn "uncertain".
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import format_datetime, make_msgid
+from functools import partial
 
 from flask import current_app
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import bindparam, func, or_, update
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import selectinload
 
-from ..extensions import db
-from ..models import Batch, Blob, Delivery, Document, MailAccount, delivery_documents, utcnow
-from ..queue import get_queue, get_redis
-from ..transport.message import Attachment, MessageSpec, address_domain, build_message
-from ..transport.smtp import SMTP_TIMEOUT, SendOutcome, SmtpSession, SmtpSettings
-from . import oauth_tokens
-from .audit import audit
-from .crypto import decrypt_secret
-from .document_versions import files_sent_with
-from .tracking import verp_address
-
-FINAL_STATES = ("sent", "failed", "uncertain", "cancelled", "excluded", "bounced")
-CHUNK = 50
-_ACQUIRE = """
-local key, token, now, ttl, limit = KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
-if redis.call('ZSCORE', key, token) then
-  redis.call('ZADD', key, now + ttl, token)
-  return 1
-end
-if redis.call('ZCARD', key) < limit then
-  redis.call('ZADD', key, now + ttl, token)
-  redis.call('EXPIRE', key, ttl * 2)
-  return 1
-end
-return 0
-"""
-
-
-class SendingError(Exception):
-    """A sending command that cannot be carried out (message in Italian)."""
-
-
-def _heartbeat_seconds() -> int:
-    """How long a sender's heartbeat lives without being refreshed."""
-    return int(current_app.config.get("SENDER_HEARTBEAT_SECONDS", 60))
-
-
-def _db_wait_seconds() -> float:
-    """How long a sender waits for an unavailable database before it gives up (its claims stay safe)."""
-    return float(current_app.config.get("SENDER_DB_WAIT_SECONDS", 120))
-
-
-def _redis_wait_seconds() -> float:
-    """How long a sender waits for Redis (rate limits, heartbeat) to come back before it gives up."""
-    return float(current_app.config.get("SENDER_REDIS_WAIT_SECONDS", 120))
-
-
-def database_unavailable(exc: Exception) -> bool:
-    """True for errors that say the database cannot be reached or is locked, not that a statement is wrong."""
-    if isinstance(exc, (OperationalError, InterfaceError)):
-        return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
-
-
-def backoff_schedule() -> list[int]:
-    """Seconds to wait before attempt 2, 3, … (SEND_RETRY_BACKOFF, e.g. "60,300,900")."""
-    raw = str(current_app.config.get("SEND_RETRY_BACKOFF", "60,300,900"))
-    return [int(float(part)) for part in raw.split(",") if part.strip()] or [60]
-
-
-def max_attempts() -> int:
-    """Attempts per delivery, the first included."""
-    return int(current_app.config.get("SEND_MAX_ATTEMPTS", len(backoff_schedule()) + 1))
-
-
-# ---------------------------------------------------------------- batch commands
-
-
-def start_sending(batch: Batch, user=None) -> None:
-    """Queue every pending delivery of an approved batch and start the senders."""
-    if batch.status not in ("approved", "paused"):
-        raise SendingError("Si può inviare solo un invio approvato.")
-    now = utcnow()
-    db.session.execute(
-        update(Delivery)
-        .where(Delivery.batch_id == batch.id, Delivery.status == "pending")
-        .values(status="queued", next_attempt_at=None)
-    )
-    batch.status = "sending"
-    batch.sending_started_at = batch.sending_started_at or now
-    audit("batch.send", batch, user=user)
-    db.session.commit()
-    dispatch(batch.id)
-
-
-def pause_sending(batch: Batch, user=None) -> None:
-    """Stop senders after their current message; queued deliveries wait."""
-    if batch.status != "sending":
-        raise SendingError("Si può mettere in pausa solo un invio in corso.")
-    batch.status = "paused"
-    audit("batch.pause", batch, user=user)
-    db.session.commit()
-
-
-def resume_sending(batch: Batch, user=None) -> None:
-    """Resume a paused batch."""
-    if batch.status != "paused":
-        raise SendingError("L'invio non è in pausa.")
-    batch.status = "sending"
-    batch.error = ""
-    audit("batch.resume", batch, user=user)
-    db.session.commit()
-    dispatch(batch.id)
-
-
-def cancel_sending(batch: Batch, user=None) -> None:
-    """Cancel what has not left yet; what is being sent right now finishes."""
-    if batch.status not in ("sending", "paused", "approved", "ready"):
-        raise SendingError("Questo invio non si può annullare.")
-    db.session.execute(
-        update(Delivery)
-        .where(Delivery.batch_id == batch.id, Delivery.status.in_(["queued", "pending"]))
-        .values(status="cancelled")
-    )
-    batch.status = "cancelled"
-    batch.finished_at = utcnow()
-    audit("batch.cancel", batch, user=user)
-    db.session.commit()
-
-
-def retry_failed(batch: Batch, user=None, delivery_ids: list[int] | None = None) -> int:
-    """Put failed deliveries back in the queue for a new round of attempts; returns how many."""
-    if batch.status not in ("done", "sending", "paused"):
-        raise SendingError("Si possono ritentare solo gli invii in corso o conclusi.")
-    query = update(Delivery).where(Delivery.batch_id == batch.id, Delivery.status == "failed")
-    if delivery_ids:
-        query = query.where(Delivery.id.in_(delivery_ids))
-    count = db.session.execute(
-        query.values(status="queued", attempts=0, next_attempt_at=None, smtp_code=None, smtp_reason="")
-    ).rowcount
-    if count:
-        batch.status = "sending"
-        batch.finished_at = None
-        audit("batch.retry", batch, user=user, count=count)
-    db.session.commit()
-    if count:
-        dispatch(batch.id)
-    return count
-
-
-def resolve_uncertain(delivery: Delivery, action: str, user) -> None:
-    """A person decides an uncertain delivery: resend it, or record it as sent."""
-    if action not in ("sent", "resend"):
-        raise SendingError("Azione sconosciuta.")
-    # Compare and set: two people deciding at once (one "sent", one "resend") must not send it again.
-    if not db.session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery.id, Delivery.status == "uncertain")
-        .values(status="sent" if action == "sent" else "queued")
-        .execution_options(synchronize_session=False)
-    ).rowcount:
-        db.session.rollback()
-        raise SendingError("Questo recapito non ha un esito incerto.")
-    delivery.resolved_by_id = user.id
-    delivery.resolved_at = utcnow()
-    if action == "sent":
-        delivery.status = "sent"
-        delivery.sent_at = delivery.sent_at or delivery.claimed_at or utcnow()
-        _mark_documents_sent([delivery.id])
-        audit("delivery.mark_sent", delivery, user=user)
-        db.session.commit()
-        _finish_if_complete(delivery.batch_id)
-    elif action == "resend":
-        delivery.status = "queued"
-        delivery.next_attempt_at = None
-        batch = db.session.get(Batch, delivery.batch_id)
-        if batch.status == "done":
-            batch.status = "sending"
-            batch.finished_at = None
-        audit("delivery.resend", delivery, user=user)
-        db.session.commit()
-        dispatch(delivery.batch_id)
-    else:
-        raise SendingError("Azione sconosciuta.")
-
-
-# ---------------------------------------------------------------- senders
-
-
-def dispatch(batch_id: int) -> int:
-    """Enqueue senders for every account that has queued deliveries; returns how many."""
-    from ..jobs.sending import run_sender_job
-
-    rows = db.session.execute(
-        db.select(Delivery.account_id, db.func.count(Delivery.id))
-        .where(Delivery.batch_id == batch_id, Delivery.status == "queued")
-        .group_by(Delivery.account_id)
-    ).all()
-    queue = get_queue()
-    started = 0
-    for account_id, count in rows:
-        if account_id is None:
-            continue
-        account = db.session.get(MailAccount, account_id)
-        senders = max(1, min(account.max_connections or 1, (count + CHUNK - 1) // CHUNK))
-        for index in range(senders):
-            queue.enqueue(
-                run_sender_job,
-                batch_id,
-                account_id,
-                index,
-                senders,
-                job_timeout=6 * 3600,
-                description=f"invio {batch_id} account {account_id}",
-            )
-            started += 1
-    return started
-
-
-def smtp_settings(account: MailAccount) -> SmtpSettings:
-    """SMTP settings of an account, with the password decrypted."""
-    return SmtpSettings(
-        host=account.host,
-        port=account.port,
-        tls_mode=account.tls_mode,
-        username=account.username,
-        password=decrypt_secret(account.password_encrypted),
-        timeout=float(current_app.config.get("SMTP_TIMEOUT", SMTP_TIMEOUT)),
-        ca_pem=account.tls_ca_pem or "",
-        token_provider=oauth_tokens.token_provider(account) if oauth_tokens.is_oauth(account) else None,
-    )
-
-
-# Reserve up to ARGV[1] messages of an account's per-minute (KEYS[1]) and per-day (KEYS[2]) budget;
-# ARGV[2]/ARGV[3] are the limits (0 = none). Returns {granted, 1 = minute full | 2 = day full}.
-_RESERVE = """
-local want = tonumber(ARGV[1])
-local minute_limit, day_limit = tonumber(ARGV[2]), tonumber(ARGV[3])
-local m = tonumber(redis.call('GET', KEYS[1]) or '0')
-local d = tonumber(redis.call('GET', KEYS[2]) or '0')
-local grant, full = want, 0
-if minute_limit > 0 and m + grant > minute_limit then grant = math.max(0, minute_limit - m); full = 1 end
-if day_limit > 0 and d + grant > day_limit then grant = math.max(0, day_limit - d); full = 2 end
-if grant > 0 then
-  redis.call('INCRBY', KEYS[1], grant); redis.call('EXPIRE', KEYS[1], 120)
-  redis.call('INCRBY', KEYS[2], grant); redis.call('EXPIRE', KEYS[2], 172800)
-end
-return {grant, full}
-"""
-
-
-def _reserve(limits, want: int) -> tuple[int, int, float]:
-    """Take up to `want` messages of the account's budget: (granted, minute they count in, seconds to wait if 0)."""
-    now = time.time()
-    minute = int(now // 60)
-    day = time.strftime("%Y%m%d", time.gmtime(now))
-    granted, full = get_redis().eval(
-        _RESERVE,
-        2,
-        f"recapito:rate:{limits.id}:m:{minute}",
-        f"recapito:rate:{limits.id}:d:{day}",
-        max(1, want),
-        limits.rate_per_minute or 0,
-        limits.rate_per_day or 0,
-    )
-    if int(granted) > 0:
-        return int(granted), minute, 0.0
-    if int(full) == 2:
-        return 0, minute, 86400 - (now % 86400) + 1
-    return 0, minute, 60 - (now % 60) + 0.05
-
-
-def _rate_block(limits) -> int:
-    """Messages reserved per Redis call: a slice of the minute's budget shared by the account's senders.
-
-    Reserved messages count as sent even if the sender stops before using them, so an account can only
-    send fewer than its limits, never more; what is left when the minute changes is dropped.
-    """
-    if not limits.rate_per_minute:
-        return CHUNK
-    return max(1, min(CHUNK, limits.rate_per_minute // (4 * max(1, limits.max_connections))))
-
+from ...extensions import db
+from ...models import Batch, Blob, Delivery, Document, MailAccount, utcnow
+from ...queue import SENDER_JOB, enqueue_in, get_redis
+from ...transport.message import MessageSpec, address_domain, build_message
+from ...transport.smtp import SendOutcome, SmtpSession
+from ..tracking import verp_address
+from .limits import _ACQUIRE, _AccountLimits, _rate_block, _reserve
+from .messages import message_spec
+from .outcomes import _finish_if_complete, _mark_documents_sent
+from .settings import (
+    CHUNK,
+    _db_wait_seconds,
+    _heartbeat_seconds,
+    _redis_wait_seconds,
+    backoff_schedule,
+    database_unavailable,
+    max_attempts,
+    smtp_settings,
+)
 
 _DELIVERIES = Delivery.__table__
 # Claim: only a queued delivery whose attempt is due can be taken, by one sender. Message-ID and Date
@@ -348,21 +89,10 @@ class _Outgoing:
     """A delivery read ahead of its claim: everything needed to send it, as plain data."""
 
     id: int
-    spec: MessageSpec  # its Message-ID and Date are set from the claim (the row may have changed since)
+    spec: (
+        MessageSpec | Exception
+    )  # an Exception when its inputs were unreadable; otherwise its Message-ID and Date are set from the claim (the row may have changed since)
     recipients: list[str]
-
-
-@dataclass
-class _AccountLimits:
-    """An account's limits as plain values (rows expire at every commit; these do not)."""
-
-    id: int
-    from_address: str
-    max_connections: int
-    rate_per_minute: int
-    rate_per_day: int
-    verp: bool = False  # per-delivery envelope sender (never on PEC, where it must equal From)
-    domain: str = "localhost"  # of from_address, for the Message-IDs (parsed once, not per message)
 
 
 class Sender:
@@ -396,6 +126,7 @@ class Sender:
     # -- coordination
     def beat(self) -> bool:
         """Refresh the heartbeat and the connection slot; False when no slot is free."""
+        assert self.limits is not None  # set by run() before the first beat
         ttl = _heartbeat_seconds()
         self.redis.set(self.beat_key, "1", ex=ttl)
         self.last_beat = time.monotonic()
@@ -455,7 +186,7 @@ class Sender:
                     raise
                 try:
                     db.session.rollback()
-                except Exception:  # the connection is gone: the pool opens a new one next time
+                except Exception:  # noqa: BLE001 - the connection is gone: the pool opens a new one next time
                     db.session.close()
                 if time.monotonic() + delay > deadline:
                     raise
@@ -466,10 +197,8 @@ class Sender:
                     delay,
                 )
                 if self.limits is not None:
-                    try:
+                    with contextlib.suppress(Exception):  # Redis trouble is handled by the main loop
                         self.beat()
-                    except Exception:  # Redis trouble is handled by the main loop
-                        pass
                 time.sleep(delay)
                 delay = min(2.0, delay * 2)
 
@@ -520,7 +249,7 @@ class Sender:
                     reason = f"batch-{status}"
                     break
                 self._flush_marks()  # retries due now become visible to _read_ahead
-                outgoing = self._retrying(lambda: self._read_ahead(account))
+                outgoing = self._retrying(partial(self._read_ahead, account))
                 if not outgoing:
                     break
                 for item in outgoing:
@@ -556,7 +285,9 @@ class Sender:
         if self.rate_tokens > 0 and self.rate_minute == int(time.time() // 60):
             self.rate_tokens -= 1
             return 0.0
-        granted, minute, wait = self._redis_retrying(lambda: _reserve(self.limits, _rate_block(self.limits)))
+        limits = self.limits
+        assert limits is not None  # set by run()
+        granted, minute, wait = self._redis_retrying(lambda: _reserve(limits, _rate_block(limits)))
         self.rate_tokens, self.rate_minute = max(0, granted - 1), minute
         return wait
 
@@ -603,6 +334,7 @@ class Sender:
                 self.blob_cache[sha] = (content_type, data)
         outgoing = []
         for d in deliveries:
+            spec: MessageSpec | Exception
             try:
                 spec = message_spec(d, account, self.blob_cache)
             except Exception as exc:  # a broken row must not stop the others
@@ -614,6 +346,7 @@ class Sender:
 
     def _send_one(self, item: _Outgoing) -> bool:
         """Claim, send and (lazily) mark one delivery; False when another sender won it."""
+        assert self.limits is not None and self.session is not None  # set by run()
         now = utcnow()
         new_id = make_msgid(idstring=f"rcp{item.id}", domain=self.limits.domain)
         new_date = format_datetime(datetime.now().astimezone())
@@ -649,6 +382,7 @@ class Sender:
 
     def _envelope_sender(self, delivery_id: int) -> str:
         """MAIL FROM: the account's address, or its per-delivery return path when the account uses one."""
+        assert self.limits is not None  # set by run()
         if self.limits.verp:
             return verp_address(self.limits.from_address, delivery_id)
         return self.limits.from_address
@@ -736,12 +470,10 @@ class Sender:
 
     def _reschedule(self, seconds: float) -> None:
         """Run this sender again later."""
-        from ..jobs.sending import run_sender_job
-
         self._redis_retrying(
-            lambda: get_queue().enqueue_in(
+            lambda: enqueue_in(
                 timedelta(seconds=max(1.0, seconds)),
-                run_sender_job,
+                SENDER_JOB,
                 self.batch_id,
                 self.account_id,
                 self.index,
@@ -766,166 +498,3 @@ class Sender:
             self._reschedule((next_due - utcnow()).total_seconds())
             return
         _finish_if_complete(self.batch_id)
-
-
-def message_spec(delivery: Delivery, account: MailAccount, cache: dict | None = None) -> MessageSpec:
-    """The inputs of a delivery's message: headers, bodies, attachments (PDFs from the database)."""
-    cache = {} if cache is None else cache
-    attachments = document_attachments(delivery.documents, delivery, cache)
-    if not delivery.documents and delivery.batch_id is not None:
-        # Campaign batches attach the generic documents of their campaign (none for document batches).
-        from .campaigns import attachments_for_batch
-
-        for filename, content_type, data in attachments_for_batch(delivery.batch_id, cache):
-            attachments.append(Attachment(filename, content_type, data))
-    return MessageSpec(
-        from_address=account.from_address,
-        from_name=account.from_name,
-        to=[(delivery.recipient_name, delivery.recipient_email)],
-        cc=[a.strip() for a in (delivery.cc or "").split(",") if a.strip()],
-        reply_to=delivery.reply_to or "",
-        subject=delivery.subject,
-        html=delivery.body_html,
-        text=delivery.body_text,
-        message_id=delivery.message_id,
-        date=delivery.message_date,
-        headers=dict(delivery.extra_headers or {}),
-        attachments=attachments,
-    )
-
-
-def document_attachments(
-    documents, delivery: Delivery | None = None, cache: dict | None = None
-) -> list[Attachment]:
-    """The files a message carries for its documents: each PDF (when its type attaches it) and extra files.
-
-    With a delivery, as that delivery carried them (a delivery already sent is rebuilt with the files it
-    carried, even if an import replaced them since); without one (a template preview), the current files.
-    """
-    cache = {} if cache is None else cache
-    attachments = []
-    for document in documents:
-        if delivery is not None:
-            pdf_sha, extras = files_sent_with(document, delivery)
-        else:
-            pdf_sha, extras = document.pdf_sha256, [(a.filename, a.blob_sha256) for a in document.attachments]
-        if document.type.attach_pdf and pdf_sha:
-            content_type, data = _blob(pdf_sha, cache)
-            attachments.append(Attachment(pdf_filename(document), content_type or "application/pdf", data))
-        for filename, sha in extras:
-            content_type, data = _blob(sha, cache)
-            attachments.append(Attachment(filename, content_type, data))
-    return attachments
-
-
-def reserve_one(account: MailAccount) -> float:
-    """Take one message from the account's per-minute/per-day budget, as the senders do (0 = taken,
-    else the seconds to wait): a message outside a batch (a test send) counts against the same limits."""
-    limits = _AccountLimits(
-        account.id,
-        account.from_address,
-        account.max_connections or 1,
-        account.rate_per_minute or 0,
-        account.rate_per_day or 0,
-    )
-    return _reserve(limits, 1)[2]
-
-
-def pdf_filename(document: Document) -> str:
-    """File name of a document's PDF in the e-mail."""
-    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in str(document.number))
-    return f"{document.type_code}_{document.year}_{safe}.pdf"
-
-
-def _blob(sha: str, cache: dict) -> tuple[str, bytes]:
-    """Blob content, cached for the sender's life (PDFs repeat across recipients)."""
-    hit = cache.get(sha)
-    if hit is None:
-        blob = db.session.get(Blob, sha)
-        hit = (blob.content_type, blob.data) if blob else ("application/octet-stream", b"")
-        if len(cache) > 256:
-            cache.clear()
-        cache[sha] = hit
-    return hit
-
-
-def _mark_documents_sent(delivery_ids: list[int]) -> None:
-    """Record on each document that it left (the next preparation skips it)."""
-    now = utcnow()
-    doc_ids = db.select(delivery_documents.c.document_id).where(
-        delivery_documents.c.delivery_id.in_(delivery_ids)
-    )
-    db.session.execute(
-        update(Document).where(Document.id.in_(doc_ids), Document.sent_at.is_(None)).values(sent_at=now)
-    )
-
-
-def _finish_if_complete(batch_id: int) -> bool:
-    """Close a sending batch when no delivery is queued or in sending; e-mail the summary."""
-    open_count = db.session.scalar(
-        db.select(db.func.count(Delivery.id)).where(
-            Delivery.batch_id == batch_id, Delivery.status.in_(["queued", "sending"])
-        )
-    )
-    if open_count:
-        return False
-    done = db.session.execute(
-        update(Batch)
-        .where(Batch.id == batch_id, Batch.status == "sending")
-        .values(
-            status="done",
-            finished_at=utcnow(),
-            summary_status=db.case((Batch.summary_status == "sent", "sent"), else_="pending"),
-        )
-    ).rowcount
-    db.session.commit()
-    if done:
-        from .batch_summary import enqueue_summary
-
-        enqueue_summary(batch_id)
-    return bool(done)
-
-
-# ---------------------------------------------------------------- recovery
-
-
-def recover_stalled(grace_seconds: float | None = None) -> dict:
-    """Watchdog: dead senders' claims become uncertain; batches without senders get new ones."""
-    redis = get_redis()
-    grace = _heartbeat_seconds() if grace_seconds is None else grace_seconds
-    cutoff = utcnow() - timedelta(seconds=grace)
-    report = {"uncertain": 0, "redispatched": 0}
-    stalled = db.session.execute(
-        db.select(Delivery.id, Delivery.claimed_by, Delivery.batch_id, Delivery.account_id).where(
-            Delivery.status == "sending", Delivery.claimed_at <= cutoff
-        )
-    ).all()
-    for delivery_id, token, batch_id, account_id in stalled:
-        if redis.exists(f"recapito:sender:{batch_id}:{account_id}:{token}"):
-            continue
-        report["uncertain"] += db.session.execute(
-            update(Delivery)
-            .where(Delivery.id == delivery_id, Delivery.status == "sending", Delivery.claimed_by == token)
-            .values(
-                status="uncertain",
-                smtp_reason=(
-                    "Il processo di invio si è interrotto durante la trasmissione: il messaggio potrebbe essere "
-                    "partito. Verifica e scegli se reinviarlo o segnarlo come inviato."
-                ),
-            )
-        ).rowcount
-    db.session.commit()
-    for (batch_id,) in db.session.execute(db.select(Batch.id).where(Batch.status == "sending")).all():
-        live = list(redis.scan_iter(f"recapito:sender:{batch_id}:*", count=100))
-        if live:
-            continue
-        due = db.session.scalar(
-            db.select(db.func.count(Delivery.id)).where(
-                Delivery.batch_id == batch_id, Delivery.status == "queued"
-            )
-        )
-        if due:
-            report["redispatched"] += dispatch(batch_id)
-        else:
-            _finish_if_complete(batch_id)
-    return report
