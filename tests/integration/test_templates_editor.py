@@ -238,6 +238,10 @@ def test_sending_settings_are_saved(client, auth, app):
     [
         ({"reply_to": "non-un-indirizzo"}, "Indirizzo di risposta non valido"),
         ({"cc_address": "a@b.it, c@d.it"}, "Indirizzo in copia non valido"),
+        # the one e-mail check (email-validator) refuses what the old regex let through
+        ({"reply_to": "a..b@esempio.it"}, "Indirizzo di risposta non valido"),
+        ({"cc_address": "copia@-esempio.it"}, "Indirizzo in copia non valido"),
+        ({"reply_to": "x@esem_pio.it"}, "Indirizzo di risposta non valido"),
         ({"account_id": "999"}, "Account inesistente"),
         ({"schedule_cron": "ogni sera"}, "Pianificazione non valida"),
     ],

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
 from ...extensions import db
 from ...models import DocumentType, MailAccount
+from ..validation import InvalidValue, normalize_email
 
-_EMAIL_RE = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
 SENDING_SETTINGS = (
     "by_pec",
     "attach_pdf",
@@ -58,9 +56,13 @@ def update_sending_settings(
     errors: dict[str, str] = {}
     reply_to = (reply_to or "").strip()
     cc_address = (cc_address or "").strip()
-    if reply_to and not _EMAIL_RE.match(reply_to):
+    try:  # the project's one e-mail check (validation.normalize_email), as for contacts
+        reply_to = normalize_email(reply_to)
+    except InvalidValue:
         errors["reply_to"] = "Indirizzo di risposta non valido."
-    if cc_address and not _EMAIL_RE.match(cc_address):
+    try:
+        cc_address = normalize_email(cc_address)
+    except InvalidValue:
         errors["cc_address"] = "Indirizzo in copia non valido (uno solo)."
     account = None
     if account_id:
