@@ -1,5 +1,5 @@
-# Recapito — the two commands: `make run` and `make test`.
-.PHONY: setup run test test-sqlite test-postgres bench worker clean
+# Recapito — the two commands: `make run` and `make test` (plus `make lint`, the checks alone).
+.PHONY: setup run lint test bench worker clean
 
 VENV := .venv
 FLASK := $(VENV)/bin/flask --app app
@@ -11,6 +11,11 @@ setup:
 run: setup
 	@scripts/run.sh
 
+# ruff check, ruff format --check, mypy (settings in pyproject.toml)
+lint: setup
+	@scripts/lint.sh
+
+# the checks, then the tests in parallel (SQLite, then PostgreSQL when TEST_DATABASE_URL is set)
 test: setup
 	@scripts/test.sh
 

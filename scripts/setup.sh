@@ -30,16 +30,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-# Virtualenv and Python packages (reinstalled only when requirements.txt changes).
+# Virtualenv and Python packages: runtime (requirements.txt) and development/test tools
+# (requirements-dev.txt, which includes the first); reinstalled only when either file changes.
 if [ ! -x .venv/bin/python ]; then
   echo ">> Creo il virtualenv .venv"
   "$PYTHON" -m venv .venv
 fi
 stamp=.venv/.requirements.sha256
-want=$(sha256sum requirements.txt | cut -d' ' -f1)
+want=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo ">> Installo i pacchetti Python"
-  .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
+  .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
   echo "$want" > "$stamp"
 fi
 

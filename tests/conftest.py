@@ -1,4 +1,7 @@
-"""Fixtures: app with a fresh migrated database per test, private Redis, logged-in clients."""
+"""Fixtures: app with a fresh migrated database per test, private Redis, logged-in clients.
+
+The schema is migrated once per session (per xdist worker) into a template with the reference data;
+each test gets a copy (SQLite) or the database put back as the template was (PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -15,21 +18,27 @@ from mailer.config import TestConfig
 from mailer.extensions import db as _db
 from mailer.queue import get_redis
 from tests.support.client import CsrfClient
-from tests.support.services import PrivateRedis, create_postgres_database, drop_postgres_database
+from tests.support.services import (
+    PostgresSnapshot,
+    PrivateRedis,
+    create_postgres_database,
+    drop_postgres_database,
+)
 
 # Area fixtures live in tests/support/<area>.py and are registered here once, so a test module
 # asks for them by name instead of importing them (an import shadowed by the argument).
+# Modules other plugins import come first, so pytest imports them itself and rewrites their asserts.
 pytest_plugins = [
+    "tests.support.smtp",
+    "tests.support.faults",
     "tests.support.browser",
     "tests.support.campaigns",
     "tests.support.contacts",
     "tests.support.documents",
-    "tests.support.faults",
     "tests.support.imap",
     "tests.support.oauth",
     "tests.support.resilience",
     "tests.support.security",
-    "tests.support.smtp",
     "tests.support.tls",
 ]
 
@@ -42,6 +51,10 @@ def pytest_configure(config):
     """Register markers."""
     config.addinivalue_line("markers", "browser: drives a real browser against a live server")
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
+    config.addinivalue_line(
+        "markers",
+        "serial: cannot share the machine with other tests; scripts/test.sh runs it after the parallel pass",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -61,12 +74,16 @@ def redis_server(session_tmp):
 
 
 def _migrate(url: str, instance: Path) -> None:
-    """Build the schema with the migrations, as production does."""
+    """Build the schema with the migrations, as production does, and add the reference data every test
+    app starts with (ensure_reference_data: once here rather than in every test)."""
     from flask_migrate import upgrade
+
+    from mailer.services.reference import ensure_reference_data
 
     app = create_app({**_config_dict(), "SQLALCHEMY_DATABASE_URI": url, "INSTANCE_PATH": str(instance)})
     with app.app_context():
         upgrade()
+        ensure_reference_data()
         if url.startswith("sqlite"):
             # The template is copied file by file: everything must be in the main file, not in a WAL.
             with _db.engine.connect() as conn:
@@ -85,11 +102,14 @@ def _config_dict() -> dict:
 
 @pytest.fixture(scope="session")
 def database_template(session_tmp):
-    """A migrated database: a SQLite file to copy per test, or a PostgreSQL database to truncate."""
+    """A migrated database: a SQLite file to copy per test, or a PostgreSQL database put back after each
+    test from its snapshot."""
     if PG_BASE_URL:
         url = create_postgres_database(PG_BASE_URL)
         _migrate(url, session_tmp)
-        yield {"kind": "postgresql", "url": url}
+        snapshot = PostgresSnapshot(url, [t.name for t in _db.metadata.sorted_tables]).take()
+        yield {"kind": "postgresql", "url": url, "snapshot": snapshot}
+        snapshot.dispose()
         drop_postgres_database(PG_BASE_URL, url)
     else:
         path = session_tmp / "template.db"
@@ -97,9 +117,10 @@ def database_template(session_tmp):
         yield {"kind": "sqlite", "path": path}
 
 
-def build_test_app(url: str, redis_url: str, tmp: Path):
+def build_test_app(url: str, redis_url: str, tmp: Path, reference_data: bool = True):
     """An application on `url` with its instance, capture and spool folders in `tmp`, an empty Redis
-    database and the reference data; the CSRF-sending test client."""
+    database and the reference data (unless `reference_data=False`: a copy of the template has them);
+    the CSRF-sending test client."""
     config = {
         **_config_dict(),
         "SQLALCHEMY_DATABASE_URI": url,
@@ -115,7 +136,8 @@ def build_test_app(url: str, redis_url: str, tmp: Path):
 
     with application.app_context():
         get_redis().flushdb()
-        ensure_reference_data()
+        if reference_data:
+            ensure_reference_data()
     return application
 
 
@@ -128,15 +150,13 @@ def app(database_template, redis_server, tmp_path):
         url = f"sqlite:///{db_path}"
     else:
         url = database_template["url"]
-    application = build_test_app(url, redis_server.url, tmp_path)
+    application = build_test_app(url, redis_server.url, tmp_path, reference_data=False)
     yield application
     with application.app_context():
         _db.session.remove()
-        if database_template["kind"] == "postgresql":
-            tables = ", ".join(f'"{t.name}"' for t in _db.metadata.sorted_tables)
-            with _db.engine.begin() as conn:
-                conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         _db.engine.dispose()
+        if database_template["kind"] == "postgresql":
+            database_template["snapshot"].restore()
         get_redis().flushdb()
     os.environ.pop("INSTANCE_PATH", None)
 

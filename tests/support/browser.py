@@ -112,7 +112,7 @@ def browser(live_server, request):
                     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
                     (ARTIFACTS / f"{name}.console.txt").write_text("\n".join(session.console))
                     (ARTIFACTS / f"{name}.worker.txt").write_text(live_server.worker.tail(20000))
-                except Exception:  # the browser may be the thing that broke
+                except (sync_api.Error, OSError):  # the browser may be the thing that broke
                     pass
             context.close()
     shutil.rmtree(profile, ignore_errors=True)

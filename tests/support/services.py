@@ -114,3 +114,60 @@ def drop_postgres_database(base_url: str, url: str) -> None:
         )
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
     admin.dispose()
+
+
+class PostgresSnapshot:
+    """The rows of a freshly migrated PostgreSQL database, kept in a schema of their own, put back after
+    each test: every table emptied (DELETE, children first) and refilled from the copy, every sequence
+    back where it was. Much cheaper than TRUNCATE (new files for every table and index, synced at commit)
+    or a new database per test; the next test starts from exactly the migrated rows.
+
+    The database also gets `synchronous_commit = off`: a test's commits no longer wait for the WAL to
+    reach the disk (nothing changes for what other connections see; only durability after a crash)."""
+
+    SCHEMA = "recapito_snapshot"
+
+    def __init__(self, url: str, tables: list[str]):
+        self.url = url
+        self.tables = tables  # parents first
+        self.filled: list[str] = []
+        self.sequences: list[tuple[str, int, bool]] = []
+        self.engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+
+    def take(self) -> PostgresSnapshot:
+        """Copy the rows of every non-empty table and the state of every sequence."""
+        name = urlsplit(self.url).path.lstrip("/")
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
+            conn.exec_driver_sql(f'CREATE SCHEMA "{self.SCHEMA}"')
+            for table in self.tables:
+                if conn.exec_driver_sql(f'SELECT EXISTS (SELECT 1 FROM public."{table}")').scalar():
+                    conn.exec_driver_sql(
+                        f'CREATE TABLE "{self.SCHEMA}"."{table}" AS SELECT * FROM public."{table}"'
+                    )
+                    self.filled.append(table)
+            names = conn.exec_driver_sql(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE c.relkind = 'S' AND n.nspname = 'public' ORDER BY c.relname"
+            ).scalars()
+            for seq in list(names):
+                last, called = conn.exec_driver_sql(f'SELECT last_value, is_called FROM public."{seq}"').one()
+                self.sequences.append((seq, last, called))
+        return self
+
+    def restore(self) -> None:
+        """Put the database back as it was when the snapshot was taken."""
+        with self.engine.begin() as conn:
+            for table in reversed(self.tables):
+                conn.exec_driver_sql(f'DELETE FROM public."{table}"')
+            for table in self.filled:
+                conn.exec_driver_sql(f'INSERT INTO public."{table}" SELECT * FROM "{self.SCHEMA}"."{table}"')
+            for seq, last, called in self.sequences:
+                conn.execute(
+                    sa.text("SELECT setval(:seq, :last, :called)"),
+                    {"seq": f'public."{seq}"', "last": last, "called": called},
+                )
+
+    def dispose(self) -> None:
+        """Close the connections."""
+        self.engine.dispose()

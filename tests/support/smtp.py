@@ -92,6 +92,7 @@ class SmtpTestServer:
     """A loopback SMTP server with per-recipient scripted behaviours and a record of what arrived."""
 
     def __init__(self, port: int | None = None, auth: dict[str, str] | None = None):
+        self._port_chosen = port is not None  # given, or already listened on: a restart keeps it
         self.port = port or free_port()
         self.host = "127.0.0.1"
         self.auth = auth or {}
@@ -117,15 +118,24 @@ class SmtpTestServer:
         kwargs = {}
         if self.auth:
             kwargs = {"authenticator": self._authenticator, "auth_require_tls": False, "auth_required": True}
-        self._controller = Controller(
-            _Handler(self),
-            hostname=self.host,
-            port=self.port,
-            server_hostname="smtp.test.local",
-            ready_timeout=10,
-            **kwargs,
-        )
-        self._controller.start()
+        for attempt in range(5):
+            self._controller = Controller(
+                _Handler(self),
+                hostname=self.host,
+                port=self.port,
+                server_hostname="smtp.test.local",
+                ready_timeout=10,
+                **kwargs,
+            )
+            try:
+                self._controller.start()
+                self._port_chosen = True
+                return self
+            except OSError:
+                # Tests run in parallel (xdist): another process may have taken the free port meanwhile.
+                if self._port_chosen or attempt == 4:
+                    raise
+                self.port = free_port()
         return self
 
     def stop(self) -> None:
