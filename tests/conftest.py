@@ -17,6 +17,7 @@ from mailer import create_app
 from mailer.config import TestConfig
 from mailer.extensions import db as _db
 from mailer.queue import get_redis
+from tests.support import fast_routes
 from tests.support.client import CsrfClient
 from tests.support.services import (
     PostgresSnapshot,
@@ -41,6 +42,8 @@ pytest_plugins = [
     "tests.support.security",
     "tests.support.tls",
 ]
+
+fast_routes.install()  # every test builds an app: compile each URL builder once per process
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples"
 SAMPLES = Path(os.environ.get("RECAPITO_SAMPLES", SAMPLES))
