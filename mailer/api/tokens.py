@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
@@ -26,7 +27,7 @@ def index():
     """List tokens; create one (the secret appears once, only its hash is kept)."""
     errors: dict[str, str] = {}
     secret = None
-    form = {"name": "", "scopes": ["documents:read", "documents:write"], "clearance": "0"}
+    form: dict[str, Any] = {"name": "", "scopes": ["documents:read", "documents:write"], "clearance": "0"}
     if request.method == "POST":
         form = {
             "name": request.form.get("name", "").strip(),
