@@ -1,6 +1,5 @@
 """Flask extensions, created unbound and initialised in create_app()."""
 
-from flask_babel import Babel
 from flask_htmx import HTMX
 from flask_login import LoginManager
 from flask_mail import Mail
@@ -31,4 +30,3 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 htmx = HTMX()
 mail = Mail()
-babel = Babel()

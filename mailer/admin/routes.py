@@ -13,7 +13,6 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..extensions import db, htmx
@@ -127,13 +126,13 @@ def user_new():
     if problem:
         errors["password"] = problem
     elif password != request.form.get("password2", ""):
-        errors["password2"] = _("Le due password non coincidono.")
+        errors["password2"] = "Le due password non coincidono."
     if not values["roles"]:
-        errors["roles"] = _("Scegli almeno un ruolo.")
+        errors["roles"] = "Scegli almeno un ruolo."
     if values["clearance"] not in (0, 1, 2, 3):
-        errors["clearance"] = _("Livello non valido.")
+        errors["clearance"] = "Livello non valido."
     elif values["clearance"] > clearance():
-        errors["clearance"] = _("Non puoi dare a un utente un livello di riservatezza superiore al tuo.")
+        errors["clearance"] = "Non puoi dare a un utente un livello di riservatezza superiore al tuo."
     if not errors:
         try:
             user = create_user(
@@ -157,7 +156,7 @@ def user_new():
                 send_types=sorted(values["send_types"]),
             )
             db.session.commit()
-            flash(_("Utente «%(name)s» creato.", name=user.username), "success")
+            flash(f"Utente «{user.username}» creato.", "success")
             return redirect(url_for("admin.users"))
     db.session.rollback()
     return render_template("admin/user_new.html", **_user_form_context(None, values, errors)), 422
@@ -176,7 +175,7 @@ def user_edit(user_id: int):
     values["username"] = user.username
     try:
         if values["clearance"] > clearance():
-            raise ValueError(_("Non puoi dare a un utente un livello di riservatezza superiore al tuo."))
+            raise ValueError("Non puoi dare a un utente un livello di riservatezza superiore al tuo.")
         changes = update_user(
             user,
             full_name=values["full_name"],
@@ -203,7 +202,7 @@ def user_edit(user_id: int):
             admin_count=_admin_count(),
         )
     flash(
-        _("Utente «%(name)s» aggiornato.", name=user.username) if changes else _("Nessuna modifica."),
+        f"Utente «{user.username}» aggiornato." if changes else "Nessuna modifica.",
         "success",
     )
     return redirect(url_for("admin.users"))
@@ -234,7 +233,7 @@ def user_password(user_id: int):
     password = request.form.get("password", "")
     error = validate_new_password(password)
     if not error and password != request.form.get("password2", ""):
-        error = _("Le due password non coincidono.")
+        error = "Le due password non coincidono."
     if error:
         context = _user_form_context(user)
         context["password_error"] = error
@@ -242,9 +241,9 @@ def user_password(user_id: int):
     set_password(user, password)
     db.session.commit()
     if user.id == current_user.id:
-        flash(_("Password cambiata: accedi di nuovo con quella nuova."), "success")
+        flash("Password cambiata: accedi di nuovo con quella nuova.", "success")
         return redirect(url_for("auth.login"))
-    flash(_("Password di «%(name)s» reimpostata: comunicagliela di persona.", name=user.username), "success")
+    flash(f"Password di «{user.username}» reimpostata: comunicagliela di persona.", "success")
     return redirect(url_for("admin.users"))
 
 
@@ -262,7 +261,7 @@ def company():
         return render_template("admin/company.html", values=values, errors=errors), 422
     changes = company_service.update_company(row, values)
     db.session.commit()
-    flash(_("Dati azienda salvati.") if changes else _("Nessuna modifica."), "success")
+    flash("Dati azienda salvati." if changes else "Nessuna modifica.", "success")
     return redirect(url_for("admin.company"))
 
 
@@ -288,7 +287,7 @@ def company_logo():
             "admin/company.html", values=company_service.form_values(row), errors={}, logo_error=str(exc)
         ), 422
     db.session.commit()
-    flash(_("Logo aggiornato."), "success")
+    flash("Logo aggiornato.", "success")
     return redirect(url_for("admin.company"))
 
 
@@ -297,7 +296,7 @@ def company_logo_remove():
     """Remove the logo."""
     company_service.remove_logo(get_company())
     db.session.commit()
-    flash(_("Logo rimosso."), "success")
+    flash("Logo rimosso.", "success")
     return redirect(url_for("admin.company"))
 
 
@@ -379,7 +378,7 @@ def _account_form(account: MailAccount | None):
         oauth_refresh_token=request.form.get("oauth_refresh_token", ""),
     )
     db.session.commit()
-    flash(_("Account «%(name)s» salvato. Prova la connessione per controllarlo.", name=saved.name), "success")
+    flash(f"Account «{saved.name}» salvato. Prova la connessione per controllarlo.", "success")
     return redirect(url_for("admin.account_edit", account_id=saved.id))
 
 
@@ -421,7 +420,7 @@ def account_oauth_callback():
     audit("account.oauth_authorized", account, secrets_changed=["oauth_refresh_token"])
     db.session.commit()
     flash(
-        _("Autorizzazione di Microsoft salvata per «%(name)s»: prova la connessione.", name=account.name),
+        f"Autorizzazione di Microsoft salvata per «{account.name}»: prova la connessione.",
         "success",
     )
     return redirect(url_for("admin.account_edit", account_id=account.id))
@@ -497,7 +496,7 @@ def table_update(kind: str, entry_id: int):
         return _tables_page(422, kind, entry_id, request.form.to_dict(), errors)
     db.session.commit()
     flash(
-        f"{t.noun.capitalize()} «{row.code}» salvat{t.ending}." if changes else _("Nessuna modifica."),
+        f"{t.noun.capitalize()} «{row.code}» salvat{t.ending}." if changes else "Nessuna modifica.",
         "success",
     )
     return redirect(url_for("admin.tables", _anchor=f"{kind}-{row.id}"))
@@ -620,7 +619,7 @@ def captured_clear():
     removed = capture.clear_captured(_capture_dir())
     audit("captured.clear", removed=removed)
     db.session.commit()
-    flash(_("Eliminati %(n)s messaggi catturati.", n=removed), "success")
+    flash(f"Eliminati {removed} messaggi catturati.", "success")
     return redirect(url_for("admin.captured"))
 
 
