@@ -84,11 +84,9 @@ def _trust_proxy(app: Flask) -> None:
     if any(hops.values()):
         from werkzeug.middleware.proxy_fix import ProxyFix
 
-        app.wsgi_app = ProxyFix(
-            app.wsgi_app,
-            x_for=hops["for"],
-            x_proto=hops["proto"],  # type: ignore[method-assign]
-            x_host=hops["host"],
+        # The middleware wraps the WSGI callable, as Flask documents; mypy sees a method being replaced.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops["for"], x_proto=hops["proto"], x_host=hops["host"]
         )
 
 

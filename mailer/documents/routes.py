@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -259,6 +260,7 @@ def pdf(document_id: int):
 def _pdf_response(sha: str, filename: str) -> Response:
     """A stored PDF inline, not cached, in a context where nothing else can run."""
     blob = db.session.get(Blob, sha)
+    assert blob is not None  # documents and versions reference stored blobs
     response = Response(blob.data, mimetype="application/pdf")
     response.headers["Content-Disposition"] = content_disposition(filename.replace("/", "-"), "inline")
     response.headers["Cache-Control"] = "private, no-store"
@@ -290,6 +292,7 @@ def attachment(document_id: int, attachment_id: int):
     if item is None or item.document_id != document.id:
         abort(404)
     blob = db.session.get(Blob, item.blob_sha256)
+    assert blob is not None  # attachments reference stored blobs
     return Response(
         blob.data,
         mimetype="application/octet-stream",
@@ -302,13 +305,14 @@ def import_page():
     """Upload FatturaPA files (.xml / .xml.p7m); shows what each became, or why it was refused."""
     from ..services.fatturapa import MAX_FILE_BYTES, FatturaPAError, import_fatturapa, public_summary
 
-    results = []
+    results: list[dict[str, Any]] = []
     replace = request.form.get("replace") == "1"
     if request.method == "POST":
         files = [f for f in request.files.getlist("files") if f and f.filename]
         if not files:
             flash("Scegli uno o più file FatturaPA (.xml o .xml.p7m).", "warning")
         for upload in files:
+            assert upload.filename  # files without a name were left out above
             name = upload.filename.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
             data = upload.read(MAX_FILE_BYTES + 1)
             try:

@@ -158,7 +158,7 @@ def _resolve(result: CheckResult, host: str, port: int) -> bool:
     except (socket.gaierror, UnicodeError) as exc:
         error = getattr(exc, "strerror", None) or str(exc)
         return result.add("dns", False, f"«{host}» non si risolve ({error}).")
-    addresses = list(dict.fromkeys(info[4][0] for info in infos))
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     return result.add("dns", True, f"«{host}» → {', '.join(addresses)}")
 
 
@@ -237,7 +237,7 @@ def check_smtp(
         return result
     context = client_context(ca_pem)
     conn = smtplib.SMTP(timeout=timeout)
-    conn._host = host  # the name STARTTLS checks the certificate against
+    conn._host = host  # type: ignore[attr-defined]  # smtplib's private: the name STARTTLS checks the certificate against
     step = "tls"
     try:
         if tls_mode == "ssl":
