@@ -30,6 +30,7 @@ pytest_plugins = [
     "tests.support.resilience",
     "tests.support.security",
     "tests.support.smtp",
+    "tests.support.spool",
     "tests.support.tls",
 ]
 

@@ -5,7 +5,7 @@ import pytest
 PAGES = ["/anagrafiche/", "/anagrafiche/coverage", "/anagrafiche/coverage/FATTURA", "/anagrafiche/export.csv"]
 
 
-@pytest.mark.parametrize("url", PAGES + ["/anagrafiche/import", "/anagrafiche/functions"])
+@pytest.mark.parametrize("url", [*PAGES, "/anagrafiche/import", "/anagrafiche/functions"])
 def test_anonymous_is_sent_to_login(client, url):
     """Every page needs a login."""
     response = client.get(url)

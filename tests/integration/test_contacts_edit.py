@@ -59,7 +59,7 @@ def test_invalid_contact_shows_error_next_to_field_and_writes_nothing(
     assert message in body
     assert "nulla è stato salvato" in body
     # The message sits in the same <label> as its field.
-    label = [part for part in body.split("<label") if message in part][0]
+    label = next(part for part in body.split("<label") if message in part)
     assert f'name="{field}"' in label
     from mailer.models import Contact, ContactChange
 
@@ -89,7 +89,7 @@ def test_invalid_update_leaves_contact_untouched(client, auth, app, world):
         "document_types": ["FATTURA", "ESTRATTO_CONTO"],
     }
     body = client.post(url, data=good, headers=HX).get_data(as_text=True)
-    assert 'id="contact-%d"' % world["mario"] in body and "mario.c@acme.it" in body
+    assert f'id="contact-{world["mario"]}"' in body and "mario.c@acme.it" in body
     assert 'hx-swap-oob="true"' in body  # the history is refreshed too
     changed = contact_named(app, "Mario Cambiato")
     assert changed.email == "mario.c@acme.it" and changed.phone == "02 123"
@@ -167,7 +167,7 @@ def test_delete_keeps_history(client, auth, app, world):
     assert contact_named(app, "Irene Interna") is None
     page = client.get(f"/anagrafiche/{world['acme']}").get_data(as_text=True)
     assert "Irene Interna" in page.split('id="contact-history"')[1]
-    assert 'id="contact-%d"' % world["irene"] not in page
+    assert f'id="contact-{world["irene"]}"' not in page
 
 
 @pytest.mark.parametrize(

@@ -103,7 +103,7 @@ def test_export_leaves_out_hidden_contacts(client, auth, world, fmt):
             for row in sheet.iter_rows(values_only=True)
         )
     assert "mario@acme.it" in content and "irene@acme.it" in content
-    for hidden in HIDDEN_AT_1 + ["zeta@beta.it"]:
+    for hidden in [*HIDDEN_AT_1, "zeta@beta.it"]:
         assert hidden not in content
     assert len(content.strip().splitlines()) == 3  # header + 2 contacts
     from mailer.models import AuditEvent

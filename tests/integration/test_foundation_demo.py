@@ -184,6 +184,6 @@ def test_cli(runner, app):
     result = runner.invoke(args=args)
     assert result.exit_code == 0, result.output
     assert "Utenti creati" in result.output and "righe" in result.output
-    assert "già delle anagrafiche" in runner.invoke(args=args + ["--if-empty"]).output
+    assert "già delle anagrafiche" in runner.invoke(args=[*args, "--if-empty"]).output
     again = runner.invoke(args=args)
     assert again.exit_code != 0 and "--reset" in again.output

@@ -220,8 +220,8 @@ def test_plain_text_is_derived_from_html():
 
 
 JINJA_ALPHABET = st.sampled_from(
-    list("{}%#()[]|.,'\"_-+*/~=<> \n\tabcdefinorstu019")
-    + [
+    [
+        *"{}%#()[]|.,'\"_-+*/~=<> \n\tabcdefinorstu019",
         "{{",
         "}}",
         "{%",
