@@ -24,6 +24,7 @@ import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -57,7 +58,7 @@ def build() -> None:
 
     upgrade()
     ensure_reference_data()
-    have = db.session.scalar(select(func.count(Batch.id)))
+    have = db.session.scalar(select(func.count(Batch.id))) or 0
     if have >= N_BATCHES:
         print(f"Database riusato: {DB_PATH} ({have} invii)")
         return
@@ -102,7 +103,7 @@ def build() -> None:
         ],
     )
     base = datetime(2026, 1, 1, 8, 0)
-    batches = [
+    batches: list[dict[str, Any]] = [
         {
             "kind": "documents",
             "name": f"Invio {i}",

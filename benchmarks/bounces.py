@@ -14,6 +14,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -23,7 +24,7 @@ from tests.support.bounce_corpus import flufl_coverage, measure
 def main() -> None:
     """Measure and print."""
     started = time.perf_counter()
-    summary = {}
+    summary: dict[str, Any] = {}
     for name, constructed in (("real_world", False), ("constructed", True)):
         figures = measure(constructed=constructed)
         summary[name] = figures.as_dict()

@@ -152,8 +152,8 @@ def build(app) -> None:
 
     upgrade()
     ensure_reference_data()
-    have = db.session.scalar(select(func.count(Party.id)))
-    if have >= N_PARTIES and db.session.scalar(select(func.count(Contact.id))) >= N_CONTACTS:
+    have = db.session.scalar(select(func.count(Party.id))) or 0
+    if have >= N_PARTIES and (db.session.scalar(select(func.count(Contact.id))) or 0) >= N_CONTACTS:
         print(f"Database riusato: {DB_PATH} ({have} anagrafiche)")
         return
     if have:
@@ -250,7 +250,7 @@ def build(app) -> None:
 def percentile(values: list[float], pct: float) -> float:
     """Nearest-rank percentile."""
     ordered = sorted(values)
-    index = max(0, min(len(ordered) - 1, int(round(pct / 100 * len(ordered) + 0.5)) - 1))
+    index = max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered) + 0.5) - 1))
     return ordered[index]
 
 
@@ -292,7 +292,7 @@ def main() -> None:
         for n in range(2, len(word) + 1):
             requests.append(("typing", "/anagrafiche/", {"q": word[:n]}))
     for _ in range(60):
-        args = {"zone": rnd.randint(1, 20), "agent": rnd.randint(1, 30)}
+        args: dict[str, int | str] = {"zone": rnd.randint(1, 20), "agent": rnd.randint(1, 30)}
         if rnd.random() < 0.5:
             args["q"] = rnd.choice(["ros", "mar", "fer", "ital", "gio", "s.r.l"])
         requests.append(("zone+agent", "/anagrafiche/", args))

@@ -145,7 +145,7 @@ def build_batch(sink_port: int, n: int) -> tuple[int, list[int]]:
                     "total": 122,
                     "pdf_sha256": hashlib.sha256(b).hexdigest(),
                 }
-                for i, b in zip(ids, blobs)
+                for i, b in zip(ids, blobs, strict=True)
             ],
         )
         db.session.execute(
@@ -194,7 +194,9 @@ class User(threading.Thread):
     def login(self) -> None:
         """Log in through the real form (CSRF token from the page)."""
         page = self.http.get(f"{self.base}/auth/login", timeout=30)
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert found is not None, "no CSRF token on the login page"
+        token = found.group(1)
         answer = self.http.post(
             f"{self.base}/auth/login",
             data={"username": self.username, "password": "demo", "csrf_token": token},
@@ -248,7 +250,7 @@ def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     if not ordered:
         return 0.0
-    k = max(0, min(len(ordered) - 1, int(round(q / 100 * len(ordered) + 0.5)) - 1))
+    k = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
     return ordered[k]
 
 
@@ -269,7 +271,7 @@ def main() -> None:
     redis = PrivateRedis(str(work)).start()
     sink_port, web_port = free_port(), free_port()
     procs: list[subprocess.Popen] = []
-    log = open(work / "processes.log", "ab")
+    log = open(work / "processes.log", "ab")  # noqa: SIM115 - closed in the finally below, after its writers stopped
     sink = subprocess.Popen(
         [
             sys.executable,
@@ -370,7 +372,9 @@ def main() -> None:
                 user.http.get(base + path, headers=headers, timeout=60)
 
         with app.app_context():
-            start_sending(db.session.get(Batch, batch_id))
+            batch = db.session.get(Batch, batch_id)
+            assert batch is not None
+            start_sending(batch)
             started = time.perf_counter()
             for user in users:
                 user.start()

@@ -27,6 +27,7 @@ import tempfile
 import time
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -116,7 +117,7 @@ def setup_data(app, sink_port: int, n: int):
                     "total": 122,
                     "pdf_sha256": hashlib.sha256(b).hexdigest(),
                 }
-                for i, b in zip(ids, blobs)
+                for i, b in zip(ids, blobs, strict=True)
             ],
         )
         db.session.execute(
@@ -154,6 +155,7 @@ def raw_baseline(app, sink_port: int, batch_id: int, account_id: int, n: int) ->
     from mailer.transport.message import build_message
 
     account = db.session.get(MailAccount, account_id)
+    assert account is not None
     messages = []
     for delivery in db.session.scalars(
         db.select(Delivery).where(Delivery.batch_id == batch_id).order_by(Delivery.id).limit(n)
@@ -224,6 +226,7 @@ def pipeline(app, env: dict, batch_id: int) -> tuple[float, float, int]:
         while len(Worker.all(connection=get_redis())) < WORKERS and time.monotonic() < deadline:
             time.sleep(0.1)  # workers are warm before the clock starts, as in production
         batch = db.session.get(Batch, batch_id)
+        assert batch is not None
         started = time.perf_counter()
         start_sending(batch)
         peak = 0.0
@@ -409,7 +412,7 @@ def main() -> None:
             if PREPARE_N:
                 prepare_s = prepare_benchmark(app, PREPARE_N)
                 print(f"preparazione di {PREPARE_N} documenti con PDF da generare: {prepare_s:.1f} s")
-        result = {
+        result: dict[str, Any] = {
             "pipeline_msgs_per_s": round(rate, 1),
             "raw_msgs_per_s": round(raw, 1),
             "naive_msgs_per_s": round(naive, 1),

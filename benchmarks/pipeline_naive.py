@@ -27,6 +27,7 @@ def send_one(delivery_id: int) -> None:
     """Send one delivery through Flask-Mail on a fresh connection."""
     with _app.app_context():
         delivery = db.session.get(Delivery, delivery_id)
+        assert delivery is not None
         message = Message(
             subject=delivery.subject,
             recipients=[delivery.recipient_email],
@@ -35,5 +36,6 @@ def send_one(delivery_id: int) -> None:
         )
         for document in delivery.documents:
             blob = db.session.get(Blob, document.pdf_sha256)
+            assert blob is not None
             message.attach(f"{document.number}.pdf", "application/pdf", blob.data)
         mail.send(message)

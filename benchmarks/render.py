@@ -74,6 +74,7 @@ def main() -> None:
         elapsed = time.perf_counter() - start
         rate = len(documents) / elapsed
         cpu_ms = (cpu_seconds() - cpu_start) * 1000 / len(documents)
+        cpus = os.cpu_count() or 1
         print(
             f"ours: {len(documents)} documents in {elapsed:.2f} s = {rate:.1f} docs/s "
             f"(HTML rendering included; --read-args-from-stdin, pages streamed to "
@@ -81,7 +82,7 @@ def main() -> None:
         )
         print(
             f"CPU (this process and wkhtmltopdf, user+sys): {cpu_ms:.1f} ms per document "
-            f"(upper bound on a free machine with {os.cpu_count()} CPUs: {1000 * os.cpu_count() / cpu_ms:.0f} docs/s)"
+            f"(upper bound on a free machine with {cpus} CPUs: {1000 * cpus / cpu_ms:.0f} docs/s)"
         )
         print("load average: " + " ".join(f"{x:.2f}" for x in os.getloadavg()) + f" on {os.cpu_count()} CPUs")
 
@@ -93,7 +94,7 @@ def main() -> None:
         from mailer.pdf import render_document_pdf
 
         numbers = {d.number for d in documents}
-        for index, (document, pdf) in enumerate(zip(documents, pdfs)):
+        for index, (document, pdf) in enumerate(zip(documents, pdfs, strict=True)):
             reader = PdfReader(io.BytesIO(pdf))
             assert len(reader.pages) == 1, document.number
             if index % 10 == 0:

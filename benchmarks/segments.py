@@ -22,6 +22,7 @@ import sys
 import time
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -138,7 +139,8 @@ def build(app, echo) -> None:
         )
     insert(Contact, contacts)
     echo(f"anagrafiche e contatti: {time.perf_counter() - t0:.1f} s")
-    docs, lines = [], []
+    docs: list[dict[str, Any]] = []
+    lines: list[dict[str, Any]] = []
     line_id = 0
     doc_id = 0
     while line_id < LINES:
@@ -216,7 +218,7 @@ def timed(fn, runs: int) -> list[float]:
 def p95(values: list[float]) -> float:
     """95th percentile (nearest rank)."""
     ordered = sorted(values)
-    return ordered[max(0, int(round(0.95 * len(ordered))) - 1)]
+    return ordered[max(0, round(0.95 * len(ordered)) - 1)]
 
 
 def main() -> None:
@@ -244,7 +246,7 @@ def main() -> None:
         if not db.session.scalar(db.select(db.func.count(Party.id))):
             print("costruzione dei dati (una volta sola)…", flush=True)
             build(app, lambda m: print("  " + m, flush=True))
-        filters = {
+        filters: dict[str, list[dict[str, Any]]] = {
             "A. ha acquistato l'articolo P00042 negli ultimi 12 mesi": [
                 {"type": "bought", "products": ["P00042"], "months": 12}
             ],
@@ -254,10 +256,10 @@ def main() -> None:
             ],
         }
         all_runs: list[float] = []
-        for label, conds in filters.items():
-            conds = segments.parse_conditions(conds)
+        for label, raw in filters.items():
+            conds = segments.parse_conditions(raw)
             result = segments.count(conds, 3)
-            runs = timed(lambda: segments.count(conds, 3), args.runs)
+            runs = timed(lambda conds=conds: segments.count(conds, 3), args.runs)
             all_runs += runs
             print(
                 f"{label}: {result.parties} anagrafiche, {result.contacts} contatti · "

@@ -5,15 +5,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from flask import Flask, flash, has_request_context, redirect, request, session, url_for
+from flask import Flask, flash, redirect, request, session, url_for
 
 from .config import INSECURE_KEYS, Config
-from .extensions import babel, csrf, db, htmx, login_manager, mail, migrate
-
-
-def _locale() -> str:
-    """Italian first; English when the user chose it (outside a request — CLI, jobs — Italian)."""
-    return session.get("lang", "it") if has_request_context() else "it"
+from .extensions import csrf, db, htmx, login_manager, mail, migrate
 
 
 def create_app(test_config: dict[str, Any] | type | None = None) -> Flask:
@@ -56,7 +51,6 @@ def create_app(test_config: dict[str, Any] | type | None = None) -> Flask:
     csrf.init_app(app)
     htmx.init_app(app)
     mail.init_app(app)
-    babel.init_app(app, locale_selector=_locale)
 
     from . import models  # noqa: F401  (register the tables)
     from .web import register_web
@@ -90,11 +84,9 @@ def _trust_proxy(app: Flask) -> None:
     if any(hops.values()):
         from werkzeug.middleware.proxy_fix import ProxyFix
 
-        app.wsgi_app = ProxyFix(
-            app.wsgi_app,
-            x_for=hops["for"],
-            x_proto=hops["proto"],  # type: ignore[method-assign]
-            x_host=hops["host"],
+        # The middleware wraps the WSGI callable, as Flask documents; mypy sees a method being replaced.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops["for"], x_proto=hops["proto"], x_host=hops["host"]
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any, ClassVar
 
 INSECURE_KEYS = {"", "dev", "change-me", "dev-insecure-key"}
 
@@ -34,7 +35,7 @@ class Config:
     OAUTH_CA_BUNDLE = os.environ.get("OAUTH_CA_BUNDLE", "")
     OAUTH_REFRESH_MARGIN = _int("OAUTH_REFRESH_MARGIN", 300)
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL", "")
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict[str, Any]] = {"pool_pre_ping": True}
     REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     RQ_QUEUE = os.environ.get("RQ_QUEUE", "recapito")
 
@@ -53,14 +54,6 @@ class Config:
     CAPTURE_DEFER_TIMES = _int("CAPTURE_DEFER_TIMES", 1)  # «riprova@…» answered 451 this many times first
     DEMO_PASSWORD = os.environ.get("DEMO_PASSWORD", "demo")
 
-    BABEL_DEFAULT_LOCALE = "it"
-    BABEL_DEFAULT_TIMEZONE = "Europe/Rome"
-    # Catalogs live at the top of the project (translations/<lang>/LC_MESSAGES/messages.po); see README.
-    BABEL_TRANSLATION_DIRECTORIES = os.path.join(
-        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "translations"
-    )
-    LANGUAGES = ["it", "en"]
-
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)
@@ -71,7 +64,7 @@ class Config:
     PERMANENT_SESSION_LIFETIME = 8 * 3600
 
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
-    WTF_CSRF_HEADERS = ["X-CSRFToken", "X-CSRF-Token"]
+    WTF_CSRF_HEADERS: ClassVar[list[str]] = ["X-CSRFToken", "X-CSRF-Token"]
     MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 32 * 1024 * 1024)
 
     # Login throttling per (account, address): LOGIN_MAX_FAILURES free failures, then each try waits

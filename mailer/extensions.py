@@ -1,13 +1,14 @@
 """Flask extensions, created unbound and initialised in create_app()."""
 
-from flask_babel import Babel
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+
 from flask_htmx import HTMX
 from flask_login import LoginManager
 from flask_mail import Mail
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import MetaData
+from sqlalchemy import CursorResult, Executable, MetaData, Table
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING = {
@@ -23,12 +24,29 @@ class Base(DeclarativeBase):
     """Declarative base with a naming convention, so migrations name constraints the same everywhere."""
 
     metadata = MetaData(naming_convention=NAMING)
+    if TYPE_CHECKING:
+        # Every model maps one Table (not a join or a select): `Model.__table__.update()` type-checks.
+        __table__: ClassVar[Table]
 
 
 db = SQLAlchemy(model_class=Base)
+
+if TYPE_CHECKING:
+    # db.Model is built at run time (Base plus Flask-SQLAlchemy's own mixins), so mypy cannot use it as a
+    # base class; to the type checker the models derive from Base, which declares their typed columns.
+    Model = Base
+else:
+    Model = db.Model
+
+
+def execute_rowcount(statement: Executable) -> int:
+    """Run an UPDATE or DELETE in the session; how many rows it matched (a CursorResult's rowcount,
+    which the declared return type of Session.execute does not show)."""
+    return cast("CursorResult[Any]", db.session.execute(statement)).rowcount
+
+
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 htmx = HTMX()
 mail = Mail()
-babel = Babel()

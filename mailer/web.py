@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 
 from flask import Flask, flash, has_request_context, render_template, request, session
@@ -10,6 +11,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.routing import IntegerConverter
 
 from . import formatting
+from .extensions import login_manager
 from .inputs import DB_INT_MAX, bad_text, json_fields
 from .reference import PARTY_KIND_NAMES, PRIVACY_NAMES, ROLE_NAMES
 from .security import PUBLIC_BLUEPRINTS, PUBLIC_ENDPOINTS
@@ -47,7 +49,8 @@ def register_web(app: Flask) -> None:
     """Register blueprints, request hooks, template helpers and error handlers."""
     import importlib
 
-    app.url_map.converters["int"] = _bounded_int  # before any rule is added
+    # A factory, not a subclass: the rules keep plain IntegerConverter instances (tests select them by class).
+    app.url_map.converters["int"] = _bounded_int  # type: ignore[assignment]  # werkzeug only calls it
     for module_name, prefix in BLUEPRINTS:
         module = importlib.import_module(module_name)
         app.register_blueprint(module.bp, url_prefix=prefix)
@@ -64,7 +67,7 @@ def register_web(app: Flask) -> None:
         if view is not None and getattr(view, "_public", False):
             return None
         if not current_user.is_authenticated:
-            return app.login_manager.unauthorized()
+            return login_manager.unauthorized()
         # Idle timeout: a session unused for SESSION_IDLE_MINUTES ends.
         now = datetime.now(UTC).timestamp()
         last = session.get("seen", now)
@@ -77,7 +80,7 @@ def register_web(app: Flask) -> None:
             logout_user()
             session.clear()
             flash("Sessione scaduta per inattività: accedi di nuovo.", "info")
-            return app.login_manager.unauthorized()
+            return login_manager.unauthorized()
         session["seen"] = now
         return None
 
@@ -92,10 +95,8 @@ def register_web(app: Flask) -> None:
         if request.method in ("POST", "PUT", "PATCH"):
             fields += request.form.items(multi=True)
             if request.is_json:
-                try:
+                with contextlib.suppress(RecursionError):  # nested too deep: the view refuses it as malformed
                     fields += json_fields(request.get_json(silent=True))
-                except RecursionError:  # nested too deep: the view refuses it as malformed
-                    pass
         problem = bad_text(fields)
         if problem is None:
             return None
@@ -189,7 +190,7 @@ def register_web(app: Flask) -> None:
                 "Qualcosa non ha funzionato. Riprova tra poco; se si ripete, "
                 "avvisa l'amministratore indicando l'ora e che cosa stavi facendo.",
             )
-        except Exception:  # the page itself cannot be drawn (database down): plain text, still in Italian
+        except Exception:  # noqa: BLE001 - the page itself cannot be drawn (database down): plain text, still in Italian
             return "Errore interno: riprova tra poco.", 500, {"Content-Type": "text/plain; charset=utf-8"}
 
     @app.errorhandler(413)

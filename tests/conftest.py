@@ -40,6 +40,7 @@ pytest_plugins = [
     "tests.support.oauth",
     "tests.support.resilience",
     "tests.support.security",
+    "tests.support.spool",
     "tests.support.tls",
 ]
 

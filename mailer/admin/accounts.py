@@ -10,7 +10,6 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..extensions import db, htmx
@@ -97,7 +96,7 @@ def _account_form(account: MailAccount | None):
         oauth_refresh_token=request.form.get("oauth_refresh_token", ""),
     )
     db.session.commit()
-    flash(_("Account «%(name)s» salvato. Prova la connessione per controllarlo.", name=saved.name), "success")
+    flash(f"Account «{saved.name}» salvato. Prova la connessione per controllarlo.", "success")
     return redirect(url_for("admin.account_edit", account_id=saved.id))
 
 
@@ -139,7 +138,7 @@ def account_oauth_callback():
     audit("account.oauth_authorized", account, secrets_changed=["oauth_refresh_token"])
     db.session.commit()
     flash(
-        _("Autorizzazione di Microsoft salvata per «%(name)s»: prova la connessione.", name=account.name),
+        f"Autorizzazione di Microsoft salvata per «{account.name}»: prova la connessione.",
         "success",
     )
     return redirect(url_for("admin.account_edit", account_id=account.id))

@@ -12,7 +12,6 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import gettext as _
 
 from ..extensions import db
 from ..reference import PRIVACY_LEVELS
@@ -126,7 +125,7 @@ def captured_clear():
     removed = capture.clear_captured(_capture_dir())
     audit("captured.clear", removed=removed)
     db.session.commit()
-    flash(_("Eliminati %(n)s messaggi catturati.", n=removed), "success")
+    flash(f"Eliminati {removed} messaggi catturati.", "success")
     return redirect(url_for("admin.captured"))
 
 

@@ -11,7 +11,6 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import gettext as _
 
 from ..extensions import db
 from ..services import company as company_service
@@ -31,7 +30,7 @@ def company():
         return render_template("admin/company.html", values=values, errors=errors), 422
     changes = company_service.update_company(row, values)
     db.session.commit()
-    flash(_("Dati azienda salvati.") if changes else _("Nessuna modifica."), "success")
+    flash("Dati azienda salvati." if changes else "Nessuna modifica.", "success")
     return redirect(url_for("admin.company"))
 
 
@@ -57,7 +56,7 @@ def company_logo():
             "admin/company.html", values=company_service.form_values(row), errors={}, logo_error=str(exc)
         ), 422
     db.session.commit()
-    flash(_("Logo aggiornato."), "success")
+    flash("Logo aggiornato.", "success")
     return redirect(url_for("admin.company"))
 
 
@@ -66,5 +65,5 @@ def company_logo_remove():
     """Remove the logo."""
     company_service.remove_logo(get_company())
     db.session.commit()
-    flash(_("Logo rimosso."), "success")
+    flash("Logo rimosso.", "success")
     return redirect(url_for("admin.company"))

@@ -10,7 +10,6 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import gettext as _
 
 from ..extensions import db
 from ..services import classification
@@ -84,7 +83,7 @@ def table_update(kind: str, entry_id: int):
         return _tables_page(422, kind, entry_id, request.form.to_dict(), errors)
     db.session.commit()
     flash(
-        f"{t.noun.capitalize()} «{row.code}» salvat{t.ending}." if changes else _("Nessuna modifica."),
+        f"{t.noun.capitalize()} «{row.code}» salvat{t.ending}." if changes else "Nessuna modifica.",
         "success",
     )
     return redirect(url_for("admin.tables", _anchor=f"{kind}-{row.id}"))

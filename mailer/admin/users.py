@@ -10,7 +10,6 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..extensions import db
@@ -89,13 +88,13 @@ def user_new():
     if problem:
         errors["password"] = problem
     elif password != request.form.get("password2", ""):
-        errors["password2"] = _("Le due password non coincidono.")
+        errors["password2"] = "Le due password non coincidono."
     if not values["roles"]:
-        errors["roles"] = _("Scegli almeno un ruolo.")
+        errors["roles"] = "Scegli almeno un ruolo."
     if values["clearance"] not in (0, 1, 2, 3):
-        errors["clearance"] = _("Livello non valido.")
+        errors["clearance"] = "Livello non valido."
     elif values["clearance"] > clearance():
-        errors["clearance"] = _("Non puoi dare a un utente un livello di riservatezza superiore al tuo.")
+        errors["clearance"] = "Non puoi dare a un utente un livello di riservatezza superiore al tuo."
     if not errors:
         try:
             user = create_user(
@@ -119,7 +118,7 @@ def user_new():
                 send_types=sorted(values["send_types"]),
             )
             db.session.commit()
-            flash(_("Utente «%(name)s» creato.", name=user.username), "success")
+            flash(f"Utente «{user.username}» creato.", "success")
             return redirect(url_for("admin.users"))
     db.session.rollback()
     return render_template("admin/user_new.html", **_user_form_context(None, values, errors)), 422
@@ -138,7 +137,7 @@ def user_edit(user_id: int):
     values["username"] = user.username
     try:
         if values["clearance"] > clearance():
-            raise ValueError(_("Non puoi dare a un utente un livello di riservatezza superiore al tuo."))
+            raise ValueError("Non puoi dare a un utente un livello di riservatezza superiore al tuo.")
         changes = update_user(
             user,
             full_name=values["full_name"],
@@ -166,7 +165,7 @@ def user_edit(user_id: int):
             admin_count=_admin_count(),
         )
     flash(
-        _("Utente «%(name)s» aggiornato.", name=user.username) if changes else _("Nessuna modifica."),
+        f"Utente «{user.username}» aggiornato." if changes else "Nessuna modifica.",
         "success",
     )
     return redirect(url_for("admin.users"))
@@ -197,7 +196,7 @@ def user_password(user_id: int):
     password = request.form.get("password", "")
     error = validate_new_password(password)
     if not error and password != request.form.get("password2", ""):
-        error = _("Le due password non coincidono.")
+        error = "Le due password non coincidono."
     if error:
         context = _user_form_context(user)
         context["password_error"] = error
@@ -205,7 +204,7 @@ def user_password(user_id: int):
     set_password(user, password)
     db.session.commit()
     if user.id == current_user.id:
-        flash(_("Password cambiata: accedi di nuovo con quella nuova."), "success")
+        flash("Password cambiata: accedi di nuovo con quella nuova.", "success")
         return redirect(url_for("auth.login"))
-    flash(_("Password di «%(name)s» reimpostata: comunicagliela di persona.", name=user.username), "success")
+    flash(f"Password di «{user.username}» reimpostata: comunicagliela di persona.", "success")
     return redirect(url_for("admin.users"))

@@ -490,7 +490,7 @@ def test_send_answer(result, back: str):
     return redirect(back)
 
 
-def _came_back(delivery: Delivery) -> list[tuple[Receipt, object]]:
+def _came_back(delivery: Delivery) -> list[tuple[Receipt, pec_trust.CertifiedData | None]]:
     """The delivery's receipts with the data their daticert.xml certifies (None for bounces, or unreadable)."""
     rows = []
     for receipt in receipt_log.delivery_receipts(delivery):
@@ -524,12 +524,15 @@ def attachment(batch_id: int, delivery_id: int, document_id: int):
     document = next((d for d in delivery.documents if d.id == document_id), None)
     from ..services.document_versions import files_sent_with
 
-    pdf_sha = files_sent_with(document, delivery)[0] if document is not None else None
+    if document is None:
+        abort(404)
+    pdf_sha = files_sent_with(document, delivery)[0]
     if not pdf_sha:
         abort(404)
     from ..models import Blob
 
     blob = db.session.get(Blob, pdf_sha)
+    assert blob is not None  # documents reference stored blobs
     response = Response(blob.data, mimetype="application/pdf")
     response.headers["Content-Disposition"] = f'inline; filename="{sending.pdf_filename(document)}"'
     return response
@@ -542,7 +545,9 @@ def message_source(batch_id: int, delivery_id: int):
     delivery = _delivery(batch, delivery_id)
     if not delivery.message_sha256 or not delivery.account_id:
         abort(404)
-    data = build_message(sending.message_spec(delivery, db.session.get(MailAccount, delivery.account_id)))
+    account = db.session.get(MailAccount, delivery.account_id)
+    assert account is not None  # account_id is a foreign key
+    data = build_message(sending.message_spec(delivery, account))
     if hashlib.sha256(data).hexdigest() != delivery.message_sha256:
         abort(409, "Il messaggio ricostruito non coincide con quello inviato.")
     audit("delivery.download_message", delivery)

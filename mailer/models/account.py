@@ -7,11 +7,11 @@ from datetime import datetime
 from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..extensions import db
+from ..extensions import Model
 from .base import utcnow
 
 
-class MailAccount(db.Model):
+class MailAccount(Model):
     """An SMTP server we send through (ordinary or PEC), with its limits and IMAP mailbox."""
 
     __tablename__ = "mail_accounts"
@@ -67,7 +67,7 @@ class MailAccount(db.Model):
         return self.kind == "pec"
 
 
-class Company(db.Model):
+class Company(Model):
     """Our own company: used by every PDF and e-mail (a single row, id 1)."""
 
     __tablename__ = "company"

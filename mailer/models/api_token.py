@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
+from ..extensions import Model
 from .base import utcnow
 
 # scope -> Italian description
@@ -22,7 +22,7 @@ API_SCOPES: dict[str, str] = {
 }
 
 
-class ApiToken(db.Model):
+class ApiToken(Model):
     """A bearer token for the ERP; only the SHA-256 of the secret is kept."""
 
     __tablename__ = "api_tokens"

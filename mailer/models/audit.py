@@ -7,11 +7,11 @@ from datetime import datetime
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..extensions import db
+from ..extensions import Model
 from .base import utcnow
 
 
-class AuditEvent(db.Model):
+class AuditEvent(Model):
     """One audited action (login, permission change, import, batch step, export...)."""
 
     __tablename__ = "audit_events"

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, Integer, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
+from ..extensions import Model, db
 from .base import utcnow
 
 delivery_documents = Table(
@@ -53,7 +53,7 @@ DELIVERY_STATUSES = {
 }
 
 
-class Batch(db.Model):
+class Batch(Model):
     """A set of e-mails prepared together, reviewed, approved and sent."""
 
     __tablename__ = "batches"
@@ -91,7 +91,7 @@ class Batch(db.Model):
     rejected_by = relationship("User", foreign_keys=[rejected_by_id], lazy="joined")
 
 
-class Delivery(db.Model):
+class Delivery(Model):
     """One message to one recipient: what, to whom, through which account, and what happened."""
 
     __tablename__ = "deliveries"

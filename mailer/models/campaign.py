@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
+from ..extensions import Model, db
 from .base import utcnow
 
 campaign_documents = Table(
@@ -31,7 +31,7 @@ campaign_documents = Table(
 )
 
 
-class GenericDocument(db.Model):
+class GenericDocument(Model):
     """A file made elsewhere (price list, promotion, notice) that campaigns attach; its versions are kept."""
 
     __tablename__ = "generic_documents"
@@ -60,7 +60,7 @@ class GenericDocument(db.Model):
         return self.versions[0] if self.versions else None
 
 
-class GenericDocumentVersion(db.Model):
+class GenericDocumentVersion(Model):
     """One uploaded file of a generic document; never changed after insert."""
 
     __tablename__ = "generic_document_versions"
@@ -81,7 +81,7 @@ class GenericDocumentVersion(db.Model):
     uploaded_by = relationship("User", lazy="joined")
 
 
-class SavedFilter(db.Model):
+class SavedFilter(Model):
     """A named set of conditions on parties and contacts (segment), personal or shared."""
 
     __tablename__ = "saved_filters"
@@ -97,7 +97,7 @@ class SavedFilter(db.Model):
     owner = relationship("User", lazy="joined")
 
 
-class Campaign(db.Model):
+class Campaign(Model):
     """A mailing: a filter, generic documents, subject and body, an account; sent through a Batch."""
 
     __tablename__ = "campaigns"

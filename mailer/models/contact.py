@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Index, Integer, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
+from ..extensions import Model, db
 from .base import utcnow
 
 contact_document_types = Table(
@@ -34,7 +34,7 @@ function_document_types = Table(
 )
 
 
-class ContactFunction(db.Model):
+class ContactFunction(Model):
     """A configurable contact function, with the document types a new contact starts with."""
 
     __tablename__ = "contact_functions"
@@ -44,7 +44,7 @@ class ContactFunction(db.Model):
     default_types = relationship("DocumentType", secondary=function_document_types, lazy="selectin")
 
 
-class Tag(db.Model):
+class Tag(Model):
     """A characteristic of contacts, used by filters."""
 
     __tablename__ = "tags"
@@ -52,7 +52,7 @@ class Tag(db.Model):
     name: Mapped[str] = mapped_column(String(60), unique=True)
 
 
-class Contact(db.Model):
+class Contact(Model):
     """A person or mailbox at a party."""
 
     __tablename__ = "contacts"
@@ -95,7 +95,7 @@ class Contact(db.Model):
         return {t.code for t in self.document_types}
 
 
-class ContactChange(db.Model):
+class ContactChange(Model):
     """One change to a contact: who, when, what (field, old, new)."""
 
     __tablename__ = "contact_changes"

@@ -21,14 +21,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
+from ..extensions import Model
 from .base import utcnow
 
 Money = Numeric(14, 2)
 Qty = Numeric(14, 3)
 
 
-class Blob(db.Model):
+class Blob(Model):
     """File content stored in the database, addressed by its SHA-256 (PDFs, attachments, messages)."""
 
     __tablename__ = "blobs"
@@ -39,7 +39,7 @@ class Blob(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
-class DocumentType(db.Model):
+class DocumentType(Model):
     """One of the 12 document types, with its sending settings."""
 
     __tablename__ = "document_types"
@@ -61,7 +61,7 @@ class DocumentType(db.Model):
     commercial: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
-class ProductCategory(db.Model):
+class ProductCategory(Model):
     """A product category, used by sales-statistics filters."""
 
     __tablename__ = "product_categories"
@@ -70,7 +70,7 @@ class ProductCategory(db.Model):
     name: Mapped[str] = mapped_column(String(120))
 
 
-class Product(db.Model):
+class Product(Model):
     """An article sold or bought."""
 
     __tablename__ = "products"
@@ -82,7 +82,7 @@ class Product(db.Model):
     category = relationship("ProductCategory", lazy="joined")
 
 
-class Document(db.Model):
+class Document(Model):
     """A business document handed over by the ERP."""
 
     __tablename__ = "documents"
@@ -131,7 +131,7 @@ class Document(db.Model):
     )
 
 
-class DocumentLine(db.Model):
+class DocumentLine(Model):
     """A line of a document; the source of the sales statistics."""
 
     __tablename__ = "document_lines"
@@ -156,7 +156,7 @@ class DocumentLine(db.Model):
     document = relationship("Document", back_populates="lines")
 
 
-class DocumentAttachment(db.Model):
+class DocumentAttachment(Model):
     """A file that travels with a document (e.g. FatturaPA Allegati)."""
 
     __tablename__ = "document_attachments"
@@ -167,7 +167,7 @@ class DocumentAttachment(db.Model):
     blob = relationship("Blob", lazy="select")
 
 
-class DocumentVersion(db.Model):
+class DocumentVersion(Model):
     """What a document was before an import replaced it: kept when it had been sent (the PDF that went out).
 
     ``number`` counts from 1 (the oldest); the document itself is the current version. A delivery sent
@@ -207,7 +207,7 @@ SDI_KINDS = {
 }
 
 
-class SdiNotification(db.Model):
+class SdiNotification(Model):
     """A notification of the Sistema di Interscambio about an invoice file (matched by NomeFile)."""
 
     __tablename__ = "sdi_notifications"

@@ -7,11 +7,11 @@ from datetime import datetime
 from sqlalchemy import Boolean, DateTime, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
+from ..extensions import Model
 from .base import utcnow
 
 
-class Zone(db.Model):
+class Zone(Model):
     """A sales zone."""
 
     __tablename__ = "zones"
@@ -20,7 +20,7 @@ class Zone(db.Model):
     name: Mapped[str] = mapped_column(String(120))
 
 
-class Agent(db.Model):
+class Agent(Model):
     """A sales agent."""
 
     __tablename__ = "agents"
@@ -30,7 +30,7 @@ class Agent(db.Model):
     email: Mapped[str] = mapped_column(String(254), default="")
 
 
-class Category(db.Model):
+class Category(Model):
     """A party category (e.g. ingrosso, dettaglio, GDO)."""
 
     __tablename__ = "categories"
@@ -39,7 +39,7 @@ class Category(db.Model):
     name: Mapped[str] = mapped_column(String(120))
 
 
-class Party(db.Model):
+class Party(Model):
     """A customer or supplier of the ERP (anagrafica)."""
 
     __tablename__ = "parties"

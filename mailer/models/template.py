@@ -7,13 +7,13 @@ from datetime import datetime
 from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
+from ..extensions import Model
 from .base import utcnow
 
 TEMPLATE_LANGUAGES: dict[str, str] = {"it": "Italiano", "en": "Inglese"}
 
 
-class EmailTemplate(db.Model):
+class EmailTemplate(Model):
     """The template of one document type in one language; its current text is its latest version."""
 
     __tablename__ = "email_templates"
@@ -29,7 +29,7 @@ class EmailTemplate(db.Model):
     )
 
 
-class TemplateVersion(db.Model):
+class TemplateVersion(Model):
     """One saved text of a template. Never changed after insert: batches point at it."""
 
     __tablename__ = "template_versions"

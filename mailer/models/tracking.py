@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
+from ..extensions import Model
 from .base import utcnow
 
 RECEIPT_KINDS = {"pec-receipt": "Ricevuta PEC", "bounce": "Rimbalzo", "other": "Altro messaggio"}
@@ -57,7 +57,7 @@ TRUST_STATUSES = {
 }
 
 
-class PecTrustedCertificate(db.Model):
+class PecTrustedCertificate(Model):
     """A PEC provider's certificate (its CA or its signing certificate) that the administrator trusts."""
 
     __tablename__ = "pec_trusted_certificates"
@@ -74,7 +74,7 @@ class PecTrustedCertificate(db.Model):
     added_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
-class MailboxState(db.Model):
+class MailboxState(Model):
     """Where the reading of one IMAP folder of one account got to (UIDVALIDITY + last UID seen)."""
 
     __tablename__ = "mailbox_states"
@@ -89,7 +89,7 @@ class MailboxState(db.Model):
     messages_read: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class Receipt(db.Model):
+class Receipt(Model):
     """One message received back (PEC receipt, bounce, anything else), kept byte for byte as proof."""
 
     __tablename__ = "receipts"

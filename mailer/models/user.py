@@ -8,7 +8,7 @@ from flask_login import UserMixin
 from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Integer, String, Table
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
+from ..extensions import Model, db
 from .base import utcnow
 
 user_document_types = Table(
@@ -19,7 +19,7 @@ user_document_types = Table(
 )
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):
     """A person who logs in; roles and clearances decide what they see and do."""
 
     __tablename__ = "users"
@@ -43,7 +43,7 @@ class User(UserMixin, db.Model):
         return f"{self.id}:{self.session_version}"
 
     @property
-    def is_active(self) -> bool:  # type: ignore[override]
+    def is_active(self) -> bool:
         """Inactive users cannot log in."""
         return bool(self.active)
 
@@ -72,7 +72,7 @@ class User(UserMixin, db.Model):
         return self.has_role("admin") or all(self.may_send(code) for code in type_codes or [])
 
 
-class LoginFailure(db.Model):
+class LoginFailure(Model):
     """A failed login, kept to throttle guessing by user name and by address."""
 
     __tablename__ = "login_failures"
@@ -82,7 +82,7 @@ class LoginFailure(db.Model):
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
 
 
-class UserSession(db.Model):
+class UserSession(Model):
     """An open login: the session cookie carries its secret, the row says it is still valid.
 
     Kept in the database (not on one web host's disk) so every web host sees a logout at once.

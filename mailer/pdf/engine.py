@@ -33,6 +33,7 @@ no JavaScript, and the HTML is written to a private temporary directory.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -107,7 +108,8 @@ class _Converter:
     """One wkhtmltopdf process reading one conversion per stdin line."""
 
     def __init__(self, binary: str, workdir: str, env: dict, number: int):
-        self.stderr = open(os.path.join(workdir, f"stderr{number}.txt"), "w+b")
+        # Kept open for the process's lifetime: closed in finish().
+        self.stderr = open(os.path.join(workdir, f"stderr{number}.txt"), "w+b")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [binary, "--read-args-from-stdin"],
             stdin=subprocess.PIPE,
@@ -116,11 +118,13 @@ class _Converter:
             env=env,
             cwd=workdir,
         )
+        assert self.proc.stdin is not None  # stdin=PIPE above
+        self.stdin = self.proc.stdin
         self.count = 0
 
     def send(self, line: str) -> None:
-        self.proc.stdin.write(line.encode())
-        self.proc.stdin.flush()
+        self.stdin.write(line.encode())
+        self.stdin.flush()
         self.count += 1
 
     def error_text(self) -> str:
@@ -129,10 +133,8 @@ class _Converter:
 
     def finish(self, timeout: float) -> None:
         """Close stdin, wait for the last conversion, raise on a failure."""
-        try:
-            self.proc.stdin.close()
-        except BrokenPipeError:
-            pass
+        with contextlib.suppress(BrokenPipeError):
+            self.stdin.close()
         try:
             code = self.proc.wait(timeout=max(timeout, 1.0))
         except subprocess.TimeoutExpired as exc:
@@ -228,8 +230,8 @@ def html_to_pdfs(
         for index in range(total):
             path = os.path.join(workdir, f"out{index}.pdf")
             try:
-                with open(path, "rb") as handle:
-                    data = handle.read()
+                with open(path, "rb") as pdf_file:
+                    data = pdf_file.read()
             except FileNotFoundError:
                 data = b""
             if not data.startswith(b"%PDF"):

@@ -39,7 +39,7 @@ def _dec(value, default: Decimal = D0) -> Decimal:
         return default
     try:
         return Decimal(str(value))
-    except Exception:  # a malformed value in `extra` must not stop the rendering
+    except (ArithmeticError, ValueError):  # a malformed value in `extra` must not stop the rendering
         return default
 
 
@@ -285,7 +285,7 @@ def ensure_pdfs(document_ids: list[int], chunk: int = 200) -> dict[int, str]:
                 result[document.id] = document.pdf_sha256
         if missing:
             pdfs = render_documents(missing)
-            for document, pdf in zip(missing, pdfs):
+            for document, pdf in zip(missing, pdfs, strict=True):
                 document.pdf_sha256 = store_blob(pdf, "application/pdf")
                 document.pdf_rendered = True
                 result[document.id] = document.pdf_sha256

@@ -139,11 +139,10 @@ def _validate_oauth(form, values: dict, errors: dict, account: MailAccount | Non
         errors["oauth_endpoint"] = "Serve un indirizzo https:// (vuoto: quello pubblico del fornitore)."
     secret = (form.get("oauth_secret") or "").strip()
     has_secret = bool(secret) or bool(account is not None and account.oauth_secret_encrypted)
-    if kind.startswith("ms_"):
-        if not values["oauth_tenant"] or " " in values["oauth_tenant"]:
-            errors["oauth_tenant"] = (
-                "Indica l'ID della directory (tenant) o il dominio, es. azienda.onmicrosoft.com."
-            )
+    if kind.startswith("ms_") and (not values["oauth_tenant"] or " " in values["oauth_tenant"]):
+        errors["oauth_tenant"] = (
+            "Indica l'ID della directory (tenant) o il dominio, es. azienda.onmicrosoft.com."
+        )
     if kind in ("ms_app", "ms_delegated", "google_delegated"):
         if not values["oauth_client_id"]:
             errors["oauth_client_id"] = "Indica l'ID dell'applicazione (client)."

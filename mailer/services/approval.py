@@ -6,7 +6,7 @@ import hashlib
 
 from sqlalchemy import select, update
 
-from ..extensions import db
+from ..extensions import db, execute_rowcount
 from ..models import Batch, Delivery, User, utcnow
 from . import batch_views
 from .audit import audit
@@ -69,7 +69,7 @@ def approval_problems(batch: Batch, user: User | None) -> list[str]:
         )
         if hidden:
             # Only that they cannot: neither that hidden recipients exist nor counts that include them.
-            return problems + ["Non puoi approvare questo invio."]
+            return [*problems, "Non puoi approvare questo invio."]
     pending = db.session.scalar(
         select(db.func.count(Delivery.id)).where(Delivery.batch_id == batch.id, Delivery.status == "pending")
     )
@@ -141,12 +141,12 @@ def _leave_ready(batch: Batch, **values) -> None:
     it twice, approve what another just rejected (its documents already free for a new batch) or
     cancelled.
     """
-    changed = db.session.execute(
+    changed = execute_rowcount(
         update(Batch)
         .where(Batch.id == batch.id, Batch.status == "ready")
         .values(**values)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     if not changed:
         db.session.rollback()
         raise ApprovalError("L'invio non è più in attesa di approvazione: ricarica la pagina.")
@@ -168,11 +168,11 @@ def discard_batch(batch: Batch, user: User) -> None:
             "Può scartare l'invio solo chi l'ha preparato, un responsabile o un amministratore."
         )
     _leave_ready(batch, status="cancelled", finished_at=utcnow())
-    cancelled = db.session.execute(
+    cancelled = execute_rowcount(
         update(Delivery)
         .where(Delivery.batch_id == batch.id, Delivery.status == "pending")
         .values(status="cancelled")
-    ).rowcount
+    )
     audit("batch.discard", batch, user=user, cancelled=cancelled)
     db.session.commit()
 
@@ -209,28 +209,28 @@ def set_excluded(batch: Batch, delivery_ids: list[int], excluded: bool, user: Us
     # "troppo grande" / "nessun account" flags survive an exclude + include round trip.
     blocking = Delivery.exclusion_reason.in_(["troppo grande", "nessun account"])
     if excluded:
-        count = db.session.execute(
+        count = execute_rowcount(
             update(Delivery).where(visible, Delivery.status == "pending", blocking).values(status="excluded")
-        ).rowcount
-        count += db.session.execute(
+        )
+        count += execute_rowcount(
             update(Delivery)
             .where(visible, Delivery.status == "pending", ~blocking)
             .values(status="excluded", exclusion_reason=f"Escluso da {user.username}")
-        ).rowcount
+        )
     else:
         # A contact who unsubscribed stays out: their campaign delivery cannot be included again.
         # Nor can a document that could not be prepared (no e-mail, no PDF was made for it).
         visible = visible & Delivery.exclusion_reason.notin_(
             ["Disiscritto dalle comunicazioni", UNPREPARABLE]
         )
-        count = db.session.execute(
+        count = execute_rowcount(
             update(Delivery).where(visible, Delivery.status == "excluded", blocking).values(status="pending")
-        ).rowcount
-        count += db.session.execute(
+        )
+        count += execute_rowcount(
             update(Delivery)
             .where(visible, Delivery.status == "excluded", ~blocking)
             .values(status="pending", exclusion_reason="")
-        ).rowcount
+        )
     audit("batch.exclude" if excluded else "batch.include", batch, user=user, count=count)
     db.session.commit()
     return count

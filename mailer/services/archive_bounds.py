@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import io
 import zipfile
+from typing import overload
 
 MAX_UNPACKED_BYTES = 200 * 1024 * 1024
 
 
+@overload
+def unpacked_size(archive: zipfile.ZipFile) -> int: ...
+@overload
+def unpacked_size(archive: bytes) -> int | None: ...
 def unpacked_size(archive: zipfile.ZipFile | bytes) -> int | None:
     """Sum of the entries' declared uncompressed sizes; None when the bytes are not a zip archive."""
     if isinstance(archive, zipfile.ZipFile):

@@ -6,6 +6,7 @@ import csv
 import io
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import and_, exists, false, func, not_, or_, select, true
 from sqlalchemy.orm import aliased
@@ -182,7 +183,7 @@ def counts(batch_id: int, user=None) -> dict[str, int]:
     """Deliveries per state (only those the user may see)."""
     query = select(Delivery.status, db.func.count(Delivery.id)).where(Delivery.batch_id == batch_id)
     rows = db.session.execute(visible(query, user).group_by(Delivery.status)).all()
-    return {status: n for status, n in rows}
+    return dict(rows)
 
 
 def progress(batch: Batch, user=None) -> dict:
@@ -385,7 +386,9 @@ def export_xlsx(batch_id: int, user) -> bytes:
     sheet.append(EXPORT_HEADERS)
     for record in report_records(batch_id, user):
         sheet.append(_export_row(record))
-    for column, width in zip("ABCDEFGHIJKLMNO", (32, 24, 30, 30, 16, 14, 9, 10, 60, 40, 16, 16, 16, 16, 16)):
+    for column, width in zip(
+        "ABCDEFGHIJKLMNO", (32, 24, 30, 30, 16, 14, 9, 10, 60, 40, 16, 16, 16, 16, 16), strict=True
+    ):
         sheet.column_dimensions[column].width = width
     out = io.BytesIO()
     workbook.save(out)
@@ -414,6 +417,6 @@ def last_30_days(user=None) -> dict:
         per_day.setdefault(key, {"sent": 0, "failed": 0})[bucket] += n
         per_type.setdefault(type_code, {"sent": 0, "failed": 0})[bucket] += n
     days = [(start + timedelta(days=i)).date().isoformat() for i in range(30)]
-    series = [{"day": d, **per_day.get(d, {"sent": 0, "failed": 0})} for d in days]
+    series: list[dict[str, Any]] = [{"day": d, **per_day.get(d, {"sent": 0, "failed": 0})} for d in days]
     peak = max([s["sent"] + s["failed"] for s in series] + [1])
     return {"series": series, "peak": peak, "per_type": per_type}

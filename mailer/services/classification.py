@@ -118,7 +118,7 @@ def table(key: str) -> Table | None:
 def entries(t: Table) -> list[Entry]:
     """Every row of the table by code, each with the number of parties that use it."""
     column = getattr(Party, t.party_column)
-    counts = dict(
+    counts: dict[int, int] = dict(
         db.session.execute(
             select(column, func.count(Party.id)).where(column.is_not(None)).group_by(column)
         ).all()

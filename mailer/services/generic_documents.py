@@ -112,11 +112,7 @@ def detect_kind(data: bytes, filename: str = "") -> str:
         if filename.lower().endswith(".doc"):
             return "doc"
         raise UploadError("File Office 97-2003 accettato solo come documento Word (.doc).")
-    if (
-        head.startswith(b"MZ")
-        or head.startswith(b"\x7fELF")
-        or head[:4] in (b"\xcf\xfa\xed\xfe", b"\xca\xfe\xba\xbe")
-    ):
+    if head.startswith((b"MZ", b"\x7fELF")) or head[:4] in (b"\xcf\xfa\xed\xfe", b"\xca\xfe\xba\xbe"):
         raise UploadError("Il file è un programma eseguibile, non un documento: caricamento rifiutato.")
     ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
     if ext in ("pdf", "docx", "doc", "odt", "xlsx", "png", "jpg", "jpeg", "gif", "webp"):

@@ -63,7 +63,8 @@ def http_session() -> requests.Session:
     """The HTTP session for the token endpoint: verified against OAUTH_CA_BUNDLE when set (else the system
     store). `verify` goes with every request: requests lets REQUESTS_CA_BUNDLE override a session's own."""
     session = requests.Session()
-    session.request = functools.partial(
+    # No Session-wide setting exists for either (see above), so the bound method is wrapped.
+    session.request = functools.partial(  # type: ignore[method-assign]
         session.request, verify=current_app.config.get("OAUTH_CA_BUNDLE") or True, timeout=HTTP_TIMEOUT
     )
     return session
@@ -162,7 +163,7 @@ def token_provider(account: MailAccount):
         username=account.username,
         imap_username=account.imap_username,
     )
-    app = current_app._get_current_object()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # the real app behind the proxy
 
     def provider(force: bool = False) -> str:
         with app.app_context():

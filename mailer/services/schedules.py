@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from croniter import croniter
 from sqlalchemy import or_, select, update
 
-from ..extensions import db
+from ..extensions import db, execute_rowcount
 from ..formatting import ROME
 from ..models import Batch, DocumentType, utcnow
 from .preparation import PreparationError, Selection, create_batch
@@ -43,7 +43,7 @@ def last_fire(expression: str, now: datetime) -> datetime:
 def _claim(code: str, fire: datetime) -> bool:
     """Record `fire` as the type's last run unless a run at or after it is recorded (compare and set):
     true for exactly one caller, however many schedulers tick at once."""
-    changed = db.session.execute(
+    changed = execute_rowcount(
         update(DocumentType)
         .where(
             DocumentType.code == code,
@@ -51,7 +51,7 @@ def _claim(code: str, fire: datetime) -> bool:
         )
         .values(schedule_last_run=fire)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     db.session.commit()
     return bool(changed)
 

@@ -254,17 +254,18 @@ def update_user(
         "send_types": sorted(user.send_type_codes),
         "active": user.active,
     }
+    full_name, email = full_name.strip(), email.strip()
     after = {
-        "full_name": full_name.strip(),
-        "email": email.strip(),
+        "full_name": full_name,
+        "email": email,
         "roles": roles,
         "clearance": clearance,
         "send_types": sorted(t.code for t in types),
         "active": active,
     }
     changes = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
-    user.full_name = after["full_name"]
-    user.email = after["email"]
+    user.full_name = full_name
+    user.email = email
     user.roles = ",".join(roles)
     user.privacy_clearance = clearance
     user.send_types = types

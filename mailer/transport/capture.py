@@ -13,6 +13,7 @@ address while the server runs), then its message is kept.
 from __future__ import annotations
 
 import email
+import email.parser
 import email.policy
 import json
 import os
@@ -28,6 +29,8 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
+
+from .mime import decoded_payload
 
 # Names we write: <UTC timestamp>-<random hex>.eml; anything else in the folder is ignored.
 MESSAGE_ID_RE = re.compile(r"^\d{8}T\d{6}\d{6}Z-[0-9a-f]{12}$")
@@ -193,7 +196,7 @@ class CapturedMessage:
         try:
             return part.get_content()
         except (LookupError, UnicodeDecodeError):
-            return part.get_payload(decode=True).decode("utf-8", "replace")
+            return (decoded_payload(part) or b"").decode("utf-8", "replace")
 
     def parts(self) -> list[CapturedPart]:
         """Attachments (everything that is not the chosen text/html body)."""

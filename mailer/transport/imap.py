@@ -7,6 +7,7 @@ remember where it got to (UIDVALIDITY + last UID) and ask only for newer ones.
 from __future__ import annotations
 
 import base64
+import contextlib
 import imaplib
 import ipaddress
 import re
@@ -50,7 +51,8 @@ def is_loopback(host: str) -> bool:
 
 def encode_folder(name: str) -> str:
     """A folder name for an IMAP command: modified UTF-7 (RFC 3501 §5.1.3), quoted."""
-    out, chunk = [], []
+    out: list[str] = []
+    chunk: list[str] = []
 
     def flush():
         if chunk:
@@ -155,7 +157,7 @@ class ImapMailbox:
     def uids_after(self, last_uid: int) -> list[int]:
         """UIDs greater than last_uid, ascending."""
         assert self.conn is not None
-        data = self._ok(self.conn.uid("SEARCH", None, f"UID {int(last_uid) + 1}:*"), "Ricerca dei messaggi")
+        data = self._ok(self.conn.uid("SEARCH", f"UID {int(last_uid) + 1}:*"), "Ricerca dei messaggi")
         uids = sorted({int(x) for x in (data[0] or b"").split() if x.isdigit()})
         # "n:*" includes the last message even when its UID is below n.
         return [uid for uid in uids if uid > last_uid]
@@ -235,7 +237,5 @@ def _literal(data) -> bytes | None:
 
 def _logout_quietly(conn: imaplib.IMAP4) -> None:
     """LOGOUT, ignoring a dead connection."""
-    try:
+    with contextlib.suppress(Exception):  # closing a broken connection: any error means it is gone
         conn.logout()
-    except Exception:  # noqa: BLE001 - closing a broken connection
-        pass

@@ -7,6 +7,7 @@ the common non-standard forms). Pure functions over the raw bytes: no database, 
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import re
@@ -20,6 +21,7 @@ from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 from defusedxml import ElementTree as SafeET
 
 from .bounces import BounceReport, not_a_bounce, read_bounce, status_blocks
+from .mime import decoded_payload
 from .mime import header as _header
 from .mime import parts as _parts
 
@@ -120,8 +122,8 @@ def _filename(part: Message) -> str:
 def _text(part: Message) -> str:
     """Decoded text of a text part ('' when it cannot be decoded)."""
     try:
-        data = part.get_payload(decode=True)
-    except Exception:  # noqa: BLE001
+        data = decoded_payload(part)
+    except Exception:  # noqa: BLE001 - a broken transfer encoding makes the part unreadable, not the message
         return ""
     if data is None:
         payload = part.get_payload()
@@ -210,11 +212,12 @@ def parse_daticert(data: bytes) -> dict:
             (data_node.get("zona") or "").strip(),
         )
         try:
-            moment = datetime.strptime(f"{day} {hour}", "%d/%m/%Y %H:%M:%S")
-            match = re.fullmatch(r"([+-])(\d\d):?(\d\d)", zone)
-            if match:
-                offset = timedelta(hours=int(match.group(2)), minutes=int(match.group(3)))
-                moment = moment - offset if match.group(1) == "+" else moment + offset
+            # Wall-clock time in the notification's own «zona», turned into naive UTC just below.
+            moment = datetime.strptime(f"{day} {hour}", "%d/%m/%Y %H:%M:%S")  # noqa: DTZ007
+            zone_match = re.fullmatch(r"([+-])(\d\d):?(\d\d)", zone)
+            if zone_match:
+                offset = timedelta(hours=int(zone_match.group(2)), minutes=int(zone_match.group(3)))
+                moment = moment - offset if zone_match.group(1) == "+" else moment + offset
         except ValueError:
             moment = None
     intestazione = find("intestazione")
@@ -263,7 +266,7 @@ def _read_pec(msg: Message, result: InboundMessage) -> None:
         result.malformed = True
     else:
         try:
-            dati = parse_daticert(part.get_payload(decode=True) or b"")
+            dati = parse_daticert(decoded_payload(part) or b"")
         except ValueError as exc:
             result.problems.append(str(exc))
             result.malformed = True
@@ -345,10 +348,8 @@ def _read_bounce(msg: Message, text: str, result: InboundMessage) -> None:
     result.reason = report.reason or result.subject
     result.recipients = [r.address for r in report.recipients]
     if report.last_attempt:
-        try:
+        with contextlib.suppress(TypeError, ValueError, IndexError):
             result.event_at = _to_utc(parsedate_to_datetime(report.last_attempt))
-        except (TypeError, ValueError, IndexError):
-            pass
     if not report.recipients:
         result.notes.append("il rimbalzo non nomina il destinatario")
 
@@ -406,7 +407,7 @@ def _classify(raw: bytes, msg: Message, result: InboundMessage, check_signature:
     daticert_type = ""
     if daticert is not None and not x_ricevuta:
         try:
-            daticert_type = parse_daticert(daticert.get_payload(decode=True) or b"")["tipo"]
+            daticert_type = parse_daticert(decoded_payload(daticert) or b"")["tipo"]
         except ValueError:
             daticert_type = ""
     if x_ricevuta or daticert_type in PEC_TYPES:

@@ -31,7 +31,7 @@ class _WirePolicy(Compat32):
             and len(name) + len(value) + 2 <= 998
         ):
             return f"{name}: {value}{self.linesep}"
-        return super()._fold(name, value, sanitize)
+        return super()._fold(name, value, sanitize)  # type: ignore[misc]  # Compat32's private hook, not in typeshed
 
 
 _WIRE = _WirePolicy(linesep="\r\n", max_line_length=78)
@@ -49,7 +49,8 @@ def _utf8(body: str) -> Charset:
     long_line = len(body) > MAX_LINE_BYTES // 4 and any(
         len(line.encode("utf-8")) > MAX_LINE_BYTES for line in body.splitlines()
     )
-    charset.body_encoding = QP if long_line else None
+    # None: no transfer encoding (8bit); the stdlib allows it, typeshed types the attribute as int.
+    charset.body_encoding = QP if long_line else None  # type: ignore[assignment]
     return charset
 
 
@@ -101,13 +102,16 @@ def build_message(spec: MessageSpec) -> bytes:
     Built with the classic email.mime classes: several times faster than the header-parsing
     EmailMessage API, which matters when a worker builds hundreds of messages a second.
     """
-    text = MIMEText(spec.text or "", "plain", _utf8(spec.text or ""))
+    # The MIMEText charset may be a Charset object (the stdlib reads its encodings); typeshed says str only.
+    text = MIMEText(spec.text or "", "plain", _utf8(spec.text or ""))  # type: ignore[arg-type]
+    body: MIMEBase
     if spec.html:
         body = MIMEMultipart("alternative", boundary=_boundary(spec, "alt"))
         body.attach(text)
-        body.attach(MIMEText(spec.html, "html", _utf8(spec.html)))
+        body.attach(MIMEText(spec.html, "html", _utf8(spec.html)))  # type: ignore[arg-type]
     else:
         body = text
+    msg: MIMEBase
     if spec.attachments:
         msg = MIMEMultipart("mixed", boundary=_boundary(spec, "mixed"))
         msg.attach(body)
@@ -137,11 +141,12 @@ def build_message(spec: MessageSpec) -> bytes:
         msg["Cc"] = ", ".join(spec.cc)
     if spec.reply_to:
         msg["Reply-To"] = spec.reply_to
-    msg["Subject"] = _header(spec.subject)
+    # compat32 takes a Header (RFC 2047 encoded words) as a value; typeshed says str only.
+    msg["Subject"] = _header(spec.subject)  # type: ignore[assignment]
     msg["Date"] = spec.date
     msg["Message-ID"] = spec.message_id
     for name, value in spec.headers.items():
-        msg[name] = _header(value)
+        msg[name] = _header(value)  # type: ignore[assignment]
     # Headers first, as a reader expects (the MIME classes add theirs at creation).
     for name in ("Content-Type", "MIME-Version", "Content-Transfer-Encoding"):
         values = msg.get_all(name)

@@ -15,6 +15,12 @@ def header(msg: Message, name: str) -> str:
     return str(value).strip() if value is not None else ""
 
 
+def decoded_payload(part: Message) -> bytes | None:
+    """The transfer-decoded body of a single part (None for a multipart one)."""
+    data = part.get_payload(decode=True)
+    return data if isinstance(data, bytes) else None
+
+
 def parts(msg: Message, into_messages: bool = False):
     """Every MIME part, without descending into attached messages (postacert.eml, a returned
     original) unless asked."""

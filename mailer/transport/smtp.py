@@ -12,6 +12,7 @@ The outcome of one message is one of:
 
 from __future__ import annotations
 
+import contextlib
 import re
 import smtplib
 import ssl
@@ -209,6 +210,7 @@ class SmtpSession:
         if code == 421 or code == -1:
             self._drop()
         else:
+            assert self.conn is not None  # refused by the connection this sender holds
             try:
                 self.conn.rset()
             except (OSError, smtplib.SMTPException):
@@ -235,10 +237,8 @@ def smtp_login(
 
 def _close_quietly(conn: smtplib.SMTP) -> None:
     """Close a socket without raising."""
-    try:
+    with contextlib.suppress(OSError, smtplib.SMTPException):
         conn.close()
-    except (OSError, smtplib.SMTPException):
-        pass
 
 
 def wire_payload(data: bytes) -> bytes:

@@ -5,14 +5,13 @@ what each step answered and, when one fails, what to do. Nothing is sent.
 
 from __future__ import annotations
 
+import contextlib
 import imaplib
 import smtplib
 import socket
 import ssl
 import time
 from dataclasses import asdict, dataclass, field
-
-from flask_babel import gettext as _
 
 from .imap import ImapSettings, encode_folder, is_loopback
 from .smtp import smtp_login
@@ -81,9 +80,9 @@ class CheckResult:
     def summary(self) -> str:
         """One Italian sentence for the result."""
         if self.ok:
-            return _("Connessione riuscita: tutti i passi sono andati a buon fine.")
+            return "Connessione riuscita: tutti i passi sono andati a buon fine."
         failed = next((s for s in self.steps if not s.ok), None)
-        return _("Connessione non riuscita al passo «%(step)s».", step=failed.label if failed else "")
+        return f"Connessione non riuscita al passo «{failed.label if failed else ''}»."
 
     def add(self, step: str, ok: bool, detail: str = "", label: str = "") -> bool:
         """Append a step (a failed one gets its hint); returns ok so callers can stop at the first failure."""
@@ -109,34 +108,30 @@ def explain_error(exc: BaseException, host: str, port: int, timeout: float) -> s
     if isinstance(exc, OAuthError):
         return str(exc)
     if isinstance(exc, smtplib.SMTPAuthenticationError):
-        return _("Credenziali rifiutate dal server: %(reply)s", reply=_reply(exc.smtp_code, exc.smtp_error))
+        return f"Credenziali rifiutate dal server: {_reply(exc.smtp_code, exc.smtp_error)}"
     if isinstance(exc, smtplib.SMTPNotSupportedError):
-        return _("Il server non offre questa funzione: %(error)s", error=str(exc))
+        return f"Il server non offre questa funzione: {exc}"
     if isinstance(exc, smtplib.SMTPServerDisconnected):
-        return _("Il server ha chiuso la connessione (%(error)s).", error=str(exc) or "senza risposta")
+        return f"Il server ha chiuso la connessione ({str(exc) or 'senza risposta'})."
     if isinstance(exc, smtplib.SMTPResponseException):
-        return _(
-            "Il server ha risposto con un errore: %(reply)s", reply=_reply(exc.smtp_code, exc.smtp_error)
-        )
+        return f"Il server ha risposto con un errore: {_reply(exc.smtp_code, exc.smtp_error)}"
     if isinstance(exc, ssl.SSLCertVerificationError):
         return explain_certificate_error(exc, host, None)
     if isinstance(exc, ssl.SSLError):
-        return _(
-            "Errore TLS (%(error)s): la porta o la modalità TLS sono giuste? "
-            "Di solito 465 = SSL, 587 = STARTTLS, 25 = nessuna.",
-            error=getattr(exc, "reason", None) or str(exc),
+        reason = getattr(exc, "reason", None) or str(exc)
+        return (
+            f"Errore TLS ({reason}): la porta o la modalità TLS sono giuste? "
+            "Di solito 465 = SSL, 587 = STARTTLS, 25 = nessuna."
         )
     if isinstance(exc, socket.gaierror):
-        return _("Nome host sconosciuto: «%(host)s» non si risolve.", host=host)
+        return f"Nome host sconosciuto: «{host}» non si risolve."
     if isinstance(exc, ConnectionRefusedError):
-        return _(
-            "Connessione rifiutata: nessun server in ascolto su %(host)s:%(port)s.", host=host, port=port
-        )
+        return f"Connessione rifiutata: nessun server in ascolto su {host}:{port}."
     if isinstance(exc, (socket.timeout, TimeoutError)):
-        return _("Il server non ha risposto entro %(seconds)s secondi.", seconds=int(timeout))
+        return f"Il server non ha risposto entro {int(timeout)} secondi."
     if isinstance(exc, OSError):
-        return _("Errore di rete: %(error)s", error=exc.strerror or str(exc))
-    return _("Errore imprevisto: %(error)s", error=type(exc).__name__)
+        return f"Errore di rete: {exc.strerror or exc}"
+    return f"Errore imprevisto: {type(exc).__name__}"
 
 
 def _tls_detail(sock) -> str:
@@ -145,7 +140,7 @@ def _tls_detail(sock) -> str:
     cert = peer_certificate(sock)
     parts = [f"{cipher[1]} {cipher[0]}" if cipher else "TLS"]
     if cert is not None:
-        parts.append(_("certificato verificato: ") + cert.describe())
+        parts.append("certificato verificato: " + cert.describe())
     return " · ".join(parts)
 
 
@@ -161,17 +156,10 @@ def _resolve(result: CheckResult, host: str, port: int) -> bool:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        return result.add(
-            "dns",
-            False,
-            _(
-                "«%(host)s» non si risolve (%(error)s).",
-                host=host,
-                error=getattr(exc, "strerror", None) or str(exc),
-            ),
-        )
-    addresses = list(dict.fromkeys(info[4][0] for info in infos))
-    return result.add("dns", True, _("«%(host)s» → %(addresses)s", host=host, addresses=", ".join(addresses)))
+        error = getattr(exc, "strerror", None) or str(exc)
+        return result.add("dns", False, f"«{host}» non si risolve ({error}).")
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    return result.add("dns", True, f"«{host}» → {', '.join(addresses)}")
 
 
 def _connect(result: CheckResult, host: str, port: int, timeout: float) -> socket.socket | None:
@@ -183,25 +171,15 @@ def _connect(result: CheckResult, host: str, port: int, timeout: float) -> socke
         result.add("tcp", False, explain_error(exc, host, port, timeout))
         return None
     peer = raw.getpeername()[0]
-    result.add(
-        "tcp",
-        True,
-        _(
-            "connesso a %(peer)s porta %(port)s in %(ms)s ms",
-            peer=peer,
-            port=port,
-            ms=int((time.monotonic() - started) * 1000),
-        ),
-    )
+    ms = int((time.monotonic() - started) * 1000)
+    result.add("tcp", True, f"connesso a {peer} porta {port} in {ms} ms")
     return raw
 
 
 def _authenticate(result: CheckResult, conn: smtplib.SMTP, username: str, password: str) -> None:
     """AUTH step with smtplib's preferred mechanism among those offered; says which one was used."""
     if not conn.has_extn("auth"):
-        result.add(
-            "auth", False, _("Il server non offre AUTH su questa connessione (serve STARTTLS o SSL?).")
-        )
+        result.add("auth", False, "Il server non offre AUTH su questa connessione (serve STARTTLS o SSL?).")
         return
     offered = conn.esmtp_features.get("auth", "").upper().split()
     usable = [m for m in ("CRAM-MD5", "PLAIN", "LOGIN") if m in offered]
@@ -209,10 +187,7 @@ def _authenticate(result: CheckResult, conn: smtplib.SMTP, username: str, passwo
         result.add(
             "auth",
             False,
-            _(
-                "Nessun meccanismo con password offerto dal server (offre: %(offered)s).",
-                offered=" ".join(offered) or "-",
-            ),
+            f"Nessun meccanismo con password offerto dal server (offre: {' '.join(offered) or '-'}).",
         )
         return
     conn.user, conn.password = username, password
@@ -227,22 +202,14 @@ def _authenticate(result: CheckResult, conn: smtplib.SMTP, username: str, passwo
         result.add(
             "auth",
             True,
-            _(
-                "%(reply)s · utente «%(user)s», meccanismo %(mechanism)s (offerti: %(offered)s)",
-                reply=_reply(code, text),
-                user=username,
-                mechanism=mechanism,
-                offered=" ".join(offered),
-            ),
+            f"{_reply(code, text)} · utente «{username}», meccanismo {mechanism} (offerti: {' '.join(offered)})",
         )
         return
     assert failure is not None
     result.add(
         "auth",
         False,
-        explain_error(failure, "", 0, 0)
-        + " · "
-        + _("meccanismi provati: %(tried)s", tried=", ".join(usable)),
+        f"{explain_error(failure, '', 0, 0)} · meccanismi provati: {', '.join(usable)}",
     )
 
 
@@ -270,7 +237,7 @@ def check_smtp(
         return result
     context = client_context(ca_pem)
     conn = smtplib.SMTP(timeout=timeout)
-    conn._host = host  # the name STARTTLS checks the certificate against
+    conn._host = host  # type: ignore[attr-defined]  # smtplib's private: the name STARTTLS checks the certificate against
     step = "tls"
     try:
         if tls_mode == "ssl":
@@ -296,7 +263,7 @@ def check_smtp(
         first = (text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)).splitlines()[:1]
         detail = _reply(code, first[0] if first else "")
         if result.capabilities:
-            detail += " · " + _("funzioni: %(caps)s", caps=", ".join(result.capabilities))
+            detail += " · funzioni: " + ", ".join(result.capabilities)
         if not result.add("ehlo", code == 250, detail):
             return result
         if tls_mode == "starttls":
@@ -305,10 +272,8 @@ def check_smtp(
                 result.add(
                     "tls",
                     False,
-                    _(
-                        "Il server non offre STARTTLS: scegli «SSL/TLS implicito» (porta 465) "
-                        "o, solo su una rete interna, «nessuna»."
-                    ),
+                    "Il server non offre STARTTLS: scegli «SSL/TLS implicito» (porta 465) "
+                    "o, solo su una rete interna, «nessuna».",
                 )
                 return result
             try:
@@ -327,27 +292,27 @@ def check_smtp(
                 result.add(
                     "auth",
                     False,
-                    _("Il server non offre AUTH su questa connessione (serve STARTTLS o SSL?)."),
+                    "Il server non offre AUTH su questa connessione (serve STARTTLS o SSL?).",
                 )
             else:
                 code, text = smtp_login(conn, username, password, token_provider)
                 result.add(
                     "auth",
                     code in (235, 503),
-                    _("%(reply)s · XOAUTH2 come «%(user)s»", reply=_reply(code, text), user=username),
+                    f"{_reply(code, text)} · XOAUTH2 come «{username}»",
                 )
         else:
             result.add(
                 "auth",
                 True,
-                _("Nessun utente impostato: il server non è stato messo alla prova con credenziali."),
+                "Nessun utente impostato: il server non è stato messo alla prova con credenziali.",
             )
-    except Exception as exc:  # every failure is reported to the admin, nothing else happens
+    except Exception as exc:  # noqa: BLE001 - every failure is reported to the admin, nothing else happens
         result.add(step, False, explain_error(exc, host, port, timeout))
     finally:
         try:
             conn.quit()
-        except Exception:  # the server may already have closed the connection
+        except Exception:  # noqa: BLE001 - the server may already have closed the connection
             conn.close()
     return result
 
@@ -361,7 +326,7 @@ def check_imap(settings: ImapSettings, folder: str, result: CheckResult | None =
     try:
         if s.allow_plaintext_loopback and is_loopback(s.host):
             conn = imaplib.IMAP4(s.host, s.port, timeout=s.timeout)
-            detail = _("connesso in chiaro (solo loopback)")
+            detail = "connesso in chiaro (solo loopback)"
         else:
             conn = imaplib.IMAP4_SSL(
                 s.host, s.port, ssl_context=client_context(s.ca_pem, s.ca_file), timeout=s.timeout
@@ -391,21 +356,17 @@ def check_imap(settings: ImapSettings, folder: str, result: CheckResult | None =
             result.add(
                 "imap_login",
                 False,
-                _("Accesso rifiutato per «%(user)s»: %(error)s", user=s.username, error=str(exc)),
+                f"Accesso rifiutato per «{s.username}»: {exc}",
             )
             return result
-        result.add("imap_login", True, _("accesso come «%(user)s»", user=s.username))
+        result.add("imap_login", True, f"accesso come «{s.username}»")
         status, data = conn.select(encode_folder(folder), readonly=True)
         if status != "OK":
             reason = b" ".join(d for d in data if isinstance(d, bytes)).decode("utf-8", "replace")
             result.add(
                 "imap_select",
                 False,
-                _(
-                    "Cartella «%(folder)s» non disponibile: %(reason)s",
-                    folder=folder,
-                    reason=reason or status,
-                ),
+                f"Cartella «{folder}» non disponibile: {reason or status}",
                 label=LABELS["imap_select"],
             )
             return result
@@ -413,13 +374,11 @@ def check_imap(settings: ImapSettings, folder: str, result: CheckResult | None =
         result.add(
             "imap_select",
             True,
-            _("cartella «%(folder)s» aperta: %(count)s messaggi", folder=folder, count=count),
+            f"cartella «{folder}» aperta: {count} messaggi",
         )
     except (OSError, imaplib.IMAP4.error) as exc:
         result.add("imap_select", False, explain_error(exc, s.host, s.port, s.timeout))
     finally:
-        try:
+        with contextlib.suppress(Exception):  # closing a broken connection: any error means it is gone
             conn.logout()
-        except Exception:  # noqa: BLE001 - closing a broken connection
-            pass
     return result

@@ -10,7 +10,7 @@ import ssl
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.x509.oid import ExtensionOID, NameOID
+from cryptography.x509.oid import NameOID
 
 
 class InvalidCaBundle(ValueError):
@@ -73,7 +73,7 @@ def certificate_info(der: bytes) -> CertificateInfo:
     """Parse a DER certificate."""
     cert = x509.load_der_x509_certificate(der)
     try:
-        san = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         names = [str(n) for n in san.get_values_for_type(x509.DNSName)]
         names += [str(n) for n in san.get_values_for_type(x509.IPAddress)]
     except x509.ExtensionNotFound:
@@ -107,9 +107,11 @@ def fetch_certificate(host: str, port: int, tls_mode: str, timeout: float = 8.0)
                 conn.ehlo()
                 conn.starttls(context=insecure)
                 return peer_certificate(conn.sock)
-        with socket.create_connection((host, port), timeout=timeout) as raw:
-            with insecure.wrap_socket(raw, server_hostname=host) as sock:
-                return peer_certificate(sock)
+        with (
+            socket.create_connection((host, port), timeout=timeout) as raw,
+            insecure.wrap_socket(raw, server_hostname=host) as sock,
+        ):
+            return peer_certificate(sock)
     except (OSError, smtplib.SMTPException, ValueError):
         return None
 
@@ -121,7 +123,7 @@ def explain_certificate_error(
     code = getattr(exc, "verify_code", None)
     message = (getattr(exc, "verify_message", None) or str(exc)).lower()
     about = (" Il server presenta un " + cert.describe() + ".") if cert else ""
-    now = dt.datetime.utcnow()
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)  # naive UTC, like CertificateInfo
     if code == 62 or "hostname mismatch" in message or "ip address mismatch" in message:
         names = ", ".join(cert.names) if cert and cert.names else (cert.subject if cert else "?")
         return (

@@ -34,13 +34,19 @@ def xoauth2_string(user: str, token: str) -> str:
     return f"user={user}\x01auth=Bearer {token}\x01\x01"
 
 
-def _authobject(user: str, token: str):
+def _authobject(user: str, token: str) -> Callable[..., str]:
     """smtplib/imaplib callback: the credentials first; an empty reply to the server's error challenge."""
 
-    def respond(challenge=None):
+    def respond(challenge=None) -> str:
         return xoauth2_string(user, token) if not challenge else ""
 
     return respond
+
+
+def _imap_authobject(user: str, token: str) -> Callable[[bytes], bytes]:
+    """The same answers for imaplib, which wants bytes."""
+    respond = _authobject(user, token)
+    return lambda challenge: respond(challenge).encode("ascii")
 
 
 def smtp_xoauth2(conn: smtplib.SMTP, user: str, provider: TokenProvider):
@@ -66,9 +72,8 @@ def imap_xoauth2(conn: imaplib.IMAP4, user: str, provider: TokenProvider):
     """AUTHENTICATE XOAUTH2 on an IMAP connection, with one retry on a fresh token; IMAP4.error when refused."""
     for force in (False, True):
         token = provider(force=force)
-        responder = _authobject(user, token)
         try:
-            return conn.authenticate("XOAUTH2", lambda data: responder(data).encode("ascii"))
+            return conn.authenticate("XOAUTH2", _imap_authobject(user, token))
         except imaplib.IMAP4.error as exc:
             if force:
                 raise imaplib.IMAP4.error(f"{exc} — {TOKEN_REFUSED}") from exc

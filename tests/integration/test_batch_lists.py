@@ -136,14 +136,14 @@ def test_everyone_allowed_sees_everything_paged(app, client, auth, crowded):
 def test_counts_are_right_within_clearance(app, client, auth, crowded):
     """Per row: to send, sent, failed (+bounced), uncertain; the hidden level-3 rows are not counted."""
     auth.login("ddtonly", roles=["operator"], clearance=1, send_types=["DDT"])
-    ids, pages = _walk(client, "/invii/")
+    _ids, pages = _walk(client, "/invii/")
     html = "".join(pages)
     assert _row(html, crowded["ddt"][0]) == ["4", "3", "3", "1"]
     assert _row(html, crowded["ddt"][59]) == ["2", "1", "0", "0"]
     assert _row(html, crowded["ddt"][30]) == ["0", "0", "0", "0"]
     auth.logout()
     auth.login("alto", roles=["operator"], clearance=3, send_types=["DDT"])
-    ids, pages = _walk(client, "/invii/")
+    _ids, pages = _walk(client, "/invii/")
     assert _row("".join(pages), crowded["ddt"][0]) == ["4", "8", "10", "1"]
 
 

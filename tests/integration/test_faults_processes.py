@@ -75,7 +75,7 @@ def test_worker_killed_three_times(app_ctx, faulty_smtp, quick_heartbeat, tmp_pa
             before = len(faulty_smtp.messages)
             worker.start()
             wait_until(
-                lambda: len(faulty_smtp.messages) >= before + 2,
+                lambda before=before: len(faulty_smtp.messages) >= before + 2,
                 30,
                 lambda: f"the worker to send again\n{worker.tail()}",
             )

@@ -49,7 +49,7 @@ def test_cut_before_final_dot_is_retried(app_ctx, faulty_smtp, fast_retries):
     assert faulty_smtp.cut_after and faulty_smtp.cut_after[0] < BIG  # it really was cut mid-message
     assert faulty_smtp.attempts_to("grande@cliente.example") == 2
     assert by_rcpt["grande@cliente.example"].attempts == 2
-    big = [m for m in faulty_smtp.messages if "grande@cliente.example" in m.rcpt_tos][0]
+    big = next(m for m in faulty_smtp.messages if "grande@cliente.example" in m.rcpt_tos)
     assert len(big.data) > BIG  # the whole message arrived the second time
     assert db.session.get(Batch, batch_id).status == "done"
 

@@ -55,7 +55,7 @@ def test_run_script_starts_everything_and_ctrl_c_stops_it(tmp_path):
     env.pop("REDIS_URL", None)
     for command in (["db", "upgrade"], ["seed"]):
         subprocess.run([FLASK, "--app", "app", *command], cwd=ROOT, env=env, check=True, capture_output=True)
-    log = open(tmp_path / "run.log", "w")
+    log = open(tmp_path / "run.log", "w")  # noqa: SIM115 - closed in the finally below, after the script stopped
     # A new session, as a terminal would give it; SIGINT is not ignored there.
     proc = subprocess.Popen(
         [str(ROOT / "scripts" / "run.sh")],

@@ -164,7 +164,8 @@ def test_spool_refuses_another_party_then_replaces_on_request(app, two_parties):
     [error] = report.errors
     assert "Rossi Forniture S.r.l." in error["error"] and "Bianchi Ricambi S.p.A." in error["error"]
     assert '"replace": true' in error["error"]
-    reason = open(os.path.join(folder, "error", "ft-77-bis.pdf.reason.txt"), encoding="utf-8").read()
+    with open(os.path.join(folder, "error", "ft-77-bis.pdf.reason.txt"), encoding="utf-8") as handle:
+        reason = handle.read()
     assert "Bianchi Ricambi S.p.A." in reason
     assert _document(app, number="77") == ("C0001", "122.00", hashlib.sha256(PDF_A).hexdigest())
 

@@ -154,7 +154,7 @@ def test_expired_token_refused_by_smtp_is_refreshed_once_and_sent(app_ctx, xoaut
     batch_id = send_batch(app_ctx, account, RECIPIENTS[:1])
     assert statuses(batch_id) == {RECIPIENTS[0]: "sent"}
     assert oauth_provider.grants() == 2
-    assert [t for _, t in xoauth_smtp.auth_attempts][0] == stale
+    assert next(t for _, t in xoauth_smtp.auth_attempts) == stale
     assert len(xoauth_smtp.auth_attempts) == 2
 
 

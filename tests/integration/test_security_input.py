@@ -15,7 +15,6 @@ import zipfile
 import pytest
 
 from mailer.extensions import db
-from tests.integration.test_spool import spool  # noqa: F401  (fixture)
 from tests.support.documents import bearer, make_party
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"

@@ -146,7 +146,7 @@ def test_api_refuses_nul_and_lone_surrogates_with_the_field(module_app, api_toke
     from mailer.models import Party
 
     client = module_app.test_client()
-    payload = '{"erp_code": "NUL1", "name": %s, "kind": "customer"}' % __import__("json").dumps(bad)
+    payload = '{"erp_code": "NUL1", "name": ' + __import__("json").dumps(bad) + ', "kind": "customer"}'
     response = client.post(
         "/api/v1/parties", data=payload, content_type="application/json", headers=api_token
     )

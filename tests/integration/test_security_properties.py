@@ -162,7 +162,7 @@ def test_fatturapa_sample_mutations(samples_dir, fatturapa_samples, data):
         st.sampled_from(["field", "field", "field", "cut", "repeat", "byte", "truncate"]), label="kind"
     )
     if kind == "field":
-        spots = [m for m in re.finditer(rb">([^<>]{1,60})<", xml)]
+        spots = list(re.finditer(rb">([^<>]{1,60})<", xml))
         spot = data.draw(st.sampled_from(spots), label="field")
         new = data.draw(
             st.one_of(

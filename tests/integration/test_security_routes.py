@@ -32,7 +32,7 @@ WHO = ("anon", "admin", "manager", "operator", "sales")
 
 def row(anon, admin, manager, operator, sales) -> dict:
     """One line of the table: the answer for anonymous and for each role."""
-    return dict(zip(WHO, (anon, admin, manager, operator, sales)))
+    return dict(zip(WHO, (anon, admin, manager, operator, sales), strict=True))
 
 
 def admin_only(admin_status: int = 200) -> dict:

@@ -47,7 +47,7 @@ def test_security_headers_on_every_page(sec_world, admin, key, rule):
     assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
     assert response.headers["Referrer-Policy"] in ("same-origin", "no-referrer")
     csp = response.headers["Content-Security-Policy"]
-    directives = dict((d.strip().split(" ", 1) + [""])[:2] for d in csp.split(";") if d.strip())
+    directives = dict([*d.strip().split(" ", 1), ""][:2] for d in csp.split(";") if d.strip())
     if key in OWN_CSP:
         assert "script-src" not in csp or "'unsafe-inline'" not in directives.get("script-src", "")
         assert "sandbox" in directives or (
@@ -185,7 +185,7 @@ def test_batch_export_neutralises_formulas(app, client, auth):
     from openpyxl import load_workbook
 
     sheet = load_workbook(io.BytesIO(client.get(f"/invii/{batch_id}/esiti.xlsx").data)).active
-    values = [c for c in next(sheet.iter_rows(min_row=2, values_only=True))]
+    values = list(next(sheet.iter_rows(min_row=2, values_only=True)))
     assert values[1] == "'+SUM(1;2)" and values[8].startswith("'=")
 
 

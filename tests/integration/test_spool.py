@@ -8,19 +8,8 @@ import os
 import pytest
 
 from mailer.extensions import db
-from tests.support.documents import make_party
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-
-
-@pytest.fixture
-def spool(app):
-    """The spool folder of the test app (no minimum age), with party C0001."""
-    app.config["SPOOL_MIN_AGE_SECONDS"] = 0
-    with app.app_context():
-        make_party("C0001")
-        db.session.commit()
-    return app.config["SPOOL_DIR"]
 
 
 def drop(folder, name, sidecar=None, data=PDF):

@@ -410,7 +410,7 @@ def test_cli_import_json(app_ctx, runner, sent, samples_dir, tmp_path):
         ],
         ["other", None, None, None, False],
     ]
-    assert [row["file"] for row in rows] == files + [str(adapted), str(bounce), str(empty)]
+    assert [row["file"] for row in rows] == [*files, str(adapted), str(bounce), str(empty)]
     # Issue 13: a bounce also says whom it is about and whether it is final; other kinds keep their keys.
     assert rows[6]["recipients"] == [{"address": "a@cliente.example", "status": "5.1.1", "action": "failed"}]
     assert rows[6]["permanent"] is True

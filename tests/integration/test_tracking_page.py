@@ -141,7 +141,7 @@ def test_list_shows_every_message_newest_first_with_its_facts(world, client, aut
         r["public"],
     ]
     assert "7 messaggi" in html
-    rows = dict(zip(_ids(html), _rows(html)))
+    rows = dict(zip(_ids(html), _rows(html), strict=False))
     public = rows[r["public"]]
     assert "Registrata sul recapito" in public and "Rimbalzo" in public
     assert f'href="/invii/{world.invoices}?q=public@cliente.example"' in public

@@ -92,8 +92,8 @@ def statuses(batch_id: int) -> dict[str, str]:
     """recipient -> status."""
     rows = db.session.execute(
         db.select(Delivery.recipient_email, Delivery.status).where(Delivery.batch_id == batch_id)
-    )
-    return {email: status for email, status in rows}
+    ).all()
+    return dict(rows)
 
 
 __all__ = ["DocumentType", "make_account", "make_sending_batch", "statuses"]

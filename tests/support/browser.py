@@ -4,6 +4,7 @@ console watched for CSP violations, a screenshot in test-artifacts/ when the tes
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -108,11 +109,9 @@ def browser(live_server, request):
             if report is not None and report.failed:
                 ARTIFACTS.mkdir(exist_ok=True)
                 name = re.sub(r"[^\w.-]+", "_", request.node.nodeid)
-                try:
+                with contextlib.suppress(sync_api.Error, OSError):  # the browser may be the thing that broke
                     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
                     (ARTIFACTS / f"{name}.console.txt").write_text("\n".join(session.console))
                     (ARTIFACTS / f"{name}.worker.txt").write_text(live_server.worker.tail(20000))
-                except (sync_api.Error, OSError):  # the browser may be the thing that broke
-                    pass
             context.close()
     shutil.rmtree(profile, ignore_errors=True)

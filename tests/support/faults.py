@@ -39,7 +39,8 @@ class _CuttingSMTP(SMTP):
         key = self.envelope.rcpt_tos[0] if self.envelope and self.envelope.rcpt_tos else ""
         behaviour = self.test_server._peek(key) if key else None
         if not (isinstance(behaviour, tuple) and behaviour[0] == "cut"):
-            return await super().smtp_DATA(arg)
+            await super().smtp_DATA(arg)
+            return
         self.test_server._pop(key)
         self.test_server._record_attempt(key, behaviour)
         await self.push("354 End data with <CR><LF>.<CR><LF>")
@@ -123,7 +124,7 @@ def batch_counts(batch_id: int) -> dict[str, int]:
         .where(Delivery.batch_id == batch_id)
         .group_by(Delivery.status)
     ).all()
-    return {status: count for status, count in rows}
+    return dict(rows)
 
 
 def batch_status(batch_id: int) -> str:

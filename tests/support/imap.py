@@ -230,11 +230,10 @@ service anvil {{
         self.passwd.write_text("")
         conf = self.workdir / "dovecot.conf"
         conf.write_text(self.config(cert, key))
-        self.proc = subprocess.Popen(
-            [DOVECOT, "-F", "-c", str(conf)],
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.workdir / "dovecot.stderr", "wb"),
-        )
+        with open(self.workdir / "dovecot.stderr", "wb") as stderr:  # the process keeps its own copy
+            self.proc = subprocess.Popen(
+                [DOVECOT, "-F", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=stderr
+            )
         try:
             wait_port(self.port, timeout=15)
             wait_port(self.tls_port, timeout=15)

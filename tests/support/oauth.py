@@ -308,7 +308,7 @@ class TokenEndpoint:
                             "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
                         },
                     )
-                self._send(404, {"error": "not_found"})
+                return self._send(404, {"error": "not_found"})
 
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)

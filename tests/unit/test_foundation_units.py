@@ -72,13 +72,10 @@ def test_slugify():
     ],
 )
 def test_smtp_errors_explained_in_italian(exc, text):
-    """Each failure has an Italian explanation (Flask-Babel needs an app context)."""
-    from mailer import create_app
+    """Each failure has an Italian explanation."""
     from mailer.transport.smtp_check import explain_error
 
-    app = create_app({"TESTING": True, "SECRET_KEY": "x" * 40, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
-    with app.app_context():
-        assert text in explain_error(exc, "smtp.example.com", 587, 8)
+    assert text in explain_error(exc, "smtp.example.com", 587, 8)
 
 
 def test_capture_store_and_read_back(tmp_path):
