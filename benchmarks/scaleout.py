@@ -1,8 +1,8 @@
 """Scale-out of sending: one batch sent by 1 worker process, then by 4 (as on separate hosts), then by 4
 with one of them killed (SIGKILL) in the middle.
 
-Set-up: PostgreSQL (BENCH_DATABASE_URL; without it, a scratch database created on the local test server
-postgresql+psycopg://postgres@127.0.0.1:5432 when it answers, dropped at the end; SQLite otherwise),
+Set-up: a scratch PostgreSQL database, created next to BENCH_DATABASE_URL (without it, on the local test
+server postgresql+psycopg://postgres@127.0.0.1:5432 when it answers; SQLite otherwise) and dropped at the end,
 a private Redis on a free port, and an SMTP sink on loopback that waits BENCH_SMTP_LATENCY_MS (default 40)
 before each reply to DATA and records the Message-ID of every message it accepts. One account allowing
 8 connections; BENCH_MESSAGES deliveries (default 20,000) per run, each with an invoice PDF (~14 KB).
@@ -27,11 +27,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
+from contextlib import ExitStack
 from datetime import date
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -372,38 +372,11 @@ def check(batch_id: int, sink: LatencySink) -> dict:
     }
 
 
-def scratch_postgres() -> tuple[str, str | None]:
-    """(database URL, URL of the scratch database to drop at the end, or None)."""
-    import sqlalchemy as sa
-
-    given = os.environ.get("BENCH_DATABASE_URL")
-    if given:
-        return given, None
-    try:
-        admin = sa.create_engine(LOCAL_PG, isolation_level="AUTOCOMMIT")
-        name = f"recapito_bench_scaleout_{uuid.uuid4().hex[:8]}"
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
-    except sa.exc.SQLAlchemyError as exc:  # no local PostgreSQL: SQLite, said plainly
-        print(f"PostgreSQL locale non raggiungibile ({type(exc).__name__}): uso SQLite")
-        return "", None
-    parts = urlsplit(LOCAL_PG)
-    url = urlunsplit((parts.scheme, parts.netloc, "/" + name, "", ""))
-    return url, url
-
-
-def drop_scratch(url: str) -> None:
-    """Drop the scratch database."""
-    from tests.support.services import drop_postgres_database
-
-    drop_postgres_database(LOCAL_PG, url)
-
-
 def main() -> None:
     """Three runs on fresh batches; prints the figures, the last line JSON."""
     from flask_migrate import upgrade
 
+    from benchmarks.benchdb import scratch_database
     from mailer import create_app
     from mailer.services.reference import ensure_reference_data
     from tests.support.services import PrivateRedis, free_port, wait_port
@@ -412,8 +385,8 @@ def main() -> None:
     redis = PrivateRedis(str(work)).start()
     port = free_port()
     sink = LatencySink(port, LATENCY, work / "accepted.txt")
-    db_url, scratch = scratch_postgres()
-    db_url = db_url or f"sqlite:///{work / 'bench.db'}"
+    cleanup = ExitStack()
+    db_url = cleanup.enter_context(scratch_database(work / "bench.db", prefer_postgres=True))
     db_name = urlsplit(db_url).path.lstrip("/") if db_url.startswith("postgresql") else None
     settings = {
         "DATABASE_URL": db_url,
@@ -488,8 +461,7 @@ def main() -> None:
     finally:
         sink.stop()
         redis.stop()
-        if scratch:
-            drop_scratch(scratch)
+        cleanup.close()
         shutil.rmtree(work, ignore_errors=True)
 
 
