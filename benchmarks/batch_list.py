@@ -28,12 +28,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.benchdb import database_url
 from benchmarks.contacts import percentile
 
 N_BATCHES = int(os.environ.get("BENCH_BATCHES", 5_000))
 PER_BATCH = int(os.environ.get("BENCH_DELIVERIES_PER_BATCH", 20))
 N_CONTACTS = 2_000
 DB_PATH = os.environ.get("BENCH_BATCHES_DB", "/tmp/recapito-bench-batches.db")
+DB_URL = database_url(DB_PATH)  # BENCH_DATABASE_URL (PostgreSQL) when set
 PASSWORD = "bench-password-123"
 COMBOS = [
     ["DDT"],
@@ -60,10 +62,10 @@ def build() -> None:
     ensure_reference_data()
     have = db.session.scalar(select(func.count(Batch.id))) or 0
     if have >= N_BATCHES:
-        print(f"Database riusato: {DB_PATH} ({have} invii)")
+        print(f"Database riusato: {DB_URL} ({have} invii)")
         return
     if have:
-        raise SystemExit(f"{DB_PATH} contiene dati parziali: cancellalo e rilancia.")
+        raise SystemExit(f"{DB_URL} contiene dati parziali: cancellalo e rilancia.")
     started = time.perf_counter()
     rnd = random.Random(42)
     db.session.execute(
@@ -157,7 +159,7 @@ def build() -> None:
     db.session.commit()
     db.session.execute(db.text("ANALYZE"))
     db.session.commit()
-    print(f"Database creato in {time.perf_counter() - started:.1f} s: {DB_PATH}")
+    print(f"Database creato in {time.perf_counter() - started:.1f} s: {DB_URL}")
 
 
 def main() -> None:
@@ -169,7 +171,7 @@ def main() -> None:
     from mailer.extensions import db
 
     config = {k: getattr(TestConfig, k) for k in dir(TestConfig) if k.isupper()}
-    config.update(SQLALCHEMY_DATABASE_URI=f"sqlite:///{DB_PATH}", WTF_CSRF_ENABLED=False, TESTING=False)
+    config.update(SQLALCHEMY_DATABASE_URI=DB_URL, WTF_CSRF_ENABLED=False, TESTING=False)
     app = create_app(config)
     with app.app_context():
         build()

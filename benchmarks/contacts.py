@@ -23,9 +23,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.benchdb import database_url
+
 N_PARTIES = int(os.environ.get("BENCH_PARTIES", 20_000))
 N_CONTACTS = int(os.environ.get("BENCH_CONTACTS", 100_000))
 DB_PATH = os.environ.get("BENCH_CONTACTS_DB", "/tmp/recapito-bench-contacts.db")
+DB_URL = database_url(DB_PATH)  # BENCH_DATABASE_URL (PostgreSQL) when set
 PASSWORD = "bench-password-123"
 
 FIRST = [
@@ -154,10 +157,10 @@ def build(app) -> None:
     ensure_reference_data()
     have = db.session.scalar(select(func.count(Party.id))) or 0
     if have >= N_PARTIES and (db.session.scalar(select(func.count(Contact.id))) or 0) >= N_CONTACTS:
-        print(f"Database riusato: {DB_PATH} ({have} anagrafiche)")
+        print(f"Database riusato: {DB_URL} ({have} anagrafiche)")
         return
     if have:
-        raise SystemExit(f"{DB_PATH} contiene dati parziali: cancellalo e rilancia.")
+        raise SystemExit(f"{DB_URL} contiene dati parziali: cancellalo e rilancia.")
     started = time.perf_counter()
     rnd = random.Random(42)
     db.session.execute(insert(Zone), [{"code": f"Z{i:02d}", "name": f"Zona {i:02d}"} for i in range(1, 21)])
@@ -244,7 +247,7 @@ def build(app) -> None:
     db.session.commit()
     db.session.execute(db.text("ANALYZE"))
     db.session.commit()
-    print(f"Database creato in {time.perf_counter() - started:.1f} s: {DB_PATH}")
+    print(f"Database creato in {time.perf_counter() - started:.1f} s: {DB_URL}")
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -260,7 +263,7 @@ def main() -> None:
     from mailer.config import TestConfig
 
     config = {k: getattr(TestConfig, k) for k in dir(TestConfig) if k.isupper()}
-    config.update(SQLALCHEMY_DATABASE_URI=f"sqlite:///{DB_PATH}", WTF_CSRF_ENABLED=False, TESTING=False)
+    config.update(SQLALCHEMY_DATABASE_URI=DB_URL, WTF_CSRF_ENABLED=False, TESTING=False)
     app = create_app(config)
     with app.app_context():
         build(app)

@@ -14,6 +14,7 @@ import os
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -30,19 +31,23 @@ def cpu_seconds() -> float:
 
 
 def main() -> None:
-    """Build the invoices in a scratch SQLite database, render them both ways, check the output."""
+    """Build the invoices in a scratch database (SQLite, or PostgreSQL next to BENCH_DATABASE_URL), render them both ways, check the output."""
     workdir = tempfile.mkdtemp(prefix="recapito-bench-")
     os.environ["INSTANCE_PATH"] = workdir
     from flask_migrate import upgrade
 
+    from benchmarks.benchdb import kind, scratch_database
     from mailer import create_app
     from mailer.config import TestConfig
     from mailer.extensions import db
 
     config = {k: getattr(TestConfig, k) for k in dir(TestConfig) if k.isupper()}
-    config.update(SQLALCHEMY_DATABASE_URI=f"sqlite:///{workdir}/bench.db", INSTANCE_PATH=workdir)
+    database = ExitStack()  # a scratch PostgreSQL database next to BENCH_DATABASE_URL when set
+    url = database.enter_context(scratch_database(f"{workdir}/bench.db"))
+    config.update(SQLALCHEMY_DATABASE_URI=url, INSTANCE_PATH=workdir)
     app = create_app(config)
-    with app.app_context():
+    print(f"database {kind(url)}")
+    with database, app.app_context():
         upgrade()
         from mailer.services.reference import ensure_reference_data
 

@@ -8,7 +8,8 @@ bulk inserts, then times `segments.count` for two filters, 30 runs each:
 
 Prints median and p95 per filter; the last line is one JSON object with the overall figures.
 Usage: .venv/bin/python benchmarks/segments.py [--db /tmp/x.db] [--rebuild] [--runs 30]
-       (--database-url postgresql+psycopg://… to run it on PostgreSQL; the database must be empty)
+       (--database-url postgresql+psycopg://…, or BENCH_DATABASE_URL, to run it on PostgreSQL; the database
+       must be empty or hold this benchmark's data; sizes: BENCH_PARTIES, BENCH_CONTACTS_PER_PARTY, BENCH_LINES)
 """
 
 from __future__ import annotations
@@ -26,15 +27,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-PARTIES, CONTACTS_PER_PARTY, LINES, PRODUCTS, CATEGORIES, ZONES, AGENTS = (
-    20_000,
-    5,
-    1_000_000,
-    1_000,
-    20,
-    12,
-    30,
-)
+PARTIES = int(os.environ.get("BENCH_PARTIES", 20_000))
+CONTACTS_PER_PARTY = int(os.environ.get("BENCH_CONTACTS_PER_PARTY", 5))
+LINES = int(os.environ.get("BENCH_LINES", 1_000_000))
+PRODUCTS, CATEGORIES, ZONES, AGENTS = 1_000, 20, 12, 30
 LINES_PER_DOC = 8
 
 
@@ -225,7 +221,7 @@ def main() -> None:
     """Build (once) and measure."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--db", default="/tmp/recapito-bench-segments.db")
-    parser.add_argument("--database-url", default="")
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", ""))
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--runs", type=int, default=30)
     args = parser.parse_args()
