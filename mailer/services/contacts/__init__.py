@@ -49,6 +49,7 @@ from .writes import (
     create_contact,
     delete_contact,
     ensure_contact_for_address,
+    input_of,
     update_contact,
     upsert_contact,
 )
@@ -81,6 +82,7 @@ __all__ = [
     "export_rows",
     "filter_choices",
     "function_lookup",
+    "input_of",
     "get_party",
     "get_visible_contact",
     "parse_date",
