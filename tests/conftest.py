@@ -27,6 +27,7 @@ pytest_plugins = [
     "tests.support.faults",
     "tests.support.imap",
     "tests.support.oauth",
+    "tests.support.preferences",
     "tests.support.resilience",
     "tests.support.security",
     "tests.support.smtp",

@@ -211,7 +211,18 @@ def submit_request(target: LinkTarget, form: dict) -> tuple[PreferenceRequest | 
     own = {t.code for t in received_types(contacts)}
     kind = form.get("kind", "")
     errors: dict[str, str] = {}
-    request = PreferenceRequest(party_id=target.party_id, email=target.email, kind=kind, status="pending")
+    request = PreferenceRequest(
+        party_id=target.party_id,
+        email=target.email,
+        kind=kind,
+        status="pending",
+        type_code="",
+        type_codes="",
+        new_email="",
+        new_name="",
+        note="",
+        refusal_reason="",
+    )
     if kind in ("stop", "redirect"):
         code = form.get("type_code", "")
         if code not in own:
