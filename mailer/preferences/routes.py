@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from ..extensions import db
-from ..models import PREFERENCE_KINDS, PREFERENCE_STATUSES
+from ..models import PREFERENCE_KINDS, PREFERENCE_STATUSES, PreferenceRequest
 from ..security import public_endpoint, require_roles
 from ..services import preferences as svc
 
@@ -112,7 +114,7 @@ def queue():
     )
 
 
-def _request_or_404(request_id: int):
+def _request_or_404(request_id: int) -> PreferenceRequest:
     """The request if the user's clearance reaches it; 404 for hidden and missing alike."""
     found = svc.get_visible_request(request_id, current_user)
     if found is None:
@@ -123,28 +125,27 @@ def _request_or_404(request_id: int):
 @bp.route("/richieste/<int:request_id>/accetta", methods=["POST"])
 def accept(request_id: int):
     """Apply the request to the contacts (their history records it) and mark it accepted."""
-    found = _request_or_404(request_id)
-    try:
-        changed = svc.accept(found, current_user)
-    except svc.PreferenceError as exc:
-        db.session.rollback()
-        flash(f"Richiesta n. {request_id} non applicata: {exc}", "error")
-        return redirect(url_for("preferences.queue"))
-    db.session.commit()
-    flash(f"Richiesta n. {request_id} accettata: {len(changed)} contatti aggiornati.", "success")
-    return redirect(url_for("preferences.queue"))
+    return _decide(
+        request_id, lambda found: svc.accept(found, current_user), "accettata: contatti aggiornati"
+    )
 
 
 @bp.route("/richieste/<int:request_id>/rifiuta", methods=["POST"])
 def refuse(request_id: int):
     """Refuse the request with a reason; the contacts stay as they are."""
+    reason = request.form.get("reason", "")
+    return _decide(request_id, lambda found: svc.refuse(found, current_user, reason), "rifiutata")
+
+
+def _decide(request_id: int, decision: Callable[[PreferenceRequest], object], done: str):
+    """Run a decision on a request the user may see: committed with a message, or rolled back with the reason."""
     found = _request_or_404(request_id)
     try:
-        svc.refuse(found, current_user, request.form.get("reason", ""))
+        decision(found)
     except svc.PreferenceError as exc:
         db.session.rollback()
-        flash(f"Richiesta n. {request_id}: {exc}", "error")
+        flash(f"Richiesta n. {request_id} non decisa: {exc}", "error")
         return redirect(url_for("preferences.queue"))
     db.session.commit()
-    flash(f"Richiesta n. {request_id} rifiutata.", "success")
+    flash(f"Richiesta n. {request_id} {done}.", "success")
     return redirect(url_for("preferences.queue"))
