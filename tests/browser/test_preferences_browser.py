@@ -33,10 +33,10 @@ def test_recipient_asks_and_operator_accepts(app, make_user, browser, prefs_worl
     _shots(page, "preferences_page")
     page.click("summary:has-text('Aggiungere un collega')")
     page.fill("input[name=new_name]", "Giulia Verdi")
-    page.fill("details[open] input[name=new_email]", "giulia@")
+    page.fill("details[open] input[name=new_email]", "giulia@alfa")
     page.check("input[name=type_codes][value=FATTURA]")
     page.click("button:has-text('Chiedi di aggiungere il collega')")
-    expect(page.locator("details[open] .field-error")).to_contain_text("manca il dominio")
+    expect(page.locator("details[open] .field-error")).to_contain_text("il dominio deve contenere un punto")
     expect(page.locator("input[name=new_name]")).to_have_value("Giulia Verdi")  # what was typed stays
     _shots(page, "preferences_error")
     page.fill("details[open] input[name=new_email]", "giulia.verdi@alfa.example")
