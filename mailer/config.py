@@ -76,6 +76,12 @@ class Config:
     LOGIN_MAX_DELAY_SECONDS = _int("LOGIN_MAX_DELAY_SECONDS", 300)
     LOGIN_ADDRESS_FAILURES = _int("LOGIN_ADDRESS_FAILURES", 50)
     LOGIN_LOCK_MINUTES = _int("LOGIN_LOCK_MINUTES", 15)
+    # The recipients' «Gestisci le tue preferenze» links: valid this many days; the public page answers at
+    # most PREFERENCES_HITS_PER_ADDRESS requests per network address in 10 minutes, and one link takes at
+    # most PREFERENCES_SUBMITS_PER_LINK changes per hour.
+    PREFERENCES_LINK_DAYS = _int("PREFERENCES_LINK_DAYS", 60)
+    PREFERENCES_HITS_PER_ADDRESS = _int("PREFERENCES_HITS_PER_ADDRESS", 60)
+    PREFERENCES_SUBMITS_PER_LINK = _int("PREFERENCES_SUBMITS_PER_LINK", 10)
     # Behind a reverse proxy: how many proxies set X-Forwarded-For / -Proto / -Host (Werkzeug ProxyFix).
     # 0 (the default) trusts none of these headers: anybody could forge them.
     PROXY_FIX_X_FOR = _int("PROXY_FIX_X_FOR", 0)

@@ -29,6 +29,7 @@ BLUEPRINTS: list[tuple[str, str | None]] = [
     ("mailer.tracking.routes", "/ricevute"),
     ("mailer.documents.routes", "/documenti"),
     ("mailer.campaigns.routes", "/campagne"),
+    ("mailer.preferences.routes", "/preferenze"),
     ("mailer.api.routes", "/api/v1"),
     ("mailer.api.tokens", "/api/v1/tokens"),
 ]
@@ -231,6 +232,7 @@ def _nav_items(app: Flask) -> list[tuple[str, str, str]]:
         ("documents.index", "Documenti", "operator,manager"),
         ("batches.index", "Invii", "operator,manager"),
         ("tracking.index", "Ricevute", "operator,manager"),
+        ("preferences.queue", "Richieste contatti", "operator,manager"),
         ("campaigns.index", "Campagne", "sales,manager"),
         ("templates.index", "Modelli e-mail", "admin"),
         ("admin.index", "Amministrazione", "admin"),

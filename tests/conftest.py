@@ -38,6 +38,7 @@ pytest_plugins = [
     "tests.support.documents",
     "tests.support.imap",
     "tests.support.oauth",
+    "tests.support.preferences",
     "tests.support.resilience",
     "tests.support.security",
     "tests.support.spool",

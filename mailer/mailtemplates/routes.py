@@ -319,6 +319,7 @@ def settings(code: str):
         "account_id": account_id,
         "schedule_cron": request.form.get("schedule_cron", ""),
         "auto_approve": "auto_approve" in request.form,
+        "preferences_link": "preferences_link" in request.form,
     }
     errors = update_sending_settings(code, **typed)
     if errors:

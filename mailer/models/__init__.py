@@ -28,6 +28,7 @@ from .document import (
     SdiNotification,
 )
 from .party import Agent, Category, Party, Zone
+from .preference import PREFERENCE_KINDS, PREFERENCE_STATUSES, PreferenceRequest
 from .template import TEMPLATE_LANGUAGES, EmailTemplate, TemplateVersion
 from .tracking import (
     PEC_RECEIPT_TYPES,
@@ -45,6 +46,8 @@ __all__ = [
     "BATCH_STATUSES",
     "DELIVERY_STATUSES",
     "PEC_RECEIPT_TYPES",
+    "PREFERENCE_KINDS",
+    "PREFERENCE_STATUSES",
     "RECEIPT_KINDS",
     "RECEIPT_OUTCOMES",
     "SDI_KINDS",
@@ -76,6 +79,7 @@ __all__ = [
     "MailboxState",
     "Party",
     "PecTrustedCertificate",
+    "PreferenceRequest",
     "Product",
     "ProductCategory",
     "Receipt",

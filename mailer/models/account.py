@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, false
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, false, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import Model
@@ -86,4 +86,6 @@ class Company(Model):
     logo_sha256: Mapped[str | None] = mapped_column(ForeignKey("blobs.sha256"))
     four_eyes: Mapped[bool] = mapped_column(Boolean, default=True)
     soft_spam_allowed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Campaign messages end with the signed «Gestisci le tue preferenze» link.
+    preferences_link: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)

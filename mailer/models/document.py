@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -59,6 +60,8 @@ class DocumentType(Model):
     # The last due time (Italian local time) the schedule ran for: a later one is caught up however late.
     schedule_last_run: Mapped[datetime | None] = mapped_column(DateTime)
     commercial: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Messages of this type end with the signed «Gestisci le tue preferenze» link (mailer.services.preferences).
+    preferences_link: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class ProductCategory(Model):

@@ -9,7 +9,8 @@ same account, body and attachments. Only these differ:
   test cannot be taken for a bounce of the real delivery;
 - a commercial message's unsubscribe link: the contact's token is replaced by an invalid one (the page
   answers «link non valido») and the List-Unsubscribe headers are left out, so the tester cannot
-  unsubscribe the real contact, by one click or by the link.
+  unsubscribe the real contact, by one click or by the link; the «Gestisci le tue preferenze» link
+  likewise leads to an invalid token.
 A test is never counted as sent: the delivery (status, attempts, Message-ID, digest) and its documents'
 sent state are not touched. It takes one message from the account's rate budget, like any message.
 """
@@ -26,6 +27,7 @@ from ..transport.message import MessageSpec, address_domain, build_message
 from ..transport.smtp import SmtpSession
 from . import sending
 from .audit import audit
+from .preferences import neutral_preferences_links
 
 SUBJECT_PREFIX = "[PROVA] "
 NEUTRAL_TOKEN = "prova-disiscrizione-disattivata"
@@ -68,6 +70,8 @@ def as_test(spec: MessageSpec, user, account: MailAccount, contact_id: int | Non
     spec.subject = SUBJECT_PREFIX + spec.subject
     spec.message_id = make_msgid(idstring="rcp-prova", domain=address_domain(account.from_address))
     spec.date = format_datetime(datetime.now().astimezone())
+    # The «Gestisci le tue preferenze» link would let the tester act for the recipient: it leads nowhere.
+    spec.html, spec.text = neutral_preferences_links(spec.html), neutral_preferences_links(spec.text)
     if any(name in spec.headers for name in UNSUBSCRIBE_HEADERS):
         for name in UNSUBSCRIBE_HEADERS:
             spec.headers.pop(name, None)

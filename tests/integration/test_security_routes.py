@@ -56,6 +56,8 @@ EXPECTED: dict[tuple[str, str], dict] = {
     ("auth.login", "POST"): row(401, 302, 302, 302, 302),  # empty credentials refused
     ("campaigns.unsubscribe", "GET"): row(200, 200, 200, 200, 200),
     ("campaigns.unsubscribe", "POST"): row(200, 200, 200, 200, 200),
+    ("preferences.manage", "GET"): row(200, 200, 200, 200, 200),
+    ("preferences.manage", "POST"): row(422, 422, 422, 422, 422),  # empty form: nothing recorded
     ("api.openapi", "GET"): row(200, 200, 200, 200, 200),
     # everybody logged in
     ("main.dashboard", "GET"): row(LOGIN, 200, 200, 200, 200),
@@ -164,6 +166,9 @@ EXPECTED: dict[tuple[str, str], dict] = {
     ("batches.resolve", "POST"): row(LOGIN, 302, 302, 403, 403),
     # received messages (PEC receipts, bounces): who follows batch results
     ("tracking.index", "GET"): office(),
+    ("preferences.queue", "GET"): office(),
+    ("preferences.accept", "POST"): row(LOGIN, SKIP, SKIP, SKIP, 403),  # would change the contact
+    ("preferences.refuse", "POST"): office(302),  # no reason: refused with a message, nothing changes
     ("tracking.source", "GET"): office(),
     ("tracking.poll_now", "POST"): office(302),  # queued (no worker here), back to the page
     # «Conferma e applica» a suspect PEC receipt: managers; the world's receipt is not suspect (refused, back)
@@ -217,6 +222,7 @@ OVERRIDES = {
     "campaigns.document": {"document_id": "generic"},
     "campaigns.version_file": {"document_id": "generic"},
     "campaigns.version_page": {"document_id": "generic"},
+    "preferences.manage": {"token": "preferences_token"},
 }
 VALUES = {
     "account_id": "account",
@@ -233,6 +239,7 @@ VALUES = {
     "token_id": "token_revocable",
     "message_id": "captured",
     "token": "unsubscribe_token",
+    "request_id": "preference_request",
     "entry_id": "zone",
     "certificate_id": "zone",  # any id: refused roles get 403 before the lookup, the admin's call is SKIP
 }
@@ -287,7 +294,7 @@ def test_every_route_has_an_expectation():
 
 
 def test_public_endpoints_are_exactly_the_declared_ones():
-    """Only login, static, healthz, the unsubscribe page and the token API skip the login gate."""
+    """Only login, static, healthz, the unsubscribe and preferences pages and the token API skip the login gate."""
     public = set()
     for rule in APP_FOR_MAP.url_map.iter_rules():
         view = APP_FOR_MAP.view_functions[rule.endpoint]
@@ -298,7 +305,13 @@ def test_public_endpoints_are_exactly_the_declared_ones():
         ):
             public.add(rule.endpoint)
     api = {e for e in public if e.startswith("api.")}
-    assert public - api == {"auth.login", "static", "main.healthz", "campaigns.unsubscribe"}
+    assert public - api == {
+        "auth.login",
+        "static",
+        "main.healthz",
+        "campaigns.unsubscribe",
+        "preferences.manage",
+    }
     assert {"api"} == PUBLIC_BLUEPRINTS
 
 

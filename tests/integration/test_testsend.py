@@ -305,8 +305,14 @@ def test_campaign_review_test_send_cannot_unsubscribe_the_contact(app, client, a
     mine, theirs = _parts(message), _parts(expected)
     assert token in theirs["html"] and token not in mine["html"] and token not in mine["text"]
     assert NEUTRAL_TOKEN in mine["html"]
-    assert mine["html"] == theirs["html"].replace(token, NEUTRAL_TOKEN)
-    assert mine["text"] == theirs["text"].replace(token, NEUTRAL_TOKEN)
+    # The «Gestisci le tue preferenze» link is made harmless too (mailer.services.preferences).
+    from mailer.services.preferences import NEUTRAL_TOKEN as NO_PREFERENCES
+    from mailer.services.preferences import neutral_preferences_links
+
+    assert "/preferenze/" in theirs["html"] and NO_PREFERENCES not in theirs["html"]
+    assert f"/preferenze/{NO_PREFERENCES}" in mine["html"] and f"/preferenze/{NO_PREFERENCES}" in mine["text"]
+    assert mine["html"] == neutral_preferences_links(theirs["html"].replace(token, NEUTRAL_TOKEN))
+    assert mine["text"] == neutral_preferences_links(theirs["text"].replace(token, NEUTRAL_TOKEN))
     assert mine["attachments"] == theirs["attachments"] == [("listino.pdf", "application/pdf", PDF_BYTES)]
     # the neutral link unsubscribes nobody
     anonymous = app.test_client()

@@ -307,6 +307,14 @@ def build_world(app) -> World:
         from mailer.services.campaigns import unsubscribe_token
 
         ids["unsubscribe_token"] = unsubscribe_token(public.id)
+        from mailer.models import PreferenceRequest
+        from mailer.services.preferences import preferences_token
+
+        ids["preferences_token"] = preferences_token(party.id, PUBLIC_EMAIL)
+        pending = PreferenceRequest(party_id=party.id, email=PUBLIC_EMAIL, kind="stop", type_code="FATTURA")
+        db.session.add(pending)
+        db.session.commit()
+        ids["preference_request"] = pending.id
     return world
 
 

@@ -20,7 +20,7 @@ from ...models import (
     utcnow,
 )
 from .. import mail_templates as mt
-from .. import segments
+from .. import preferences, segments
 from ..contacts import clearance_of
 from ..reference import get_company
 from .records import campaign_of_batch
@@ -202,6 +202,10 @@ def _delivery(
         "oggi": utcnow().date(),
     }
     subject, html, text = render_texts(campaign.subject, campaign.body_html, context, account, url)
+    if preferences.link_wanted(None):
+        html, text = preferences.add_link(
+            html, text, preferences.preferences_url(party.id, contact.email, base)
+        )
     warnings: list[str] = []
     size = int(attachments_size * 4 / 3) + len(html.encode()) + len(text.encode()) + 2048
     delivery = Delivery(

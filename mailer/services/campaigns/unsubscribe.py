@@ -7,7 +7,7 @@ import os
 from typing import TYPE_CHECKING, Any, cast
 
 from flask import current_app
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
 from sqlalchemy import select, update
 
 from ...extensions import db
@@ -27,9 +27,16 @@ OPT_OUT_REASON = "Disiscritto dalle comunicazioni"
 UNSUBSCRIBE_PATH = "/campagne/disiscrizione/"
 
 
-def _serializer() -> URLSafeSerializer:
-    """Signs contact ids with the app secret (HMAC-SHA1 via itsdangerous)."""
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="recapito.unsubscribe")
+def link_serializer(purpose: str, timed: bool = False) -> URLSafeSerializer | URLSafeTimedSerializer:
+    """The signer of the links in e-mails: the app secret (HMAC-SHA1 via itsdangerous), one salt per
+    purpose, so a token made for one kind of link is refused by every other; timed ones carry their date."""
+    cls = URLSafeTimedSerializer if timed else URLSafeSerializer
+    return cls(current_app.config["SECRET_KEY"], salt=f"recapito.{purpose}")
+
+
+def _serializer() -> URLSafeSerializer | URLSafeTimedSerializer:
+    """Signs contact ids for the unsubscribe links (no expiry: the law wants them to keep working)."""
+    return link_serializer("unsubscribe")
 
 
 def unsubscribe_token(contact_id: int) -> str:

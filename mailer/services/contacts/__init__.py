@@ -49,6 +49,7 @@ from .writes import (
     create_contact,
     delete_contact,
     ensure_contact_for_address,
+    input_of,
     update_contact,
     upsert_contact,
 )
@@ -83,6 +84,7 @@ __all__ = [
     "function_lookup",
     "get_party",
     "get_visible_contact",
+    "input_of",
     "parse_date",
     "party_conditions",
     "party_contacts",

@@ -246,8 +246,8 @@ def delete_contact(contact: Contact, user: Any) -> None:
 UPSERT_FIELDS = frozenset(ContactInput.__dataclass_fields__)
 
 
-def _input_of(contact: Contact) -> ContactInput:
-    """The contact's current values as input: what an upsert leaves unchanged unless it says otherwise."""
+def input_of(contact: Contact) -> ContactInput:
+    """The contact's current values as input: what an upsert (or an accepted request) leaves unchanged."""
     return ContactInput(
         name=contact.name or "",
         function=str(contact.function_id) if contact.function_id else "",
@@ -313,7 +313,7 @@ def upsert_contact(
             .order_by(Contact.id)
             .limit(1)
         )
-    data = _input_of(contact) if contact is not None else ContactInput()
+    data = input_of(contact) if contact is not None else ContactInput()
     for name, value in fields.items():
         if name in ("name", "email", "phone", "function") and not value:
             continue  # an empty value does not wipe what the contact has

@@ -15,6 +15,7 @@ SENDING_SETTINGS = (
     "account_id",
     "schedule_cron",
     "auto_approve",
+    "preferences_link",
 )
 
 
@@ -45,10 +46,12 @@ def update_sending_settings(
     account_id: int | None,
     schedule_cron: str | None = None,
     auto_approve: bool | None = None,
+    preferences_link: bool | None = None,
 ) -> dict[str, str]:
     """Validate and apply a type's sending settings; returns {field: Italian error} (nothing written then).
 
-    schedule_cron / auto_approve (automatic preparation) are left unchanged when None.
+    schedule_cron / auto_approve (automatic preparation) and preferences_link (the «Gestisci le tue
+    preferenze» link at the end of each message) are left unchanged when None.
     """
     doc_type = db.session.get(DocumentType, type_code)
     if doc_type is None:
@@ -88,6 +91,8 @@ def update_sending_settings(
         doc_type.schedule_cron = schedule_cron
     if auto_approve is not None:
         doc_type.auto_approve = bool(auto_approve)
+    if preferences_link is not None:
+        doc_type.preferences_link = bool(preferences_link)
     doc_type.by_pec = bool(by_pec)
     doc_type.attach_pdf = bool(attach_pdf)
     doc_type.group_per_recipient = bool(group_per_recipient)

@@ -68,6 +68,8 @@ class Router:
     """Turns documents into deliveries for one batch."""
 
     def __init__(self, batch: Batch, unpreparable: dict[int, str] | None = None):
+        from .. import preferences  # imported here: the campaigns package it uses imports preparation
+        from ..campaigns.unsubscribe import public_base_url
         from ..mail_templates import build_context, document_context, render_for, template_language
 
         self.batch = batch
@@ -78,6 +80,8 @@ class Router:
         self.render_for = render_for
         self.template_language = template_language
         self.picker = AccountPicker()
+        self.preferences = preferences
+        self.base_url = public_base_url(batch)
         self.types = {t.code: t for t in db.session.scalars(select(DocumentType))}
         self.user = db.session.get(User, batch.created_by_id) if batch.created_by_id else None
         # Grouped types: (contact, type) -> documents, written at the end.
@@ -212,6 +216,10 @@ class Router:
                 )
                 self._unpreparable(document)
             return None
+        html, text = rendered.html, rendered.text
+        if self.preferences.link_wanted(doc_type):
+            url = self.preferences.preferences_url(party.id, contact.email, self.base_url)
+            html, text = self.preferences.add_link(html, text, url)
         cc = doc_type.cc_address or ""
         delivery = Delivery(
             batch_id=self.batch.id,
@@ -224,8 +232,8 @@ class Router:
             account_reason=reason,
             status="pending",
             subject=rendered.subject,
-            body_html=rendered.html,
-            body_text=rendered.text,
+            body_html=html,
+            body_text=text,
             cc=cc,
             reply_to=doc_type.reply_to or "",
             template_version_id=rendered.version_id,
