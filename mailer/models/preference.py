@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
+from ..extensions import Model
 from .base import utcnow
 
 # What a recipient may ask about business documents (a marketing opt-out applies at once, no request).
@@ -19,7 +19,7 @@ PREFERENCE_KINDS = {
 PREFERENCE_STATUSES = {"pending": "Da esaminare", "accepted": "Accettata", "refused": "Rifiutata"}
 
 
-class PreferenceRequest(db.Model):
+class PreferenceRequest(Model):
     """One change a recipient asked for, for one address of one party; applied only when accepted."""
 
     __tablename__ = "preference_requests"
