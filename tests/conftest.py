@@ -20,6 +20,7 @@ from tests.support.services import PrivateRedis, create_postgres_database, drop_
 # Area fixtures live in tests/support/<area>.py and are registered here once, so a test module
 # asks for them by name instead of importing them (an import shadowed by the argument).
 pytest_plugins = [
+    "tests.support.api_batches",
     "tests.support.browser",
     "tests.support.campaigns",
     "tests.support.contacts",

@@ -207,6 +207,10 @@ EXPECTED: dict[tuple[str, str], dict] = {
     ("api.list_contacts", "GET"): API_NO_TOKEN,
     ("api.put_contact", "POST"): API_NO_TOKEN,
     ("api.put_contact", "PUT"): API_NO_TOKEN,
+    ("api.post_batch", "POST"): API_NO_TOKEN,
+    ("api.get_batch", "GET"): API_NO_TOKEN,
+    ("api.batch_deliveries", "GET"): API_NO_TOKEN,
+    ("api.send_batch", "POST"): API_NO_TOKEN,
 }
 # The filter rule appears twice in the map (/filtri/nuovo and /filtri/<id>): /filtri/nuovo as its own key.
 EXPECTED[("campaigns.filter_edit:new", "GET")] = row(LOGIN, 200, 200, 403, 200)
