@@ -131,6 +131,8 @@ EXPECTED: dict[tuple[str, str], dict] = {
     ("documents.pdf", "GET"): office(),
     ("documents.attachment", "GET"): office(),
     ("documents.version_pdf", "GET"): office(),
+    ("documents.send_now", "GET"): office(),
+    ("documents.send_now", "POST"): office(422),  # empty form: «scegli un contatto o scrivi un indirizzo»
     ("documents.import_page", "GET"): office(),
     ("documents.import_page", "POST"): office(200),  # "choose a file" message
     ("documents.spool_run", "POST"): office(302),  # empty spool folder: nothing to do
