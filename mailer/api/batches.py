@@ -141,6 +141,18 @@ def _all_auto_approve(batch: Batch) -> bool:
     return len(auto) == len(codes) and all(auto)
 
 
+def _scoped_batch(scope: str, batch_id: int) -> tuple[User, Batch] | Response:
+    """(acting user, batch) when the token has the scope, acts as an active user and that user may open
+    the batch (the page's rule); else the error answer."""
+    if (denied := require_scope(scope)) is not None:
+        return denied
+    user = _acting_user()
+    if isinstance(user, Response):
+        return user
+    batch = _open_batch(batch_id, user)
+    return batch if isinstance(batch, Response) else (user, batch)
+
+
 def _open_batch(batch_id: int, user: User) -> Batch | Response:
     """The batch if the acting user may open it (the page's rule), else the error answer."""
     batch = db.session.get(Batch, batch_id)
@@ -154,14 +166,10 @@ def _open_batch(batch_id: int, user: User) -> Batch | Response:
 @bp.route("/batches/<int:batch_id>")
 def get_batch(batch_id: int):
     """A batch: state, progress, counts of its deliveries by outcome; ambito batches:read."""
-    if (denied := require_scope("batches:read")) is not None:
-        return denied
-    user = _acting_user()
-    if isinstance(user, Response):
-        return user
-    batch = _open_batch(batch_id, user)
-    if isinstance(batch, Response):
-        return batch
+    found = _scoped_batch("batches:read", batch_id)
+    if isinstance(found, Response):
+        return found
+    user, batch = found
     return jsonify(_batch_dict(batch, _clearance(user)))
 
 
@@ -182,14 +190,10 @@ def parse_since(value: str) -> datetime:
 def batch_deliveries(batch_id: int):
     """The batch's deliveries with outcomes, 100 a page; ?status= (comma separated), ?since= (changed at or
     after), ?page=; ambito batches:read."""
-    if (denied := require_scope("batches:read")) is not None:
-        return denied
-    user = _acting_user()
-    if isinstance(user, Response):
-        return user
-    batch = _open_batch(batch_id, user)
-    if isinstance(batch, Response):
-        return batch
+    found = _scoped_batch("batches:read", batch_id)
+    if isinstance(found, Response):
+        return found
+    user, batch = found
     now = utcnow()
     query = select(Delivery).where(Delivery.batch_id == batch.id, batch_views.visible_to(_clearance(user)))
     if status := request.args.get("status", "").strip():
@@ -418,14 +422,10 @@ def send_batch(batch_id: int):
     """Start sending an approved batch (or one of automatically approved types); ambito batches:write.
 
     Sending again a batch already under way or finished changes nothing and answers its state (a retry)."""
-    if (denied := require_scope("batches:write")) is not None:
-        return denied
-    user = _acting_user()
-    if isinstance(user, Response):
-        return user
-    batch = _open_batch(batch_id, user)
-    if isinstance(batch, Response):
-        return batch
+    found = _scoped_batch("batches:write", batch_id)
+    if isinstance(found, Response):
+        return found
+    user, batch = found
     clearance = _clearance(user)
     if batch.status in ("sending", "done"):
         return jsonify(_batch_dict(batch, clearance))

@@ -318,3 +318,19 @@ def test_since_sees_bulk_state_changes(app, client, make_user, user_token, make_
         approval.set_excluded(db.session.get(Batch, batch_id), [first], True, db.session.get(User, erp))
     changed = client.get(url, query_string={"since": mark.isoformat()}, headers=headers).get_json()
     assert [(d["id"], d["status"]) for d in changed["items"]] == [(first, "excluded")]
+
+
+def test_admin_gives_a_token_its_user(app, client, auth, make_user):
+    """The batch scopes need the user the token acts as: refused without one, kept with one."""
+    from mailer.models import ApiToken
+
+    erp = make_user("erp", roles=["manager"])
+    auth.login("admin")
+    form = {"name": "Gestionale", "scopes": ["batches:read", "batches:write"], "clearance": "0"}
+    refused = client.post("/api/v1/tokens/", data=form)
+    assert refused.status_code == 422 and "per conto del quale" in refused.get_data(as_text=True)
+    assert _count(app, ApiToken) == 0
+    created = client.post("/api/v1/tokens/", data={**form, "user": str(erp)})
+    assert created.status_code == 200 and "Token creato" in created.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(db.select(ApiToken.user_id)) == erp
