@@ -62,7 +62,7 @@ def test_erp_runs_a_month_of_invoices_end_to_end(
 
     worker = WorkerProcess(app, tmp_path).start()
     try:
-        wait_until(lambda: _status(client, headers, batch_id) == "ready", 90, worker.tail)
+        wait_until(lambda: _status(client, headers, batch_id) == "ready", 180, worker.tail, every=0.5)
         batch = client.get(f"/api/v1/batches/{batch_id}", headers=headers).get_json()
         assert batch["awaiting_approval"] and batch["counts"]["pending"] == 3 and batch["created_by"] == "erp"
 
