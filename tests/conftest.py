@@ -32,6 +32,7 @@ from tests.support.services import (
 pytest_plugins = [
     "tests.support.smtp",
     "tests.support.faults",
+    "tests.support.api_batches",
     "tests.support.browser",
     "tests.support.campaigns",
     "tests.support.contacts",

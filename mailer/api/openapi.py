@@ -5,14 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..reference import DOCUMENT_TYPE_CODES
-
-
-def _ref(name: str) -> dict:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict) -> dict:
-    return {"content": {"application/json": {"schema": schema}}}
+from .openapi_batches import batch_paths, batch_schemas
+from .openapi_batches import json_content as _json
+from .openapi_batches import schema_ref as _ref
 
 
 def openapi_spec(server_url: str) -> dict:
@@ -98,7 +93,7 @@ def openapi_spec(server_url: str) -> dict:
             "title": "Recapito API",
             "version": "1.0",
             "description": "API del gestionale verso Recapito: documenti (con righe e PDF opzionale), "
-            "anagrafiche e contatti. Autenticazione: `Authorization: Bearer <token>`; "
+            "anagrafiche e contatti; invii (preparazione, esiti, avvio). Autenticazione: `Authorization: Bearer <token>`; "
             "i token li crea un amministratore, ciascuno con i suoi ambiti e un livello di "
             "riservatezza. Un documento è identificato da tipo + anno + numero: inviarlo "
             "di nuovo lo aggiorna. Gli errori sono JSON e nominano il campo.",
@@ -194,6 +189,7 @@ def openapi_spec(server_url: str) -> dict:
                         },
                     },
                 },
+                **batch_schemas(),
                 "Party": {
                     "type": "object",
                     "required": ["code", "name"],
@@ -385,6 +381,7 @@ def openapi_spec(server_url: str) -> dict:
             },
         },
     }
+    spec["paths"].update(batch_paths(error, errors))
     for path in ("/documents", "/parties", "/parties/{code}/contacts"):  # PUT is an alias of POST
         post = spec["paths"][path]["post"]
         spec["paths"][path]["put"] = {**post, "summary": post["summary"] + " (PUT equivale a POST)"}

@@ -102,7 +102,7 @@ def require_scope(scope: str) -> Response | None:
     return None
 
 
-def _json_body() -> dict | Response:
+def json_body() -> dict | Response:
     """The request's JSON object, or an error answer."""
     if not request.is_json:
         return api_error(415, "serve Content-Type: application/json", {"Content-Type": "application/json"})
@@ -172,7 +172,7 @@ def put_document():
     """
     if (denied := require_scope("documents:write")) is not None:
         return denied
-    payload = _json_body()
+    payload = json_body()
     if isinstance(payload, Response):
         return payload
     replace = _replace_requested(payload)
@@ -226,7 +226,7 @@ def post_sdi_notification():
     """An SdI notification file (RC, MC, NS, NE, DT, AT; XML or .p7m, base64); ambito sdi:write."""
     if (denied := require_scope("sdi:write")) is not None:
         return denied
-    payload = _json_body()
+    payload = json_body()
     if isinstance(payload, Response):
         return payload
     file_name, content = payload.get("file_name"), payload.get("content_base64")
@@ -366,7 +366,7 @@ def put_party():
     """Create or update a party by its ERP code."""
     if (denied := require_scope("parties:write")) is not None:
         return denied
-    payload = _json_body()
+    payload = json_body()
     if isinstance(payload, Response):
         return payload
     try:
@@ -455,7 +455,7 @@ def put_contact(code: str):
     party = db.session.scalar(db.select(Party).where(Party.erp_code == code))
     if party is None:
         return api_error(404, "anagrafica non trovata", {"code": code})
-    payload = _json_body()
+    payload = json_body()
     if isinstance(payload, Response):
         return payload
     errors: dict[str, str] = {}
@@ -505,3 +505,7 @@ def put_contact(code: str):
     response = jsonify(_contact_dict(contact))
     response.status_code = 201 if created else 200
     return response
+
+
+# The batch endpoints live in their own module of this blueprint; importing it registers them.
+from . import batches as _batches  # noqa: E402, F401

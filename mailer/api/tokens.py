@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from ..extensions import db
-from ..models import API_SCOPES, ApiToken, utcnow
+from ..models import API_SCOPES, ApiToken, User, utcnow
 from ..security import clearance, require_roles
 from ..services.audit import audit
 from .routes import hash_token
@@ -27,12 +27,15 @@ def index():
     """List tokens; create one (the secret appears once, only its hash is kept)."""
     errors: dict[str, str] = {}
     secret = None
-    form: dict[str, Any] = {"name": "", "scopes": ["documents:read", "documents:write"], "clearance": "0"}
+    blank: dict[str, Any] = {"name": "", "scopes": ["documents:read", "documents:write"], "clearance": "0", "user": ""}
+    form = blank
+    users = db.session.scalars(db.select(User).where(User.active.is_(True)).order_by(User.username)).all()
     if request.method == "POST":
         form = {
             "name": request.form.get("name", "").strip(),
             "scopes": request.form.getlist("scopes"),
             "clearance": request.form.get("clearance", "0"),
+            "user": request.form.get("user", "").strip(),
         }
         if not form["name"]:
             errors["name"] = "Indica un nome (es. «Gestionale sede»)."
@@ -44,6 +47,11 @@ def index():
             errors["clearance"] = "Livello da 0 a 3."
         elif int(form["clearance"]) > clearance():
             errors["clearance"] = "Non puoi dare a un token un livello superiore al tuo."
+        acting = next((u for u in users if str(u.id) == form["user"]), None)
+        if form["user"] and acting is None:
+            errors["user"] = "Scegli un utente attivo dall'elenco."
+        elif acting is None and any(s.startswith("batches:") for s in form["scopes"]):
+            errors["user"] = "Gli ambiti degli invii richiedono l'utente per conto del quale il token agisce."
         if not errors:
             secret = "rk_" + secrets.token_urlsafe(32)
             token = ApiToken(
@@ -53,6 +61,7 @@ def index():
                 scopes=",".join(s for s in API_SCOPES if s in form["scopes"]),
                 privacy_clearance=int(form["clearance"]),
                 created_by_id=_user_id(),
+                user_id=acting.id if acting else None,
             )
             db.session.add(token)
             db.session.flush()
@@ -62,9 +71,10 @@ def index():
                 name=token.name,
                 scopes=token.scopes,
                 privacy_clearance=token.privacy_clearance,
+                acting_user=acting.username if acting else None,
             )
             db.session.commit()
-            form = {"name": "", "scopes": ["documents:read", "documents:write"], "clearance": "0"}
+            form = blank
     tokens = (
         db.session.scalars(db.select(ApiToken).order_by(ApiToken.created_at.desc(), ApiToken.id.desc()))
         .unique()
@@ -72,7 +82,13 @@ def index():
     )
     status = 422 if errors else 200
     return render_template(
-        "api/tokens.html", tokens=tokens, scopes=API_SCOPES, errors=errors, form=form, secret=secret
+        "api/tokens.html",
+        tokens=tokens,
+        scopes=API_SCOPES,
+        errors=errors,
+        form=form,
+        secret=secret,
+        users=users,
     ), status
 
 

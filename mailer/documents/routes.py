@@ -195,6 +195,8 @@ def detail(document_id: int):
         sdi_history=sdi.history(document),
         sdi_kinds=SDI_KINDS,
         mc_text=sdi.MC_TEXT,
+        may_send_now=current_user.has_role("operator", "manager")
+        and current_user.may_send(document.type_code),
     )
 
 
@@ -345,3 +347,54 @@ def spool_run():
             "warning" if report.errors else "success",
         )
     return redirect(url_for("documents.import_page"))
+
+
+# ---------------------------------------------------------------- «Invia ora» (one-off send)
+
+
+@bp.route("/<int:document_id>/invia-ora", methods=["GET", "POST"])
+def send_now(document_id: int):
+    """Send the document now to one contact of its party (or a typed address), with the text editable."""
+    from ..services import one_off
+
+    document = _document_or_403(document_id)
+    try:
+        one_off.check_may_send(document, current_user)
+    except one_off.OneOffError:
+        abort(403)
+    source = request.form if request.method == "POST" else request.args
+    contact_id, address = source.get("contatto", "").strip(), source.get("indirizzo", "").strip()
+    errors: dict[str, str] = {}
+    draft = None
+    if contact_id or address:
+        try:
+            contact, _ = one_off.resolve_recipient(document, current_user, contact_id, address)
+            draft = one_off.draft(document, current_user, contact)
+        except one_off.OneOffError as exc:
+            errors = exc.errors
+    subject = source.get("oggetto", draft.subject if draft else "")
+    body = source.get("testo", draft.body if draft else "")
+    if request.method == "POST" and not errors:
+        try:
+            batch = one_off.create_one_off(document, current_user, contact_id, address, subject, body)
+        except one_off.OneOffError as exc:
+            db.session.rollback()
+            errors = exc.errors
+        else:
+            if batch.status == "ready":
+                flash("Messaggio preparato: partirà quando un responsabile lo approva.", "success")
+            else:
+                flash("Invio avviato: qui sotto l'esito del messaggio.", "success")
+            return redirect(url_for("batches.detail", batch_id=batch.id))
+    context = {
+        "doc": document,
+        "contacts": one_off.recipients(document, current_user),
+        "contact_id": contact_id,
+        "address": address,
+        "draft": draft,
+        "subject": subject,
+        "body": body,
+        "errors": errors,
+        "sends_at_once": current_user.has_role("manager", "admin") or document.type.auto_approve,
+    }
+    return render_template("documents/send_now.html", **context), 422 if errors else 200

@@ -1,7 +1,7 @@
 """All models, importable from one place."""
 
 from .account import Company, MailAccount
-from .api_token import API_SCOPES, ApiToken
+from .api_token import API_SCOPES, ApiIdempotencyKey, ApiToken
 from .audit import AuditEvent
 from .base import utcnow
 from .batch import BATCH_STATUSES, DELIVERY_STATUSES, SUMMARY_STATES, Batch, Delivery, delivery_documents
@@ -55,6 +55,7 @@ __all__ = [
     "TEMPLATE_LANGUAGES",
     "TRUST_STATUSES",
     "Agent",
+    "ApiIdempotencyKey",
     "ApiToken",
     "AuditEvent",
     "Batch",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import Model
@@ -19,6 +19,8 @@ API_SCOPES: dict[str, str] = {
     "contacts:read": "Leggere i contatti (fino al livello di riservatezza del token)",
     "contacts:write": "Caricare e aggiornare contatti (fino al livello di riservatezza del token)",
     "sdi:write": "Caricare le notifiche del Sistema di Interscambio (SdI)",
+    "batches:read": "Leggere gli invii e i loro esiti (come l'utente del token)",
+    "batches:write": "Preparare e avviare invii (come l'utente del token; l'approvazione resta a una persona)",
 }
 
 
@@ -34,11 +36,14 @@ class ApiToken(Model):
     privacy_clearance: Mapped[int] = mapped_column(Integer, default=0)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # The user the token acts as for batches: their send permissions and clearance apply (batches:*).
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
 
-    created_by = relationship("User", lazy="joined")
+    created_by = relationship("User", foreign_keys=[created_by_id], lazy="joined")
+    user = relationship("User", foreign_keys=[user_id], lazy="joined")
 
     @property
     def scope_list(self) -> list[str]:
@@ -48,3 +53,16 @@ class ApiToken(Model):
     def allows(self, scope: str) -> bool:
         """True when the token carries the scope."""
         return scope in self.scope_list
+
+
+class ApiIdempotencyKey(Model):
+    """An `Idempotency-Key` a token sent with POST /batches: the same key again answers the same batch."""
+
+    __tablename__ = "api_idempotency_keys"
+    __table_args__ = (UniqueConstraint("token_id", "key", name="uq_api_idempotency_keys_token_key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_id: Mapped[int] = mapped_column(ForeignKey("api_tokens.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(200))
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

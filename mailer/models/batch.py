@@ -98,6 +98,7 @@ class Delivery(Model):
     __table_args__ = (
         Index("ix_deliveries_batch_status", "batch_id", "status"),
         Index("ix_deliveries_message_id", "message_id"),
+        Index("ix_deliveries_batch_updated", "batch_id", "updated_at"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))
@@ -142,6 +143,8 @@ class Delivery(Model):
     bounce_reason: Mapped[str] = mapped_column(Text, default="")
     resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Last change of the row (any UPDATE sets it, ORM or bulk): what the API's ?since= filters on.
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
     batch = relationship("Batch")
     party = relationship("Party", lazy="joined")

@@ -133,6 +133,8 @@ EXPECTED: dict[tuple[str, str], dict] = {
     ("documents.pdf", "GET"): office(),
     ("documents.attachment", "GET"): office(),
     ("documents.version_pdf", "GET"): office(),
+    ("documents.send_now", "GET"): office(),
+    ("documents.send_now", "POST"): office(422),  # empty form: «scegli un contatto o scrivi un indirizzo»
     ("documents.import_page", "GET"): office(),
     ("documents.import_page", "POST"): office(200),  # "choose a file" message
     ("documents.spool_run", "POST"): office(302),  # empty spool folder: nothing to do
@@ -212,6 +214,10 @@ EXPECTED: dict[tuple[str, str], dict] = {
     ("api.list_contacts", "GET"): API_NO_TOKEN,
     ("api.put_contact", "POST"): API_NO_TOKEN,
     ("api.put_contact", "PUT"): API_NO_TOKEN,
+    ("api.post_batch", "POST"): API_NO_TOKEN,
+    ("api.get_batch", "GET"): API_NO_TOKEN,
+    ("api.batch_deliveries", "GET"): API_NO_TOKEN,
+    ("api.send_batch", "POST"): API_NO_TOKEN,
 }
 # The filter rule appears twice in the map (/filtri/nuovo and /filtri/<id>): /filtri/nuovo as its own key.
 EXPECTED[("campaigns.filter_edit:new", "GET")] = row(LOGIN, 200, 200, 403, 200)

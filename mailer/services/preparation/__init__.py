@@ -24,6 +24,7 @@ from .selection import (
     nothing_message,
     parse_date,
     select_documents,
+    start_preparation,
 )
 
 __all__ = [
@@ -48,4 +49,5 @@ __all__ = [
     "resend_warnings",
     "run_preparation",
     "select_documents",
+    "start_preparation",
 ]

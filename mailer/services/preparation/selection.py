@@ -112,11 +112,13 @@ def create_batch(
     enqueue: bool = True,
     scheduled: bool = False,
     base_url: str = "",
+    **audit_details,
 ) -> Batch:
     """Record a batch to prepare and start its preparation job; returns the batch (status preparing).
 
     `base_url`: the address the batch was prepared from, for the links of its summary e-mail when
-    PUBLIC_BASE_URL is not set. NothingToPrepare (no batch) when the selection holds no document to send."""
+    PUBLIC_BASE_URL is not set; `audit_details` join the audit entry (e.g. the API token that asked).
+    NothingToPrepare (no batch) when the selection holds no document to send."""
     if not selection.type_codes and not selection.document_ids:
         raise PreparationError("Scegli almeno un tipo di documento.")
     if selection.document_ids and not selection.type_codes:
@@ -143,15 +145,20 @@ def create_batch(
     )
     db.session.add(batch)
     db.session.flush()
-    audit("batch.prepare", batch, user=user, types=selection.type_codes)
+    audit("batch.prepare", batch, user=user, types=selection.type_codes, **audit_details)
     db.session.commit()
     if enqueue:
-        job = enqueue_job(
-            PREPARE_BATCH_JOB, batch.id, job_timeout=3600, description=f"preparazione invio {batch.id}"
-        )
-        batch.job_id = job.id
-        db.session.commit()
+        start_preparation(batch)
     return batch
+
+
+def start_preparation(batch: Batch) -> None:
+    """Enqueue the preparation job of a committed batch (status preparing) and note its job id."""
+    job = enqueue_job(
+        PREPARE_BATCH_JOB, batch.id, job_timeout=3600, description=f"preparazione invio {batch.id}"
+    )
+    batch.job_id = job.id
+    db.session.commit()
 
 
 def nothing_message(selection: Selection) -> str:
