@@ -27,7 +27,12 @@ def index():
     """List tokens; create one (the secret appears once, only its hash is kept)."""
     errors: dict[str, str] = {}
     secret = None
-    blank: dict[str, Any] = {"name": "", "scopes": ["documents:read", "documents:write"], "clearance": "0", "user": ""}
+    blank: dict[str, Any] = {
+        "name": "",
+        "scopes": ["documents:read", "documents:write"],
+        "clearance": "0",
+        "user": "",
+    }
     form = blank
     users = db.session.scalars(db.select(User).where(User.active.is_(True)).order_by(User.username)).all()
     if request.method == "POST":

@@ -64,6 +64,7 @@ def test_send_now_from_the_document_page(browser, world, smtp_server):
     assert "Invio avviato" in page.inner_text("main")
     wait_until(lambda: smtp_server.accepted_to("amm@alfa.example") == 1, 30, "the one-off to arrive")
     assert str(smtp_server.messages[0].message["Subject"]) == "Fattura F88 – la copia che ci ha chiesto"
+
     def finished():
         page.reload()
         return "Concluso" in page.inner_text("main")
