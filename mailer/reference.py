@@ -18,6 +18,7 @@ DOCUMENT_TYPES: list[tuple[str, str, str, str, bool]] = [
     ("GENERICO", "Documento generico", "Generic document", "any", False),
 ]
 DOCUMENT_TYPE_CODES = [row[0] for row in DOCUMENT_TYPES]
+DOCUMENT_TYPE_NAMES = {row[0]: row[1] for row in DOCUMENT_TYPES}  # what a person reads instead of the code
 # Types whose documents for the same recipient go in one e-mail by default (the day's DDTs).
 GROUPED_BY_DEFAULT = {"DDT"}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
+from urllib.parse import urlsplit
 
 from flask import abort
 from flask_login import current_user
@@ -47,3 +48,13 @@ def require_roles(*roles: str) -> None:
 def clearance() -> int:
     """The current user's privacy clearance (-1 when nobody is logged in)."""
     return int(current_user.privacy_clearance) if current_user.is_authenticated else -1
+
+
+def local_url(target: str | None) -> str | None:
+    """target when it is a path on this site («/invii/2?vista=failed»), else None (no open redirects)."""
+    if not target or "\\" in target or any(ord(c) < 32 for c in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target

@@ -13,8 +13,9 @@ from werkzeug.routing import IntegerConverter
 from . import formatting
 from .extensions import login_manager
 from .inputs import DB_INT_MAX, bad_text, json_fields
-from .reference import PARTY_KIND_NAMES, PRIVACY_NAMES, ROLE_NAMES
+from .reference import DOCUMENT_TYPE_NAMES, PARTY_KIND_NAMES, PRIVACY_NAMES, ROLE_NAMES
 from .security import PUBLIC_BLUEPRINTS, PUBLIC_ENDPOINTS
+from .services import smtp_explain
 
 # Blueprints of every area: (import path, url prefix). Areas add themselves here.
 BLUEPRINTS: list[tuple[str, str | None]] = [
@@ -129,6 +130,13 @@ def register_web(app: Flask) -> None:
         it_datetime=formatting.it_datetime,
         it_money=formatting.it_money,
         it_number=formatting.it_number,
+        type_name=lambda code: DOCUMENT_TYPE_NAMES.get(code, code),
+    )
+    # SMTP replies in words (results, document page): one mapping, in the service module.
+    app.jinja_env.globals.update(
+        explain_smtp=smtp_explain.explain_reply,
+        technical_reply=smtp_explain.technical_reply,
+        sent_sentence=smtp_explain.sent_sentence,
     )
 
     @app.context_processor

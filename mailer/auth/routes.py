@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from ..extensions import db
+from ..security import local_url
 from ..services.audit import audit
 from ..services.users import LoginError, LoginThrottled, authenticate, close_session, open_session
 
@@ -16,11 +15,7 @@ bp = Blueprint("auth", __name__)
 
 def _safe_next(target: str | None) -> str:
     """Only allow redirects to a path on this site."""
-    if target:
-        parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//"):
-            return target
-    return url_for("main.dashboard")
+    return local_url(target) or url_for("main.dashboard")
 
 
 @bp.route("/login", methods=["GET", "POST"])

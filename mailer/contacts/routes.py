@@ -21,7 +21,7 @@ from flask_login import current_user
 from ..extensions import db, htmx
 from ..models import ContactFunction, DocumentType
 from ..reference import PRIVACY_LEVELS
-from ..security import require_roles, role_required
+from ..security import local_url, require_roles, role_required
 from ..services import contacts as svc
 from ..services.audit import audit
 from ..services.blobs import load_blob, store_blob
@@ -265,6 +265,7 @@ def edit_contact(contact_id: int):
     """The contact's edit form, in place of its card."""
     contact = _contact_or_404(contact_id)
     context = _form_context(contact.party, contact=contact)
+    context["next_url"] = local_url(request.args.get("next"))  # e.g. back to the batch results
     if not htmx:
         return _party_page(contact.party, edit_form=context)
     return render_template("contacts/_contact_form.html", **context)
@@ -275,16 +276,25 @@ def edit_contact(contact_id: int):
 def update_contact(contact_id: int):
     """Save a contact; on errors nothing is written and the form shows what to fix."""
     contact = _contact_or_404(contact_id)
+    next_url = local_url(request.form.get("next"))
     clean, errors = svc.validate_contact(svc.ContactInput.from_form(request.form), current_user)
     if errors:
         context = _form_context(
             contact.party, contact=contact, values=_values_from_form(request.form), errors=errors
         )
+        context["next_url"] = next_url
         if htmx:
             return render_template("contacts/_contact_form.html", **context)
         return _party_page(contact.party, status=422, edit_form=context)
     svc.update_contact(contact, clean, current_user)
     db.session.commit()
+    if next_url:  # opened from a batch's results: back there, to retry
+        flash(f"Contatto «{svc.contact_label(contact)}» salvato: ora puoi ritentare l'invio.", "success")
+        if htmx:
+            response = make_response("", 204)
+            response.headers["HX-Redirect"] = next_url
+            return response
+        return redirect(next_url)
     if not htmx:
         flash(f"Contatto «{svc.contact_label(contact)}» salvato.", "success")
         return redirect(url_for(".party", party_id=contact.party_id))

@@ -11,6 +11,7 @@ from flask_login import current_user
 
 from ..extensions import db, htmx
 from ..models import (
+    DELIVERY_STATUSES,
     SDI_KINDS,
     Blob,
     Delivery,
@@ -190,6 +191,7 @@ def detail(document_id: int):
         "documents/detail.html",
         doc=document,
         deliveries=deliveries,
+        STATUS=DELIVERY_STATUSES,
         has_batches=False,
         current_sent_at=current_sent_at,
         sdi_history=sdi.history(document),

@@ -41,7 +41,8 @@ def test_statement_lists_open_items_and_balance(app_ctx):
     assert items[0]["giorni_ritardo"] == 33 and items[0]["scaduta"] and not items[1]["scaduta"]
     mail = svc.render_for("ESTRATTO_CONTO", "it", context)
     assert mail.subject == "Estratto conto al 15/03/2026 – La mia azienda S.r.l."
-    assert "Gentile Ufficio amministrazione," in mail.html
+    # an office, not a person: the company greeting (issue 17.6, never «Gentile Ufficio amministrazione»)
+    assert "Spettabile Rossi Forniture S.r.l.," in mail.html and "Gentile" not in mail.html
     assert (
         "<strong>1.350,50 €</strong>" in mail.html and "FT 2026/22" in mail.html and "31/03/2026" in mail.html
     )
@@ -49,7 +50,7 @@ def test_statement_lists_open_items_and_balance(app_ctx):
 
 
 def test_dunning_letter_lists_overdue_items(app_ctx):
-    """INSOLUTO: extra["overdue_items"] and the overdue total; no contact name -> Spett.le party."""
+    """INSOLUTO: extra["overdue_items"] and the overdue total; no contact name -> Spettabile party."""
     party = make_party()
     doc = make_document(
         party,
@@ -62,7 +63,7 @@ def test_dunning_letter_lists_overdue_items(app_ctx):
     )
     mail = svc.render_for("INSOLUTO", "it", svc.build_context([doc]))
     assert mail.subject == "Sollecito di pagamento – Rossi Forniture S.r.l."
-    assert "Spett.le Rossi Forniture S.r.l.," in mail.html
+    assert "Spettabile Rossi Forniture S.r.l.," in mail.html
     assert "<strong>1.000,00 €</strong>" in mail.html and "FT 2026/10" in mail.html
     assert "non tenere conto della presente" in mail.html
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -115,6 +116,10 @@ def document_context(doc: Document, language: str = "it") -> dict:
         "da_pagare": doc.open_amount if doc.open_amount is not None else doc.total,
         "scadenze": scadenze,
         "prima_scadenza": dates[0] if dates else None,
+        "pagamento": payment_kind(
+            [str(p.get("method") or "") for p in extra.get("payments") or [] if isinstance(p, dict)]
+            + [str(s["modalita"] or "") for s in scadenze]
+        ),
         "riferimento": str(extra.get("reference") or "") or _references(extra.get("references"), language),
         "protocollo": str(extra.get("protocol") or ""),
         "plafond": _dec(extra.get("ceiling")),
@@ -180,9 +185,115 @@ def party_context(party: Party) -> dict:
     }
 
 
+# Words that make a contact's name a role or a mailbox («PEC amministrazione», «Ufficio acquisti», «info»),
+# not a person: such a contact gets «Spettabile <ragione sociale>», never «Gentile PEC amministrazione».
+ROLE_WORDS = {
+    "pec",
+    "amministrazione",
+    "amministrativo",
+    "amministrativa",
+    "ufficio",
+    "uff",
+    "info",
+    "informazioni",
+    "contabilità",
+    "contabilita",
+    "acquisti",
+    "vendite",
+    "commerciale",
+    "logistica",
+    "magazzino",
+    "direzione",
+    "segreteria",
+    "qualità",
+    "qualita",
+    "fatturazione",
+    "fatture",
+    "ordini",
+    "spedizioni",
+    "tesoreria",
+    "personale",
+    "reception",
+    "centralino",
+    "assistenza",
+    "clienti",
+    "fornitori",
+    "posta",
+    "certificata",
+    "admin",
+    "office",
+    "accounting",
+    "accounts",
+    "purchasing",
+    "sales",
+    "support",
+    "orders",
+    "noreply",
+    "no-reply",
+    "mailbox",
+    "casella",
+    "generale",
+    "staff",
+    "team",
+    "reparto",
+    "settore",
+    "servizio",
+}
+
+
+def is_person_name(name: str) -> bool:
+    """True when the name looks like a person («Mario Rossi»), not a role, an office or an address."""
+    bare = re.sub(r"\([^)]*\)", " ", name or "")  # «Anna Verdi (acquisti)»: the person, her office aside
+    words = [w.strip(".,;:()-/") for w in bare.lower().split()]
+    words = [w for w in words if w]
+    if not words or "@" in name or any(ch.isdigit() for ch in name):
+        return False
+    return not any(w in ROLE_WORDS for w in words)
+
+
+PAYMENT_KINDS = {
+    "bonifico": ("MP05", "bonifico"),
+    "riba": ("MP12", "riba", "ricevuta bancaria"),
+    "addebito": (
+        "MP09",
+        "MP10",
+        "MP11",
+        "MP16",
+        "MP17",
+        "MP19",
+        "MP20",
+        "MP21",
+        "rid",
+        "sdd",
+        "sepa",
+        "domiciliazione",
+        "addebito",
+    ),
+    "contanti": ("MP01", "MP04", "contanti"),
+    "assegno": ("MP02", "MP03", "assegno"),
+}
+
+
+def payment_kind(methods: Iterable[str]) -> str:
+    """How the document is paid, from FatturaPA ModalitaPagamento codes (MP01..MP23) or their names:
+    bonifico, riba, addebito (RID / SEPA direct debit), contanti, assegno, altro; '' when not said."""
+    found = ""
+    for method in methods:
+        text = (method or "").strip()
+        if not text:
+            continue
+        low = text.lower()
+        for kind, marks in PAYMENT_KINDS.items():
+            if text.upper() in marks or any(m.islower() and m in low for m in marks):
+                return kind
+        found = "altro"
+    return found
+
+
 def contact_context(contact: Contact | None) -> dict:
     """The recipient as the `contatto` placeholder (empty values without a contact)."""
     return {
+        "persona": bool(contact and is_person_name(contact.name)),
         "nome": contact.name if contact else "",
         "email": contact.email if contact else "",
         "funzione": contact.function.name if contact and contact.function else "",
@@ -275,6 +386,7 @@ def sample_context(type_code: str = "FATTURA", sparse: bool = False, language: s
             {"data": date(2026, 5, 31), "importo": Decimal("915.00"), "modalita": "RiBa"},
         ],
         "prima_scadenza": None if sparse else date(2026, 4, 30),
+        "pagamento": "" if sparse else "riba",
         "riferimento": "" if sparse else "Vs. ordine n. 45 del 10/03/2026",
         "titolo": "" if sparse else "Listino 2026",
         "protocollo": "" if sparse else "26031712345678901-000001",
@@ -327,6 +439,7 @@ def sample_context(type_code: str = "FATTURA", sparse: bool = False, language: s
             "fornitore": False,
         },
         "contatto": {
+            "persona": not sparse,
             "nome": "" if sparse else "Maria Bianchi",
             "email": "amministrazione@cliente.example",
             "funzione": "" if sparse else "Amministrazione",

@@ -9,12 +9,26 @@ from __future__ import annotations
 
 MONEY = "|it_money(documento.valuta)"
 
+# «Gentile Mario Rossi» for a person; a role or a mailbox («PEC amministrazione», «info») gets the company.
 GREETING_IT = (
-    "<p>{% if contatto.nome %}Gentile {{ contatto.nome }},{% else %}"
-    "Spett.le {{ anagrafica.ragione_sociale }},{% endif %}</p>\n"
+    "<p>{% if contatto.persona %}Gentile {{ contatto.nome }},{% elif anagrafica.ragione_sociale %}"
+    "Spettabile {{ anagrafica.ragione_sociale }},{% else %}Buongiorno,{% endif %}</p>\n"
 )
 GREETING_EN = (
-    "<p>{% if contatto.nome %}Dear {{ contatto.nome }},{% else %}Dear Sir or Madam,{% endif %}</p>\n"
+    "<p>{% if contatto.persona %}Dear {{ contatto.nome }},{% else %}Dear Sir or Madam,{% endif %}</p>\n"
+)
+# How to pay, as the document says (FatturaPA ModalitaPagamento): no IBAN for a RiBa or a direct debit.
+PAYMENT_IT = (
+    "{% if documento.pagamento == 'riba' %}<p>Il pagamento avverrà con ricevuta bancaria (RiBa)"
+    "{% if documento.scadenze|length == 1 and documento.prima_scadenza %} con scadenza "
+    "{{ documento.prima_scadenza|it_date }}{% elif documento.scadenze|length > 1 %} alle scadenze indicate"
+    "{% endif %}, presentata alla Vostra banca d'appoggio.</p>\n"
+    "{% elif documento.pagamento == 'addebito' %}<p>L'importo sarà addebitato sul Vostro conto (addebito diretto)"
+    "{% if documento.prima_scadenza %} alla scadenza del {{ documento.prima_scadenza|it_date }}{% endif %}.</p>\n"
+    "{% elif documento.pagamento == 'contanti' %}<p>Il pagamento è previsto in contanti"
+    "{% if documento.prima_scadenza %} entro il {{ documento.prima_scadenza|it_date }}{% endif %}.</p>\n"
+    "{% elif documento.pagamento in ('bonifico', '') and azienda.iban %}<p>Per il pagamento con bonifico: "
+    "IBAN {{ azienda.iban }}.</p>\n{% endif %}"
 )
 CLOSING_IT = "<p>Restiamo a disposizione per qualsiasi chiarimento.</p>\n<p>Cordiali saluti.</p>\n"
 CLOSING_EN = (
@@ -84,9 +98,7 @@ IT: dict[str, tuple[str, str]] = {
             + LIST_IT,
         )
         + "<p>L'originale della fattura elettronica Vi è stato recapitato tramite il Sistema di Interscambio "
-        "(SdI); questa copia non ha valore fiscale.</p>\n"
-        "{% if azienda.iban %}<p>Per i pagamenti con bonifico: IBAN {{ azienda.iban }}.</p>\n{% endif %}"
-        + CLOSING_IT,
+        "(SdI); questa copia non ha valore fiscale.</p>\n" + PAYMENT_IT + CLOSING_IT,
     ),
     "NOTA_CREDITO": (
         "Nota di credito n. {{ documento.numero }} del {{ documento.data|it_date }} – {{ azienda.ragione_sociale }}",

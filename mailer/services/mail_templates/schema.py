@@ -44,6 +44,7 @@ DOCUMENTO = {
     "da_pagare": "importo ancora da pagare (se il gestionale lo indica, altrimenti il totale)",
     "scadenze": [SCADENZA],
     "prima_scadenza": "data della prima scadenza (vuota se non ci sono scadenze)",
+    "pagamento": "come si paga: bonifico, riba, addebito (RID/SEPA), contanti, assegno, altro; vuoto se non indicato",
     "riferimento": "riferimento dal gestionale (extra.reference, altrimenti i documenti collegati: ordine, DDT…)",
     "protocollo": "protocollo telematico della dichiarazione d'intento (extra.protocol)",
     "plafond": "importo massimo della dichiarazione d'intento (extra.ceiling)",
@@ -84,6 +85,7 @@ SCHEMA: dict[str, Any] = {
         "fornitore": "vero se è un fornitore",
     },
     "contatto": {
+        "persona": "vero se il nome è di una persona (falso per «PEC amministrazione», «Ufficio acquisti», «info»)",
         "nome": "nome del contatto (può essere vuoto: usa {% if contatto.nome %})",
         "email": "indirizzo e-mail",
         "funzione": "funzione (Amministrazione, Logistica…)",
