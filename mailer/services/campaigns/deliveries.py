@@ -19,12 +19,11 @@ from ...models import (
     User,
     utcnow,
 )
-from .. import mail_templates as mt
 from .. import segments
 from ..contacts import clearance_of
 from ..reference import get_company
 from .records import campaign_of_batch
-from .texts import render_texts
+from .texts import recipient_context, render_texts
 from .unsubscribe import OPT_OUT_REASON, public_base_url, unsubscribe_headers, unsubscribe_url
 
 if TYPE_CHECKING:
@@ -183,41 +182,7 @@ def _delivery(
     """One campaign message to one contact."""
     party = contact.party
     url = unsubscribe_url(contact.id, base) if campaign.commercial else None
-    context = {
-        "azienda": mt._company_context(),
-        "anagrafica": {
-            "codice": party.erp_code,
-            "ragione_sociale": party.name,
-            "piva": party.vat_number,
-            "codice_fiscale": party.tax_code,
-            "indirizzo": party.address,
-            "cap": party.zip_code,
-            "citta": party.city,
-            "provincia": party.province,
-            "nazione": party.country,
-            "cliente": party.is_customer,
-            "fornitore": party.is_supplier,
-        },
-        "contatto": {
-            "nome": contact.name,
-            "email": contact.email,
-            "funzione": contact.function.name if contact.function else "",
-            "telefono": contact.phone,
-        },
-        "campagna": {"nome": campaign.name, "documenti": docs_ctx},
-        "utente": {
-            "nome": (user.full_name or user.username) if user else "",
-            "email": user.email if user else "",
-        },
-        "mittente": {
-            "nome": account.from_name or account.name,
-            "email": account.from_address,
-            "pec": False,
-            "account_id": account.id,
-        },
-        "disiscrizione_url": url or "",
-        "oggi": utcnow().date(),
-    }
+    context = recipient_context(contact, campaign.name, docs_ctx, account, user, url or "")
     subject, html, text = render_texts(campaign.subject, campaign.body_html, context, account, url)
     warnings: list[str] = []
     size = int(attachments_size * 4 / 3) + len(html.encode()) + len(text.encode()) + 2048
