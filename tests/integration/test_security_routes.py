@@ -191,6 +191,7 @@ EXPECTED: dict[tuple[str, str], dict] = {
     ("campaigns.filter_delete", "POST"): row(LOGIN, SKIP, 403, 403, 403),
     ("campaigns.new", "GET"): row(LOGIN, 200, 200, 403, 200),
     ("campaigns.new", "POST"): row(LOGIN, 400, 400, 403, 400),
+    ("campaigns.body_preview", "POST"): row(LOGIN, 200, 200, 403, 200),
     # HTTP API: token only
     ("api.ping", "GET"): API_NO_TOKEN,
     ("api.list_documents", "GET"): API_NO_TOKEN,
