@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from flask import abort, make_response, render_template, request
+import re
+import secrets
+
+from flask import Response, abort, make_response, render_template, request, url_for
 from flask_login import current_user
+from redis.exceptions import RedisError
 
 from ..inputs import db_id, db_ids
+from ..queue import get_redis
 from ..services import campaigns as svc
 from .routes import bp
 
@@ -19,6 +24,15 @@ EDITOR_PLACEHOLDERS = [
     ("utente.nome", "Chi scrive", "chi prepara la campagna"),
     ("disiscrizione_url", "Link di disiscrizione", "link per disiscriversi"),
 ]
+
+
+PREVIEW_SECONDS = 600
+BODY_CSP = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'self'"
+
+
+def _preview_key(user_id: int, key: str) -> str:
+    """Redis key of one rendered preview body (per user: nobody else can open it)."""
+    return f"recapito:campaign-preview:{user_id}:{key}"
 
 
 @bp.context_processor
@@ -44,6 +58,35 @@ def body_preview():
         commercial=form.get("commercial") == "1",
         account_id=form.get("account_id", type=db_id),
     )
-    response = make_response(render_template("campaigns/_editor_preview.html", preview=preview))
+    frame_url = ""
+    if preview.html and not preview.errors:
+        key = secrets.token_urlsafe(16)
+        try:
+            get_redis().setex(_preview_key(current_user.id, key), PREVIEW_SECONDS, preview.html.encode())
+        except (
+            RedisError
+        ):  # without Redis the frame shows the body inline (the e-mail's styles are then blocked)
+            pass
+        else:
+            frame_url = url_for("campaigns.body_preview_html", preview_key=key)
+    response = make_response(
+        render_template("campaigns/_editor_preview.html", preview=preview, frame_url=frame_url)
+    )
     response.headers["Vary"] = "HX-Request"
+    return response
+
+
+@bp.route("/anteprima/<preview_key>")
+def body_preview_html(preview_key: str):
+    """The rendered body alone, for the preview frame: sandboxed, no scripts, the e-mail's own styles allowed."""
+    if not current_user.may_send("GENERICO"):
+        abort(403)
+    if not re.fullmatch(r"[\w-]{10,40}", preview_key):
+        abort(404)
+    html = get_redis().get(_preview_key(current_user.id, preview_key))
+    if html is None:
+        abort(404)
+    response = Response(html, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = BODY_CSP
+    response.headers["Cache-Control"] = "private, no-store"
     return response

@@ -45,11 +45,14 @@ def _form(world, **over):
     return data
 
 
-def _srcdoc(page: str) -> str:
-    """The preview iframe's document (unescaped enough to search in)."""
-    match = re.search(r'srcdoc="([^"]*)"', page)
+def _frame(client, page: str) -> str:
+    """The preview frame's document, fetched like the browser does (sandboxed, with its own CSP)."""
+    match = re.search(r'<iframe class="mail-preview" sandbox src="([^"]+)"', page)
     assert match, page[:2000]
-    return match.group(1).replace("&lt;", "<").replace("&gt;", ">").replace("&#34;", '"').replace("&amp;", "&")
+    response = client.get(match.group(1).replace("&amp;", "&"))
+    assert response.status_code == 200
+    assert response.headers["Content-Security-Policy"].startswith("sandbox;")
+    return response.get_data(as_text=True)
 
 
 def test_preview_renders_for_a_recipient_of_the_filter(client, auth, world):
@@ -59,12 +62,12 @@ def test_preview_renders_for_a_recipient_of_the_filter(client, auth, world):
     page = response.get_data(as_text=True)
     assert response.status_code == 200
     assert 'class="preview-subject">Per Alfa S.r.l.<' in page
-    body = _srcdoc(page)
+    body = _frame(client, page)
     assert "Gentile <b>Anna</b>, ecco «Listino 2027»." in body
     assert "disiscriviti" in body  # commercial: the footer the sender adds
     # choosing another recipient of the filter
     page = client.post(PREVIEW, data=_form(world, sample_id=world["ivo"])).get_data(as_text=True)
-    assert "Gentile <b>Ivo</b>" in _srcdoc(page) and "Per Gamma S.n.c." in page
+    assert "Gentile <b>Ivo</b>" in _frame(client, page) and "Per Gamma S.n.c." in page
 
 
 def test_preview_never_shows_a_contact_above_clearance(client, auth, world):
@@ -76,7 +79,7 @@ def test_preview_never_shows_a_contact_above_clearance(client, auth, world):
     assert str(world["carla"]) not in options and str(world["franco"]) not in options
     assert "Carla" not in page and "Franco" not in page
     page = client.post(PREVIEW, data=_form(world, sample_id=world["carla"])).get_data(as_text=True)
-    assert "Carla" not in page and "Gentile <b>Anna</b>" in _srcdoc(page)
+    assert "Carla" not in page and "Gentile <b>Anna</b>" in _frame(client, page)
     # a contact outside the filter (Delta is a supplier) is not rendered either
     page = client.post(PREVIEW, data=_form(world, sample_id=world["mara"])).get_data(as_text=True)
     assert "Mara" not in page
@@ -88,7 +91,7 @@ def test_preview_without_filter_uses_a_made_up_recipient(client, auth, world):
     page = client.post(PREVIEW, data=_form(world, filter_id="")).get_data(as_text=True)
     assert "scegli un filtro" in page
     assert "<option" not in page
-    assert "Gentile <b>" in _srcdoc(page)
+    assert "Gentile <b>" in _frame(client, page)
 
 
 @pytest.mark.parametrize(
@@ -108,7 +111,7 @@ def test_unsafe_or_unknown_body_is_refused_in_preview_and_on_prepare(client, aut
     auth.login("giulia", create=False)
     page = client.post(PREVIEW, data=_form(world, body_html=body)).get_data(as_text=True)
     assert "Il testo non si può inviare così" in page
-    assert "srcdoc" not in page
+    assert "<iframe" not in page
     assert message.replace("<", "&lt;").replace(">", "&gt;") in page or message in page, page
     response = client.post("/campagne/nuova", data=_form(world, body_html=body))
     assert response.status_code == 400
@@ -120,13 +123,13 @@ def test_editor_output_is_accepted_and_sent_as_typed(client, auth, world, app):
     """What the editor makes (p, b, i, a, ul/li, br, placeholders) passes the checks and becomes the campaign."""
     auth.login("giulia", create=False)
     body = (
-        '<p>Gentile <b>{{ contatto.nome }}</b>,</p><p><i>novità</i> per {{ anagrafica.ragione_sociale }}:'
+        "<p>Gentile <b>{{ contatto.nome }}</b>,</p><p><i>novità</i> per {{ anagrafica.ragione_sociale }}:"
         '</p><ul><li>uno</li><li>due</li></ul><p><a href="https://www.example.com/listino">listino</a>'
         "<br>{{ utente.nome }}</p>"
     )
     page = client.post(PREVIEW, data=_form(world, body_html=body)).get_data(as_text=True)
     assert "Il testo non si può inviare così" not in page
-    assert '<a href="https://www.example.com/listino">listino</a>' in _srcdoc(page)
+    assert '<a href="https://www.example.com/listino">listino</a>' in _frame(client, page)
     response = client.post("/campagne/nuova", data=_form(world, body_html=body))
     assert response.status_code == 302
     with app.app_context():
@@ -140,3 +143,14 @@ def test_preview_needs_generico_permission_and_csrf(client, auth, world):
     auth.logout()
     auth.login("giulia", create=False)
     assert client.post(PREVIEW, data=_form(world), csrf=False).status_code == 400
+
+
+def test_preview_frame_is_only_for_its_author(client, auth, world, app):
+    """The stored preview body answers to the user who rendered it; another user gets 404."""
+    auth.login("giulia", create=False)
+    page = client.post(PREVIEW, data=_form(world)).get_data(as_text=True)
+    url = re.search(r'sandbox src="([^"]+)"', page).group(1)
+    assert "Gentile <b>Anna</b>" in client.get(url).get_data(as_text=True)
+    auth.logout()
+    auth.login("paolo", create=False)
+    assert client.get(url).status_code == 404
