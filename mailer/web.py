@@ -127,6 +127,8 @@ def register_web(app: Flask) -> None:
         it_datetime=formatting.it_datetime,
         it_money=formatting.it_money,
         it_number=formatting.it_number,
+        it_size=formatting.it_size,
+        plural=formatting.plural,
     )
 
     @app.context_processor

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Select, exists, func, or_, select, update
 
 from ..extensions import db
+from ..formatting import DateInputError, parse_it_date
 from ..inputs import db_id
 from ..models import (
     Agent,
@@ -414,15 +415,15 @@ class ContactInput:
         )
 
 
-def parse_date(value: str) -> date:
-    """A date written dd/mm/yyyy or yyyy-mm-dd."""
-    value = (value or "").strip()
-    for fmt in ("%d/%m/%Y", "%Y-%m-%d", "%d-%m-%Y", "%d.%m.%Y"):
-        try:
-            return datetime.strptime(value, fmt).date()
-        except ValueError:
-            continue
-    raise InvalidValue("Data non valida: usa gg/mm/aaaa (es. 31/01/2025).")
+def parse_date(value: str, field: str = "Data") -> date:
+    """A date written dd/mm/yyyy or yyyy-mm-dd (formatting.parse_it_date); InvalidValue naming the field."""
+    try:
+        parsed = parse_it_date(value, field)
+    except DateInputError as exc:
+        raise InvalidValue(str(exc)) from None
+    if parsed is None:
+        raise InvalidValue(f"{field}: scrivi la data come gg/mm/aaaa, es. 31/01/2027.")
+    return parsed
 
 
 def validate_contact(
@@ -518,7 +519,7 @@ def validate_contact(
     clean["consent_date"] = None
     if data.consent_date:
         try:
-            clean["consent_date"] = parse_date(data.consent_date)
+            clean["consent_date"] = parse_date(data.consent_date, "Data del consenso")
             if clean["consent_date"] > date.today():
                 errors["consent_date"] = "La data del consenso non può essere nel futuro."
         except InvalidValue as exc:
