@@ -1050,6 +1050,23 @@ def _company_context() -> dict:
     }
 
 
+def party_context(party: Party) -> dict:
+    """The `anagrafica` placeholders of a party (documents and campaigns alike)."""
+    return {
+        "codice": party.erp_code,
+        "ragione_sociale": party.name,
+        "piva": party.vat_number,
+        "codice_fiscale": party.tax_code,
+        "indirizzo": party.address,
+        "cap": party.zip_code,
+        "citta": party.city,
+        "provincia": party.province,
+        "nazione": party.country,
+        "cliente": party.is_customer,
+        "fornitore": party.is_supplier,
+    }
+
+
 def build_context(
     documents: Iterable[Document | int],
     contact: Contact | None = None,
@@ -1068,19 +1085,7 @@ def build_context(
     doc_dicts = [document_context(d, language) for d in docs]
     return {
         "azienda": _company_context(),
-        "anagrafica": {
-            "codice": party.erp_code,
-            "ragione_sociale": party.name,
-            "piva": party.vat_number,
-            "codice_fiscale": party.tax_code,
-            "indirizzo": party.address,
-            "cap": party.zip_code,
-            "citta": party.city,
-            "provincia": party.province,
-            "nazione": party.country,
-            "cliente": party.is_customer,
-            "fornitore": party.is_supplier,
-        },
+        "anagrafica": party_context(party),
         "contatto": {
             "nome": contact.name if contact else "",
             "email": contact.email if contact else "",

@@ -3,17 +3,12 @@ zones are ticked as checkboxes."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import tempfile
 
 import pytest
 
 from mailer.extensions import db
-from tests.conftest import PASSWORD
 from tests.support.batches import office_data
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.campaigns import build_sales_world
 
 pytestmark = pytest.mark.browser
@@ -22,50 +17,21 @@ expect = sync_api.expect
 
 
 @pytest.fixture
-def english_page(live_server):
-    """A Chromium page with locale en-US (where <input type=date> would show mm/dd/yyyy)."""
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} non trovato")
-    profile = tempfile.mkdtemp(prefix="recapito-chromium-en-")
-    with sync_api.sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            profile,
-            executable_path=CHROMIUM,
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1400, "height": 1000},
-            locale="en-US",
-        )
-        context.set_default_timeout(15_000)
-        page = context.pages[0] if context.pages else context.new_page()
-        console: list[str] = []
-        page.on("console", lambda message: console.append(message.text))
-        try:
-            yield page, live_server.url, console
-        finally:
-            context.close()
-    shutil.rmtree(profile, ignore_errors=True)
+def browser_locale() -> str:
+    """This module's browser speaks English (en-US), where <input type=date> would show mm/dd/yyyy."""
+    return "en-US"
 
 
-def _login(page, base, username):
-    """Log in through the form."""
-    page.goto(f"{base}/auth/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r"^(?!.*/auth/login).*$"))
-
-
-def test_dates_typed_and_shown_italian_in_an_english_browser(app, smtp_server, make_user, english_page):
+def test_dates_typed_and_shown_italian_in_an_english_browser(app, smtp_server, make_user, browser):
     """The browser says en-US; the documents filter still takes 01/11/2026 and shows it back as such."""
-    page, base, console = english_page
+    page = browser.page
     assert page.evaluate("navigator.language") == "en-US"
     make_user("operatore", roles=["operator"], clearance=3, send_types=["FATTURA", "DDT"])
     with app.app_context():
         office_data(smtp_server)
         db.session.remove()
-    _login(page, base, "operatore")
-    page.goto(f"{base}/documenti/?type=FATTURA")
+    browser.login("operatore")
+    page.goto(f"{browser.base}/documenti/?type=FATTURA")
     start = page.locator("form input[name=from]")
     assert start.get_attribute("type") == "text" and start.get_attribute("placeholder") == "gg/mm/aaaa"
     start.fill("01/11/2026")
@@ -81,17 +47,17 @@ def test_dates_typed_and_shown_italian_in_an_english_browser(app, smtp_server, m
         "Dal: «31/02/2026» non è una data esistente."
     )
     page.screenshot(path="test-artifacts/documents-dates-en-US.png", full_page=True)
-    assert not [m for m in console if "Content Security Policy" in m]
+    assert browser.csp_violations() == []
 
 
-def test_zone_checkboxes_count_live(app, make_user, english_page):
+def test_zone_checkboxes_count_live(app, make_user, browser):
     """Ticking two zones in the filter builder counts both zones' contacts."""
-    page, base, _console = english_page
+    page = browser.page
     make_user("vendite", roles=["sales"], clearance=3, send_types=["GENERICO"])
     with app.app_context():
         build_sales_world()
-    _login(page, base, "vendite")
-    page.goto(f"{base}/campagne/filtri/nuovo")
+    browser.login("vendite")
+    page.goto(f"{browser.base}/campagne/filtri/nuovo")
     page.click("#segment-form button[name=add][value=zone]")
     zones = page.locator("#segment-form .check-list[aria-label=Zona] input[type=checkbox]")
     expect(zones.first).to_be_visible()

@@ -98,22 +98,9 @@ def recipient_context(
     unsubscribe_url: str,
 ) -> dict:
     """The placeholders' values for one recipient of a campaign (what preparation and the preview use)."""
-    party = contact.party
     return {
         "azienda": mt._company_context(),
-        "anagrafica": {
-            "codice": party.erp_code,
-            "ragione_sociale": party.name,
-            "piva": party.vat_number,
-            "codice_fiscale": party.tax_code,
-            "indirizzo": party.address,
-            "cap": party.zip_code,
-            "citta": party.city,
-            "provincia": party.province,
-            "nazione": party.country,
-            "cliente": party.is_customer,
-            "fornitore": party.is_supplier,
-        },
+        "anagrafica": mt.party_context(contact.party),
         "contatto": {
             "nome": contact.name,
             "email": contact.email,
