@@ -130,6 +130,8 @@ def register_web(app: Flask) -> None:
         it_datetime=formatting.it_datetime,
         it_money=formatting.it_money,
         it_number=formatting.it_number,
+        it_size=formatting.it_size,
+        plural=formatting.plural,
         type_name=lambda code: DOCUMENT_TYPE_NAMES.get(code, code),
     )
     # SMTP replies in words (results, document page): one mapping, in the service module.

@@ -524,3 +524,6 @@ def unsubscribe(token: str):
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
+
+
+from . import editor  # noqa: E402,F401 — registers the editor's preview route on bp

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -10,6 +10,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_login import current_user
 
 from ..extensions import db, htmx
+from ..formatting import DateInputError, parse_it_date
 from ..models import (
     DELIVERY_STATUSES,
     SDI_KINDS,
@@ -63,15 +64,20 @@ class Filters:
     sent: str = ""
     sdi: str = ""
     page: int = 1
+    raw_from: str = ""
+    raw_to: str = ""
+    errors: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_args(cls, args) -> Filters:
-        """Parse the query string leniently (bad values are ignored)."""
+        """Parse the query string leniently: a bad date is left out of the filter and named in `errors`."""
+        errors: dict[str, str] = {}
 
-        def as_date(name):
+        def as_date(name, label):
             try:
-                return date.fromisoformat(args.get(name, ""))
-            except ValueError:
+                return parse_it_date(args.get(name, ""), label)
+            except DateInputError as exc:
+                errors[name] = str(exc)
                 return None
 
         page = page_arg(args.get("page"))
@@ -79,12 +85,15 @@ class Filters:
         sdi = args.get("sdi", "")
         return cls(
             type=args.get("type", "").strip().upper(),
-            date_from=as_date("from"),
-            date_to=as_date("to"),
+            date_from=as_date("from", "Dal"),
+            date_to=as_date("to", "Al"),
             party=args.get("party", "").strip()[:100],
             sent=sent if sent in ("yes", "no") else "",
             sdi=sdi if sdi == "none" or sdi in SDI_KINDS else "",
             page=page,
+            raw_from=args.get("from", "")[:20] if "from" in errors else "",
+            raw_to=args.get("to", "")[:20] if "to" in errors else "",
+            errors=errors,
         )
 
     def to_args(self, **override) -> dict:

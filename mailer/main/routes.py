@@ -7,38 +7,74 @@ from flask_login import current_user
 from rq import Worker
 
 from ..extensions import db
-from ..models import Batch, Document, DocumentType
+from ..models import BATCH_STATUSES, Batch, Document, DocumentType
 from ..queue import get_redis
-from ..services import batch_views
+from ..services import batch_views, segments
+from ..services import campaigns as campaign_svc
 
 bp = Blueprint("main", __name__)
 
 
 @bp.route("/")
 def dashboard():
-    """What matters today: documents not yet sent by type, batches to approve, last results."""
-    unsent = db.session.execute(
+    """Each role's work today: the office's documents to send, the manager's approvals, sales' campaigns."""
+    user = current_user
+    office = user.has_role("operator", "manager")
+    context: dict = {"office": office, "sales": user.has_role("sales"), "manager": user.has_role("manager")}
+    if user.has_role("operator"):
+        context["unsent"] = _unsent_by_type()
+    if office:
+        # The batches list's rule, in SQL before LIMIT: a user with few permissions still sees theirs.
+        openable = batch_views.openable_batches(user)
+        recent = batch_views.newest_batches(
+            openable, Batch.status.in_(["sending", "done", "cancelled"]), limit=5
+        )
+        context |= {
+            "waiting": batch_views.newest_batches(openable, Batch.status == "ready", limit=10),
+            "waiting_total": batch_views.batch_page(user, ["ready"], per_page=1).total,
+            "recent": recent,
+            # Counted within the user's clearance, as everywhere else: hidden recipients are not counted.
+            "outcome": batch_views.counts_by_batch([b.id for b in recent], user),
+            "chart": batch_views.last_30_days(user),
+            "type_names": dict(db.session.execute(db.select(DocumentType.code, DocumentType.name)).all()),
+        }
+    if context["sales"]:
+        context |= _sales_work(user)
+    return render_template("main/dashboard.html", **context)
+
+
+def _unsent_by_type() -> list[tuple[str, str, int]]:
+    """(code, name, documents not yet sent) of the types the user may send, as the documents list counts them."""
+    rows = db.session.execute(
         db.select(DocumentType.code, DocumentType.name, db.func.count(Document.id))
         .join(Document, Document.type_code == DocumentType.code)
         .where(Document.sent_at.is_(None))
         .group_by(DocumentType.code, DocumentType.name, DocumentType.position)
         .order_by(DocumentType.position)
     ).all()
-    # The batches list's rule, in SQL before LIMIT: a user with few permissions still sees theirs.
-    openable = batch_views.openable_batches(current_user)
-    waiting = batch_views.newest_batches(openable, Batch.status == "ready", limit=10)
-    recent = batch_views.newest_batches(openable, Batch.status.in_(["sending", "done", "cancelled"]), limit=5)
-    # Counted within the user's clearance, as everywhere else: hidden recipients are not counted.
-    outcome = batch_views.counts_by_batch([b.id for b in recent], current_user)
-    return render_template(
-        "main/dashboard.html",
-        unsent=unsent,
-        waiting=waiting,
-        recent=recent,
-        outcome=outcome,
-        chart=batch_views.last_30_days(current_user),
-        type_names=dict(db.session.execute(db.select(DocumentType.code, DocumentType.name)).all()),
-    )
+    admin = current_user.has_role("admin")
+    return [(code, name, n) for code, name, n in rows if admin or current_user.may_send(code)]
+
+
+def _sales_work(user) -> dict:
+    """Recent campaigns with their state and counts, and the saved filters with how many contacts they pick."""
+    campaigns = campaign_svc.campaign_rows(user)
+    recent = campaigns[:6]
+    filters = campaign_svc.visible_filters(user)[:6]
+    filter_counts: dict[int, segments.SegmentCount | None] = {}
+    for saved in filters:
+        try:
+            filter_counts[saved.id] = segments.count(segments.parse_conditions(saved.conditions), user)
+        except ValueError:
+            filter_counts[saved.id] = None
+    return {
+        "campaigns_total": len(campaigns),
+        "campaigns": recent,
+        "campaign_counts": batch_views.counts_by_batch([c.batch_id for c in recent if c.batch_id], user),
+        "saved_filters": filters,
+        "filter_counts": filter_counts,
+        "BATCH_STATUSES": BATCH_STATUSES,
+    }
 
 
 def health_report() -> tuple[dict, bool]:

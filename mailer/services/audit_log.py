@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from ..extensions import db
-from ..formatting import ROME, it_datetime
+from ..formatting import ROME, DateInputError, it_datetime, parse_it_date
 from ..models import AuditEvent
 from .pagination import page_arg, page_count, paginate
 
@@ -102,10 +102,10 @@ EXPORT_HEADER = [
 
 
 def _parse_date(value: str | None) -> date | None:
-    """A yyyy-mm-dd date, or None when absent or malformed."""
+    """A dd/mm/yyyy (or yyyy-mm-dd) date, or None when absent or malformed (a filter: lenient)."""
     try:
-        return date.fromisoformat((value or "").strip())
-    except ValueError:
+        return parse_it_date(value, "Data")
+    except DateInputError:
         return None
 
 

@@ -173,10 +173,12 @@ def test_dashboard_finds_older_batches_of_the_users_types(app, client, auth):
         db.session.remove()
     auth.login("ddtonly", roles=["manager"], clearance=1, send_types=["DDT"])
     page = client.get("/").get_data(as_text=True)
-    waiting = re.findall(r'<a href="/invii/(\d+)">', page)
+    approval = page[page.index('id="dash-approval"') : page.index('id="dash-results"')]
+    waiting = re.findall(r'<a href="/invii/(\d+)">', approval)
     assert sorted(int(x) for x in waiting) == sorted(ddt_ready)
     results = re.findall(
-        r"<tr><td>Invio n\. (\d+)</td>\s*<td class=\"num\">(\d+)</td>\s*<td class=\"num\">(\d+)</td>", page
+        r'<tr><td><a href="/invii/\d+">Invio n\. (\d+)</a></td>\s*<td class="num">(\d+)</td>\s*<td class="num">(\d+)</td>',
+        page,
     )
     assert [(int(b), s, f) for b, s, f in results] == [(ddt_done[1], "4", "3"), (ddt_done[0], "0", "0")]
 
@@ -186,12 +188,20 @@ def test_sales_dashboard_lists_only_their_own_campaign_batches(app, client, auth
     other = make_user("collega", roles=["sales"], clearance=3, send_types=["GENERICO"])
     auth.login("venditore", roles=["sales"], clearance=3, send_types=["GENERICO"])
     with app.app_context():
-        from mailer.models import User
+        from mailer.models import Campaign, User
 
         me = db.session.scalar(db.select(User.id).where(User.username == "venditore"))
         mine = _batches([(["GENERICO"], "ready", 1, "campaign", me)])
         theirs = _batches([(["GENERICO"], "ready", 2, "campaign", other)])
         documents = _batches([(["GENERICO"], "ready", 3)])
+        # The sales dashboard lists campaigns (each with its batch).
+        for batch_id, owner in ((mine[0], me), (theirs[0], other)):
+            db.session.add(
+                Campaign(
+                    name=f"C{batch_id}", subject="s", body_html="b", batch_id=batch_id, created_by_id=owner
+                )
+            )
+        db.session.commit()
         db.session.remove()
     page = client.get("/").get_data(as_text=True)
     assert [int(x) for x in re.findall(r'<a href="/invii/(\d+)">', page)] == mine

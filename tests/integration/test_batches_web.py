@@ -230,8 +230,9 @@ def test_bad_preparation_input_is_explained(client, auth, office):
     assert page.status_code == 400 and "successiva" in page.get_data(as_text=True)
     page = client.post("/invii/nuovo", data={"type": ["DDT"]})
     assert "Non sei autorizzato" in page.get_data(as_text=True)
-    page = client.post("/invii/nuovo", data={"type": ["FATTURA"], "date_from": "31/12/2026"})
-    assert "data non valida" in page.get_data(as_text=True)
+    # dd/mm/yyyy is the form's format (ISO accepted); an American month/day is named as a bad date
+    page = client.post("/invii/nuovo", data={"type": ["FATTURA"], "date_from": "12/31/2026"})
+    assert "Dal: «12/31/2026» non è una data esistente." in page.get_data(as_text=True)
 
 
 def test_cli_prepare_approve_send_report(app, runner, office, smtp_server):
@@ -278,10 +279,8 @@ def test_cli_prepare_approve_send_report(app, runner, office, smtp_server):
         and "<" not in by_recipient["ceo@gamma.example"]["message_id"]
     )
     assert {r["status"] for r in report} <= {"sent", "failed", "uncertain", "excluded", "pending"}
-    bad = runner.invoke(
-        args=["batch", "prepare", "--type", "FATTURA", "--from", "01/11/2026", "--user", "op"]
-    )
-    assert bad.exit_code != 0 and "AAAA-MM-GG" in bad.output
+    bad = runner.invoke(args=["batch", "prepare", "--type", "FATTURA", "--from", "novembre", "--user", "op"])
+    assert bad.exit_code != 0 and "gg/mm/aaaa" in bad.output
 
 
 def test_prepare_from_documents_page_selection(app, client, auth, office):

@@ -163,7 +163,7 @@ def test_contact_made_confidential_disappears_from_earlier_batches(sec_world, lo
             as_text=True
         )
         dashboard = client.get("/").get_data(as_text=True)
-        assert re.search(r"Invio di prova</td>\s*<td class=\"num\">0</td>", dashboard)
+        assert re.search(r"Invio di prova</a></td>\s*<td class=\"num\">0</td>", dashboard)
         # Who may see it still does.
         assert PUBLIC_EMAIL in high[role].get(f"/invii/{batch}").get_data(as_text=True)
         assert high[role].get(urls[3]).status_code == 200

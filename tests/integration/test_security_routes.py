@@ -198,6 +198,8 @@ EXPECTED: dict[tuple[str, str], dict] = {
     ("campaigns.filter_delete", "POST"): row(LOGIN, SKIP, 403, 403, 403),
     ("campaigns.new", "GET"): row(LOGIN, 200, 200, 403, 200),
     ("campaigns.new", "POST"): row(LOGIN, 400, 400, 403, 400),
+    ("campaigns.body_preview", "POST"): row(LOGIN, 200, 200, 403, 200),
+    ("campaigns.body_preview_html", "GET"): row(LOGIN, 404, 404, 403, 404),  # no preview stored
     # HTTP API: token only
     ("api.ping", "GET"): API_NO_TOKEN,
     ("api.list_documents", "GET"): API_NO_TOKEN,
@@ -259,6 +261,7 @@ LITERALS = {
     "index": 0,
     "filename": "css/recapito.css",
     "year": date.today().year,
+    "preview_key": "nessuna-anteprima",
 }
 
 

@@ -82,7 +82,13 @@ class Browser:
 
 
 @pytest.fixture
-def browser(live_server, request):
+def browser_locale() -> str:
+    """The browser's language; a test module overrides this fixture to try another (e.g. en-US)."""
+    return "it-IT"
+
+
+@pytest.fixture
+def browser(live_server, request, browser_locale):
     """Chromium on a fresh profile, pointed at the live server; screenshot on failure."""
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} non trovato: installa il pacchetto Debian 'chromium' per i test nel browser")
@@ -95,7 +101,7 @@ def browser(live_server, request):
             headless=True,
             args=CHROMIUM_ARGS,
             viewport={"width": 1400, "height": 1000},
-            locale="it-IT",
+            locale=browser_locale,
         )
         context.set_default_timeout(15_000)
         page = context.pages[0] if context.pages else context.new_page()

@@ -31,6 +31,7 @@ from .deliveries import (
     soft_spam_parties,
 )
 from .filters import CampaignError, get_filter, may_edit_filter, save_filter, visible_filters
+from .preview import CampaignPreview, preview_campaign
 from .records import (
     accounts_for_campaigns,
     attachments_for_batch,
@@ -38,7 +39,8 @@ from .records import (
     campaign_rows,
     create_campaign,
 )
-from .texts import CAMPAIGN_SCHEMA, render_texts, sample_context, validate_texts
+from .safety import unsafe_html
+from .texts import CAMPAIGN_SCHEMA, recipient_context, render_texts, sample_context, validate_texts
 from .unsubscribe import (
     OPT_OUT_REASON,
     UNSUBSCRIBE_PATH,
@@ -58,6 +60,7 @@ __all__ = [
     "SOFT_SPAM_MONTHS",
     "UNSUBSCRIBE_PATH",
     "CampaignError",
+    "CampaignPreview",
     "accounts_for_campaigns",
     "attachments_for_batch",
     "campaign_of_batch",
@@ -68,13 +71,16 @@ __all__ = [
     "exclusion_summary",
     "get_filter",
     "may_edit_filter",
+    "preview_campaign",
     "public_base_url",
+    "recipient_context",
     "render_texts",
     "run_preparation",
     "sample_context",
     "save_filter",
     "soft_spam_parties",
     "stop_deliveries_of",
+    "unsafe_html",
     "unsubscribe",
     "unsubscribe_headers",
     "unsubscribe_token",

@@ -19,12 +19,11 @@ from ...models import (
     User,
     utcnow,
 )
-from .. import mail_templates as mt
 from .. import preferences, segments
 from ..contacts import clearance_of
 from ..reference import get_company
 from .records import campaign_of_batch
-from .texts import render_texts
+from .texts import recipient_context, render_texts
 from .unsubscribe import OPT_OUT_REASON, public_base_url, unsubscribe_headers, unsubscribe_url
 
 if TYPE_CHECKING:
@@ -183,24 +182,7 @@ def _delivery(
     """One campaign message to one contact."""
     party = contact.party
     url = unsubscribe_url(contact.id, base) if campaign.commercial else None
-    context = {
-        "azienda": mt.company_context(),
-        "anagrafica": mt.party_context(party),
-        "contatto": mt.contact_context(contact),
-        "campagna": {"nome": campaign.name, "documenti": docs_ctx},
-        "utente": {
-            "nome": (user.full_name or user.username) if user else "",
-            "email": user.email if user else "",
-        },
-        "mittente": {
-            "nome": account.from_name or account.name,
-            "email": account.from_address,
-            "pec": False,
-            "account_id": account.id,
-        },
-        "disiscrizione_url": url or "",
-        "oggi": utcnow().date(),
-    }
+    context = recipient_context(contact, campaign.name, docs_ctx, account, user, url or "")
     subject, html, text = render_texts(campaign.subject, campaign.body_html, context, account, url)
     if preferences.link_wanted(None):
         html, text = preferences.add_link(

@@ -6,10 +6,9 @@ from typing import Any
 
 from markupsafe import escape
 
-from ...models import (
-    MailAccount,
-)
+from ...models import Contact, MailAccount, User, utcnow
 from .. import mail_templates as mt
+from .safety import unsafe_html
 
 CAMPAIGN_SCHEMA: dict[str, Any] = {
     "azienda": mt.SCHEMA["azienda"],
@@ -41,6 +40,9 @@ def validate_texts(subject: str, body_html: str, commercial: bool) -> list[mt.Te
     for field, source in (("subject", subject or ""), ("body_html", body_html or "")):
         if not source.strip():
             continue
+        if field == "body_html" and (problem := unsafe_html(source)):
+            errors.append(mt.TemplateError(field, None, problem))
+            continue
         template, problems = _compile(field, source)
         errors.extend(problems)
         if template is not None:
@@ -68,6 +70,35 @@ def sample_context() -> dict:
             "documenti": [{"titolo": "Listino prezzi 2027", "file": "listino.pdf"}],
         },
         "disiscrizione_url": "https://esempio.invalid/campagne/disiscrizione/…",
+    }
+
+
+def recipient_context(
+    contact: Contact,
+    campaign_name: str,
+    documents: list[dict],
+    account: MailAccount,
+    user: User | None,
+    unsubscribe_url: str,
+) -> dict:
+    """The placeholders' values for one recipient of a campaign (what preparation and the preview use)."""
+    return {
+        "azienda": mt.company_context(),
+        "anagrafica": mt.party_context(contact.party),
+        "contatto": mt.contact_context(contact),
+        "campagna": {"nome": campaign_name, "documenti": documents},
+        "utente": {
+            "nome": (user.full_name or user.username) if user else "",
+            "email": user.email if user else "",
+        },
+        "mittente": {
+            "nome": account.from_name or account.name,
+            "email": account.from_address,
+            "pec": False,
+            "account_id": account.id,
+        },
+        "disiscrizione_url": unsubscribe_url,
+        "oggi": utcnow().date(),
     }
 
 

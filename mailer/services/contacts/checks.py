@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select
 
 from ...extensions import db
+from ...formatting import DateInputError, parse_it_date
 from ...models import (
     ContactFunction,
     DocumentType,
@@ -61,15 +62,15 @@ class ContactInput:
         )
 
 
-def parse_date(value: str) -> date:
-    """A date written dd/mm/yyyy or yyyy-mm-dd."""
-    value = (value or "").strip()
-    for fmt in ("%d/%m/%Y", "%Y-%m-%d", "%d-%m-%Y", "%d.%m.%Y"):
-        try:
-            return datetime.strptime(value, fmt).date()  # noqa: DTZ007 - a calendar date, no time of day
-        except ValueError:
-            continue
-    raise InvalidValue("Data non valida: usa gg/mm/aaaa (es. 31/01/2025).")
+def parse_date(value: str, field: str = "Data") -> date:
+    """A date written dd/mm/yyyy or yyyy-mm-dd (formatting.parse_it_date); InvalidValue naming the field."""
+    try:
+        parsed = parse_it_date(value, field)
+    except DateInputError as exc:
+        raise InvalidValue(str(exc)) from None
+    if parsed is None:
+        raise InvalidValue(f"{field}: scrivi la data come gg/mm/aaaa, es. 31/01/2027.")
+    return parsed
 
 
 def validate_contact(
@@ -165,7 +166,7 @@ def validate_contact(
     clean["consent_date"] = None
     if data.consent_date:
         try:
-            clean["consent_date"] = parse_date(data.consent_date)
+            clean["consent_date"] = parse_date(data.consent_date, "Data del consenso")
             if clean["consent_date"] > date.today():  # noqa: DTZ011 - the user's calendar day
                 errors["consent_date"] = "La data del consenso non può essere nel futuro."
         except InvalidValue as exc:

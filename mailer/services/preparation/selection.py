@@ -8,6 +8,7 @@ from datetime import date
 from sqlalchemy import select
 
 from ...extensions import db
+from ...formatting import DateInputError, parse_it_date
 from ...models import (
     Batch,
     Delivery,
@@ -83,13 +84,11 @@ class Selection:
 
 
 def parse_date(value: str | None, label: str) -> date | None:
-    """A YYYY-MM-DD date from a form or the command line (None when empty); PreparationError in Italian."""
-    if not value:
-        return None
+    """A dd/mm/yyyy (or YYYY-MM-DD) date from a form or the command line (None when empty); PreparationError."""
     try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise PreparationError(f"{label}: data non valida «{value}» (formato AAAA-MM-GG).") from exc
+        return parse_it_date(value, label)
+    except DateInputError as exc:
+        raise PreparationError(str(exc)) from None
 
 
 def check_permission(user: User | None, type_codes: list[str]) -> None:

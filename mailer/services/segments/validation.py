@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import or_, select
 
 from ...extensions import db
+from ...formatting import DateInputError, parse_it_date
 from ...models import (
     Agent,
     Category,
@@ -140,14 +141,10 @@ def _day(value: Any, label: str) -> date | None:
         return None
     if isinstance(value, date):
         return value
-    text = str(value).strip()
     try:
-        if "/" in text:
-            d, m, y = text.split("/")
-            return date(int(y), int(m), int(d))
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise ValueError(f"{label}: data non valida") from exc
+        return parse_it_date(value, label)
+    except DateInputError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _positive_int(value: Any, label: str, maximum: int) -> int | None:

@@ -61,6 +61,9 @@ def cancel_sending(batch: Batch, user=None) -> None:
     )
     batch.status = "cancelled"
     batch.finished_at = utcnow()
+    # Who cancelled, for the batch page («Annullato il … da …: 12 invii non partiti»).
+    name = (user.full_name or user.username) if user is not None else ""
+    batch.params = {**(batch.params or {}), "cancelled_by": name}
     audit("batch.cancel", batch, user=user)
     db.session.commit()
 

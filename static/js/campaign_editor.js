@@ -1,0 +1,130 @@
+// Campaign text editor: paragraphs, bold, italic, links, bulleted lists and placeholder buttons over the
+// body_html textarea, which stays the form field (and the «Modifica HTML» mode). The editor only keeps the
+// tags it can make (ALLOWED); HTML with anything else stays in HTML mode, untouched. The server checks
+// the result anyway (sandbox + unsafe HTML check) before preview and sending.
+(function () {
+  "use strict";
+  var ALLOWED = { P: [], BR: [], B: [], STRONG: [], I: [], EM: [], A: ["href"], UL: [], OL: [], LI: [] };
+  var SAFE_URL = /^(https?:|mailto:|\{\{)/i;
+
+  // A copy of the nodes with only the allowed tags and attributes; null when something would be lost.
+  function cleanCopy(source, target) {
+    for (var node = source.firstChild; node; node = node.nextSibling) {
+      if (node.nodeType === Node.TEXT_NODE) {
+        target.appendChild(document.createTextNode(node.nodeValue));
+      } else if (node.nodeType === Node.ELEMENT_NODE) {
+        var keep = ALLOWED[node.tagName];
+        if (!keep) { return null; }
+        var copy = document.createElement(node.tagName.toLowerCase());
+        for (var i = 0; i < node.attributes.length; i++) {
+          var attr = node.attributes[i];
+          if (keep.indexOf(attr.name) < 0) { return null; }
+          if (attr.name === "href" && !SAFE_URL.test(attr.value.trim())) { return null; }
+          copy.setAttribute(attr.name, attr.value);
+        }
+        if (cleanCopy(node, copy) === null) { return null; }
+        target.appendChild(copy);
+      } else if (node.nodeType !== Node.COMMENT_NODE) {
+        return null;
+      }
+    }
+    return target;
+  }
+
+  // The editor's content from HTML source, or null when the editor cannot show it faithfully.
+  function fromHtml(html) {
+    var doc = new DOMParser().parseFromString("<body>" + html + "</body>", "text/html");
+    return cleanCopy(doc.body, document.createDocumentFragment());
+  }
+
+  function setup(root) {
+    var area = root.querySelector(".editor-area");
+    var textarea = root.querySelector("textarea[name=body_html]");
+    var toggle = root.querySelector("[data-html-toggle]");
+    var note = root.querySelector("[data-editor-note]");
+    var editorParts = root.querySelectorAll("[data-editor-only]");
+    var htmlLabel = root.querySelector(".editor-html");
+    var mode = "html";
+
+    function show(newMode) {
+      mode = newMode;
+      editorParts.forEach(function (el) { el.hidden = mode !== "editor"; });
+      textarea.hidden = mode === "editor";
+      htmlLabel.hidden = mode === "editor";
+      toggle.setAttribute("aria-pressed", mode === "html" ? "true" : "false");
+      toggle.textContent = mode === "html" ? "Torna all'editor" : "Modifica HTML";
+    }
+
+    function toEditor() {
+      var content = fromHtml(textarea.value);
+      if (content === null) {
+        note.textContent = "Questo testo usa HTML che l'editor non gestisce (tabelle, stili, immagini…): " +
+          "modificalo qui come HTML.";
+        note.hidden = false;
+        return false;
+      }
+      note.hidden = true;
+      area.replaceChildren(content);
+      show("editor");
+      return true;
+    }
+
+    function sync() {
+      textarea.value = area.innerHTML;
+      document.body.dispatchEvent(new CustomEvent("editor-change"));
+    }
+
+    function insertText(text) {
+      area.focus();
+      document.execCommand("insertText", false, text);
+    }
+
+    root.querySelectorAll("[data-cmd]").forEach(function (button) {
+      button.addEventListener("mousedown", function (event) { event.preventDefault(); });
+      button.addEventListener("click", function () {
+        var cmd = button.getAttribute("data-cmd");
+        area.focus();
+        if (cmd === "createLink") {
+          var url = window.prompt("Indirizzo del link (https://…, mailto:…)", "https://");
+          if (url === null) { return; }
+          url = url.trim();
+          if (!/^(https?:\/\/|mailto:)\S+$/i.test(url)) {
+            window.alert("Indirizzo non valido: deve cominciare con https://, http:// o mailto:");
+            return;
+          }
+          if (window.getSelection().isCollapsed) { insertText(url); return; }
+          document.execCommand("createLink", false, url);
+        } else if (cmd === "paragraph") {
+          document.execCommand("formatBlock", false, "p");
+        } else {
+          document.execCommand(cmd, false, null);
+        }
+        sync();
+      });
+    });
+    root.querySelectorAll("[data-insert]").forEach(function (button) {
+      button.addEventListener("mousedown", function (event) { event.preventDefault(); });
+      button.addEventListener("click", function () {
+        insertText(button.getAttribute("data-insert"));
+        sync();
+      });
+    });
+    area.addEventListener("input", sync);
+    area.addEventListener("paste", function (event) {
+      // Pasted text comes in as plain text: no foreign markup, styles or scripts from other programs.
+      event.preventDefault();
+      insertText((event.clipboardData || window.clipboardData).getData("text/plain"));
+    });
+    toggle.addEventListener("click", function () {
+      if (mode === "editor") { sync(); show("html"); textarea.focus(); }
+      else if (toEditor()) { area.focus(); }
+    });
+    document.execCommand("defaultParagraphSeparator", false, "p");
+    toggle.hidden = false;
+    if (!toEditor()) { show("html"); }
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-rich-editor]").forEach(setup);
+  });
+})();
