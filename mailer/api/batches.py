@@ -264,9 +264,11 @@ def _parse_selection(payload: dict) -> tuple[preparation.Selection | None, dict[
         if value is None:
             dates[name] = None
             continue
-        try:
-            dates[name] = preparation.parse_date(value if isinstance(value, str) else "?", name)
-        except preparation.PreparationError:
+        try:  # JSON dates are ISO (OpenAPI `format: date`); the pages also take dd/mm/yyyy, the API does not
+            if not isinstance(value, str) or len(value) != 10:
+                raise ValueError(value)
+            dates[name] = date.fromisoformat(value)
+        except ValueError:
             errors[name] = "data non valida (formato AAAA-MM-GG)"
     only_unsent = payload.get("only_unsent", True)
     if not isinstance(only_unsent, bool):
