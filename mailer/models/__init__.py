@@ -39,6 +39,14 @@ from .tracking import (
     Receipt,
 )
 from .user import LoginFailure, User, UserSession, user_document_types
+from .webhook import (
+    MESSAGE_STATUSES,
+    TEST_EVENT,
+    WEBHOOK_EVENTS,
+    WebhookAttempt,
+    WebhookEndpoint,
+    WebhookMessage,
+)
 
 __all__ = [
     "API_SCOPES",
@@ -51,6 +59,9 @@ __all__ = [
     "SUMMARY_STATES",
     "TEMPLATE_LANGUAGES",
     "TRUST_STATUSES",
+    "MESSAGE_STATUSES",
+    "TEST_EVENT",
+    "WEBHOOK_EVENTS",
     "Agent",
     "ApiToken",
     "AuditEvent",
@@ -85,6 +96,9 @@ __all__ = [
     "TemplateVersion",
     "User",
     "UserSession",
+    "WebhookAttempt",
+    "WebhookEndpoint",
+    "WebhookMessage",
     "Zone",
     "campaign_documents",
     "contact_document_types",
