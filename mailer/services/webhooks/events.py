@@ -5,6 +5,7 @@ after it leaves the row pending for the outbox job to pick up)."""
 from __future__ import annotations
 
 import json
+import re
 import logging
 import uuid
 from collections.abc import Iterable
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 _TO_ENQUEUE = "recapito_webhook_messages"
 # Fields that name a person: left out of an event for an endpoint whose owner may not see the contact.
 PRIVATE_FIELDS = ("recipient_email", "recipient_name", "contact_email", "contact_name")
+HIDDEN = "[riservato]"
 # Delivery status -> event type (other statuses emit nothing: queued for a retry, excluded, …).
 DELIVERY_EVENTS = {
     "sent": "delivery.sent",
@@ -67,8 +69,13 @@ def _body(event_id: str, event_type: str, when, data: dict, hide: bool) -> str:
     """The JSON body of one event for one endpoint (personal fields left out when `hide`)."""
     shown = dict(data)
     if hide:
-        for name in PRIVATE_FIELDS:
-            shown.pop(name, None)
+        secrets_ = [str(shown.pop(name)) for name in PRIVATE_FIELDS if shown.get(name)]
+        # Server replies and reasons quote the address («550 <anna@…>: User unknown»): masked there too.
+        for key, value in shown.items():
+            if isinstance(value, str):
+                for secret in secrets_:
+                    value = re.sub(re.escape(secret), HIDDEN, value, flags=re.IGNORECASE)
+                shown[key] = value
         shown["contact_hidden"] = True
     payload = {"id": event_id, "type": event_type, "timestamp": _iso(when), "data": shown}
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
@@ -158,7 +165,7 @@ def _delivery_data(delivery_ids: Iterable[int]) -> dict[int, tuple[str, int, dic
             Delivery.sent_at,
             Delivery.bounce_reason,
             Delivery.pec_failure_reason,
-            Party.code,
+            Party.erp_code,
             Batch.kind,
         )
         .join(Batch, Batch.id == Delivery.batch_id)
@@ -183,7 +190,7 @@ def _delivery_data(delivery_ids: Iterable[int]) -> dict[int, tuple[str, int, dic
                 "batch_id": r.batch_id,
                 "batch_kind": r.kind,
                 "status": r.status,
-                "party_code": r.code,
+                "party_code": r.erp_code,
                 "documents": documents.get(r.id, []),
                 "recipient_email": r.recipient_email,
                 "recipient_name": r.recipient_name,
@@ -239,7 +246,7 @@ def emit_contact(event_type: str, contact: Contact, **extra: Any) -> str | None:
     if not _subscribers(event_type):
         return None
     db.session.flush()
-    party_code = db.session.scalar(select(Party.code).where(Party.id == contact.party_id))
+    party_code = db.session.scalar(select(Party.erp_code).where(Party.id == contact.party_id))
     data = {
         "contact_id": contact.id,
         "contact_erp_code": contact.erp_code or "",
