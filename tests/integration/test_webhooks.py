@@ -23,7 +23,12 @@ from tests.support.batches import make_account, make_sending_batch, run_jobs
 from tests.support.receipts import dsn_bounce
 from tests.support.webhooks import SECRET, make_endpoint, receiver, verify  # noqa: F401  (fixture)
 
-CONTACT = {"contact_id": 7, "party_code": "C001", "contact_email": "anna@cliente.example", "contact_name": "Anna"}
+CONTACT = {
+    "contact_id": 7,
+    "party_code": "C001",
+    "contact_email": "anna@cliente.example",
+    "contact_name": "Anna",
+}
 
 
 def _queue(app) -> Queue:
@@ -41,7 +46,9 @@ def _attempts(message_id: int) -> list[WebhookAttempt]:
     """A message's attempts, oldest first."""
     return list(
         db.session.scalars(
-            db.select(WebhookAttempt).where(WebhookAttempt.message_id == message_id).order_by(WebhookAttempt.id)
+            db.select(WebhookAttempt)
+            .where(WebhookAttempt.message_id == message_id)
+            .order_by(WebhookAttempt.id)
         )
     )
 

@@ -25,14 +25,16 @@ SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
 def verify(secret: str, headers: dict[str, str], body: bytes, tolerance: int = 300) -> bool:
     """What an ERP does with the headers: recompute the HMAC over «id.timestamp.body», compare in constant
     time against each «v1,…» signature, refuse a timestamp off by more than `tolerance` seconds."""
-    msg_id, ts, sigs = headers.get("webhook-id"), headers.get("webhook-timestamp"), headers.get("webhook-signature")
+    msg_id, ts, sigs = (
+        headers.get("webhook-id"),
+        headers.get("webhook-timestamp"),
+        headers.get("webhook-signature"),
+    )
     if not (msg_id and ts and sigs) or abs(time.time() - int(ts)) > tolerance:
         return False
     key = base64.b64decode(secret.split("_", 1)[1])
     expected = base64.b64encode(hmac.new(key, f"{msg_id}.{ts}.".encode() + body, hashlib.sha256).digest())
-    return any(
-        v.startswith("v1,") and hmac.compare_digest(v[3:].encode(), expected) for v in sigs.split(" ")
-    )
+    return any(v.startswith("v1,") and hmac.compare_digest(v[3:].encode(), expected) for v in sigs.split(" "))
 
 
 @dataclass
@@ -128,7 +130,9 @@ def receiver():
 def make_endpoint(url: str, events: list[str], owner: User | None = None, clearance: int = 3, **kw):
     """An active endpoint with the known SECRET (owned by a user of the given clearance unless given)."""
     if owner is None:
-        owner = User(username=f"erp{clearance}", password_hash="!", privacy_clearance=clearance, roles="admin")
+        owner = User(
+            username=f"erp{clearance}", password_hash="!", privacy_clearance=clearance, roles="admin"
+        )
         db.session.add(owner)
         db.session.flush()
     endpoint = WebhookEndpoint(
