@@ -31,6 +31,7 @@ pytest_plugins = [
     "tests.support.security",
     "tests.support.smtp",
     "tests.support.tls",
+    "tests.support.webhooks",
 ]
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..reference import DOCUMENT_TYPE_CODES
 from .webhook_spec import webhook_spec
 
@@ -20,7 +22,7 @@ def openapi_spec(server_url: str) -> dict:
     # 400 bad JSON or parameter, 401 token, 403 scope, 413 too large, 415 not JSON, 422 invalid fields.
     errors = {"400": error, "401": error, "403": error, "413": error, "415": error, "422": error}
     money = {"type": "string", "pattern": r"^-?\d+(\.\d+)?$", "example": "1234.50"}
-    document_in = {
+    document_in: dict[str, Any] = {
         "type": "object",
         "required": ["type", "number", "date", "party_code"],
         "properties": {
@@ -90,7 +92,7 @@ def openapi_spec(server_url: str) -> dict:
             },
         },
     }
-    spec = {
+    spec: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "Recapito API",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..models import TEST_EVENT, WEBHOOK_EVENTS
 
 SIGNATURE_HEADERS = [
@@ -98,6 +100,7 @@ def webhook_spec() -> tuple[dict, dict]:
         TEST_EVENT: "Evento di prova («Invia evento di prova»)",
     }.items():
         schema_name = "Webhook_" + name.replace(".", "_")
+        data: dict[str, Any]
         if name.startswith("contact."):
             data = CONTACT_DATA
         elif name == TEST_EVENT:

@@ -11,7 +11,7 @@ from mailer.extensions import db
 from mailer.models import AuditEvent, User, WebhookEndpoint, WebhookMessage
 from mailer.services.crypto import decrypt_secret
 from tests.support.batches import run_jobs
-from tests.support.webhooks import SECRET, make_endpoint, receiver, verify  # noqa: F401  (fixture)
+from tests.support.webhooks import SECRET, make_endpoint, verify
 
 SECRET_RE = re.compile(r"whsec_[A-Za-z0-9+/=]{40,}")
 

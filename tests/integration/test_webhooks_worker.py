@@ -11,8 +11,7 @@ from mailer.models import Batch, Delivery, WebhookMessage
 from mailer.services import sending
 from tests.support.batches import make_account, make_sending_batch
 from tests.support.faults import WorkerProcess, wait_until
-from tests.support.smtp import smtp_server  # noqa: F401  (fixture)
-from tests.support.webhooks import make_endpoint, receiver  # noqa: F401  (fixture)
+from tests.support.webhooks import make_endpoint
 
 pytestmark = pytest.mark.slow
 
