@@ -5,8 +5,8 @@ after it leaves the row pending for the outbox job to pick up)."""
 from __future__ import annotations
 
 import json
-import re
 import logging
+import re
 import uuid
 from collections.abc import Iterable
 from typing import Any
