@@ -117,6 +117,11 @@ class Config:
     INBOUND_MAX_BYTES = _int("INBOUND_MAX_BYTES", 50 * 1024 * 1024)
     WKHTMLTOPDF = os.environ.get("WKHTMLTOPDF", "wkhtmltopdf")
     SHOW_DEMO_BANNER = True
+    # Webhooks to the ERP: seconds before each retry (empty: 1 min, 5 min, 30 min, 2 h, 6 h), seconds an
+    # endpoint has to answer, how often `flask scheduler` enqueues the messages still pending.
+    WEBHOOK_BACKOFF_SECONDS = os.environ.get("WEBHOOK_BACKOFF_SECONDS", "")
+    WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS") or 5)
+    WEBHOOK_OUTBOX_SECONDS = _int("WEBHOOK_OUTBOX_SECONDS", 60)
 
 
 class TestConfig(Config):
@@ -133,4 +138,6 @@ class TestConfig(Config):
         30  # a test's next try comes well within the first wait, however slow the machine
     )
     SEND_RETRY_BACKOFF = "0,0,0"
+    WEBHOOK_BACKOFF_SECONDS = os.environ.get("WEBHOOK_BACKOFF_SECONDS", "0,0,0")
+    WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS") or 2)
     SUMMARY_RETRY_INTERVALS = "0,0"

@@ -42,7 +42,10 @@ SUMMARY_JOB = "mailer.jobs.sending.batch_summary_job"
 PREPARE_BATCH_JOB = "mailer.jobs.batches.prepare_batch_job"
 PREPARE_CAMPAIGN_JOB = "mailer.jobs.campaigns.prepare_campaign_job"
 POLL_ACCOUNT_JOB = "mailer.jobs.tracking.poll_account_job"
-JOB_NAMES = frozenset({SENDER_JOB, SUMMARY_JOB, PREPARE_BATCH_JOB, PREPARE_CAMPAIGN_JOB, POLL_ACCOUNT_JOB})
+WEBHOOK_JOB = "mailer.jobs.webhooks.deliver_webhook_job"
+JOB_NAMES = frozenset(
+    {SENDER_JOB, SUMMARY_JOB, PREPARE_BATCH_JOB, PREPARE_CAMPAIGN_JOB, POLL_ACCOUNT_JOB, WEBHOOK_JOB}
+)
 
 
 def _known(job_name: str) -> str:

@@ -44,6 +44,7 @@ pytest_plugins = [
     "tests.support.security",
     "tests.support.spool",
     "tests.support.tls",
+    "tests.support.webhooks",
 ]
 
 fast_routes.install()  # every test builds an app: compile each URL builder once per process

@@ -6,7 +6,7 @@ The blueprint `admin` lives in `blueprint.py`; importing the sub-area modules he
 
 from __future__ import annotations
 
-from . import accounts, captured, company, tables, users
+from . import accounts, captured, company, tables, users, webhooks
 from .blueprint import bp
 
-__all__ = ["accounts", "bp", "captured", "company", "tables", "users"]
+__all__ = ["accounts", "bp", "captured", "company", "tables", "users", "webhooks"]

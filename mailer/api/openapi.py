@@ -1,4 +1,4 @@
-"""OpenAPI 3.0 description of /api/v1 (served at /api/v1/openapi.json)."""
+"""OpenAPI 3.1 description of /api/v1 and of the webhooks Recapito sends (served at /api/v1/openapi.json)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from ..reference import DOCUMENT_TYPE_CODES
 from .openapi_batches import batch_paths, batch_schemas
 from .openapi_batches import json_content as _json
 from .openapi_batches import schema_ref as _ref
+from .webhook_spec import webhook_spec
 
 
 def openapi_spec(server_url: str) -> dict:
@@ -24,8 +25,7 @@ def openapi_spec(server_url: str) -> dict:
             "number": {"type": "string", "maxLength": 40},
             "date": {"type": "string", "format": "date"},
             "sdi_file_name": {
-                "type": "string",
-                "nullable": True,
+                "type": ["string", "null"],
                 "maxLength": 255,
                 "description": "nome del file FatturaPA inviato allo SdI: le notifiche SdI lo citano",
             },
@@ -88,7 +88,7 @@ def openapi_spec(server_url: str) -> dict:
         },
     }
     spec: dict[str, Any] = {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {
             "title": "Recapito API",
             "version": "1.0",
@@ -172,13 +172,13 @@ def openapi_spec(server_url: str) -> dict:
                             for k, v in document_in["properties"].items()
                             if k not in ("pdf_base64", "open_amount", "replace", "attachments")
                         },
-                        "open_amount": {**money, "nullable": True},
-                        "party_code": {"type": "string", "nullable": True},
+                        "open_amount": {**money, "type": ["string", "null"]},
+                        "party_code": {"type": ["string", "null"]},
                         "id": {"type": "integer"},
                         "has_pdf": {"type": "boolean"},
-                        "pdf_sha256": {"type": "string", "nullable": True},
+                        "pdf_sha256": {"type": ["string", "null"]},
                         "pdf_rendered": {"type": "boolean"},
-                        "sent_at": {"type": "string", "format": "date-time", "nullable": True},
+                        "sent_at": {"type": ["string", "null"], "format": "date-time"},
                         "source": {"type": "string"},
                         "attachments": {
                             "type": "array",
@@ -385,4 +385,6 @@ def openapi_spec(server_url: str) -> dict:
     for path in ("/documents", "/parties", "/parties/{code}/contacts"):  # PUT is an alias of POST
         post = spec["paths"][path]["post"]
         spec["paths"][path]["put"] = {**post, "summary": post["summary"] + " (PUT equivale a POST)"}
+    spec["webhooks"], schemas = webhook_spec()
+    spec["components"]["schemas"].update(schemas)
     return spec

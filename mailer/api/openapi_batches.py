@@ -18,8 +18,8 @@ def json_content(schema: dict) -> dict:
 
 def batch_schemas() -> dict:
     """Schemas of the batch endpoints (mailer.api.batches)."""
-    when = {"type": "string", "format": "date-time", "nullable": True}
-    text = {"type": "string", "nullable": True}
+    when = {"type": ["string", "null"], "format": "date-time"}
+    text = {"type": ["string", "null"]}
     ids = {"type": "integer", "minimum": 1, "maximum": 2147483647}
     return {
         "BatchIn": {
@@ -96,8 +96,7 @@ def batch_schemas() -> dict:
                 "status": {"type": "string", "enum": list(DELIVERY_STATUSES)},
                 "status_label": {"type": "string"},
                 "party": {
-                    "type": "object",
-                    "nullable": True,
+                    "type": ["object", "null"],
                     "properties": {"code": {"type": "string"}, "name": {"type": "string"}},
                 },
                 "documents": {
@@ -119,7 +118,7 @@ def batch_schemas() -> dict:
                 "account": text,
                 "reason": {**text, "description": "perché escluso o senza destinatario"},
                 "attempts": {"type": "integer"},
-                "smtp_code": {"type": "integer", "nullable": True},
+                "smtp_code": {"type": ["integer", "null"]},
                 "smtp_reason": {**text, "description": "la risposta del server (es. 550 utente sconosciuto)"},
                 "message_id": text,
                 "sent_at": when,

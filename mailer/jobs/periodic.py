@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 WATCHDOG_SECONDS = 30  # WATCHDOG_SECONDS in the configuration overrides
 SCHEDULES_SECONDS = 60
 MAILBOX_SECONDS = 120  # PEC receipts and bounces (IMAP_POLL_SECONDS overrides)
+WEBHOOK_OUTBOX_SECONDS = 60  # webhook messages still pending and due (WEBHOOK_OUTBOX_SECONDS overrides)
 
 
 def schedules_job() -> list[int]:
@@ -120,6 +121,7 @@ def build_scheduler():
     from .sending import watchdog_job
     from .spool import SPOOL_JOB_NAME, import_spool_job
     from .tracking import poll_mailboxes_job
+    from .webhooks import webhook_outbox_job
 
     config = current_app.config
     queue = config["RQ_QUEUE"]
@@ -152,12 +154,20 @@ def build_scheduler():
         1800,
         "recapito-mailboxes",
     )
+    _register(
+        scheduler,
+        webhook_outbox_job,
+        queue,
+        int(config.get("WEBHOOK_OUTBOX_SECONDS", WEBHOOK_OUTBOX_SECONDS)),
+        300,
+        "recapito-webhooks",
+    )
     return scheduler
 
 
 @click.command("scheduler")
 def scheduler_command():
-    """Run the scheduler of recurring jobs: watchdog, scheduled preparations, spool import, mailbox reading (one per installation)."""
+    """Run the scheduler of recurring jobs: watchdog, scheduled preparations, spool import, mailbox reading, webhook outbox (one per installation)."""
     build_scheduler().start()
 
 

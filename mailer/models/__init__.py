@@ -40,11 +40,20 @@ from .tracking import (
     Receipt,
 )
 from .user import LoginFailure, User, UserSession, user_document_types
+from .webhook import (
+    MESSAGE_STATUSES,
+    TEST_EVENT,
+    WEBHOOK_EVENTS,
+    WebhookAttempt,
+    WebhookEndpoint,
+    WebhookMessage,
+)
 
 __all__ = [
     "API_SCOPES",
     "BATCH_STATUSES",
     "DELIVERY_STATUSES",
+    "MESSAGE_STATUSES",
     "PEC_RECEIPT_TYPES",
     "PREFERENCE_KINDS",
     "PREFERENCE_STATUSES",
@@ -53,7 +62,9 @@ __all__ = [
     "SDI_KINDS",
     "SUMMARY_STATES",
     "TEMPLATE_LANGUAGES",
+    "TEST_EVENT",
     "TRUST_STATUSES",
+    "WEBHOOK_EVENTS",
     "Agent",
     "ApiIdempotencyKey",
     "ApiToken",
@@ -90,6 +101,9 @@ __all__ = [
     "TemplateVersion",
     "User",
     "UserSession",
+    "WebhookAttempt",
+    "WebhookEndpoint",
+    "WebhookMessage",
     "Zone",
     "campaign_documents",
     "contact_document_types",

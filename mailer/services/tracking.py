@@ -21,7 +21,7 @@ from ..extensions import db
 from ..models import Contact, Delivery, MailAccount, MailboxState, Receipt, utcnow
 from ..transport.imap import ImapError, ImapMailbox, ImapSettings
 from ..transport.inbound import InboundMessage, read_message
-from . import oauth_tokens, pec_trust
+from . import oauth_tokens, pec_trust, webhooks
 from .audit import audit
 from .blobs import store_blob
 from .crypto import decrypt_secret
@@ -233,6 +233,8 @@ def _outcome(info: InboundMessage, receipt: Receipt, raw: bytes) -> None:
                 )
             else:
                 receipt.outcome = "recorded"  # a copy's address, or no address with only the Message-ID
+            if receipt.outcome == "applied":
+                webhooks.emit_receipt(delivery.id, info.kind, info.receipt_type, info.reason or "")
     receipt.notes = "; ".join(dict.fromkeys(trust_problems + problems + notes))[:4000]
 
 
@@ -261,6 +263,8 @@ def confirm_receipt(receipt: Receipt, user, raw: bytes) -> str:
         raise ConfirmError("La ricevuta conservata non è leggibile: non si può applicare.")
     notes: list[str] = []
     outcome = _apply_pec(delivery, info, notes)
+    if outcome == "applied":
+        webhooks.emit_receipt(delivery.id, info.kind, info.receipt_type, info.reason or "")
     before = receipt.notes
     receipt.outcome, receipt.delivery_id = outcome, delivery.id
     receipt.confirmed_by_id, receipt.confirmed_at = user.id, utcnow()

@@ -179,6 +179,14 @@ EXPECTED: dict[tuple[str, str], dict] = {
     ("pec_certificates.index", "GET"): admin_only(),
     ("pec_certificates.index", "POST"): admin_only(422),  # no file
     ("pec_certificates.remove", "POST"): admin_only(SKIP),  # exercised in test_pec_trust.py
+    ("admin.webhooks_index", "GET"): admin_only(),
+    ("admin.webhooks_index", "POST"): admin_only(422),  # empty form: the errors, nothing written
+    # Endpoint pages: refused roles get 403 before the lookup; the admin's are in test_webhooks_admin.py
+    ("admin.webhook", "GET"): admin_only(SKIP),
+    ("admin.webhook", "POST"): admin_only(SKIP),
+    ("admin.webhook_rotate", "POST"): admin_only(SKIP),
+    ("admin.webhook_test", "POST"): admin_only(SKIP),
+    ("admin.webhook_resend", "POST"): admin_only(SKIP),
     # campaigns: sales and managers
     ("campaigns.index", "GET"): row(LOGIN, 200, 200, 403, 200),
     ("campaigns.documents", "GET"): row(LOGIN, 200, 200, 403, 200),
@@ -250,6 +258,8 @@ VALUES = {
     "request_id": "preference_request",
     "entry_id": "zone",
     "certificate_id": "zone",  # any id: refused roles get 403 before the lookup, the admin's call is SKIP
+    "endpoint_id": "zone",  # likewise (webhook endpoints)
+    "webhook_message_id": "zone",  # likewise (webhook messages)
 }
 LITERALS = {
     "kind": "zones",

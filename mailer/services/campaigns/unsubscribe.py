@@ -18,6 +18,7 @@ from ...models import (
     Delivery,
     utcnow,
 )
+from .. import webhooks
 from ..audit import audit
 
 if TYPE_CHECKING:
@@ -94,6 +95,7 @@ def unsubscribe(contact: Contact, via: str = "link") -> int:
                 changes=json.dumps({"opted_out_at": ["", now.strftime("%d/%m/%Y %H:%M")], "via": ["", via]}),
             )
         )
+        webhooks.emit_contact("contact.opted_out", contact, via=via)
     stopped = stop_deliveries_of(contact.id)
     audit("contact.unsubscribe", contact, user=None, via=via, stopped=stopped)
     db.session.commit()

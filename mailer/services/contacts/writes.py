@@ -20,6 +20,7 @@ from ...models import (
     utcnow,
 )
 from ...reference import PRIVACY_NAMES
+from .. import webhooks
 from ..validation import InvalidValue, normalize_email
 from .checks import ContactInput, validate_contact
 from .visibility import clearance_of, visible_contacts_filter
@@ -211,6 +212,8 @@ def update_contact(
     old_level = contact.privacy_level
     _assign(contact, clean, types)
     db.session.flush()
+    if contact.opted_out_at is not None and before["opted_out"] == "no":
+        webhooks.emit_contact("contact.opted_out", contact, via=actor or "modifica del contatto")
     return (
         _record(
             contact,

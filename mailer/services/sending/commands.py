@@ -8,6 +8,7 @@ from sqlalchemy import update
 from ...extensions import db
 from ...models import Batch, Delivery, MailAccount, utcnow
 from ...queue import SENDER_JOB, enqueue
+from .. import webhooks
 from ..audit import audit
 from .outcomes import _finish_if_complete, _mark_documents_sent
 from .settings import CHUNK, SendingError, changed_rows
@@ -112,6 +113,7 @@ def resolve_uncertain(delivery: Delivery, action: str, user) -> None:
         delivery.sent_at = delivery.sent_at or delivery.claimed_at or utcnow()
         _mark_documents_sent([delivery.id])
         audit("delivery.mark_sent", delivery, user=user)
+        webhooks.emit_delivery_outcomes([delivery.id])
         db.session.commit()
         _finish_if_complete(delivery.batch_id)
     elif action == "resend":

@@ -27,6 +27,7 @@ from ...models import Batch, Blob, Delivery, Document, MailAccount, utcnow
 from ...queue import SENDER_JOB, enqueue_in, get_redis
 from ...transport.message import MessageSpec, address_domain, build_message
 from ...transport.smtp import SendOutcome, SmtpSession
+from .. import webhooks
 from ..tracking import verp_address
 from .limits import _ACQUIRE, _AccountLimits, _rate_block, _reserve
 from .messages import message_spec
@@ -452,6 +453,7 @@ class Sender:
                 row.update(status="queued", next_at=now + timedelta(seconds=delay))
             rows.append(row)
         db.session.connection().execute(_MARK, rows)
+        webhooks.emit_delivery_outcomes(d for d, _outcome, _digest, _n in self.pending_marks)
 
     def _flush_marks(self, patient: bool = True) -> None:
         """Commit outstanding outcomes, and record on the documents that they left."""

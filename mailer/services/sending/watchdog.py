@@ -9,6 +9,7 @@ from sqlalchemy import update
 from ...extensions import db
 from ...models import Batch, Delivery, utcnow
 from ...queue import get_redis
+from .. import webhooks
 from .commands import dispatch
 from .outcomes import _finish_if_complete
 from .settings import _heartbeat_seconds, changed_rows
@@ -28,7 +29,7 @@ def recover_stalled(grace_seconds: float | None = None) -> dict:
     for delivery_id, token, batch_id, account_id in stalled:
         if redis.exists(f"recapito:sender:{batch_id}:{account_id}:{token}"):
             continue
-        report["uncertain"] += changed_rows(
+        changed = changed_rows(
             db.session.execute(
                 update(Delivery)
                 .where(Delivery.id == delivery_id, Delivery.status == "sending", Delivery.claimed_by == token)
@@ -41,6 +42,9 @@ def recover_stalled(grace_seconds: float | None = None) -> dict:
                 )
             )
         )
+        if changed:
+            webhooks.emit_delivery_outcomes([delivery_id])
+        report["uncertain"] += changed
     db.session.commit()
     for (batch_id,) in db.session.execute(db.select(Batch.id).where(Batch.status == "sending")).all():
         live = list(redis.scan_iter(f"recapito:sender:{batch_id}:*", count=100))
