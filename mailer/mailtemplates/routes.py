@@ -13,7 +13,7 @@ from ..extensions import db
 from ..inputs import db_id
 from ..models import TEMPLATE_LANGUAGES, DocumentType, MailAccount, TemplateVersion
 from ..security import clearance, require_roles
-from ..services import test_send
+from ..services import sdi, test_send
 from ..services.audit import audit
 from ..services.mail_templates.errors import TemplateValidationError
 from ..services.mail_templates.preview import preview_setup
@@ -133,6 +133,8 @@ def _render_editor(
         settings_form=settings_form or sending_settings(doc_type),
         accounts=sending_accounts(),
         placeholders=placeholder_groups(),
+        sdi_types=sdi.SDI_TYPES,
+        sdi_mc_default=sdi.MC_TEXT,
         **setup,
     ), status
 
@@ -319,6 +321,8 @@ def settings(code: str):
         "account_id": account_id,
         "schedule_cron": request.form.get("schedule_cron", ""),
         "auto_approve": "auto_approve" in request.form,
+        "wait_for_sdi": "wait_for_sdi" in request.form,
+        "sdi_mc_text": request.form.get("sdi_mc_text", ""),
     }
     errors = update_sending_settings(code, **typed)
     if errors:

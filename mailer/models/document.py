@@ -20,6 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.expression import false
 
 from ..extensions import db
 from .base import utcnow
@@ -59,6 +60,10 @@ class DocumentType(db.Model):
     # The last due time (Italian local time) the schedule ran for: a later one is caught up however late.
     schedule_last_run: Mapped[datetime | None] = mapped_column(DateTime)
     commercial: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Invoices and credit notes: the courtesy copy leaves only once the SdI delivered (RC) or could not (MC).
+    wait_for_sdi: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # What the e-mail says after an MC ({{ avviso_sdi }}); empty = sdi.MC_TEXT.
+    sdi_mc_text: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
 class ProductCategory(db.Model):

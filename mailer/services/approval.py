@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 
 from ..extensions import db
 from ..models import Batch, Delivery, User, utcnow
-from . import batch_views
+from . import batch_views, sdi
 from .audit import audit
 from .preparation import UNPREPARABLE, blocking_problems
 from .reference import get_company
@@ -220,8 +220,9 @@ def set_excluded(batch: Batch, delivery_ids: list[int], excluded: bool, user: Us
     else:
         # A contact who unsubscribed stays out: their campaign delivery cannot be included again.
         # Nor can a document that could not be prepared (no e-mail, no PDF was made for it).
+        # Nor a document the SdI discarded or whose outcome the type waits for.
         visible = visible & Delivery.exclusion_reason.notin_(
-            ["Disiscritto dalle comunicazioni", UNPREPARABLE]
+            ["Disiscritto dalle comunicazioni", UNPREPARABLE, sdi.SDI_DISCARDED, sdi.SDI_WAITING]
         )
         count = db.session.execute(
             update(Delivery).where(visible, Delivery.status == "excluded", blocking).values(status="pending")
