@@ -309,7 +309,9 @@ def settings(code: str):
     if language not in TEMPLATE_LANGUAGES:
         language = "it"
     try:
-        account_id = db_id(request.form["account_id"]) if request.form.get("account_id", "0") != "0" else None
+        account_id = (
+            db_id(request.form["account_id"]) if request.form.get("account_id", "") not in ("", "0") else None
+        )
     except ValueError:
         account_id = -1
     typed: dict[str, Any] = {

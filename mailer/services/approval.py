@@ -38,10 +38,16 @@ def approval_summary(batch: Batch, user: User | None) -> dict[str, int]:
         .group_by(Delivery.status, Delivery.exclusion_reason)
     )
     summary = {"resends": resend_count(batch.id, user), "norecipient": 0, "excluded": 0, "unpreparable": 0}
+    summary.update(sdi_waiting=0, sdi_discarded=0)
+    by_reason = {
+        UNPREPARABLE: "unpreparable",
+        sdi.SDI_WAITING: "sdi_waiting",
+        sdi.SDI_DISCARDED: "sdi_discarded",
+    }
     for status, reason, count in db.session.execute(batch_views.visible(query, user)):
         summary["norecipient" if status == "norecipient" else "excluded"] += count
-        if reason == UNPREPARABLE:
-            summary["unpreparable"] += count
+        if reason in by_reason:
+            summary[by_reason[reason]] += count
     return summary
 
 

@@ -61,7 +61,7 @@ def invoice(party, number: str, days_old: int = 3):
     document = make_document(
         party, "FATTURA", number, day=date.today() - timedelta(days=days_old), with_pdf=True
     )
-    document.sdi_file_name = f"IT01234567890_{number}.xml"
+    document.sdi_file_name = f"IT01234567890_{number.replace('/', '')}.xml"
     db.session.commit()
     return SimpleNamespace(id=document.id, number=number, sdi_file_name=document.sdi_file_name)
 
@@ -333,7 +333,8 @@ def test_type_settings_saved_by_admin_and_bad_text_refused(app, client, auth):
     from mailer.models import DocumentType
 
     auth.login("admin")
-    form = {"language": "it", "account_id": "0", "attach_pdf": "on", "wait_for_sdi": "on"}
+    # account_id "": the form's «Account predefinito» option (it used to be refused as an unknown account)
+    form = {"language": "it", "account_id": "", "attach_pdf": "on", "wait_for_sdi": "on"}
     bad = client.post("/modelli/FATTURA/impostazioni", data={**form, "sdi_mc_text": "<b>x</b>"})
     assert bad.status_code == 422
     assert "Testo dopo la mancata consegna: solo testo semplice" in bad.get_data(as_text=True)
