@@ -17,12 +17,16 @@ expect = pytest.importorskip("playwright.sync_api").expect
 SHOTS = Path(__file__).resolve().parent.parent.parent / "test-artifacts"
 
 
-def _shoot(page, name: str) -> None:
-    """Full-page screenshots at 1400 and 900 px wide."""
+def _shoot(page, name: str, part: str = "") -> None:
+    """Screenshots at 1400 and 900 px wide: the full page, or one part of it (a CSS selector)."""
     SHOTS.mkdir(exist_ok=True)
     for width in (1400, 900):
         page.set_viewport_size({"width": width, "height": 1000})
-        page.screenshot(path=str(SHOTS / f"sdi-{name}-{width}.png"), full_page=True)
+        path = str(SHOTS / f"sdi-{name}-{width}.png")
+        if part:
+            page.locator(part).screenshot(path=path)
+        else:
+            page.screenshot(path=path, full_page=True)
     page.set_viewport_size({"width": 1400, "height": 1000})
 
 
@@ -52,8 +56,7 @@ def test_settings_then_review_with_held_and_discarded(app, browser, smtp_server,
         "Impostazioni di invio di «Fattura (copia di cortesia)» salvate."
     )
     expect(page.locator("input[name=wait_for_sdi]")).to_be_checked()
-    page.locator("#impostazioni").scroll_into_view_if_needed()
-    _shoot(page, "settings")
+    _shoot(page, "settings", "#impostazioni")
     with app.app_context():
         assert db.session.get(DocumentType, "FATTURA").wait_for_sdi is True
         batch_id = create_batch(Selection(type_codes=["FATTURA"], party_ids=[party.id]), None).id

@@ -235,8 +235,8 @@ def test_ns_after_approval_blocks_at_claim_with_a_real_worker(app, smtp_server, 
         with app.app_context():
             wait_until(
                 lambda: db.session.get(Batch, batch_id).status == "done" or db.session.rollback(),
-                30,
-                f"the batch to finish\n{worker.tail()}",
+                120,  # a worker process starting on a loaded machine
+                lambda: f"the batch to finish\n{worker.tail()}",
             )
     finally:
         worker.stop()
