@@ -13,7 +13,7 @@ from ..extensions import db
 from ..inputs import db_id
 from ..models import TEMPLATE_LANGUAGES, DocumentType, MailAccount, TemplateVersion
 from ..security import clearance, require_roles
-from ..services import test_send
+from ..services import sdi, test_send
 from ..services.audit import audit
 from ..services.mail_templates.errors import TemplateValidationError
 from ..services.mail_templates.preview import preview_setup
@@ -133,6 +133,8 @@ def _render_editor(
         settings_form=settings_form or sending_settings(doc_type),
         accounts=sending_accounts(),
         placeholders=placeholder_groups(),
+        sdi_types=sdi.SDI_TYPES,
+        sdi_mc_default=sdi.MC_TEXT,
         **setup,
     ), status
 
@@ -307,7 +309,9 @@ def settings(code: str):
     if language not in TEMPLATE_LANGUAGES:
         language = "it"
     try:
-        account_id = db_id(request.form["account_id"]) if request.form.get("account_id", "0") != "0" else None
+        account_id = (
+            db_id(request.form["account_id"]) if request.form.get("account_id", "") not in ("", "0") else None
+        )
     except ValueError:
         account_id = -1
     typed: dict[str, Any] = {
@@ -320,6 +324,8 @@ def settings(code: str):
         "schedule_cron": request.form.get("schedule_cron", ""),
         "auto_approve": "auto_approve" in request.form,
         "preferences_link": "preferences_link" in request.form,
+        "wait_for_sdi": "wait_for_sdi" in request.form,
+        "sdi_mc_text": request.form.get("sdi_mc_text", ""),
     }
     errors = update_sending_settings(code, **typed)
     if errors:

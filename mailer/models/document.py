@@ -21,6 +21,7 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.expression import false
 
 from ..extensions import Model
 from .base import utcnow
@@ -62,6 +63,10 @@ class DocumentType(Model):
     commercial: Mapped[bool] = mapped_column(Boolean, default=False)
     # Messages of this type end with the signed «Gestisci le tue preferenze» link (mailer.services.preferences).
     preferences_link: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # Invoices and credit notes: the courtesy copy leaves only once the SdI delivered (RC) or could not (MC).
+    wait_for_sdi: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # What the e-mail says after an MC ({{ avviso_sdi }}); empty = sdi.MC_TEXT.
+    sdi_mc_text: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
 class ProductCategory(Model):

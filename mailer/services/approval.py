@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 
 from ..extensions import db, execute_rowcount
 from ..models import Batch, Delivery, User, utcnow
-from . import batch_views
+from . import batch_views, sdi
 from .audit import audit
 from .preparation import UNPREPARABLE, blocking_problems
 from .reference import get_company
@@ -38,10 +38,16 @@ def approval_summary(batch: Batch, user: User | None) -> dict[str, int]:
         .group_by(Delivery.status, Delivery.exclusion_reason)
     )
     summary = {"resends": resend_count(batch.id, user), "norecipient": 0, "excluded": 0, "unpreparable": 0}
+    summary.update(sdi_waiting=0, sdi_discarded=0)
+    by_reason = {
+        UNPREPARABLE: "unpreparable",
+        sdi.SDI_WAITING: "sdi_waiting",
+        sdi.SDI_DISCARDED: "sdi_discarded",
+    }
     for status, reason, count in db.session.execute(batch_views.visible(query, user)):
         summary["norecipient" if status == "norecipient" else "excluded"] += count
-        if reason == UNPREPARABLE:
-            summary["unpreparable"] += count
+        if reason in by_reason:
+            summary[by_reason[reason]] += count
     return summary
 
 
@@ -220,8 +226,9 @@ def set_excluded(batch: Batch, delivery_ids: list[int], excluded: bool, user: Us
     else:
         # A contact who unsubscribed stays out: their campaign delivery cannot be included again.
         # Nor can a document that could not be prepared (no e-mail, no PDF was made for it).
+        # Nor a document the SdI discarded or whose outcome the type waits for.
         visible = visible & Delivery.exclusion_reason.notin_(
-            ["Disiscritto dalle comunicazioni", UNPREPARABLE]
+            ["Disiscritto dalle comunicazioni", UNPREPARABLE, sdi.SDI_DISCARDED, sdi.SDI_WAITING]
         )
         count = execute_rowcount(
             update(Delivery).where(visible, Delivery.status == "excluded", blocking).values(status="pending")

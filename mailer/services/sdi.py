@@ -297,3 +297,75 @@ def public_summary(summary: dict) -> dict:
 
 def label(kind: str) -> str:
     return SDI_KINDS.get(kind, kind)
+
+
+# --- the courtesy copy and the invoice's fate at the SdI (issue 20, points 2 and 3) --------------
+SDI_TYPES = ("FATTURA", "NOTA_CREDITO")  # the types whose documents go through the SdI
+FATE_KINDS = ("RC", "MC", "NS")  # the notifications that settle a file's fate (NE/DT/AT follow them)
+SDI_WAITING = "In attesa dell'esito SdI"  # exclusion reason: held until an RC or MC arrives
+SDI_DISCARDED = "Scartata dallo SdI"  # exclusion reason: the SdI rejected the file (NS)
+
+
+def fates(document_ids) -> dict[int, SdiNotification]:
+    """{document id: its latest RC, MC or NS notification} for the documents that have one."""
+    ids = list(document_ids)
+    if not ids:
+        return {}
+    names = {
+        doc_id: name_variants(name)[0]
+        for doc_id, name in db.session.execute(
+            select(Document.id, Document.sdi_file_name).where(
+                Document.id.in_(ids), Document.sdi_file_name.is_not(None)
+            )
+        )
+        if name
+    }
+    if not names:
+        return {}
+    wanted = {variant for name in names.values() for variant in name_variants(name)}
+    latest: dict[str, SdiNotification] = {}
+    for notification in db.session.scalars(
+        select(SdiNotification)
+        .where(SdiNotification.invoice_file.in_(wanted), SdiNotification.kind.in_(FATE_KINDS))
+        .order_by(SdiNotification.id)
+    ):
+        latest[name_variants(notification.invoice_file)[0]] = notification  # later rows win
+    return {doc_id: latest[name] for doc_id, name in names.items() if name in latest}
+
+
+def discard_reason(notification: SdiNotification) -> str:
+    """«scartata dallo SdI: 00404 Fattura duplicata; …» — the SdI's own error list, for the office."""
+    errors = "; ".join(
+        " ".join(part for part in (e.get("code", ""), e.get("description", "")) if part)
+        for e in notification.errors or []
+    )
+    when = f" il {notification.notified_at:%d/%m/%Y}" if notification.notified_at else ""
+    return f"scartata dallo SdI{when}: {errors or notification.description or 'nessun dettaglio'}"
+
+
+def waiting_days(document: Document, today=None) -> str:
+    """How long a held document has waited, in words: «da oggi», «da 1 giorno», «da 3 giorni»."""
+    today = today or datetime.now(UTC).date()
+    days = max(0, (today - document.date).days)
+    return "da oggi" if days == 0 else f"da {days} giorn{'o' if days == 1 else 'i'}"
+
+
+def mc_text(doc_type) -> str:
+    """What the e-mail of an invoice with an MC says (the type's own text, else MC_TEXT)."""
+    return (getattr(doc_type, "sdi_mc_text", "") or "").strip() or MC_TEXT
+
+
+def delivery_block_reason(delivery_id: int) -> str | None:
+    """Why a delivery must not leave now (one of its documents was discarded by the SdI), or None."""
+    from ..models import delivery_documents
+
+    doc_ids = db.session.scalars(
+        select(delivery_documents.c.document_id).where(delivery_documents.c.delivery_id == delivery_id)
+    ).all()
+    documents = {d.id: d for d in db.session.scalars(select(Document).where(Document.id.in_(doc_ids)))}
+    reasons = [
+        f"{documents[doc_id].type_code} {documents[doc_id].number}: {discard_reason(n)}"
+        for doc_id, n in sorted(fates(doc_ids).items())
+        if n.kind == "NS"
+    ]
+    return "; ".join(reasons) or None

@@ -336,7 +336,17 @@ def build_context(
             "account_id": account.id if account else None,
         },
         "oggi": utcnow().date(),
+        "avviso_sdi": sdi_notice(docs),
     }
+
+
+def sdi_notice(documents: list[Document]) -> str:
+    """The type's MC text when the SdI could not deliver one of these invoices (MC), else ""."""
+    from ..sdi import SDI_TYPES, fates, mc_text
+
+    ids = [d.id for d in documents if d.sdi_file_name and d.type_code in SDI_TYPES]
+    mc = [d for d in documents if d.id in {i for i, n in fates(ids).items() if n.kind == "MC"}]
+    return mc_text(mc[0].type) if mc else ""
 
 
 def sample_context(type_code: str = "FATTURA", sparse: bool = False, language: str = "it") -> dict:
@@ -457,6 +467,7 @@ def sample_context(type_code: str = "FATTURA", sparse: bool = False, language: s
             "account_id": None,
         },
         "oggi": today,
+        "avviso_sdi": "",
     }
 
 

@@ -97,8 +97,9 @@ IT: dict[str, tuple[str, str]] = {
             "<p>in allegato Vi trasmettiamo le copie di cortesia in PDF delle seguenti fatture:</p>\n"
             + LIST_IT,
         )
-        + "<p>L'originale della fattura elettronica Vi è stato recapitato tramite il Sistema di Interscambio "
-        "(SdI); questa copia non ha valore fiscale.</p>\n" + PAYMENT_IT + CLOSING_IT,
+        + "{% if avviso_sdi %}<p>{{ avviso_sdi }}</p>\n{% else %}"
+        "<p>L'originale della fattura elettronica Vi è stato recapitato tramite il Sistema di Interscambio "
+        "(SdI); questa copia non ha valore fiscale.</p>\n{% endif %}" + PAYMENT_IT + CLOSING_IT,
     ),
     "NOTA_CREDITO": (
         "Nota di credito n. {{ documento.numero }} del {{ documento.data|it_date }} – {{ azienda.ragione_sociale }}",
@@ -111,8 +112,9 @@ IT: dict[str, tuple[str, str]] = {
             "<p>in allegato Vi trasmettiamo le copie di cortesia delle seguenti note di credito:</p>\n"
             + LIST_IT,
         )
-        + "<p>L'originale elettronico Vi è stato recapitato tramite il Sistema di Interscambio (SdI).</p>\n"
-        + CLOSING_IT,
+        + "{% if avviso_sdi %}<p>{{ avviso_sdi }}</p>\n{% else %}"
+        "<p>L'originale elettronico Vi è stato recapitato tramite il Sistema di Interscambio (SdI).</p>\n"
+        "{% endif %}" + CLOSING_IT,
     ),
     "OFFERTA": (
         "Offerta n. {{ documento.numero }} del {{ documento.data|it_date }} – {{ azienda.ragione_sociale }}",
@@ -236,8 +238,9 @@ EN: dict[str, tuple[str, str]] = {
             + DUE_EN,
             "<p>please find attached PDF copies of the following invoices:</p>\n" + LIST_EN,
         )
-        + "<p>The legally valid electronic invoice is delivered through the Italian exchange system (SdI); "
-        "this copy is for your convenience.</p>\n"
+        + "{% if avviso_sdi %}<p>{{ avviso_sdi }}</p>\n{% else %}"
+        "<p>The legally valid electronic invoice is delivered through the Italian exchange system (SdI); "
+        "this copy is for your convenience.</p>\n{% endif %}"
         "{% if azienda.iban %}<p>Bank transfer details: IBAN {{ azienda.iban }}.</p>\n{% endif %}"
         + CLOSING_EN,
     ),

@@ -51,8 +51,13 @@ def render_version(
     """Render a saved version with a context; the account's signature is appended to both bodies."""
     subject = " ".join(run(compiled("subject", version.subject), context).split())[:500]
     html = run(compiled("body_html", version.body_html), context).strip()
+    notice = context.get("avviso_sdi") or ""
+    if notice and "avviso_sdi" not in version.body_html:  # the rules want it said: a text saved without it
+        html += f"\n<p>{Markup.escape(notice)}</p>"
     if version.body_text.strip():
         text = run(compiled("body_text", version.body_text), context).strip() + "\n"
+        if notice and "avviso_sdi" not in version.body_text:
+            text += f"\n{notice}\n"
     else:
         text = html_to_text(html)
     if signature:

@@ -102,6 +102,10 @@ SCHEMA: dict[str, Any] = {
         "pec": "vero se PEC",
     },
     "oggi": "data di oggi",
+    "avviso_sdi": (
+        "fatture e note di credito con mancata consegna SdI (MC): la frase che dice dove trovare "
+        "l'originale (impostazioni del tipo); vuota altrimenti. Se il modello non la usa, va in fondo al testo"
+    ),
 }
 
 # Document.extra keys read by build_context (set by the intake from the ERP data):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from ...extensions import db
 from ...models import DocumentType, MailAccount
 from ..validation import InvalidValue, normalize_email
@@ -16,7 +18,10 @@ SENDING_SETTINGS = (
     "schedule_cron",
     "auto_approve",
     "preferences_link",
+    "wait_for_sdi",
+    "sdi_mc_text",
 )
+MC_TEXT_MAX = 1000
 
 
 def sending_settings(doc_type: DocumentType) -> dict:
@@ -47,12 +52,17 @@ def update_sending_settings(
     schedule_cron: str | None = None,
     auto_approve: bool | None = None,
     preferences_link: bool | None = None,
+    wait_for_sdi: bool | None = None,
+    sdi_mc_text: str | None = None,
 ) -> dict[str, str]:
     """Validate and apply a type's sending settings; returns {field: Italian error} (nothing written then).
 
     schedule_cron / auto_approve (automatic preparation) and preferences_link (the «Gestisci le tue
-    preferenze» link at the end of each message) are left unchanged when None.
+    preferenze» link at the end of each message) are left unchanged when None; so are
+    wait_for_sdi / sdi_mc_text, which only invoices and credit notes have (sdi.SDI_TYPES).
     """
+    from ..sdi import MC_TEXT, SDI_TYPES
+
     doc_type = db.session.get(DocumentType, type_code)
     if doc_type is None:
         raise LookupError(type_code)
@@ -84,6 +94,18 @@ def update_sending_settings(
         problem = validate_cron(schedule_cron)
         if problem:
             errors["schedule_cron"] = problem
+    if type_code not in SDI_TYPES:
+        wait_for_sdi = sdi_mc_text = None
+    if sdi_mc_text is not None:
+        sdi_mc_text = " ".join(sdi_mc_text.split())
+        if sdi_mc_text == MC_TEXT:
+            sdi_mc_text = ""  # the default stays the default, should it be reworded one day
+        if len(sdi_mc_text) > MC_TEXT_MAX:
+            errors["sdi_mc_text"] = f"Testo dopo la mancata consegna: al massimo {MC_TEXT_MAX} caratteri."
+        elif re.search(r"[<>{}]", sdi_mc_text):
+            errors["sdi_mc_text"] = (
+                "Testo dopo la mancata consegna: solo testo semplice, senza < > { } (niente HTML né segnaposto)."
+            )
     if errors:
         return errors
     before = sending_settings(doc_type)
@@ -93,6 +115,10 @@ def update_sending_settings(
         doc_type.auto_approve = bool(auto_approve)
     if preferences_link is not None:
         doc_type.preferences_link = bool(preferences_link)
+    if wait_for_sdi is not None:
+        doc_type.wait_for_sdi = bool(wait_for_sdi)
+    if sdi_mc_text is not None:
+        doc_type.sdi_mc_text = sdi_mc_text
     doc_type.by_pec = bool(by_pec)
     doc_type.attach_pdf = bool(attach_pdf)
     doc_type.group_per_recipient = bool(group_per_recipient)

@@ -18,6 +18,7 @@ from ...models import (
     User,
     contact_document_types,
 )
+from .. import sdi
 from ..audit import audit
 from .resend_safety import attachment_sizes, earlier_sends, estimate_size, resend_warnings
 from .selection import (
@@ -41,12 +42,18 @@ class AccountPicker:
         self.ordinary = next((a for a in accounts if a.kind != "pec"), None)
         self.pec = next((a for a in accounts if a.kind == "pec"), None)
 
-    def pick(self, doc_type: DocumentType, contact: Contact) -> tuple[MailAccount | None, str, list[str]]:
-        """(account, reason, warnings) for a message of this type to this contact."""
+    def pick(
+        self, doc_type: DocumentType, contact: Contact, sdi_mc: bool = False
+    ) -> tuple[MailAccount | None, str, list[str]]:
+        """(account, reason, warnings) for a message of this type to this contact.
+
+        `sdi_mc`: the SdI could not deliver the invoice (MC): a PEC address gets it by PEC whatever the type says."""
         warnings: list[str] = []
         chosen = self.by_id.get(doc_type.account_id) if doc_type.account_id else None
-        if doc_type.by_pec and contact.is_pec:
+        if (doc_type.by_pec or sdi_mc) and contact.is_pec:
             pec = chosen if chosen is not None and chosen.kind == "pec" else self.pec
+            if pec is not None and not doc_type.by_pec:
+                return pec, "PEC: mancata consegna SdI e l'indirizzo del destinatario è PEC", warnings
             if pec is not None:
                 return pec, "PEC: il tipo va via PEC e l'indirizzo del destinatario è PEC", warnings
             warnings.append("Il tipo va via PEC ma non c'è un account PEC attivo: uso l'account ordinario")
@@ -89,6 +96,7 @@ class Router:
         self.contacts: dict[int, Contact] = {}
         self.sizes: dict[int, int] = {}  # document id -> bytes of its attachments
         self.previous: dict[int, list[tuple]] = {}  # document id -> earlier sends (see earlier_sends)
+        self.sdi_fates: dict = {}  # document id -> its latest RC/MC/NS notification (sdi.fates)
 
     def route(self, doc_ids: list[int]) -> None:
         """Route a chunk of documents."""
@@ -104,6 +112,7 @@ class Router:
         recipients = self._recipients(party_ids)
         self.sizes.update(attachment_sizes(documents))
         self.previous.update(earlier_sends(documents))
+        self.sdi_fates.update(sdi.fates(d.id for d in documents if d.sdi_file_name))
         for document in documents:
             if document.id not in self.unpreparable:
                 try:  # the document's own data, as every e-mail template reads it
@@ -113,11 +122,13 @@ class Router:
             if document.id in self.unpreparable:
                 self._unpreparable(document)
                 continue
+            doc_type = self.types[document.type_code]
+            if self._held_for_sdi(document, doc_type):
+                continue
             contacts = recipients.get((document.party_id, document.type_code), [])
             if not contacts:
                 self._no_recipient(document)
                 continue
-            doc_type = self.types[document.type_code]
             for contact in contacts:
                 if doc_type.group_per_recipient:
                     self.groups.setdefault((contact.id, document.type_code), []).append(document)
@@ -158,6 +169,35 @@ class Router:
         )
         delivery.documents = [document]
         db.session.add(delivery)
+
+    def _held_for_sdi(self, document: Document, doc_type: DocumentType) -> bool:
+        """Set aside a document the SdI discarded (NS), or one still waiting for its outcome when the type
+        waits for it; True when set aside. A later preparation takes it once an RC or MC has arrived."""
+        fate = self.sdi_fates.get(document.id)
+        label = f"{document.type_code} {document.number} del {document.date:%d/%m/%Y}"
+        if fate is not None and fate.kind == "NS":
+            reason = sdi.SDI_DISCARDED
+            warning = f"{label}: {sdi.discard_reason(fate)}. Correggi la fattura ed emettila di nuovo."
+        elif fate is None and doc_type.wait_for_sdi and doc_type.code in sdi.SDI_TYPES:
+            reason = sdi.SDI_WAITING
+            warning = (
+                f"{label}: in attesa dell'esito SdI {sdi.waiting_days(document)}; partirà con una prossima "
+                "preparazione quando arriva la ricevuta di consegna o di mancata consegna"
+            )
+        else:
+            return False
+        delivery = Delivery(
+            batch_id=self.batch.id,
+            party_id=document.party_id,
+            status="excluded",
+            exclusion_reason=reason,
+            subject="",
+            privacy_level=0,
+            warnings=[warning[:2000]],
+        )
+        delivery.documents = [document]
+        db.session.add(delivery)
+        return True
 
     def _recipients(self, party_ids: set[int]) -> dict[tuple[int, str], list[Contact]]:
         """(party, type) -> active contacts with an address that receive that type, one per address.
@@ -200,7 +240,8 @@ class Router:
         self, contact: Contact, doc_type: DocumentType, documents: list[Document]
     ) -> Delivery | None:
         """One message to one contact (None when its e-mail cannot be rendered: its documents are set aside)."""
-        account, reason, warnings = self.picker.pick(doc_type, contact)
+        sdi_mc = any((fate := self.sdi_fates.get(d.id)) is not None and fate.kind == "MC" for d in documents)
+        account, reason, warnings = self.picker.pick(doc_type, contact, sdi_mc=sdi_mc)
         party = documents[0].party
         language = self.template_language(party)
         version_id = (self.batch.template_versions or {}).get(doc_type.code, {}).get(language)

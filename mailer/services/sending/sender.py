@@ -94,6 +94,7 @@ class _Outgoing:
         MessageSpec | Exception
     )  # an Exception when its inputs were unreadable; otherwise its Message-ID and Date are set from the claim (the row may have changed since)
     recipients: list[str]
+    sdi_check: bool = False  # it carries invoice files: the SdI may have discarded one since approval
 
 
 class Sender:
@@ -345,7 +346,7 @@ class Sender:
                 current_app.logger.exception("delivery %s: message inputs unreadable", d.id)
                 spec = exc
             recipients = [d.recipient_email] + [a.strip() for a in (d.cc or "").split(",") if a.strip()]
-            outgoing.append(_Outgoing(d.id, spec, recipients))
+            outgoing.append(_Outgoing(d.id, spec, recipients, any(doc.sdi_file_name for doc in d.documents)))
         return outgoing
 
     def _send_one(self, item: _Outgoing) -> bool:
@@ -355,6 +356,8 @@ class Sender:
         new_id = make_msgid(idstring=f"rcp{item.id}", domain=self.limits.domain)
         new_date = format_datetime(datetime.now().astimezone())
         params = {"did": item.id, "now": now, "token": self.token, "new_id": new_id, "new_date": new_date}
+        if item.sdi_check and self._retrying(lambda: _block_if_discarded(item.id)):
+            return False
         claimed = self._retrying(lambda: self._claim(params))
         self._marks_committed()
         if claimed is None:
@@ -503,3 +506,25 @@ class Sender:
             self._reschedule((next_due - utcnow()).total_seconds())
             return
         _finish_if_complete(self.batch_id)
+
+
+def _block_if_discarded(delivery_id: int) -> bool:
+    """Keep back a queued delivery whose invoice the SdI discarded (NS), with the reason; True when kept back.
+
+    Checked just before the claim, so an NS imported after approval still stops the message. An RC or MC
+    arriving later does not send it by itself: the office prepares the document again."""
+    from ..sdi import SDI_DISCARDED, delivery_block_reason
+
+    reason = delivery_block_reason(delivery_id)
+    if reason is None:
+        return False
+    db.session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.status == "queued")
+        .values(
+            status="excluded", exclusion_reason=SDI_DISCARDED, smtp_reason=f"Non inviato: {reason}"[:2000]
+        )
+    )
+    db.session.commit()
+    current_app.logger.info("delivery %s kept back: discarded by the SdI", delivery_id)
+    return True
