@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from ..extensions import db
 from ..models import Contact, DocumentType, Party, PreferenceRequest, User, utcnow
 from ..queue import get_redis
+from . import webhooks
 from .audit import audit
 from .campaigns.unsubscribe import link_serializer, unsubscribe
 from .contacts import (
@@ -268,8 +269,8 @@ def submit_request(target: LinkTarget, form: dict) -> tuple[PreferenceRequest | 
         kind=kind,
         privacy_level=request.privacy_level,
     )
-    db.session.commit()
     _notify_submitted(request)
+    db.session.commit()
     return request, {}
 
 
@@ -292,9 +293,25 @@ def _same_pending(request: PreferenceRequest) -> bool:
 
 
 def _notify_submitted(request: PreferenceRequest) -> None:
-    """Hook for the ``contact.preference_submitted`` webhook event (no webhooks module yet: the
-    coordinator wires mailer.services.webhooks here). Called after the request is committed."""
-    return
+    """The ``contact.preference_submitted`` webhook event, written in the request's transaction (the outbox:
+    it leaves only if the request is committed). Addresses and names are the endpoint owner's to see only
+    within their clearance (webhooks.PRIVATE_FIELDS)."""
+    party_code = db.session.scalar(select(Party.erp_code).where(Party.id == request.party_id))
+    webhooks.emit(
+        "contact.preference_submitted",
+        {
+            "request_id": request.id,
+            "party_code": party_code,
+            "contact_email": request.email,
+            "kind": request.kind,
+            "type_code": request.type_code,
+            "type_codes": [c for c in request.type_codes.split(",") if c],
+            "new_email": request.new_email,
+            "new_name": request.new_name,
+            "submitted_at": request.created_at.replace(microsecond=0).isoformat() + "Z",
+        },
+        request.privacy_level,
+    )
 
 
 # ---------------------------------------------------------------- the office queue

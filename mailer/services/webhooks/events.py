@@ -35,7 +35,14 @@ log = logging.getLogger(__name__)
 
 _TO_ENQUEUE = "recapito_webhook_messages"
 # Fields that name a person: left out of an event for an endpoint whose owner may not see the contact.
-PRIVATE_FIELDS = ("recipient_email", "recipient_name", "contact_email", "contact_name")
+PRIVATE_FIELDS = (
+    "recipient_email",
+    "recipient_name",
+    "contact_email",
+    "contact_name",
+    "new_email",
+    "new_name",
+)
 HIDDEN = "[riservato]"
 # Delivery status -> event type (other statuses emit nothing: queued for a retry, excluded, …).
 DELIVERY_EVENTS = {
