@@ -15,6 +15,7 @@ from tests.support.api_batches import push_month
 from tests.support.batches import approve_from_page, make_account, run_jobs
 from tests.support.documents import bearer
 from tests.support.faults import WorkerProcess, wait_until
+from tests.support.webhooks import make_endpoint
 
 MONTH = {"document_types": ["FATTURA"], "date_from": "2026-11-01", "date_to": "2026-11-30"}
 FINAL = {"sent", "failed", "excluded", "norecipient", "cancelled", "uncertain", "bounced"}
@@ -40,11 +41,15 @@ def _status(client, headers, batch_id: int) -> str:
 
 @pytest.mark.slow
 def test_erp_runs_a_month_of_invoices_end_to_end(
-    app, client, auth, make_user, user_token, faulty_smtp, tmp_path
+    app, client, auth, make_user, user_token, faulty_smtp, tmp_path, receiver
 ):
     """Push parties, contacts, invoices; prepare (retried with the same Idempotency-Key); a manager approves
-    on the page; start; a real worker sends; polling with since sees every outcome, the 550 included."""
+    on the page; start; a real worker sends; polling with since sees every outcome, the 550 included; and
+    the ERP's webhook receiver hears each outcome once, signed, with its own document and party references."""
     _account(app, faulty_smtp)
+    with app.app_context():
+        make_endpoint(receiver.url, ["delivery.sent", "delivery.failed"])
+        db.session.commit()
     faulty_smtp.rules["amm@cliente3.example"] = [550]
     erp_user = make_user("erp", roles=["manager"], clearance=3)
     headers = bearer(user_token(erp_user))
@@ -106,8 +111,24 @@ def test_erp_runs_a_month_of_invoices_end_to_end(
             return len(seen) == 3 and all(d["status"] in FINAL for d in seen.values())
 
         wait_until(poll, 60, worker.tail, every=0.3)
+        # The same worker posts the webhook events (at least once: the ERP drops duplicates by event id).
+        wait_until(lambda: len({e.event["id"] for e in receiver.events()}) >= 3, 60, worker.tail, every=0.3)
     finally:
         worker.stop()
+
+    heard = {e.event["id"]: e for e in receiver.events()}
+    assert all(e.valid for e in heard.values())
+    outcomes = {e.event["data"]["recipient_email"]: e.event for e in heard.values()}
+    assert {k: v["type"] for k, v in outcomes.items()} == {
+        "amm@cliente1.example": "delivery.sent",
+        "amm@cliente2.example": "delivery.sent",
+        "amm@cliente3.example": "delivery.failed",
+    }
+    assert outcomes["amm@cliente1.example"]["data"]["party_code"] == "C1"
+    assert outcomes["amm@cliente1.example"]["data"]["documents"] == [
+        {"type": "FATTURA", "number": "2026-11/1", "year": 2026}
+    ]
+    assert outcomes["amm@cliente3.example"]["data"]["smtp_code"] == 550
 
     by_email = {d["recipient_email"]: d for d in seen.values()}
     assert {e: d["status"] for e, d in by_email.items()} == {
