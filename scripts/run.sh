@@ -84,7 +84,7 @@ else
   REDIS_PORT="$(free_port)"
   start redis redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
     --dir "$RUNDIR" --daemonize no --loglevel warning
-  wait_port redis 127.0.0.1 "$REDIS_PORT" 10 "${PIDS[-1]}"
+  wait_port redis 127.0.0.1 "$REDIS_PORT" 30 "${PIDS[-1]}"
   export REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
   say "Redis privato su 127.0.0.1:$REDIS_PORT"
 fi
@@ -108,8 +108,8 @@ start scheduler "${FLASK[@]}" scheduler
 # 5. The web app.
 start web .venv/bin/gunicorn --bind "$HOST:$PORT" --workers "${WEB_WORKERS:-2}" --threads 4 \
   --graceful-timeout 5 --keep-alive 15 --access-logfile - app:app
-wait_port gunicorn "$HOST" "$PORT" 30 "${PIDS[-1]}"
-[ -n "${CAPTURE_PID:-}" ] && wait_port "server di cattura" "$CAPTURE_HOST" "$CAPTURE_PORT" 30 "$CAPTURE_PID"
+wait_port gunicorn "$HOST" "$PORT" 90 "${PIDS[-1]}"
+[ -n "${CAPTURE_PID:-}" ] && wait_port "server di cattura" "$CAPTURE_HOST" "$CAPTURE_PORT" 90 "$CAPTURE_PID"
 
 for _ in $(seq 1 50); do
   code=$(.venv/bin/python -c "import urllib.request,sys

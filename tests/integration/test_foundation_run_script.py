@@ -38,6 +38,7 @@ def _session_processes(sid: int) -> list[str]:
     return [line for line in out.splitlines() if line.strip() and not line.strip().startswith("Z")]
 
 
+@pytest.mark.serial  # starts every service of `make run` at once: timing-sensitive beside parallel tests
 @pytest.mark.slow
 def test_run_script_starts_everything_and_ctrl_c_stops_it(tmp_path):
     """Demo data on first run, healthz 200 (a worker is registered), SIGINT stops every child."""
