@@ -20,6 +20,7 @@ fi
 # SQLite's syncs cost nothing, and the tests do not queue behind the disk.
 if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
   TMPDIR=$(mktemp -d /dev/shm/recapito-test.XXXXXX)
+  chmod 755 "$TMPDIR"  # the private dovecot runs its mail processes as another user: they must reach its folder
   export TMPDIR
   trap 'rm -rf "$TMPDIR"' EXIT
 fi
