@@ -146,6 +146,23 @@ class PostgresSnapshot:
                         f'CREATE TABLE "{self.SCHEMA}"."{table}" AS SELECT * FROM public."{table}"'
                     )
                     self.filled.append(table)
+            # Rows written with explicit ids (migrations' bulk inserts) leave their sequence behind: move
+            # each id sequence past its table's rows first, or the next insert of a test collides.
+            with_id = set(
+                conn.exec_driver_sql(
+                    "SELECT table_name FROM information_schema.columns "
+                    "WHERE table_schema = 'public' AND column_name = 'id'"
+                ).scalars()
+            )
+            for table in (t for t in self.tables if t in with_id):
+                seq = conn.exec_driver_sql(
+                    "SELECT pg_get_serial_sequence(%(t)s, 'id')", {"t": f'public."{table}"'}
+                ).scalar()
+                if seq:
+                    conn.exec_driver_sql(
+                        f'SELECT setval(%(s)s, COALESCE((SELECT MAX(id) FROM public."{table}"), 0) + 1, false)',
+                        {"s": seq},
+                    )
             names = conn.exec_driver_sql(
                 "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                 "WHERE c.relkind = 'S' AND n.nspname = 'public' ORDER BY c.relname"
