@@ -446,7 +446,7 @@ def test_results_page_columns_filters_and_download(app_ctx, sent, client, auth, 
     auth.login("manager")
     page = client.get(f"/invii/{sent['pec_batch']}").get_data(as_text=True)
     for heading in ("Accettata", "Consegnata", "Mancata consegna", "Rimbalzata"):
-        assert f"<th>{heading}</th>" in page
+        assert f">{heading}</th>" in page
     assert "13/11/2018 16:39" in page  # shown in Italian time
     assert "indirizzo non valido" in page
     download = f"/invii/{sent['pec_batch']}/recapiti/{sent['d'][ok]}/ricevute/{consegna.id}.eml"
