@@ -8,8 +8,10 @@ PYTEST := $(VENV)/bin/pytest
 setup:
 	@scripts/setup.sh
 
+# In a terminal the script runs as its own foreground job (bash -m): Ctrl-C reaches it (and it stops its
+# children in order) but not make, which would otherwise die of the SIGINT too and exit 130.
 run: setup
-	@scripts/run.sh
+	@if [ -t 0 ]; then bash -mc 'scripts/run.sh; exit $$?'; else scripts/run.sh; fi
 
 # ruff check, ruff format --check, mypy (settings in pyproject.toml)
 lint: setup
