@@ -11,7 +11,7 @@ import pytest
 
 from mailer.extensions import db
 from mailer.models import Batch, Delivery
-from tests.support.batches import approve_from_page, office_data, reviewed, run_jobs
+from tests.support.batches import approve_from_page, office_data, prepare_by_cli, reviewed, run_jobs
 
 
 def work(app, max_wait: float = 5.0):
@@ -244,21 +244,7 @@ def test_cli_prepare_approve_send_report(app, runner, office, smtp_server):
         create_user("boss", "password-lunga-1", roles=["manager"], clearance=3, send_types=["FATTURA"])
         db.session.commit()
     smtp_server.rules["amm@alfa.example"] = [550]
-    result = runner.invoke(
-        args=[
-            "batch",
-            "prepare",
-            "--type",
-            "FATTURA",
-            "--from",
-            "2026-11-01",
-            "--to",
-            "2026-11-30",
-            "--user",
-            "op",
-            "--json",
-        ]
-    )
+    result = prepare_by_cli(runner)
     assert result.exit_code == 0, result.output
     batch_id = json.loads(result.output)["batch"]
     denied = runner.invoke(args=["batch", "approve", str(batch_id), "--user", "op"])

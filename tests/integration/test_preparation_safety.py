@@ -13,7 +13,7 @@ import pytest
 
 from mailer.extensions import db
 from mailer.models import AuditEvent, Batch, Delivery, Document, DocumentType
-from tests.support.batches import approve_from_page, make_document, office_data, run_jobs
+from tests.support.batches import approve_from_page, make_document, office_data, prepare_by_cli, run_jobs
 from tests.support.documents import bearer
 
 NOVEMBER = {"date_from": "2026-11-01", "date_to": "2026-11-30"}
@@ -40,21 +40,7 @@ def _batch_id(response) -> int:
 
 def _send_invoices_once(app, runner):
     """Prepare, approve and send November's invoices through the CLI; returns the batch id."""
-    result = runner.invoke(
-        args=[
-            "batch",
-            "prepare",
-            "--type",
-            "FATTURA",
-            "--from",
-            "2026-11-01",
-            "--to",
-            "2026-11-30",
-            "--user",
-            "op",
-            "--json",
-        ]
-    )
+    result = prepare_by_cli(runner)
     assert result.exit_code == 0, result.output
     batch_id = json.loads(result.output)["batch"]
     assert runner.invoke(args=["batch", "approve", str(batch_id), "--user", "boss"]).exit_code == 0
@@ -158,22 +144,7 @@ def test_resend_by_cli_needs_the_explicit_flag(app, make_user, runner, office, s
     """`batch prepare --all` then `batch approve` without --confirm-resend is refused; with it, approved."""
     _users(make_user)
     _send_invoices_once(app, runner)
-    result = runner.invoke(
-        args=[
-            "batch",
-            "prepare",
-            "--type",
-            "FATTURA",
-            "--from",
-            "2026-11-01",
-            "--to",
-            "2026-11-30",
-            "--user",
-            "op",
-            "--all",
-            "--json",
-        ]
-    )
+    result = prepare_by_cli(runner, "--all")
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
     assert out["resends"] == 2
@@ -207,22 +178,7 @@ def test_resend_warning_never_names_a_more_confidential_earlier_recipient(app, m
         contact.document_types = [db.session.get(DocumentType, "FATTURA")]
         db.session.add(contact)
         db.session.commit()
-    result = runner.invoke(
-        args=[
-            "batch",
-            "prepare",
-            "--type",
-            "FATTURA",
-            "--from",
-            "2026-11-01",
-            "--to",
-            "2026-11-30",
-            "--user",
-            "op",
-            "--all",
-            "--json",
-        ]
-    )
+    result = prepare_by_cli(runner, "--all")
     batch_id = json.loads(result.output)["batch"]
     with app.app_context():
         rows = {r[1]: r for r in _rows(batch_id)}
@@ -242,20 +198,7 @@ def test_nothing_to_prepare_creates_no_batch_and_says_so(app, make_user, client,
         "/invii/nuovo", data={"type": ["FATTURA"], "date_from": "2020-01-01", "date_to": "2020-01-31"}
     )
     assert page.status_code == 400 and "Nessun documento da preparare" in page.get_data(as_text=True)
-    result = runner.invoke(
-        args=[
-            "batch",
-            "prepare",
-            "--type",
-            "FATTURA",
-            "--from",
-            "2020-01-01",
-            "--to",
-            "2020-01-31",
-            "--user",
-            "op",
-        ]
-    )
+    result = prepare_by_cli(runner, start="2020-01-01", end="2020-01-31", as_json=False)
     assert result.exit_code != 0 and "Nessun documento da preparare" in result.output
     with app.app_context():
         assert db.session.scalar(db.select(db.func.count(Batch.id))) == 0
@@ -312,23 +255,7 @@ def test_preparer_discards_a_waiting_batch_and_its_documents_are_free_again(
 def test_discard_by_cli(app, make_user, runner, office):
     """`batch discard` follows the same rules."""
     _users(make_user)
-    batch_id = json.loads(
-        runner.invoke(
-            args=[
-                "batch",
-                "prepare",
-                "--type",
-                "FATTURA",
-                "--from",
-                "2026-11-01",
-                "--to",
-                "2026-11-30",
-                "--user",
-                "op",
-                "--json",
-            ]
-        ).output
-    )["batch"]
+    batch_id = json.loads(prepare_by_cli(runner).output)["batch"]
     refused = runner.invoke(args=["batch", "discard", str(batch_id), "--user", "op2"])
     assert refused.exit_code != 0 and "chi l'ha preparato" in refused.output
     assert runner.invoke(args=["batch", "discard", str(batch_id), "--user", "op"]).exit_code == 0
@@ -464,23 +391,7 @@ def test_a_document_that_cannot_be_rendered_goes_to_the_warnings_and_the_rest_is
         make_document(alfa, "FATTURA", "F-BAD").extra = {"open_items": "notalist"}
         make_document(alfa, "DDT", "D-BAD").extra = {"open_items": "notalist"}
         db.session.commit()
-    result = runner.invoke(
-        args=[
-            "batch",
-            "prepare",
-            "--type",
-            "FATTURA",
-            "--type",
-            "DDT",
-            "--from",
-            "2026-11-01",
-            "--to",
-            "2026-11-30",
-            "--user",
-            "op",
-            "--json",
-        ]
-    )
+    result = prepare_by_cli(runner, types=("FATTURA", "DDT"))
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
     assert out["status"] == "ready"

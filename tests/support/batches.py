@@ -250,3 +250,22 @@ def approve_from_page(client, batch_id: int, send_now: bool = False):
     assert found, "la pagina non offre l'approvazione"
     data = {"reviewed": found.group(1), **({"send_now": "1"} if send_now else {})}
     return client.post(f"/invii/{batch_id}/approva", data=data)
+
+
+def prepare_by_cli(
+    runner,
+    *options: str,
+    types: tuple[str, ...] = ("FATTURA",),
+    start: str = "2026-11-01",
+    end: str = "2026-11-30",
+    user: str = "op",
+    as_json: bool = True,
+):
+    """`flask batch prepare` for the types and period (November 2026 by default) as `user`; the CLI result."""
+    args = ["batch", "prepare"]
+    for code in types:
+        args += ["--type", code]
+    args += ["--from", start, "--to", end, "--user", user, *options]
+    if as_json:
+        args.append("--json")
+    return runner.invoke(args=args)
