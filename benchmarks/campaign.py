@@ -16,8 +16,10 @@ Goals (issue 19, PostgreSQL): preparation <= 60 s, worker peak < 300 MB.
 Usage: .venv/bin/python benchmarks/campaign.py [--db /tmp/recapito-bench-campaign.db]
        BENCH_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/bench_campaign for PostgreSQL
        (the database must be empty or hold this benchmark's data); BENCH_CAMPAIGN_CONTACTS for the size.
+Also the CPU seconds the worker and its PostgreSQL server processes used (on a shared machine the wall
+time grows with the load; the CPU time does not) and the 1-minute load at the end.
 The last line is one JSON object: database, contacts, deliveries, excluded, prepare_s, worker_peak_mb,
-worker_start_mb.
+worker_start_mb, worker_cpu_s, postgres_cpu_s, load_1min.
 """
 
 from __future__ import annotations
@@ -126,6 +128,30 @@ def _status_kb(pid: int, field: str) -> int:
     except OSError:
         pass
     return 0
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _postgres_backend_cpu_s() -> float:
+    """CPU seconds of this database's other server processes (the worker's connections), when the
+    PostgreSQL server runs on this machine; 0 on SQLite."""
+    from mailer.extensions import db
+
+    if db.engine.dialect.name != "postgresql":
+        return 0.0
+    pids = db.session.scalars(
+        db.text(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    ).all()
+    return sum(_cpu_s(pid) for pid in pids)
 
 
 def setup_campaign_world() -> tuple[int, int, int]:
@@ -238,6 +264,7 @@ def main() -> None:
             if worker.poll() is not None:
                 raise RuntimeError("il worker non è partito: " + (work / "worker.log").read_text()[-2000:])
             start_mb = _status_kb(worker.pid, "VmRSS") / 1024
+            start_cpu = _cpu_s(worker.pid)
             user = db.session.get(User, user_id)
             assert user is not None
             started = time.perf_counter()
@@ -263,6 +290,10 @@ def main() -> None:
                 time.sleep(0.05)
             elapsed = time.perf_counter() - started
             peak_mb = _status_kb(worker.pid, "VmHWM") / 1024
+            worker_cpu = _cpu_s(worker.pid) - start_cpu
+            db.session.remove()
+            postgres_cpu = _postgres_backend_cpu_s()
+            load = os.getloadavg()[0]
             batch = db.session.get(Batch, batch_id)
             assert batch is not None
             made = db.session.scalar(
@@ -276,6 +307,10 @@ def main() -> None:
             print(f"preparazione: {elapsed:.1f} s, stato {status} {batch.error or ''}".rstrip())
             print(f"recapiti creati: {made}; lasciati fuori: {excluded}")
             print(f"worker: {start_mb:.0f} MB all'avvio, picco {peak_mb:.0f} MB")
+            print(
+                f"CPU usata: worker {worker_cpu:.1f} s, server PostgreSQL {postgres_cpu:.1f} s "
+                f"(carico a 1 minuto alla fine: {load:.1f})"
+            )
             result: dict[str, Any] = {
                 "database": kind(url),
                 "contacts": params.get("segment_contacts"),
@@ -284,6 +319,9 @@ def main() -> None:
                 "prepare_s": round(elapsed, 1),
                 "worker_peak_mb": round(peak_mb, 1),
                 "worker_start_mb": round(start_mb, 1),
+                "worker_cpu_s": round(worker_cpu, 1),
+                "postgres_cpu_s": round(postgres_cpu, 1),
+                "load_1min": round(load, 1),
             }
             if status != "ready":
                 result["error"] = f"stato {status}: {batch.error}"
