@@ -166,3 +166,23 @@ def test_each_recipient_gets_own_texts_and_links(app, crowd):
             assert "preferenze" in delivery.body_html and "-- \n" in delivery.body_text
             assert delivery.size_bytes > len(delivery.body_html)
         assert len(tokens) == 300 - 36
+
+
+def test_message_over_the_account_limit_is_marked(app, crowd):
+    """A message bigger than the account allows keeps its row, marked with the reason and a warning
+    (written in bulk like the others)."""
+    from mailer.services import campaigns
+
+    with app.app_context():
+        db.session.get(MailAccount, crowd["account"]).max_message_bytes = 1000
+        db.session.commit()
+        batch_id = _campaign(crowd)
+        campaigns.run_preparation(batch_id)
+        rows = db.session.execute(
+            db.select(Delivery.status, Delivery.exclusion_reason, Delivery.warnings).where(
+                Delivery.batch_id == batch_id
+            )
+        ).all()
+        assert len(rows) == 264
+        assert {(r.status, r.exclusion_reason) for r in rows} == {("pending", "troppo grande")}
+        assert rows[0].warnings == ["Messaggio troppo grande per l'account Commerciale"]
