@@ -307,10 +307,8 @@ def main() -> None:
             print(f"preparazione: {elapsed:.1f} s, stato {status} {batch.error or ''}".rstrip())
             print(f"recapiti creati: {made}; lasciati fuori: {excluded}")
             print(f"worker: {start_mb:.0f} MB all'avvio, picco {peak_mb:.0f} MB")
-            print(
-                f"CPU usata: worker {worker_cpu:.1f} s, server PostgreSQL {postgres_cpu:.1f} s "
-                f"(carico a 1 minuto alla fine: {load:.1f})"
-            )
+            server = f", server PostgreSQL {postgres_cpu:.1f} s" if url.startswith("postgresql") else ""
+            print(f"CPU usata: worker {worker_cpu:.1f} s{server} (carico a 1 minuto alla fine: {load:.1f})")
             result: dict[str, Any] = {
                 "database": kind(url),
                 "contacts": params.get("segment_contacts"),
