@@ -12,10 +12,10 @@ import re
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import event
 
 from mailer.extensions import db
 from mailer.models import Batch, Delivery
+from tests.support.queries import QueryCounter
 
 PER_PAGE = 50
 BASE = datetime(2026, 11, 1, 8, 0)
@@ -70,23 +70,6 @@ def _walk(client, url: str) -> tuple[list[int], list[str]]:
             return ids, pages
         url = older.group(1).replace("&amp;", "&")
     raise AssertionError("troppe pagine")
-
-
-class QueryCounter:
-    """Counts the SQL statements run on the engine while active."""
-
-    def __init__(self, engine):
-        self.engine, self.count = engine, 0
-
-    def _hit(self, *args, **kwargs):
-        self.count += 1
-
-    def __enter__(self):
-        event.listen(self.engine, "before_cursor_execute", self._hit)
-        return self
-
-    def __exit__(self, *exc):
-        event.remove(self.engine, "before_cursor_execute", self._hit)
 
 
 @pytest.fixture

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import joinedload, lazyload
 
 from ...extensions import db
 from ...models import (
@@ -19,17 +20,25 @@ from ...models import (
     User,
     utcnow,
 )
+from .. import mail_templates as mt
 from .. import preferences, segments
 from ..contacts import clearance_of
 from ..reference import get_company
 from .records import campaign_of_batch
-from .texts import recipient_context, render_texts
-from .unsubscribe import OPT_OUT_REASON, public_base_url, unsubscribe_headers, unsubscribe_url
+from .texts import campaign_context, compiled_texts, contact_context_for, render_with
+from .unsubscribe import (
+    OPT_OUT_REASON,
+    public_base_url,
+    unsubscribe_headers,
+    unsubscribe_token,
+    unsubscribe_url,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import CursorResult
 
 SOFT_SPAM_MONTHS = 24
+CHUNK = 900  # contacts read and deliveries written per step (under the databases' parameter limits)
 EXCLUSION_LABELS = {
     "opted_out": OPT_OUT_REASON,
     "inipec": "Indirizzo preso da INI-PEC",
@@ -86,7 +95,12 @@ def run_preparation(batch_id: int) -> Batch:
 
 
 def _prepare(batch: Batch) -> None:
-    """The preparation proper (see run_preparation)."""
+    """The preparation proper (see run_preparation).
+
+    Contacts are read CHUNK at a time with their party (no query per contact or party), the texts are
+    compiled once, and each chunk's deliveries go in with one bulk INSERT before the progress commit:
+    no ORM object per recipient stays in the session, so memory does not grow with the recipients.
+    """
     db.session.execute(Delivery.__table__.delete().where(Delivery.batch_id == batch.id))
     campaign = campaign_of_batch(batch.id)
     assert campaign is not None  # a campaign batch is made with its campaign
@@ -103,24 +117,34 @@ def _prepare(batch: Batch) -> None:
     db.session.commit()
     company = get_company()
     account = campaign.account
-    base = public_base_url(batch)
     soft = (
         soft_spam_parties(_party_ids_chunked(ids))
         if campaign.commercial and company.soft_spam_allowed
         else set()
     )
-    attachments_size = sum(v.size for v in campaign.versions)
     docs_ctx = [{"titolo": v.document.title, "file": v.filename} for v in campaign.versions]
+    message = _MessageMaker(
+        batch,
+        campaign,
+        account,
+        shared=campaign_context(campaign.name, docs_ctx, account, user),
+        attachments_size=sum(v.size for v in campaign.versions),
+    )
+    commercial = campaign.commercial
     exclusions: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     seen: set[str] = set()
     soft_used = 0
-    for start in range(0, len(ids), 200):
-        chunk = ids[start : start + 200]
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
         contacts = db.session.scalars(
-            select(Contact).where(Contact.id.in_(chunk)).order_by(Contact.party_id, Contact.id)
+            select(Contact)
+            .where(Contact.id.in_(chunk))
+            .options(joinedload(Contact.party), lazyload(Contact.document_types), lazyload(Contact.tags))
+            .order_by(Contact.party_id, Contact.id)
         )
+        rows: list[dict[str, Any]] = []
         for contact in contacts:
-            reason = exclusion_reason(contact, campaign.commercial, contact.party_id in soft)
+            reason = exclusion_reason(contact, commercial, contact.party_id in soft)
             address = contact.email.strip().lower()
             if reason is None and address in seen:
                 reason = "duplicate"
@@ -128,12 +152,12 @@ def _prepare(batch: Batch) -> None:
                 exclusions[reason][str(contact.privacy_level)] += 1
                 continue
             seen.add(address)
-            if campaign.commercial and not contact.marketing_consent:
+            if commercial and not contact.marketing_consent:
                 soft_used += 1
-            db.session.add(
-                _delivery(batch, campaign, contact, account, base, docs_ctx, attachments_size, user)
-            )
-        batch.progress_done = min(len(ids), start + 200)
+            rows.append(message.row(contact))
+        if rows:
+            db.session.execute(insert(Delivery), rows)
+        batch.progress_done = min(len(ids), start + CHUNK)
         db.session.commit()
     # An opt-out that arrived while we were preparing.
     stopped = db.session.execute(
@@ -153,7 +177,7 @@ def _prepare(batch: Batch) -> None:
         "soft_spam": soft_used,
         "segment_contacts": len(ids),
         "late_opt_outs": late,
-        "unsubscribe_base": base if campaign.commercial else "",
+        "unsubscribe_base": message.base if commercial else "",
     }
     batch.status = "ready"
     db.session.commit()
@@ -169,48 +193,57 @@ def _party_ids_chunked(ids: list[int]) -> set[int]:
     return out
 
 
-def _delivery(
-    batch: Batch,
-    campaign: Campaign,
-    contact: Contact,
-    account: MailAccount,
-    base: str,
-    docs_ctx: list[dict],
-    attachments_size: int,
-    user: User | None,
-) -> Delivery:
-    """One campaign message to one contact."""
-    party = contact.party
-    url = unsubscribe_url(contact.id, base) if campaign.commercial else None
-    context = recipient_context(contact, campaign.name, docs_ctx, account, user, url or "")
-    subject, html, text = render_texts(campaign.subject, campaign.body_html, context, account, url)
-    if preferences.link_wanted(None):
-        html, text = preferences.add_link(
-            html, text, preferences.preferences_url(party.id, contact.email, base)
-        )
-    warnings: list[str] = []
-    size = int(attachments_size * 4 / 3) + len(html.encode()) + len(text.encode()) + 2048
-    delivery = Delivery(
-        batch_id=batch.id,
-        party_id=party.id,
-        contact_id=contact.id,
-        recipient_email=contact.email,
-        recipient_name=contact.name,
-        privacy_level=contact.privacy_level,
-        account_id=account.id,
-        account_reason="Ordinario (le campagne non vanno via PEC)",
-        status="pending",
-        subject=subject,
-        body_html=html,
-        body_text=text,
-        size_bytes=size,
-        warnings=warnings,
-        extra_headers=unsubscribe_headers(contact.id, base) if campaign.commercial else {},
-    )
-    if account.max_message_bytes and size > account.max_message_bytes:
-        delivery.exclusion_reason = "troppo grande"
-        delivery.warnings = [*warnings, f"Messaggio troppo grande per l'account {account.name}"]
-    return delivery
+class _MessageMaker:
+    """Makes the delivery row of one recipient; what every message of the campaign shares (compiled
+    templates, signature, account, links' base) is worked out once, as plain values that outlive the
+    commits between chunks."""
+
+    def __init__(
+        self, batch: Batch, campaign: Campaign, account: MailAccount, shared: dict, attachments_size: int
+    ):
+        self.batch_id = batch.id
+        self.base = public_base_url(batch)
+        self.commercial = campaign.commercial
+        self.templates = compiled_texts(campaign.subject, campaign.body_html)
+        self.signature = mt.signature_for(account)
+        self.shared = shared
+        self.attachments_size = attachments_size
+        self.preferences_link = preferences.link_wanted(None)
+        self.account_id = account.id
+        self.max_bytes = account.max_message_bytes
+        self.too_big = f"Messaggio troppo grande per l'account {account.name}"
+
+    def row(self, contact: Contact) -> dict[str, Any]:
+        """One campaign message to one contact, as the values of its Delivery row."""
+        base = self.base
+        token = unsubscribe_token(contact.id) if self.commercial else ""
+        url = unsubscribe_url(contact.id, base, token) if self.commercial else None
+        context = contact_context_for(self.shared, contact, url or "")
+        subject, html, text = render_with(self.templates, context, self.signature, url)
+        if self.preferences_link:
+            html, text = preferences.add_link(
+                html, text, preferences.preferences_url(contact.party_id, contact.email, base)
+            )
+        size = int(self.attachments_size * 4 / 3) + len(html.encode()) + len(text.encode()) + 2048
+        too_big = bool(self.max_bytes and size > self.max_bytes)
+        return {
+            "batch_id": self.batch_id,
+            "party_id": contact.party_id,
+            "contact_id": contact.id,
+            "recipient_email": contact.email,
+            "recipient_name": contact.name,
+            "privacy_level": contact.privacy_level,
+            "account_id": self.account_id,
+            "account_reason": "Ordinario (le campagne non vanno via PEC)",
+            "status": "pending",
+            "subject": subject,
+            "body_html": html,
+            "body_text": text,
+            "size_bytes": size,
+            "warnings": [self.too_big] if too_big else [],
+            "exclusion_reason": "troppo grande" if too_big else "",
+            "extra_headers": unsubscribe_headers(contact.id, base, token) if self.commercial else {},
+        }
 
 
 # ---------------------------------------------------------------- read side

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from markupsafe import escape
@@ -82,10 +83,16 @@ def recipient_context(
     unsubscribe_url: str,
 ) -> dict:
     """The placeholders' values for one recipient of a campaign (what preparation and the preview use)."""
+    shared = campaign_context(campaign_name, documents, account, user)
+    return contact_context_for(shared, contact, unsubscribe_url)
+
+
+def campaign_context(
+    campaign_name: str, documents: list[dict], account: MailAccount, user: User | None
+) -> dict:
+    """The placeholders every recipient of a campaign shares (worked out once per preparation)."""
     return {
         "azienda": mt.company_context(),
-        "anagrafica": mt.party_context(contact.party),
-        "contatto": mt.contact_context(contact),
         "campagna": {"nome": campaign_name, "documenti": documents},
         "utente": {
             "nome": (user.full_name or user.username) if user else "",
@@ -97,8 +104,17 @@ def recipient_context(
             "pec": False,
             "account_id": account.id,
         },
-        "disiscrizione_url": unsubscribe_url,
         "oggi": utcnow().date(),
+    }
+
+
+def contact_context_for(shared: dict, contact: Contact, unsubscribe_url: str) -> dict:
+    """The shared placeholders (campaign_context) plus one recipient's own."""
+    return {
+        **shared,
+        "anagrafica": mt.party_context(contact.party),
+        "contatto": mt.contact_context(contact),
+        "disiscrizione_url": unsubscribe_url,
     }
 
 
@@ -106,10 +122,33 @@ def render_texts(
     subject: str, body_html: str, context: dict, account: MailAccount | None, unsubscribe_url: str | None
 ) -> tuple[str, str, str]:
     """(subject, html, text) of one message: body, unsubscribe footer when commercial, signature."""
+    return render_with(
+        compiled_texts(subject, body_html), context, mt.signature_for(account), unsubscribe_url
+    )
+
+
+@lru_cache(maxsize=64)
+def compiled_texts(subject: str, body_html: str):
+    """The subject's and the body's templates, parsed, checked and compiled once per source (cached:
+    a preparation renders them for every recipient)."""
     subject_t, errors = _compile("subject", subject)
     body_t, errors2 = _compile("body_html", body_html)
     if errors or errors2:
         raise mt.TemplateValidationError(errors + errors2)
+    return subject_t, body_t
+
+
+@lru_cache(maxsize=32)
+def _signature_text(signature_html: str) -> str:
+    """The plain-text form of a signature (the same for every message of an account)."""
+    return mt.html_to_text(signature_html)
+
+
+def render_with(
+    templates: tuple, context: dict, signature_html: str, unsubscribe_url: str | None
+) -> tuple[str, str, str]:
+    """(subject, html, text) from compiled_texts' templates and the account's signature."""
+    subject_t, body_t = templates
     out_subject = " ".join(mt.run(subject_t, context).split())[: mt.MAX_SUBJECT_CHARS]
     html = mt.run(body_t, context).strip()
     if unsubscribe_url:
@@ -119,6 +158,9 @@ def render_texts(
             f"un contatto di {escape(context['azienda']['ragione_sociale'].rstrip('.'))}. Per non ricevere più "
             f'comunicazioni commerciali: <a href="{link}">disiscriviti</a>.</p>'
         )
-    sig = mt.signature_for(account)
     text = mt.html_to_text(html)
-    return out_subject, f'{html}\n<div class="firma">\n{sig}\n</div>', f"{text}\n-- \n{mt.html_to_text(sig)}"
+    return (
+        out_subject,
+        f'{html}\n<div class="firma">\n{signature_html}\n</div>',
+        f"{text}\n-- \n{_signature_text(signature_html)}",
+    )

@@ -64,14 +64,14 @@ def public_base_url(batch: Batch | None = None) -> str:
     return ((batch.params or {}).get("base_url") if batch else "") or "https://localhost"
 
 
-def unsubscribe_url(contact_id: int, base: str) -> str:
-    """The https link a recipient follows to unsubscribe."""
-    return f"{base.rstrip('/')}{UNSUBSCRIBE_PATH}{unsubscribe_token(contact_id)}"
+def unsubscribe_url(contact_id: int, base: str, token: str | None = None) -> str:
+    """The https link a recipient follows to unsubscribe (`token`: the contact's, when already signed)."""
+    return f"{base.rstrip('/')}{UNSUBSCRIBE_PATH}{token or unsubscribe_token(contact_id)}"
 
 
-def unsubscribe_headers(contact_id: int, base: str) -> dict[str, str]:
-    """RFC 2369 / RFC 8058 headers of a commercial message."""
-    token = unsubscribe_token(contact_id)
+def unsubscribe_headers(contact_id: int, base: str, token: str | None = None) -> dict[str, str]:
+    """RFC 2369 / RFC 8058 headers of a commercial message (`token`: the contact's, when already signed)."""
+    token = token or unsubscribe_token(contact_id)
     value = f"<{base.rstrip('/')}{UNSUBSCRIBE_PATH}{token}>"
     mailto = current_app.config.get("UNSUBSCRIBE_MAILTO") or os.environ.get("UNSUBSCRIBE_MAILTO", "")
     if mailto:
