@@ -22,14 +22,16 @@ expect = pytest.importorskip("playwright.sync_api").expect
 @pytest.fixture
 def office(app, smtp_server, make_user):
     """Accounts, ALFA/BETA/GAMMA with their invoices (BETA's contact has no e-mail), two users;
-    the server accepts each message after 0.8 s and refuses GAMMA's with 550."""
+    the server accepts each message after 3 s and refuses GAMMA's with 550 (the progress bar polls every
+    second: with 0.8 s both slow messages, sent side by side, could finish between two polls on a loaded
+    machine and the half-sent state was never seen)."""
     make_user("operatore", roles=["operator"], clearance=3, send_types=["FATTURA", "DDT", "INSOLUTO"])
     make_user("capo", roles=["manager"], clearance=3, send_types=["FATTURA", "DDT", "INSOLUTO"])
     with app.app_context():
         data = office_data(smtp_server)
     smtp_server.rules = {
-        "amm@alfa.example": [("slow", 0.8)],
-        "amministrazione@beta.example": [("slow", 0.8)],
+        "amm@alfa.example": [("slow", 3.0)],
+        "amministrazione@beta.example": [("slow", 3.0)],
         "ceo@gamma.example": [550],
     }
     return data
