@@ -9,6 +9,7 @@ Run alone: `RECAPITO_ENV=testing .venv/bin/pytest tests/browser/test_keyboard.py
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,7 @@ from tests.conftest import PASSWORD
 pytestmark = pytest.mark.browser
 expect = pytest.importorskip("playwright.sync_api").expect
 
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "keyboard"
 MAX_STOPS = 400  # a page with more Tab stops than this is a trap (or unusable with the keyboard anyway)
 
 # What the focused element is, and whether one sees it: an outline or a box-shadow, and a box on screen.
@@ -49,6 +51,15 @@ def _active(page):
     return page.evaluate(_ACTIVE_JS)
 
 
+def _shots(page, name: str) -> None:
+    """Screenshots of the viewport (where the focus is) at 1400 and 900 px."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for width in (1400, 900):
+        page.set_viewport_size({"width": width, "height": 1000})
+        page.screenshot(path=str(SHOTS / f"{name}_{width}.png"))
+    page.set_viewport_size({"width": 1400, "height": 1000})
+
+
 def _top(page) -> None:
     """Put the keyboard's starting point at the top of the page, as after loading it."""
     page.evaluate(
@@ -79,6 +90,12 @@ def _walk(page) -> list[dict]:
             f"{page.url}: {MAX_STOPS} Tab senza tornare all'inizio: trappola per la tastiera? {stops[-5:]}"
         )
     assert page.evaluate(_POSITIVE_TABINDEX_JS) == [], f"{page.url}: tabindex positivo altera l'ordine"
+    positions = page.evaluate(
+        "keys => { const all = [...document.querySelectorAll('*')];"
+        " return keys.map(k => all.indexOf(document.querySelector(`[data-kbd='${k}']`))); }",
+        [stop["key"] for stop in stops],
+    )
+    assert positions == sorted(positions), f"{page.url}: l'ordine dei Tab non segue la pagina: {stops}"
     missing = set(page.evaluate(_CONTROLS_JS)) - seen
     if missing:
         names = page.evaluate(
@@ -135,6 +152,7 @@ def test_main_flows_with_the_keyboard(app, demo_world, browser):
     page.keyboard.press("Tab")
     box = page.locator(".skip-link").bounding_box()
     assert box is not None and box["y"] >= 0, "il link «Vai al contenuto» resta fuori dallo schermo"
+    _shots(page, "salta-al-contenuto")
     page.keyboard.press("Enter")
     assert page.evaluate("() => document.activeElement.id") == "main"
     page.keyboard.press("Tab")
@@ -162,6 +180,8 @@ def test_main_flows_with_the_keyboard(app, demo_world, browser):
         now = _active(page)
         if now is not None:
             assert now["visible"], f"fuoco non visibile nel dialogo: {now}"
+    _tab_to(page, lambda s: s["tag"] == "iframe", limit=40)
+    _shots(page, "anteprima-cornice")
     # Escape from the dialog's own controls (keys pressed inside the sandboxed message frame stay there).
     _tab_to(page, lambda s: s["text"] == "Chiudi l'anteprima", limit=40)
     page.keyboard.press("Escape")
@@ -198,6 +218,7 @@ def test_main_flows_with_the_keyboard(app, demo_world, browser):
     assert page.evaluate("() => document.activeElement.dataset.cmd") == "italic"
     page.keyboard.press("ArrowLeft")
     assert page.evaluate("() => document.activeElement.dataset.cmd") == "bold"
+    _shots(page, "barra-strumenti")
     page.keyboard.press("Enter")
     assert page.evaluate("() => document.activeElement.id") == "body-editor"
     page.keyboard.type("tutti")
@@ -223,5 +244,6 @@ def test_main_flows_with_the_keyboard(app, demo_world, browser):
     page.keyboard.press("Enter")
     expect(page.locator("#contact-new .form-error")).to_be_visible()
     expect(page.locator("#contact-new input[name=email]")).to_be_focused()
+    _shots(page, "contatto-errore")
     _walk(page)
     assert browser.csp_violations() == []
