@@ -25,7 +25,7 @@
     var elt = event.detail && event.detail.elt;
     if (!elt || elt === document.body || !elt.querySelector) { return; }
     var box = elt.matches("[data-focus-on-swap]") ? elt : elt.querySelector("[data-focus-on-swap]");
-    if (!box) { return; }
+    if (!box || box.contains(document.activeElement)) { return; }  // never take the focus from a field already chosen
     var field = box.querySelector("[aria-invalid=true]") ||
       box.querySelector("input:not([type=hidden]), select, textarea");
     if (field) { field.focus(); }
