@@ -39,6 +39,14 @@
       window.addEventListener("focus", function () { frame.classList.remove("frame-focused"); }, { once: true });
     }
   });
+  // Links styled and announced as buttons (<a role="button">) answer to Space as well as Enter, like buttons.
+  document.addEventListener("keydown", function (event) {
+    var link = event.target;
+    if (event.key === " " && link && link.matches && link.matches("a[role=button][href]")) {
+      event.preventDefault();
+      link.click();
+    }
+  });
   // "Select all" checkboxes: <input type="checkbox" data-select-all="name-of-boxes">
   document.addEventListener("change", function (event) {
     var target = event.target;
