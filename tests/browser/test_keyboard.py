@@ -248,4 +248,10 @@ def test_main_flows_with_the_keyboard(app, demo_world, browser):
     expect(page.locator("#contact-new input[name=email]")).to_be_focused()
     _shots(page, "contatto-errore")
     _walk(page)
+    # «Annulla» drops the form and the focus goes back to «Aggiungi contatto», not to the top of the page.
+    page.locator("#contact-new input[name=email]").focus()
+    _tab_to(page, lambda s: s["text"] == "Annulla")
+    page.keyboard.press("Enter")
+    expect(page.locator("#contact-new")).to_have_count(0)
+    expect(page.locator("a[data-opens-contact-form]")).to_be_focused()
     assert browser.csp_violations() == []
