@@ -42,6 +42,7 @@ pytest_plugins = [
     "tests.support.preferences",
     "tests.support.resilience",
     "tests.support.security",
+    "tests.support.a11y",  # after campaigns, which it imports
     "tests.support.spool",
     "tests.support.tls",
     "tests.support.webhooks",

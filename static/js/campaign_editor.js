@@ -102,6 +102,19 @@
         sync();
       });
     });
+    // The toolbar is one Tab stop (WAI-ARIA toolbar): the arrows, Home and End move between its buttons.
+    var tools = Array.prototype.slice.call(root.querySelectorAll("[role=toolbar] button"));
+    tools.forEach(function (button, i) {
+      button.tabIndex = i === 0 ? 0 : -1;
+      button.addEventListener("keydown", function (event) {
+        var next = { ArrowRight: i + 1, ArrowDown: i + 1, ArrowLeft: i - 1, ArrowUp: i - 1, Home: 0, End: tools.length - 1 }[event.key];
+        if (next === undefined) { return; }
+        event.preventDefault();
+        next = (next + tools.length) % tools.length;
+        tools.forEach(function (other, j) { other.tabIndex = j === next ? 0 : -1; });
+        tools[next].focus();
+      });
+    });
     root.querySelectorAll("[data-insert]").forEach(function (button) {
       button.addEventListener("mousedown", function (event) { event.preventDefault(); });
       button.addEventListener("click", function () {

@@ -19,6 +19,12 @@
     var link = event.target.closest ? event.target.closest("[data-remove-closest]") : null;
     if (!link) { return; }
     var box = link.closest(link.getAttribute("data-remove-closest"));
-    if (box) { event.preventDefault(); box.remove(); }
+    if (box) {
+      event.preventDefault();
+      box.remove();
+      // The focus goes back to the button that opened the form, not to the top of the page.
+      var opener = document.querySelector("[data-opens-contact-form]");
+      if (opener) { opener.focus(); }
+    }
   });
 })();

@@ -1,7 +1,8 @@
 """Accessibility in a real browser: axe-core (tests/browser/vendor, injected by the test only) on every page
 a user of each role reaches from the menus and from the first rows of each list, at 1400 and 900 px, with
-no violation of any impact allowed; the keyboard reaches the menu and a form with a visible focus; status
-badges say their state in words, not colour alone.
+no violation of any impact allowed, and status badges (delivery, batch and SdI states, bounce flags, chart
+legends) say their state in text, not colour alone. The keyboard is in test_keyboard.py; login, public
+pages, forms with errors and htmx fragments in test_accessibility_states.py.
 
 Run alone: `RECAPITO_ENV=testing .venv/bin/pytest tests/browser/test_accessibility.py -q`.
 """
@@ -9,22 +10,14 @@ Run alone: `RECAPITO_ENV=testing .venv/bin/pytest tests/browser/test_accessibili
 from __future__ import annotations
 
 import re
-from datetime import date
-from pathlib import Path
 from urllib.parse import urldefrag, urlsplit
 
 import pytest
 
-from mailer.extensions import db
-from mailer.models import Batch, Delivery, Document, User
-from mailer.services import preparation
-from mailer.services.demo import DemoOptions, build_demo_data
-from tests.conftest import PASSWORD
-from tests.support.campaigns import make_filter, make_generic_document
+from tests.support.a11y import axe_violations, colour_only_badges
 
 pytestmark = pytest.mark.browser
 
-AXE = Path(__file__).with_name("vendor") / "axe.min.js"
 WIDTHS = (1400, 900)
 ROLES = ("admin", "manager", "operatore", "commerciale")  # the demo users: admin, manager, operator, sales
 # Links the crawl does not follow: files, downloads, mail bodies shown in frames, JSON, logout.
@@ -34,70 +27,6 @@ SKIP = re.compile(
 )
 PER_PATTERN = 2  # detail pages: the first rows of each list, not all of them
 MAX_PAGES = 160  # per role: a runaway crawl fails loudly instead of running for an hour
-# Only the page's own markup: e-mail bodies in preview frames are the customer's content, not our UI.
-AXE_OPTIONS = {"iframes": False, "resultTypes": ["violations"]}
-
-
-@pytest.fixture
-def demo_world(app):
-    """A small demo company (its four users with the tests' password), a batch in review, a sent batch
-    with sent and failed deliveries, a generic document and a saved filter."""
-    with app.app_context():
-        build_demo_data(
-            DemoOptions(customers=12, suppliers=4, lines=400, products=20, seed=3, today=date.today()),
-            PASSWORD,
-        )
-        operator = db.session.scalar(db.select(User).where(User.username == "operatore"))
-        sales = db.session.scalar(db.select(User).where(User.username == "commerciale"))
-        newest = db.session.scalars(
-            db.select(Document.id)
-            .where(Document.type_code == "FATTURA")
-            .order_by(Document.date.desc(), Document.id)
-            .limit(6)
-        ).all()
-        batches = []
-        for ids in (newest[:3], newest[3:]):
-            batch = preparation.create_batch(
-                preparation.Selection(type_codes=["FATTURA"], document_ids=list(ids)), operator, enqueue=False
-            )
-            batches.append(preparation.run_preparation(batch.id).id)
-        # The second one went out: one delivery failed with the server's reason, the others arrived.
-        done = db.session.get(Batch, batches[1])
-        done.status = "done"
-        for i, delivery in enumerate(
-            db.session.scalars(db.select(Delivery).where(Delivery.batch_id == done.id))
-        ):
-            if delivery.status == "pending":
-                delivery.status = "failed" if i == 0 else "sent"
-                if i == 0:
-                    delivery.smtp_code = 550
-                    delivery.error = "550 5.1.1 casella inesistente"
-        db.session.commit()
-        make_generic_document(user=sales)
-        make_filter([{"type": "kind", "value": "customer"}], sales.id, name="Tutti i clienti", shared=True)
-    return batches
-
-
-def _inject_axe(page) -> None:
-    """Load axe into the page through the DevTools protocol: the app's CSP (rightly) refuses an inline
-    script tag, and axe is never served by the app."""
-    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
-        page.evaluate(AXE.read_text(encoding="utf-8"))
-
-
-def _violations(page) -> list[str]:
-    """axe's violations on the current page, one readable line per node."""
-    _inject_axe(page)
-    result = page.evaluate("options => window.axe.run(document, options)", AXE_OPTIONS)
-    lines = []
-    for violation in result["violations"]:
-        for node in violation["nodes"]:
-            target = " ".join(str(t) for t in node["target"])
-            lines.append(
-                f"[{violation['impact']}] {violation['id']}: {violation['help']} — {target} — "
-                f"{node['html'][:160]}"
-            )
-    return lines
 
 
 def _pattern(url: str) -> str:
@@ -147,9 +76,10 @@ def _crawl(browser, role: str, seen_patterns: dict[str, int], checked: set[str])
             checked.add(pattern)
             for width in WIDTHS:
                 page.set_viewport_size({"width": width, "height": 1000})
+                where = f"{role} {width}px {urlsplit(page.url).path}?{urlsplit(page.url).query}"
+                failures += [f"{where}: {line}" for line in axe_violations(page)]
                 failures += [
-                    f"{role} {width}px {urlsplit(page.url).path}?{urlsplit(page.url).query}: {line}"
-                    for line in _violations(page)
+                    f"{where}: [colore] badge senza testo — {html}" for html in colour_only_badges(page)
                 ]
             page.set_viewport_size({"width": WIDTHS[0], "height": 1000})
         for link in _links(page, base):

@@ -325,6 +325,15 @@ def test_batch_review_shows_sdi_state_next_to_documents(app, client, auth):
     auth.login("admin")
     text = client.get(f"/invii/{batch_id}").get_data(as_text=True)
     assert "SdI NS" in text and "SdI RC" in text, text[:2000]
+    # Not colour alone: a mark for the eye and the outcome's name for screen readers.
+    assert (
+        '<span aria-hidden="true">✗</span> SdI NS<span class="visually-hidden">: Notifica di scarto</span>'
+        in text
+    )
+    assert (
+        '<span aria-hidden="true">✓</span> SdI RC<span class="visually-hidden">: Ricevuta di consegna</span>'
+        in text
+    )
 
 
 def test_upload_page_records_the_file_name(client, auth, app, samples_dir):
