@@ -171,3 +171,13 @@ def test_preparation_progress_count(app_ctx, total, words):
     with app_ctx.test_request_context():
         html = render_template("batches/_progress.html", batch=Batch(id=1, status="done"), progress=progress)
     assert words in html
+
+
+@pytest.mark.parametrize(
+    ("count", "words"), [(1, "Fattura (copia di cortesia) – 1 documento scelto"), (2, "– 2 documenti scelti")]
+)
+def test_name_of_a_batch_of_picked_documents(app_ctx, count, words):
+    from mailer.services import preparation
+
+    selection = preparation.Selection(type_codes=["FATTURA"], document_ids=list(range(1, count + 1)))
+    assert words in preparation.selection._default_name(selection)
