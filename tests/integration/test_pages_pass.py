@@ -1,0 +1,57 @@
+"""Issue 17, the pass over every page: what the screenshots at 1400 and 900 px showed and was fixed."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from mailer.extensions import db
+from mailer.models import Delivery, Document
+from tests.support.batches import make_account, make_sending_batch
+
+NOWHERE = SimpleNamespace(host="127.0.0.1", port=1)
+
+
+def _done_batch(app, documents_in_first: int = 1) -> int:
+    """A concluded batch: two deliveries sent, nothing came back; the first carries `documents_in_first` DDTs."""
+    with app.app_context():
+        batch = make_sending_batch(
+            make_account(NOWHERE), ["a@cliente.example", "b@cliente.example"], status="done"
+        )
+        first, second = db.session.scalars(
+            db.select(Delivery).where(Delivery.batch_id == batch.id).order_by(Delivery.id)
+        ).all()
+        for delivery in (first, second):
+            delivery.status = "sent"
+        extra = [
+            Document(
+                type_code="DDT",
+                number=f"DDT{i}",
+                year=2026,
+                date=first.documents[0].date,
+                party_id=first.party_id,
+            )
+            for i in range(documents_in_first)
+        ]
+        first.documents = extra or first.documents
+        db.session.commit()
+        return batch.id
+
+
+def test_results_show_no_empty_tracking_columns(app, client, auth):
+    """Nothing came back (no PEC receipt, no bounce): the four tracking columns are left out; they squeezed
+    recipient, party and documents into a few characters at 1400 px."""
+    batch_id = _done_batch(app)
+    auth.login("manager")
+    page = client.get(f"/invii/{batch_id}").get_data(as_text=True)
+    assert "Invia" in page and "a@cliente.example" in page
+    for heading in ("Accettata", "Consegnata", "Mancata consegna", "Rimbalzata"):
+        assert f">{heading}</th>" not in page
+
+
+def test_grouped_documents_name_their_type_once(app, client, auth):
+    """Three DDTs in one e-mail: «Documento di trasporto n. DDT0, DDT1, DDT2», not the type three times."""
+    batch_id = _done_batch(app, documents_in_first=3)
+    auth.login("manager")
+    page = client.get(f"/invii/{batch_id}").get_data(as_text=True)
+    assert '<span title="DDT">Documento di trasporto</span> n.&nbsp;DDT0, DDT1, DDT2' in page
+    assert page.count(">Documento di trasporto</span>") == 1
