@@ -83,3 +83,25 @@ def test_users_list_names_the_few_types_left_out(client, auth, make_user):
     assert "Documento di trasporto" not in row
     sales = page[page.index("<strong>vendite</strong>") :].split("</tr>")[0]
     assert "tutti tranne" not in sales and "Offerta cliente" in sales and "Documento generico" in sales
+
+
+def test_captured_mail_shows_the_sender_name_then_its_address(app, client, auth):
+    """«Brambilla Forniture» over a small address, not the raw header with its quotes in five lines at 900 px."""
+    from mailer.transport.capture import store_message
+
+    header = b'From: "Brambilla Forniture S.p.A." <documenti@brambilla.example>\r\nSubject: Fattura\r\n\r\nx'
+    store_message(app.config["CAPTURE_DIR"], "documenti@brambilla.example", ["b@cliente.example"], header)
+    store_message(
+        app.config["CAPTURE_DIR"],
+        "bounce@brambilla.example",
+        ["c@cliente.example"],
+        b"Subject: senza\r\n\r\nx",
+    )
+    auth.login("admin")
+    page = client.get("/admin/captured").get_data(as_text=True)
+    assert (
+        'Brambilla Forniture S.p.A.<br><span class="muted small-text">documenti@brambilla.example</span>'
+        in page
+    )
+    assert "&#34;Brambilla" not in page and "&quot;Brambilla" not in page
+    assert '<td class="addr">bounce@brambilla.example</td>' in page
