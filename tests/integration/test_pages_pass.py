@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from mailer.extensions import db
-from mailer.models import Delivery, Document
+from mailer.models import Delivery, Document, utcnow
 from tests.support.batches import make_account, make_sending_batch
 
 NOWHERE = SimpleNamespace(host="127.0.0.1", port=1)
@@ -21,7 +21,7 @@ def _done_batch(app, documents_in_first: int = 1) -> int:
             db.select(Delivery).where(Delivery.batch_id == batch.id).order_by(Delivery.id)
         ).all()
         for delivery in (first, second):
-            delivery.status = "sent"
+            delivery.status, delivery.sent_at = "sent", utcnow()
         extra = [
             Document(
                 type_code="DDT",
@@ -105,3 +105,15 @@ def test_captured_mail_shows_the_sender_name_then_its_address(app, client, auth)
     )
     assert "&#34;Brambilla" not in page and "&quot;Brambilla" not in page
     assert '<td class="addr">bounce@brambilla.example</td>' in page
+
+
+def test_dashboard_chart_has_room_for_the_last_days_label(app, client, auth):
+    """The 30-day chart's last label («01/12») ran past the drawing's right edge and was cut."""
+    import re
+
+    _done_batch(app)
+    auth.login("manager")
+    page = client.get("/").get_data(as_text=True)
+    width = int(re.search(r'<svg class="chart"[^>]*viewBox="0 0 (\d+) ', page).group(1))
+    last_label_x = max(int(x) for x in re.findall(r'<text x="(\d+)" y="14\d">\d\d/\d\d</text>', page))
+    assert width >= last_label_x + 32  # five characters of the chart's font
