@@ -117,3 +117,19 @@ def test_dashboard_chart_has_room_for_the_last_days_label(app, client, auth):
     width = int(re.search(r'<svg class="chart"[^>]*viewBox="0 0 (\d+) ', page).group(1))
     last_label_x = max(int(x) for x in re.findall(r'<text x="(\d+)" y="14\d">\d\d/\d\d</text>', page))
     assert width >= last_label_x + 32  # five characters of the chart's font
+
+
+def test_sdi_box_only_on_documents_that_go_through_the_sdi(app, client, auth):
+    """A DDT's page had a «Sistema di Interscambio» box saying it did not arrive as a FatturaPA file; an
+    invoice's page keeps it (with or without notifications)."""
+    from tests.support.batches import make_document, make_party_with_contacts
+
+    with app.app_context():
+        party = make_party_with_contacts("SDI", [])
+        ddt, invoice = make_document(party, "DDT", "D1"), make_document(party, "FATTURA", "F1")
+        db.session.commit()
+        ids = ddt.id, invoice.id
+    auth.login("operator")
+    ddt_page, invoice_page = (client.get(f"/documenti/{i}").get_data(as_text=True) for i in ids)
+    assert 'id="sdi-history"' not in ddt_page and "Interscambio" not in ddt_page
+    assert 'id="sdi-history"' in invoice_page and "Documento non arrivato come file FatturaPA" in invoice_page
