@@ -150,6 +150,7 @@ def register_web(app: Flask) -> None:
             "ROLE_NAMES": ROLE_NAMES,
             "PRIVACY_NAMES": PRIVACY_NAMES,
             "PARTY_KIND_NAMES": PARTY_KIND_NAMES,
+            "DOCUMENT_TYPE_NAMES": DOCUMENT_TYPE_NAMES,
         }
         if not has_request_context():
             # Templates rendered by jobs (e-mail summaries): no user, no navigation.

@@ -264,6 +264,7 @@ def _detail_context(batch: Batch) -> dict:
             if n.kind == "NS"
         },
         "sdi_kinds": SDI_KINDS,
+        "resend_notes": preparation.resend_notes(rows, current_user.privacy_clearance),
     }
 
 

@@ -16,6 +16,7 @@ from .routes import bp
 
 # The placeholders the editor's buttons insert: (placeholder, button label, description).
 EDITOR_PLACEHOLDERS = [
+    ("saluto", "Saluto", "«Gentile Mario Rossi», o «Spettabile …» a un ufficio"),
     ("contatto.nome", "Nome del contatto", "nome del destinatario"),
     ("anagrafica.ragione_sociale", "Ragione sociale", "ragione sociale del cliente o fornitore"),
     ("anagrafica.citta", "Città", "città del cliente o fornitore"),

@@ -424,11 +424,8 @@ def filter_delete(filter_id: int):
 
 # ---------------------------------------------------------------- campaigns
 
-DEFAULT_BODY = (
-    "<p>Gentile {% if contatto.nome %}{{ contatto.nome }}{% else %}cliente{% endif %},</p>\n"
-    "<p>in allegato trova {% for d in campagna.documenti %}«{{ d.titolo }}»{% if not loop.last %}, "
-    "{% endif %}{% endfor %}.</p>\n<p>Cordiali saluti<br>{{ utente.nome }}</p>"
-)
+# Plain placeholders only (the editor is for sales people): the greeting suits people and offices alike.
+DEFAULT_BODY = "<p>{{ saluto }},</p>\n<p>in allegato trova {{ campagna.elenco }}.</p>\n<p>Cordiali saluti<br>{{ utente.nome }}</p>"
 
 
 @bp.route("/nuova", methods=["GET", "POST"])

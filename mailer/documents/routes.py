@@ -206,6 +206,7 @@ def detail(document_id: int):
         sdi_history=sdi.history(document),
         sdi_kinds=SDI_KINDS,
         mc_text=sdi.MC_TEXT,
+        sdi_types=sdi.SDI_TYPES,
         may_send_now=current_user.has_role("operator", "manager")
         and current_user.may_send(document.type_code),
     )

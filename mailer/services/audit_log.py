@@ -322,6 +322,34 @@ DETAIL_NAMES = {
     "suspect_reasons": "motivi del sospetto",
     "outcome": "esito",
     "wait_seconds": "attesa (secondi)",
+    "account": "account",
+    "acting_user": "eseguito da",
+    "cancelled": "annullati",
+    "contacts": "contatti",
+    "edited": "modificato",
+    "events": "eventi",
+    "failed": "falliti",
+    "filters": "filtri",
+    "message_id": "Message-ID",
+    "notification_id": "notifica",
+    "one_off": "invio singolo",
+    "owner_id": "proprietario",
+    "privacy_clearance": "livello di riservatezza",
+    "privacy_level": "riservatezza",
+    "resends": "reinvii",
+    "sdi_id": "identificativo SdI",
+    "send_types": "tipi inviabili",
+    "smtp_code": "codice SMTP",
+    "smtp_reason": "risposta del server",
+    "to": "destinatario",
+    "typed_address": "indirizzo scritto",
+    "url": "indirizzo",
+    "version_kept": "versione conservata",
+    "four_eyes": "controllo a quattro occhi",
+    "soft_spam": "soft spam",
+    "active": "attivo",
+    "email": "e-mail",
+    "full_name": "nome e cognome",
 }
 
 
@@ -349,9 +377,9 @@ def details_label(details: Any) -> str:
         if key == "changes" and isinstance(value, dict):
             value = (
                 "; ".join(
-                    f"{field}: {_detail_value(change[0])} → {_detail_value(change[1])}"
+                    f"{DETAIL_NAMES.get(field, field)}: {_detail_value(change[0])} → {_detail_value(change[1])}"
                     if isinstance(change, list) and len(change) == 2
-                    else f"{field}: {_detail_value(change)}"
+                    else f"{DETAIL_NAMES.get(field, field)}: {_detail_value(change)}"
                     for field, change in value.items()
                 )
                 or "nessuna"

@@ -17,6 +17,7 @@ from flask import current_app, render_template
 from rq import Retry, get_current_job
 
 from ..extensions import db
+from ..formatting import plural
 from ..models import DELIVERY_STATUSES, Batch, Delivery, MailAccount, User, utcnow
 from ..queue import SUMMARY_JOB, enqueue
 from ..transport.message import Attachment, MessageSpec, address_domain, build_message
@@ -191,7 +192,10 @@ def _message(batch: Batch, reader: User, account: MailAccount, entry: dict) -> b
             from_address=account.from_address,
             from_name=company.name or account.from_name,
             to=[(person_name(reader, ""), reader.email)],
-            subject=f"Recapito: esito dell'invio n. {batch.id} – {counts.get('sent', 0)} inviati, {failed_total} falliti",
+            subject=(
+                f"Recapito: esito dell'invio n. {batch.id} – {plural(counts.get('sent', 0), 'inviato', 'inviati')}, "
+                f"{plural(failed_total, 'fallito', 'falliti')}"
+            ),
             html=render_template("email/batch_summary.html", **context),
             text=render_template("email/batch_summary.txt", **context),
             message_id=entry["message_id"],

@@ -12,7 +12,7 @@ import os
 import re
 from datetime import UTC, datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
 from ..extensions import db
 from ..models import SDI_KINDS, Document, SdiNotification
@@ -226,6 +226,13 @@ def import_sdi_paths(paths: list[str], source: str = "cli") -> tuple[list[dict],
     return import_files(paths, one, SdiError)
 
 
+# The order the SdI issued the notifications in: by the SdI's own date (DataOraConsegna / DataOraRicezione),
+# those without one (NE, DT) by when they were imported, ties by import order. Not the import order alone:
+# an RC imported after a later NS must not hide the NS.
+SDI_ORDER = (func.coalesce(SdiNotification.notified_at, SdiNotification.created_at), SdiNotification.id)
+SDI_ORDER_DESC = tuple(column.desc() for column in SDI_ORDER)
+
+
 def history(document: Document) -> list[SdiNotification]:
     """The notifications about a document's invoice file, latest first."""
     if not document.sdi_file_name:
@@ -234,13 +241,13 @@ def history(document: Document) -> list[SdiNotification]:
         db.session.scalars(
             select(SdiNotification)
             .where(SdiNotification.invoice_file.in_(name_variants(document.sdi_file_name)))
-            .order_by(SdiNotification.id.desc())
+            .order_by(*SDI_ORDER_DESC)
         )
     )
 
 
 def sdi_state(document_ids) -> dict[int, str]:
-    """{document id: kind of its latest notification} for the documents that have one."""
+    """{document id: kind of its latest notification (SDI_ORDER)} for the documents that have one."""
     ids = list(document_ids)
     if not ids:
         return {}
@@ -260,9 +267,9 @@ def sdi_state(document_ids) -> dict[int, str]:
     for invoice_file, kind in db.session.execute(
         select(SdiNotification.invoice_file, SdiNotification.kind)
         .where(SdiNotification.invoice_file.in_(wanted))
-        .order_by(SdiNotification.id)
+        .order_by(*SDI_ORDER)
     ):
-        latest[name_variants(invoice_file)[0]] = kind  # later rows win
+        latest[name_variants(invoice_file)[0]] = kind  # later notifications win
     return {
         doc_id: latest[name_variants(name)[0]]
         for doc_id, name in names.items()
@@ -281,7 +288,7 @@ def state_condition(state: str):
                 SdiNotification.invoice_file == Document.sdi_file_name + ".p7m",
             )
         )
-        .order_by(SdiNotification.id.desc())
+        .order_by(*SDI_ORDER_DESC)
         .limit(1)
         .correlate(Document)
         .scalar_subquery()
@@ -307,7 +314,7 @@ SDI_DISCARDED = "Scartata dallo SdI"  # exclusion reason: the SdI rejected the f
 
 
 def fates(document_ids) -> dict[int, SdiNotification]:
-    """{document id: its latest RC, MC or NS notification} for the documents that have one."""
+    """{document id: its latest (SDI_ORDER) RC, MC or NS notification} for the documents that have one."""
     ids = list(document_ids)
     if not ids:
         return {}
@@ -327,9 +334,9 @@ def fates(document_ids) -> dict[int, SdiNotification]:
     for notification in db.session.scalars(
         select(SdiNotification)
         .where(SdiNotification.invoice_file.in_(wanted), SdiNotification.kind.in_(FATE_KINDS))
-        .order_by(SdiNotification.id)
+        .order_by(*SDI_ORDER)
     ):
-        latest[name_variants(notification.invoice_file)[0]] = notification  # later rows win
+        latest[name_variants(notification.invoice_file)[0]] = notification  # later notifications win
     return {doc_id: latest[name] for doc_id, name in names.items() if name in latest}
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import email
 import email.parser
 import email.policy
+import email.utils
 import json
 import os
 import re
@@ -180,6 +181,12 @@ class CapturedMessage:
     size: int
     auth_user: str = ""
     message: EmailMessage | None = field(default=None, repr=False)
+
+    @property
+    def sender(self) -> tuple[str, str]:
+        """(display name, address) of the From header, or ("", envelope sender) without one."""
+        name, address = email.utils.parseaddr(self.from_header)
+        return (name, address) if address else ("", self.mail_from)
 
     @property
     def headers(self) -> list[tuple[str, str]]:

@@ -6,6 +6,42 @@
   "use strict";
   var ALLOWED = { P: [], BR: [], B: [], STRONG: [], I: [], EM: [], A: ["href"], UL: [], OL: [], LI: [] };
   var SAFE_URL = /^(https?:|mailto:|\{\{)/i;
+  // Jinja expressions, statements and comments: kept verbatim through the round trip (`{% if x < 3 %}`
+  // must not come back as `{% if x &lt; 3 %}`, which the template engine cannot read).
+  var JINJA = /(\{\{[\s\S]*?\}\}|\{%[\s\S]*?%\}|\{#[\s\S]*?#\})/;
+
+  // `text` escaped for HTML by `escape`, except the Jinja blocks in it, which stay as written.
+  function escapeOutsideJinja(text, escape) {
+    return text.split(JINJA).map(function (part, i) { return i % 2 ? part : escape(part); }).join("");
+  }
+
+  function escapeText(text) {
+    return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/\u00a0/g, "&nbsp;");
+  }
+
+  function escapeAttribute(text) {
+    return text.replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/\u00a0/g, "&nbsp;");
+  }
+
+  // The editor's nodes as HTML source (what innerHTML gives, but with the Jinja blocks verbatim).
+  function toSource(parent) {
+    var out = "";
+    for (var node = parent.firstChild; node; node = node.nextSibling) {
+      if (node.nodeType === Node.TEXT_NODE) {
+        out += escapeOutsideJinja(node.nodeValue, escapeText);
+      } else if (node.nodeType === Node.ELEMENT_NODE) {
+        var tag = node.tagName.toLowerCase();
+        out += "<" + tag;
+        for (var i = 0; i < node.attributes.length; i++) {
+          var attr = node.attributes[i];
+          out += " " + attr.name + '="' + escapeOutsideJinja(attr.value, escapeAttribute) + '"';
+        }
+        out += ">";
+        if (tag !== "br") { out += toSource(node) + "</" + tag + ">"; }
+      }
+    }
+    return out;
+  }
 
   // A copy of the nodes with only the allowed tags and attributes; null when something would be lost.
   function cleanCopy(source, target) {
@@ -33,7 +69,11 @@
 
   // The editor's content from HTML source, or null when the editor cannot show it faithfully.
   function fromHtml(html) {
-    var doc = new DOMParser().parseFromString("<body>" + html + "</body>", "text/html");
+    // Inside Jinja blocks `<`, `>` and `&` are text, never markup: `{% if a<b %}` must not open a tag.
+    var protectedHtml = html.split(JINJA).map(function (part, i) {
+      return i % 2 ? part.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;") : part;
+    }).join("");
+    var doc = new DOMParser().parseFromString("<body>" + protectedHtml + "</body>", "text/html");
     return cleanCopy(doc.body, document.createDocumentFragment());
   }
 
@@ -70,7 +110,7 @@
     }
 
     function sync() {
-      textarea.value = area.innerHTML;
+      textarea.value = toSource(area);
       document.body.dispatchEvent(new CustomEvent("editor-change"));
     }
 

@@ -85,3 +85,29 @@ def test_type_bold_placeholder_preview_prepare_send(app, campaign_world, browser
     assert re.search(r"Buongiorno Ivo, ecco le <(b|strong)>novità di dicembre</\1>\.", html), html
     assert "novità di dicembre" in message.get_body(("plain",)).get_content()
     assert browser.csp_violations() == []
+
+
+def test_jinja_blocks_stay_verbatim_through_the_editor(app, campaign_world, browser):
+    """`{% if x < 3 %}` (and `<`, `>`, `&`, quotes inside any Jinja block) come back from the editor as written,
+    not as `&lt;`; the text around them is still escaped as HTML."""
+    page = browser.page
+    browser.login("giulia")
+    page.goto(f"{browser.base}/campagne/nuova")
+    editor = page.locator("#body-editor")
+    expect(editor).to_be_visible()
+    page.click("button[data-html-toggle]")
+    source = (
+        '<p>{% if contatto.nome < "M" and 2>1 %}Ciao {{ contatto.nome }}{% endif %} A &amp; B &lt; C</p>'
+        "<p>{% if campagna.nome|length<3 %}corto{% endif %}{# nota: <b>bozza</b> & co #}</p>"
+        '<p><a href="https://example.com/?a=1&amp;b={{ contatto.nome|urlencode }}">link</a></p>'
+    )
+    page.fill("textarea[name=body_html]", source)
+    page.click("button[data-html-toggle]")
+    expect(editor).to_be_visible()
+    expect(editor).to_contain_text('{% if contatto.nome < "M" and 2>1 %}Ciao')
+    editor.locator("p").first.click()
+    page.keyboard.press("End")
+    page.keyboard.type(" fine")
+    page.click("button[data-html-toggle]")
+    value = page.locator("textarea[name=body_html]").input_value()
+    assert value == source.replace("&lt; C</p>", "&lt; C fine</p>"), value

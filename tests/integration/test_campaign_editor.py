@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from types import SimpleNamespace
 
 import pytest
 
@@ -154,3 +155,29 @@ def test_preview_frame_is_only_for_its_author(client, auth, world, app):
     auth.logout()
     auth.login("paolo", create=False)
     assert client.get(url).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("name", "greeting"),
+    [
+        ("Ufficio amministrazione", "Spettabile Fratelli Conte S.n.c.,"),
+        ("Mario Rossi", "Gentile Mario Rossi,"),
+    ],
+)
+def test_default_campaign_text_greets_offices_neutrally(app_ctx, name, greeting):
+    """The default text of a new campaign is plain placeholders ({{ saluto }}, {{ campagna.elenco }}), no Jinja
+    logic in the sales editor; an office gets «Spettabile …», never «Gentile Ufficio amministrazione»."""
+    from mailer.campaigns.routes import DEFAULT_BODY
+    from mailer.services.campaigns.texts import recipient_context, render_texts
+    from tests.support.batches import make_party_with_contacts
+
+    assert "{%" not in DEFAULT_BODY
+    account = make_account(SimpleNamespace(host="127.0.0.1", port=1))
+    party = make_party_with_contacts("CONTE", [{"name": name, "email": "x@conte.example"}])
+    party.name = "Fratelli Conte S.n.c."
+    db.session.commit()
+    documents = [{"titolo": "Listino 2027", "file": "l.pdf"}, {"titolo": "Catalogo", "file": "c.pdf"}]
+    context = recipient_context(party.contacts[0], "Autunno", documents, account, None, "")
+    _subject, html, text = render_texts("Novità", DEFAULT_BODY, context, account, None)
+    assert f"<p>{greeting}</p>" in html and "in allegato trova «Listino 2027», «Catalogo»." in text
+    assert "Gentile Ufficio" not in html

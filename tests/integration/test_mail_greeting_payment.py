@@ -78,3 +78,20 @@ def test_person_names_and_payment_kinds():
     assert not ctx.is_person_name("Ufficio 2")
     assert ctx.payment_kind(["MAV"]) == "altro"
     assert ctx.payment_kind([]) == ""
+
+
+@pytest.mark.parametrize(
+    ("language", "heading", "wrong"),
+    [("it", '<th align="right">Totale</th>', None), ("en", '<th align="right">Total</th>', "Totale")],
+)
+def test_grouped_documents_table_reads_right_in_each_language(app_ctx, language, heading, wrong):
+    """The day's DDTs in one e-mail: amounts aligned right under their heading, and the English e-mail's
+    heading in English (it said «Totale»)."""
+    party = make_party_with_contacts(
+        "C2", [{"name": "Mario Rossi", "email": "m@cliente.example", "types": ["DDT"]}]
+    )
+    docs = [make_document(party, "DDT", "D1"), make_document(party, "DDT", "D2")]
+    db.session.commit()
+    mail = render_for("DDT", language, ctx.build_context(docs, contact=party.contacts[0], party=party))
+    assert heading in mail.html and mail.html.count('<td align="right">122,00 €</td>') == 2
+    assert wrong is None or wrong not in mail.html

@@ -94,9 +94,10 @@ def test_resend_from_the_web_is_warned_counted_and_needs_a_confirmation(
 
         when = it_datetime(first_send)
     warning = " ".join(rows["amm@alfa.example"][3])
-    assert "Già inviato" in warning and when in warning and "amm@alfa.example" in warning and "F1" in warning
+    assert "Già inviato" in warning and when in warning and "F1" in warning
+    assert "amm@alfa.example" not in warning  # stored without addresses; named on the page, for the viewer
     page = client.get(f"/invii/{batch_id}").get_data(as_text=True)
-    assert "Già inviato" in page
+    assert f"Già inviato: FATTURA F1 il {when} a amm@alfa.example" in page
     auth.logout()
 
     auth.login("boss", create=False)
@@ -136,8 +137,45 @@ def test_resend_chosen_on_the_documents_page_is_warned(app, make_user, client, a
     with app.app_context():
         ((status, recipient, numbers, warnings, _),) = _rows(batch_id)
         assert (status, recipient, numbers) == ("pending", "amm@alfa.example", ["F1"])
-        assert any("Già inviato" in w and "amm@alfa.example" in w for w in warnings)
+        assert any("Già inviato: FATTURA F1 il" in w for w in warnings)
         assert db.session.scalar(db.select(Delivery.already_sent_at).where(Delivery.batch_id == batch_id))
+
+
+def test_resend_warning_hides_a_recipient_made_confidential_later(
+    app, make_user, client, auth, office, runner, smtp_server
+):
+    """F1 went to the administration and to a manager's address; prepared again, then the manager's contact
+    became confidential: a reviewer of low clearance reads the re-send warning without that address (it is
+    rendered when viewed, with the contact's level of now, and never stored with addresses)."""
+    from mailer.models import Contact
+
+    with app.app_context():
+        director = Contact(
+            party_id=office["parties"]["alfa"], name="Direttore", email="direttore@alfa.example", active=True
+        )
+        director.document_types = [db.session.get(DocumentType, "FATTURA")]
+        db.session.add(director)
+        db.session.commit()
+        director_id = director.id
+    _users(make_user)
+    make_user("basso", roles=["manager"], clearance=0, send_types=["FATTURA"])
+    _send_invoices_once(app, runner)
+    assert smtp_server.accepted_to("direttore@alfa.example") == 1
+    auth.login("op", create=False)
+    batch_id = _batch_id(client.post("/invii/nuovo", data={"document_id": [office["docs"]["f1"]]}))
+    run_jobs(app)
+    page = client.get(f"/invii/{batch_id}").get_data(as_text=True)
+    assert " a direttore@alfa.example" in page and " a amm@alfa.example" in page  # both visible, for now
+    auth.logout()
+    with app.app_context():
+        db.session.get(Contact, director_id).privacy_level = 3
+        db.session.commit()
+        stored = " ".join(w for d in db.session.scalars(db.select(Delivery)) for w in d.warnings or [])
+    assert "Già inviato" in stored and "direttore@alfa.example" not in stored
+    auth.login("basso", create=False)
+    page = client.get(f"/invii/{batch_id}").get_data(as_text=True)
+    assert "Già inviato: FATTURA F1 il" in page
+    assert " a amm@alfa.example" in page and " a direttore@alfa.example" not in page
 
 
 def test_resend_by_cli_needs_the_explicit_flag(app, make_user, runner, office, smtp_server):
@@ -184,7 +222,16 @@ def test_resend_warning_never_names_a_more_confidential_earlier_recipient(app, m
         rows = {r[1]: r for r in _rows(batch_id)}
     public = " ".join(rows["info@gamma.example"][3])
     assert "Già inviato" in public and "ceo@gamma.example" not in public
-    assert "ceo@gamma.example" in " ".join(rows["ceo@gamma.example"][3])
+    with app.app_context():
+        from mailer.services.preparation import resend_notes
+
+        deliveries = {
+            d.recipient_email: d
+            for d in db.session.scalars(db.select(Delivery).where(Delivery.batch_id == batch_id))
+        }
+        notes = resend_notes(list(deliveries.values()), clearance=3)
+        assert "ceo@gamma.example" in " ".join(notes[deliveries["ceo@gamma.example"].id])
+        assert "ceo@gamma.example" not in " ".join(notes[deliveries["info@gamma.example"].id])
 
 
 # ---------------------------------------------------------------- 12.6 no empty or stale batches

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -178,7 +179,8 @@ def test_sdi_state_is_the_latest_notification(app_ctx, samples_dir):
     import_notification(NS.read_bytes(), NS.name)
     db.session.commit()
     assert sdi_state(fpr02 + fpr_ns + fpa01) == {**dict.fromkeys(fpr02, "MC"), **dict.fromkeys(fpr_ns, "NS")}
-    import_notification(RC.read_bytes(), RC.name)
+    # An RC the SdI issued after the MC (a later DataOraConsegna) is the state.
+    import_notification(RC.read_bytes().replace(b"2026-11-30T10:05", b"2026-11-30T15:05"), RC.name)
     db.session.commit()
     assert sdi_state(fpr02) == dict.fromkeys(fpr02, "RC")
     ids = fpr02 + fpr_ns + fpa01
@@ -191,6 +193,43 @@ def test_sdi_state_is_the_latest_notification(app_ctx, samples_dir):
     assert filtered("NS") == sorted(fpr_ns)
     assert filtered("RC") == sorted(fpr02)
     assert filtered("none") == sorted(fpa01)
+
+
+def _about(path: Path, invoice_file: str, sdi_id: str) -> tuple[bytes, str]:
+    """A fixture notification about `invoice_file`, with its own SdI id."""
+    data = path.read_bytes()
+    data = re.sub(rb"<NomeFile>[^<]*</NomeFile>", f"<NomeFile>{invoice_file}</NomeFile>".encode(), data)
+    data = re.sub(rb"<IdentificativoSdI>[^<]*<", f"<IdentificativoSdI>{sdi_id}<".encode(), data)
+    data = re.sub(rb"<MessageId>[^<]*<", f"<MessageId>{sdi_id}<".encode(), data)
+    return data, path.name.replace(path.name.split("_")[1], sdi_id)
+
+
+def test_an_rc_imported_after_a_later_ns_does_not_hide_it(app_ctx):
+    """The state is the notification the SdI issued last (by its date), not the row imported last: an RC dated
+    before the NS but imported after it leaves the document «SdI NS» everywhere (state, fate, list filter,
+    history); a notification without a date (NE) follows what was imported before it."""
+    from mailer.models import Document
+    from mailer.services.sdi import fates, history, import_notification, sdi_state, state_condition
+    from tests.support.batches import make_document, make_party_with_contacts
+
+    party = make_party_with_contacts("SDI", [])
+    rejected, accepted = make_document(party, number="F6"), make_document(party, number="F2")
+    rejected.sdi_file_name, accepted.sdi_file_name = "IT01234567890_F6.xml", "IT01234567890_F2.xml"
+    db.session.commit()
+    import_notification(*_about(NS, "IT01234567890_F6.xml", "201"))  # received 30/11 12:00
+    import_notification(*_about(RC, "IT01234567890_F6.xml", "202"))  # delivered 30/11 10:05, imported later
+    import_notification(*_about(RC, "IT01234567890_F2.xml", "203"))
+    import_notification(*_about(NE, "IT01234567890_F2.xml", "204"))  # no SdI date: after the RC
+    db.session.commit()
+    assert sdi_state([rejected.id, accepted.id]) == {rejected.id: "NS", accepted.id: "NE"}
+    assert fates([rejected.id, accepted.id])[rejected.id].kind == "NS"
+    assert fates([accepted.id])[accepted.id].kind == "RC"
+    assert [n.kind for n in history(rejected)] == ["NS", "RC"]
+    in_state = {
+        state: set(db.session.scalars(select(Document.id).where(state_condition(state))))
+        for state in ("NS", "RC", "NE")
+    }
+    assert in_state == {"NS": {rejected.id}, "RC": set(), "NE": {accepted.id}}
 
 
 def test_pages_show_sdi_history_state_and_unmatched(client, auth, app, samples_dir):

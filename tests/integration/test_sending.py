@@ -243,7 +243,7 @@ def test_summary_mail_to_preparer_and_approver(app_ctx, smtp_server):
         "prepara@azienda.example",
     ]
     for message in summaries:
-        assert "1 inviati, 1 falliti" in message.message["Subject"]
+        assert "1 inviato, 1 fallito" in message.message["Subject"]  # plurals right (issue 17)
         body = message.message.get_body(("plain",)).get_content()
         assert "no@cliente.example" in body and "550" in body
 

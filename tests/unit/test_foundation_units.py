@@ -111,7 +111,7 @@ def test_audit_details_in_words_for_the_page():
         "sconosciuta": "x",
     }
     assert details_label(details) == (
-        "automatica: no; tipi: FATTURA, DDT; modifiche: four_eyes: sì → no; "
+        "automatica: no; tipi: FATTURA, DDT; modifiche: controllo a quattro occhi: sì → no; "
         "quanti: 3; motivo: —; sconosciuta: x"
     )
     assert details_text(details).startswith('automatic: false; types: ["FATTURA", "DDT"]')

@@ -18,7 +18,9 @@ CAMPAIGN_SCHEMA: dict[str, Any] = {
     "campagna": {
         "nome": "nome della campagna",
         "documenti": [{"titolo": "titolo del documento allegato", "file": "nome del file"}],
+        "elenco": "i titoli dei documenti allegati, tra virgolette e separati da virgole",
     },
+    "saluto": "«Gentile Mario Rossi» a una persona, «Spettabile» e la ragione sociale a un ufficio o a una casella",
     "utente": mt.SCHEMA["utente"],
     "mittente": mt.SCHEMA["mittente"],
     "disiscrizione_url": "link per disiscriversi (le campagne commerciali lo aggiungono comunque in fondo)",
@@ -62,14 +64,27 @@ def validate_texts(subject: str, body_html: str, commercial: bool) -> list[mt.Te
     return errors
 
 
+def greeting(contact: dict, party: dict) -> str:
+    """«Gentile Mario Rossi» to a person; «Spettabile Rossi S.r.l.» to a role or a mailbox (never «Gentile
+    Ufficio amministrazione»); «Buongiorno» with neither name."""
+    if contact.get("persona") and contact.get("nome"):
+        return f"Gentile {contact['nome']}"
+    if party.get("ragione_sociale"):
+        return f"Spettabile {party['ragione_sociale']}"
+    return "Buongiorno"
+
+
+def _campaign(name: str, documents: list[dict]) -> dict:
+    """The `campagna` placeholder: name, documents and their titles as one phrase."""
+    return {"nome": name, "documenti": documents, "elenco": ", ".join(f"«{d['titolo']}»" for d in documents)}
+
+
 def sample_context() -> dict:
     """A made-up context for checks and the editor preview."""
     base = mt.sample_context("GENERICO")
     return {key: base[key] for key in ("azienda", "anagrafica", "contatto", "utente", "mittente", "oggi")} | {
-        "campagna": {
-            "nome": "Listino 2027",
-            "documenti": [{"titolo": "Listino prezzi 2027", "file": "listino.pdf"}],
-        },
+        "campagna": _campaign("Listino 2027", [{"titolo": "Listino prezzi 2027", "file": "listino.pdf"}]),
+        "saluto": greeting(base["contatto"], base["anagrafica"]),
         "disiscrizione_url": "https://esempio.invalid/campagne/disiscrizione/…",
     }
 
@@ -93,7 +108,7 @@ def campaign_context(
     """The placeholders every recipient of a campaign shares (worked out once per preparation)."""
     return {
         "azienda": mt.company_context(),
-        "campagna": {"nome": campaign_name, "documenti": documents},
+        "campagna": _campaign(campaign_name, documents),
         "utente": {
             "nome": (user.full_name or user.username) if user else "",
             "email": user.email if user else "",
@@ -110,10 +125,12 @@ def campaign_context(
 
 def contact_context_for(shared: dict, contact: Contact, unsubscribe_url: str) -> dict:
     """The shared placeholders (campaign_context) plus one recipient's own."""
+    party, person = mt.party_context(contact.party), mt.contact_context(contact)
     return {
         **shared,
-        "anagrafica": mt.party_context(contact.party),
-        "contatto": mt.contact_context(contact),
+        "anagrafica": party,
+        "contatto": person,
+        "saluto": greeting(person, party),
         "disiscrizione_url": unsubscribe_url,
     }
 

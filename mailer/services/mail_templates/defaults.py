@@ -37,11 +37,17 @@ CLOSING_EN = (
 
 # Documents grouped in one e-mail (e.g. the day's DDTs): a table of them.
 LIST_IT = (
-    "<table>\n<thead><tr><th>Documento</th><th>Data</th><th>Totale</th></tr></thead>\n<tbody>\n"
+    '<table>\n<thead><tr><th align="left">Documento</th><th align="left">Data</th><th align="right">Totale</th>'
+    "</tr></thead>\n<tbody>\n"
     "{% for d in documenti %}\n<tr><td>{{ d.tipo_nome }} n. {{ d.numero }}</td><td>{{ d.data|it_date }}</td>"
-    "<td>{{ d.totale|it_money(d.valuta) }}</td></tr>\n{% endfor %}\n</tbody>\n</table>\n"
+    '<td align="right">{{ d.totale|it_money(d.valuta) }}</td></tr>\n{% endfor %}\n</tbody>\n</table>\n'
 )
-LIST_EN = LIST_IT.replace("Documento", "Document").replace("<th>Data", "<th>Date").replace("n. {{", "no. {{")
+LIST_EN = (
+    LIST_IT.replace("Documento", "Document")
+    .replace('left">Data', 'left">Date')
+    .replace(">Totale<", ">Total<")
+    .replace("n. {{", "no. {{")
+)
 
 DUE_IT = (
     "{% if documento.scadenze|length > 1 %}\n<p>Scadenze di pagamento:</p>\n<ul>\n"

@@ -9,7 +9,13 @@ re-routed without preparing the batch again.
 
 from __future__ import annotations
 
-from .resend_safety import attachment_sizes, earlier_sends, estimate_size, resend_warnings
+from .resend_safety import (
+    attachment_sizes,
+    earlier_sends,
+    estimate_size,
+    resend_notes,
+    resend_warnings,
+)
 from .routing import AccountPicker, Router, blocking_problems, reroute_party
 from .run import render_missing_pdfs, run_preparation
 from .selection import (
@@ -46,6 +52,7 @@ __all__ = [
     "parse_date",
     "render_missing_pdfs",
     "reroute_party",
+    "resend_notes",
     "resend_warnings",
     "run_preparation",
     "select_documents",

@@ -296,7 +296,7 @@ class Router:
             delivery.exclusion_reason = "nessun account"
         if doc_type.attach_pdf and any(d.pdf_sha256 is None for d in documents):
             warnings.append("PDF mancante")
-        resent = resend_warnings(documents, self.previous, contact.privacy_level)
+        resent = resend_warnings(documents, self.previous)  # no addresses: see resend_notes
         warnings.extend(resent)
         if resent:
             delivery.already_sent_at = max(

@@ -8,7 +8,7 @@ from datetime import date
 from sqlalchemy import select
 
 from ...extensions import db
-from ...formatting import DateInputError, parse_it_date
+from ...formatting import DateInputError, parse_it_date, plural
 from ...models import (
     Batch,
     Delivery,
@@ -180,7 +180,7 @@ def _default_name(selection: Selection) -> str:
     names = dict(db.session.execute(select(DocumentType.code, DocumentType.name)).all())
     types = ", ".join(names.get(c, c) for c in selection.type_codes)
     if selection.document_ids:
-        return f"{types} – {len(selection.document_ids)} documenti scelti"
+        return f"{types} – {plural(len(selection.document_ids), 'documento scelto', 'documenti scelti')}"
     period = ""
     if selection.date_from or selection.date_to:
         a = selection.date_from.strftime("%d/%m/%Y") if selection.date_from else "…"
