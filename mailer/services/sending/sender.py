@@ -29,6 +29,7 @@ from ...transport.message import MessageSpec, address_domain, build_message
 from ...transport.smtp import SendOutcome, SmtpSession
 from .. import webhooks
 from ..tracking import verp_address
+from .connection import held_connection
 from .limits import _ACQUIRE, _AccountLimits, _rate_block, _reserve
 from .messages import message_spec
 from .outcomes import _finish_if_complete, _mark_documents_sent
@@ -207,6 +208,11 @@ class Sender:
     # -- main loop
     def run(self) -> str:
         """Send until nothing is due, the batch is paused/cancelled, or a limit is reached."""
+        with held_connection():
+            return self._run()
+
+    def _run(self) -> str:
+        """run(), on the sender's own database connection."""
         account = self._retrying(lambda: db.session.get(MailAccount, self.account_id))
         if account is None:
             return "no-account"
