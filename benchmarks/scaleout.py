@@ -9,7 +9,10 @@ before each reply to DATA and records the Message-ID of every message it accepts
 Each worker is its own `flask --app app worker` process.
 
 The last line is one JSON object: one_worker_msgs_per_s, four_workers_msgs_per_s, scale, duplicates,
-lost, db_connections_peak, kill_duplicates, kill_uncertain, kill_lost, kill_sending_at_kill (deliveries of any worker
+lost, db_connections_peak, one_worker_smtp_connections_peak / four_workers_smtp_connections_peak (as the
+sink counts them: a worker process runs one sender job at a time, so 1 worker sends over 1 of the
+account's 8 connections and 4 workers over 4 — the same as in production, where the 8 are a ceiling
+shared by all hosts, not a number each process opens), kill_duplicates, kill_uncertain, kill_lost, kill_sending_at_kill (deliveries of any worker
 "sending" when the worker died), load_1min_before/after.
 Goals: scale >= 3.2, duplicates 0, lost 0; after the kill no duplicates and only the in-flight ones uncertain.
 """
@@ -56,6 +59,8 @@ class LatencySink:
         self.port = port
         self.record = record
         self.record.touch()
+        self.connections = record.with_name(record.name + ".connections")
+        self.connections.touch()
         self.proc = subprocess.Popen(
             [sys.executable, __file__, "--sink", str(port), str(latency), str(record)],
             cwd=ROOT,
@@ -71,6 +76,17 @@ class LatencySink:
         """Messages accepted so far."""
         return self.record.read_bytes().count(b"\n")
 
+    def connections_mark(self) -> int:
+        """Where the record of SMTP connections stands now (for connections_since)."""
+        return self.connections.stat().st_size
+
+    def connections_since(self, mark: int) -> tuple[int, int]:
+        """SMTP connections opened since `mark`, and the most open at once meanwhile."""
+        with open(self.connections, "rb") as f:
+            f.seek(mark)
+            open_now = [int(line) for line in f.read().splitlines() if line.strip()]
+        return len(open_now), max(open_now, default=0)
+
     def stop(self) -> None:
         """Stop the sink process."""
         self.proc.terminate()
@@ -80,8 +96,32 @@ class LatencySink:
 def run_sink(port: int, latency: float, record: str) -> None:
     """The sink process: aiosmtpd, one asyncio loop, every DATA answered after `latency` s."""
     from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import SMTP
 
     out = open(record, "ab", buffering=0)  # noqa: SIM115 (open for the life of the process)
+    opened = open(record + ".connections", "ab", buffering=0)  # noqa: SIM115 (same)
+    open_now = [0]
+
+    class CountingSMTP(SMTP):
+        """Records, at each new connection, how many are open (the senders' connections, as a relay sees them)."""
+
+        def connection_made(self, transport):
+            """Count it in."""
+            super().connection_made(transport)
+            open_now[0] += 1
+            opened.write(b"%d\n" % open_now[0])
+
+        def connection_lost(self, exc):
+            """Count it out."""
+            super().connection_lost(exc)
+            open_now[0] -= 1
+
+    class CountingController(Controller):
+        """aiosmtpd's controller with the counting server."""
+
+        def factory(self):
+            """The counting server."""
+            return CountingSMTP(self.handler, **self.SMTP_kwargs)
 
     class Handler:
         async def handle_DATA(self, server, session, envelope):
@@ -91,7 +131,7 @@ def run_sink(port: int, latency: float, record: str) -> None:
             out.write(b"%d\n" % (int(found.group(1)) if found else 0))
             return "250 2.0.0 OK queued"
 
-    controller = Controller(Handler(), hostname="127.0.0.1", port=port, server_hostname="sink.bench")
+    controller = CountingController(Handler(), hostname="127.0.0.1", port=port, server_hostname="sink.bench")
     controller.start()
     signal.sigwait({signal.SIGTERM, signal.SIGINT})
     controller.stop()
@@ -290,6 +330,7 @@ def send_batch(
     run = Run(env, workers, log_dir, db_name)
     run.start_workers()
     before = sink.total()
+    smtp_mark = sink.connections_mark()
     sink_cpu_start = cpu_seconds(sink.proc.pid)
     run.cpu_at_start = sum(cpu_seconds(p.pid) for p in run.procs)
     in_flight = killed_at = None
@@ -320,11 +361,14 @@ def send_batch(
         run.stop_workers()
     final = batch_counts(batch_id)
     sent = final.get("sent", 0)
+    smtp_opened, smtp_peak = sink.connections_since(smtp_mark)
     return {
         "elapsed": elapsed,
         "rate": sent / elapsed,
         "counts": final,
         "connections_peak": run.connections_peak,
+        "smtp_connections_opened": smtp_opened,
+        "smtp_connections_peak": smtp_peak,
         "in_flight": in_flight,
         "worker_cpu_ms_per_msg": 1000 * worker_cpu / max(1, sent),
         "sink_cpu_ms_per_msg": 1000 * sink_cpu / max(1, sent),
@@ -406,6 +450,8 @@ def main() -> None:
                 print(
                     f"{label}: {workers} worker, {run['rate']:.1f} msg/s in {run['elapsed']:.1f} s, "
                     f"esiti {run['counts']}, connessioni al database (picco) {run['connections_peak']}, "
+                    f"connessioni SMTP (aperte / al massimo insieme) {run['smtp_connections_opened']} / "
+                    f"{run['smtp_connections_peak']}, "
                     f"doppi {run['duplicates']}, persi {run['lost']}, CPU a messaggio: worker "
                     f"{run['worker_cpu_ms_per_msg']:.1f} ms, sink {run['sink_cpu_ms_per_msg']:.1f} ms, "
                     f"carico {load_1min():.1f}"
@@ -424,6 +470,8 @@ def main() -> None:
                     "lost": one["lost"] + four["lost"],
                     "sent_not_accepted_once": one["sent_not_accepted_once"] + four["sent_not_accepted_once"],
                     "db_connections_peak": max(one["connections_peak"], four["connections_peak"]),
+                    "one_worker_smtp_connections_peak": one["smtp_connections_peak"],
+                    "four_workers_smtp_connections_peak": four["smtp_connections_peak"],
                     "worker_cpu_ms_per_msg": round(four["worker_cpu_ms_per_msg"], 1),
                     "sink_cpu_ms_per_msg": round(four["sink_cpu_ms_per_msg"], 1),
                     "kill_duplicates": kill["duplicates"],

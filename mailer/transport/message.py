@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
+import uuid
 from dataclasses import dataclass, field
 from email import encoders
 from email._policybase import Compat32
@@ -112,19 +114,26 @@ def build_message(spec: MessageSpec) -> bytes:
     else:
         body = text
     msg: MIMEBase
+    # Each attachment's base64 body goes in after flattening, in place of a marker: the generator writes
+    # a payload line by line (250 writes for a 14 KB PDF), which was most of the time spent building a message.
+    marker = f"\0{uuid.uuid4().hex}:%d\0"
+    encoded: list[bytes] = []
     if spec.attachments:
         msg = MIMEMultipart("mixed", boundary=_boundary(spec, "mixed"))
         msg.attach(body)
         for attachment in spec.attachments:
             maintype, _, subtype = attachment.content_type.partition("/")
             part = (
-                MIMEApplication(attachment.data, _subtype=subtype or "octet-stream")
+                MIMEApplication(b"", _subtype=subtype or "octet-stream")
                 if maintype in ("", "application")
                 else MIMEBase(maintype, subtype or "octet-stream")
             )
             if maintype not in ("", "application"):
-                part.set_payload(attachment.data)
+                part.set_payload(b"")
                 encoders.encode_base64(part)
+            # What encode_base64 would give, with the generator's CRLF line ends.
+            encoded.append(base64.encodebytes(attachment.data).replace(b"\n", b"\r\n"))
+            part.set_payload(marker % (len(encoded) - 1))
             part.add_header(
                 "Content-Disposition",
                 "attachment",
@@ -156,7 +165,10 @@ def build_message(spec: MessageSpec) -> bytes:
                 msg[name] = value
     out = io.BytesIO()
     BytesGenerator(out, mangle_from_=False, policy=_WIRE).flatten(msg)
-    return out.getvalue()
+    data = out.getvalue()
+    for n, body_bytes in enumerate(encoded):
+        data = data.replace((marker % n).encode("ascii"), body_bytes, 1)
+    return data
 
 
 def address_domain(address: str) -> str:

@@ -19,7 +19,7 @@ from functools import partial
 from flask import current_app
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy import bindparam, func, or_, update
+from sqlalchemy import or_, update
 from sqlalchemy.orm import selectinload
 
 from ...extensions import db
@@ -29,6 +29,8 @@ from ...transport.message import MessageSpec, address_domain, build_message
 from ...transport.smtp import SendOutcome, SmtpSession
 from .. import webhooks
 from ..tracking import verp_address
+from .claims import CLAIM, CLAIM_AND_MARK, CLAIMED, MARK
+from .connection import held_connection
 from .limits import _ACQUIRE, _AccountLimits, _rate_block, _reserve
 from .messages import message_spec
 from .outcomes import _finish_if_complete, _mark_documents_sent
@@ -44,45 +46,6 @@ from .settings import (
 )
 
 _DELIVERIES = Delivery.__table__
-# Claim: only a queued delivery whose attempt is due can be taken, by one sender. Message-ID and Date
-# are fixed at the first attempt and kept for the retries; the claim returns the stored ones (and the
-# attempt number), so the message carries them even when the sender read the row before another
-# sender's attempt. Built once; executed with parameters (compiled once).
-_CLAIMED = (_DELIVERIES.c.message_id, _DELIVERIES.c.message_date, _DELIVERIES.c.attempts)
-_CLAIM = (
-    _DELIVERIES.update()
-    .where(
-        _DELIVERIES.c.id == bindparam("did"),
-        _DELIVERIES.c.status == "queued",
-        or_(_DELIVERIES.c.next_attempt_at.is_(None), _DELIVERIES.c.next_attempt_at <= bindparam("now")),
-    )
-    .values(
-        status="sending",
-        claimed_at=bindparam("now"),
-        claimed_by=bindparam("token"),
-        attempts=_DELIVERIES.c.attempts + 1,
-        message_id=func.coalesce(func.nullif(_DELIVERIES.c.message_id, ""), bindparam("new_id")),
-        message_date=func.coalesce(func.nullif(_DELIVERIES.c.message_date, ""), bindparam("new_date")),
-    )
-    .returning(*_CLAIMED)
-)
-# Mark: only the claimer writes the outcome (also over "uncertain", when the watchdog was early).
-_MARK = (
-    _DELIVERIES.update()
-    .where(
-        _DELIVERIES.c.id == bindparam("did"),
-        _DELIVERIES.c.claimed_by == bindparam("token"),
-        _DELIVERIES.c.status.in_(["sending", "uncertain"]),
-    )
-    .values(
-        status=bindparam("status"),
-        smtp_code=bindparam("code"),
-        smtp_reason=bindparam("reason"),
-        sent_at=func.coalesce(bindparam("sent_at"), _DELIVERIES.c.sent_at),
-        message_sha256=func.coalesce(func.nullif(bindparam("digest"), ""), _DELIVERIES.c.message_sha256),
-        next_attempt_at=bindparam("next_at"),
-    )
-)
 
 
 @dataclass
@@ -207,6 +170,11 @@ class Sender:
     # -- main loop
     def run(self) -> str:
         """Send until nothing is due, the batch is paused/cancelled, or a limit is reached."""
+        with held_connection():
+            return self._run()
+
+    def _run(self) -> str:
+        """run(), on the sender's own database connection."""
         account = self._retrying(lambda: db.session.get(MailAccount, self.account_id))
         if account is None:
             return "no-account"
@@ -400,17 +368,26 @@ class Sender:
         Returns the delivery's stored (Message-ID, Date, attempt number), or None when it was not ours to take.
         """
         # On the session's connection (same transaction): Core statements skip the ORM's execution path.
-        claimed = db.session.connection().execute(_CLAIM, params).first()
+        connection = db.session.connection()
+        rows = self._mark_rows()
+        if len(rows) == 1 and rows[0]["did"] != params["did"]:
+            # The usual case: the outcome of the message just sent goes with this claim, in one statement.
+            mark = {f"mark_{name}": value for name, value in rows[0].items() if name != "token"}
+            returned = connection.execute(CLAIM_AND_MARK, {**params, **mark}).all()
+            claimed = next((row[1:] for row in returned if row[0] == params["did"]), None)
+            self._emit_outcomes()
+        else:
+            claimed = connection.execute(CLAIM, params).first()
+            self._apply_marks(rows)
         if claimed is None:
             # A commit whose answer was lost (connection cut) may have gone through: the row is ours then.
             claimed = db.session.execute(
-                db.select(*_CLAIMED).where(
+                db.select(*CLAIMED).where(
                     _DELIVERIES.c.id == params["did"],
                     _DELIVERIES.c.status == "sending",
                     _DELIVERIES.c.claimed_by == self.token,
                 )
             ).first()
-        self._apply_marks()
         db.session.commit()
         return (claimed[0], claimed[1], int(claimed[2])) if claimed is not None else None
 
@@ -421,10 +398,8 @@ class Sender:
         )
         self.pending_marks.clear()
 
-    def _apply_marks(self) -> None:
-        """Write the outcome of the messages sent since the last commit (same transaction, not committed)."""
-        if not self.pending_marks:
-            return
+    def _mark_rows(self) -> list[dict]:
+        """The outcomes of the messages sent since the last commit, as parameters of the MARK statement."""
         schedule = backoff_schedule()
         limit = max_attempts()
         now = utcnow()
@@ -455,7 +430,17 @@ class Sender:
                 delay = schedule[min(attempts - 1, len(schedule) - 1)]
                 row.update(status="queued", next_at=now + timedelta(seconds=delay))
             rows.append(row)
-        db.session.connection().execute(_MARK, rows)
+        return rows
+
+    def _apply_marks(self, rows: list[dict] | None = None) -> None:
+        """Write the outcome of the messages sent since the last commit (same transaction, not committed)."""
+        rows = self._mark_rows() if rows is None else rows
+        if rows:
+            db.session.connection().execute(MARK, rows)
+            self._emit_outcomes()
+
+    def _emit_outcomes(self) -> None:
+        """The webhook events of the outcomes just written (same transaction)."""
         webhooks.emit_delivery_outcomes(d for d, _outcome, _digest, _n in self.pending_marks)
 
     def _flush_marks(self, patient: bool = True) -> None:
