@@ -12,7 +12,7 @@ Goal: median < 50 ms, p95 < 150 ms on a 2-core machine.
 
 Environment: BENCH_DATABASE_URL runs it on PostgreSQL (a database of its own: it refuses one holding other
 data), else the SQLite file BENCH_CONTACTS_DB (default /tmp/recapito-bench-contacts.db); BENCH_PARTIES and
-BENCH_CONTACTS choose the size. On PostgreSQL the rows go in with COPY. Full size of issue 19 (37 s
+BENCH_CONTACTS choose the size. On PostgreSQL the rows go in with COPY. Full size of issue 19 (21 s
 to build):
 
   createdb -h 127.0.0.1 -U postgres bench_big_contacts

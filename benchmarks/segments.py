@@ -12,7 +12,7 @@ wall-clock times it does not grow with the machine's load); the last line is one
 Environment: BENCH_DATABASE_URL (or --database-url) runs it on PostgreSQL, in a database that is empty or
 holds this benchmark's data; BENCH_PARTIES, BENCH_CONTACTS_PER_PARTY, BENCH_LINES choose the size. On
 PostgreSQL the rows go in with COPY (secondary indexes dropped and rebuilt, then VACUUM ANALYZE); on SQLite
-with INSERTs of 20,000 rows. Full size of issue 19 (4 minutes to build at load 6-16, 1.1 GB):
+with INSERTs of 20,000 rows. Full size of issue 19 (164 s to build at load 18-20, 3 minutes with the runs; 1.1 GB):
 
   createdb -h 127.0.0.1 -U postgres bench_big
   BENCH_PARTIES=40000 BENCH_CONTACTS_PER_PARTY=5 BENCH_LINES=5000000 \
@@ -205,7 +205,7 @@ def build(app, echo) -> None:
     loader.finish()
     db.session.commit()
     loader.vacuum()
-    echo(f"indici e ANALYZE: {time.perf_counter() - t0:.1f} s in tutto")
+    echo(f"indici e VACUUM ANALYZE: {time.perf_counter() - t0:.1f} s in tutto")
 
 
 def timed(fn, runs: int) -> list[float]:
