@@ -75,7 +75,11 @@ class BulkLoader:
         self.conn = conn
         self.postgres = conn.dialect.name == "postgresql"
         self.deferred: list[str] = []
-        if self.postgres:  # the rows are consistent by construction: skip the per-row foreign-key triggers
+        # The rows are consistent by construction: skip the per-row foreign-key triggers (superuser only).
+        self.replica = self.postgres and bool(
+            conn.exec_driver_sql("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").scalar()
+        )
+        if self.replica:
             conn.exec_driver_sql("SET session_replication_role = replica")
 
     def defer_indexes(self, *tables: str) -> None:
@@ -127,8 +131,9 @@ class BulkLoader:
     def finish(self) -> None:
         """PostgreSQL: recreate the deferred indexes and move the id sequences past the rows. Commit, then
         call vacuum()."""
-        if self.postgres:
+        if self.replica:
             self.conn.exec_driver_sql("SET session_replication_role = DEFAULT")
+        if self.postgres:
             for definition in self.deferred:
                 self.conn.exec_driver_sql(definition)
             self.deferred = []
