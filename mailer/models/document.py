@@ -96,7 +96,10 @@ class Document(Model):
     __tablename__ = "documents"
     __table_args__ = (
         UniqueConstraint("type_code", "year", "number", name="uq_documents_type_year_number"),
-        Index("ix_documents_type_date", "type_code", "date"),
+        # Sales statistics (segments): a period's invoices with party and id from the index alone, and the
+        # line -> invoice look-up without the table. Trigram indexes for text search: migration 0013.
+        Index("ix_documents_sales", "type_code", "date", "party_id", "id"),
+        Index("ix_documents_id_sales", "id", "type_code", "date", "party_id"),
         Index("ix_documents_party_date", "party_id", "date"),
         Index("ix_documents_sent", "type_code", "sent_at"),
     )

@@ -9,13 +9,16 @@ from alembic.script import ScriptDirectory
 from flask_migrate import upgrade
 
 from mailer import create_app
-from mailer.extensions import db
+from mailer.extensions import db, include_in_migrations
 from tests.conftest import _config_dict
 
 
 def _drift(connection) -> list:
     """Differences between the database and the models, as alembic autogenerate sees them."""
-    context = MigrationContext.configure(connection, opts={"compare_type": True, "render_as_batch": True})
+    context = MigrationContext.configure(
+        connection,
+        opts={"compare_type": True, "render_as_batch": True, "include_object": include_in_migrations},
+    )
     return compare_metadata(context, db.metadata)
 
 

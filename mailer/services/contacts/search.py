@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import exists, func, or_, select, union
 
 from ...extensions import db
 from ...inputs import db_id
@@ -156,25 +156,35 @@ def party_conditions(filters: PartyFilters, user_or_clearance: Any) -> list:
             )
         )
     if filters.q:
-        q = filters.q
-        party_match = [
-            contains(Party.name, q),
-            contains(Party.erp_code, q),
-            contains(Party.vat_number, q),
-            contains(Party.city, q),
-        ]
-        if len(q) >= MIN_CONTACT_SEARCH:
-            contact_match = or_(contains(Contact.name, q), contains(Contact.email, q))
-            if filters.narrowed:
-                # Few parties left: look up each one's contacts through the party_id index.
-                party_match.append(
-                    exists(select(Contact.id).where(Contact.party_id == Party.id, visible, contact_match))
-                )
-            else:
-                # Whole list: one pass over the covering index ix_contacts_search.
-                party_match.append(Party.id.in_(select(Contact.party_id).where(visible, contact_match)))
-        conds.append(or_(*party_match))
+        conds.append(_text_match(filters, visible))
     return conds
+
+
+def _text_match(filters: PartyFilters, visible: Any):
+    """The party's name, code, VAT number or city, or one of its visible contacts, contains filters.q."""
+    q = filters.q
+    party_columns = (Party.name, Party.erp_code, Party.vat_number, Party.city)
+    party_match = or_(*(contains(column, q) for column in party_columns))
+    if len(q) < MIN_CONTACT_SEARCH:
+        return party_match
+    contact_match = or_(contains(Contact.name, q), contains(Contact.email, q))
+    if filters.narrowed:
+        # Few parties left: look up each one's contacts through the party_id index.
+        return or_(
+            party_match,
+            exists(select(Contact.id).where(Contact.party_id == Party.id, visible, contact_match)),
+        )
+    contact_parties = select(Contact.party_id).where(visible, contact_match)
+    if db.session.get_bind().dialect.name != "postgresql":
+        # Whole list on SQLite: one pass over the covering index ix_contacts_search.
+        return or_(party_match, Party.id.in_(contact_parties))
+    # Whole list on PostgreSQL: one set of ids from both tables. An OR with a sub-query makes it test every
+    # party row by row; a UNION lets each side use its trigram indexes (migration 0013) on 200,000 contacts.
+    matching = union(
+        select(Party.id).where(party_match).correlate(None),
+        contact_parties,
+    )
+    return Party.id.in_(matching)
 
 
 @dataclass

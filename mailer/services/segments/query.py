@@ -26,6 +26,9 @@ SALES_TYPES = ("FATTURA",)
 CREDIT_TYPES = ("NOTA_CREDITO",)
 
 SAMPLE_SIZE = 10
+# Conditions on the party's own columns: the sales statistics add them to their sub-query (see
+# `_party_scope`), so they sum the lines of those parties only.
+PARTY_KINDS = ("kind", "agent", "zone", "category", "province", "city")
 
 
 def months_ago(today: date, months: int) -> date:
@@ -50,8 +53,24 @@ def period_bounds(cond: dict, today: date | None = None) -> tuple[date | None, d
     return start, end
 
 
-def _bought_parties(cond: dict, today: date):
-    """Party ids that invoiced the products/category in the period (optionally ≥ quantity/amount)."""
+def _party_scope(conditions: list[dict], clearance: int, today: date):
+    """SELECT of the ids of the parties the party-column conditions keep, or None when none narrows.
+
+    On millions of lines "bought" is the expensive part: summing the lines of 1 zone in 12 instead of
+    every party's cuts the join and the aggregate to what the outer query keeps anyway. Not correlated:
+    it reads its own `parties`. PostgreSQL only: SQLite's planner turns the nested IN into twice the work.
+    """
+    if db.session.get_bind().dialect.name != "postgresql":
+        return None
+    clauses = [condition_clause(c, clearance, today) for c in conditions if c["type"] in PARTY_KINDS]
+    if not clauses:
+        return None
+    return select(Party.id).where(Party.active.is_(True), *clauses).correlate(None)
+
+
+def _bought_parties(cond: dict, today: date, scope=None):
+    """Party ids that invoiced the products/category in the period (optionally ≥ quantity/amount),
+    among the ids of `scope` when given."""
     lines = DocumentLine.__table__
     docs = Document.__table__
     start, end = period_bounds(cond, today)
@@ -65,6 +84,8 @@ def _bought_parties(cond: dict, today: date):
             lines.c.product_id.in_(select(Product.id).where(Product.category_id == cond["category"]))
         )
     query = query.where(docs.c.type_code.in_(SALES_TYPES))
+    if scope is not None:
+        query = query.where(docs.c.party_id.in_(scope))
     if start:
         query = query.where(docs.c.date >= start)
     if end:
@@ -110,8 +131,8 @@ def _turnover_parties(cond: dict, today: date):
     return Party.id.in_(query)
 
 
-def condition_clause(cond: dict, clearance: int, today: date):
-    """SQL condition on Party/Contact for one cleaned condition."""
+def condition_clause(cond: dict, clearance: int, today: date, scope=None):
+    """SQL condition on Party/Contact for one cleaned condition (`scope`: see `_party_scope`)."""
     kind = cond["type"]
     if kind == "kind":
         return Party.kind.in_(("customer", "both") if cond["value"] == "customer" else ("supplier", "both"))
@@ -141,7 +162,7 @@ def condition_clause(cond: dict, clearance: int, today: date):
             )
         )
     if kind == "bought":
-        return Party.id.in_(_bought_parties(cond, today))
+        return Party.id.in_(_bought_parties(cond, today, scope))
     if kind == "turnover":
         return _turnover_parties(cond, today)
     if kind == "dormant":
@@ -173,7 +194,8 @@ def contacts_select(conditions: list[dict], user_or_clearance: Any, today: date 
     query = select(*columns).select_from(
         Contact.__table__.join(Party.__table__, Party.id == Contact.party_id)
     )
-    clauses = base_conditions(clearance) + [condition_clause(c, clearance, today) for c in conditions]
+    scope = _party_scope(conditions, clearance, today)
+    clauses = base_conditions(clearance) + [condition_clause(c, clearance, today, scope) for c in conditions]
     return query.where(*clauses)
 
 
