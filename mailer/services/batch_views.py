@@ -186,8 +186,9 @@ def counts(batch_id: int, user=None) -> dict[str, int]:
     return dict(rows)
 
 
-def progress(batch: Batch, user=None) -> dict:
-    """Progress of preparation or sending: done, total, percent, rate per minute, seconds left."""
+def progress(batch: Batch, user=None, known_counts: dict[str, int] | None = None) -> dict:
+    """Progress of preparation or sending: done, total, percent, rate per minute, seconds left
+    (`known_counts`: the batch's `counts` for this user when the caller has them already)."""
     if batch.status == "preparing":
         total = batch.progress_total or 0
         done = batch.progress_done or 0
@@ -200,7 +201,7 @@ def progress(batch: Batch, user=None) -> dict:
             "eta": None,
             "counts": {},
         }
-    c = counts(batch.id, user)
+    c = counts(batch.id, user) if known_counts is None else known_counts
     finished = sum(c.get(s, 0) for s in ("sent", "failed", "uncertain", "cancelled", "bounced"))
     total = finished + sum(c.get(s, 0) for s in ("queued", "sending", "pending"))
     since = utcnow() - timedelta(seconds=60)

@@ -12,10 +12,10 @@ import re
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import event
 
 from mailer.extensions import db
 from mailer.models import Batch, Delivery
+from tests.support.queries import QueryCounter
 
 PER_PAGE = 50
 BASE = datetime(2026, 11, 1, 8, 0)
@@ -70,23 +70,6 @@ def _walk(client, url: str) -> tuple[list[int], list[str]]:
             return ids, pages
         url = older.group(1).replace("&amp;", "&")
     raise AssertionError("troppe pagine")
-
-
-class QueryCounter:
-    """Counts the SQL statements run on the engine while active."""
-
-    def __init__(self, engine):
-        self.engine, self.count = engine, 0
-
-    def _hit(self, *args, **kwargs):
-        self.count += 1
-
-    def __enter__(self):
-        event.listen(self.engine, "before_cursor_execute", self._hit)
-        return self
-
-    def __exit__(self, *exc):
-        event.remove(self.engine, "before_cursor_execute", self._hit)
 
 
 @pytest.fixture
@@ -206,3 +189,18 @@ def test_sales_dashboard_lists_only_their_own_campaign_batches(app, client, auth
     page = client.get("/").get_data(as_text=True)
     assert [int(x) for x in re.findall(r'<a href="/invii/(\d+)">', page)] == mine
     assert f"/invii/{theirs[0]}" not in page and f"/invii/{documents[0]}" not in page
+
+
+@pytest.mark.parametrize("path", ["/invii/{id}", "/invii/{id}?vista=sent"])
+def test_the_batch_page_counts_its_deliveries_once(app, client, auth, path):
+    """The counts by state and the progress bar share one grouped count (it reads every delivery of the
+    batch: 20,000 rows for a big one); it ran twice per page."""
+    with app.app_context():
+        [batch_id] = _batches([(["FATTURA"], "sending", 0)])
+        _deliveries(batch_id, {"sent": 3, "queued": 2})
+        engine = db.engine
+    auth.login("capo", roles=["manager"], clearance=3)
+    with QueryCounter(engine) as page:
+        assert client.get(path.format(id=batch_id)).status_code == 200
+    grouped = [s for s in page.about("count(deliveries.id)") if "GROUP BY deliveries.status" in s]
+    assert len(grouped) == 1, grouped

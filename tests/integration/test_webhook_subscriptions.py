@@ -5,7 +5,6 @@ a batch sends still gets the events of the deliveries that follow."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import event
 
 from mailer import create_app
 from mailer.extensions import db
@@ -13,30 +12,10 @@ from mailer.models import Batch, Delivery, WebhookEndpoint
 from mailer.services import sending, webhooks
 from tests.support.batches import make_account, make_sending_batch, make_slow_batch, run_jobs, statuses
 from tests.support.faults import WorkerProcess, wait_until
+from tests.support.queries import QueryCounter
 from tests.support.webhooks import make_endpoint
 
 MESSAGES = 12
-
-
-class StatementLog:
-    """Every SQL statement run on the engine while active."""
-
-    def __init__(self, engine):
-        self.engine, self.statements = engine, []
-
-    def _hit(self, _conn, _cursor, statement, *_args):
-        self.statements.append(statement)
-
-    def __enter__(self):
-        event.listen(self.engine, "before_cursor_execute", self._hit)
-        return self
-
-    def __exit__(self, *exc):
-        event.remove(self.engine, "before_cursor_execute", self._hit)
-
-    def about(self, table: str) -> list[str]:
-        """The statements that name the table."""
-        return [s for s in self.statements if table in s]
 
 
 def test_without_endpoints_sending_reads_them_at_most_once(app_ctx, smtp_server):
@@ -46,10 +25,10 @@ def test_without_endpoints_sending_reads_them_at_most_once(app_ctx, smtp_server)
     batch_id = batch.id
     sending.start_sending(batch)
     db.session.commit()
-    with StatementLog(db.engine) as log:
+    with QueryCounter(db.engine) as log:
         run_jobs(app_ctx, max_wait=30)
     assert set(statuses(batch_id).values()) == {"sent"}
-    per_delivery = len(log.statements) / MESSAGES
+    per_delivery = log.count / MESSAGES
     print(f"queries per delivery sent: {per_delivery:.1f}")
     assert len(log.about("webhook_endpoints")) <= 1, log.about("webhook_endpoints")
 
