@@ -204,3 +204,24 @@ def test_the_batch_page_counts_its_deliveries_once(app, client, auth, path):
         assert client.get(path.format(id=batch_id)).status_code == 200
     grouped = [s for s in page.about("count(deliveries.id)") if "GROUP BY deliveries.status" in s]
     assert len(grouped) == 1, grouped
+
+
+def test_the_dashboard_chart_is_counted_once_a_minute_per_clearance(app, client, auth):
+    """The 30-day chart joins every delivery of the month to its documents: kept DASHBOARD_CHART_SECONDS in
+    Redis, counted again for another clearance (its figures differ), never shared across clearances."""
+    app.config["DASHBOARD_CHART_SECONDS"] = 60
+    with app.app_context():
+        engine = db.engine
+    chart = "date(coalesce(deliveries.sent_at"
+
+    def chart_queries(username: str, clearance: int) -> int:
+        auth.login(username, roles=["manager"], clearance=clearance)
+        with QueryCounter(engine) as views:
+            assert client.get("/").status_code == 200
+            assert client.get("/").status_code == 200
+        auth.logout()
+        return len(views.about(chart))
+
+    assert chart_queries("alto", 3) == 1  # second view: from Redis
+    assert chart_queries("basso", 1) == 1  # its own figures
+    assert chart_queries("alto2", 3) == 0  # same clearance, same figures
