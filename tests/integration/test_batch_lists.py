@@ -225,3 +225,22 @@ def test_the_dashboard_chart_is_counted_once_a_minute_per_clearance(app, client,
     assert chart_queries("alto", 3) == 1  # second view: from Redis
     assert chart_queries("basso", 1) == 1  # its own figures
     assert chart_queries("alto2", 3) == 0  # same clearance, same figures
+
+
+def test_the_sending_rate_reads_the_last_minute_through_an_index(app):
+    """The progress widget counts the messages sent in the last minute on every poll: without an index on
+    (batch_id, sent_at) that read every delivery of the batch (20,000 rows, 18 ms under load on PostgreSQL).
+    Sequential scans discouraged, as the planner would with a big batch; the plan names the index."""
+    with app.app_context():
+        [batch_id] = _batches([(["FATTURA"], "sending", 0)])
+        query = db.select(db.func.count(Delivery.id)).where(
+            Delivery.batch_id == batch_id, Delivery.sent_at >= BASE
+        )
+        sql = str(query.compile(db.engine, compile_kwargs={"literal_binds": True}))
+        with db.engine.connect() as conn:
+            if db.engine.dialect.name == "postgresql":
+                conn.execute(db.text("SET enable_seqscan = off"))
+                plan = " ".join(conn.execute(db.text("EXPLAIN " + sql)).scalars())
+            else:
+                plan = " ".join(str(row[-1]) for row in conn.execute(db.text("EXPLAIN QUERY PLAN " + sql)))
+    assert "ix_deliveries_batch_sent" in plan, plan
