@@ -55,7 +55,6 @@ def subscribed_events() -> frozenset[str]:
     session = db.session
     if session.info.get(_CHANGED) or any(isinstance(o, WebhookEndpoint) for o in session.new):
         return _read()  # this transaction changes endpoints: only the table (as it sees it) knows
-        return _read()
     answered, version = _version()
     known: _Known | None = current_app.extensions.get(_EXTENSION)
     now = time.monotonic()
