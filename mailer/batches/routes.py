@@ -243,7 +243,7 @@ def _detail_context(batch: Batch) -> dict:
         "filters": filters,
         "counts": counts,
         "problems": problems,
-        "progress": batch_views.progress(batch, current_user),
+        "progress": batch_views.progress(batch, current_user, counts),  # counted once: 20,000 rows a time
         "reviewing": reviewing,
         "accounts": accounts,
         "STATUS": DELIVERY_STATUSES,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import json
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import and_, exists, false, func, not_, or_, select, true
 from sqlalchemy.orm import aliased
 
@@ -24,6 +27,7 @@ from ..models import (
     delivery_documents,
     utcnow,
 )
+from ..queue import REDIS_DOWN, get_redis
 from .pagination import page_count, paginate
 from .search import matches_any
 
@@ -186,8 +190,9 @@ def counts(batch_id: int, user=None) -> dict[str, int]:
     return dict(rows)
 
 
-def progress(batch: Batch, user=None) -> dict:
-    """Progress of preparation or sending: done, total, percent, rate per minute, seconds left."""
+def progress(batch: Batch, user=None, known_counts: dict[str, int] | None = None) -> dict:
+    """Progress of preparation or sending: done, total, percent, rate per minute, seconds left
+    (`known_counts`: the batch's `counts` for this user when the caller has them already)."""
     if batch.status == "preparing":
         total = batch.progress_total or 0
         done = batch.progress_done or 0
@@ -200,7 +205,7 @@ def progress(batch: Batch, user=None) -> dict:
             "eta": None,
             "counts": {},
         }
-    c = counts(batch.id, user)
+    c = counts(batch.id, user) if known_counts is None else known_counts
     finished = sum(c.get(s, 0) for s in ("sent", "failed", "uncertain", "cancelled", "bounced"))
     total = finished + sum(c.get(s, 0) for s in ("queued", "sending", "pending"))
     since = utcnow() - timedelta(seconds=60)
@@ -396,8 +401,28 @@ def export_xlsx(batch_id: int, user) -> bytes:
 
 
 def last_30_days(user=None) -> dict:
-    """Sent and failed per day and per document type over the last 30 days (for the dashboard chart)."""
+    """Sent and failed per day and per document type over the last 30 days (for the dashboard chart), kept
+    DASHBOARD_CHART_SECONDS in Redis per clearance (what the query depends on) and day."""
     start = (utcnow() - timedelta(days=29)).replace(hour=0, minute=0, second=0, microsecond=0)
+    seconds = int(current_app.config.get("DASHBOARD_CHART_SECONDS") or 0)
+    clearance = "all" if user is None else int(user.privacy_clearance or 0)
+    key = f"recapito:chart30:{clearance}:{start.date().isoformat()}"
+    if seconds:
+        try:
+            kept = get_redis().get(key)
+            if kept is not None:
+                return json.loads(kept)
+        except REDIS_DOWN:
+            seconds = 0  # Redis away: count now, keep nothing
+    chart = _count_30_days(start, user)
+    if seconds:
+        with contextlib.suppress(*REDIS_DOWN):  # counted anyway: the next view counts again
+            get_redis().set(key, json.dumps(chart), ex=seconds)
+    return chart
+
+
+def _count_30_days(start, user) -> dict:
+    """The chart's figures from the deliveries."""
     day = db.func.date(db.func.coalesce(Delivery.sent_at, Delivery.claimed_at))
     query = (
         select(day, Document.type_code, Delivery.status, db.func.count(db.distinct(Delivery.id)))

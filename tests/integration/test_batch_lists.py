@@ -189,3 +189,58 @@ def test_sales_dashboard_lists_only_their_own_campaign_batches(app, client, auth
     page = client.get("/").get_data(as_text=True)
     assert [int(x) for x in re.findall(r'<a href="/invii/(\d+)">', page)] == mine
     assert f"/invii/{theirs[0]}" not in page and f"/invii/{documents[0]}" not in page
+
+
+@pytest.mark.parametrize("path", ["/invii/{id}", "/invii/{id}?vista=sent"])
+def test_the_batch_page_counts_its_deliveries_once(app, client, auth, path):
+    """The counts by state and the progress bar share one grouped count (it reads every delivery of the
+    batch: 20,000 rows for a big one); it ran twice per page."""
+    with app.app_context():
+        [batch_id] = _batches([(["FATTURA"], "sending", 0)])
+        _deliveries(batch_id, {"sent": 3, "queued": 2})
+        engine = db.engine
+    auth.login("capo", roles=["manager"], clearance=3)
+    with QueryCounter(engine) as page:
+        assert client.get(path.format(id=batch_id)).status_code == 200
+    grouped = [s for s in page.about("count(deliveries.id)") if "GROUP BY deliveries.status" in s]
+    assert len(grouped) == 1, grouped
+
+
+def test_the_dashboard_chart_is_counted_once_a_minute_per_clearance(app, client, auth):
+    """The 30-day chart joins every delivery of the month to its documents: kept DASHBOARD_CHART_SECONDS in
+    Redis, counted again for another clearance (its figures differ), never shared across clearances."""
+    app.config["DASHBOARD_CHART_SECONDS"] = 60
+    with app.app_context():
+        engine = db.engine
+    chart = "date(coalesce(deliveries.sent_at"
+
+    def chart_queries(username: str, clearance: int) -> int:
+        auth.login(username, roles=["manager"], clearance=clearance)
+        with QueryCounter(engine) as views:
+            assert client.get("/").status_code == 200
+            assert client.get("/").status_code == 200
+        auth.logout()
+        return len(views.about(chart))
+
+    assert chart_queries("alto", 3) == 1  # second view: from Redis
+    assert chart_queries("basso", 1) == 1  # its own figures
+    assert chart_queries("alto2", 3) == 0  # same clearance, same figures
+
+
+def test_the_sending_rate_reads_the_last_minute_through_an_index(app):
+    """The progress widget counts the messages sent in the last minute on every poll: without an index on
+    (batch_id, sent_at) that read every delivery of the batch (20,000 rows, 18 ms under load on PostgreSQL).
+    Sequential scans discouraged, as the planner would with a big batch; the plan names the index."""
+    with app.app_context():
+        [batch_id] = _batches([(["FATTURA"], "sending", 0)])
+        query = db.select(db.func.count(Delivery.id)).where(
+            Delivery.batch_id == batch_id, Delivery.sent_at >= BASE
+        )
+        sql = str(query.compile(db.engine, compile_kwargs={"literal_binds": True}))
+        with db.engine.connect() as conn:
+            if db.engine.dialect.name == "postgresql":
+                conn.execute(db.text("SET enable_seqscan = off"))
+                plan = " ".join(conn.execute(db.text("EXPLAIN " + sql)).scalars())
+            else:
+                plan = " ".join(str(row[-1]) for row in conn.execute(db.text("EXPLAIN QUERY PLAN " + sql)))
+    assert "ix_deliveries_batch_sent" in plan, plan

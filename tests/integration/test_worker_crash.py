@@ -15,7 +15,7 @@ from mailer.extensions import db
 from mailer.models import Batch, Delivery
 from mailer.queue import get_redis
 from mailer.services import sending
-from tests.support.batches import make_account, make_sending_batch, statuses
+from tests.support.batches import make_slow_batch, statuses
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,10 +24,7 @@ def test_sigkill_mid_batch(app_ctx, smtp_server, tmp_path):
     """Kill the worker while it waits for a slow server: nothing is sent twice, nothing is lost."""
     app_ctx.config["SENDER_HEARTBEAT_SECONDS"] = 2
     recipients = [f"c{i:02d}@cliente.example" for i in range(12)]
-    for address in recipients:
-        smtp_server.rules[address] = [("slow", 0.8)]
-    account = make_account(smtp_server, max_connections=1)
-    batch = make_sending_batch(account, recipients)
+    batch = make_slow_batch(smtp_server, recipients, 0.8)
     batch_id = batch.id
     sending.start_sending(batch)
     env = {

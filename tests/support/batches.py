@@ -88,6 +88,13 @@ def make_sending_batch(
     return batch
 
 
+def make_slow_batch(smtp_server, recipients: list[str], seconds: float) -> Batch:
+    """A batch on a one-connection account whose server accepts each message after `seconds`."""
+    for address in recipients:
+        smtp_server.rules[address] = [("slow", seconds)]
+    return make_sending_batch(make_account(smtp_server, max_connections=1), recipients)
+
+
 def statuses(batch_id: int) -> dict[str, str]:
     """recipient -> status."""
     rows = db.session.execute(
@@ -96,7 +103,7 @@ def statuses(batch_id: int) -> dict[str, str]:
     return dict(rows)
 
 
-__all__ = ["DocumentType", "make_account", "make_sending_batch", "statuses"]
+__all__ = ["DocumentType", "make_account", "make_sending_batch", "make_slow_batch", "statuses"]
 
 
 def make_party_with_contacts(code: str, contacts: list[dict], kind="customer", language="it") -> Party:

@@ -1,4 +1,4 @@
-"""Counting the SQL statements a piece of code runs (for tests that queries do not grow with the rows)."""
+"""Counting the SQL a piece of code runs (query-count tests: pages and jobs that must not grow with the data)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,18 @@ from sqlalchemy import event
 
 
 class QueryCounter:
-    """Counts the SQL statements run on the engine while active."""
+    """Every SQL statement run on the engine while active: `count`, `statements`, `about(table)`."""
 
     def __init__(self, engine):
-        self.engine, self.count = engine, 0
+        self.engine, self.statements = engine, []
 
-    def _hit(self, *args, **kwargs):
-        self.count += 1
+    @property
+    def count(self) -> int:
+        """How many statements ran."""
+        return len(self.statements)
+
+    def _hit(self, _conn, _cursor, statement, *_args):
+        self.statements.append(statement)
 
     def __enter__(self):
         event.listen(self.engine, "before_cursor_execute", self._hit)
@@ -20,3 +25,7 @@ class QueryCounter:
 
     def __exit__(self, *exc):
         event.remove(self.engine, "before_cursor_execute", self._hit)
+
+    def about(self, text: str) -> list[str]:
+        """The statements containing `text` (a table's name, a clause)."""
+        return [s for s in self.statements if text in s]

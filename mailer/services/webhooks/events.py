@@ -30,6 +30,7 @@ from ...models import (
     utcnow,
 )
 from ...queue import WEBHOOK_JOB, enqueue
+from .subscriptions import subscribed_events
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,9 @@ def _iso(value) -> str | None:
 
 
 def _subscribers(event_type: str) -> list[WebhookEndpoint]:
-    """Active endpoints that want this event type."""
+    """Active endpoints that want this event type (no query when this process knows none does)."""
+    if event_type not in subscribed_events():
+        return []
     endpoints = db.session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.active.is_(True))).unique()
     return [e for e in endpoints if event_type in e.event_list]
 
@@ -216,7 +219,7 @@ def emit_delivery_outcomes(delivery_ids: Iterable[int]) -> int:
     """One event per delivery that reached sent / failed / uncertain / bounced (by its current status, so a
     delivery queued again for a retry emits nothing); returns how many events were written."""
     ids = list(delivery_ids)
-    wanted = {t for e in _subscribers_any() for t in e.event_list}
+    wanted = subscribed_events()
     if not ids or not wanted & set(DELIVERY_EVENTS.values()):
         return 0
     written = 0
@@ -264,8 +267,3 @@ def emit_contact(event_type: str, contact: Contact, **extra: Any) -> str | None:
         **extra,
     }
     return emit(event_type, data, contact.privacy_level or 0)
-
-
-def _subscribers_any() -> list[WebhookEndpoint]:
-    """Every active endpoint (to skip the reading when nobody listens)."""
-    return list(db.session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.active.is_(True))).unique())
