@@ -14,6 +14,8 @@ sink counts them: a worker process runs one sender job at a time, so 1 worker se
 account's 8 connections and 4 workers over 4 — the same as in production, where the 8 are a ceiling
 shared by all hosts, not a number each process opens), kill_duplicates, kill_uncertain, kill_lost, kill_sending_at_kill (deliveries of any worker
 "sending" when the worker died), load_1min_before/after.
+BENCH_RUNS chooses the runs (default "one,four,kill"; "one,four" for the long comparison alone): the JSON
+then holds the figures of the runs made.
 Goals: scale >= 3.2, duplicates 0, lost 0; after the kill no duplicates and only the in-flight ones uncertain.
 """
 
@@ -44,6 +46,8 @@ LATENCY = float(os.environ.get("BENCH_SMTP_LATENCY_MS", 40)) / 1000
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", 8))
 WORKER_NICE = os.environ.get("BENCH_WORKER_NICE", "0")
 HEARTBEAT = int(os.environ.get("BENCH_HEARTBEAT_SECONDS", 10))
+# Which runs, in order (one, four, kill): e.g. "one,four" for the long 20,000-message comparison alone.
+RUNS = [name.strip() for name in os.environ.get("BENCH_RUNS", "one,four,kill").split(",") if name.strip()]
 LOCAL_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 SECRET = "bench-secret-key-0123456789abcdef0123456789"
 PDFS = 50  # distinct PDFs, shared by the documents (the sender caches them, as with real repeated files)
@@ -440,7 +444,8 @@ def main() -> None:
             )
             load_before = load_1min()
             results = {}
-            for label, workers, kill_at in (("one", 1, None), ("four", 4, None), ("kill", 4, 0.5)):
+            plan = {"one": (1, None), "four": (4, None), "kill": (4, 0.5)}
+            for label, (workers, kill_at) in ((name, plan[name]) for name in RUNS):
                 t0 = time.perf_counter()
                 batch_id = make_batch(account_id, N, label)
                 print(f"{label}: invio preparato in {time.perf_counter() - t0:.1f} s")
@@ -456,34 +461,45 @@ def main() -> None:
                     f"{run['worker_cpu_ms_per_msg']:.1f} ms, sink {run['sink_cpu_ms_per_msg']:.1f} ms, "
                     f"carico {load_1min():.1f}"
                 )
-        one, four, kill = results["one"], results["four"], results["kill"]
-        print(
-            json.dumps(
-                {
-                    "messages": N,
-                    "smtp_latency_ms": round(LATENCY * 1000),
-                    "database": "postgresql" if db_name else "sqlite",
-                    "one_worker_msgs_per_s": round(one["rate"], 1),
-                    "four_workers_msgs_per_s": round(four["rate"], 1),
-                    "scale": round(four["rate"] / one["rate"], 2),
-                    "duplicates": one["duplicates"] + four["duplicates"],
-                    "lost": one["lost"] + four["lost"],
-                    "sent_not_accepted_once": one["sent_not_accepted_once"] + four["sent_not_accepted_once"],
-                    "db_connections_peak": max(one["connections_peak"], four["connections_peak"]),
-                    "one_worker_smtp_connections_peak": one["smtp_connections_peak"],
-                    "four_workers_smtp_connections_peak": four["smtp_connections_peak"],
-                    "worker_cpu_ms_per_msg": round(four["worker_cpu_ms_per_msg"], 1),
-                    "sink_cpu_ms_per_msg": round(four["sink_cpu_ms_per_msg"], 1),
-                    "kill_duplicates": kill["duplicates"],
-                    "kill_uncertain": kill["counts"].get("uncertain", 0),
-                    "kill_sending_at_kill": kill["in_flight"],
-                    "kill_lost": kill["lost"],
-                    "kill_accepted_not_sent": kill["accepted_not_sent"],
-                    "load_1min_before": round(load_before, 1),
-                    "load_1min_after": round(load_1min(), 1),
-                }
-            )
-        )
+        summary: dict = {
+            "messages": N,
+            "smtp_latency_ms": round(LATENCY * 1000),
+            "database": "postgresql" if db_name else "sqlite",
+            "runs": list(results),
+        }
+        one, four, kill = results.get("one"), results.get("four"), results.get("kill")
+        compared = [run for run in (one, four) if run]
+        if compared:
+            summary |= {
+                "duplicates": sum(run["duplicates"] for run in compared),
+                "lost": sum(run["lost"] for run in compared),
+                "sent_not_accepted_once": sum(run["sent_not_accepted_once"] for run in compared),
+                "db_connections_peak": max(run["connections_peak"] for run in compared),
+            }
+        if one:
+            summary |= {
+                "one_worker_msgs_per_s": round(one["rate"], 1),
+                "one_worker_smtp_connections_peak": one["smtp_connections_peak"],
+            }
+        if four:
+            summary |= {
+                "four_workers_msgs_per_s": round(four["rate"], 1),
+                "four_workers_smtp_connections_peak": four["smtp_connections_peak"],
+                "worker_cpu_ms_per_msg": round(four["worker_cpu_ms_per_msg"], 1),
+                "sink_cpu_ms_per_msg": round(four["sink_cpu_ms_per_msg"], 1),
+            }
+        if one and four:
+            summary["scale"] = round(four["rate"] / one["rate"], 2)
+        if kill:
+            summary |= {
+                "kill_duplicates": kill["duplicates"],
+                "kill_uncertain": kill["counts"].get("uncertain", 0),
+                "kill_sending_at_kill": kill["in_flight"],
+                "kill_lost": kill["lost"],
+                "kill_accepted_not_sent": kill["accepted_not_sent"],
+            }
+        summary |= {"load_1min_before": round(load_before, 1), "load_1min_after": round(load_1min(), 1)}
+        print(json.dumps(summary))
     finally:
         sink.stop()
         redis.stop()
