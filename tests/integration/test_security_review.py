@@ -186,7 +186,7 @@ def test_batch_summary_mail_names_only_recipients_within_each_readers_clearance(
         part = part if isinstance(part, str) else part.decode("utf-8")
         assert "segreto@cliente.example" not in part and "Riservatissima" not in part
     assert "pubblico@cliente.example" in low.get_body(("plain",)).get_content()
-    assert "1 falliti" in low["Subject"]  # the hidden failure is not counted either
+    assert "1 fallito" in low["Subject"]  # the hidden failure is not counted either (and the plural is right)
     assert (
         "segreto@cliente.example" in high.get_body(("plain",)).get_content()
         and "2 falliti" in high["Subject"]
