@@ -155,20 +155,13 @@ class Router:
             validate_extra(document.extra, fields)
             if fields:
                 reason = "; ".join(f"{k}: {v}" for k, v in list(fields.items())[:5]) + f" ({reason})"
-        delivery = Delivery(
-            batch_id=self.batch.id,
-            party_id=document.party_id,
-            status="excluded",
-            exclusion_reason=UNPREPARABLE,
-            subject="",
-            privacy_level=0,
-            warnings=[
-                f"{document.type_code} {document.number}: non preparabile, {reason}"[:1000].rstrip(".")
-                + ". Correggi i dati nel gestionale e preparalo di nuovo."
-            ],
+        self._set_aside(
+            document,
+            "excluded",
+            UNPREPARABLE,
+            f"{document.type_code} {document.number}: non preparabile, {reason}"[:1000].rstrip(".")
+            + ". Correggi i dati nel gestionale e preparalo di nuovo.",
         )
-        delivery.documents = [document]
-        db.session.add(delivery)
 
     def _held_for_sdi(self, document: Document, doc_type: DocumentType) -> bool:
         """Set aside a document the SdI discarded (NS), or one still waiting for its outcome when the type
@@ -186,17 +179,7 @@ class Router:
             )
         else:
             return False
-        delivery = Delivery(
-            batch_id=self.batch.id,
-            party_id=document.party_id,
-            status="excluded",
-            exclusion_reason=reason,
-            subject="",
-            privacy_level=0,
-            warnings=[warning[:2000]],
-        )
-        delivery.documents = [document]
-        db.session.add(delivery)
+        self._set_aside(document, "excluded", reason, warning[:2000])
         return True
 
     def _recipients(self, party_ids: set[int]) -> dict[tuple[int, str], list[Contact]]:
@@ -225,14 +208,22 @@ class Router:
 
     def _no_recipient(self, document: Document) -> None:
         """A document nobody receives: listed, not dropped."""
+        self._set_aside(
+            document, "norecipient", "Nessun contatto attivo con e-mail riceve questo tipo di documento"
+        )
+
+    def _set_aside(self, document: Document, status: str, reason: str, warning: str | None = None) -> None:
+        """A delivery without a recipient that records why this document does not leave (the batch lists it)."""
         delivery = Delivery(
             batch_id=self.batch.id,
             party_id=document.party_id,
-            status="norecipient",
-            exclusion_reason="Nessun contatto attivo con e-mail riceve questo tipo di documento",
+            status=status,
+            exclusion_reason=reason,
             subject="",
             privacy_level=0,
         )
+        if warning is not None:
+            delivery.warnings = [warning]
         delivery.documents = [document]
         db.session.add(delivery)
 
