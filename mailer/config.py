@@ -101,6 +101,8 @@ class Config:
     # The dashboard's 30-day chart joins every delivery of the month to its documents (20,000 sent today:
     # 20,000 rows at each view); its figures are kept this long in Redis, per clearance (0: never kept).
     DASHBOARD_CHART_SECONDS = _int("DASHBOARD_CHART_SECONDS", 60)
+    # A batch being sent: its counts per state kept this long for the pages (0: counted at every view).
+    BATCH_COUNTS_SECONDS = _int("BATCH_COUNTS_SECONDS", 2)
     # SMTP socket timeout: a server silent for longer after the final dot leaves the message "uncertain".
     SMTP_TIMEOUT = _int("SMTP_TIMEOUT", 60)
     # How long a SQLite statement waits for a lock held by another connection before failing.
@@ -145,3 +147,4 @@ class TestConfig(Config):
     WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS") or 2)
     SUMMARY_RETRY_INTERVALS = "0,0"
     DASHBOARD_CHART_SECONDS = 0  # tests read the chart right after sending
+    BATCH_COUNTS_SECONDS = 0  # and the counts of a batch as it sends

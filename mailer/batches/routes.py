@@ -218,6 +218,8 @@ def _detail_context(batch: Batch) -> dict:
     if view not in filters:
         view = next(iter(filters))
     statuses = filters[view][0]
+    tracking_view = None if reviewing else view
+    counts = batch_views.counts(batch.id, current_user, sending=batch.status == "sending")
     rows, total = batch_views.delivery_rows(
         batch.id,
         current_user,
@@ -225,11 +227,11 @@ def _detail_context(batch: Batch) -> dict:
         search,
         page=page,
         per_page=DELIVERIES_PER_PAGE,
-        tracking=None if reviewing else view,
+        tracking=tracking_view,
+        counts=counts,
     )
     if view == "warnings":
         rows = [r for r in rows if r.warnings]
-    counts = batch_views.counts(batch.id, current_user)
     problems = approval.approval_problems(batch, current_user) if batch.status == "ready" else []
     accounts = {a.id: a for a in db.session.scalars(db.select(MailAccount))}
     return {

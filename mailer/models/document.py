@@ -102,6 +102,7 @@ class Document(Model):
         Index("ix_documents_id_sales", "id", "type_code", "date", "party_id"),
         Index("ix_documents_party_date", "party_id", "date"),
         Index("ix_documents_sent", "type_code", "sent_at"),
+        Index("ix_documents_date_id", "date", "id"),  # the documents list, newest first
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     type_code: Mapped[str] = mapped_column(ForeignKey("document_types.code"))

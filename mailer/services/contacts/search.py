@@ -219,10 +219,9 @@ def search_parties(filters: PartyFilters, user_or_clearance: Any, per_page: int 
     conds = party_conditions(filters, user_or_clearance)
 
     def fetch(page: int) -> Sequence[Any]:
-        # One pass: the window count gives the total along with the page.
         return (
             db.session.execute(
-                select(Party, func.count().over().label("total"))
+                select(Party)
                 .where(*conds)
                 .order_by(*SORTS[filters.sort])
                 .limit(per_page)
@@ -232,17 +231,23 @@ def search_parties(filters: PartyFilters, user_or_clearance: Any, per_page: int 
             .all()
         )
 
+    def count() -> int:
+        return db.session.scalar(select(func.count()).select_from(Party).where(*conds)) or 0
+
+    # The page first, then the total only when the page does not tell it. A window count (`count(*) OVER ()`)
+    # in the page's query made PostgreSQL read and sort every matching party even for the first 50 of
+    # 20,000 (57 ms against 1 ms for the page from the name index and 4 ms for the count).
     page = filters.page
     rows = fetch(page)
-    if rows:
-        total = rows[0].total
+    if rows and (len(rows) < per_page and page == 1):
+        total = len(rows)
+    elif rows or page > 1:
+        total = count()
     else:
         total = 0
-        if page > 1:
-            total = db.session.scalar(select(func.count()).select_from(Party).where(*conds)) or 0
-        if total:  # asked for a page past the end: show the last one
-            page = page_count(total, per_page)
-            rows = fetch(page)
+    if not rows and total:  # asked for a page past the end: show the last one
+        page = page_count(total, per_page)
+        rows = fetch(page)
     parties = [row[0] for row in rows]
     result = PartyPage(parties=parties, total=total, page=page, per_page=per_page)
     ids = [p.id for p in parties]
@@ -281,10 +286,31 @@ def filter_choices() -> dict[str, list]:
         "zones": list(db.session.scalars(select(Zone).order_by(Zone.name))),
         "agents": list(db.session.scalars(select(Agent).order_by(Agent.name))),
         "categories": list(db.session.scalars(select(Category).order_by(Category.name))),
-        "provinces": list(
-            db.session.scalars(
-                select(Party.province).where(Party.province != "").distinct().order_by(Party.province)
-            )
-        ),
+        "provinces": provinces_in_use(),
         "tags": list(db.session.scalars(select(Tag).order_by(Tag.name))),
     }
+
+
+def provinces_in_use() -> list[str]:
+    """The provinces of the parties, sorted, without reading every party.
+
+    A `SELECT DISTINCT` reads all 20,000 rows (10 ms on PostgreSQL at every opening of the list); this hops
+    from one province to the next along the province index (ix_parties_province): one index probe per
+    province, about a hundred at most. A recursive query, the same on SQLite and PostgreSQL.
+    """
+    first = (
+        select(func.min(Party.province).label("province"))
+        .where(Party.province > "")
+        .cte("provinces", recursive=True)
+    )
+    following = select(
+        select(func.min(Party.province)).where(Party.province > first.c.province).scalar_subquery()
+    ).where(first.c.province.is_not(None))
+    provinces = first.union_all(following)
+    return list(
+        db.session.scalars(
+            select(provinces.c.province)
+            .where(provinces.c.province.is_not(None))
+            .order_by(provinces.c.province)
+        )
+    )
