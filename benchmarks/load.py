@@ -3,7 +3,8 @@
 Set-up, as `make run` would have it, on a scratch database (a SQLite file, or with BENCH_DATABASE_URL a
 PostgreSQL database created next to it and dropped at the end): `flask db upgrade` and `flask demo-data`
 (demo users and data), then one approved batch of LOAD_MESSAGES invoices on an account pointing at a
-local SMTP sink. The PDFs are not rendered: each document gets a ~14 KB PDF-like blob of its own (as in
+local SMTP sink that answers each message after BENCH_SMTP_LATENCY_MS (default 40, as a real relay; the
+sink of benchmarks/scaleout.py; 0 for the instant sink of the runs before 2026-12-01). The PDFs are not rendered: each document gets a ~14 KB PDF-like blob of its own (as in
 benchmarks/pipeline.py; 20,000 of them are written in under a minute). On PostgreSQL the tables are
 vacuumed and analysed after the bulk load, as autovacuum would (the test server runs without it); gunicorn (`--workers WEB_WORKERS --threads 4 --keep-alive 15`, as scripts/run.sh: with
 gunicorn's default 2 s keep-alive a saturated client sometimes reused a connection just as the server
@@ -11,10 +12,16 @@ closed it, "connection reset", 1 request in ~1,100 in one run), LOAD_WORKERS
 `flask worker` processes, a private Redis.
 
 Each user is a thread with its own logged-in `requests.Session` (demo users admin / manager / operatore
-in turn) that, with a think time of LOAD_THINK_MS (default 300-1200 ms, uniform) between pages, opens:
-dashboard, party list with an active search (as htmx sends it) and without, a party page, the documents
-list, the batches list, the sending batch's page, its results filtered, and its progress widget.
-The clock starts when the batch starts sending and stops when it is done (or after LOAD_MAX_SECONDS).
+in turn) that starts at a moment of its own and, with a think time of LOAD_THINK_MS (default 2-8 s,
+uniform) between clicks, opens: dashboard, party list with an active search (as htmx sends it) and
+without, a party page, the documents list, the batches list, the sending batch's page and its results
+filtered. While it sits on one of those two, its progress bar polls every LOAD_POLL_MS (default 1,000,
+as htmx's `every 1s` does in the browser). The clock starts when the batch starts sending and stops when
+it is done (or after LOAD_MAX_SECONDS).
+
+The pace is a person's: until 2026-12-01 the default was 0.3-1.2 s between pages with the progress widget
+as one more click, about 1.3 pages a second per "user" (65/s for fifty, 234,000 an hour). That pace is
+still there for comparison: LOAD_THINK_MS=300,1200 LOAD_POLL_MS=0.
 
 Printed: per page p50/p95/max, overall figures, errors, sending rate under load.
 Last line: {"p50_ms", "p95_ms", "errors", ..., "db_connections_peak", "load_start", "load_end"} (the
@@ -58,12 +65,17 @@ USERS = int(os.environ.get("LOAD_USERS", 20))
 MESSAGES = int(os.environ.get("LOAD_MESSAGES", 10_000))
 WORKERS = int(os.environ.get("LOAD_WORKERS", 2))
 WEB_WORKERS = int(os.environ.get("WEB_WORKERS", 2))
-THINK = tuple(int(x) for x in os.environ.get("LOAD_THINK_MS", "300,1200").split(","))
+# A person's pause between two clicks (uniform), and the progress bar's poll while a batch page is open
+# (htmx asks every second, as the browser does; 0: the progress is one more click in the round instead).
+THINK = tuple(int(x) for x in os.environ.get("LOAD_THINK_MS", "2000,8000").split(","))
+POLL_MS = int(os.environ.get("LOAD_POLL_MS", 1000))
+SMTP_LATENCY_MS = float(os.environ.get("BENCH_SMTP_LATENCY_MS", 40))
 # Under load PostgreSQL sends ~10-25 msg/s here: 20,000 messages need far more than 10 minutes.
 MAX_SECONDS = float(os.environ.get("LOAD_MAX_SECONDS", max(600, MESSAGES * 0.15)))
 SECRET = "load-secret-key-0123456789abcdef0123456789abcdef"
 SEARCHES = ["rossi", "srl", "milano", "ferr", "Cliente 12", "bergamo", "spa", "info@", "Bianchi", "IT0"]
 DEMO_LOGINS = ["admin", "manager", "operatore"]
+PROGRESS = "batch_progress"
 
 
 def _pdf(i: int) -> bytes:
@@ -223,7 +235,7 @@ class User(threading.Thread):
         party = self.random.choice(self.party_ids)
         htmx_search = {"HX-Request": "true", "HX-Target": "party-results", "HX-Trigger-Name": "q"}
         htmx_progress = {"HX-Request": "true", "HX-Target": "progress"}
-        return [
+        pages = [
             ("dashboard", "/", {}),
             ("parties", "/anagrafiche/", {}),
             ("party_search", f"/anagrafiche/?q={requests.utils.quote(term)}", htmx_search),
@@ -231,29 +243,52 @@ class User(threading.Thread):
             ("documents", "/documenti/", {}),
             ("batches", "/invii/", {}),
             ("batch", f"/invii/{self.batch_id}", {}),
-            ("batch_progress", f"/invii/{self.batch_id}/avanzamento?stato=sending", htmx_progress),
+            (PROGRESS, self.progress_path, htmx_progress),
             ("batch_results", f"/invii/{self.batch_id}?vista=sent", {}),
         ]
+        return [page for page in pages if page[0] != PROGRESS] if POLL_MS else pages
+
+    @property
+    def progress_path(self) -> str:
+        """The progress widget of the batch being sent, as the batch page's htmx asks for it."""
+        return f"/invii/{self.batch_id}/avanzamento?stato=sending"
+
+    def get(self, name: str, path: str, headers: dict) -> None:
+        """One request, timed (errors noted, not raised)."""
+        started = time.perf_counter()
+        try:
+            answer = self.http.get(self.base + path, headers=headers, timeout=30, allow_redirects=False)
+            elapsed = (time.perf_counter() - started) * 1000
+            if answer.status_code not in (200, 286):
+                self.errors.append(f"{name} {path}: HTTP {answer.status_code}")
+            else:
+                self.samples.append((name, elapsed))
+        except requests.RequestException as exc:
+            self.errors.append(f"{name} {path}: {type(exc).__name__}: {exc}")
+
+    def think(self, on_batch_page: bool) -> None:
+        """The pause before the next click; on the batch's page, its progress bar polls meanwhile."""
+        end = time.monotonic() + self.random.uniform(*THINK) / 1000
+        while not self.stop.is_set():
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            if not (on_batch_page and POLL_MS):
+                self.stop.wait(left)
+                continue
+            self.stop.wait(min(POLL_MS / 1000, left))
+            if time.monotonic() < end and not self.stop.is_set():
+                self.get(PROGRESS, self.progress_path, {"HX-Request": "true", "HX-Target": "progress"})
 
     def run(self) -> None:
-        """Browse until stopped."""
+        """Browse until stopped, from a moment of one's own (fifty people do not click at the same instant)."""
+        self.stop.wait(self.random.uniform(0, THINK[1]) / 1000)
         while not self.stop.is_set():
             for name, path, headers in self.pages():
                 if self.stop.is_set():
                     return
-                started = time.perf_counter()
-                try:
-                    answer = self.http.get(
-                        self.base + path, headers=headers, timeout=30, allow_redirects=False
-                    )
-                    elapsed = (time.perf_counter() - started) * 1000
-                    if answer.status_code not in (200, 286):
-                        self.errors.append(f"{name} {path}: HTTP {answer.status_code}")
-                    else:
-                        self.samples.append((name, elapsed))
-                except requests.RequestException as exc:
-                    self.errors.append(f"{name} {path}: {type(exc).__name__}: {exc}")
-                self.stop.wait(self.random.uniform(*THINK) / 1000)
+                self.get(name, path, headers)
+                self.think(on_batch_page=name in ("batch", "batch_results"))
 
 
 def _connections(db_url: str) -> int:
@@ -287,6 +322,7 @@ def main() -> None:
     from rq import Worker
 
     from benchmarks.benchdb import scratch_database
+    from benchmarks.scaleout import LatencySink
     from mailer import create_app
     from mailer.extensions import db
     from mailer.models import Batch, Delivery
@@ -302,21 +338,10 @@ def main() -> None:
     sink_port, web_port = free_port(), free_port()
     procs: list[subprocess.Popen] = []
     log = open(work / "processes.log", "ab")  # noqa: SIM115 - closed in the finally below, after its writers stopped
-    sink = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "aiosmtpd",
-            "-n",
-            "-l",
-            f"127.0.0.1:{sink_port}",
-            "-c",
-            "aiosmtpd.handlers.Sink",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    procs.append(sink)
+    # A relay answers in tens of milliseconds, not the microseconds of a loopback sink (issue 19): the sink
+    # of benchmarks/scaleout.py, in its own process, waits SMTP_LATENCY_MS before answering each DATA.
+    sink = LatencySink(sink_port, SMTP_LATENCY_MS / 1000, work / "accepted.txt")
+    procs.append(sink.proc)
     try:
         wait_port(sink_port)
         db_url = databases.enter_context(scratch_database(work / "load.db"))
@@ -460,9 +485,11 @@ def main() -> None:
     by_page: dict[str, list[float]] = defaultdict(list)
     for name, ms in samples:
         by_page[name].append(ms)
+    poll = f", avanzamento ogni {POLL_MS} ms sulla pagina dell'invio" if POLL_MS else ""
     print(
-        f"{USERS} utenti, pausa {THINK[0]}-{THINK[1]} ms tra le pagine, gunicorn {WEB_WORKERS}x4 thread, "
-        f"{WORKERS} worker di invio, database {'PostgreSQL' if db_url.startswith('postgresql') else 'SQLite'}"
+        f"{USERS} utenti, pausa {THINK[0]}-{THINK[1]} ms tra le pagine"
+        f"{poll}, gunicorn {WEB_WORKERS}x4 thread, "
+        f"{WORKERS} worker di invio, latenza SMTP {SMTP_LATENCY_MS:.0f} ms, database {'PostgreSQL' if db_url.startswith('postgresql') else 'SQLite'}"
     )
     print(f"{'pagina':16} {'n':>6} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
     for name in sorted(by_page):
@@ -488,6 +515,9 @@ def main() -> None:
         "errors": len(errors),
         "requests": len(all_ms),
         "users": USERS,
+        "think_ms": list(THINK),
+        "poll_ms": POLL_MS,
+        "smtp_latency_ms": SMTP_LATENCY_MS,
         "send_msgs_per_s": round(sent / elapsed, 1),
         "sent": sent,
         "messages": MESSAGES,

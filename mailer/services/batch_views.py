@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import and_, exists, false, func, not_, or_, select, true
-from sqlalchemy.orm import aliased, defer
+from sqlalchemy.orm import aliased, defer, lazyload
 
 from ..extensions import db
 from ..formatting import it_datetime
@@ -311,11 +311,12 @@ def delivery_rows(
     """One page of a batch's deliveries for a table, with their total (`tracking`: a TRACKING_FILTERS key);
     a page past the end is empty. `counts`: the batch's `counts` for this user, when the caller has them:
     without a search or a tracking filter the total is their sum, not a second count of every delivery."""
-    # The table shows no message text: the bodies (kilobytes each, 100 rows a page) stay in the database.
+    # The table shows no message text: the bodies (kilobytes each, 100 rows a page) stay in the database;
+    # nor the account joined to each row (the page has the accounts by id).
     query = visible(
         select(Delivery)
         .where(Delivery.batch_id == batch_id)
-        .options(defer(Delivery.body_html), defer(Delivery.body_text)),
+        .options(defer(Delivery.body_html), defer(Delivery.body_text), lazyload(Delivery.account)),
         user,
     )
     if statuses:
