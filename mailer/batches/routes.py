@@ -256,12 +256,12 @@ def _detail_context(batch: Batch) -> dict:
         "can_act": current_user.has_role("manager", "admin"),
         "summary": approval.approval_summary(batch, current_user) if batch.status == "ready" else {},
         "can_discard": approval.may_discard(batch, current_user),
-        "receipts": {} if reviewing else tracking.receipts_by_delivery([r.id for r in rows]),
-        "sdi_states": sdi.sdi_state({doc.id for r in rows for doc in r.documents}),
+        "receipts": {} if reviewing else tracking.receipts_by_delivery(rows),
+        "sdi_states": sdi.sdi_state({doc for r in rows for doc in r.documents}),
         "sdi_discarded": {
             doc_id
             for doc_id, n in sdi.fates(
-                {doc.id for r in rows if r.status in ("pending", "queued") for doc in r.documents}
+                {doc for r in rows if r.status in ("pending", "queued") for doc in r.documents}
             ).items()
             if n.kind == "NS"
         },

@@ -151,7 +151,7 @@ def index():
         "total": total,
         "pages": page_count(total, PAGE_SIZE),
         "types": types,
-        "sdi_states": sdi.sdi_state(d.id for d in documents),
+        "sdi_states": sdi.sdi_state(documents),
         "sdi_kinds": SDI_KINDS,
         "can_prepare": current_user.has_role("operator", "manager"),
     }

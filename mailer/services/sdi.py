@@ -246,20 +246,26 @@ def history(document: Document) -> list[SdiNotification]:
     )
 
 
-def sdi_state(document_ids) -> dict[int, str]:
-    """{document id: kind of its latest notification (SDI_ORDER)} for the documents that have one."""
-    ids = list(document_ids)
-    if not ids:
+def _file_names(documents) -> dict[int, str]:
+    """{document id: its SdI file name} for those that have one, from Document rows already in hand (a page
+    of them: no query) or looked up for document ids."""
+    items = list(documents)
+    if all(isinstance(item, Document) for item in items):
+        return {d.id: d.sdi_file_name for d in items if d.sdi_file_name}
+    if not items:
         return {}
-    names = {
-        doc_id: name
-        for doc_id, name in db.session.execute(
-            select(Document.id, Document.sdi_file_name).where(
-                Document.id.in_(ids), Document.sdi_file_name.is_not(None)
-            )
+    rows = db.session.execute(
+        select(Document.id, Document.sdi_file_name).where(
+            Document.id.in_(items), Document.sdi_file_name.is_not(None)
         )
-        if name is not None
-    }
+    )
+    return {doc_id: name for doc_id, name in rows if name}
+
+
+def sdi_state(documents) -> dict[int, str]:
+    """{document id: kind of its latest notification (SDI_ORDER)} for the documents that have one
+    (`documents`: Document rows, or their ids)."""
+    names = _file_names(documents)
     if not names:
         return {}
     wanted = {variant for name in names.values() for variant in name_variants(name)}
@@ -313,20 +319,10 @@ SDI_WAITING = "In attesa dell'esito SdI"  # exclusion reason: held until an RC o
 SDI_DISCARDED = "Scartata dallo SdI"  # exclusion reason: the SdI rejected the file (NS)
 
 
-def fates(document_ids) -> dict[int, SdiNotification]:
-    """{document id: its latest (SDI_ORDER) RC, MC or NS notification} for the documents that have one."""
-    ids = list(document_ids)
-    if not ids:
-        return {}
-    names = {
-        doc_id: name_variants(name)[0]
-        for doc_id, name in db.session.execute(
-            select(Document.id, Document.sdi_file_name).where(
-                Document.id.in_(ids), Document.sdi_file_name.is_not(None)
-            )
-        )
-        if name
-    }
+def fates(documents) -> dict[int, SdiNotification]:
+    """{document id: its latest (SDI_ORDER) RC, MC or NS notification} for the documents that have one
+    (`documents`: Document rows, or their ids)."""
+    names = {doc_id: name_variants(name)[0] for doc_id, name in _file_names(documents).items()}
     if not names:
         return {}
     wanted = {variant for name in names.values() for variant in name_variants(name)}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from flask import current_app
@@ -499,10 +500,11 @@ def poll_all() -> dict:
 # ---------------------------------------------------------------- read side
 
 
-def receipts_by_delivery(delivery_ids: list[int]) -> dict[int, list[Receipt]]:
-    """Receipts linked to these deliveries, oldest first, grouped by delivery."""
-    if not delivery_ids:
+def receipts_by_delivery(deliveries: Sequence[Delivery]) -> dict[int, list[Receipt]]:
+    """Receipts linked to these deliveries (a page of them, in hand), oldest first, grouped by delivery."""
+    if not deliveries:
         return {}
+    delivery_ids = [d.id for d in deliveries]
     rows = db.session.scalars(
         db.select(Receipt).where(Receipt.delivery_id.in_(delivery_ids)).order_by(Receipt.event_at, Receipt.id)
     )
@@ -511,13 +513,7 @@ def receipts_by_delivery(delivery_ids: list[int]) -> dict[int, list[Receipt]]:
         grouped.setdefault(receipt.delivery_id, []).append(receipt)
     # PEC receipts kept «sospette» (not linked) whose Message-ID names one of these deliveries: shown too,
     # marked, so that a person sees there is something to check.
-    by_message = {
-        (m or "").strip().strip("<>"): d
-        for d, m in db.session.execute(
-            db.select(Delivery.id, Delivery.message_id).where(Delivery.id.in_(delivery_ids))
-        )
-        if m
-    }
+    by_message = {(d.message_id or "").strip().strip("<>"): d.id for d in deliveries if d.message_id}
     if by_message:
         for receipt in db.session.scalars(
             db.select(Receipt)

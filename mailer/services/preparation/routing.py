@@ -112,7 +112,7 @@ class Router:
         recipients = self._recipients(party_ids)
         self.sizes.update(attachment_sizes(documents))
         self.previous.update(earlier_sends(documents))
-        self.sdi_fates.update(sdi.fates(d.id for d in documents if d.sdi_file_name))
+        self.sdi_fates.update(sdi.fates(d for d in documents if d.sdi_file_name))
         for document in documents:
             if document.id not in self.unpreparable:
                 try:  # the document's own data, as every e-mail template reads it
