@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from flask import Flask, flash, has_request_context, render_template, request, session
 from flask_login import current_user, logout_user
 from flask_wtf.csrf import CSRFError
+from werkzeug.local import LocalProxy
 from werkzeug.routing import IntegerConverter
 
 from . import formatting
@@ -160,12 +161,18 @@ def register_web(app: Flask) -> None:
                 "nav_items": [],
                 "has_endpoint": lambda endpoint: endpoint in app.view_functions,
             }
-        company = None
-        if current_user.is_authenticated:
-            company = get_company()
+        # Read only by the templates that show it (a full page's footer, not the progress bar's fragment
+        # polled every second), once per request.
+        memo: list = []
+
+        def company_now():
+            if not memo:
+                memo.append(get_company() if current_user.is_authenticated else None)
+            return memo[0]
+
         return {
             **common,
-            "company": company,
+            "company": LocalProxy(company_now),
             "nav_items": _nav_items(app),
             "has_endpoint": lambda endpoint: endpoint in app.view_functions,
         }
