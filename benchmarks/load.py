@@ -6,7 +6,7 @@ PostgreSQL database created next to it and dropped at the end): `flask db upgrad
 local SMTP sink that answers each message after BENCH_SMTP_LATENCY_MS (default 40, as a real relay; the
 sink of benchmarks/scaleout.py; 0 for the instant sink of the runs before 2026-12-01). The PDFs are not rendered: each document gets a ~14 KB PDF-like blob of its own (as in
 benchmarks/pipeline.py; 20,000 of them are written in under a minute). On PostgreSQL the tables are
-vacuumed and analysed after the bulk load, as autovacuum would (the test server runs without it); gunicorn (`--workers WEB_WORKERS --threads 4 --keep-alive 15`, as scripts/run.sh: with
+vacuumed and analysed after the bulk load, as autovacuum would (the test server runs without it); gunicorn (`--workers WEB_WORKERS --threads 4 --keep-alive 15`, as docs/deploy.md; with
 gunicorn's default 2 s keep-alive a saturated client sometimes reused a connection just as the server
 closed it, "connection reset", 1 request in ~1,100 in one run), LOAD_WORKERS
 `flask worker` processes, a private Redis.
@@ -64,7 +64,10 @@ sys.path.insert(0, str(ROOT))
 USERS = int(os.environ.get("LOAD_USERS", 20))
 MESSAGES = int(os.environ.get("LOAD_MESSAGES", 10_000))
 WORKERS = int(os.environ.get("LOAD_WORKERS", 2))
-WEB_WORKERS = int(os.environ.get("WEB_WORKERS", 2))
+# As the deployment guide's web unit (docs/deploy.md: 4 workers x 4 threads). With 2 (make run's default)
+# p95 was 363 ms instead of 249 (5,000 messages): 50 keep-alive connections shared by 2 processes, one of
+# them with most of the work, 4 threads each waiting on one interpreter lock.
+WEB_WORKERS = int(os.environ.get("WEB_WORKERS", 4))
 # A person's pause between two clicks (uniform), and the progress bar's poll while a batch page is open
 # (htmx asks every second, as the browser does; 0: the progress is one more click in the round instead).
 THINK = tuple(int(x) for x in os.environ.get("LOAD_THINK_MS", "2000,8000").split(","))
