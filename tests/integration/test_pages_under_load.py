@@ -50,6 +50,7 @@ def test_documents_list_reads_one_page_from_the_date_index(app, client, auth):
         party = Party(erp_code="C1", name="Ditta Prima")
         db.session.add(party)
         db.session.flush()
+        party_id = party.id
         for i in range(60):
             db.session.add(
                 Document(
@@ -78,6 +79,24 @@ def test_documents_list_reads_one_page_from_the_date_index(app, client, auth):
     with app.app_context():
         if db.engine.dialect.name != "postgresql":
             return  # SQLite without statistics picks the type index and sorts: fine at its sizes
+        # Enough documents that one page is a small part of them (at 60 the planner may fairly sort them all).
+        db.session.execute(
+            db.insert(Document),
+            [
+                {
+                    "type_code": "DDT",
+                    "number": f"D{i}",
+                    "year": 2025,
+                    "date": date(2025, 1 + i % 12, 1 + i % 28),
+                    "party_id": party_id,
+                    "source": "test",
+                    "source_ref": "",
+                    "pdf_rendered": False,
+                }
+                for i in range(3000)
+            ],
+        )
+        db.session.commit()
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(db.text("ANALYZE documents"))
         query = (
