@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import and_, exists, false, func, not_, or_, select, true
-from sqlalchemy.orm import aliased, defer, lazyload
+from sqlalchemy.orm import aliased, defer, joinedload, lazyload, load_only, selectinload
 
 from ..extensions import db
 from ..formatting import it_datetime
@@ -311,12 +311,32 @@ def delivery_rows(
     """One page of a batch's deliveries for a table, with their total (`tracking`: a TRACKING_FILTERS key);
     a page past the end is empty. `counts`: the batch's `counts` for this user, when the caller has them:
     without a search or a tracking filter the total is their sum, not a second count of every delivery."""
-    # The table shows no message text: the bodies (kilobytes each, 100 rows a page) stay in the database;
-    # nor the account joined to each row (the page has the accounts by id).
+    # Only what the table shows is loaded (100 rows a page, the two pages of a batch that fifty people keep
+    # open): no message text (kilobytes each); no account joined to each row (the page has the accounts by
+    # id); of the party its name, not its zone, agent and category joined in; of each document what its
+    # cell, SdI badge and «Già inviato» note read, not its party nor its JSON columns.
     query = visible(
         select(Delivery)
         .where(Delivery.batch_id == batch_id)
-        .options(defer(Delivery.body_html), defer(Delivery.body_text), lazyload(Delivery.account)),
+        .options(
+            defer(Delivery.body_html),
+            defer(Delivery.body_text),
+            lazyload(Delivery.account),
+            joinedload(Delivery.party).options(load_only(Party.id, Party.name), lazyload("*")),
+            selectinload(Delivery.documents).options(
+                load_only(
+                    Document.id,
+                    Document.type_code,
+                    Document.number,
+                    Document.sdi_file_name,
+                    Document.sent_at,
+                ),
+                # Each document's type was joined to its row and, being in the session already, checked
+                # attribute by attribute for each row (0.1 ms each): looked up once per type instead.
+                lazyload(Document.party),
+                lazyload(Document.type),
+            ),
+        ),
         user,
     )
     if statuses:

@@ -217,3 +217,49 @@ def test_the_deliveries_table_takes_its_total_from_the_counts(app, client, auth)
         found = client.get(f"/invii/{batch_id}?q=r14").get_data(as_text=True)
     assert [s for s in searched.statements if PAGER_COUNT.search(s)]
     assert "r14@b.example" in found and "r140@b.example" in found and "r2@b.example" not in found
+
+
+def test_the_deliveries_table_loads_only_what_it_shows(app, client, auth):
+    """The batch page loaded, for each of its 100 rows, the party with its zone, agent and category joined
+    in, and each document whole with its own party (and that party's zone, agent, category) and its type
+    joined to the row: what it shows is the party's name and each document's type, number and SdI state.
+    The type, named as the company renamed it, is looked up once per type, not joined to every document."""
+    from mailer.models import DocumentType, Zone
+
+    with app.app_context():
+        zone = Zone(code="N", name="Nord")
+        db.session.add(zone)
+        db.session.flush()
+        party = Party(erp_code="C1", name="Ditta Zonata", zone_id=zone.id)
+        db.session.add(party)
+        db.session.get(DocumentType, "FATTURA").name = "Fattura di vendita"
+        db.session.flush()
+        batch_id = _sending_batch(0, 3)
+        for i, delivery in enumerate(
+            db.session.scalars(db.select(Delivery).where(Delivery.batch_id == batch_id))
+        ):
+            delivery.party_id = party.id
+            doc = Document(
+                type_code="FATTURA",
+                number=f"F{i}",
+                year=2026,
+                date=date(2026, 1, 2),
+                party_id=party.id,
+                extra={"note": "x" * 50},
+            )
+            delivery.documents.append(doc)
+        db.session.commit()
+        engine = db.engine
+    auth.login("capo", roles=["manager"], clearance=3)
+    with QueryCounter(engine) as views:
+        body = client.get(f"/invii/{batch_id}").get_data(as_text=True)
+    assert body.count("Ditta Zonata") == 3 and "Fattura di vendita</span> n.&nbsp;F0" in body
+    rows = [s for s in views.about("FROM deliveries") if "ORDER BY deliveries.id" in s]
+    assert len(rows) == 1 and "zones" not in rows[0] and "agents" not in rows[0], rows
+    docs = views.about("FROM documents JOIN delivery_documents") or views.about(
+        "delivery_documents.delivery_id"
+    )
+    docs = [s for s in docs if "documents.number" in s]
+    assert len(docs) == 1, views.statements
+    assert "parties" not in docs[0] and "document_types" not in docs[0] and "documents.extra" not in docs[0]
+    assert len(views.about("FROM document_types")) <= 1  # the type once, if not in the session already
