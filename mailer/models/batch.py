@@ -96,7 +96,7 @@ class Delivery(Model):
 
     __tablename__ = "deliveries"
     __table_args__ = (
-        Index("ix_deliveries_batch_status", "batch_id", "status"),
+        Index("ix_deliveries_batch_status_id", "batch_id", "status", "id"),  # a state's page in id order
         Index("ix_deliveries_message_id", "message_id"),
         Index("ix_deliveries_batch_updated", "batch_id", "updated_at"),
         Index("ix_deliveries_batch_sent", "batch_id", "sent_at"),  # the progress widget's rate

@@ -263,3 +263,41 @@ def test_the_deliveries_table_loads_only_what_it_shows(app, client, auth):
     assert len(docs) == 1, views.statements
     assert "parties" not in docs[0] and "document_types" not in docs[0] and "documents.extra" not in docs[0]
     assert len(views.about("FROM document_types")) <= 1  # the type once, if not in the session already
+
+
+def test_a_state_page_of_a_batch_comes_from_the_index_in_order(app):
+    """The results filtered by state («Inviati») read every delivery in that state and sorted them to show
+    100 whenever PostgreSQL's statistics predated the sending (they said: none sent yet), which they do
+    for the whole of a big send: 10 ms at 20,000 sent. The index (batch_id, status, id) gives the page in
+    order whatever the statistics say. (SQLite appends the rowid to every index: it had the order already.)"""
+    from mailer.services.batch_views import visible_to
+
+    with app.app_context():
+        batch_id = _sending_batch(0, 0)
+        db.session.execute(
+            db.insert(Delivery),
+            [
+                {"batch_id": batch_id, "recipient_email": f"r{i}@b.example", "status": "queued"}
+                for i in range(3000)
+            ],
+        )
+        db.session.commit()
+        if db.engine.dialect.name == "postgresql":
+            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(db.text("ANALYZE deliveries"))
+        db.session.execute(
+            db.update(Delivery)
+            .where(Delivery.batch_id == batch_id, Delivery.id % 2 == 0)
+            .values(status="sent")
+        )
+        db.session.commit()
+        query = (
+            db.select(Delivery.id)
+            .where(Delivery.batch_id == batch_id, Delivery.status.in_(["sent"]), visible_to(3))
+            .order_by(Delivery.id)
+            .limit(100)
+        )
+        plan = _plan(str(query.compile(db.engine, compile_kwargs={"literal_binds": True})))
+        postgresql = db.engine.dialect.name == "postgresql"
+    assert "ix_deliveries_batch_status_id" in plan, plan
+    assert ("Sort" not in plan) if postgresql else ("TEMP B-TREE" not in plan), plan
