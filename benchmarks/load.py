@@ -87,6 +87,57 @@ def _pdf(i: int) -> bytes:
     return b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n" + body + b"\n%%EOF\n"
 
 
+def app_environment(db_url: str, redis_url: str, work: Path, secret: str) -> dict[str, str]:
+    """The environment of the app's processes (web, workers, `flask demo-data`): this one's, with the
+    benchmark's database, Redis, secret and instance folder, the demo users' password, development mode."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "REDIS_URL": redis_url,
+        "SECRET_KEY": secret,
+        "INSTANCE_PATH": str(work / "instance"),
+        "DEMO_PASSWORD": "demo",
+        "PYTHONPATH": str(ROOT),
+    }
+    env.pop("RECAPITO_ENV", None)
+    return env
+
+
+def prepare_database(env: dict) -> None:
+    """In the app context: the schema, the reference data and `flask demo-data` (demo users and data, in a
+    process of its own with `env`), as `make run` has them."""
+    from flask_migrate import upgrade
+
+    from mailer.services.reference import ensure_reference_data
+
+    upgrade()
+    ensure_reference_data()
+    subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "demo-data"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def vacuum_analyze(db_url: str) -> None:
+    """On PostgreSQL, in the app context: the tables vacuumed and analysed after the bulk load.
+
+    The rows arrived in bulk a moment ago: without statistics (the local test server runs with autovacuum
+    off; a production one analyses them within a minute) the planner takes the 20,000-row batch for 8 rows,
+    and the batch page read all 20,000 to show 100 (128 ms instead of 0.2 ms for its deliveries query). And
+    vacuumed, as autovacuum does after a bulk insert (PostgreSQL 13+): unvacuumed, the trigram indexes keep
+    the new rows in a pending list that every search reads through (a party search took 123 ms instead of
+    7 ms).
+    """
+    from mailer.extensions import db
+
+    if db_url.startswith("postgresql"):
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(db.text("VACUUM ANALYZE"))
+
+
 def build_batch(sink_port: int, n: int) -> tuple[int, list[int]]:
     """An ordinary account on the sink and an approved batch of n invoices (new parties, ids after the demo's)."""
     from sqlalchemy import insert
@@ -321,7 +372,6 @@ def _percentile(values: list[float], q: float) -> float:
 
 def main() -> None:
     """Set up, load, measure, print."""
-    from flask_migrate import upgrade
     from rq import Worker
 
     from benchmarks.benchdb import scratch_database
@@ -330,7 +380,6 @@ def main() -> None:
     from mailer.extensions import db
     from mailer.models import Batch, Delivery
     from mailer.queue import get_redis
-    from mailer.services.reference import ensure_reference_data
     from mailer.services.sending import start_sending
     from tests.support.services import PrivateRedis, free_port, wait_port
 
@@ -348,17 +397,7 @@ def main() -> None:
     try:
         wait_port(sink_port)
         db_url = databases.enter_context(scratch_database(work / "load.db"))
-        env = {
-            **os.environ,
-            "DATABASE_URL": db_url,
-            "REDIS_URL": redis.url,
-            "SECRET_KEY": SECRET,
-            "INSTANCE_PATH": str(work / "instance"),
-            "DEMO_PASSWORD": "demo",
-            "PYTHONPATH": str(ROOT),
-            "CAPTURE_SMTP_PORT": str(sink_port),
-        }
-        env.pop("RECAPITO_ENV", None)
+        env = {**app_environment(db_url, redis.url, work, SECRET), "CAPTURE_SMTP_PORT": str(sink_port)}
         app = create_app(
             {
                 "SQLALCHEMY_DATABASE_URI": db_url,
@@ -367,28 +406,11 @@ def main() -> None:
                 "INSTANCE_PATH": str(work / "instance"),
             }
         )
-        with app.app_context():
-            upgrade()
-            ensure_reference_data()
         t0 = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "flask", "--app", "app", "demo-data"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
         with app.app_context():
+            prepare_database(env)
             batch_id, party_ids = build_batch(sink_port, MESSAGES)
-            if db_url.startswith("postgresql"):
-                # The rows arrived in bulk a moment ago: without statistics (the local test server runs
-                # with autovacuum off; a production one analyses them within a minute) the planner takes
-                # the 20,000-row batch for 8 rows, and the batch page read all 20,000 to show 100 (128 ms
-                # instead of 0.2 ms for its deliveries query). And vacuumed, as autovacuum does after a bulk
-                # insert (PostgreSQL 13+): unvacuumed, the trigram indexes keep the new rows in a pending list
-                # that every search reads through (a party search took 123 ms instead of 7 ms).
-                with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                    conn.execute(db.text("VACUUM ANALYZE"))
+            vacuum_analyze(db_url)
         print(f"dati: demo + {MESSAGES} recapiti con PDF in {time.perf_counter() - t0:.1f} s")
 
         procs.append(
