@@ -230,9 +230,29 @@ def test_the_dashboard_chart_is_counted_once_a_minute_per_clearance(app, client,
 def test_the_sending_rate_reads_the_last_minute_through_an_index(app):
     """The progress widget counts the messages sent in the last minute on every poll: without an index on
     (batch_id, sent_at) that read every delivery of the batch (20,000 rows, 18 ms under load on PostgreSQL).
-    Sequential scans discouraged, as the planner would with a big batch; the plan names the index."""
+    Sequential scans discouraged, as the planner would with a big batch; the plan names the index. The
+    batch has 3,000 deliveries, most sent before the minute asked, and statistics: on an empty table
+    PostgreSQL may fairly take any index that starts with batch_id (it took (batch_id, status, id))."""
     with app.app_context():
         [batch_id] = _batches([(["FATTURA"], "sending", 0)])
+        db.session.execute(
+            db.insert(Delivery),
+            [
+                {
+                    "batch_id": batch_id,
+                    "recipient_email": f"r{i}@b.example",
+                    "status": "sent",
+                    "sent_at": BASE - timedelta(minutes=3000 - i)
+                    if i < 2950
+                    else BASE + timedelta(seconds=i % 60),
+                }
+                for i in range(3000)
+            ],
+        )
+        db.session.commit()
+        if db.engine.dialect.name == "postgresql":
+            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(db.text("ANALYZE deliveries"))
         query = db.select(db.func.count(Delivery.id)).where(
             Delivery.batch_id == batch_id, Delivery.sent_at >= BASE
         )

@@ -13,6 +13,7 @@ import pytest
 from openpyxl import load_workbook
 
 from mailer.extensions import db
+from mailer.formatting import to_local
 from mailer.models import AuditEvent, Batch, Delivery, utcnow
 from tests.integration.test_batches_web import work
 from tests.support.batches import approve_from_page, office_data
@@ -67,6 +68,7 @@ def _seed(app, n: int, **fields):
 
 def test_page_lists_filters_and_pages(app, client, auth):
     """Newest first; user, action, group, period and object filters; 50 a page; fragment for htmx."""
+    forty_days_ago = utcnow() - timedelta(days=40)
     _seed(app, 60)
     _seed(app, 3, action="batch.approve", username="capo", object_id="7")
     _seed(
@@ -76,7 +78,7 @@ def test_page_lists_filters_and_pages(app, client, auth):
         username="luisa",
         object_type="",
         object_id="",
-        at=utcnow() - timedelta(days=40),
+        at=forty_days_ago,
     )
     auth.login("admin")
     page = client.get("/admin/registro/").get_data(as_text=True)
@@ -93,7 +95,8 @@ def test_page_lists_filters_and_pages(app, client, auth):
     assert (
         "Invio n. 7" in by_object and ">Invio</option>" in by_object
     )  # objects named in Italian, not "Batch"
-    old = (utcnow() - timedelta(days=40)).date().isoformat()
+    # The period is in days of Rome: from 22:00 UTC (23:00 in winter) the event is already on the next day.
+    old = to_local(forty_days_ago).date().isoformat()
     period = client.get(f"/admin/registro/?from={old}&to={old}").get_data(as_text=True)
     assert "2 eventi" in period and "Export contatti" in period
     second = client.get("/admin/registro/?page=2").get_data(as_text=True)
