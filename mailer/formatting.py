@@ -53,6 +53,11 @@ def to_local(value: datetime) -> datetime:
     return value.astimezone(ROME)
 
 
+def local_day(value: datetime) -> date:
+    """The Italian calendar day of a naive UTC datetime: from 23:00 UTC (22:00 in summer) it is the next day."""
+    return to_local(value).date()
+
+
 def it_datetime(value) -> str:
     """Format a UTC datetime as local dd/mm/yyyy HH:MM."""
     if not value:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from mailer.extensions import db
 from mailer.models import Party
@@ -171,3 +171,24 @@ def test_references_and_debit_credit_items(app_ctx):
         document["partite_aperte"][0]["residuo"] == 70
         and document["partite_aperte"][0]["giorni_ritardo"] == 99
     )
+
+
+def test_today_is_the_day_in_italy(app_ctx, monkeypatch):
+    """«oggi» was the UTC date: a message prepared between midnight and 01:00 in Italy (02:00 in summer) was
+    dated the day before. Now the Italian calendar day, for document messages and campaigns alike."""
+    from mailer.models import MailAccount
+    from mailer.services.campaigns import texts
+    from mailer.services.mail_templates import context as document_texts
+
+    party = make_party()
+    doc = make_document(party, "FATTURA", "F-1", day=date(2026, 11, 30))
+    account = MailAccount(name="Ordinario", kind="smtp", host="127.0.0.1", from_address="a@azienda.example")
+    for utc, day in [
+        (datetime(2026, 12, 1, 22, 59), date(2026, 12, 1)),  # 23:59 in Rome
+        (datetime(2026, 12, 1, 23, 30), date(2026, 12, 2)),  # 00:30 in Rome
+        (datetime(2026, 7, 1, 22, 30), date(2026, 7, 2)),  # 00:30, summer time
+    ]:
+        monkeypatch.setattr(document_texts, "utcnow", lambda utc=utc: utc)
+        monkeypatch.setattr(texts, "utcnow", lambda utc=utc: utc)
+        assert svc.build_context([doc])["oggi"] == day, utc
+        assert texts.campaign_context("Novità", [], account, None)["oggi"] == day, utc

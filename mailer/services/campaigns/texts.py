@@ -7,6 +7,7 @@ from typing import Any
 
 from markupsafe import escape
 
+from ... import formatting
 from ...models import Contact, MailAccount, User, utcnow
 from .. import mail_templates as mt
 from .safety import unsafe_html
@@ -119,7 +120,7 @@ def campaign_context(
             "pec": False,
             "account_id": account.id,
         },
-        "oggi": utcnow().date(),
+        "oggi": formatting.local_day(utcnow()),  # the day in Italy, as the reader's calendar
     }
 
 

@@ -335,7 +335,7 @@ def build_context(
             "pec": bool(account and account.is_pec),
             "account_id": account.id if account else None,
         },
-        "oggi": utcnow().date(),
+        "oggi": formatting.local_day(utcnow()),  # the day in Italy, as the reader's calendar
         "avviso_sdi": sdi_notice(docs),
     }
 
