@@ -253,6 +253,31 @@ def build_batch(sink_port: int, n: int) -> tuple[int, list[int]]:
     return batch.id, demo_parties
 
 
+PROGRESS_HEADERS = {"HX-Request": "true", "HX-Target": "progress"}
+
+
+def progress_path(batch_id: int) -> str:
+    """The progress widget of the batch being sent, as the batch page's htmx asks for it."""
+    return f"/invii/{batch_id}/avanzamento?stato=sending"
+
+
+def round_of_pages(batch_id: int, party_id: int, term: str) -> list[tuple[str, str, dict]]:
+    """The pages a person opens in one round, in order, with the headers htmx sends for the fragments:
+    (name, path, headers). benchmarks/pages.py times the same pages one by one."""
+    htmx_search = {"HX-Request": "true", "HX-Target": "party-results", "HX-Trigger-Name": "q"}
+    return [
+        ("dashboard", "/", {}),
+        ("parties", "/anagrafiche/", {}),
+        ("party_search", f"/anagrafiche/?q={requests.utils.quote(term)}", htmx_search),
+        ("party", f"/anagrafiche/{party_id}", {}),
+        ("documents", "/documenti/", {}),
+        ("batches", "/invii/", {}),
+        ("batch", f"/invii/{batch_id}", {}),
+        (PROGRESS, progress_path(batch_id), PROGRESS_HEADERS),
+        ("batch_results", f"/invii/{batch_id}?vista=sent", {}),
+    ]
+
+
 class User(threading.Thread):
     """One person: logs in, then opens pages with a think time until told to stop."""
 
@@ -284,28 +309,12 @@ class User(threading.Thread):
             raise RuntimeError(f"login of {self.username} failed: {answer.status_code}")
 
     def pages(self) -> list[tuple[str, str, dict]]:
-        """The pages of one round, in a person's order: (name, path, headers)."""
-        term = self.random.choice(SEARCHES)
-        party = self.random.choice(self.party_ids)
-        htmx_search = {"HX-Request": "true", "HX-Target": "party-results", "HX-Trigger-Name": "q"}
-        htmx_progress = {"HX-Request": "true", "HX-Target": "progress"}
-        pages = [
-            ("dashboard", "/", {}),
-            ("parties", "/anagrafiche/", {}),
-            ("party_search", f"/anagrafiche/?q={requests.utils.quote(term)}", htmx_search),
-            ("party", f"/anagrafiche/{party}", {}),
-            ("documents", "/documenti/", {}),
-            ("batches", "/invii/", {}),
-            ("batch", f"/invii/{self.batch_id}", {}),
-            (PROGRESS, self.progress_path, htmx_progress),
-            ("batch_results", f"/invii/{self.batch_id}?vista=sent", {}),
-        ]
+        """The pages of one round, in a person's order: (name, path, headers); without the progress widget
+        when it polls by itself while the batch page is open."""
+        pages = round_of_pages(
+            self.batch_id, self.random.choice(self.party_ids), self.random.choice(SEARCHES)
+        )
         return [page for page in pages if page[0] != PROGRESS] if POLL_MS else pages
-
-    @property
-    def progress_path(self) -> str:
-        """The progress widget of the batch being sent, as the batch page's htmx asks for it."""
-        return f"/invii/{self.batch_id}/avanzamento?stato=sending"
 
     def get(self, name: str, path: str, headers: dict) -> None:
         """One request, timed (errors noted, not raised)."""
@@ -332,7 +341,7 @@ class User(threading.Thread):
                 continue
             self.stop.wait(min(POLL_MS / 1000, left))
             if time.monotonic() < end and not self.stop.is_set():
-                self.get(PROGRESS, self.progress_path, {"HX-Request": "true", "HX-Target": "progress"})
+                self.get(PROGRESS, progress_path(self.batch_id), PROGRESS_HEADERS)
 
     def run(self) -> None:
         """Browse until stopped, from a moment of one's own (fifty people do not click at the same instant)."""

@@ -15,7 +15,7 @@ import pytest
 
 from mailer.extensions import db
 from mailer.models import Batch, Delivery
-from tests.support.queries import QueryCounter
+from tests.support.queries import QueryCounter, analyze
 
 PER_PAGE = 50
 BASE = datetime(2026, 11, 1, 8, 0)
@@ -250,9 +250,7 @@ def test_the_sending_rate_reads_the_last_minute_through_an_index(app):
             ],
         )
         db.session.commit()
-        if db.engine.dialect.name == "postgresql":
-            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.execute(db.text("ANALYZE deliveries"))
+        analyze("deliveries")
         query = db.select(db.func.count(Delivery.id)).where(
             Delivery.batch_id == batch_id, Delivery.sent_at >= BASE
         )

@@ -14,7 +14,7 @@ from datetime import date
 
 from mailer.extensions import db
 from mailer.models import Batch, Delivery, Document, Party
-from tests.support.queries import QueryCounter
+from tests.support.queries import QueryCounter, analyze
 
 GROUPED = "GROUP BY deliveries.status"
 PAGER_COUNT = re.compile(r"count\(\*\).*FROM \(SELECT deliveries", re.S)
@@ -97,8 +97,7 @@ def test_documents_list_reads_one_page_from_the_date_index(app, client, auth):
             ],
         )
         db.session.commit()
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(db.text("ANALYZE documents"))
+        analyze("documents")
         query = (
             db.select(Document.id)
             .where(Document.type_code.in_(["FATTURA", "DDT"]))
@@ -256,10 +255,7 @@ def test_the_deliveries_table_loads_only_what_it_shows(app, client, auth):
     assert body.count("Ditta Zonata") == 3 and "Fattura di vendita</span> n.&nbsp;F0" in body
     rows = [s for s in views.about("FROM deliveries") if "ORDER BY deliveries.id" in s]
     assert len(rows) == 1 and "zones" not in rows[0] and "agents" not in rows[0], rows
-    docs = views.about("FROM documents JOIN delivery_documents") or views.about(
-        "delivery_documents.delivery_id"
-    )
-    docs = [s for s in docs if "documents.number" in s]
+    docs = [s for s in views.about("delivery_documents.delivery_id") if "documents.number" in s]
     assert len(docs) == 1, views.statements
     assert "parties" not in docs[0] and "document_types" not in docs[0] and "documents.extra" not in docs[0]
     assert len(views.about("FROM document_types")) <= 1  # the type once, if not in the session already
@@ -282,9 +278,7 @@ def test_a_state_page_of_a_batch_comes_from_the_index_in_order(app):
             ],
         )
         db.session.commit()
-        if db.engine.dialect.name == "postgresql":
-            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.execute(db.text("ANALYZE deliveries"))
+        analyze("deliveries")
         db.session.execute(
             db.update(Delivery)
             .where(Delivery.batch_id == batch_id, Delivery.id % 2 == 0)

@@ -29,3 +29,13 @@ class QueryCounter:
     def about(self, text: str) -> list[str]:
         """The statements containing `text` (a table's name, a clause)."""
         return [s for s in self.statements if text in s]
+
+
+def analyze(*tables: str) -> None:
+    """On PostgreSQL, fresh statistics for these tables (plan tests: what autovacuum gives a real server);
+    nothing on SQLite. In the app context."""
+    from mailer.extensions import db
+
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(db.text("ANALYZE " + ", ".join(tables)))
